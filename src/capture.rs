@@ -1,0 +1,607 @@
+//! Capture: turning a live site into a snapshot. It walks the platform (minus other sites'
+//! folders), the site directory and the binding files, reads only files the files cache does
+//! not vouch for, cuts and stores their content through the deduplicating chunk sink on all
+//! cores, dumps the database as a stream into the same sink, stores the trees as blobs, waits
+//! for every pack to be durable and indexed, and only then commits the snapshot row (invariant
+//! 1). It also scans live trees without storing anything, for drift checks and diffs. It never
+//! writes to a live site.
+
+use crate::catalog::{CacheEntry, Catalog, SiteRecord, SnapshotRecord};
+use crate::db::Database;
+use crate::error::{Error, IoContext, Result};
+use crate::fsutil;
+use crate::hash::Hash;
+use crate::repo::Repo;
+use crate::store::{self, ChunkSink, FILE_CHUNKS};
+use crate::tree::{self, Entry, Kind, Tree};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::time::Instant;
+
+/// The snapshot kinds.
+pub const KINDS: &[&str] = &[
+    "manual",
+    "scheduled",
+    "checkpoint",
+    "pre-restore",
+    "pre-migrate",
+    "imported",
+];
+
+/// How to capture.
+#[derive(Debug, Clone)]
+pub struct CaptureOpts {
+    pub kind: String,
+    pub label: Option<String>,
+    pub pinned: bool,
+    /// Capture whatever exists (missing platform, site folder, bindings or SQLite file are
+    /// recorded as absent). Used for the pre-restore snapshot of a half-migrated site.
+    pub tolerant: bool,
+    pub progress: bool,
+}
+
+impl CaptureOpts {
+    pub fn new(kind: &str) -> Self {
+        CaptureOpts {
+            kind: kind.to_string(),
+            label: None,
+            pinned: kind == "checkpoint",
+            tolerant: false,
+            progress: false,
+        }
+    }
+}
+
+/// One walked path.
+struct Item {
+    abs: PathBuf,
+    entry: Entry,
+    dev: u64,
+    ino: u64,
+    ctime_ns: i64,
+}
+
+fn item_from(abs: PathBuf, rel: Vec<u8>, md: &fs::Metadata) -> Result<Option<Item>> {
+    let ft = md.file_type();
+    let kind = if ft.is_file() {
+        Kind::File
+    } else if ft.is_dir() {
+        Kind::Dir
+    } else if ft.is_symlink() {
+        Kind::Symlink
+    } else {
+        return Ok(None); // sockets, fifos and devices are not site content
+    };
+    let target = if kind == Kind::Symlink {
+        Some(
+            fs::read_link(&abs)
+                .at(&abs)?
+                .as_os_str()
+                .as_bytes()
+                .to_vec(),
+        )
+    } else {
+        None
+    };
+    Ok(Some(Item {
+        entry: Entry {
+            path: rel,
+            kind,
+            mode: md.mode() & 0o7777,
+            uid: md.uid(),
+            gid: md.gid(),
+            mtime_ns: md.mtime() * 1_000_000_000 + md.mtime_nsec(),
+            size: if kind == Kind::File { md.size() } else { 0 },
+            target,
+            chunks: Vec::new(),
+        },
+        abs,
+        dev: md.dev(),
+        ino: md.ino(),
+        ctime_ns: md.ctime() * 1_000_000_000 + md.ctime_nsec(),
+    }))
+}
+
+/// Walks `root` (not following symlinks, sorted), keeping what `keep(abs, rel, is_dir)` allows.
+fn walk(root: &Path, keep: &dyn Fn(&Path, &Path, bool) -> bool) -> Result<Vec<Item>> {
+    let mut out = Vec::new();
+    let it = walkdir::WalkDir::new(root)
+        .follow_links(false)
+        .sort_by_file_name()
+        .min_depth(1)
+        .into_iter()
+        .filter_entry(|e| {
+            let rel = e.path().strip_prefix(root).unwrap_or(e.path());
+            keep(e.path(), rel, e.file_type().is_dir())
+        });
+    for e in it {
+        let e = e.map_err(|e| {
+            let p = e
+                .path()
+                .map(Path::to_path_buf)
+                .unwrap_or_else(|| root.into());
+            match e.into_io_error() {
+                Some(io) => Error::io(p, io),
+                None => Error::Invalid(format!("{}: filesystem loop", p.display())),
+            }
+        })?;
+        let md = e.metadata().map_err(|err| {
+            Error::io(
+                e.path(),
+                err.into_io_error()
+                    .unwrap_or_else(|| std::io::Error::other("metadata")),
+            )
+        })?;
+        let rel = e
+            .path()
+            .strip_prefix(root)
+            .expect("under root")
+            .as_os_str()
+            .as_bytes()
+            .to_vec();
+        if let Some(item) = item_from(e.path().to_path_buf(), rel, &md)? {
+            out.push(item);
+        }
+    }
+    Ok(out)
+}
+
+/// Counters of one capture.
+#[derive(Default)]
+struct Counters {
+    bytes_read: AtomicU64,
+}
+
+fn read_file(abs: &Path, sink: Option<&ChunkSink>, buf: &mut Vec<u8>) -> Result<(Vec<Hash>, u64)> {
+    let f = File::open(abs).at(abs)?;
+    let len = f.metadata().at(abs)?.len();
+    if len <= FILE_CHUNKS.max as u64 {
+        buf.clear();
+        (&f).read_to_end(buf).at(abs)?;
+        let chunks = match sink {
+            Some(s) => s
+                .put_bytes(buf, FILE_CHUNKS)
+                .map_err(|e| annotate(e, abs))?,
+            None => store::hash_bytes(buf, FILE_CHUNKS),
+        };
+        return Ok((chunks, buf.len() as u64));
+    }
+    match sink {
+        Some(s) => s.put_stream(f, FILE_CHUNKS).map_err(|e| annotate(e, abs)),
+        None => {
+            let mut out = Vec::new();
+            let mut n = 0;
+            for c in
+                fastcdc::v2020::StreamCDC::new(f, FILE_CHUNKS.min, FILE_CHUNKS.avg, FILE_CHUNKS.max)
+            {
+                let c = c.map_err(|e| Error::Invalid(format!("{}: {e}", abs.display())))?;
+                n += c.length as u64;
+                out.push(Hash::of(&c.data));
+            }
+            Ok((out, n))
+        }
+    }
+}
+
+fn annotate(e: Error, abs: &Path) -> Error {
+    match e {
+        Error::Invalid(m) if m.starts_with("read failed") => {
+            Error::Invalid(format!("{}: {m}", abs.display()))
+        }
+        other => other,
+    }
+}
+
+/// Fills in the chunk lists of the file items: from the files cache when path, device, inode,
+/// size, mtime and ctime match, else by reading the file on worker threads. Returns the new
+/// cache rows (only when storing).
+fn fill(
+    items: &mut [Item],
+    sink: Option<&ChunkSink>,
+    cache: &HashMap<Vec<u8>, CacheEntry>,
+    counters: &Counters,
+    pb: &ProgressBar,
+) -> Result<Vec<(Vec<u8>, CacheEntry)>> {
+    let mut jobs = Vec::new();
+    for (i, it) in items.iter_mut().enumerate() {
+        if it.entry.kind != Kind::File {
+            continue;
+        }
+        if let Some(c) = cache.get(it.abs.as_os_str().as_bytes())
+            && c.dev == it.dev
+            && c.ino == it.ino
+            && c.size == it.entry.size
+            && c.mtime_ns == it.entry.mtime_ns
+            && c.ctime_ns == it.ctime_ns
+        {
+            it.entry.chunks = c.chunks.clone();
+            pb.inc(it.entry.size);
+            continue;
+        }
+        jobs.push(i);
+    }
+    if jobs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .min(jobs.len())
+        .max(1);
+    let shared: &[Item] = items;
+    let results: Vec<Result<Vec<(usize, Vec<Hash>, u64)>>> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..workers)
+            .map(|_| {
+                s.spawn(|| -> Result<Vec<(usize, Vec<Hash>, u64)>> {
+                    let mut out = Vec::new();
+                    let mut buf = Vec::new();
+                    loop {
+                        if failed.load(Ordering::Relaxed) {
+                            break;
+                        }
+                        let j = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(&i) = jobs.get(j) else { break };
+                        match read_file(&shared[i].abs, sink, &mut buf) {
+                            Ok((chunks, n)) => {
+                                counters.bytes_read.fetch_add(n, Ordering::Relaxed);
+                                pb.inc(n);
+                                out.push((i, chunks, n));
+                            }
+                            Err(e) => {
+                                failed.store(true, Ordering::Relaxed);
+                                return Err(e);
+                            }
+                        }
+                    }
+                    Ok(out)
+                })
+            })
+            .collect();
+        hs.into_iter()
+            .map(|h| h.join().expect("capture worker panicked"))
+            .collect()
+    });
+    let mut rows = Vec::new();
+    for r in results {
+        for (i, chunks, n) in r? {
+            let it = &mut items[i];
+            it.entry.size = n;
+            it.entry.chunks = chunks;
+            if sink.is_some() {
+                rows.push((
+                    it.abs.as_os_str().as_bytes().to_vec(),
+                    CacheEntry {
+                        dev: it.dev,
+                        ino: it.ino,
+                        size: n,
+                        mtime_ns: it.entry.mtime_ns,
+                        ctime_ns: it.ctime_ns,
+                        chunks: it.entry.chunks.clone(),
+                    },
+                ));
+            }
+        }
+    }
+    Ok(rows)
+}
+
+fn db_side_files(db: Option<&Database>) -> Vec<PathBuf> {
+    match db.and_then(|d| d.sqlite_path()) {
+        Some(p) => ["", "-wal", "-shm", "-journal"]
+            .iter()
+            .map(|s| PathBuf::from(format!("{}{s}", p.display())))
+            .collect(),
+        None => Vec::new(),
+    }
+}
+
+/// Walks a platform: its code, without any site's folder (and without `skip`).
+fn walk_platform(platform: &Path, skip: &[PathBuf]) -> Result<Vec<Item>> {
+    walk(platform, &|abs, rel, is_dir| {
+        tree::in_platform(rel, is_dir) && !skip.iter().any(|s| s == abs)
+    })
+}
+
+/// Walks a site directory, without the SQLite database files (captured through the backup API).
+fn walk_site(dir: &Path, skip: &[PathBuf]) -> Result<Vec<Item>> {
+    walk(dir, &|abs, _, _| !skip.iter().any(|s| s == abs))
+}
+
+fn walk_bindings(bindings: &[PathBuf], tolerant: bool) -> Result<Vec<Item>> {
+    let mut out = Vec::new();
+    for b in bindings {
+        let md = match fs::symlink_metadata(b) {
+            Ok(m) => m,
+            Err(e) if tolerant && e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(Error::io(b, e)),
+        };
+        let rel = b
+            .as_os_str()
+            .as_bytes()
+            .strip_prefix(b"/")
+            .unwrap_or(b.as_os_str().as_bytes())
+            .to_vec();
+        if let Some(it) = item_from(b.clone(), rel, &md)? {
+            out.push(it);
+        }
+    }
+    out.sort_by(|a, b| a.entry.path.cmp(&b.entry.path));
+    Ok(out)
+}
+
+fn to_tree(items: Vec<Item>) -> Tree {
+    let mut t = Tree {
+        entries: items.into_iter().map(|i| i.entry).collect(),
+    };
+    t.sort();
+    t
+}
+
+/// Scans a live platform into a tree without storing anything (content hashed only where the
+/// files cache cannot vouch for it).
+pub fn scan_platform(cat: &Catalog, platform: &Path, skip: &[PathBuf]) -> Result<Tree> {
+    let cache = cat.load_cache(platform)?;
+    let mut items = walk_platform(platform, skip)?;
+    fill(
+        &mut items,
+        None,
+        &cache,
+        &Counters::default(),
+        &ProgressBar::hidden(),
+    )?;
+    Ok(to_tree(items))
+}
+
+/// Scans a live site directory into a tree without storing anything.
+pub fn scan_site_dir(cat: &Catalog, dir: &Path, db: Option<&Database>) -> Result<Tree> {
+    let cache = cat.load_cache(dir)?;
+    let mut items = walk_site(dir, &db_side_files(db))?;
+    fill(
+        &mut items,
+        None,
+        &cache,
+        &Counters::default(),
+        &ProgressBar::hidden(),
+    )?;
+    Ok(to_tree(items))
+}
+
+fn progress_bar(enabled: bool, what: &str) -> ProgressBar {
+    use std::io::IsTerminal;
+    if !enabled || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new(0);
+    pb.set_style(
+        ProgressStyle::with_template("{msg} {bytes} {binary_bytes_per_sec} {elapsed}")
+            .expect("template"),
+    );
+    pb.set_message(what.to_string());
+    pb
+}
+
+/// Stores a tree as a blob; returns (blob id, chunks, size).
+fn store_tree(sink: &ChunkSink, t: &Tree) -> Result<(Hash, Vec<Hash>, u64)> {
+    let bytes = t.encode();
+    let chunks = sink.put_bytes(&bytes, store::TREE_CHUNKS)?;
+    Ok((Hash::of_list(&chunks), chunks, bytes.len() as u64))
+}
+
+/// A new snapshot id: 16 random hex digits not used yet.
+pub fn new_snapshot_id(cat: &Catalog) -> Result<String> {
+    loop {
+        let id = fsutil::random_hex(8);
+        if !cat.snapshot_id_taken(&id)? && !id.starts_with("0000") {
+            return Ok(id);
+        }
+    }
+}
+
+/// Captures `site`, currently on `platform`, into a new snapshot and commits it.
+pub fn snapshot(
+    repo: &Repo,
+    site: &SiteRecord,
+    platform: &Path,
+    opts: &CaptureOpts,
+) -> Result<SnapshotRecord> {
+    let started = Instant::now();
+    if !KINDS.contains(&opts.kind.as_str()) {
+        return Err(Error::Usage(format!(
+            "unknown snapshot kind '{}' (one of {})",
+            opts.kind,
+            KINDS.join(", ")
+        )));
+    }
+    if opts.kind != "pre-restore"
+        && let Some(j) = repo.cat.open_journal_for(&site.uri)?
+    {
+        return Err(Error::JournalOpen {
+            site: site.uri.clone(),
+            journal: j.id,
+        });
+    }
+    let db = site.database()?;
+    let site_path = platform.join(&site.site_dir);
+    // Everything that can be checked is checked before anything is written.
+    let platform_exists = platform.is_dir();
+    if !platform_exists && !opts.tolerant {
+        return Err(Error::Invalid(format!(
+            "platform {} of site '{}' does not exist",
+            platform.display(),
+            site.uri
+        )));
+    }
+    let site_exists = site_path.is_dir();
+    if !site_exists && !opts.tolerant {
+        return Err(Error::Invalid(format!(
+            "site directory {} of site '{}' does not exist",
+            site_path.display(),
+            site.uri
+        )));
+    }
+    if site_exists {
+        let canon = fs::canonicalize(platform).at(platform)?;
+        fsutil::check_inside(&canon, &site_path)?;
+    }
+    let skip = db_side_files(db.as_ref());
+    let dump_db = match &db {
+        Some(Database::Sqlite(p)) if opts.tolerant && !p.exists() => false,
+        Some(d) => {
+            d.check()?;
+            true
+        }
+        None => false,
+    };
+
+    let pb = progress_bar(opts.progress, &format!("{} ", site.uri));
+    let counters = Counters::default();
+    let cat = &repo.cat;
+    let mut platform_items = if platform_exists {
+        let mut skip_p = skip.clone();
+        skip_p.push(site_path.clone());
+        walk_platform(platform, &skip_p)?
+    } else {
+        Vec::new()
+    };
+    let mut site_items = if site_exists {
+        walk_site(&site_path, &skip)?
+    } else {
+        Vec::new()
+    };
+    let mut binding_items = walk_bindings(&site.bindings, opts.tolerant)?;
+    let total: u64 = platform_items
+        .iter()
+        .chain(&site_items)
+        .chain(&binding_items)
+        .map(|i| i.entry.size)
+        .sum();
+    pb.set_length(total);
+
+    let sink = ChunkSink::start(&repo.data_dir(), &Repo::catalog_path(&repo.root))?;
+    let res = (|| -> Result<SnapshotRecord> {
+        let mut cache_rows = Vec::new();
+        if platform_exists {
+            let cache = cat.load_cache(platform)?;
+            cache_rows.extend(fill(
+                &mut platform_items,
+                Some(&sink),
+                &cache,
+                &counters,
+                &pb,
+            )?);
+            if site_exists {
+                cache_rows.extend(fill(&mut site_items, Some(&sink), &cache, &counters, &pb)?);
+            }
+        }
+        let mut bind_cache = HashMap::new();
+        for b in &site.bindings {
+            bind_cache.extend(cat.load_cache(b)?);
+        }
+        cache_rows.extend(fill(
+            &mut binding_items,
+            Some(&sink),
+            &bind_cache,
+            &counters,
+            &pb,
+        )?);
+        fsutil::failpoint("files-stored");
+
+        let mut db_bytes = 0;
+        let mut db_dump = None;
+        let mut blobs = Vec::new();
+        if dump_db {
+            let d = db.as_ref().expect("database");
+            let (chunks, size) = d.dump(&repo.tmp_dir(), &mut |r| {
+                sink.put_stream(r, store::DUMP_CHUNKS)
+            })?;
+            if size == 0 {
+                return Err(Error::Database {
+                    url: d.redacted(),
+                    msg: "the dump is empty".into(),
+                });
+            }
+            db_bytes = size;
+            let id = Hash::of_list(&chunks);
+            db_dump = Some(id);
+            blobs.push((id, chunks, size));
+        }
+        fsutil::failpoint("db-stored");
+
+        let platform_tree = to_tree(platform_items);
+        let site_tree = to_tree(site_items);
+        let bindings_tree = to_tree(binding_items);
+        let files = platform_tree.files() + site_tree.files() + bindings_tree.files();
+        let bytes = platform_tree.bytes() + site_tree.bytes() + bindings_tree.bytes() + db_bytes;
+        let mut tree_id = |t: &Tree, present: bool| -> Result<Option<Hash>> {
+            if !present {
+                return Ok(None);
+            }
+            let b = store_tree(&sink, t)?;
+            let id = b.0;
+            blobs.push(b);
+            Ok(Some(id))
+        };
+        let p_id = tree_id(&platform_tree, platform_exists)?;
+        let s_id = tree_id(&site_tree, site_exists)?;
+        let b_id = tree_id(&bindings_tree, true)?;
+        // Invariant 1: every pack is durable and indexed before the snapshot row exists.
+        sink.finish()?;
+        fsutil::failpoint("before-commit");
+        let rec = SnapshotRecord {
+            id: new_snapshot_id(cat)?,
+            site: site.uri.clone(),
+            kind: opts.kind.clone(),
+            label: opts.label.clone(),
+            pinned: opts.pinned,
+            time: fsutil::now(),
+            platform_path: platform.to_path_buf(),
+            platform_tree: p_id,
+            site_dir: site.site_dir.clone(),
+            site_tree: s_id,
+            bindings_tree: b_id,
+            db_kind: db.as_ref().map(|d| d.kind().to_string()),
+            db_url: db.as_ref().map(|d| d.redacted()),
+            db_dump,
+            files,
+            bytes,
+            bytes_read: counters.bytes_read.load(Ordering::Relaxed),
+            db_bytes,
+            bytes_added: sink.stats.bytes_added.load(Ordering::Relaxed),
+            duration_ms: started.elapsed().as_millis() as u64,
+            note: None,
+        };
+        cat.commit_snapshot(&rec, &blobs, &cache_rows)?;
+        fsutil::failpoint("after-commit");
+        Ok(rec)
+    })();
+    pb.finish_and_clear();
+    if res.is_err() {
+        // Let the writer thread stop; what it wrote is unreferenced garbage for gc.
+        let _ = sink.finish();
+    }
+    res
+}
+
+/// Reads a blob's bytes back (verified chunk by chunk).
+pub fn read_blob(repo: &Repo, id: &Hash) -> Result<Vec<u8>> {
+    let (chunks, size) = repo.cat.blob(id)?;
+    let mut out = Vec::with_capacity(size as usize);
+    let mut r = store::ChunkReader::new(&repo.data_dir(), &repo.cat);
+    r.copy_chunks(&chunks, &mut out)?;
+    Ok(out)
+}
+
+/// Loads a stored tree.
+pub fn load_tree(repo: &Repo, id: &Hash) -> Result<Tree> {
+    let t = Tree::decode(&read_blob(repo, id)?)?;
+    t.validate()?;
+    Ok(t)
+}

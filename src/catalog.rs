@@ -1,0 +1,597 @@
+//! The catalogue: `catalog.sqlite` in the repository, holding sites, packs, the chunk index,
+//! blobs (trees and dumps), snapshots, the files cache and restore journals. It owns the schema
+//! (`schema.sql`, versioned with `PRAGMA user_version`) and every SQL statement; other modules
+//! call typed methods. It never touches pack files or live sites.
+
+use crate::error::{Error, Result};
+use crate::hash::Hash;
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+const SCHEMA_V1: &str = include_str!("../schema.sql");
+/// Schema version this build writes.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// A site as registered.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SiteRecord {
+    pub uri: String,
+    pub platform: PathBuf,
+    pub site_dir: String,
+    #[serde(skip)]
+    pub db_url: Option<String>,
+    pub bindings: Vec<PathBuf>,
+    pub policy: Option<String>,
+}
+
+/// One snapshot row.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SnapshotRecord {
+    pub id: String,
+    pub site: String,
+    pub kind: String,
+    pub label: Option<String>,
+    pub pinned: bool,
+    pub time: DateTime<Utc>,
+    pub platform_path: PathBuf,
+    #[serde(serialize_with = "ser_opt_hash")]
+    pub platform_tree: Option<Hash>,
+    pub site_dir: String,
+    #[serde(serialize_with = "ser_opt_hash")]
+    pub site_tree: Option<Hash>,
+    #[serde(serialize_with = "ser_opt_hash")]
+    pub bindings_tree: Option<Hash>,
+    pub db_kind: Option<String>,
+    pub db_url: Option<String>,
+    #[serde(serialize_with = "ser_opt_hash")]
+    pub db_dump: Option<Hash>,
+    pub files: u64,
+    pub bytes: u64,
+    pub bytes_read: u64,
+    pub db_bytes: u64,
+    pub bytes_added: u64,
+    pub duration_ms: u64,
+    pub note: Option<String>,
+}
+
+fn ser_opt_hash<S: serde::Serializer>(
+    h: &Option<Hash>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    match h {
+        Some(h) => s.serialize_some(&h.to_hex()),
+        None => s.serialize_none(),
+    }
+}
+
+/// Where a chunk is stored.
+#[derive(Debug, Clone)]
+pub struct ChunkLocation {
+    pub pack: String,
+    pub offset: u64,
+    pub clen: u32,
+    pub ulen: u32,
+}
+
+/// A files-cache row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheEntry {
+    pub dev: u64,
+    pub ino: u64,
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub ctime_ns: i64,
+    pub chunks: Vec<Hash>,
+}
+
+/// A restore journal row.
+#[derive(Debug, Clone)]
+pub struct JournalRecord {
+    pub id: String,
+    pub site: String,
+    pub snapshot: String,
+    pub pre_restore: Option<String>,
+    pub plan: String,
+    pub step: u32,
+    pub state: String,
+}
+
+pub struct Catalog {
+    pub conn: Connection,
+}
+
+pub fn hashes_to_blob(hs: &[Hash]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(hs.len() * 32);
+    for h in hs {
+        v.extend_from_slice(&h.0);
+    }
+    v
+}
+
+pub fn blob_to_hashes(b: &[u8]) -> Result<Vec<Hash>> {
+    if b.len() % 32 != 0 {
+        return Err(Error::Corrupt(
+            "chunk list of odd length in catalogue".into(),
+        ));
+    }
+    Ok(b.chunks_exact(32)
+        .map(|c| Hash(c.try_into().expect("32 bytes")))
+        .collect())
+}
+
+fn time_str(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+impl Catalog {
+    /// Opens (and creates or migrates) the catalogue at `path`.
+    pub fn open(path: &Path) -> Result<Self> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        let cat = Catalog { conn };
+        cat.migrate()?;
+        Ok(cat)
+    }
+
+    fn migrate(&self) -> Result<()> {
+        let v: i64 = self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if v > SCHEMA_VERSION {
+            return Err(Error::Invalid(format!(
+                "catalogue schema version {v} is newer than this sitesnap understands ({SCHEMA_VERSION})"
+            )));
+        }
+        if v == 0 {
+            let tx = self.conn.unchecked_transaction()?;
+            // A concurrent opener may have created it meanwhile.
+            let again: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+            if again == 0 {
+                tx.execute_batch(SCHEMA_V1)?;
+                tx.pragma_update(None, "user_version", 1)?;
+            }
+            tx.commit()?;
+        }
+        // Future: if v < 2 { migrate_v2 } ...
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- sites
+
+    pub fn add_site(&self, s: &SiteRecord) -> Result<()> {
+        let n = self.conn.execute(
+            "INSERT OR IGNORE INTO sites (uri, platform, site_dir, db_url, bindings, policy, created)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                s.uri,
+                s.platform.to_string_lossy(),
+                s.site_dir,
+                s.db_url,
+                serde_json::to_string(&s.bindings).expect("paths serialize"),
+                s.policy,
+                time_str(&crate::fsutil::now()),
+            ],
+        )?;
+        if n == 0 {
+            return Err(Error::Invalid(format!(
+                "site '{}' is already registered",
+                s.uri
+            )));
+        }
+        Ok(())
+    }
+
+    pub fn update_site(&self, s: &SiteRecord) -> Result<()> {
+        self.conn.execute(
+            "UPDATE sites SET platform = ?2, site_dir = ?3, db_url = ?4, bindings = ?5, policy = ?6
+             WHERE uri = ?1",
+            params![
+                s.uri,
+                s.platform.to_string_lossy(),
+                s.site_dir,
+                s.db_url,
+                serde_json::to_string(&s.bindings).expect("paths serialize"),
+                s.policy,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn site_from_row(r: &rusqlite::Row) -> rusqlite::Result<SiteRecord> {
+        let bindings: String = r.get(4)?;
+        Ok(SiteRecord {
+            uri: r.get(0)?,
+            platform: PathBuf::from(r.get::<_, String>(1)?),
+            site_dir: r.get(2)?,
+            db_url: r.get(3)?,
+            bindings: serde_json::from_str(&bindings).unwrap_or_default(),
+            policy: r.get(5)?,
+        })
+    }
+
+    pub fn find_site(&self, uri: &str) -> Result<Option<SiteRecord>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT uri, platform, site_dir, db_url, bindings, policy FROM sites WHERE uri = ?1",
+                [uri],
+                Self::site_from_row,
+            )
+            .optional()?)
+    }
+
+    pub fn site(&self, uri: &str) -> Result<SiteRecord> {
+        self.find_site(uri)?
+            .ok_or_else(|| Error::UnknownSite(uri.to_string()))
+    }
+
+    pub fn sites(&self) -> Result<Vec<SiteRecord>> {
+        let mut st = self.conn.prepare(
+            "SELECT uri, platform, site_dir, db_url, bindings, policy FROM sites ORDER BY uri",
+        )?;
+        let rows = st.query_map([], Self::site_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Removes a site; with `forget_snapshots` its snapshots go too (their data stays until gc).
+    pub fn remove_site(&self, uri: &str, forget_snapshots: bool) -> Result<()> {
+        self.site(uri)?;
+        let n: i64 = self.conn.query_row(
+            "SELECT count(*) FROM snapshots WHERE site = ?1",
+            [uri],
+            |r| r.get(0),
+        )?;
+        if n > 0 && !forget_snapshots {
+            return Err(Error::Refused(format!(
+                "site '{uri}' has {n} snapshot(s); add --forget-snapshots to remove it with them"
+            )));
+        }
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute("DELETE FROM snapshots WHERE site = ?1", [uri])?;
+        tx.execute("DELETE FROM sites WHERE uri = ?1", [uri])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- chunks and packs
+
+    pub fn chunk_exists(&self, h: &Hash) -> Result<bool> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT 1 FROM chunks WHERE hash = ?1")?;
+        Ok(st.exists([&h.0[..]])?)
+    }
+
+    pub fn chunk_location(&self, h: &Hash) -> Result<Option<ChunkLocation>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT p.name, c.offset, c.clen, c.ulen FROM chunks c JOIN packs p ON p.id = c.pack_id
+             WHERE c.hash = ?1",
+        )?;
+        Ok(st
+            .query_row([&h.0[..]], |r| {
+                Ok(ChunkLocation {
+                    pack: r.get(0)?,
+                    offset: r.get::<_, i64>(1)? as u64,
+                    clen: r.get::<_, i64>(2)? as u32,
+                    ulen: r.get::<_, i64>(3)? as u32,
+                })
+            })
+            .optional()?)
+    }
+
+    /// Records a durable pack and its chunks in one transaction. Call only after the pack file
+    /// is fsynced and renamed into place.
+    pub fn insert_pack(&self, info: &crate::store::PackInfo) -> Result<()> {
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute(
+            "INSERT OR IGNORE INTO packs (name, size, created) VALUES (?1, ?2, ?3)",
+            params![info.name, info.size as i64, time_str(&Utc::now())],
+        )?;
+        let pack_id: i64 =
+            tx.query_row("SELECT id FROM packs WHERE name = ?1", [&info.name], |r| {
+                r.get(0)
+            })?;
+        {
+            let mut st = tx.prepare_cached(
+                "INSERT OR IGNORE INTO chunks (hash, pack_id, offset, clen, ulen) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            for e in &info.entries {
+                st.execute(params![
+                    &e.hash.0[..],
+                    pack_id,
+                    e.offset as i64,
+                    e.clen as i64,
+                    e.ulen as i64
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- blobs
+
+    pub fn blob(&self, id: &Hash) -> Result<(Vec<Hash>, u64)> {
+        let row: Option<(Vec<u8>, i64)> = self
+            .conn
+            .query_row(
+                "SELECT chunks, size FROM blobs WHERE id = ?1",
+                [&id.0[..]],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let (chunks, size) = row.ok_or_else(|| {
+            Error::Corrupt(format!("blob {} is missing from the catalogue", id.short()))
+        })?;
+        Ok((blob_to_hashes(&chunks)?, size as u64))
+    }
+
+    // ---------------------------------------------------------------- snapshots
+
+    /// Inserts a snapshot together with the blobs it names and the files-cache rows its capture
+    /// produced, in one transaction: the snapshot becomes visible atomically.
+    pub fn commit_snapshot(
+        &self,
+        s: &SnapshotRecord,
+        blobs: &[(Hash, Vec<Hash>, u64)],
+        cache: &[(Vec<u8>, CacheEntry)],
+    ) -> Result<()> {
+        let tx = self.conn.unchecked_transaction()?;
+        {
+            let mut st = tx.prepare_cached(
+                "INSERT OR IGNORE INTO blobs (id, chunks, size) VALUES (?1, ?2, ?3)",
+            )?;
+            for (id, chunks, size) in blobs {
+                st.execute(params![&id.0[..], hashes_to_blob(chunks), *size as i64])?;
+            }
+            let mut st = tx.prepare_cached(
+                "INSERT OR REPLACE INTO files_cache (path, dev, ino, size, mtime_ns, ctime_ns, chunks)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            for (p, c) in cache {
+                st.execute(params![
+                    p,
+                    c.dev as i64,
+                    c.ino as i64,
+                    c.size as i64,
+                    c.mtime_ns,
+                    c.ctime_ns,
+                    hashes_to_blob(&c.chunks)
+                ])?;
+            }
+        }
+        let oh = |h: &Option<Hash>| h.map(|h| h.0.to_vec());
+        tx.execute(
+            "INSERT INTO snapshots (id, site, kind, label, pinned, time, platform_path, platform_tree,
+                site_dir, site_tree, bindings_tree, db_kind, db_url, db_dump, files, bytes, bytes_read,
+                db_bytes, bytes_added, duration_ms, note)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+            params![
+                s.id,
+                s.site,
+                s.kind,
+                s.label,
+                s.pinned as i64,
+                time_str(&s.time),
+                s.platform_path.to_string_lossy(),
+                oh(&s.platform_tree),
+                s.site_dir,
+                oh(&s.site_tree),
+                oh(&s.bindings_tree),
+                s.db_kind,
+                s.db_url,
+                oh(&s.db_dump),
+                s.files as i64,
+                s.bytes as i64,
+                s.bytes_read as i64,
+                s.db_bytes as i64,
+                s.bytes_added as i64,
+                s.duration_ms as i64,
+                s.note,
+            ],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    const SNAP_COLS: &'static str =
+        "id, site, kind, label, pinned, time, platform_path, platform_tree,
+        site_dir, site_tree, bindings_tree, db_kind, db_url, db_dump, files, bytes, bytes_read,
+        db_bytes, bytes_added, duration_ms, note";
+
+    fn snap_from_row(r: &rusqlite::Row) -> rusqlite::Result<SnapshotRecord> {
+        let oh = |v: Option<Vec<u8>>| v.and_then(|b| b.try_into().ok().map(Hash));
+        let t: String = r.get(5)?;
+        Ok(SnapshotRecord {
+            id: r.get(0)?,
+            site: r.get(1)?,
+            kind: r.get(2)?,
+            label: r.get(3)?,
+            pinned: r.get::<_, i64>(4)? != 0,
+            time: DateTime::parse_from_rfc3339(&t)
+                .map(|t| t.with_timezone(&Utc))
+                .unwrap_or_default(),
+            platform_path: PathBuf::from(r.get::<_, String>(6)?),
+            platform_tree: oh(r.get(7)?),
+            site_dir: r.get(8)?,
+            site_tree: oh(r.get(9)?),
+            bindings_tree: oh(r.get(10)?),
+            db_kind: r.get(11)?,
+            db_url: r.get(12)?,
+            db_dump: oh(r.get(13)?),
+            files: r.get::<_, i64>(14)? as u64,
+            bytes: r.get::<_, i64>(15)? as u64,
+            bytes_read: r.get::<_, i64>(16)? as u64,
+            db_bytes: r.get::<_, i64>(17)? as u64,
+            bytes_added: r.get::<_, i64>(18)? as u64,
+            duration_ms: r.get::<_, i64>(19)? as u64,
+            note: r.get(20)?,
+        })
+    }
+
+    /// Snapshots, oldest first; only `site`'s if given.
+    pub fn snapshots(&self, site: Option<&str>) -> Result<Vec<SnapshotRecord>> {
+        let sql = format!(
+            "SELECT {} FROM snapshots WHERE (?1 IS NULL OR site = ?1) ORDER BY time, id",
+            Self::SNAP_COLS
+        );
+        let mut st = self.conn.prepare(&sql)?;
+        let rows = st.query_map([site], Self::snap_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Resolves a full id or a unique prefix.
+    pub fn resolve_snapshot(&self, prefix: &str) -> Result<SnapshotRecord> {
+        if prefix.is_empty() || !prefix.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(Error::UnknownSnapshot(prefix.to_string()));
+        }
+        let sql = format!(
+            "SELECT {} FROM snapshots WHERE id >= ?1 AND id < ?1 || 'g' ORDER BY id LIMIT 6",
+            Self::SNAP_COLS
+        );
+        let mut st = self.conn.prepare(&sql)?;
+        let found: Vec<SnapshotRecord> = st
+            .query_map([prefix.to_ascii_lowercase()], Self::snap_from_row)?
+            .collect::<rusqlite::Result<_>>()?;
+        match found.len() {
+            0 => Err(Error::UnknownSnapshot(prefix.to_string())),
+            1 => Ok(found.into_iter().next().expect("one")),
+            _ => {
+                let ids: Vec<&str> = found.iter().take(5).map(|s| s.id.as_str()).collect();
+                Err(Error::AmbiguousSnapshot(prefix.to_string(), ids.join(", ")))
+            }
+        }
+    }
+
+    pub fn snapshot_id_taken(&self, id: &str) -> Result<bool> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT 1 FROM snapshots WHERE id = ?1")?
+            .exists([id])?)
+    }
+
+    pub fn delete_snapshots(&self, ids: &[String]) -> Result<()> {
+        let tx = self.conn.unchecked_transaction()?;
+        for id in ids {
+            tx.execute("DELETE FROM snapshots WHERE id = ?1", [id])?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn set_pinned(&self, id: &str, pinned: bool) -> Result<()> {
+        self.conn.execute(
+            "UPDATE snapshots SET pinned = ?2 WHERE id = ?1",
+            params![id, pinned as i64],
+        )?;
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- files cache
+
+    /// Loads the files-cache rows for every path under `root` (inclusive).
+    pub fn load_cache(&self, root: &Path) -> Result<HashMap<Vec<u8>, CacheEntry>> {
+        use std::os::unix::ffi::OsStrExt;
+        let lo = root.as_os_str().as_bytes().to_vec();
+        let mut hi = lo.clone();
+        hi.push(0xff);
+        let mut st = self.conn.prepare_cached(
+            "SELECT path, dev, ino, size, mtime_ns, ctime_ns, chunks FROM files_cache
+             WHERE path >= ?1 AND path < ?2",
+        )?;
+        let mut map = HashMap::new();
+        let mut rows = st.query(params![lo, hi])?;
+        while let Some(r) = rows.next()? {
+            let chunks: Vec<u8> = r.get(6)?;
+            map.insert(
+                r.get::<_, Vec<u8>>(0)?,
+                CacheEntry {
+                    dev: r.get::<_, i64>(1)? as u64,
+                    ino: r.get::<_, i64>(2)? as u64,
+                    size: r.get::<_, i64>(3)? as u64,
+                    mtime_ns: r.get(4)?,
+                    ctime_ns: r.get(5)?,
+                    chunks: blob_to_hashes(&chunks)?,
+                },
+            );
+        }
+        Ok(map)
+    }
+
+    pub fn clear_cache(&self) -> Result<()> {
+        self.conn.execute("DELETE FROM files_cache", [])?;
+        Ok(())
+    }
+
+    // ---------------------------------------------------------------- journals
+
+    pub fn open_journal_for(&self, site: &str) -> Result<Option<JournalRecord>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT id, site, snapshot, pre_restore, plan, step, state FROM journals
+                 WHERE site = ?1 AND state = 'open'",
+                [site],
+                Self::journal_from_row,
+            )
+            .optional()?)
+    }
+
+    pub fn open_journals(&self) -> Result<Vec<JournalRecord>> {
+        let mut st = self.conn.prepare(
+            "SELECT id, site, snapshot, pre_restore, plan, step, state FROM journals
+             WHERE state = 'open' ORDER BY started",
+        )?;
+        let rows = st.query_map([], Self::journal_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn journal_from_row(r: &rusqlite::Row) -> rusqlite::Result<JournalRecord> {
+        Ok(JournalRecord {
+            id: r.get(0)?,
+            site: r.get(1)?,
+            snapshot: r.get(2)?,
+            pre_restore: r.get(3)?,
+            plan: r.get(4)?,
+            step: r.get::<_, i64>(5)? as u32,
+            state: r.get(6)?,
+        })
+    }
+
+    pub fn create_journal(&self, j: &JournalRecord) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO journals (id, site, snapshot, pre_restore, plan, step, state, started)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open', ?7)",
+            params![
+                j.id,
+                j.site,
+                j.snapshot,
+                j.pre_restore,
+                j.plan,
+                j.step as i64,
+                time_str(&Utc::now())
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn update_journal(&self, id: &str, step: u32, pre_restore: Option<&str>) -> Result<()> {
+        self.conn.execute(
+            "UPDATE journals SET step = ?2, pre_restore = coalesce(?3, pre_restore) WHERE id = ?1",
+            params![id, step as i64, pre_restore],
+        )?;
+        Ok(())
+    }
+
+    pub fn close_journal(&self, id: &str, state: &str) -> Result<()> {
+        self.conn.execute(
+            "UPDATE journals SET state = ?2, finished = ?3 WHERE id = ?1",
+            params![id, state, time_str(&Utc::now())],
+        )?;
+        Ok(())
+    }
+}

@@ -1,0 +1,490 @@
+//! The command line: clap definitions, dispatch to the library, and output (human tables or
+//! `--json`). Errors become one line on stderr and an exit code (1 failure, 2 usage). This is
+//! the only place that prints; the library returns values.
+
+use crate::capture::{self, CaptureOpts};
+use crate::catalog::{SiteRecord, SnapshotRecord};
+use crate::error::Error;
+use crate::repo::{self, Repo};
+use crate::site::{self, SiteSpec};
+use anyhow::{Context, Result};
+use clap::{Args, Parser, Subcommand};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "sitesnap",
+    version,
+    about = "Backup and rollback snapshots of Aegir-style sites: platform, site directory, database and bindings"
+)]
+pub struct Cli {
+    /// Repository folder (default: $SITESNAP_REPO, else /var/lib/sitesnap for root, else ~/.local/share/sitesnap)
+    #[arg(long, global = true, value_name = "DIR")]
+    pub repo: Option<PathBuf>,
+    /// Print what was done, even on success
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    /// Seconds to wait for another sitesnap writer to finish
+    #[arg(long, global = true, default_value_t = 30, value_name = "SECS")]
+    pub lock_wait: u64,
+    #[command(subcommand)]
+    pub cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Cmd {
+    /// Create a repository
+    Init,
+    /// Register, list, show or remove sites
+    #[command(subcommand)]
+    Site(SiteCmd),
+    /// Snapshot sites (platform, site directory, database, bindings)
+    Snapshot(SnapshotArgs),
+    /// Take a pinned checkpoint snapshot (kept by retention until deleted by hand)
+    Checkpoint {
+        uri: String,
+        #[arg(long)]
+        label: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List snapshots
+    List {
+        uri: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show one snapshot
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SiteCmd {
+    /// Register a site
+    Add {
+        uri: String,
+        #[command(flatten)]
+        spec: SiteArgs,
+    },
+    /// List sites
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a site
+    Show {
+        uri: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Forget a site (refused while it has snapshots unless --forget-snapshots)
+    Remove {
+        uri: String,
+        #[arg(long)]
+        forget_snapshots: bool,
+    },
+}
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct SiteArgs {
+    /// Platform root the site is on
+    #[arg(long, value_name = "PATH")]
+    pub platform: Option<PathBuf>,
+    /// Site directory relative to the platform (default sites/<uri>)
+    #[arg(long, value_name = "DIR")]
+    pub site_dir: Option<String>,
+    /// Database URL: sqlite:///abs/path, mysql://user:pass@host/name, postgres://...
+    #[arg(long, value_name = "URL")]
+    pub db: Option<String>,
+    /// A binding file (vhost, drush alias); repeat for several
+    #[arg(long = "bind", value_name = "FILE")]
+    pub bindings: Vec<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub struct SnapshotArgs {
+    /// Sites to snapshot
+    pub uris: Vec<String>,
+    /// Snapshot every registered site
+    #[arg(long, conflicts_with = "uris")]
+    pub all: bool,
+    #[arg(long)]
+    pub label: Option<String>,
+    /// manual or scheduled
+    #[arg(long, default_value = "manual", value_parser = ["manual", "scheduled"])]
+    pub kind: String,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs the CLI; returns the process exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("sitesnap: error: {}", one_line(&e));
+            e.downcast_ref::<Error>().map(Error::exit_code).unwrap_or(1)
+        }
+    }
+}
+
+fn one_line(e: &anyhow::Error) -> String {
+    format!("{e:#}").replace('\n', " ")
+}
+
+struct Ctx {
+    repo_path: PathBuf,
+    verbose: bool,
+    lock_wait: Duration,
+}
+
+impl Ctx {
+    fn open(&self) -> Result<Repo> {
+        Ok(Repo::open(&self.repo_path)?)
+    }
+
+    fn open_locked(&self, command: &str) -> Result<Repo> {
+        let mut r = self.open()?;
+        r.lock(command, self.lock_wait)?;
+        Ok(r)
+    }
+}
+
+fn run(cli: Cli) -> Result<i32> {
+    let ctx = Ctx {
+        repo_path: cli.repo.clone().unwrap_or_else(repo::default_path),
+        verbose: cli.verbose,
+        lock_wait: Duration::from_secs(cli.lock_wait),
+    };
+    match cli.cmd {
+        Cmd::Init => {
+            Repo::init(&ctx.repo_path)?;
+            println!("created repository {}", ctx.repo_path.display());
+            Ok(0)
+        }
+        Cmd::Site(c) => site_cmd(&ctx, c),
+        Cmd::Snapshot(a) => snapshot_cmd(&ctx, a),
+        Cmd::Checkpoint { uri, label, json } => {
+            let repo = ctx.open_locked("checkpoint")?;
+            let site = repo.cat.site(&uri)?;
+            let mut opts = CaptureOpts::new("checkpoint");
+            opts.label = Some(label);
+            opts.progress = true;
+            let s = take_snapshot(&repo, &site, &opts)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&snapshot_json(&s))?);
+            } else {
+                println!(
+                    "checkpoint {} of {} ({}): {} files, {} added",
+                    short(&s.id),
+                    s.site,
+                    s.label.as_deref().unwrap_or(""),
+                    s.files,
+                    fmt_bytes(s.bytes_added)
+                );
+            }
+            Ok(0)
+        }
+        Cmd::List { uri, json } => {
+            let repo = ctx.open()?;
+            if let Some(u) = &uri {
+                repo.cat.site(u)?;
+            }
+            let snaps = repo.cat.snapshots(uri.as_deref())?;
+            if json {
+                let v: Vec<_> = snaps.iter().map(snapshot_json).collect();
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                print_snapshot_table(&snaps);
+            }
+            Ok(0)
+        }
+        Cmd::Show { id, json } => {
+            let repo = ctx.open()?;
+            let s = repo.cat.resolve_snapshot(&id)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&snapshot_json(&s))?);
+            } else {
+                print_snapshot(&s);
+            }
+            Ok(0)
+        }
+    }
+}
+
+fn site_cmd(ctx: &Ctx, c: SiteCmd) -> Result<i32> {
+    match c {
+        SiteCmd::Add { uri, spec } => {
+            let repo = ctx.open_locked("site add")?;
+            let rec = site::new_site(
+                &uri,
+                &SiteSpec {
+                    platform: spec.platform,
+                    site_dir: spec.site_dir,
+                    db: spec.db,
+                    bindings: spec.bindings,
+                },
+            )?;
+            repo.cat.add_site(&rec)?;
+            if ctx.verbose {
+                println!("added site {} on {}", rec.uri, rec.platform.display());
+            }
+            Ok(0)
+        }
+        SiteCmd::List { json } => {
+            let repo = ctx.open()?;
+            let sites = repo.cat.sites()?;
+            if json {
+                let v: Vec<_> = sites.iter().map(site_json).collect();
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                println!("{:<32} {:<8} PLATFORM", "SITE", "DB");
+                for s in &sites {
+                    let db = s.database().ok().flatten().map(|d| d.kind()).unwrap_or("-");
+                    println!("{:<32} {:<8} {}", s.uri, db, s.platform.display());
+                }
+            }
+            Ok(0)
+        }
+        SiteCmd::Show { uri, json } => {
+            let repo = ctx.open()?;
+            let s = repo.cat.site(&uri)?;
+            let now = site::locate(&repo.cat, &s)?;
+            let n = repo.cat.snapshots(Some(&uri))?.len();
+            if json {
+                let mut v = site_json(&s);
+                v["located_on"] = serde_json::json!(now);
+                v["snapshots"] = serde_json::json!(n);
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                println!("site:      {}", s.uri);
+                println!("platform:  {}", s.platform.display());
+                if now != s.platform {
+                    println!(
+                        "found on:  {} (its site directory is there now)",
+                        now.display()
+                    );
+                }
+                println!("site dir:  {}", s.site_dir);
+                println!("database:  {}", redacted_db(&s));
+                for b in &s.bindings {
+                    println!("binding:   {}", b.display());
+                }
+                println!("snapshots: {n}");
+            }
+            Ok(0)
+        }
+        SiteCmd::Remove {
+            uri,
+            forget_snapshots,
+        } => {
+            let repo = ctx.open_locked("site remove")?;
+            repo.cat.remove_site(&uri, forget_snapshots)?;
+            if ctx.verbose {
+                println!("removed site {uri}");
+            }
+            Ok(0)
+        }
+    }
+}
+
+fn redacted_db(s: &SiteRecord) -> String {
+    match s.database() {
+        Ok(Some(d)) => d.redacted(),
+        Ok(None) => "-".into(),
+        Err(_) => "(invalid URL)".into(),
+    }
+}
+
+fn site_json(s: &SiteRecord) -> serde_json::Value {
+    serde_json::json!({
+        "uri": s.uri,
+        "platform": s.platform,
+        "site_dir": s.site_dir,
+        "db": s.db_url.as_ref().map(|_| redacted_db(s)),
+        "bindings": s.bindings,
+        "policy": s.policy.as_deref().and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok()),
+    })
+}
+
+/// Takes a snapshot of a registered site where it is now.
+pub fn take_snapshot(repo: &Repo, site: &SiteRecord, opts: &CaptureOpts) -> Result<SnapshotRecord> {
+    let platform = site::locate(&repo.cat, site)?;
+    let s = capture::snapshot(repo, site, &platform, opts)
+        .with_context(|| format!("snapshot of site '{}'", site.uri))?;
+    Ok(s)
+}
+
+fn snapshot_cmd(ctx: &Ctx, a: SnapshotArgs) -> Result<i32> {
+    if !a.all && a.uris.is_empty() {
+        return Err(Error::Usage("name the sites to snapshot, or use --all".into()).into());
+    }
+    let repo = ctx.open_locked("snapshot")?;
+    let sites: Vec<SiteRecord> = if a.all {
+        repo.cat.sites()?
+    } else {
+        // Resolve every name first: an unknown site fails before anything is captured.
+        a.uris
+            .iter()
+            .map(|u| repo.cat.site(u))
+            .collect::<crate::Result<_>>()?
+    };
+    let mut opts = CaptureOpts::new(&a.kind);
+    opts.label = a.label.clone();
+    opts.progress = true;
+    let mut done = Vec::new();
+    let mut failures = 0;
+    for s in &sites {
+        match take_snapshot(&repo, s, &opts) {
+            Ok(snap) => done.push(snap),
+            Err(e) => {
+                failures += 1;
+                if !a.all {
+                    return Err(e);
+                }
+                eprintln!("sitesnap: error: {}", one_line(&e));
+            }
+        }
+    }
+    if a.json {
+        let v: Vec<_> = done.iter().map(snapshot_json).collect();
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else if ctx.verbose || std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        for s in &done {
+            println!(
+                "snapshot {} of {}: {} files, {}, read {}, added {} in {:.1}s",
+                short(&s.id),
+                s.site,
+                s.files,
+                fmt_bytes(s.bytes),
+                fmt_bytes(s.bytes_read + s.db_bytes),
+                fmt_bytes(s.bytes_added),
+                s.duration_ms as f64 / 1000.0
+            );
+        }
+    }
+    if failures > 0 {
+        eprintln!("sitesnap: {failures} of {} site(s) failed", sites.len());
+        return Ok(1);
+    }
+    Ok(0)
+}
+
+pub fn short(id: &str) -> &str {
+    &id[..id.len().min(8)]
+}
+
+pub fn fmt_bytes(n: u64) -> String {
+    const U: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i < U.len() - 1 {
+        v /= 1024.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", U[i])
+    }
+}
+
+pub fn snapshot_json(s: &SnapshotRecord) -> serde_json::Value {
+    let mut v = serde_json::to_value(s).expect("snapshot serializes");
+    v["short_id"] = serde_json::json!(short(&s.id));
+    v["time_local"] = serde_json::json!(
+        s.time
+            .with_timezone(&chrono::Local)
+            .format("%Y-%m-%d %H:%M:%S %z")
+            .to_string()
+    );
+    v
+}
+
+fn print_snapshot_table(snaps: &[SnapshotRecord]) {
+    println!(
+        "{:<8}  {:<19}  {:<24}  {:<11}  {:>7}  {:>10}  {:>10}  LABEL",
+        "ID", "TIME", "SITE", "KIND", "FILES", "SIZE", "ADDED"
+    );
+    for s in snaps {
+        println!(
+            "{:<8}  {:<19}  {:<24}  {:<11}  {:>7}  {:>10}  {:>10}  {}{}",
+            short(&s.id),
+            s.time
+                .with_timezone(&chrono::Local)
+                .format("%Y-%m-%d %H:%M:%S"),
+            s.site,
+            s.kind,
+            s.files,
+            fmt_bytes(s.bytes),
+            fmt_bytes(s.bytes_added),
+            if s.pinned { "[pinned] " } else { "" },
+            s.label.as_deref().unwrap_or("")
+        );
+    }
+}
+
+fn print_snapshot(s: &SnapshotRecord) {
+    println!("snapshot:   {}", s.id);
+    println!("site:       {}", s.site);
+    println!(
+        "time:       {} ({} UTC)",
+        s.time
+            .with_timezone(&chrono::Local)
+            .format("%Y-%m-%d %H:%M:%S %z"),
+        s.time.format("%Y-%m-%d %H:%M:%S")
+    );
+    println!(
+        "kind:       {}{}",
+        s.kind,
+        if s.pinned { " (pinned)" } else { "" }
+    );
+    if let Some(l) = &s.label {
+        println!("label:      {l}");
+    }
+    println!(
+        "platform:   {}{}",
+        s.platform_path.display(),
+        if s.platform_tree.is_none() {
+            " (absent)"
+        } else {
+            ""
+        }
+    );
+    println!(
+        "site dir:   {}{}",
+        s.site_dir,
+        if s.site_tree.is_none() {
+            " (absent)"
+        } else {
+            ""
+        }
+    );
+    println!("database:   {}", s.db_url.as_deref().unwrap_or("-"));
+    println!("files:      {}", s.files);
+    println!("size:       {}", fmt_bytes(s.bytes));
+    println!("read:       {}", fmt_bytes(s.bytes_read + s.db_bytes));
+    println!("added:      {}", fmt_bytes(s.bytes_added));
+    println!("duration:   {:.2}s", s.duration_ms as f64 / 1000.0);
+    if let Some(n) = &s.note {
+        println!("note:       {n}");
+    }
+}
+
+#[allow(dead_code)]
+fn exists(p: &Path) -> bool {
+    p.exists()
+}

@@ -1,0 +1,75 @@
+//! The library's typed error. Every variant renders as one line that names the thing at fault
+//! (a site, a snapshot id, a path, a database); the CLI prints it as is and maps it to an exit
+//! code. Never put a database password into an error: URLs are redacted before they get here.
+
+use std::path::PathBuf;
+
+/// Result alias used throughout the library.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Bad command-line input that clap cannot catch (exit code 2).
+    #[error("{0}")]
+    Usage(String),
+    /// Bad input from the user: unknown site, unsafe path, ... (exit code 1).
+    #[error("{0}")]
+    Invalid(String),
+    #[error("no repository at {0} (run `sitesnap init` first)")]
+    NoRepository(PathBuf),
+    #[error("unknown site '{0}'")]
+    UnknownSite(String),
+    #[error("no snapshot matches id '{0}'")]
+    UnknownSnapshot(String),
+    #[error("snapshot id '{0}' is ambiguous: it matches {1}")]
+    AmbiguousSnapshot(String, String),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("catalogue: {0}")]
+    Catalog(#[from] rusqlite::Error),
+    #[error("corrupt data: {0}")]
+    Corrupt(String),
+    #[error("database {url}: {msg}")]
+    Database { url: String, msg: String },
+    #[error("repository is locked by {0}")]
+    Locked(String),
+    #[error(
+        "site '{site}' has an unfinished restore (journal {journal}); run `sitesnap recover` first"
+    )]
+    JournalOpen { site: String, journal: String },
+    #[error("{0}")]
+    Refused(String),
+}
+
+impl Error {
+    /// Wraps an I/O error with the path it concerns.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// Process exit code for this error: 2 for usage errors, 1 for everything else.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Usage(_) => 2,
+            _ => 1,
+        }
+    }
+}
+
+/// Adds the path to an `io::Result`.
+pub trait IoContext<T> {
+    fn at(self, path: impl Into<PathBuf>) -> Result<T>;
+}
+
+impl<T> IoContext<T> for std::io::Result<T> {
+    fn at(self, path: impl Into<PathBuf>) -> Result<T> {
+        self.map_err(|e| Error::io(path, e))
+    }
+}

@@ -1,0 +1,172 @@
+//! Small filesystem helpers shared by every module: durable writes (temp file, fsync, rename,
+//! fsync of the folder), private file modes, path validation against `..`, absolute paths and
+//! escaping symlinks, and the test-only fail points used by the crash tests. Nothing here knows
+//! about sites or snapshots.
+
+use crate::error::{Error, IoContext, Result};
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Component, Path, PathBuf};
+
+/// Opens a folder and fsyncs it so that a rename or create inside it is durable.
+pub fn sync_dir(dir: &Path) -> Result<()> {
+    File::open(dir).and_then(|f| f.sync_all()).at(dir)
+}
+
+/// Creates a folder (and parents) with mode 0700.
+pub fn create_private_dir(dir: &Path) -> Result<()> {
+    fs::create_dir_all(dir).at(dir)?;
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).at(dir)
+}
+
+/// Creates a new file with mode 0600 (fails if it exists).
+pub fn create_private_file(path: &Path) -> Result<File> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .at(path)
+}
+
+/// Writes `data` to `path` atomically and durably: temp file beside it, fsync, rename, fsync of
+/// the folder. The file gets `mode`.
+pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = temp_sibling(path, "tmp");
+    {
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(mode)
+            .open(&tmp)
+            .at(&tmp)?;
+        f.write_all(data).at(&tmp)?;
+        f.set_permissions(fs::Permissions::from_mode(mode))
+            .at(&tmp)?;
+        f.sync_all().at(&tmp)?;
+    }
+    fs::rename(&tmp, path).at(path)?;
+    sync_dir(dir)
+}
+
+/// A name beside `path` that no one else uses: `.<name>.sitesnap-<tag>-<random>`.
+pub fn temp_sibling(path: &Path, tag: &str) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.sitesnap-{tag}-{}", random_hex(4)))
+}
+
+/// `n` random bytes as lowercase hex.
+pub fn random_hex(n: usize) -> String {
+    let mut buf = vec![0u8; n];
+    getrandom::fill(&mut buf).expect("the OS random source works");
+    hex::encode(buf)
+}
+
+/// Checks that `rel` is a relative path that stays inside its base: no absolute path, no `..`,
+/// no empty path. `what` names the thing in the error.
+pub fn check_relative(rel: &str, what: &str) -> Result<()> {
+    let p = Path::new(rel);
+    if rel.is_empty() {
+        return Err(Error::Invalid(format!("{what} is empty")));
+    }
+    if p.is_absolute() {
+        return Err(Error::Invalid(format!(
+            "{what} '{rel}' must be relative, not absolute"
+        )));
+    }
+    for c in p.components() {
+        match c {
+            Component::Normal(_) | Component::CurDir => {}
+            _ => {
+                return Err(Error::Invalid(format!(
+                    "{what} '{rel}' escapes its folder ('..' is not allowed)"
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Resolves `path` and checks that no symlink among its existing ancestors leads outside `base`
+/// (which must itself be canonical). Used before writing into a site or platform folder.
+pub fn check_inside(base: &Path, path: &Path) -> Result<()> {
+    // Walk up to the deepest existing ancestor and canonicalize it.
+    let mut probe = path.to_path_buf();
+    while fs::symlink_metadata(&probe).is_err() {
+        if !probe.pop() {
+            break;
+        }
+    }
+    if probe.as_os_str().is_empty() {
+        return Ok(());
+    }
+    let real = fs::canonicalize(&probe).at(&probe)?;
+    if !real.starts_with(base) {
+        return Err(Error::Invalid(format!(
+            "{} leads outside {} (through a symlink)",
+            path.display(),
+            base.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Test-only fail point: when the environment variable `SITESNAP_FAILPOINT` names `point`
+/// (optionally `point:N` to fire at the N-th hit), the process kills itself with SIGKILL, exactly
+/// as a crash or `kill -9` would. Compiled to nothing in release builds.
+#[inline]
+pub fn failpoint(point: &str) {
+    #[cfg(debug_assertions)]
+    {
+        use std::sync::Mutex;
+        static HITS: Mutex<Vec<(String, u64)>> = Mutex::new(Vec::new());
+        let Ok(spec) = std::env::var("SITESNAP_FAILPOINT") else {
+            return;
+        };
+        for one in spec.split(',') {
+            let (name, nth) = match one.split_once(':') {
+                Some((n, k)) => (n, k.parse::<u64>().unwrap_or(1)),
+                None => (one, 1),
+            };
+            if name != point {
+                continue;
+            }
+            let mut hits = HITS.lock().unwrap();
+            let count = match hits.iter_mut().find(|(n, _)| n == point) {
+                Some((_, c)) => {
+                    *c += 1;
+                    *c
+                }
+                None => {
+                    hits.push((point.to_string(), 1));
+                    1
+                }
+            };
+            if count == nth {
+                eprintln!("sitesnap: fail point {point} reached, killing myself");
+                unsafe {
+                    libc::kill(libc::getpid(), libc::SIGKILL);
+                }
+            }
+        }
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = point;
+}
+
+/// The current time; debug builds honour `SITESNAP_TEST_NOW` (RFC 3339) so retention tests can
+/// fabricate snapshot times.
+pub fn now() -> chrono::DateTime<chrono::Utc> {
+    #[cfg(debug_assertions)]
+    if let Ok(v) = std::env::var("SITESNAP_TEST_NOW") {
+        if let Ok(t) = chrono::DateTime::parse_from_rfc3339(&v) {
+            return t.with_timezone(&chrono::Utc);
+        }
+    }
+    chrono::Utc::now()
+}

@@ -1,0 +1,19 @@
+//! sitesnap: backup and rollback snapshots for sites hosted the Aegir way. A snapshot holds all
+//! four parts of a site (platform code, site directory, database, binding files) in a
+//! deduplicated, compressed, content-addressed store with an SQLite catalogue, and a restore
+//! puts the site back on the platform it was on. The CLI (`main.rs`) is a thin layer over this
+//! library; tests and benches use it directly.
+
+pub mod capture;
+pub mod catalog;
+pub mod cli;
+pub mod db;
+pub mod error;
+pub mod fsutil;
+pub mod hash;
+pub mod repo;
+pub mod site;
+pub mod store;
+pub mod tree;
+
+pub use error::{Error, Result};

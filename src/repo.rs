@@ -1,0 +1,174 @@
+//! The repository: a folder (mode 0700) holding `catalog.sqlite`, `data/` (packs) and `lock`.
+//! It owns where a repository is, creating one, opening one, and the writer lock: a kernel
+//! `flock` on `lock` (released if the holder dies) with the holder's pid, host, command and
+//! start time written inside for messages. Readers never take the lock.
+
+use crate::catalog::Catalog;
+use crate::error::{Error, IoContext, Result};
+use crate::fsutil;
+use std::fs::{self, File, OpenOptions};
+use std::io::{Read, Seek, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+pub struct Repo {
+    pub root: PathBuf,
+    pub cat: Catalog,
+    lock: Option<File>,
+}
+
+/// The default repository: `$SITESNAP_REPO`, else `/var/lib/sitesnap` for root, else
+/// `$XDG_DATA_HOME/sitesnap` or `~/.local/share/sitesnap`.
+pub fn default_path() -> PathBuf {
+    if let Some(p) = std::env::var_os("SITESNAP_REPO") {
+        return PathBuf::from(p);
+    }
+    if unsafe { libc::geteuid() } == 0 {
+        return PathBuf::from("/var/lib/sitesnap");
+    }
+    if let Some(x) = std::env::var_os("XDG_DATA_HOME") {
+        return PathBuf::from(x).join("sitesnap");
+    }
+    let home = std::env::var_os("HOME").unwrap_or_else(|| ".".into());
+    PathBuf::from(home).join(".local/share/sitesnap")
+}
+
+impl Repo {
+    pub fn catalog_path(root: &Path) -> PathBuf {
+        root.join("catalog.sqlite")
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        self.root.join("data")
+    }
+
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.root.join("data").join("tmp")
+    }
+
+    /// Creates a repository at `root` (the folder may exist but must not hold one).
+    pub fn init(root: &Path) -> Result<Repo> {
+        let cat_path = Self::catalog_path(root);
+        if cat_path.exists() {
+            return Err(Error::Invalid(format!(
+                "{} already holds a sitesnap repository",
+                root.display()
+            )));
+        }
+        fsutil::create_private_dir(root)?;
+        fsutil::create_private_dir(&root.join("data"))?;
+        fsutil::create_private_dir(&root.join("data").join("tmp"))?;
+        drop(fsutil::create_private_file(&cat_path)?);
+        let lock = root.join("lock");
+        if !lock.exists() {
+            drop(fsutil::create_private_file(&lock)?);
+        }
+        let cat = Catalog::open(&cat_path)?;
+        for f in ["catalog.sqlite-wal", "catalog.sqlite-shm"] {
+            let p = root.join(f);
+            if p.exists() {
+                fs::set_permissions(&p, fs::Permissions::from_mode(0o600)).at(&p)?;
+            }
+        }
+        fsutil::sync_dir(root)?;
+        Ok(Repo {
+            root: root.to_path_buf(),
+            cat,
+            lock: None,
+        })
+    }
+
+    /// Opens an existing repository (no lock taken).
+    pub fn open(root: &Path) -> Result<Repo> {
+        let cat_path = Self::catalog_path(root);
+        if !cat_path.is_file() {
+            return Err(Error::NoRepository(root.to_path_buf()));
+        }
+        let cat = Catalog::open(&cat_path)?;
+        Ok(Repo {
+            root: root.to_path_buf(),
+            cat,
+            lock: None,
+        })
+    }
+
+    /// Takes the exclusive writer lock, waiting up to `wait`. A lock file left by a holder that
+    /// died (the kernel released its flock) is reported as stale and taken over.
+    pub fn lock(&mut self, command: &str, wait: Duration) -> Result<()> {
+        if self.lock.is_some() {
+            return Ok(());
+        }
+        let path = self.root.join("lock");
+        let mut f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .at(&path)?;
+        let start = Instant::now();
+        loop {
+            match f.try_lock() {
+                Ok(()) => break,
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    if start.elapsed() >= wait {
+                        let mut holder = String::new();
+                        let _ = f.read_to_string(&mut holder);
+                        let holder = holder.trim();
+                        return Err(Error::Locked(if holder.is_empty() {
+                            "another sitesnap process".to_string()
+                        } else {
+                            holder.to_string()
+                        }));
+                    }
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&path, e)),
+            }
+        }
+        let mut old = String::new();
+        f.read_to_string(&mut old).at(&path)?;
+        let old = old.trim();
+        if !old.is_empty() {
+            eprintln!("sitesnap: notice: broke a stale lock ({old}; that process is gone)");
+        }
+        let host = hostname();
+        let info = format!(
+            "pid {} on {host} ({command}, since {})",
+            std::process::id(),
+            chrono::Local::now().format("%Y-%m-%d %H:%M:%S")
+        );
+        f.set_len(0).at(&path)?;
+        f.rewind().at(&path)?;
+        f.write_all(info.as_bytes()).at(&path)?;
+        f.sync_data().at(&path)?;
+        self.lock = Some(f);
+        Ok(())
+    }
+
+    pub fn is_locked(&self) -> bool {
+        self.lock.is_some()
+    }
+}
+
+impl Drop for Repo {
+    fn drop(&mut self) {
+        if let Some(f) = self.lock.take() {
+            // Clear the holder line before the flock goes with the file.
+            let _ = f.set_len(0);
+            let _ = f.unlock();
+        }
+    }
+}
+
+pub fn hostname() -> String {
+    let mut buf = [0u8; 256];
+    let r = unsafe { libc::gethostname(buf.as_mut_ptr() as *mut libc::c_char, buf.len()) };
+    if r != 0 {
+        return "unknown-host".into();
+    }
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    String::from_utf8_lossy(&buf[..end]).into_owned()
+}

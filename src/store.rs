@@ -1,0 +1,440 @@
+//! The content store: chunking parameters, pack files under `data/`, and reading chunks back.
+//! A pack is `SSNPACK1`, then zstd-compressed chunks, then a header listing each chunk's hash,
+//! offset and lengths, then the header's length in the last 4 bytes, so packs describe
+//! themselves and the index can be rebuilt from them. A pack is written to `data/tmp`, fsynced,
+//! renamed to `data/<xx>/<sha256 of the pack>` and only then indexed in the catalogue. Every
+//! chunk read is decompressed and checked against its hash. The store never deletes a pack
+//! that is still indexed; only `gc` removes packs.
+
+use crate::catalog::{Catalog, ChunkLocation};
+use crate::error::{Error, IoContext, Result};
+use crate::fsutil;
+use crate::hash::Hash;
+use sha2::{Digest, Sha256};
+use std::collections::{HashMap, HashSet};
+use std::fs::{self, File};
+use std::io::{Read, Write};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+pub const PACK_MAGIC: &[u8; 8] = b"SSNPACK1";
+/// Header entry: hash (32) + offset (8) + clen (4) + ulen (4).
+pub const HEADER_ENTRY: usize = 48;
+/// A pack is closed once it holds this many compressed bytes.
+pub const PACK_TARGET: u64 = 16 << 20;
+/// zstd level for chunks.
+pub const ZSTD_LEVEL: i32 = 3;
+
+/// Content-defined chunking parameters for one kind of stream.
+#[derive(Debug, Clone, Copy)]
+pub struct ChunkParams {
+    pub min: usize,
+    pub avg: usize,
+    pub max: usize,
+}
+
+/// Files: large chunks (restic's sizes); files smaller than `min` are one chunk.
+pub const FILE_CHUNKS: ChunkParams = ChunkParams {
+    min: 512 << 10,
+    avg: 1 << 20,
+    max: 8 << 20,
+};
+/// Database dumps: small chunks, so scattered row changes leave most chunks intact.
+pub const DUMP_CHUNKS: ChunkParams = ChunkParams {
+    min: 2 << 10,
+    avg: 8 << 10,
+    max: 64 << 10,
+};
+/// Serialized trees.
+pub const TREE_CHUNKS: ChunkParams = ChunkParams {
+    min: 16 << 10,
+    avg: 64 << 10,
+    max: 256 << 10,
+};
+
+/// One chunk's place in a pack.
+#[derive(Debug, Clone, Copy)]
+pub struct PackEntry {
+    pub hash: Hash,
+    pub offset: u64,
+    pub clen: u32,
+    pub ulen: u32,
+}
+
+/// A finished, durable pack.
+#[derive(Debug, Clone)]
+pub struct PackInfo {
+    pub name: String,
+    pub size: u64,
+    pub entries: Vec<PackEntry>,
+}
+
+/// Path of a pack file by name.
+pub fn pack_path(data: &Path, name: &str) -> PathBuf {
+    data.join(&name[..2]).join(name)
+}
+
+/// Writes one pack.
+pub struct PackWriter {
+    data: PathBuf,
+    tmp: PathBuf,
+    file: std::io::BufWriter<File>,
+    hasher: Sha256,
+    len: u64,
+    entries: Vec<PackEntry>,
+}
+
+impl PackWriter {
+    pub fn create(data: &Path) -> Result<Self> {
+        let tmpdir = data.join("tmp");
+        let tmp = tmpdir.join(format!("pack-{}", fsutil::random_hex(8)));
+        let file = fsutil::create_private_file(&tmp)?;
+        let mut w = PackWriter {
+            data: data.to_path_buf(),
+            tmp,
+            file: std::io::BufWriter::with_capacity(1 << 20, file),
+            hasher: Sha256::new(),
+            len: 0,
+            entries: Vec::new(),
+        };
+        w.write(PACK_MAGIC)?;
+        Ok(w)
+    }
+
+    fn write(&mut self, b: &[u8]) -> Result<()> {
+        self.file.write_all(b).at(&self.tmp)?;
+        self.hasher.update(b);
+        self.len += b.len() as u64;
+        Ok(())
+    }
+
+    pub fn add(&mut self, hash: Hash, compressed: &[u8], ulen: u32) -> Result<()> {
+        let offset = self.len;
+        self.write(compressed)?;
+        self.entries.push(PackEntry {
+            hash,
+            offset,
+            clen: compressed.len() as u32,
+            ulen,
+        });
+        Ok(())
+    }
+
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Writes the header, fsyncs, renames into place and fsyncs the folder.
+    pub fn finish(mut self) -> Result<PackInfo> {
+        let mut header = Vec::with_capacity(self.entries.len() * HEADER_ENTRY + 4);
+        for e in &self.entries {
+            header.extend_from_slice(&e.hash.0);
+            header.extend_from_slice(&e.offset.to_le_bytes());
+            header.extend_from_slice(&e.clen.to_le_bytes());
+            header.extend_from_slice(&e.ulen.to_le_bytes());
+        }
+        let hlen = header.len() as u32;
+        header.extend_from_slice(&hlen.to_le_bytes());
+        self.write(&header)?;
+        let file = self
+            .file
+            .into_inner()
+            .map_err(|e| Error::io(&self.tmp, e.into_error()))?;
+        file.sync_all().at(&self.tmp)?;
+        drop(file);
+        let name = hex::encode(self.hasher.finalize());
+        let dir = self.data.join(&name[..2]);
+        if !dir.exists() {
+            fsutil::create_private_dir(&dir)?;
+            fsutil::sync_dir(&self.data)?;
+        }
+        let dest = dir.join(&name);
+        fs::rename(&self.tmp, &dest).at(&dest)?;
+        fsutil::sync_dir(&dir)?;
+        Ok(PackInfo {
+            name,
+            size: self.len,
+            entries: self.entries,
+        })
+    }
+}
+
+/// Reads a pack's own header (for verify and index rebuilds).
+pub fn read_pack_header(path: &Path) -> Result<Vec<PackEntry>> {
+    let f = File::open(path).at(path)?;
+    let size = f.metadata().at(path)?.len();
+    let bad = |why: &str| Error::Corrupt(format!("pack {}: {why}", path.display()));
+    if size < (PACK_MAGIC.len() + 4) as u64 {
+        return Err(bad("too short"));
+    }
+    let mut magic = [0u8; 8];
+    f.read_exact_at(&mut magic, 0).at(path)?;
+    if &magic != PACK_MAGIC {
+        return Err(bad("bad magic"));
+    }
+    let mut l = [0u8; 4];
+    f.read_exact_at(&mut l, size - 4).at(path)?;
+    let hlen = u32::from_le_bytes(l) as u64;
+    if hlen % HEADER_ENTRY as u64 != 0 || hlen + 12 > size {
+        return Err(bad("bad header length"));
+    }
+    let mut h = vec![0u8; hlen as usize];
+    f.read_exact_at(&mut h, size - 4 - hlen).at(path)?;
+    let mut out = Vec::new();
+    for e in h.chunks_exact(HEADER_ENTRY) {
+        let entry = PackEntry {
+            hash: Hash(e[..32].try_into().expect("32")),
+            offset: u64::from_le_bytes(e[32..40].try_into().expect("8")),
+            clen: u32::from_le_bytes(e[40..44].try_into().expect("4")),
+            ulen: u32::from_le_bytes(e[44..48].try_into().expect("4")),
+        };
+        if entry.offset + entry.clen as u64 > size - 4 - hlen {
+            return Err(bad("header points past the data"));
+        }
+        out.push(entry);
+    }
+    Ok(out)
+}
+
+/// Decompresses and checks one chunk's bytes.
+pub fn decode_chunk(hash: &Hash, compressed: &[u8], ulen: u32) -> Result<Vec<u8>> {
+    let data = zstd::bulk::decompress(compressed, ulen as usize)
+        .map_err(|e| Error::Corrupt(format!("chunk {} does not decompress: {e}", hash.short())))?;
+    if data.len() != ulen as usize || Hash::of(&data) != *hash {
+        return Err(Error::Corrupt(format!(
+            "chunk {} does not match its hash",
+            hash.short()
+        )));
+    }
+    Ok(data)
+}
+
+/// Reads chunks by hash, keeping pack files open. One per thread.
+pub struct ChunkReader<'a> {
+    data: PathBuf,
+    cat: &'a Catalog,
+    open: HashMap<String, File>,
+    buf: Vec<u8>,
+}
+
+impl<'a> ChunkReader<'a> {
+    pub fn new(data: &Path, cat: &'a Catalog) -> Self {
+        ChunkReader {
+            data: data.to_path_buf(),
+            cat,
+            open: HashMap::new(),
+            buf: Vec::new(),
+        }
+    }
+
+    /// Reads, decompresses and verifies a chunk.
+    pub fn read(&mut self, hash: &Hash) -> Result<Vec<u8>> {
+        let loc = self.cat.chunk_location(hash)?.ok_or_else(|| {
+            Error::Corrupt(format!("chunk {} is missing from the index", hash.short()))
+        })?;
+        self.read_at(hash, &loc)
+    }
+
+    pub fn read_at(&mut self, hash: &Hash, loc: &ChunkLocation) -> Result<Vec<u8>> {
+        if self.open.len() > 64 {
+            self.open.clear();
+        }
+        if !self.open.contains_key(&loc.pack) {
+            let p = pack_path(&self.data, &loc.pack);
+            let f = File::open(&p).map_err(|e| {
+                Error::Corrupt(format!(
+                    "pack {} holding chunk {}: {e}",
+                    loc.pack,
+                    hash.short()
+                ))
+            })?;
+            self.open.insert(loc.pack.clone(), f);
+        }
+        let f = &self.open[&loc.pack];
+        self.buf.resize(loc.clen as usize, 0);
+        f.read_exact_at(&mut self.buf, loc.offset).map_err(|e| {
+            Error::Corrupt(format!(
+                "pack {} holding chunk {}: {e}",
+                &loc.pack[..8],
+                hash.short()
+            ))
+        })?;
+        decode_chunk(hash, &self.buf, loc.ulen)
+            .map_err(|e| Error::Corrupt(format!("{e} (in pack {})", &loc.pack[..8])))
+    }
+
+    /// Writes a whole blob (list of chunks) into `w`.
+    pub fn copy_chunks(&mut self, chunks: &[Hash], w: &mut dyn Write) -> Result<u64> {
+        let mut n = 0;
+        for h in chunks {
+            let d = self.read(h)?;
+            w.write_all(&d)
+                .map_err(|e| Error::Invalid(format!("write failed: {e}")))?;
+            n += d.len() as u64;
+        }
+        Ok(n)
+    }
+}
+
+/// Counters a capture reports.
+#[derive(Debug, Default)]
+pub struct SinkStats {
+    pub bytes_added: AtomicU64,
+    pub chunks_added: AtomicU64,
+}
+
+enum PackItem {
+    Chunk(Hash, Vec<u8>, u32),
+}
+
+/// Deduplicating chunk sink shared by capture workers: hashes, checks the index and what this
+/// session already added, compresses new chunks and hands them to the pack-writer thread, which
+/// closes packs at `PACK_TARGET` and indexes each only after it is durable.
+pub struct ChunkSink {
+    known: Mutex<(HashSet<Hash>, Catalog)>,
+    tx: Mutex<Option<crossbeam_channel::Sender<PackItem>>>,
+    writer: Mutex<Option<std::thread::JoinHandle<Result<Vec<PackInfo>>>>>,
+    pub stats: SinkStats,
+}
+
+impl ChunkSink {
+    /// Starts a sink writing packs into `data`, indexing them through a catalogue at `catalog`.
+    pub fn start(data: &Path, catalog: &Path) -> Result<Self> {
+        let reader = Catalog::open(catalog)?;
+        let writer_cat = Catalog::open(catalog)?;
+        let (tx, rx) = crossbeam_channel::bounded::<PackItem>(64);
+        let data = data.to_path_buf();
+        let handle = std::thread::Builder::new()
+            .name("pack-writer".into())
+            .spawn(move || -> Result<Vec<PackInfo>> {
+                let mut done = Vec::new();
+                let mut cur: Option<PackWriter> = None;
+                for item in rx {
+                    let PackItem::Chunk(h, c, ulen) = item;
+                    if cur.is_none() {
+                        cur = Some(PackWriter::create(&data)?);
+                    }
+                    let w = cur.as_mut().expect("open");
+                    w.add(h, &c, ulen)?;
+                    if w.len() >= PACK_TARGET {
+                        let info = cur.take().expect("open").finish()?;
+                        fsutil::failpoint("pack-written");
+                        writer_cat.insert_pack(&info)?;
+                        fsutil::failpoint("pack-indexed");
+                        done.push(info);
+                    }
+                }
+                if let Some(w) = cur.take()
+                    && !w.is_empty()
+                {
+                    let info = w.finish()?;
+                    fsutil::failpoint("pack-written");
+                    writer_cat.insert_pack(&info)?;
+                    done.push(info);
+                }
+                Ok(done)
+            })
+            .map_err(|e| Error::Invalid(format!("cannot start pack writer: {e}")))?;
+        Ok(ChunkSink {
+            known: Mutex::new((HashSet::new(), reader)),
+            tx: Mutex::new(Some(tx)),
+            writer: Mutex::new(Some(handle)),
+            stats: SinkStats::default(),
+        })
+    }
+
+    /// Stores `data` as a chunk (if new) and returns its hash.
+    pub fn put(&self, data: &[u8]) -> Result<Hash> {
+        let h = Hash::of(data);
+        self.put_hashed(h, data)?;
+        Ok(h)
+    }
+
+    fn put_hashed(&self, h: Hash, data: &[u8]) -> Result<()> {
+        {
+            let mut k = self.known.lock().expect("sink lock");
+            if k.0.contains(&h) || k.1.chunk_exists(&h)? {
+                return Ok(());
+            }
+            k.0.insert(h);
+        }
+        let c = zstd::bulk::compress(data, ZSTD_LEVEL)
+            .map_err(|e| Error::Invalid(format!("zstd: {e}")))?;
+        self.stats
+            .bytes_added
+            .fetch_add(c.len() as u64, Ordering::Relaxed);
+        self.stats.chunks_added.fetch_add(1, Ordering::Relaxed);
+        fsutil::failpoint("chunk-stored");
+        let tx = self.tx.lock().expect("sink tx").clone();
+        match tx {
+            Some(tx) if tx.send(PackItem::Chunk(h, c, data.len() as u32)).is_ok() => Ok(()),
+            _ => Err(self.writer_error()),
+        }
+    }
+
+    fn writer_error(&self) -> Error {
+        self.tx.lock().expect("sink tx").take();
+        match self.writer.lock().expect("sink writer").take() {
+            Some(h) => match h.join() {
+                Ok(Err(e)) => e,
+                Ok(Ok(_)) => Error::Invalid("pack writer stopped early".into()),
+                Err(_) => Error::Invalid("pack writer panicked".into()),
+            },
+            None => Error::Invalid("pack writer already stopped".into()),
+        }
+    }
+
+    /// Cuts a stream into chunks with `params` and stores them; returns the chunk list and size.
+    pub fn put_stream(&self, r: impl Read, params: ChunkParams) -> Result<(Vec<Hash>, u64)> {
+        let mut out = Vec::new();
+        let mut total = 0u64;
+        for c in fastcdc::v2020::StreamCDC::new(r, params.min, params.avg, params.max) {
+            let c = c.map_err(|e| match e {
+                fastcdc::v2020::Error::IoError(e) => Error::Invalid(format!("read failed: {e}")),
+                other => Error::Invalid(format!("chunker: {other}")),
+            })?;
+            total += c.length as u64;
+            out.push(self.put(&c.data)?);
+        }
+        Ok((out, total))
+    }
+
+    /// Cuts an in-memory buffer into chunks and stores them.
+    pub fn put_bytes(&self, data: &[u8], params: ChunkParams) -> Result<Vec<Hash>> {
+        if data.len() <= params.min {
+            return Ok(vec![self.put(data)?]);
+        }
+        let mut out = Vec::new();
+        for c in fastcdc::v2020::FastCDC::new(data, params.min, params.avg, params.max) {
+            out.push(self.put(&data[c.offset..c.offset + c.length])?);
+        }
+        Ok(out)
+    }
+
+    /// Flushes the last pack and waits until every pack is durable and indexed.
+    pub fn finish(&self) -> Result<Vec<PackInfo>> {
+        self.tx.lock().expect("sink tx").take();
+        match self.writer.lock().expect("sink writer").take() {
+            Some(h) => h
+                .join()
+                .map_err(|_| Error::Invalid("pack writer panicked".into()))?,
+            None => Err(Error::Invalid("pack writer already stopped".into())),
+        }
+    }
+}
+
+/// Chunks a buffer without storing (used to compare live trees with snapshots).
+pub fn hash_bytes(data: &[u8], params: ChunkParams) -> Vec<Hash> {
+    if data.len() <= params.min {
+        return vec![Hash::of(data)];
+    }
+    fastcdc::v2020::FastCDC::new(data, params.min, params.avg, params.max)
+        .map(|c| Hash::of(&data[c.offset..c.offset + c.length]))
+        .collect()
+}

@@ -1,0 +1,216 @@
+//! Trees: the recorded form of a folder (a platform, a site directory) or a set of binding
+//! files. Each entry keeps path, type, mode, owner, mtime, size, symlink target and the chunk
+//! list of its content, so a restore can put it back exactly; empty folders and symlinks are
+//! entries too. A tree is serialized with postcard, sorted by path, and stored as a blob. This
+//! module also knows which paths belong to a platform (everything but `sites/<name>/` except
+//! `sites/all` and `sites/default`) and compares two trees. It never reads file contents.
+
+use crate::error::{Error, Result};
+use crate::hash::Hash;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Kind {
+    File,
+    Dir,
+    Symlink,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Entry {
+    /// Path relative to the tree's root, `/`-separated, as raw bytes.
+    pub path: Vec<u8>,
+    pub kind: Kind,
+    /// Permission bits (`st_mode & 0o7777`).
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub mtime_ns: i64,
+    pub size: u64,
+    pub target: Option<Vec<u8>>,
+    pub chunks: Vec<Hash>,
+}
+
+impl Entry {
+    pub fn path_str(&self) -> String {
+        String::from_utf8_lossy(&self.path).into_owned()
+    }
+
+    pub fn rel_path(&self) -> &Path {
+        Path::new(OsStr::from_bytes(&self.path))
+    }
+
+    /// Same content and metadata that matters for drift: type, mode, size, content, target.
+    /// Owner and mtime are ignored (copies and checkouts change them without changing code).
+    pub fn same_content(&self, o: &Entry) -> bool {
+        self.kind == o.kind
+            && self.mode == o.mode
+            && self.target == o.target
+            && (self.kind != Kind::File || (self.size == o.size && self.chunks == o.chunks))
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tree {
+    pub entries: Vec<Entry>,
+}
+
+impl Tree {
+    pub fn sort(&mut self) {
+        self.entries.sort_by(|a, b| a.path.cmp(&b.path));
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        postcard::to_allocvec(self).expect("a tree serializes")
+    }
+
+    pub fn decode(b: &[u8]) -> Result<Tree> {
+        postcard::from_bytes(b).map_err(|e| Error::Corrupt(format!("tree does not decode: {e}")))
+    }
+
+    pub fn files(&self) -> u64 {
+        self.entries.iter().filter(|e| e.kind == Kind::File).count() as u64
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.entries
+            .iter()
+            .filter(|e| e.kind == Kind::File)
+            .map(|e| e.size)
+            .sum()
+    }
+
+    /// Checks every path is relative and stays inside the root (a tree from an import or a
+    /// damaged catalogue must not write outside its folder).
+    pub fn validate(&self) -> Result<()> {
+        for e in &self.entries {
+            let p = e.path_str();
+            crate::fsutil::check_relative(&p, "path in snapshot")?;
+        }
+        Ok(())
+    }
+}
+
+/// Is `rel` (relative to a platform root) part of the platform's code? Everything except
+/// `sites/<name>` folders other than `sites/all` and `sites/default`.
+pub fn in_platform(rel: &Path, is_dir: bool) -> bool {
+    let mut it = rel.components();
+    match (it.next(), it.next()) {
+        (Some(a), Some(b)) if a.as_os_str() == "sites" => {
+            let name = b.as_os_str();
+            if name == "all" || name == "default" {
+                return true;
+            }
+            // A plain file directly in sites/ (sites.php) belongs to the platform; a folder
+            // (or anything under one) belongs to a site.
+            let deeper = it.next().is_some();
+            !(deeper || is_dir)
+        }
+        _ => true,
+    }
+}
+
+/// Difference between two trees.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct TreeDiff {
+    pub added: Vec<String>,
+    pub removed: Vec<String>,
+    pub changed: Vec<String>,
+}
+
+impl TreeDiff {
+    pub fn is_empty(&self) -> bool {
+        self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty()
+    }
+
+    pub fn summary(&self, limit: usize) -> String {
+        let mut lines = Vec::new();
+        for (tag, list) in [
+            ("+", &self.added),
+            ("-", &self.removed),
+            ("~", &self.changed),
+        ] {
+            for p in list.iter().take(limit) {
+                lines.push(format!("  {tag} {p}"));
+            }
+            if list.len() > limit {
+                lines.push(format!("  {tag} ... and {} more", list.len() - limit));
+            }
+        }
+        lines.join("\n")
+    }
+}
+
+/// What changed from `old` to `new` (content, type, mode, target; not mtime or owner).
+pub fn diff(old: &Tree, new: &Tree) -> TreeDiff {
+    let o: BTreeMap<&[u8], &Entry> = old.entries.iter().map(|e| (&e.path[..], e)).collect();
+    let n: BTreeMap<&[u8], &Entry> = new.entries.iter().map(|e| (&e.path[..], e)).collect();
+    let mut d = TreeDiff::default();
+    for (p, e) in &n {
+        match o.get(p) {
+            None => d.added.push(e.path_str()),
+            Some(oe) if !oe.same_content(e) => d.changed.push(e.path_str()),
+            _ => {}
+        }
+    }
+    for (p, e) in &o {
+        if !n.contains_key(p) {
+            d.removed.push(e.path_str());
+        }
+    }
+    d
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn platform_filter() {
+        assert!(in_platform(Path::new("index.php"), false));
+        assert!(in_platform(Path::new("sites"), true));
+        assert!(in_platform(Path::new("sites/sites.php"), false));
+        assert!(in_platform(Path::new("sites/all"), true));
+        assert!(in_platform(Path::new("sites/all/modules/x.module"), false));
+        assert!(in_platform(
+            Path::new("sites/default/default.settings.php"),
+            false
+        ));
+        assert!(!in_platform(Path::new("sites/example.com"), true));
+        assert!(!in_platform(
+            Path::new("sites/example.com/settings.php"),
+            false
+        ));
+        assert!(in_platform(Path::new("modules/sites/x"), false));
+    }
+
+    #[test]
+    fn tree_roundtrip_and_diff() {
+        let e = |p: &str, c: u8| Entry {
+            path: p.as_bytes().to_vec(),
+            kind: Kind::File,
+            mode: 0o644,
+            uid: 0,
+            gid: 0,
+            mtime_ns: 1,
+            size: 1,
+            target: None,
+            chunks: vec![Hash([c; 32])],
+        };
+        let a = Tree {
+            entries: vec![e("a", 1), e("b", 2)],
+        };
+        let b = Tree {
+            entries: vec![e("b", 3), e("c", 4)],
+        };
+        assert_eq!(Tree::decode(&a.encode()).unwrap(), a);
+        let d = diff(&a, &b);
+        assert_eq!(d.added, vec!["c"]);
+        assert_eq!(d.removed, vec!["a"]);
+        assert_eq!(d.changed, vec!["b"]);
+    }
+}
