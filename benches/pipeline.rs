@@ -1,1 +1,145 @@
-fn main() {}
+//! Criterion benches of the capture pipeline: content-defined chunking with the file and dump
+//! parameters, SHA-256 + zstd-3 per chunk (code-like text and incompressible media), and whole
+//! snapshots (first and repeat) of a generated Drupal-like tree through the library.
+//!
+//! `cargo bench --bench pipeline` (env `SITESNAP_BENCH_SCALE`, default 0.02: about 1,000 files
+//! and 16 MB, so a run stays in minutes on two cores). The end-to-end comparison with restic
+//! and tar is `benches/compare.sh`.
+
+#[path = "common/tree_gen.rs"]
+mod tree_gen;
+
+use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use sitesnap::capture::{self, CaptureOpts};
+use sitesnap::hash::Hash;
+use sitesnap::repo::Repo;
+use sitesnap::site::{self, SiteSpec};
+use sitesnap::store::{ChunkParams, DUMP_CHUNKS, FILE_CHUNKS, ZSTD_LEVEL};
+use std::hint::black_box;
+use std::path::Path;
+use std::time::Duration;
+
+/// 32 MiB of mixed content: code-like text files concatenated, then incompressible noise.
+fn sample(text: bool) -> Vec<u8> {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("p");
+    if text {
+        tree_gen::generate(&root, 7, 0.05);
+        let mut out = Vec::new();
+        for e in walkdir::WalkDir::new(&root).sort_by_file_name() {
+            let e = e.expect("walk");
+            let p = e.path();
+            let is_media = p.to_string_lossy().contains("/files/");
+            if e.file_type().is_file() && !is_media {
+                out.extend(std::fs::read(p).expect("read"));
+            }
+            if out.len() >= 32 << 20 {
+                break;
+            }
+        }
+        out.truncate(32 << 20);
+        out
+    } else {
+        let mut out = Vec::new();
+        tree_gen::Rng::new(9).fill_noise(&mut out, 32 << 20);
+        out
+    }
+}
+
+fn chunks_of(data: &[u8], p: ChunkParams) -> Vec<(usize, usize)> {
+    fastcdc::v2020::FastCDC::new(data, p.min, p.avg, p.max)
+        .map(|c| (c.offset, c.length))
+        .collect()
+}
+
+fn bench_chunking(c: &mut Criterion) {
+    let text = sample(true);
+    let mut g = c.benchmark_group("chunking");
+    g.throughput(Throughput::Bytes(text.len() as u64));
+    for (name, p) in [("file", FILE_CHUNKS), ("dump", DUMP_CHUNKS)] {
+        g.bench_with_input(BenchmarkId::new("fastcdc", name), &p, |b, p| {
+            b.iter(|| {
+                fastcdc::v2020::FastCDC::new(black_box(&text[..]), p.min, p.avg, p.max).count()
+            })
+        });
+    }
+    g.finish();
+}
+
+fn bench_hash_compress(c: &mut Criterion) {
+    let mut g = c.benchmark_group("sha256+zstd3");
+    for (kind, data) in [("text", sample(true)), ("media", sample(false))] {
+        g.throughput(Throughput::Bytes(data.len() as u64));
+        for (pname, p) in [("file", FILE_CHUNKS), ("dump", DUMP_CHUNKS)] {
+            let cuts = chunks_of(&data, p);
+            g.bench_function(BenchmarkId::new(kind, pname), |b| {
+                b.iter(|| {
+                    let mut n = 0;
+                    for &(o, l) in &cuts {
+                        let chunk = &data[o..o + l];
+                        black_box(Hash::of(chunk));
+                        n += zstd::bulk::compress(chunk, ZSTD_LEVEL).expect("zstd").len();
+                    }
+                    n
+                })
+            });
+        }
+        g.bench_function(BenchmarkId::new(kind, "sha256-only"), |b| {
+            b.iter(|| Hash::of(black_box(&data)))
+        });
+    }
+    g.finish();
+}
+
+fn new_repo(dir: &Path, platform: &Path) -> (Repo, sitesnap::catalog::SiteRecord) {
+    let repo = Repo::init(&dir.join("repo")).expect("init");
+    let spec = SiteSpec {
+        platform: Some(platform.to_path_buf()),
+        ..Default::default()
+    };
+    let rec = site::new_site(tree_gen::SITE_URI, &spec).expect("site");
+    repo.cat.add_site(&rec).expect("add site");
+    (repo, rec)
+}
+
+fn bench_snapshot(c: &mut Criterion) {
+    let scale: f64 = std::env::var("SITESNAP_BENCH_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0.02);
+    let world = tempfile::tempdir().expect("tempdir");
+    let platform = world.path().join("platform");
+    let stats = tree_gen::generate(&platform, 42, scale);
+    let platform = std::fs::canonicalize(&platform).expect("canonical");
+    let opts = CaptureOpts::new("manual");
+    let mut g = c.benchmark_group("snapshot");
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(20));
+    g.throughput(Throughput::Bytes(stats.bytes));
+    let label = format!("{}files-{}MB", stats.files, stats.bytes / 1_000_000);
+    g.bench_function(BenchmarkId::new("first", &label), |b| {
+        b.iter_with_setup(
+            || tempfile::tempdir_in(world.path()).expect("tempdir"),
+            |dir| {
+                let (repo, rec) = new_repo(dir.path(), &platform);
+                let s = capture::snapshot(&repo, &rec, &platform, &opts).expect("snapshot");
+                assert_eq!(s.bytes_read, stats.bytes);
+                dir
+            },
+        )
+    });
+    let dir = tempfile::tempdir_in(world.path()).expect("tempdir");
+    let (repo, rec) = new_repo(dir.path(), &platform);
+    capture::snapshot(&repo, &rec, &platform, &opts).expect("snapshot");
+    g.bench_function(BenchmarkId::new("repeat", &label), |b| {
+        b.iter(|| {
+            let s = capture::snapshot(&repo, &rec, &platform, &opts).expect("snapshot");
+            assert_eq!(s.bytes_read, 0);
+            s
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, bench_chunking, bench_hash_compress, bench_snapshot);
+criterion_main!(benches);

@@ -1,0 +1,188 @@
+#!/usr/bin/env bash
+# Compares sitesnap with restic and tar+zstd on the same generated Drupal-like tree (about
+# 50,000 files / 800 MB, examples/gen_tree.rs, deterministic from SEED): first snapshot, repeat
+# snapshot with nothing changed, repository size, peak RSS; restore when the build has it.
+# Prints the medians of RUNS runs and the ratios sitesnap/restic and sitesnap/tar.
+#
+#   benches/compare.sh [RUNS]
+#   env: RUNS (default 5), SEED (42), SCALE (1.0), BENCH_DIR (<checkout>/bench-data, which must be
+#        on the disk being measured), KEEP=1 keeps the last run's repositories.
+#
+# Caches are warm (dropping them needs root on the host): the tree is read once before the
+# first run, and `sync` runs before every timed command so one tool's writeback is not billed
+# to the next. Every tool writes its repository on the same disk as the tree.
+#   sitesnap: `sitesnap snapshot <site>` (platform + site directory, no database), repo fsynced.
+#   restic:   `restic backup <platform>` (RESTIC_PASSWORD from the environment, repository v2
+#             with compression auto; its local cache in BENCH_DIR, emptied before each run).
+#   tar:      `tar --listed-incremental=S -I 'zstd -T0' -cf` ; the repeat is a level-1
+#             incremental with a copy of the level-0 snapshot file (GNU tar's "nothing changed").
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+RUNS=${RUNS:-${1:-5}}
+SEED=${SEED:-42}
+SCALE=${SCALE:-1.0}
+BENCH_DIR=${BENCH_DIR:-$ROOT/bench-data}
+URI=bench.example.com
+
+need=()
+command -v restic >/dev/null || need+=(restic)
+command -v zstd >/dev/null || need+=(zstd)
+command -v hyperfine >/dev/null || need+=(hyperfine)
+[ -x /usr/bin/time ] || need+=(time)
+if [ ${#need[@]} -gt 0 ]; then
+    echo "installing ${need[*]} from Debian" >&2
+    SUDO=; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+    $SUDO apt-get update -qq && $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+echo "building sitesnap (release)" >&2
+(cd "$ROOT" && cargo build --release --quiet --bin sitesnap --example gen_tree)
+SITESNAP=$ROOT/target/release/sitesnap
+GEN=$ROOT/target/release/examples/gen_tree
+
+mkdir -p "$BENCH_DIR"
+BENCH_DIR=$(cd "$BENCH_DIR" && pwd)
+TREE=$BENCH_DIR/tree-seed$SEED-scale$SCALE
+PLATFORM=$TREE/platform
+if [ ! -f "$TREE/generated" ]; then
+    rm -rf "$TREE"
+    mkdir -p "$TREE"
+    "$GEN" "$PLATFORM" --seed "$SEED" --scale "$SCALE" | tee "$TREE/generated.tmp" >&2
+    mv "$TREE/generated.tmp" "$TREE/generated"
+fi
+WORK=$BENCH_DIR/work
+rm -rf "$WORK"
+mkdir -p "$WORK"
+RESULTS=$BENCH_DIR/results-$(date +%Y%m%d-%H%M%S).txt
+: >"$RESULTS"
+
+export RESTIC_PASSWORD=${RESTIC_PASSWORD:-sitesnap-bench}
+export RESTIC_CACHE_DIR=$WORK/restic-cache
+export SITESNAP_REPO=$WORK/sitesnap-repo
+
+# measure TOOL PHASE RUN CMD...: wall seconds (ns clock) and peak RSS (KiB) into RESULTS.
+measure() {
+    local tool=$1 phase=$2 run=$3
+    shift 3
+    sync
+    local t0 t1
+    t0=$(date +%s%N)
+    /usr/bin/time -f '%M' -o "$WORK/time.out" "$@" >"$WORK/cmd.out" 2>"$WORK/cmd.err" || {
+        echo "FAILED: $tool $phase: $*" >&2
+        cat "$WORK/cmd.err" >&2
+        exit 1
+    }
+    t1=$(date +%s%N)
+    local wall rss
+    wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", (b - a) / 1e9 }')
+    rss=$(tail -1 "$WORK/time.out")
+    echo "$tool $phase $run wall $wall" >>"$RESULTS"
+    echo "$tool $phase $run rss $rss" >>"$RESULTS"
+    printf '  %-8s %-8s run %d: %7.3f s  %6.1f MiB RSS\n' "$tool" "$phase" "$run" "$wall" \
+        "$(awk -v k="$rss" 'BEGIN { print k / 1024 }')" >&2
+}
+
+record() { echo "$1 $2 $3 $4 $5" >>"$RESULTS"; }
+
+nfiles() { find "$1" -type f | wc -l; }
+
+HAVE_RESTORE=0
+"$SITESNAP" restore --help >/dev/null 2>&1 && HAVE_RESTORE=1
+
+# Restore hook: sitesnap restores the platform and site in place (here: into the path of the
+# platform, moved aside for the measurement and put back afterwards; the files cache stays
+# valid because paths, inodes and ctimes of the files do not change). restic and tar restore
+# into an empty folder. Runs only when this build has `sitesnap restore`.
+restore_phase() {
+    local run=$1 snap=$2
+    if [ "$HAVE_RESTORE" = 1 ]; then
+        mv "$PLATFORM" "$TREE/platform.aside"
+        trap 'rm -rf "$PLATFORM"; mv "$TREE/platform.aside" "$PLATFORM"' EXIT
+        measure sitesnap restore "$run" "$SITESNAP" restore "$snap" --yes
+        local n
+        n=$(nfiles "$PLATFORM")
+        rm -rf "$PLATFORM"
+        mv "$TREE/platform.aside" "$PLATFORM"
+        trap - EXIT
+        record sitesnap restore "$run" files "$n"
+    fi
+    rm -rf "$WORK/restic-restore"
+    measure restic restore "$run" restic --repo "$WORK/restic-repo" restore latest \
+        --target "$WORK/restic-restore"
+    record restic restore "$run" files "$(nfiles "$WORK/restic-restore")"
+    rm -rf "$WORK/restic-restore"
+    rm -rf "$WORK/tar-restore"
+    mkdir -p "$WORK/tar-restore"
+    measure tar restore "$run" tar -I 'zstd -T0' -xf "$WORK/full.tar.zst" -C "$WORK/tar-restore"
+    record tar restore "$run" files "$(nfiles "$WORK/tar-restore")"
+    rm -rf "$WORK/tar-restore"
+}
+
+echo "warming the page cache with the tree" >&2
+find "$PLATFORM" -type f -print0 | xargs -0 cat >/dev/null
+
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$RESULTS" >&2
+for run in $(seq 1 "$RUNS"); do
+    echo "run $run of $RUNS" >&2
+
+    rm -rf "$SITESNAP_REPO"
+    "$SITESNAP" init >/dev/null
+    "$SITESNAP" site add "$URI" --platform "$PLATFORM" >/dev/null
+    measure sitesnap first "$run" "$SITESNAP" snapshot "$URI"
+    record sitesnap first "$run" size "$(du -sb "$SITESNAP_REPO" | cut -f1)"
+    measure sitesnap repeat "$run" "$SITESNAP" snapshot "$URI"
+    record sitesnap repeat "$run" size "$(du -sb "$SITESNAP_REPO" | cut -f1)"
+    first_id=$("$SITESNAP" list --json | awk -F'"' '/"id":/ { print $4; exit }')
+
+    rm -rf "$WORK/restic-repo" "$RESTIC_CACHE_DIR"
+    restic --repo "$WORK/restic-repo" init -q >/dev/null
+    measure restic first "$run" restic --repo "$WORK/restic-repo" backup -q "$PLATFORM"
+    record restic first "$run" size "$(du -sb "$WORK/restic-repo" | cut -f1)"
+    measure restic repeat "$run" restic --repo "$WORK/restic-repo" backup -q "$PLATFORM"
+    record restic repeat "$run" size "$(du -sb "$WORK/restic-repo" | cut -f1)"
+
+    rm -f "$WORK"/*.tar.zst "$WORK"/snar*
+    measure tar first "$run" tar --listed-incremental="$WORK/snar0" -I 'zstd -T0' \
+        -cf "$WORK/full.tar.zst" -C "$TREE" platform
+    record tar first "$run" size "$(stat -c %s "$WORK/full.tar.zst")"
+    cp "$WORK/snar0" "$WORK/snar1"
+    measure tar repeat "$run" tar --listed-incremental="$WORK/snar1" -I 'zstd -T0' \
+        -cf "$WORK/incr.tar.zst" -C "$TREE" platform
+    record tar repeat "$run" size "$(( $(stat -c %s "$WORK/full.tar.zst") + $(stat -c %s "$WORK/incr.tar.zst") ))"
+
+    restore_phase "$run" "$first_id"
+done
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$RESULTS" >&2
+
+median() { # TOOL PHASE METRIC
+    awk -v t="$1" -v p="$2" -v m="$3" '$1 == t && $2 == p && $4 == m { print $5 }' "$RESULTS" |
+        sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f", a / b }'; }
+mb() { awk -v v="$1" -v d="$2" -v f="${3:-%.1f}" 'BEGIN { if (v == "-") print "-"; else printf f, v / d }'; }
+
+echo
+echo "tree: $(cat "$TREE/generated")"
+echo "machine: $(nproc) cores, $(uname -r); warm page cache; $RUNS runs; medians"
+echo "$(grep '^load' "$RESULTS" | tr '\n' ' ')"
+printf '%-22s %10s %10s %10s %10s %10s\n' "" sitesnap restic tar "ss/restic" "ss/tar"
+row() { # LABEL PHASE METRIC DIVISOR [FORMAT]
+    local s r t
+    s=$(median sitesnap "$2" "$3"); r=$(median restic "$2" "$3"); t=$(median tar "$2" "$3")
+    printf '%-22s %10s %10s %10s %10s %10s\n' "$1" "$(mb "$s" "$4" "${5:-}")" \
+        "$(mb "$r" "$4" "${5:-}")" "$(mb "$t" "$4" "${5:-}")" "$(ratio "$s" "$r")" "$(ratio "$s" "$t")"
+}
+row "first snapshot (s)" first wall 1 %.2f
+row "repeat snapshot (s)" repeat wall 1 %.2f
+row "repository (MB)" first size 1e6
+row "after repeat (MB)" repeat size 1e6
+row "peak RSS first (MiB)" first rss 1024
+row "peak RSS repeat (MiB)" repeat rss 1024
+row "restore (s)" restore wall 1 %.2f
+row "peak RSS restore (MiB)" restore rss 1024
+[ "$HAVE_RESTORE" = 1 ] || echo "(sitesnap restore: not in this build yet; restic and tar restore measured)"
+echo
+echo "targets: first <= 0.70x restic, repeat <= 0.50x restic, repository <= restic, RSS < 150 MiB"
+echo "raw results: $RESULTS"
+if [ "${KEEP:-0}" != 1 ]; then rm -rf "$WORK"; fi
