@@ -152,6 +152,9 @@ fn walk(root: &Path, keep: &dyn Fn(&Path, &Path, bool) -> bool) -> Result<Vec<It
     Ok(out)
 }
 
+/// What one worker read: (item index, chunk list, bytes).
+type WorkerOut = Result<Vec<(usize, Vec<Hash>, u64)>>;
+
 /// Counters of one capture.
 #[derive(Default)]
 struct Counters {
@@ -237,10 +240,10 @@ fn fill(
         .min(jobs.len())
         .max(1);
     let shared: &[Item] = items;
-    let results: Vec<Result<Vec<(usize, Vec<Hash>, u64)>>> = std::thread::scope(|s| {
+    let results: Vec<WorkerOut> = std::thread::scope(|s| {
         let hs: Vec<_> = (0..workers)
             .map(|_| {
-                s.spawn(|| -> Result<Vec<(usize, Vec<Hash>, u64)>> {
+                s.spawn(|| -> WorkerOut {
                     let mut out = Vec::new();
                     let mut buf = Vec::new();
                     loop {
@@ -428,7 +431,7 @@ pub fn snapshot(
             journal: j.id,
         });
     }
-    let db = site.database()?;
+    let db = site.database_at(platform)?;
     let site_path = platform.join(&site.site_dir);
     // Everything that can be checked is checked before anything is written.
     let platform_exists = platform.is_dir();

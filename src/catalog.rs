@@ -111,7 +111,7 @@ pub fn hashes_to_blob(hs: &[Hash]) -> Vec<u8> {
 }
 
 pub fn blob_to_hashes(b: &[u8]) -> Result<Vec<Hash>> {
-    if b.len() % 32 != 0 {
+    if !b.len().is_multiple_of(32) {
         return Err(Error::Corrupt(
             "chunk list of odd length in catalogue".into(),
         ));
@@ -520,6 +520,30 @@ impl Catalog {
             );
         }
         Ok(map)
+    }
+
+    /// Writes files-cache rows (after a restore put those files in place).
+    pub fn insert_cache(&self, rows: &[(Vec<u8>, CacheEntry)]) -> Result<()> {
+        let tx = self.conn.unchecked_transaction()?;
+        {
+            let mut st = tx.prepare_cached(
+                "INSERT OR REPLACE INTO files_cache (path, dev, ino, size, mtime_ns, ctime_ns, chunks)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            for (p, c) in rows {
+                st.execute(params![
+                    p,
+                    c.dev as i64,
+                    c.ino as i64,
+                    c.size as i64,
+                    c.mtime_ns,
+                    c.ctime_ns,
+                    hashes_to_blob(&c.chunks)
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
     }
 
     pub fn clear_cache(&self) -> Result<()> {

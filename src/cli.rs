@@ -6,6 +6,7 @@ use crate::capture::{self, CaptureOpts};
 use crate::catalog::{SiteRecord, SnapshotRecord};
 use crate::error::Error;
 use crate::repo::{self, Repo};
+use crate::restore::{self, PlatformAction, RestoreOpts};
 use crate::site::{self, SiteSpec};
 use anyhow::{Context, Result};
 use clap::{Args, Parser, Subcommand};
@@ -61,6 +62,37 @@ pub enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Put a site back as a snapshot recorded it, on the platform it was on
+    Restore(RestoreArgs),
+    /// Finish or undo restores that were interrupted
+    Recover,
+}
+
+#[derive(Args, Debug)]
+pub struct RestoreArgs {
+    /// Snapshot id (a unique prefix is enough)
+    pub id: String,
+    /// Print the plan and stop
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask for confirmation
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Bring a platform that changed since the snapshot back to the snapshot's files
+    /// (other sites on that platform are affected)
+    #[arg(long)]
+    pub repair_platform: bool,
+    /// Leave the database as it is
+    #[arg(long)]
+    pub no_db: bool,
+    /// Restore only the database
+    #[arg(long)]
+    pub no_files: bool,
+    /// Keep the replaced site folder (moved aside) instead of removing it at the end
+    #[arg(long)]
+    pub keep_old: bool,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -176,6 +208,18 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Cmd::Site(c) => site_cmd(&ctx, c),
+        Cmd::Restore(a) => restore_cmd(&ctx, a),
+        Cmd::Recover => {
+            let repo = ctx.open_locked("recover")?;
+            let lines = restore::recover(&repo)?;
+            if lines.is_empty() {
+                println!("no interrupted restore");
+            }
+            for l in lines {
+                println!("{l}");
+            }
+            Ok(0)
+        }
         Cmd::Snapshot(a) => snapshot_cmd(&ctx, a),
         Cmd::Checkpoint { uri, label, json } => {
             let repo = ctx.open_locked("checkpoint")?;
@@ -223,6 +267,78 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
     }
+}
+
+fn restore_cmd(ctx: &Ctx, a: RestoreArgs) -> Result<i32> {
+    let opts = RestoreOpts {
+        repair_platform: a.repair_platform,
+        no_db: a.no_db,
+        no_files: a.no_files,
+        keep_old: a.keep_old,
+    };
+    let repo = if a.dry_run {
+        ctx.open()?
+    } else {
+        ctx.open_locked("restore")?
+    };
+    let snap = repo.cat.resolve_snapshot(&a.id)?;
+    let (plan, _) = restore::plan(&repo, &snap, &opts)?;
+    if a.dry_run {
+        if a.json {
+            println!("{}", serde_json::to_string_pretty(&plan)?);
+        } else {
+            println!("{}", plan.describe());
+            println!("(dry run: nothing changed)");
+        }
+        return Ok(if plan.platform == PlatformAction::Drift {
+            1
+        } else {
+            0
+        });
+    }
+    if !a.json {
+        println!("{}", plan.describe());
+    }
+    if plan.platform == PlatformAction::Drift {
+        // run() refuses with the reason.
+        restore::run(&repo, &snap, &plan)?;
+    }
+    if !a.yes {
+        use std::io::IsTerminal;
+        if !std::io::stdin().is_terminal() {
+            return Err(Error::Refused(
+                "restore changes a live site: add --yes to confirm (no terminal to ask on)".into(),
+            )
+            .into());
+        }
+        eprint!("Proceed? [y/N] ");
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            eprintln!("nothing changed");
+            return Ok(1);
+        }
+    }
+    let out = restore::run(&repo, &snap, &plan)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!(
+            "restored {} to snapshot {} on {}",
+            plan.site,
+            short(&snap.id),
+            plan.target_platform.display()
+        );
+        for k in &out.kept_old {
+            println!("kept the replaced copy at {}", k.display());
+        }
+        println!(
+            "current state saved as pre-restore snapshot {}; undo with: {}",
+            short(&out.pre_restore),
+            out.undo
+        );
+    }
+    Ok(0)
 }
 
 fn site_cmd(ctx: &Ctx, c: SiteCmd) -> Result<i32> {

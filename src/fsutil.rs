@@ -163,10 +163,10 @@ pub fn failpoint(point: &str) {
 /// fabricate snapshot times.
 pub fn now() -> chrono::DateTime<chrono::Utc> {
     #[cfg(debug_assertions)]
-    if let Ok(v) = std::env::var("SITESNAP_TEST_NOW") {
-        if let Ok(t) = chrono::DateTime::parse_from_rfc3339(&v) {
-            return t.with_timezone(&chrono::Utc);
-        }
+    if let Ok(v) = std::env::var("SITESNAP_TEST_NOW")
+        && let Ok(t) = chrono::DateTime::parse_from_rfc3339(&v)
+    {
+        return t.with_timezone(&chrono::Utc);
     }
     chrono::Utc::now()
 }

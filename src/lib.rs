@@ -12,6 +12,7 @@ pub mod error;
 pub mod fsutil;
 pub mod hash;
 pub mod repo;
+pub mod restore;
 pub mod site;
 pub mod store;
 pub mod tree;
