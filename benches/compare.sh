@@ -90,20 +90,22 @@ nfiles() { find "$1" -type f | wc -l; }
 HAVE_RESTORE=0
 "$SITESNAP" restore --help >/dev/null 2>&1 && HAVE_RESTORE=1
 
-# Restore hook: sitesnap restores the platform and site in place (here: into the path of the
-# platform, moved aside for the measurement and put back afterwards; the files cache stays
-# valid because paths, inodes and ctimes of the files do not change). restic and tar restore
-# into an empty folder. Runs only when this build has `sitesnap restore`.
+# Restore: sitesnap restores the platform and site in place, so the generated platform is moved
+# out of the way first (into BENCH_DIR/aside, not beside the platform, where sitesnap would find
+# the site) and put back afterwards (the files cache stays valid: paths, inodes and ctimes of the
+# files do not change). restic and tar restore into an empty folder. sitesnap is measured only
+# when this build has `sitesnap restore`.
 restore_phase() {
     local run=$1 snap=$2
     if [ "$HAVE_RESTORE" = 1 ]; then
-        mv "$PLATFORM" "$TREE/platform.aside"
-        trap 'rm -rf "$PLATFORM"; mv "$TREE/platform.aside" "$PLATFORM"' EXIT
+        mkdir -p "$BENCH_DIR/aside"
+        mv "$PLATFORM" "$BENCH_DIR/aside/platform"
+        trap 'rm -rf "$PLATFORM"; mv "$BENCH_DIR/aside/platform" "$PLATFORM"' EXIT
         measure sitesnap restore "$run" "$SITESNAP" restore "$snap" --yes
         local n
         n=$(nfiles "$PLATFORM")
         rm -rf "$PLATFORM"
-        mv "$TREE/platform.aside" "$PLATFORM"
+        mv "$BENCH_DIR/aside/platform" "$PLATFORM"
         trap - EXIT
         record sitesnap restore "$run" files "$n"
     fi
@@ -133,7 +135,7 @@ for run in $(seq 1 "$RUNS"); do
     record sitesnap first "$run" size "$(du -sb "$SITESNAP_REPO" | cut -f1)"
     measure sitesnap repeat "$run" "$SITESNAP" snapshot "$URI"
     record sitesnap repeat "$run" size "$(du -sb "$SITESNAP_REPO" | cut -f1)"
-    first_id=$("$SITESNAP" list --json | awk -F'"' '/"id":/ { print $4; exit }')
+    first_id=$("$SITESNAP" list --json | awk -F'"' '/^ *"id":/ { print $4; exit }')
 
     rm -rf "$WORK/restic-repo" "$RESTIC_CACHE_DIR"
     restic --repo "$WORK/restic-repo" init -q >/dev/null

@@ -11,12 +11,13 @@ use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
 use crate::hash::Hash;
 use sha2::{Digest, Sha256};
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Condvar, Mutex, RwLock};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 pub const PACK_MAGIC: &[u8; 8] = b"SSNPACK1";
@@ -131,7 +132,13 @@ impl PackWriter {
     }
 
     /// Writes the header, fsyncs, renames into place and fsyncs the folder.
-    pub fn finish(mut self) -> Result<PackInfo> {
+    pub fn finish(self) -> Result<PackInfo> {
+        self.seal()?.commit()
+    }
+
+    /// Writes the header and flushes the pack to the kernel; it is not durable until
+    /// [`SealedPack::commit`].
+    pub fn seal(mut self) -> Result<SealedPack> {
         let mut header = Vec::with_capacity(self.entries.len() * HEADER_ENTRY + 4);
         for e in &self.entries {
             header.extend_from_slice(&e.hash.0);
@@ -146,9 +153,34 @@ impl PackWriter {
             .file
             .into_inner()
             .map_err(|e| Error::io(&self.tmp, e.into_error()))?;
-        file.sync_all().at(&self.tmp)?;
-        drop(file);
-        let name = hex::encode(self.hasher.finalize());
+        Ok(SealedPack {
+            data: self.data,
+            tmp: self.tmp,
+            file,
+            name: hex::encode(self.hasher.finalize()),
+            len: self.len,
+            entries: self.entries,
+        })
+    }
+}
+
+/// A pack with all its bytes written to its temporary file, not yet durable nor in place.
+pub struct SealedPack {
+    data: PathBuf,
+    tmp: PathBuf,
+    file: File,
+    name: String,
+    len: u64,
+    entries: Vec<PackEntry>,
+}
+
+impl SealedPack {
+    /// Fsyncs the pack, renames it into place and fsyncs its folder: after this it is durable
+    /// and may be indexed.
+    pub fn commit(self) -> Result<PackInfo> {
+        self.file.sync_all().at(&self.tmp)?;
+        drop(self.file);
+        let name = self.name;
         let dir = self.data.join(&name[..2]);
         if !dir.exists() {
             fsutil::create_private_dir(&dir)?;
@@ -204,8 +236,22 @@ pub fn read_pack_header(path: &Path) -> Result<Vec<PackEntry>> {
 
 /// Decompresses and checks one chunk's bytes.
 pub fn decode_chunk(hash: &Hash, compressed: &[u8], ulen: u32) -> Result<Vec<u8>> {
-    let data = zstd::bulk::decompress(compressed, ulen as usize)
-        .map_err(|e| Error::Corrupt(format!("chunk {} does not decompress: {e}", hash.short())))?;
+    thread_local! {
+        static DCTX: RefCell<Option<zstd::bulk::Decompressor<'static>>> = const { RefCell::new(None) };
+    }
+    let bad = |e: std::io::Error| {
+        Error::Corrupt(format!("chunk {} does not decompress: {e}", hash.short()))
+    };
+    let data = DCTX.with(|d| {
+        let mut d = d.borrow_mut();
+        if d.is_none() {
+            *d = Some(zstd::bulk::Decompressor::new().map_err(bad)?);
+        }
+        d.as_mut()
+            .expect("decompressor")
+            .decompress(compressed, ulen as usize)
+            .map_err(bad)
+    })?;
     if data.len() != ulen as usize || Hash::of(&data) != *hash {
         return Err(Error::Corrupt(format!(
             "chunk {} does not match its hash",
@@ -289,61 +335,172 @@ pub struct SinkStats {
     pub chunks_added: AtomicU64,
 }
 
-enum PackItem {
-    Chunk(Hash, Vec<u8>, u32),
+/// Compressed bytes that may wait between the compressing threads and the pack writer.
+const IN_FLIGHT: usize = 32 << 20;
+/// Sealed packs that may wait for their fsync while the writer fills the next one.
+const SEALED_QUEUE: usize = 2;
+
+thread_local! {
+    /// One zstd context per thread, reused for every chunk (creating one costs as much as
+    /// compressing a small file).
+    static CCTX: RefCell<Option<zstd::bulk::Compressor<'static>>> = const { RefCell::new(None) };
 }
 
-/// Deduplicating chunk sink shared by capture workers: hashes, checks the index and what this
-/// session already added, compresses new chunks and hands them to the pack-writer thread, which
-/// closes packs at `PACK_TARGET` and indexes each only after it is durable.
+/// Compresses one chunk with the thread's reused zstd context.
+pub fn compress_chunk(data: &[u8]) -> Result<Vec<u8>> {
+    CCTX.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.is_none() {
+            *c = Some(
+                zstd::bulk::Compressor::new(ZSTD_LEVEL)
+                    .map_err(|e| Error::Invalid(format!("zstd: {e}")))?,
+            );
+        }
+        c.as_mut()
+            .expect("compressor")
+            .compress(data)
+            .map_err(|e| Error::Invalid(format!("zstd: {e}")))
+    })
+}
+
+/// A byte budget between producers and the pack writer: bounds memory whatever the chunk
+/// sizes. Closed when the writer stops, so no producer waits forever.
+struct Budget {
+    state: Mutex<(usize, bool)>,
+    cv: Condvar,
+}
+
+impl Budget {
+    fn take(&self, n: usize) {
+        let mut st = self.state.lock().expect("budget");
+        while !st.1 && st.0 > 0 && st.0 + n > IN_FLIGHT {
+            st = self.cv.wait(st).expect("budget");
+        }
+        st.0 += n;
+    }
+    fn give(&self, n: usize) {
+        let mut st = self.state.lock().expect("budget");
+        st.0 = st.0.saturating_sub(n);
+        self.cv.notify_all();
+    }
+    fn close(&self) {
+        self.state.lock().expect("budget").1 = true;
+        self.cv.notify_all();
+    }
+}
+
+/// Closes the budget when the writer thread ends, however it ends.
+struct CloseOnDrop(Arc<Budget>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
+struct PackItem {
+    hash: Hash,
+    compressed: Vec<u8>,
+    ulen: u32,
+}
+
+/// Deduplicating chunk sink shared by capture workers. Callers hash and compress on their own
+/// threads (one zstd context each); the dedup check consults the set of chunks this session
+/// already took, then the catalogue's index through a pool of read connections (one per
+/// concurrent caller, so callers never queue behind one SQLite connection). New chunks go to
+/// the pack-writer thread, which fills packs up to `PACK_TARGET` and hands each sealed pack to
+/// a sync thread; that one fsyncs it, renames it into place and only then indexes it, while
+/// the writer fills the next pack.
 pub struct ChunkSink {
-    known: Mutex<(HashSet<Hash>, Catalog)>,
-    tx: Mutex<Option<crossbeam_channel::Sender<PackItem>>>,
+    seen: Mutex<HashSet<Hash>>,
+    lookups: Mutex<Vec<Catalog>>,
+    catalog: PathBuf,
+    tx: RwLock<Option<crossbeam_channel::Sender<PackItem>>>,
+    budget: Arc<Budget>,
     writer: Mutex<Option<std::thread::JoinHandle<Result<Vec<PackInfo>>>>>,
     pub stats: SinkStats,
+}
+
+/// The pack-writer thread: fills packs, seals them and passes them to the sync thread.
+fn write_packs(
+    data: PathBuf,
+    catalog: PathBuf,
+    rx: crossbeam_channel::Receiver<PackItem>,
+    budget: Arc<Budget>,
+) -> Result<Vec<PackInfo>> {
+    let _close = CloseOnDrop(budget.clone());
+    let writer_cat = Catalog::open(&catalog)?;
+    let (stx, srx) = crossbeam_channel::bounded::<SealedPack>(SEALED_QUEUE);
+    let syncer = std::thread::Builder::new()
+        .name("pack-sync".into())
+        .spawn(move || -> Result<Vec<PackInfo>> {
+            let mut done = Vec::new();
+            for sealed in srx {
+                // Invariant 1: durable first, indexed second.
+                let info = sealed.commit()?;
+                fsutil::failpoint("pack-written");
+                writer_cat.insert_pack(&info)?;
+                fsutil::failpoint("pack-indexed");
+                done.push(info);
+            }
+            Ok(done)
+        })
+        .map_err(|e| Error::Invalid(format!("cannot start pack sync thread: {e}")))?;
+    let fill = (|| -> Result<()> {
+        let mut cur: Option<PackWriter> = None;
+        for item in &rx {
+            let n = item.compressed.len();
+            if cur.is_none() {
+                cur = Some(PackWriter::create(&data)?);
+            }
+            let w = cur.as_mut().expect("open");
+            w.add(item.hash, &item.compressed, item.ulen)?;
+            drop(item);
+            budget.give(n);
+            if w.len() >= PACK_TARGET {
+                let sealed = cur.take().expect("open").seal()?;
+                if stx.send(sealed).is_err() {
+                    return Ok(()); // the sync thread failed: its error is reported below
+                }
+            }
+        }
+        if let Some(w) = cur.take()
+            && !w.is_empty()
+        {
+            let _ = stx.send(w.seal()?);
+        }
+        Ok(())
+    })();
+    // Stop taking chunks (producers then see a closed channel), let the syncer finish.
+    drop(rx);
+    drop(stx);
+    let synced = syncer
+        .join()
+        .map_err(|_| Error::Invalid("pack sync thread panicked".into()))?;
+    fill?;
+    synced
 }
 
 impl ChunkSink {
     /// Starts a sink writing packs into `data`, indexing them through a catalogue at `catalog`.
     pub fn start(data: &Path, catalog: &Path) -> Result<Self> {
         let reader = Catalog::open(catalog)?;
-        let writer_cat = Catalog::open(catalog)?;
-        let (tx, rx) = crossbeam_channel::bounded::<PackItem>(64);
-        let data = data.to_path_buf();
+        let (tx, rx) = crossbeam_channel::unbounded::<PackItem>();
+        let budget = Arc::new(Budget {
+            state: Mutex::new((0, false)),
+            cv: Condvar::new(),
+        });
+        let (d, c, b) = (data.to_path_buf(), catalog.to_path_buf(), budget.clone());
         let handle = std::thread::Builder::new()
             .name("pack-writer".into())
-            .spawn(move || -> Result<Vec<PackInfo>> {
-                let mut done = Vec::new();
-                let mut cur: Option<PackWriter> = None;
-                for item in rx {
-                    let PackItem::Chunk(h, c, ulen) = item;
-                    if cur.is_none() {
-                        cur = Some(PackWriter::create(&data)?);
-                    }
-                    let w = cur.as_mut().expect("open");
-                    w.add(h, &c, ulen)?;
-                    if w.len() >= PACK_TARGET {
-                        let info = cur.take().expect("open").finish()?;
-                        fsutil::failpoint("pack-written");
-                        writer_cat.insert_pack(&info)?;
-                        fsutil::failpoint("pack-indexed");
-                        done.push(info);
-                    }
-                }
-                if let Some(w) = cur.take()
-                    && !w.is_empty()
-                {
-                    let info = w.finish()?;
-                    fsutil::failpoint("pack-written");
-                    writer_cat.insert_pack(&info)?;
-                    done.push(info);
-                }
-                Ok(done)
-            })
+            .spawn(move || write_packs(d, c, rx, b))
             .map_err(|e| Error::Invalid(format!("cannot start pack writer: {e}")))?;
         Ok(ChunkSink {
-            known: Mutex::new((HashSet::new(), reader)),
-            tx: Mutex::new(Some(tx)),
+            seen: Mutex::new(HashSet::new()),
+            lookups: Mutex::new(vec![reader]),
+            catalog: catalog.to_path_buf(),
+            tx: RwLock::new(Some(tx)),
+            budget,
             writer: Mutex::new(Some(handle)),
             stats: SinkStats::default(),
         })
@@ -356,30 +513,49 @@ impl ChunkSink {
         Ok(h)
     }
 
+    /// Is `h` in the catalogue's index? Uses a pooled read connection.
+    fn indexed(&self, h: &Hash) -> Result<bool> {
+        let cat = self.lookups.lock().expect("sink pool").pop();
+        let cat = match cat {
+            Some(c) => c,
+            None => Catalog::open(&self.catalog)?,
+        };
+        let found = cat.chunk_exists(h);
+        self.lookups.lock().expect("sink pool").push(cat);
+        found
+    }
+
     fn put_hashed(&self, h: Hash, data: &[u8]) -> Result<()> {
-        {
-            let mut k = self.known.lock().expect("sink lock");
-            if k.0.contains(&h) || k.1.chunk_exists(&h)? {
-                return Ok(());
-            }
-            k.0.insert(h);
+        if !self.seen.lock().expect("sink lock").insert(h) || self.indexed(&h)? {
+            return Ok(());
         }
-        let c = zstd::bulk::compress(data, ZSTD_LEVEL)
-            .map_err(|e| Error::Invalid(format!("zstd: {e}")))?;
+        let c = compress_chunk(data)?;
         self.stats
             .bytes_added
             .fetch_add(c.len() as u64, Ordering::Relaxed);
         self.stats.chunks_added.fetch_add(1, Ordering::Relaxed);
         fsutil::failpoint("chunk-stored");
-        let tx = self.tx.lock().expect("sink tx").clone();
-        match tx {
-            Some(tx) if tx.send(PackItem::Chunk(h, c, data.len() as u32)).is_ok() => Ok(()),
-            _ => Err(self.writer_error()),
+        let n = c.len();
+        self.budget.take(n);
+        let item = PackItem {
+            hash: h,
+            compressed: c,
+            ulen: data.len() as u32,
+        };
+        let sent = match &*self.tx.read().expect("sink tx") {
+            Some(tx) => tx.send(item).is_ok(),
+            None => false,
+        };
+        if sent {
+            Ok(())
+        } else {
+            self.budget.give(n);
+            Err(self.writer_error())
         }
     }
 
     fn writer_error(&self) -> Error {
-        self.tx.lock().expect("sink tx").take();
+        self.tx.write().expect("sink tx").take();
         match self.writer.lock().expect("sink writer").take() {
             Some(h) => match h.join() {
                 Ok(Err(e)) => e,
@@ -419,7 +595,7 @@ impl ChunkSink {
 
     /// Flushes the last pack and waits until every pack is durable and indexed.
     pub fn finish(&self) -> Result<Vec<PackInfo>> {
-        self.tx.lock().expect("sink tx").take();
+        self.tx.write().expect("sink tx").take();
         match self.writer.lock().expect("sink writer").take() {
             Some(h) => h
                 .join()
