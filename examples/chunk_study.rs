@@ -154,15 +154,31 @@ fn levels_study(root: &Path) {
             }
         }
     }
-    for (what, set) in [("code", &text), ("media", &media)] {
+    let buckets: [(&str, usize, usize); 4] = [
+        ("code < 4 KiB", 0, 4 * KI),
+        ("code 4-16 KiB", 4 * KI, 16 * KI),
+        ("code 16-128 KiB", 16 * KI, 128 * KI),
+        ("code >= 128 KiB", 128 * KI, usize::MAX),
+    ];
+    let mut sets: Vec<(String, Vec<&Vec<u8>>)> = vec![
+        ("all code".into(), text.iter().collect()),
+        ("media".into(), media.iter().collect()),
+    ];
+    for (name, lo, hi) in buckets {
+        sets.push((
+            name.into(),
+            text.iter().filter(|c| c.len() >= lo && c.len() < hi).collect(),
+        ));
+    }
+    for (what, set) in &sets {
         let total: usize = set.iter().map(|c| c.len()).sum();
         println!(
-            "\n== zstd levels on {} unique {what} chunks, {:.1} MB (one reused context)",
+            "\n== zstd levels on {} unique chunks ({what}), {:.1} MB (one reused context)",
             set.len(),
             total as f64 / 1e6
         );
         println!("{:<6} {:>11} {:>7} {:>8}", "level", "stored MB", "ratio", "MB/s");
-        for level in [-1, 1, 2, 3, 4, 5, 6, 7, 9] {
+        for level in [1, 2, 3, 4, 5, 6, 7, 9] {
             let mut cx = zstd::bulk::Compressor::new(level).expect("zstd");
             let t = Instant::now();
             let n: usize = set.iter().map(|c| cx.compress(c).expect("zstd").len()).sum();
