@@ -228,7 +228,9 @@ pub fn plan(repo: &Repo, snap: &SnapshotRecord, opts: &RestoreOpts) -> Result<(P
         .map(|p| aside_name(p, "old", &journal));
     let restore_db = !opts.no_db && snap.db_dump.is_some();
     let sqlite_in_site = site.sqlite_in_site_dir()?;
-    let db_target = site.database_at(&target)?;
+    // The database goes where the site will be: on the snapshot's platform, or where the site
+    // is now when its files stay (--no-files).
+    let db_target = site.database_at(if restore_files { &target } else { &current })?;
     let sqlite_tmp = match (&db_target, &sqlite_in_site, restore_db) {
         (Some(Database::Sqlite(_)), Some(rel), true) if restore_files => {
             Some(aside_name(&site_target, "new", &journal).join(rel))
@@ -956,8 +958,13 @@ fn step_db(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<()> {
         return Ok(());
     }
     let site = repo.cat.site(&plan.site)?;
+    let at = if plan.restore_files {
+        &plan.target_platform
+    } else {
+        &plan.current_platform
+    };
     let db = site
-        .database_at(&plan.target_platform)?
+        .database_at(at)?
         .ok_or_else(|| Error::Invalid(format!("site '{}' has no database any more", site.uri)))?;
     match (&db, &plan.sqlite_tmp) {
         // Inside the site folder: it came in with the folder.

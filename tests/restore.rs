@@ -534,3 +534,33 @@ fn full_disk_leaves_the_live_site_untouched() {
     w.run(&["restore", &snap, "--yes"]).ok();
     assert!(a.join("sites").join(URI).join("settings.php").exists());
 }
+
+#[test]
+fn database_only_and_files_only_restores() {
+    let sc = migrated();
+    let migrated_state = state(&sc.a, &sc.b, &sc.site);
+    // --no-files: only the database goes back, in place on the current platform.
+    restore(&sc.w, &sc.snap, &["--no-files"]).ok();
+    let now = state(&sc.a, &sc.b, &sc.site);
+    assert!(now.on_b && !now.on_a);
+    assert_eq!(now.site_files, migrated_state.site_files);
+    assert_eq!(now.vhost, migrated_state.vhost);
+    assert_eq!(now.tables, sc.before.tables);
+    assert_eq!(now.nodes, sc.before.nodes);
+
+    // --no-db from the migrated state: files, platform and bindings go back, the database
+    // that is live now comes along unchanged.
+    let sc = migrated();
+    let migrated_state = state(&sc.a, &sc.b, &sc.site);
+    restore(&sc.w, &sc.snap, &["--no-db"]).ok();
+    let now = state(&sc.a, &sc.b, &sc.site);
+    assert!(now.on_a && !now.on_b);
+    assert_eq!(now.site_files, sc.before.site_files);
+    assert_eq!(now.vhost, sc.before.vhost);
+    assert_eq!(now.tables, migrated_state.tables);
+    assert_eq!(now.nodes, migrated_state.nodes);
+
+    // Both flags together leave nothing to do: a usage error.
+    let r = sc.w.run(&["restore", &sc.snap, "--yes", "--no-db", "--no-files"]).fails(2);
+    assert_eq!(r.stderr.lines().count(), 1);
+}
