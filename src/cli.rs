@@ -64,6 +64,17 @@ pub enum Cmd {
     },
     /// Put a site back as a snapshot recorded it, on the platform it was on
     Restore(RestoreArgs),
+    /// What changed between two snapshots, or between a snapshot and the live site
+    Diff {
+        id: String,
+        /// Second snapshot (default: compare with the live site)
+        other: Option<String>,
+        /// Compare with the live site (the default without a second id)
+        #[arg(long, conflicts_with = "other")]
+        live: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Finish or undo restores that were interrupted
     Recover,
 }
@@ -209,6 +220,23 @@ fn run(cli: Cli) -> Result<i32> {
         }
         Cmd::Site(c) => site_cmd(&ctx, c),
         Cmd::Restore(a) => restore_cmd(&ctx, a),
+        Cmd::Diff {
+            id,
+            other,
+            live: _,
+            json,
+        } => {
+            let repo = ctx.open()?;
+            let a = repo.cat.resolve_snapshot(&id)?;
+            let b = other.map(|o| repo.cat.resolve_snapshot(&o)).transpose()?;
+            let d = crate::diff::diff(&repo, &a, b.as_ref())?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&d)?);
+            } else {
+                print!("{}", d.describe());
+            }
+            Ok(0)
+        }
         Cmd::Recover => {
             let repo = ctx.open_locked("recover")?;
             let lines = restore::recover(&repo)?;

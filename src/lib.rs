@@ -8,6 +8,7 @@ pub mod capture;
 pub mod catalog;
 pub mod cli;
 pub mod db;
+pub mod diff;
 pub mod error;
 pub mod fsutil;
 pub mod hash;
