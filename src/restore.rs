@@ -507,16 +507,13 @@ fn write_file(reader: &mut ChunkReader, e: &Entry, p: &Path) -> Result<()> {
     apply_meta(p, e)
 }
 
-/// fsyncs every file and folder of a freshly written tree (before it is renamed into place).
+/// Makes a freshly written tree durable before it is renamed into place: one `syncfs` of the
+/// filesystem holding it (an fsync per file costs milliseconds each on many small files).
 fn sync_tree(root: &Path) -> Result<()> {
-    for e in walkdir::WalkDir::new(root).contents_first(true) {
-        let e = e.map_err(|e| Error::Invalid(format!("{}: {e}", root.display())))?;
-        if e.file_type().is_symlink() {
-            continue;
-        }
-        File::open(e.path())
-            .and_then(|f| f.sync_all())
-            .at(e.path())?;
+    let f = File::open(root).at(root)?;
+    use std::os::fd::AsRawFd;
+    if unsafe { libc::syncfs(f.as_raw_fd()) } != 0 {
+        return Err(Error::io(root, std::io::Error::last_os_error()));
     }
     Ok(())
 }
@@ -612,7 +609,6 @@ fn prepare(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<()> {
         ) {
             let t = capture::load_tree(repo, &snap.platform_tree.expect("platform tree"))?;
             write_tree(repo, &t, &plan.platform_tmp, &snap.id)?;
-            sync_tree(&plan.platform_tmp)?;
         }
         // The site folder: in a recreated platform its parent is created at the rename.
         let site_tree = match snap.site_tree {
@@ -733,9 +729,18 @@ fn prepare(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<()> {
         let copy = Database::Sqlite(dest);
         live_db.dump(&repo.tmp_dir(), &mut |r| copy.load(r))?;
     }
-    if plan.platform == PlatformAction::Recreate || plan.restore_files {
-        fsutil::failpoint("restore-prepare-done");
+    // Everything prepared is durable before the journal says so.
+    for p in [&plan.platform_tmp, &plan.site_tmp] {
+        if p.exists() {
+            sync_tree(p)?;
+        }
     }
+    for p in plan.binding_tmps.iter().chain(&plan.sqlite_tmp) {
+        if let Some(dir) = p.parent().filter(|d| d.exists()) {
+            sync_tree(dir)?;
+        }
+    }
+    fsutil::failpoint("restore-prepare-done");
     Ok(())
 }
 
