@@ -12,6 +12,7 @@ pub mod diff;
 pub mod error;
 pub mod fsutil;
 pub mod hash;
+pub mod migrate;
 pub mod repo;
 pub mod restore;
 pub mod site;
