@@ -377,6 +377,23 @@ pub fn scan_site_dir(cat: &Catalog, dir: &Path, db: Option<&Database>) -> Result
     Ok(to_tree(items))
 }
 
+/// Scans live binding files into a tree without storing anything.
+pub fn scan_bindings(cat: &Catalog, bindings: &[PathBuf]) -> Result<Tree> {
+    let mut cache = HashMap::new();
+    for b in bindings {
+        cache.extend(cat.load_cache(b)?);
+    }
+    let mut items = walk_bindings(bindings, true)?;
+    fill(
+        &mut items,
+        None,
+        &cache,
+        &Counters::default(),
+        &ProgressBar::hidden(),
+    )?;
+    Ok(to_tree(items))
+}
+
 fn progress_bar(enabled: bool, what: &str) -> ProgressBar {
     use std::io::IsTerminal;
     if !enabled || !std::io::stderr().is_terminal() {

@@ -64,6 +64,34 @@ pub enum Cmd {
     },
     /// Put a site back as a snapshot recorded it, on the platform it was on
     Restore(RestoreArgs),
+    /// Move a site to another platform: pre-migrate snapshot, move, update, check; rolled
+    /// back to the old platform if any of it fails
+    Migrate {
+        uri: String,
+        /// Platform root to move the site to
+        #[arg(long, value_name = "PLATFORM")]
+        to: PathBuf,
+        /// Command run in the new platform after the move (e.g. "drush @site updatedb -y");
+        /// $SITESNAP_SITE and $SITESNAP_PLATFORM are set
+        #[arg(long, value_name = "CMD")]
+        update_cmd: Option<String>,
+        /// URL that must answer 2xx/3xx after the update
+        #[arg(long, value_name = "URL")]
+        check_url: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// What changed between two snapshots, or between a snapshot and the live site
+    Diff {
+        id: String,
+        /// Second snapshot (default: compare with the live site)
+        other: Option<String>,
+        /// Compare with the live site (the default without a second id)
+        #[arg(long, conflicts_with = "other")]
+        live: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// Finish or undo restores that were interrupted
     Recover,
 }
@@ -209,6 +237,67 @@ fn run(cli: Cli) -> Result<i32> {
         }
         Cmd::Site(c) => site_cmd(&ctx, c),
         Cmd::Restore(a) => restore_cmd(&ctx, a),
+        Cmd::Migrate {
+            uri,
+            to,
+            update_cmd,
+            check_url,
+            json,
+        } => {
+            let repo = ctx.open_locked("migrate")?;
+            let out = crate::migrate::migrate(
+                &repo,
+                &uri,
+                &to,
+                &crate::migrate::MigrateOpts {
+                    update_cmd,
+                    check_url,
+                },
+            )?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            }
+            match &out.failed {
+                None => {
+                    if !json {
+                        println!(
+                            "migrated {} from {} to {} (undo with: sitesnap restore {})",
+                            out.site,
+                            out.from.display(),
+                            out.to.display(),
+                            short(&out.pre_migrate)
+                        );
+                    }
+                    Ok(0)
+                }
+                Some(why) => {
+                    eprintln!(
+                        "sitesnap: error: migration of {} failed: {why}; rolled back to {} (snapshot {})",
+                        out.site,
+                        out.from.display(),
+                        short(&out.pre_migrate)
+                    );
+                    Ok(1)
+                }
+            }
+        }
+        Cmd::Diff {
+            id,
+            other,
+            live: _,
+            json,
+        } => {
+            let repo = ctx.open()?;
+            let a = repo.cat.resolve_snapshot(&id)?;
+            let b = other.map(|o| repo.cat.resolve_snapshot(&o)).transpose()?;
+            let d = crate::diff::diff(&repo, &a, b.as_ref())?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&d)?);
+            } else {
+                print!("{}", d.describe());
+            }
+            Ok(0)
+        }
         Cmd::Recover => {
             let repo = ctx.open_locked("recover")?;
             let lines = restore::recover(&repo)?;

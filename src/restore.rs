@@ -228,7 +228,9 @@ pub fn plan(repo: &Repo, snap: &SnapshotRecord, opts: &RestoreOpts) -> Result<(P
         .map(|p| aside_name(p, "old", &journal));
     let restore_db = !opts.no_db && snap.db_dump.is_some();
     let sqlite_in_site = site.sqlite_in_site_dir()?;
-    let db_target = site.database_at(&target)?;
+    // The database goes where the site will be: on the snapshot's platform, or where the site
+    // is now when its files stay (--no-files).
+    let db_target = site.database_at(if restore_files { &target } else { &current })?;
     let sqlite_tmp = match (&db_target, &sqlite_in_site, restore_db) {
         (Some(Database::Sqlite(_)), Some(rel), true) if restore_files => {
             Some(aside_name(&site_target, "new", &journal).join(rel))
@@ -505,16 +507,13 @@ fn write_file(reader: &mut ChunkReader, e: &Entry, p: &Path) -> Result<()> {
     apply_meta(p, e)
 }
 
-/// fsyncs every file and folder of a freshly written tree (before it is renamed into place).
+/// Makes a freshly written tree durable before it is renamed into place: one `syncfs` of the
+/// filesystem holding it (an fsync per file costs milliseconds each on many small files).
 fn sync_tree(root: &Path) -> Result<()> {
-    for e in walkdir::WalkDir::new(root).contents_first(true) {
-        let e = e.map_err(|e| Error::Invalid(format!("{}: {e}", root.display())))?;
-        if e.file_type().is_symlink() {
-            continue;
-        }
-        File::open(e.path())
-            .and_then(|f| f.sync_all())
-            .at(e.path())?;
+    let f = File::open(root).at(root)?;
+    use std::os::fd::AsRawFd;
+    if unsafe { libc::syncfs(f.as_raw_fd()) } != 0 {
+        return Err(Error::io(root, std::io::Error::last_os_error()));
     }
     Ok(())
 }
@@ -610,7 +609,6 @@ fn prepare(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<()> {
         ) {
             let t = capture::load_tree(repo, &snap.platform_tree.expect("platform tree"))?;
             write_tree(repo, &t, &plan.platform_tmp, &snap.id)?;
-            sync_tree(&plan.platform_tmp)?;
         }
         // The site folder: in a recreated platform its parent is created at the rename.
         let site_tree = match snap.site_tree {
@@ -731,9 +729,18 @@ fn prepare(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<()> {
         let copy = Database::Sqlite(dest);
         live_db.dump(&repo.tmp_dir(), &mut |r| copy.load(r))?;
     }
-    if plan.platform == PlatformAction::Recreate || plan.restore_files {
-        fsutil::failpoint("restore-prepare-done");
+    // Everything prepared is durable before the journal says so.
+    for p in [&plan.platform_tmp, &plan.site_tmp] {
+        if p.exists() {
+            sync_tree(p)?;
+        }
     }
+    for p in plan.binding_tmps.iter().chain(&plan.sqlite_tmp) {
+        if let Some(dir) = p.parent().filter(|d| d.exists()) {
+            sync_tree(dir)?;
+        }
+    }
+    fsutil::failpoint("restore-prepare-done");
     Ok(())
 }
 
@@ -956,8 +963,13 @@ fn step_db(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<()> {
         return Ok(());
     }
     let site = repo.cat.site(&plan.site)?;
+    let at = if plan.restore_files {
+        &plan.target_platform
+    } else {
+        &plan.current_platform
+    };
     let db = site
-        .database_at(&plan.target_platform)?
+        .database_at(at)?
         .ok_or_else(|| Error::Invalid(format!("site '{}' has no database any more", site.uri)))?;
     match (&db, &plan.sqlite_tmp) {
         // Inside the site folder: it came in with the folder.

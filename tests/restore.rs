@@ -534,3 +534,83 @@ fn full_disk_leaves_the_live_site_untouched() {
     w.run(&["restore", &snap, "--yes"]).ok();
     assert!(a.join("sites").join(URI).join("settings.php").exists());
 }
+
+#[test]
+fn database_only_and_files_only_restores() {
+    let sc = migrated();
+    let migrated_state = state(&sc.a, &sc.b, &sc.site);
+    // --no-files: only the database goes back, in place on the current platform.
+    restore(&sc.w, &sc.snap, &["--no-files"]).ok();
+    let now = state(&sc.a, &sc.b, &sc.site);
+    assert!(now.on_b && !now.on_a);
+    assert_eq!(now.site_files, migrated_state.site_files);
+    assert_eq!(now.vhost, migrated_state.vhost);
+    assert_eq!(now.tables, sc.before.tables);
+    assert_eq!(now.nodes, sc.before.nodes);
+
+    // --no-db from the migrated state: files, platform and bindings go back, the database
+    // that is live now comes along unchanged.
+    let sc = migrated();
+    let migrated_state = state(&sc.a, &sc.b, &sc.site);
+    restore(&sc.w, &sc.snap, &["--no-db"]).ok();
+    let now = state(&sc.a, &sc.b, &sc.site);
+    assert!(now.on_a && !now.on_b);
+    assert_eq!(now.site_files, sc.before.site_files);
+    assert_eq!(now.vhost, sc.before.vhost);
+    assert_eq!(now.tables, migrated_state.tables);
+    assert_eq!(now.nodes, migrated_state.nodes);
+
+    // Both flags together leave nothing to do: a usage error.
+    let r =
+        sc.w.run(&["restore", &sc.snap, "--yes", "--no-db", "--no-files"])
+            .fails(2);
+    assert_eq!(r.stderr.lines().count(), 1);
+}
+
+#[test]
+fn diff_shows_what_a_migration_changed() {
+    let sc = migrated();
+    let d = sc.w.run(&["diff", &sc.snap, "--json"]).ok().json();
+    assert_eq!(d["to"], "live");
+    assert_eq!(d["platform_to"], sc.b.display().to_string());
+    assert!(
+        d["site"]["added"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p == "files/new-after-migrate.txt")
+    );
+    assert!(
+        d["site"]["changed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p == "settings.php")
+    );
+    assert_eq!(d["bindings"]["changed"].as_array().unwrap().len(), 2);
+    // Platform B has its own code: the platform differs too.
+    assert!(!d["platform"]["changed"].as_array().unwrap().is_empty());
+    // Against the pre-restore snapshot the database differs as well.
+    restore(&sc.w, &sc.snap, &[]).ok();
+    let list = sc.w.run(&["list", URI, "--json"]).ok().json();
+    let pre = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["kind"] == "pre-restore")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let d = sc.w.run(&["diff", &sc.snap, &pre, "--json"]).ok().json();
+    assert_eq!(d["database_changed"], true);
+    let text = sc.w.run(&["diff", &sc.snap, &pre]).ok().stdout;
+    assert!(text.contains("platform moved"), "{text}");
+    // A snapshot against the restored live site: nothing differs.
+    let d = sc.w.run(&["diff", &sc.snap, "--json"]).ok().json();
+    for part in ["platform", "site", "bindings"] {
+        for k in ["added", "removed", "changed"] {
+            assert!(d[part][k].as_array().unwrap().is_empty(), "{part} {k}: {d}");
+        }
+    }
+}
