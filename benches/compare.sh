@@ -6,7 +6,8 @@
 #
 #   benches/compare.sh [RUNS]
 #   env: RUNS (default 5), SEED (42), SCALE (1.0), BENCH_DIR (<checkout>/bench-data, which must be
-#        on the disk being measured), KEEP=1 keeps the last run's repositories.
+#        on the disk being measured), KEEP=1 keeps the last run's repositories, SITESNAP_BIN
+#        (another sitesnap binary to measure instead of this checkout's release build).
 #
 # Caches are warm (dropping them needs root on the host): the tree is read once before the
 # first run, and `sync` runs before every timed command so one tool's writeback is not billed
@@ -38,7 +39,8 @@ fi
 
 echo "building sitesnap (release)" >&2
 (cd "$ROOT" && cargo build --release --quiet --bin sitesnap --example gen_tree)
-SITESNAP=$ROOT/target/release/sitesnap
+# SITESNAP_BIN=/path/to/sitesnap measures another build (e.g. before a change) on the same tree.
+SITESNAP=${SITESNAP_BIN:-$ROOT/target/release/sitesnap}
 GEN=$ROOT/target/release/examples/gen_tree
 
 mkdir -p "$BENCH_DIR"
