@@ -111,7 +111,7 @@ pub fn hashes_to_blob(hs: &[Hash]) -> Vec<u8> {
 }
 
 pub fn blob_to_hashes(b: &[u8]) -> Result<Vec<Hash>> {
-    if b.len() % 32 != 0 {
+    if !b.len().is_multiple_of(32) {
         return Err(Error::Corrupt(
             "chunk list of odd length in catalogue".into(),
         ));

@@ -141,8 +141,21 @@ pub fn main() -> i32 {
     }
 }
 
+/// The error and its causes on one line, each cause once (an I/O error's message already
+/// ends with its source, which the chain would repeat).
 fn one_line(e: &anyhow::Error) -> String {
-    format!("{e:#}").replace('\n', " ")
+    let mut out = String::new();
+    for cause in e.chain() {
+        let c = cause.to_string();
+        if out.ends_with(&c) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&c);
+    }
+    out.replace('\n', " ")
 }
 
 struct Ctx {
