@@ -132,13 +132,18 @@ fn three_sites_on_one_platform_read_back_exactly() {
 }
 
 /// A writer that commits `BATCH` rows per transaction, numbered 1, 2, 3, ... without gaps,
-/// until stopped; `committed` is the number of rows committed so far.
+/// until stopped. It counts rows twice: `attempted` before each COMMIT (an upper bound of what
+/// is committed) and `committed` after it (a lower bound).
 const BATCH: i64 = 7;
 
-fn start_writer(
-    db: &Path,
-    wal: bool,
-) -> (Arc<AtomicBool>, Arc<AtomicU64>, std::thread::JoinHandle<()>) {
+struct Writer {
+    stop: Arc<AtomicBool>,
+    attempted: Arc<AtomicU64>,
+    committed: Arc<AtomicU64>,
+    handle: std::thread::JoinHandle<()>,
+}
+
+fn start_writer(db: &Path, wal: bool) -> Writer {
     let c = rusqlite::Connection::open(db).unwrap();
     let mode: String = c
         .query_row(
@@ -166,9 +171,10 @@ fn start_writer(
     }
     tx.commit().unwrap();
     let stop = Arc::new(AtomicBool::new(false));
+    let attempted = Arc::new(AtomicU64::new(0));
     let committed = Arc::new(AtomicU64::new(0));
-    let (s, n) = (stop.clone(), committed.clone());
-    let h = std::thread::spawn(move || {
+    let (s, a, n) = (stop.clone(), attempted.clone(), committed.clone());
+    let handle = std::thread::spawn(move || {
         c.busy_timeout(std::time::Duration::from_secs(120)).unwrap();
         let mut batch: i64 = 0;
         while !s.load(Ordering::Relaxed) {
@@ -180,19 +186,26 @@ fn start_writer(
                 )
                 .unwrap();
             }
+            a.store(((batch + 1) * BATCH) as u64, Ordering::SeqCst);
             c.execute_batch("COMMIT").unwrap();
             batch += 1;
             n.store((batch * BATCH) as u64, Ordering::SeqCst);
         }
     });
-    (stop, committed, h)
+    Writer {
+        stop,
+        attempted,
+        committed,
+        handle,
+    }
 }
 
 fn database_written_during_snapshot(wal: bool) {
     let w = World::new();
     let p = w.platform("platforms/drupal-7.98", 1500);
     let s = w.site("busy.example.com", &p);
-    let (stop, committed, h) = start_writer(&s.db, wal);
+    let writer = start_writer(&s.db, wal);
+    let committed = &writer.committed;
     // Wait until the writer is well under way (a condition, not a timing assertion).
     while committed.load(Ordering::SeqCst) < (20 * BATCH) as u64 {
         std::thread::sleep(std::time::Duration::from_millis(5));
@@ -202,7 +215,7 @@ fn database_written_during_snapshot(wal: bool) {
     for _ in 0..3 {
         let before = committed.load(Ordering::SeqCst);
         let j = w.snapshot(&s.uri);
-        let after = committed.load(Ordering::SeqCst);
+        let after = writer.attempted.load(Ordering::SeqCst);
         eprintln!(
             "snapshot took {} ms; writer committed {before}..{after} rows meanwhile",
             j["duration_ms"]
@@ -242,8 +255,8 @@ fn database_written_during_snapshot(wal: bool) {
         assert!(!paths(&site).iter().any(|n| n.starts_with("site.sqlite")));
         counts.push(count);
     }
-    stop.store(true, Ordering::Relaxed);
-    h.join().unwrap();
+    writer.stop.store(true, Ordering::Relaxed);
+    writer.handle.join().unwrap();
     assert!(
         counts.windows(2).all(|c| c[0] <= c[1]),
         "later dumps hold at least as much: {counts:?}"
