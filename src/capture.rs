@@ -619,6 +619,14 @@ pub fn read_blob(repo: &Repo, id: &Hash) -> Result<Vec<u8>> {
     Ok(out)
 }
 
+/// Loads one of a snapshot's trees; a failure names the snapshot and the tree.
+pub fn snapshot_tree(repo: &Repo, snap: &SnapshotRecord, which: &str, id: &Hash) -> Result<Tree> {
+    load_tree(repo, id).map_err(|e| match e {
+        Error::Corrupt(m) => Error::Corrupt(format!("snapshot {}, {which} tree: {m}", snap.id)),
+        other => other,
+    })
+}
+
 /// Loads a stored tree.
 pub fn load_tree(repo: &Repo, id: &Hash) -> Result<Tree> {
     let t = Tree::decode(&read_blob(repo, id)?)?;

@@ -166,7 +166,7 @@ pub fn plan(repo: &Repo, snap: &SnapshotRecord, opts: &RestoreOpts) -> Result<(P
     let journal = fsutil::random_hex(6);
     let restore_files = !opts.no_files;
     let snap_tree = match snap.platform_tree {
-        Some(id) if restore_files => Some(capture::load_tree(repo, &id)?),
+        Some(id) if restore_files => Some(capture::snapshot_tree(repo, snap, "platform", &id)?),
         _ => None,
     };
     let site_target = target.join(&snap.site_dir);
@@ -239,7 +239,7 @@ pub fn plan(repo: &Repo, snap: &SnapshotRecord, opts: &RestoreOpts) -> Result<(P
         _ => None,
     };
     let bindings_tree = match (snap.bindings_tree, restore_files) {
-        (Some(id), true) => capture::load_tree(repo, &id)?,
+        (Some(id), true) => capture::snapshot_tree(repo, snap, "bindings", &id)?,
         _ => Tree::default(),
     };
     let bindings: Vec<PathBuf> = bindings_tree
@@ -607,12 +607,17 @@ fn prepare(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<()> {
             plan.platform,
             PlatformAction::Recreate | PlatformAction::Repair
         ) {
-            let t = capture::load_tree(repo, &snap.platform_tree.expect("platform tree"))?;
+            let t = capture::snapshot_tree(
+                repo,
+                snap,
+                "platform",
+                &snap.platform_tree.expect("platform tree"),
+            )?;
             write_tree(repo, &t, &plan.platform_tmp, &snap.id)?;
         }
         // The site folder: in a recreated platform its parent is created at the rename.
         let site_tree = match snap.site_tree {
-            Some(id) => capture::load_tree(repo, &id)?,
+            Some(id) => capture::snapshot_tree(repo, snap, "site", &id)?,
             None => Tree::default(),
         };
         if let Some(parent) = plan.site_tmp.parent()
@@ -633,8 +638,11 @@ fn prepare(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<()> {
         write_tree(repo, &site_tree, &site_tmp, &snap.id)?;
         // The site folder's own owner and mode are not in its tree: take the live copy's.
         copy_owner_mode(live_site_dir(plan).as_deref(), &site_tmp, 0o755)?;
+        let t = match snap.bindings_tree {
+            Some(id) => capture::snapshot_tree(repo, snap, "bindings", &id)?,
+            None => Tree::default(),
+        };
         for (b, tmp) in plan.bindings.iter().zip(&plan.binding_tmps) {
-            let t = capture::load_tree(repo, &snap.bindings_tree.expect("bindings tree"))?;
             let rel = b.strip_prefix("/").unwrap_or(b);
             let e = t
                 .entries
