@@ -171,6 +171,9 @@ fn walk(root: &Path, keep: &dyn Fn(&Path, &Path, bool) -> bool) -> Result<Vec<It
     Ok(out)
 }
 
+/// What one worker read: (item index, what reading it gave).
+type WorkerOut = Result<Vec<(usize, ReadResult)>>;
+
 /// Counters of one capture.
 #[derive(Default)]
 struct Counters {
@@ -285,10 +288,10 @@ fn fill(
         .min(jobs.len())
         .max(1);
     let shared: &[Item] = items;
-    let results: Vec<Result<Vec<(usize, ReadResult)>>> = std::thread::scope(|s| {
+    let results: Vec<WorkerOut> = std::thread::scope(|s| {
         let hs: Vec<_> = (0..workers)
             .map(|_| {
-                s.spawn(|| -> Result<Vec<(usize, ReadResult)>> {
+                s.spawn(|| -> WorkerOut {
                     let mut out = Vec::new();
                     let mut buf = Vec::new();
                     loop {
@@ -457,6 +460,23 @@ pub fn scan_site_dir(cat: &Catalog, dir: &Path, db: Option<&Database>) -> Result
     Ok(to_tree(items))
 }
 
+/// Scans live binding files into a tree without storing anything.
+pub fn scan_bindings(cat: &Catalog, bindings: &[PathBuf]) -> Result<Tree> {
+    let mut cache = HashMap::new();
+    for b in bindings {
+        cache.extend(cat.load_cache(b)?);
+    }
+    let mut items = walk_bindings(bindings, true)?;
+    fill(
+        &mut items,
+        None,
+        &cache,
+        &Counters::default(),
+        &ProgressBar::hidden(),
+    )?;
+    Ok(to_tree(items))
+}
+
 fn progress_bar(enabled: bool, what: &str) -> ProgressBar {
     use std::io::IsTerminal;
     if !enabled || !std::io::stderr().is_terminal() {
@@ -511,7 +531,7 @@ pub fn snapshot(
             journal: j.id,
         });
     }
-    let db = site.database()?;
+    let db = site.database_at(platform)?;
     let site_path = platform.join(&site.site_dir);
     // Everything that can be checked is checked before anything is written.
     let platform_exists = platform.is_dir();
@@ -682,6 +702,14 @@ pub fn read_blob(repo: &Repo, id: &Hash) -> Result<Vec<u8>> {
     let mut r = store::ChunkReader::new(&repo.data_dir(), &repo.cat);
     r.copy_chunks(&chunks, &mut out)?;
     Ok(out)
+}
+
+/// Loads one of a snapshot's trees; a failure names the snapshot and the tree.
+pub fn snapshot_tree(repo: &Repo, snap: &SnapshotRecord, which: &str, id: &Hash) -> Result<Tree> {
+    load_tree(repo, id).map_err(|e| match e {
+        Error::Corrupt(m) => Error::Corrupt(format!("snapshot {}, {which} tree: {m}", snap.id)),
+        other => other,
+    })
 }
 
 /// Loads a stored tree.

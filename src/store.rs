@@ -272,8 +272,10 @@ impl<'a> ChunkReader<'a> {
                 hash.short()
             ))
         })?;
-        decode_chunk(hash, &self.buf, loc.ulen)
-            .map_err(|e| Error::Corrupt(format!("{e} (in pack {})", &loc.pack[..8])))
+        decode_chunk(hash, &self.buf, loc.ulen).map_err(|e| match e {
+            Error::Corrupt(m) => Error::Corrupt(format!("{m} (in pack {})", &loc.pack[..8])),
+            other => other,
+        })
     }
 
     /// Writes a whole blob (list of chunks) into `w`.
