@@ -13,7 +13,7 @@ use crate::fsutil;
 use crate::hash::Hash;
 use crate::repo::Repo;
 use crate::store::{self, ChunkSink, FILE_CHUNKS};
-use crate::tree::{self, Entry, Kind, Tree};
+use crate::tree::{self, Entry, Kind, RootMeta, Tree};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::HashMap;
 use std::fs::{self, File};
@@ -118,7 +118,8 @@ fn vanished(e: &walkdir::Error) -> bool {
     e.depth() > 0 && e.io_error().map(|io| io.kind()) == Some(std::io::ErrorKind::NotFound)
 }
 
-/// Walks `root` (not following symlinks, sorted), keeping what `keep(abs, rel, is_dir)` allows.
+/// Walks `root` (not following symlinks, sorted), keeping what `keep(abs, rel, is_dir_or_link)`
+/// allows.
 fn walk(root: &Path, keep: &dyn Fn(&Path, &Path, bool) -> bool) -> Result<Vec<Item>> {
     let mut out = Vec::new();
     let it = walkdir::WalkDir::new(root)
@@ -128,7 +129,8 @@ fn walk(root: &Path, keep: &dyn Fn(&Path, &Path, bool) -> bool) -> Result<Vec<It
         .into_iter()
         .filter_entry(|e| {
             let rel = e.path().strip_prefix(root).unwrap_or(e.path());
-            keep(e.path(), rel, e.file_type().is_dir())
+            let ft = e.file_type();
+            keep(e.path(), rel, ft.is_dir() || ft.is_symlink())
         });
     for e in it {
         if let Err(err) = &e
@@ -387,8 +389,8 @@ fn db_side_files(db: Option<&Database>) -> Vec<PathBuf> {
 
 /// Walks a platform: its code, without any site's folder (and without `skip`).
 fn walk_platform(platform: &Path, skip: &[PathBuf]) -> Result<Vec<Item>> {
-    walk(platform, &|abs, rel, is_dir| {
-        tree::in_platform(rel, is_dir) && !skip.iter().any(|s| s == abs)
+    walk(platform, &|abs, rel, is_dir_or_link| {
+        tree::in_platform(rel, is_dir_or_link) && !skip.iter().any(|s| s == abs)
     })
 }
 
@@ -419,8 +421,20 @@ fn walk_bindings(bindings: &[PathBuf], tolerant: bool) -> Result<Vec<Item>> {
     Ok(out)
 }
 
-fn to_tree(items: Vec<Item>) -> Tree {
+/// The owner, mode and mtime of a tree's root folder.
+fn root_meta(root: &Path) -> Option<RootMeta> {
+    let md = fs::metadata(root).ok()?;
+    Some(RootMeta {
+        mode: md.mode() & 0o7777,
+        uid: md.uid(),
+        gid: md.gid(),
+        mtime_ns: md.mtime() * 1_000_000_000 + md.mtime_nsec(),
+    })
+}
+
+fn to_tree(items: Vec<Item>, root: Option<RootMeta>) -> Tree {
     let mut t = Tree {
+        root,
         entries: items
             .into_iter()
             .filter(|i| !i.gone)
@@ -434,30 +448,14 @@ fn to_tree(items: Vec<Item>) -> Tree {
 /// Scans a live platform into a tree without storing anything (content hashed only where the
 /// files cache cannot vouch for it).
 pub fn scan_platform(cat: &Catalog, platform: &Path, skip: &[PathBuf]) -> Result<Tree> {
-    let cache = cat.load_cache(platform)?;
-    let mut items = walk_platform(platform, skip)?;
-    fill(
-        &mut items,
-        None,
-        &cache,
-        &Counters::default(),
-        &ProgressBar::hidden(),
-    )?;
-    Ok(to_tree(items))
+    let items = walk_platform(platform, skip)?;
+    hash_only(items, &cat.load_cache(platform)?, root_meta(platform))
 }
 
 /// Scans a live site directory into a tree without storing anything.
 pub fn scan_site_dir(cat: &Catalog, dir: &Path, db: Option<&Database>) -> Result<Tree> {
-    let cache = cat.load_cache(dir)?;
-    let mut items = walk_site(dir, &db_side_files(db))?;
-    fill(
-        &mut items,
-        None,
-        &cache,
-        &Counters::default(),
-        &ProgressBar::hidden(),
-    )?;
-    Ok(to_tree(items))
+    let items = walk_site(dir, &db_side_files(db))?;
+    hash_only(items, &cat.load_cache(dir)?, root_meta(dir))
 }
 
 /// Scans live binding files into a tree without storing anything.
@@ -466,15 +464,18 @@ pub fn scan_bindings(cat: &Catalog, bindings: &[PathBuf]) -> Result<Tree> {
     for b in bindings {
         cache.extend(cat.load_cache(b)?);
     }
-    let mut items = walk_bindings(bindings, true)?;
-    fill(
-        &mut items,
-        None,
-        &cache,
-        &Counters::default(),
-        &ProgressBar::hidden(),
-    )?;
-    Ok(to_tree(items))
+    hash_only(walk_bindings(bindings, true)?, &cache, None)
+}
+
+/// Fills walked items from the files cache or by hashing their content, storing nothing.
+fn hash_only(
+    mut items: Vec<Item>,
+    cache: &HashMap<Vec<u8>, CacheEntry>,
+    root: Option<RootMeta>,
+) -> Result<Tree> {
+    let counters = Counters::default();
+    fill(&mut items, None, cache, &counters, &ProgressBar::hidden())?;
+    Ok(to_tree(items, root))
 }
 
 fn progress_bar(enabled: bool, what: &str) -> ProgressBar {
@@ -639,9 +640,9 @@ pub fn snapshot(
         }
         fsutil::failpoint("db-stored");
 
-        let platform_tree = to_tree(platform_items);
-        let site_tree = to_tree(site_items);
-        let bindings_tree = to_tree(binding_items);
+        let platform_tree = to_tree(platform_items, root_meta(platform));
+        let site_tree = to_tree(site_items, root_meta(&site_path));
+        let bindings_tree = to_tree(binding_items, None);
         let files = platform_tree.files() + site_tree.files() + bindings_tree.files();
         let bytes = platform_tree.bytes() + site_tree.bytes() + bindings_tree.bytes() + db_bytes;
         let mut tree_id = |t: &Tree, present: bool| -> Result<Option<Hash>> {
