@@ -207,7 +207,7 @@ pub fn plan(repo: &Repo, snap: &SnapshotRecord, opts: &RestoreOpts) -> Result<(P
     if let Ok(rd) = fs::read_dir(target.join("sites")) {
         for e in rd.flatten() {
             let n = e.file_name().to_string_lossy().into_owned();
-            if e.path().is_dir()
+            if e.file_type().map(|t| t.is_dir()).unwrap_or(false)
                 && n != "all"
                 && n != "default"
                 && n != site.uri
@@ -664,7 +664,7 @@ fn prepare(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<()> {
             // Adding the site folder touched its parent (sites/): its recorded metadata again.
             let parent = Path::new(&plan.site_dir).parent().unwrap_or(Path::new(""));
             if let Some(e) = pt.entries.iter().find(|e| e.rel_path() == parent) {
-                apply_meta(&site_tmp.parent().expect("parent"), e)?;
+                apply_meta(site_tmp.parent().expect("parent"), e)?;
             }
         }
         if site_tree.root.is_none() {
