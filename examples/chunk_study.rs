@@ -86,7 +86,10 @@ fn tree_files(root: &Path) -> Vec<PathBuf> {
 
 fn files_study(root: &Path) {
     let files = tree_files(root);
-    let contents: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).expect("read")).collect();
+    let contents: Vec<Vec<u8>> = files
+        .iter()
+        .map(|f| std::fs::read(f).expect("read"))
+        .collect();
     let total: usize = contents.iter().map(|c| c.len()).sum();
     println!(
         "\n== files: {} files, {:.1} MB ({} larger than 512 KiB, {} larger than 8 MiB)",
@@ -167,7 +170,9 @@ fn levels_study(root: &Path) {
     for (name, lo, hi) in buckets {
         sets.push((
             name.into(),
-            text.iter().filter(|c| c.len() >= lo && c.len() < hi).collect(),
+            text.iter()
+                .filter(|c| c.len() >= lo && c.len() < hi)
+                .collect(),
         ));
     }
     for (what, set) in &sets {
@@ -177,11 +182,17 @@ fn levels_study(root: &Path) {
             set.len(),
             total as f64 / 1e6
         );
-        println!("{:<6} {:>11} {:>7} {:>8}", "level", "stored MB", "ratio", "MB/s");
+        println!(
+            "{:<6} {:>11} {:>7} {:>8}",
+            "level", "stored MB", "ratio", "MB/s"
+        );
         for level in [1, 2, 3, 4, 5, 6, 7, 9] {
             let mut cx = zstd::bulk::Compressor::new(level).expect("zstd");
             let t = Instant::now();
-            let n: usize = set.iter().map(|c| cx.compress(c).expect("zstd").len()).sum();
+            let n: usize = set
+                .iter()
+                .map(|c| cx.compress(c).expect("zstd").len())
+                .sum();
             let secs = t.elapsed().as_secs_f64();
             println!(
                 "{:<6} {:>11.2} {:>7.3} {:>8.0}",
@@ -256,7 +267,10 @@ fn make_db(rng: &mut Rng, bytes: usize) -> Db {
                     let n = rng.lognormal(1200.0, 0.7) as usize;
                     rng.fill_noise(&mut blob, n);
                     let hex: String = blob.iter().map(|b| format!("{b:02x}")).collect();
-                    format!("('render:{id}',0x{hex},-1,{})", 1_600_000_000 + rng.below(1000))
+                    format!(
+                        "('render:{id}',0x{hex},-1,{})",
+                        1_600_000_000 + rng.below(1000)
+                    )
                 }
             };
             size += row.len() + 1;
@@ -328,15 +342,20 @@ fn sql_dump(db: &Db) -> Vec<u8> {
 fn sqlite_file(db: &Db, path: &Path) -> Vec<u8> {
     let _ = std::fs::remove_file(path);
     let c = rusqlite::Connection::open(path).expect("sqlite");
-    c.execute_batch("PRAGMA journal_mode=DELETE; BEGIN;").expect("begin");
+    c.execute_batch("PRAGMA journal_mode=DELETE; BEGIN;")
+        .expect("begin");
     for (name, rows) in &db.tables {
-        c.execute(&format!("CREATE TABLE {name} (id INTEGER PRIMARY KEY, v TEXT)"), [])
-            .expect("create");
+        c.execute(
+            &format!("CREATE TABLE {name} (id INTEGER PRIMARY KEY, v TEXT)"),
+            [],
+        )
+        .expect("create");
         let mut st = c
             .prepare(&format!("INSERT INTO {name} (id, v) VALUES (?1, ?2)"))
             .expect("prepare");
         for (id, r) in rows {
-            st.execute(rusqlite::params![*id as i64, r]).expect("insert");
+            st.execute(rusqlite::params![*id as i64, r])
+                .expect("insert");
         }
     }
     c.execute_batch("COMMIT;").expect("commit");
@@ -384,7 +403,11 @@ fn dump_study(mb: usize) {
     let dbp = dir.path().join("site.sqlite");
     let cases = [
         ("SQL dump", sql_dump(&day1), sql_dump(&day2)),
-        ("SQLite file", sqlite_file(&day1, &dbp), sqlite_update(&day1, &day2, &dbp)),
+        (
+            "SQLite file",
+            sqlite_file(&day1, &dbp),
+            sqlite_update(&day1, &day2, &dbp),
+        ),
     ];
     for (what, d1, d2) in &cases {
         println!(
@@ -431,7 +454,12 @@ fn main() {
     while let Some(a) = args.next() {
         match a.as_str() {
             "--tree" => tree = args.next().map(PathBuf::from),
-            "--dump-mb" => dump_mb = args.next().and_then(|v| v.parse().ok()).expect("--dump-mb N"),
+            "--dump-mb" => {
+                dump_mb = args
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .expect("--dump-mb N")
+            }
             "--levels" => levels = true,
             _ => {
                 eprintln!("usage: chunk_study [--tree DIR] [--dump-mb N] [--levels]");

@@ -13,12 +13,12 @@ use crate::fsutil;
 use crate::hash::Hash;
 use crate::repo::Repo;
 use crate::store::{self, ChunkSink, FILE_CHUNKS};
-use crate::tree::{self, Entry, Kind, Tree};
+use crate::tree::{self, Entry, Kind, RootMeta, Tree};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::HashMap;
+use std::ffi::OsStr;
 use std::fs::{self, File};
 use std::io::Read;
-use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
@@ -66,6 +66,9 @@ struct Item {
     dev: u64,
     ino: u64,
     ctime_ns: i64,
+    /// Was a regular file at the walk but is not one any more (vanished, or replaced by a
+    /// symlink, folder or FIFO) when it came to be read: left out of the tree.
+    gone: bool,
 }
 
 fn item_from(abs: PathBuf, rel: Vec<u8>, md: &fs::Metadata) -> Result<Option<Item>> {
@@ -106,12 +109,19 @@ fn item_from(abs: PathBuf, rel: Vec<u8>, md: &fs::Metadata) -> Result<Option<Ite
         dev: md.dev(),
         ino: md.ino(),
         ctime_ns: md.ctime() * 1_000_000_000 + md.ctime_nsec(),
+        gone: false,
     }))
 }
 
-/// Walks `root` (not following symlinks), keeping what `keep(abs, rel, is_dir)` allows; the
-/// result is sorted by relative path. Folders are read on all cores; each entry is `lstat`ed
-/// relative to its open folder (no full path resolution per file).
+/// Is this error about an entry that vanished after its folder was listed? (A live site
+/// creates and deletes files all the time; that is not a reason to fail a snapshot.)
+fn vanished(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::NotFound
+}
+
+/// Walks `root` (not following symlinks), keeping what `keep(abs, rel, is_dir_or_link)`
+/// allows; the result is sorted by relative path. Folders are read on all cores; each entry is
+/// `lstat`ed relative to its open folder (no full path resolution per file).
 fn walk(root: &Path, keep: &(dyn Fn(&Path, &Path, bool) -> bool + Sync)) -> Result<Vec<Item>> {
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -168,7 +178,8 @@ fn walk(root: &Path, keep: &(dyn Fn(&Path, &Path, bool) -> bool + Sync)) -> Resu
     Ok(out)
 }
 
-/// Reads one folder of a walk: its entries become items, its kept subfolders go to `descend`.
+/// Reads one folder of a walk (`rel` empty for the root): its entries become items, its kept
+/// subfolders go to `descend`. Entries that vanish meanwhile are left out.
 fn read_folder(
     dir: &Path,
     rel: &[u8],
@@ -176,22 +187,40 @@ fn read_folder(
     out: &mut Vec<Item>,
     descend: &dyn Fn(PathBuf, Vec<u8>),
 ) -> Result<()> {
-    for e in fs::read_dir(dir).at(dir)? {
-        let e = e.at(dir)?;
+    let is_root = rel.is_empty();
+    let listing = match fs::read_dir(dir) {
+        Err(e) if !is_root && vanished(&e) => return Ok(()),
+        other => other.at(dir)?,
+    };
+    for e in listing {
+        let e = match e {
+            Err(e) if !is_root && vanished(&e) => return Ok(()),
+            other => other.at(dir)?,
+        };
         let name = e.file_name();
         let abs = dir.join(&name);
         let mut r = Vec::with_capacity(rel.len() + 1 + name.len());
-        if !rel.is_empty() {
+        if !is_root {
             r.extend_from_slice(rel);
             r.push(b'/');
         }
         r.extend_from_slice(name.as_bytes());
-        let is_dir = e.file_type().at(&abs)?.is_dir();
-        if !keep(&abs, Path::new(OsStr::from_bytes(&r)), is_dir) {
+        let ft = match e.file_type() {
+            Err(e) if vanished(&e) => continue,
+            other => other.at(&abs)?,
+        };
+        if !keep(
+            &abs,
+            Path::new(OsStr::from_bytes(&r)),
+            ft.is_dir() || ft.is_symlink(),
+        ) {
             continue;
         }
         // lstat relative to the open folder (DirEntry::metadata does not follow symlinks).
-        let md = e.metadata().at(&abs)?;
+        let md = match e.metadata() {
+            Err(e) if vanished(&e) => continue,
+            other => other.at(&abs)?,
+        };
         if md.is_dir() {
             descend(abs.clone(), r.clone());
         }
@@ -202,8 +231,8 @@ fn read_folder(
     Ok(())
 }
 
-/// What one worker read: (item index, chunk list, bytes).
-type WorkerOut = Result<Vec<(usize, Vec<Hash>, u64)>>;
+/// What one worker read: (item index, what reading it gave).
+type WorkerOut = Result<Vec<(usize, ReadResult)>>;
 
 /// Counters of one capture.
 #[derive(Default)]
@@ -211,10 +240,38 @@ struct Counters {
     bytes_read: AtomicU64,
 }
 
-fn read_file(abs: &Path, sink: Option<&ChunkSink>, buf: &mut Vec<u8>) -> Result<(Vec<Hash>, u64)> {
-    let f = File::open(abs).at(abs)?;
-    let len = f.metadata().at(abs)?.len();
-    if len <= FILE_CHUNKS.max as u64 {
+/// Opens a file the walk saw as a regular file, without following a symlink and without
+/// blocking on a FIFO that took its place. `None` if it is no longer a regular file (gone,
+/// or replaced by a symlink, folder, FIFO, ...): a symlink swapped in after the walk must never
+/// make a snapshot of a site hold a file from outside it.
+fn open_regular(abs: &Path) -> Result<Option<(File, fs::Metadata)>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = match fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(abs)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Ok(None),
+        Err(e) => return Err(Error::io(abs, e)),
+    };
+    let md = f.metadata().at(abs)?;
+    if !md.file_type().is_file() {
+        return Ok(None);
+    }
+    Ok(Some((f, md)))
+}
+
+/// What reading one file gave: its chunks, the bytes read, and the metadata of the file that
+/// was actually read (it may have been replaced since the walk).
+type ReadResult = Option<(Vec<Hash>, u64, fs::Metadata)>;
+
+fn read_file(abs: &Path, sink: Option<&ChunkSink>, buf: &mut Vec<u8>) -> Result<ReadResult> {
+    let Some((f, md)) = open_regular(abs)? else {
+        return Ok(None);
+    };
+    if md.len() <= FILE_CHUNKS.max as u64 {
         buf.clear();
         (&f).read_to_end(buf).at(abs)?;
         let chunks = match sink {
@@ -223,10 +280,10 @@ fn read_file(abs: &Path, sink: Option<&ChunkSink>, buf: &mut Vec<u8>) -> Result<
                 .map_err(|e| annotate(e, abs))?,
             None => store::hash_bytes(buf, FILE_CHUNKS),
         };
-        return Ok((chunks, buf.len() as u64));
+        return Ok(Some((chunks, buf.len() as u64, md)));
     }
-    match sink {
-        Some(s) => s.put_stream(f, FILE_CHUNKS).map_err(|e| annotate(e, abs)),
+    let (chunks, n) = match sink {
+        Some(s) => s.put_stream(f, FILE_CHUNKS).map_err(|e| annotate(e, abs))?,
         None => {
             let mut out = Vec::new();
             let mut n = 0;
@@ -237,9 +294,10 @@ fn read_file(abs: &Path, sink: Option<&ChunkSink>, buf: &mut Vec<u8>) -> Result<
                 n += c.length as u64;
                 out.push(Hash::of(&c.data));
             }
-            Ok((out, n))
+            (out, n)
         }
-    }
+    };
+    Ok(Some((chunks, n, md)))
 }
 
 fn annotate(e: Error, abs: &Path) -> Error {
@@ -303,10 +361,11 @@ fn fill(
                         let j = next.fetch_add(1, Ordering::Relaxed);
                         let Some(&i) = jobs.get(j) else { break };
                         match read_file(&shared[i].abs, sink, &mut buf) {
-                            Ok((chunks, n)) => {
+                            Ok(r) => {
+                                let n = r.as_ref().map_or(0, |r| r.1);
                                 counters.bytes_read.fetch_add(n, Ordering::Relaxed);
                                 pb.inc(n);
-                                out.push((i, chunks, n));
+                                out.push((i, r));
                             }
                             Err(e) => {
                                 failed.store(true, Ordering::Relaxed);
@@ -324,11 +383,26 @@ fn fill(
     });
     let mut rows = Vec::new();
     for r in results {
-        for (i, chunks, n) in r? {
+        for (i, read) in r? {
             let it = &mut items[i];
+            let Some((chunks, n, md)) = read else {
+                it.gone = true;
+                continue;
+            };
+            // Record the file that was read, with its metadata (an atomic replace since the
+            // walk brings a new inode, mode, owner and times).
+            it.entry.mode = md.mode() & 0o7777;
+            it.entry.uid = md.uid();
+            it.entry.gid = md.gid();
+            it.entry.mtime_ns = md.mtime() * 1_000_000_000 + md.mtime_nsec();
+            it.dev = md.dev();
+            it.ino = md.ino();
+            it.ctime_ns = md.ctime() * 1_000_000_000 + md.ctime_nsec();
+            let steady = n == md.len();
             it.entry.size = n;
             it.entry.chunks = chunks;
-            if sink.is_some() {
+            // A file that changed while it was read is read again next time.
+            if sink.is_some() && steady {
                 rows.push((
                     it.abs.as_os_str().as_bytes().to_vec(),
                     CacheEntry {
@@ -346,20 +420,35 @@ fn fill(
     Ok(rows)
 }
 
+/// The SQLite database file and its side files, which walks leave out (the database is
+/// captured through the backup API). Both as named in the URL and through its canonical
+/// folder, since the walk sees the canonical platform path and the URL may go through a
+/// symlink.
 fn db_side_files(db: Option<&Database>) -> Vec<PathBuf> {
-    match db.and_then(|d| d.sqlite_path()) {
-        Some(p) => ["", "-wal", "-shm", "-journal"]
-            .iter()
-            .map(|s| PathBuf::from(format!("{}{s}", p.display())))
-            .collect(),
-        None => Vec::new(),
+    let Some(p) = db.and_then(|d| d.sqlite_path()) else {
+        return Vec::new();
+    };
+    let mut bases = vec![p.to_path_buf()];
+    if let (Some(dir), Some(name)) = (p.parent(), p.file_name())
+        && let Ok(real) = fs::canonicalize(dir)
+    {
+        bases.push(real.join(name));
     }
+    let mut out = Vec::new();
+    for b in bases {
+        for s in ["", "-wal", "-shm", "-journal"] {
+            let mut os = b.clone().into_os_string();
+            os.push(s);
+            out.push(PathBuf::from(os));
+        }
+    }
+    out
 }
 
 /// Walks a platform: its code, without any site's folder (and without `skip`).
 fn walk_platform(platform: &Path, skip: &[PathBuf]) -> Result<Vec<Item>> {
-    walk(platform, &|abs, rel, is_dir| {
-        tree::in_platform(rel, is_dir) && !skip.iter().any(|s| s == abs)
+    walk(platform, &|abs, rel, is_dir_or_link| {
+        tree::in_platform(rel, is_dir_or_link) && !skip.iter().any(|s| s == abs)
     })
 }
 
@@ -390,9 +479,25 @@ fn walk_bindings(bindings: &[PathBuf], tolerant: bool) -> Result<Vec<Item>> {
     Ok(out)
 }
 
-fn to_tree(items: Vec<Item>) -> Tree {
+/// The owner, mode and mtime of a tree's root folder.
+fn root_meta(root: &Path) -> Option<RootMeta> {
+    let md = fs::metadata(root).ok()?;
+    Some(RootMeta {
+        mode: md.mode() & 0o7777,
+        uid: md.uid(),
+        gid: md.gid(),
+        mtime_ns: md.mtime() * 1_000_000_000 + md.mtime_nsec(),
+    })
+}
+
+fn to_tree(items: Vec<Item>, root: Option<RootMeta>) -> Tree {
     let mut t = Tree {
-        entries: items.into_iter().map(|i| i.entry).collect(),
+        root,
+        entries: items
+            .into_iter()
+            .filter(|i| !i.gone)
+            .map(|i| i.entry)
+            .collect(),
     };
     t.sort();
     t
@@ -401,30 +506,14 @@ fn to_tree(items: Vec<Item>) -> Tree {
 /// Scans a live platform into a tree without storing anything (content hashed only where the
 /// files cache cannot vouch for it).
 pub fn scan_platform(cat: &Catalog, platform: &Path, skip: &[PathBuf]) -> Result<Tree> {
-    let cache = cat.load_cache(platform)?;
-    let mut items = walk_platform(platform, skip)?;
-    fill(
-        &mut items,
-        None,
-        &cache,
-        &Counters::default(),
-        &ProgressBar::hidden(),
-    )?;
-    Ok(to_tree(items))
+    let items = walk_platform(platform, skip)?;
+    hash_only(items, &cat.load_cache(platform)?, root_meta(platform))
 }
 
 /// Scans a live site directory into a tree without storing anything.
 pub fn scan_site_dir(cat: &Catalog, dir: &Path, db: Option<&Database>) -> Result<Tree> {
-    let cache = cat.load_cache(dir)?;
-    let mut items = walk_site(dir, &db_side_files(db))?;
-    fill(
-        &mut items,
-        None,
-        &cache,
-        &Counters::default(),
-        &ProgressBar::hidden(),
-    )?;
-    Ok(to_tree(items))
+    let items = walk_site(dir, &db_side_files(db))?;
+    hash_only(items, &cat.load_cache(dir)?, root_meta(dir))
 }
 
 /// Scans live binding files into a tree without storing anything.
@@ -433,15 +522,18 @@ pub fn scan_bindings(cat: &Catalog, bindings: &[PathBuf]) -> Result<Tree> {
     for b in bindings {
         cache.extend(cat.load_cache(b)?);
     }
-    let mut items = walk_bindings(bindings, true)?;
-    fill(
-        &mut items,
-        None,
-        &cache,
-        &Counters::default(),
-        &ProgressBar::hidden(),
-    )?;
-    Ok(to_tree(items))
+    hash_only(walk_bindings(bindings, true)?, &cache, None)
+}
+
+/// Fills walked items from the files cache or by hashing their content, storing nothing.
+fn hash_only(
+    mut items: Vec<Item>,
+    cache: &HashMap<Vec<u8>, CacheEntry>,
+    root: Option<RootMeta>,
+) -> Result<Tree> {
+    let counters = Counters::default();
+    fill(&mut items, None, cache, &counters, &ProgressBar::hidden())?;
+    Ok(to_tree(items, root))
 }
 
 fn progress_bar(enabled: bool, what: &str) -> ProgressBar {
@@ -547,6 +639,7 @@ pub fn snapshot(
         Vec::new()
     };
     let mut binding_items = walk_bindings(&site.bindings, opts.tolerant)?;
+    fsutil::failpoint("walked");
     let total: u64 = platform_items
         .iter()
         .chain(&site_items)
@@ -602,9 +695,9 @@ pub fn snapshot(
         }
         fsutil::failpoint("db-stored");
 
-        let platform_tree = to_tree(platform_items);
-        let site_tree = to_tree(site_items);
-        let bindings_tree = to_tree(binding_items);
+        let platform_tree = to_tree(platform_items, root_meta(platform));
+        let site_tree = to_tree(site_items, root_meta(&site_path));
+        let bindings_tree = to_tree(binding_items, None);
         let files = platform_tree.files() + site_tree.files() + bindings_tree.files();
         let bytes = platform_tree.bytes() + site_tree.bytes() + bindings_tree.bytes() + db_bytes;
         let mut tree_id = |t: &Tree, present: bool| -> Result<Option<Hash>> {
@@ -651,8 +744,9 @@ pub fn snapshot(
     })();
     pb.finish_and_clear();
     if res.is_err() {
-        // Let the writer thread stop; what it wrote is unreferenced garbage for gc.
-        let _ = sink.finish();
+        // Stop the writer thread without indexing its last pack (packs it closed earlier are
+        // durable and indexed: reused by the next capture, else garbage for gc).
+        sink.abort();
     }
     res
 }
@@ -664,6 +758,14 @@ pub fn read_blob(repo: &Repo, id: &Hash) -> Result<Vec<u8>> {
     let mut r = store::ChunkReader::new(&repo.data_dir(), &repo.cat);
     r.copy_chunks(&chunks, &mut out)?;
     Ok(out)
+}
+
+/// Loads one of a snapshot's trees; a failure names the snapshot and the tree.
+pub fn snapshot_tree(repo: &Repo, snap: &SnapshotRecord, which: &str, id: &Hash) -> Result<Tree> {
+    load_tree(repo, id).map_err(|e| match e {
+        Error::Corrupt(m) => Error::Corrupt(format!("snapshot {}, {which} tree: {m}", snap.id)),
+        other => other,
+    })
 }
 
 /// Loads a stored tree.
@@ -708,7 +810,11 @@ mod tests {
             .min_depth(1)
             .into_iter()
             .filter_entry(|e| {
-                tree::in_platform(e.path().strip_prefix(root).unwrap(), e.file_type().is_dir())
+                let ft = e.file_type();
+                tree::in_platform(
+                    e.path().strip_prefix(root).unwrap(),
+                    ft.is_dir() || ft.is_symlink(),
+                )
             })
             .map(|e| {
                 let e = e.unwrap();

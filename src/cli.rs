@@ -81,6 +81,14 @@ pub enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Write a snapshot as a portable archive (.tar.zst, .tar.gz or .tar)
+    Export {
+        id: String,
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
     /// What changed between two snapshots, or between a snapshot and the live site
     Diff {
         id: String,
@@ -201,8 +209,21 @@ pub fn main() -> i32 {
     }
 }
 
+/// The error and its causes on one line, each cause once (an I/O error's message already
+/// ends with its source, which the chain would repeat).
 fn one_line(e: &anyhow::Error) -> String {
-    format!("{e:#}").replace('\n', " ")
+    let mut out = String::new();
+    for cause in e.chain() {
+        let c = cause.to_string();
+        if out.ends_with(&c) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&c);
+    }
+    out.replace('\n', " ")
 }
 
 struct Ctx {
@@ -237,6 +258,23 @@ fn run(cli: Cli) -> Result<i32> {
         }
         Cmd::Site(c) => site_cmd(&ctx, c),
         Cmd::Restore(a) => restore_cmd(&ctx, a),
+        Cmd::Export { id, output, json } => {
+            let repo = ctx.open()?;
+            let snap = repo.cat.resolve_snapshot(&id)?;
+            let st = crate::archive::export(&repo, &snap, &output)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&st)?);
+            } else if ctx.verbose {
+                println!(
+                    "exported snapshot {} to {}: {} entries, {}",
+                    short(&snap.id),
+                    st.file.display(),
+                    st.entries,
+                    fmt_bytes(st.bytes)
+                );
+            }
+            Ok(0)
+        }
         Cmd::Migrate {
             uri,
             to,

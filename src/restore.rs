@@ -18,7 +18,7 @@ use crate::hash::Hash;
 use crate::repo::Repo;
 use crate::site;
 use crate::store::ChunkReader;
-use crate::tree::{self, Entry, Kind, Tree, TreeDiff};
+use crate::tree::{self, Entry, Kind, RootMeta, Tree, TreeDiff};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::ffi::OsStr;
@@ -166,7 +166,7 @@ pub fn plan(repo: &Repo, snap: &SnapshotRecord, opts: &RestoreOpts) -> Result<(P
     let journal = fsutil::random_hex(6);
     let restore_files = !opts.no_files;
     let snap_tree = match snap.platform_tree {
-        Some(id) if restore_files => Some(capture::load_tree(repo, &id)?),
+        Some(id) if restore_files => Some(capture::snapshot_tree(repo, snap, "platform", &id)?),
         _ => None,
     };
     let site_target = target.join(&snap.site_dir);
@@ -207,7 +207,7 @@ pub fn plan(repo: &Repo, snap: &SnapshotRecord, opts: &RestoreOpts) -> Result<(P
     if let Ok(rd) = fs::read_dir(target.join("sites")) {
         for e in rd.flatten() {
             let n = e.file_name().to_string_lossy().into_owned();
-            if e.path().is_dir()
+            if e.file_type().map(|t| t.is_dir()).unwrap_or(false)
                 && n != "all"
                 && n != "default"
                 && n != site.uri
@@ -239,7 +239,7 @@ pub fn plan(repo: &Repo, snap: &SnapshotRecord, opts: &RestoreOpts) -> Result<(P
         _ => None,
     };
     let bindings_tree = match (snap.bindings_tree, restore_files) {
-        (Some(id), true) => capture::load_tree(repo, &id)?,
+        (Some(id), true) => capture::snapshot_tree(repo, snap, "bindings", &id)?,
         _ => Tree::default(),
     };
     let bindings: Vec<PathBuf> = bindings_tree
@@ -485,6 +485,26 @@ pub fn write_tree(repo: &Repo, t: &Tree, dest: &Path, snap: &str) -> Result<()> 
     for e in t.entries.iter().rev().filter(|e| e.kind == Kind::Dir) {
         apply_meta(&dest.join(e.rel_path()), e)?;
     }
+    apply_root(dest, t.root.as_ref())
+}
+
+/// Gives a written tree's root folder its recorded owner, mode and mtime (again, after
+/// something was added inside it).
+fn apply_root(dest: &Path, root: Option<&RootMeta>) -> Result<()> {
+    if let Some(r) = root {
+        let e = Entry {
+            path: Vec::new(),
+            kind: Kind::Dir,
+            mode: r.mode,
+            uid: r.uid,
+            gid: r.gid,
+            mtime_ns: r.mtime_ns,
+            size: 0,
+            target: None,
+            chunks: Vec::new(),
+        };
+        apply_meta(dest, &e)?;
+    }
     Ok(())
 }
 
@@ -603,16 +623,23 @@ pub fn run(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<Outcome> {
 /// Builds the new trees, SQLite file and binding files in temporary places.
 fn prepare(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<()> {
     if plan.restore_files {
+        let mut platform_tree = None;
         if matches!(
             plan.platform,
             PlatformAction::Recreate | PlatformAction::Repair
         ) {
-            let t = capture::load_tree(repo, &snap.platform_tree.expect("platform tree"))?;
+            let t = capture::snapshot_tree(
+                repo,
+                snap,
+                "platform",
+                &snap.platform_tree.expect("platform tree"),
+            )?;
             write_tree(repo, &t, &plan.platform_tmp, &snap.id)?;
+            platform_tree = Some(t);
         }
         // The site folder: in a recreated platform its parent is created at the rename.
         let site_tree = match snap.site_tree {
-            Some(id) => capture::load_tree(repo, &id)?,
+            Some(id) => capture::snapshot_tree(repo, snap, "site", &id)?,
             None => Tree::default(),
         };
         if let Some(parent) = plan.site_tmp.parent()
@@ -631,10 +658,24 @@ fn prepare(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<()> {
             fs::create_dir_all(parent).at(parent)?;
         }
         write_tree(repo, &site_tree, &site_tmp, &snap.id)?;
-        // The site folder's own owner and mode are not in its tree: take the live copy's.
-        copy_owner_mode(live_site_dir(plan).as_deref(), &site_tmp, 0o755)?;
+        if plan.platform == PlatformAction::Recreate
+            && let Some(pt) = &platform_tree
+        {
+            // Adding the site folder touched its parent (sites/): its recorded metadata again.
+            let parent = Path::new(&plan.site_dir).parent().unwrap_or(Path::new(""));
+            if let Some(e) = pt.entries.iter().find(|e| e.rel_path() == parent) {
+                apply_meta(site_tmp.parent().expect("parent"), e)?;
+            }
+        }
+        if site_tree.root.is_none() {
+            // A snapshot without the folder's own metadata: take the live copy's.
+            copy_owner_mode(live_site_dir(plan).as_deref(), &site_tmp, 0o755)?;
+        }
+        let t = match snap.bindings_tree {
+            Some(id) => capture::snapshot_tree(repo, snap, "bindings", &id)?,
+            None => Tree::default(),
+        };
         for (b, tmp) in plan.bindings.iter().zip(&plan.binding_tmps) {
-            let t = capture::load_tree(repo, &snap.bindings_tree.expect("bindings tree"))?;
             let rel = b.strip_prefix("/").unwrap_or(b);
             let e = t
                 .entries
@@ -701,6 +742,18 @@ fn prepare(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<()> {
                     .and_then(|d| d.sqlite_path().map(Path::to_path_buf))
                     .filter(|p| p.exists());
                 copy_owner_mode(live.as_deref(), &tmp, 0o640)?;
+                if plan.sqlite_in_site.is_some() && plan.restore_files {
+                    // Writing the file touched the site folder: its recorded mtime again.
+                    let site_root = tmp.ancestors().nth(
+                        plan.sqlite_in_site
+                            .as_ref()
+                            .map_or(1, |r| r.components().count()),
+                    );
+                    if let (Some(dir), Some(id)) = (site_root, snap.site_tree) {
+                        let t = capture::snapshot_tree(repo, snap, "site", &id)?;
+                        apply_root(dir, t.root.as_ref())?;
+                    }
+                }
             }
             None => {
                 // A server database is loaded straight from the repository at its step; read

@@ -65,10 +65,8 @@ pub fn new_site(uri: &str, spec: &SiteSpec) -> Result<SiteRecord> {
         .unwrap_or_else(|| format!("sites/{uri}"));
     let site_dir = site_dir.trim_end_matches('/').to_string();
     fsutil::check_relative(&site_dir, "site directory")?;
-    let site_path = platform.join(&site_dir);
-    if site_path.exists() {
-        fsutil::check_inside(&platform, &site_path)?;
-    }
+    // Also when it does not exist yet: an existing ancestor may be a symlink leading out.
+    fsutil::check_inside(&platform, &platform.join(&site_dir))?;
     let mut bindings = Vec::new();
     for b in &spec.bindings {
         if !b.is_absolute() {

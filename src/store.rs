@@ -17,8 +17,8 @@ use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 pub const PACK_MAGIC: &[u8; 8] = b"SSNPACK1";
 /// Header entry: hash (32) + offset (8) + clen (4) + ulen (4).
@@ -129,6 +129,13 @@ impl PackWriter {
 
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+
+    /// Drops an unfinished pack: its temporary file goes, nothing is indexed.
+    pub fn discard(self) {
+        let PackWriter { file, tmp, .. } = self;
+        drop(file);
+        let _ = fs::remove_file(&tmp);
     }
 
     /// Writes the header, fsyncs, renames into place and fsyncs the folder.
@@ -410,9 +417,12 @@ struct PackItem {
 /// concurrent caller, so callers never queue behind one SQLite connection). New chunks go to
 /// the pack-writer thread, which fills packs up to `PACK_TARGET` and hands each sealed pack to
 /// a sync thread; that one fsyncs it, renames it into place and only then indexes it, while
-/// the writer fills the next pack.
+/// the writer fills the next pack. A capture that fails calls `abort`: the pack being filled is
+/// dropped unindexed (packs already sealed are made durable and indexed, and are reused by the
+/// next capture).
 pub struct ChunkSink {
     seen: Mutex<HashSet<Hash>>,
+    aborted: Arc<AtomicBool>,
     lookups: Mutex<Vec<Catalog>>,
     catalog: PathBuf,
     tx: RwLock<Option<crossbeam_channel::Sender<PackItem>>>,
@@ -427,6 +437,7 @@ fn write_packs(
     catalog: PathBuf,
     rx: crossbeam_channel::Receiver<PackItem>,
     budget: Arc<Budget>,
+    stop: Arc<AtomicBool>,
 ) -> Result<Vec<PackInfo>> {
     let _close = CloseOnDrop(budget.clone());
     let writer_cat = Catalog::open(&catalog)?;
@@ -449,6 +460,9 @@ fn write_packs(
     let fill = (|| -> Result<()> {
         let mut cur: Option<PackWriter> = None;
         for item in &rx {
+            if stop.load(Ordering::SeqCst) {
+                break;
+            }
             let n = item.compressed.len();
             if cur.is_none() {
                 cur = Some(PackWriter::create(&data)?);
@@ -464,10 +478,12 @@ fn write_packs(
                 }
             }
         }
-        if let Some(w) = cur.take()
-            && !w.is_empty()
-        {
-            let _ = stx.send(w.seal()?);
+        if let Some(w) = cur.take() {
+            if stop.load(Ordering::SeqCst) || w.is_empty() {
+                w.discard();
+            } else {
+                let _ = stx.send(w.seal()?);
+            }
         }
         Ok(())
     })();
@@ -490,13 +506,16 @@ impl ChunkSink {
             state: Mutex::new((0, false)),
             cv: Condvar::new(),
         });
+        let aborted = Arc::new(AtomicBool::new(false));
         let (d, c, b) = (data.to_path_buf(), catalog.to_path_buf(), budget.clone());
+        let stop = aborted.clone();
         let handle = std::thread::Builder::new()
             .name("pack-writer".into())
-            .spawn(move || write_packs(d, c, rx, b))
+            .spawn(move || write_packs(d, c, rx, b, stop))
             .map_err(|e| Error::Invalid(format!("cannot start pack writer: {e}")))?;
         Ok(ChunkSink {
             seen: Mutex::new(HashSet::new()),
+            aborted,
             lookups: Mutex::new(vec![reader]),
             catalog: catalog.to_path_buf(),
             tx: RwLock::new(Some(tx)),
@@ -591,6 +610,16 @@ impl ChunkSink {
             out.push(self.put(&data[c.offset..c.offset + c.length])?);
         }
         Ok(out)
+    }
+
+    /// Stops after a failed capture: the pack being filled is discarded, not indexed, so a
+    /// capture that fails on small input leaves the catalogue as it was.
+    pub fn abort(&self) {
+        self.aborted.store(true, Ordering::SeqCst);
+        self.tx.write().expect("sink tx").take();
+        if let Some(h) = self.writer.lock().expect("sink writer").take() {
+            let _ = h.join();
+        }
     }
 
     /// Flushes the last pack and waits until every pack is durable and indexed.

@@ -57,6 +57,17 @@ impl Entry {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tree {
     pub entries: Vec<Entry>,
+    /// The root folder's own owner, mode and mtime (None for binding-file trees).
+    pub root: Option<RootMeta>,
+}
+
+/// Metadata of a tree's root folder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RootMeta {
+    pub mode: u32,
+    pub uid: u32,
+    pub gid: u32,
+    pub mtime_ns: i64,
 }
 
 impl Tree {
@@ -96,8 +107,10 @@ impl Tree {
 }
 
 /// Is `rel` (relative to a platform root) part of the platform's code? Everything except
-/// `sites/<name>` folders other than `sites/all` and `sites/default`.
-pub fn in_platform(rel: &Path, is_dir: bool) -> bool {
+/// `sites/<name>` folders other than `sites/all` and `sites/default`, and except symlinks
+/// directly in `sites/` (Aegir's site alias links such as `sites/www.example.com -> example.com`).
+/// `is_dir_or_link`: the path is a folder or a symlink.
+pub fn in_platform(rel: &Path, is_dir_or_link: bool) -> bool {
     let mut it = rel.components();
     match (it.next(), it.next()) {
         (Some(a), Some(b)) if a.as_os_str() == "sites" => {
@@ -108,7 +121,7 @@ pub fn in_platform(rel: &Path, is_dir: bool) -> bool {
             // A plain file directly in sites/ (sites.php) belongs to the platform; a folder
             // (or anything under one) belongs to a site.
             let deeper = it.next().is_some();
-            !(deeper || is_dir)
+            !(deeper || is_dir_or_link)
         }
         _ => true,
     }
@@ -203,9 +216,16 @@ mod tests {
         };
         let a = Tree {
             entries: vec![e("a", 1), e("b", 2)],
+            root: None,
         };
         let b = Tree {
             entries: vec![e("b", 3), e("c", 4)],
+            root: Some(RootMeta {
+                mode: 0o755,
+                uid: 0,
+                gid: 0,
+                mtime_ns: 5,
+            }),
         };
         assert_eq!(Tree::decode(&a.encode()).unwrap(), a);
         let d = diff(&a, &b);

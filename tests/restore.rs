@@ -90,6 +90,7 @@ fn platform_listing(p: &Path) -> Vec<String> {
 fn migrated() -> Scenario {
     let w = World::new();
     let a = w.platform("platforms/drupal-7.98", 400);
+    fs::set_permissions(&a, fs::Permissions::from_mode(0o750)).unwrap();
     let site = w.site(URI, &a);
     // The web server owns the site folder and its database.
     let st = std::process::Command::new("chown")
@@ -150,6 +151,8 @@ fn migrate(_w: &World, a: &Path, b: &Path, site: &Site) {
     .unwrap();
     drop(c);
     fs::write(to.join("files/new-after-migrate.txt"), "new").unwrap();
+    // The new platform's tooling reset the folder's mode.
+    fs::set_permissions(&to, fs::Permissions::from_mode(0o755)).unwrap();
     fs::write(to.join("settings.php"), "<?php // rewritten by update\n").unwrap();
 }
 
@@ -241,10 +244,12 @@ fn restore_puts_the_site_back_on_its_old_platform() {
 #[test]
 fn deleted_platform_is_recreated_exactly() {
     let sc = migrated();
+    let root_meta = meta(&sc.a);
     fs::remove_dir_all(&sc.a).unwrap();
     let r = restore(&sc.w, &sc.snap, &[]).ok();
     assert!(r.stdout.contains("recreated"), "{}", r.stdout);
     assert_eq!(platform_listing(&sc.a), sc.platform_a);
+    assert_eq!(meta(&sc.a), root_meta);
     assert_eq!(state(&sc.a, &sc.b, &sc.site), sc.before);
     assert!(!sc.b.join("sites").join(URI).exists());
     // The recreated platform has no stray temporary folders beside it.
@@ -270,6 +275,12 @@ fn modified_platform_is_refused_then_repaired() {
     .unwrap();
     fs::write(sc.a.join("modules/node/added.php"), "<?php\n").unwrap();
     fs::remove_file(sc.a.join("themes/bartik/file6.php")).unwrap();
+    // An Aegir site alias link in sites/ belongs to a site, not to the platform's code.
+    std::os::unix::fs::symlink(
+        "other.example.org",
+        sc.a.join("sites/www.other.example.org"),
+    )
+    .unwrap();
     let migrated_state = state(&sc.a, &sc.b, &sc.site);
 
     let r = restore(&sc.w, &sc.snap, &[]).fails(1);
@@ -285,6 +296,7 @@ fn modified_platform_is_refused_then_repaired() {
         r.stdout
     );
     assert!(r.stderr.contains("--repair-platform"), "{}", r.stderr);
+    assert!(!r.stdout.contains("www.other.example.org"), "{}", r.stdout);
     assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
     assert_eq!(state(&sc.a, &sc.b, &sc.site), migrated_state);
     assert_eq!(

@@ -373,7 +373,11 @@ pub fn generate(root: &Path, seed: u64, scale: f64) -> GenStats {
         b"Options -Indexes\nRewriteEngine on\n",
         false,
     );
-    w.file(&root.join("composer.json"), b"{\"name\": \"drupal/recommended-project\"}\n", false);
+    w.file(
+        &root.join("composer.json"),
+        b"{\"name\": \"drupal/recommended-project\"}\n",
+        false,
+    );
 
     // Code: packages spread over the usual top-level folders.
     let code_files = (48_500.0 * scale).round() as usize;
@@ -407,7 +411,16 @@ pub fn generate(root: &Path, seed: u64, scale: f64) -> GenStats {
         pkg_no += 1;
         let pkg = root.join(top).join(&name);
         let n = (10 + rng.below(180)).min(code_files - made);
-        let subdirs = ["src", "src/Plugin", "src/Form", "js", "css", "templates", "config/install", "tests/src"];
+        let subdirs = [
+            "src",
+            "src/Plugin",
+            "src/Form",
+            "js",
+            "css",
+            "templates",
+            "config/install",
+            "tests/src",
+        ];
         w.dir(&pkg);
         w.file(&pkg.join("LICENSE.txt"), &license, false);
         made += 1;
@@ -455,7 +468,11 @@ pub fn generate(root: &Path, seed: u64, scale: f64) -> GenStats {
 
     // Fixed Drupal bits.
     w.dir(&root.join("sites/default"));
-    w.file(&root.join("sites/sites.php"), b"<?php\n$sites = [];\n", false);
+    w.file(
+        &root.join("sites/sites.php"),
+        b"<?php\n$sites = [];\n",
+        false,
+    );
     w.file(
         &root.join("sites/default/default.settings.php"),
         &code_text(&vocab, &mut rng, Lang::Php, 30_000),
@@ -478,7 +495,14 @@ pub fn generate(root: &Path, seed: u64, scale: f64) -> GenStats {
         for i in 0..((60.0 * scale).ceil() as usize) {
             let size = rng.lognormal(40_000.0, 0.8) as usize;
             let body = code_text(&vocab, &mut rng, lang, size);
-            w.file(&d.join(format!("{lang_ext}_{i:04x}.{lang_ext}", lang_ext = lang.ext())), &body, false);
+            w.file(
+                &d.join(format!(
+                    "{lang_ext}_{i:04x}.{lang_ext}",
+                    lang_ext = lang.ext()
+                )),
+                &body,
+                false,
+            );
         }
     }
     let media_dirs = [
@@ -504,14 +528,29 @@ pub fn generate(root: &Path, seed: u64, scale: f64) -> GenStats {
             ("files/documents", rng.lognormal(16_000_000.0, 0.4) as usize)
         } else {
             let d = *rng.pick(&media_dirs[..6]);
-            let median = if d.contains("thumbnail") { 12_000.0 } else { 140_000.0 };
-            (d, rng.lognormal(median, 0.9).clamp(500.0, 6_000_000.0) as usize)
+            let median = if d.contains("thumbnail") {
+                12_000.0
+            } else {
+                140_000.0
+            };
+            (
+                d,
+                rng.lognormal(median, 0.9).clamp(500.0, 6_000_000.0) as usize,
+            )
         };
         let size = size.min((media_target - media) as usize + 500);
         buf.clear();
         rng.fill_noise(&mut buf, size);
-        let ext = if dir.contains("documents") { "pdf" } else { *rng.pick(&["jpg", "png", "webp"]) };
-        w.file(&site.join(dir).join(format!("upload_{i:05}.{ext}")), &buf, true);
+        let ext = if dir.contains("documents") {
+            "pdf"
+        } else {
+            *rng.pick(&["jpg", "png", "webp"])
+        };
+        w.file(
+            &site.join(dir).join(format!("upload_{i:05}.{ext}")),
+            &buf,
+            true,
+        );
         media += size as u64;
         i += 1;
     }
