@@ -11,8 +11,10 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 const SCHEMA_V1: &str = include_str!("../schema.sql");
+/// Migration from version 1 to 2: the files cache keyed by folder id + file name.
+const SCHEMA_V2: &str = include_str!("../schema_v2.sql");
 /// Schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// A site as registered.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -121,6 +123,59 @@ pub fn blob_to_hashes(b: &[u8]) -> Result<Vec<Hash>> {
         .collect())
 }
 
+/// An absolute path split at its last `/`: (folder, name).
+fn split_path(p: &[u8]) -> (&[u8], &[u8]) {
+    match p.iter().rposition(|&b| b == b'/') {
+        Some(i) => (&p[..i], &p[i + 1..]),
+        None => (&[], p),
+    }
+}
+
+/// Writes files-cache rows keyed by absolute path: each row's key is its folder's id in
+/// `cache_dirs` (4 bytes, big-endian; the folder is added if new) followed by the file name.
+fn write_cache_rows(conn: &Connection, rows: &[(Vec<u8>, CacheEntry)]) -> Result<()> {
+    let mut ids: HashMap<&[u8], u32> = HashMap::new();
+    let mut find = conn.prepare_cached("SELECT id FROM cache_dirs WHERE path = ?1")?;
+    let mut add = conn.prepare_cached("INSERT INTO cache_dirs (path) VALUES (?1)")?;
+    let mut st = conn.prepare_cached(
+        "INSERT OR REPLACE INTO files_cache (path, dev, ino, size, mtime_ns, ctime_ns, chunks)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    let mut key = Vec::new();
+    for (p, c) in rows {
+        let (dir, name) = split_path(p);
+        let id = match ids.get(dir) {
+            Some(id) => *id,
+            None => {
+                let id = match find.query_row([dir], |r| r.get::<_, i64>(0)).optional()? {
+                    Some(id) => id,
+                    None => {
+                        add.execute([dir])?;
+                        conn.last_insert_rowid()
+                    }
+                };
+                let id = u32::try_from(id)
+                    .map_err(|_| Error::Invalid("files cache: too many folders".into()))?;
+                ids.insert(dir, id);
+                id
+            }
+        };
+        key.clear();
+        key.extend_from_slice(&id.to_be_bytes());
+        key.extend_from_slice(name);
+        st.execute(params![
+            key,
+            c.dev as i64,
+            c.ino as i64,
+            c.size as i64,
+            c.mtime_ns,
+            c.ctime_ns,
+            hashes_to_blob(&c.chunks)
+        ])?;
+    }
+    Ok(())
+}
+
 fn time_str(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
@@ -156,7 +211,19 @@ impl Catalog {
             }
             tx.commit()?;
         }
-        // Future: if v < 2 { migrate_v2 } ...
+        if v < 2 {
+            let tx = rusqlite::Transaction::new_unchecked(
+                &self.conn,
+                rusqlite::TransactionBehavior::Immediate,
+            )?;
+            let again: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+            if again < 2 {
+                tx.execute_batch(SCHEMA_V2)?;
+                tx.pragma_update(None, "user_version", 2)?;
+            }
+            tx.commit()?;
+        }
+        // Future: if v < 3 { migrate_v3 } ...
         Ok(())
     }
 
@@ -348,22 +415,8 @@ impl Catalog {
             for (id, chunks, size) in blobs {
                 st.execute(params![&id.0[..], hashes_to_blob(chunks), *size as i64])?;
             }
-            let mut st = tx.prepare_cached(
-                "INSERT OR REPLACE INTO files_cache (path, dev, ino, size, mtime_ns, ctime_ns, chunks)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?;
-            for (p, c) in cache {
-                st.execute(params![
-                    p,
-                    c.dev as i64,
-                    c.ino as i64,
-                    c.size as i64,
-                    c.mtime_ns,
-                    c.ctime_ns,
-                    hashes_to_blob(&c.chunks)
-                ])?;
-            }
         }
+        write_cache_rows(&tx, cache)?;
         let oh = |h: &Option<Hash>| h.map(|h| h.0.to_vec());
         tx.execute(
             "INSERT INTO snapshots (id, site, kind, label, pinned, time, platform_path, platform_tree,
@@ -493,31 +546,76 @@ impl Catalog {
 
     // ---------------------------------------------------------------- files cache
 
-    /// Loads the files-cache rows for every path under `root` (inclusive).
+    /// Loads the files-cache rows for every path under `root` (inclusive), keyed by absolute
+    /// path.
     pub fn load_cache(&self, root: &Path) -> Result<HashMap<Vec<u8>, CacheEntry>> {
         use std::os::unix::ffi::OsStrExt;
-        let lo = root.as_os_str().as_bytes().to_vec();
-        let mut hi = lo.clone();
+        let root = root.as_os_str().as_bytes();
+        let mut hi = root.to_vec();
         hi.push(0xff);
+        // The folders under root, and root's own folder (root may be a file: a binding).
+        let mut dirs: Vec<(u32, Vec<u8>)> = Vec::new();
+        {
+            let mut st = self.conn.prepare_cached(
+                "SELECT id, path FROM cache_dirs WHERE (path >= ?1 AND path < ?2) OR path = ?3
+                 ORDER BY id",
+            )?;
+            let mut rows = st.query(params![root, hi, split_path(root).0])?;
+            while let Some(r) = rows.next()? {
+                dirs.push((r.get::<_, i64>(0)? as u32, r.get(1)?));
+            }
+        }
         let mut st = self.conn.prepare_cached(
             "SELECT path, dev, ino, size, mtime_ns, ctime_ns, chunks FROM files_cache
              WHERE path >= ?1 AND path < ?2",
         )?;
         let mut map = HashMap::new();
-        let mut rows = st.query(params![lo, hi])?;
-        while let Some(r) = rows.next()? {
-            let chunks: Vec<u8> = r.get(6)?;
-            map.insert(
-                r.get::<_, Vec<u8>>(0)?,
-                CacheEntry {
-                    dev: r.get::<_, i64>(1)? as u64,
-                    ino: r.get::<_, i64>(2)? as u64,
-                    size: r.get::<_, i64>(3)? as u64,
-                    mtime_ns: r.get(4)?,
-                    ctime_ns: r.get(5)?,
-                    chunks: blob_to_hashes(&chunks)?,
-                },
-            );
+        // Folders first seen together have consecutive ids: one range scan per run of ids.
+        let mut i = 0;
+        while i < dirs.len() {
+            let mut j = i + 1;
+            while j < dirs.len() && dirs[j - 1].0.checked_add(1) == Some(dirs[j].0) {
+                j += 1;
+            }
+            let run = &dirs[i..j];
+            let first = run[0].0;
+            let lo = first.to_be_bytes();
+            // Every key of the run's ids sorts below the next id's 4 bytes.
+            let hi: Vec<u8> = match run[run.len() - 1].0.checked_add(1) {
+                Some(next) => next.to_be_bytes().to_vec(),
+                None => vec![0xff; 300], // above any 0xffffffff key: a name is <= 255 bytes
+            };
+            let mut rows = st.query(params![&lo[..], hi])?;
+            while let Some(r) = rows.next()? {
+                let key: Vec<u8> = r.get(0)?;
+                if key.len() < 4 {
+                    continue;
+                }
+                let id = u32::from_be_bytes(key[..4].try_into().expect("4 bytes"));
+                let Some(dir) = id.checked_sub(first).and_then(|k| run.get(k as usize)) else {
+                    continue;
+                };
+                let mut path = Vec::with_capacity(dir.1.len() + key.len() - 3);
+                path.extend_from_slice(&dir.1);
+                path.push(b'/');
+                path.extend_from_slice(&key[4..]);
+                if !path.starts_with(root) {
+                    continue;
+                }
+                let chunks: Vec<u8> = r.get(6)?;
+                map.insert(
+                    path,
+                    CacheEntry {
+                        dev: r.get::<_, i64>(1)? as u64,
+                        ino: r.get::<_, i64>(2)? as u64,
+                        size: r.get::<_, i64>(3)? as u64,
+                        mtime_ns: r.get(4)?,
+                        ctime_ns: r.get(5)?,
+                        chunks: blob_to_hashes(&chunks)?,
+                    },
+                );
+            }
+            i = j;
         }
         Ok(map)
     }
@@ -525,29 +623,16 @@ impl Catalog {
     /// Writes files-cache rows (after a restore put those files in place).
     pub fn insert_cache(&self, rows: &[(Vec<u8>, CacheEntry)]) -> Result<()> {
         let tx = self.conn.unchecked_transaction()?;
-        {
-            let mut st = tx.prepare_cached(
-                "INSERT OR REPLACE INTO files_cache (path, dev, ino, size, mtime_ns, ctime_ns, chunks)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?;
-            for (p, c) in rows {
-                st.execute(params![
-                    p,
-                    c.dev as i64,
-                    c.ino as i64,
-                    c.size as i64,
-                    c.mtime_ns,
-                    c.ctime_ns,
-                    hashes_to_blob(&c.chunks)
-                ])?;
-            }
-        }
+        write_cache_rows(&tx, rows)?;
         tx.commit()?;
         Ok(())
     }
 
     pub fn clear_cache(&self) -> Result<()> {
-        self.conn.execute("DELETE FROM files_cache", [])?;
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute("DELETE FROM files_cache", [])?;
+        tx.execute("DELETE FROM cache_dirs", [])?;
+        tx.commit()?;
         Ok(())
     }
 
@@ -617,5 +702,143 @@ impl Catalog {
             params![id, state, time_str(&Utc::now())],
         )?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(n: u8) -> CacheEntry {
+        CacheEntry {
+            dev: 1,
+            ino: n as u64,
+            size: 10 * n as u64,
+            mtime_ns: 1_700_000_000_000_000_000 + n as i64,
+            ctime_ns: 1_700_000_000_000_000_001 + n as i64,
+            chunks: vec![Hash([n; 32])],
+        }
+    }
+
+    /// Rows written by absolute path come back by absolute path, for a root folder (every file
+    /// under it, however deep), for a single file (a binding), after a restore rewrote some, and
+    /// each folder's path is stored once.
+    #[test]
+    fn files_cache_round_trip() {
+        let d = tempfile::tempdir().unwrap();
+        let cat = Catalog::open(&d.path().join("c.sqlite")).unwrap();
+        let rows: Vec<(Vec<u8>, CacheEntry)> = [
+            "/srv/p/index.php",
+            "/srv/p/core/a.php",
+            "/srv/p/core/lib/b.php",
+            "/srv/p/sites/x.com/files/c.jpg",
+            "/srv/p2/other.php",
+            "/etc/nginx/vhost.d/x.com",
+            "/etc/nginx/vhost.d/y.com",
+            "/top",
+        ]
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.as_bytes().to_vec(), entry(i as u8)))
+        .collect();
+        let snap = |id: &str| SnapshotRecord {
+            id: id.into(),
+            site: "x.com".into(),
+            kind: "manual".into(),
+            label: None,
+            pinned: false,
+            time: Utc::now(),
+            platform_path: "/srv/p".into(),
+            platform_tree: None,
+            site_dir: "sites/x.com".into(),
+            site_tree: None,
+            bindings_tree: None,
+            db_kind: None,
+            db_url: None,
+            db_dump: None,
+            files: 0,
+            bytes: 0,
+            bytes_read: 0,
+            db_bytes: 0,
+            bytes_added: 0,
+            duration_ms: 0,
+            note: None,
+        };
+        cat.commit_snapshot(&snap("aa"), &[], &rows).unwrap();
+        let p = cat.load_cache(Path::new("/srv/p")).unwrap();
+        let mut keys: Vec<_> = p
+            .keys()
+            .map(|k| String::from_utf8(k.clone()).unwrap())
+            .collect();
+        keys.sort();
+        // Like a byte range on the path: /srv/p2 starts with /srv/p as well.
+        assert_eq!(
+            keys,
+            [
+                "/srv/p/core/a.php",
+                "/srv/p/core/lib/b.php",
+                "/srv/p/index.php",
+                "/srv/p/sites/x.com/files/c.jpg",
+                "/srv/p2/other.php"
+            ]
+        );
+        assert_eq!(p[&b"/srv/p/core/lib/b.php".to_vec()], entry(2));
+        let b = cat
+            .load_cache(Path::new("/etc/nginx/vhost.d/x.com"))
+            .unwrap();
+        assert_eq!(b.len(), 1);
+        assert_eq!(b[&b"/etc/nginx/vhost.d/x.com".to_vec()], entry(5));
+        assert_eq!(cat.load_cache(Path::new("/top")).unwrap().len(), 1);
+        assert!(cat.load_cache(Path::new("/nothing")).unwrap().is_empty());
+
+        // A restore rewrites two rows; a new folder appears.
+        cat.insert_cache(&[
+            (b"/srv/p/core/a.php".to_vec(), entry(42)),
+            (b"/srv/p/new/d.php".to_vec(), entry(43)),
+        ])
+        .unwrap();
+        let p = cat.load_cache(Path::new("/srv/p/")).unwrap();
+        assert_eq!(p[&b"/srv/p/core/a.php".to_vec()], entry(42));
+        assert_eq!(p[&b"/srv/p/new/d.php".to_vec()], entry(43));
+        let n: i64 = cat
+            .conn
+            .query_row("SELECT count(*) FROM files_cache", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 9);
+        let dirs: i64 = cat
+            .conn
+            .query_row("SELECT count(*) FROM cache_dirs", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(dirs, 8);
+
+        cat.clear_cache().unwrap();
+        assert!(cat.load_cache(Path::new("/srv")).unwrap().is_empty());
+    }
+
+    /// A version 1 catalogue is migrated: its files cache (absolute path keys) is dropped.
+    #[test]
+    fn version_1_catalogue_is_migrated() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("c.sqlite");
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(SCHEMA_V1).unwrap();
+            c.pragma_update(None, "user_version", 1).unwrap();
+            c.execute(
+                "INSERT INTO files_cache VALUES (?1, 1, 2, 3, 4, 5, ?2)",
+                params![b"/srv/p/a.php".to_vec(), vec![7u8; 32]],
+            )
+            .unwrap();
+        }
+        let cat = Catalog::open(&path).unwrap();
+        let v: i64 = cat
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
+        assert_eq!(v, SCHEMA_VERSION);
+        assert!(cat.load_cache(Path::new("/srv/p")).unwrap().is_empty());
+        cat.insert_cache(&[(b"/srv/p/a.php".to_vec(), entry(1))])
+            .unwrap();
+        assert_eq!(cat.load_cache(Path::new("/srv/p")).unwrap().len(), 1);
     }
 }
