@@ -95,33 +95,49 @@ HAVE_RESTORE=0
 # Restore: sitesnap restores the platform and site in place, so the generated platform is moved
 # out of the way first (into BENCH_DIR/aside, not beside the platform, where sitesnap would find
 # the site) and put back afterwards (the files cache stays valid: paths, inodes and ctimes of the
-# files do not change). restic and tar restore into an empty folder. sitesnap is measured only
-# when this build has `sitesnap restore`.
+# files do not change). restic and tar restore into an empty folder. Restored trees are moved
+# into WORK/trash and deleted only after the last measurement: ext4 skips inodes freed in the
+# last minutes when it allocates new ones, so deleting 50,000 files and then creating 50,000
+# costs ten times more in the kernel and would be billed to whichever tool comes next.
+# sitesnap is measured only when this build has `sitesnap restore`.
 restore_phase() {
     local run=$1 snap=$2
+    mkdir -p "$WORK/trash/$run"
     if [ "$HAVE_RESTORE" = 1 ]; then
         mkdir -p "$BENCH_DIR/aside"
         mv "$PLATFORM" "$BENCH_DIR/aside/platform"
-        trap 'rm -rf "$PLATFORM"; mv "$BENCH_DIR/aside/platform" "$PLATFORM"' EXIT
+        trap 'mv "$PLATFORM" "$WORK/trash/restored-platform.$$"; mv "$BENCH_DIR/aside/platform" "$PLATFORM"' EXIT
         measure sitesnap restore "$run" "$SITESNAP" restore "$snap" --yes
         local n
         n=$(nfiles "$PLATFORM")
-        rm -rf "$PLATFORM"
+        mv "$PLATFORM" "$WORK/trash/$run/sitesnap"
         mv "$BENCH_DIR/aside/platform" "$PLATFORM"
         trap - EXIT
         record sitesnap restore "$run" files "$n"
     fi
-    rm -rf "$WORK/restic-restore"
     measure restic restore "$run" restic --repo "$WORK/restic-repo" restore latest \
-        --target "$WORK/restic-restore"
-    record restic restore "$run" files "$(nfiles "$WORK/restic-restore")"
-    rm -rf "$WORK/restic-restore"
-    rm -rf "$WORK/tar-restore"
-    mkdir -p "$WORK/tar-restore"
-    measure tar restore "$run" tar -I 'zstd -T0' -xf "$WORK/full.tar.zst" -C "$WORK/tar-restore"
-    record tar restore "$run" files "$(nfiles "$WORK/tar-restore")"
-    rm -rf "$WORK/tar-restore"
+        --target "$WORK/trash/$run/restic"
+    record restic restore "$run" files "$(nfiles "$WORK/trash/$run/restic")"
+    mkdir -p "$WORK/trash/$run/tar"
+    measure tar restore "$run" tar -I 'zstd -T0' -xf "$WORK/full.tar.zst" -C "$WORK/trash/$run/tar"
+    record tar restore "$run" files "$(nfiles "$WORK/trash/$run/tar")"
 }
+
+# Room for every restored tree (3 per run, kept until the end) and the repositories.
+need_kb=$(( ($(du -sk "$PLATFORM" | cut -f1) * (3 * RUNS + 4)) ))
+avail_kb=$(df -Pk "$BENCH_DIR" | awk 'NR == 2 { print $4 }')
+if [ "$avail_kb" -lt "$need_kb" ]; then
+    echo "not enough space in $BENCH_DIR: need $((need_kb / 1024)) MiB, have $((avail_kb / 1024)) MiB" >&2
+    exit 1
+fi
+# Files deleted by a previous run in the last 5 minutes would slow down file creation (above).
+if [ -f "$BENCH_DIR/.last-delete" ]; then
+    wait_s=$(( $(cat "$BENCH_DIR/.last-delete") + 300 - $(date +%s) ))
+    if [ "$wait_s" -gt 0 ]; then
+        echo "waiting ${wait_s}s for the previous run's deleted inodes to age" >&2
+        sleep "$wait_s"
+    fi
+fi
 
 echo "warming the page cache with the tree" >&2
 find "$PLATFORM" -type f -print0 | xargs -0 cat >/dev/null
@@ -137,7 +153,8 @@ for run in $(seq 1 "$RUNS"); do
     record sitesnap first "$run" size "$(du -sb "$SITESNAP_REPO" | cut -f1)"
     measure sitesnap repeat "$run" "$SITESNAP" snapshot "$URI"
     record sitesnap repeat "$run" size "$(du -sb "$SITESNAP_REPO" | cut -f1)"
-    first_id=$("$SITESNAP" list --json | awk -F'"' '/^ *"id":/ { print $4; exit }')
+    "$SITESNAP" list --json >"$WORK/list.json"
+    first_id=$(awk -F'"' '/^ *"id":/ { print $4; exit }' "$WORK/list.json")
 
     rm -rf "$WORK/restic-repo" "$RESTIC_CACHE_DIR"
     restic --repo "$WORK/restic-repo" init -q >/dev/null
@@ -189,4 +206,6 @@ row "peak RSS restore (MiB)" restore rss 1024
 echo
 echo "targets: first <= 0.70x restic, repeat <= 0.50x restic, repository <= restic, RSS < 150 MiB"
 echo "raw results: $RESULTS"
+rm -rf "$WORK/trash"
+date +%s >"$BENCH_DIR/.last-delete"
 if [ "${KEEP:-0}" != 1 ]; then rm -rf "$WORK"; fi
