@@ -4,20 +4,20 @@
 //! `cargo run --release --example chunk_study -- [--tree DIR] [--dump-mb N] [--levels]`
 //!
 //! - files: for each FILE_CHUNKS candidate, chunks of the tree (index rows), unique chunks,
-//!   stored bytes (zstd-3), chunk+hash+compress speed; and the new bytes after editing every
+//!   stored bytes (at sitesnap's zstd level), chunk+hash+compress speed; and the new bytes after editing every
 //!   file larger than 4 MiB in its middle.
 //! - dumps: a mysqldump-like SQL dump and an SQLite database file (the form sitesnap stores
 //!   SQLite sites in), each captured on day 1 and again on day 2 after 0.2% of rows were
 //!   edited, a few deleted and some added; for each DUMP_CHUNKS candidate: chunks per dump (index
 //!   rows, and 32 bytes each in every snapshot's chunk list), stored bytes on day 1, bytes day
-//!   2 adds, speed.
+//!   2 adds, what day 2 costs in all (data + chunk list + index rows), speed.
 //! - `--levels`: stored bytes and speed of zstd levels on the tree's unique chunks.
 
 #[path = "../benches/common/tree_gen.rs"]
 mod tree_gen;
 
 use sitesnap::hash::Hash;
-use sitesnap::store::ChunkParams;
+use sitesnap::store::{ChunkParams, ZSTD_LEVEL};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -111,7 +111,7 @@ fn files_study(root: &Path) {
         let mut st = Store::default();
         let t = Instant::now();
         for d in &contents {
-            st.add(d, &c, 3);
+            st.add(d, &c, ZSTD_LEVEL);
         }
         let secs = t.elapsed().as_secs_f64();
         let (chunks, unique, stored) = (st.chunks, st.seen.len(), st.stored);
@@ -121,7 +121,7 @@ fn files_study(root: &Path) {
             let mut e = d.clone();
             let mid = e.len() / 2;
             e.splice(mid..mid, [b'x'; 64]);
-            edit += st.add(&e, &c, 3);
+            edit += st.add(&e, &c, ZSTD_LEVEL);
         }
         println!(
             "{:<12} {:>9} {:>9} {:>11.1} {:>8.0} {:>14.2}",
@@ -416,10 +416,11 @@ fn dump_study(mb: usize) {
             d2.len() as f64 / 1e6
         );
         println!(
-            "{:<12} {:>8} {:>11} {:>12} {:>9} {:>8}",
-            "min/avg/max", "chunks", "day1 MB", "day2 adds MB", "adds %", "MB/s"
+            "{:<12} {:>8} {:>9} {:>12} {:>8} {:>12} {:>6}",
+            "min/avg/max", "chunks", "day1 MB", "day2 adds MB", "adds %", "day2 all MB", "MB/s"
         );
         for c in [
+            p(KI, 4 * KI, 32 * KI),
             p(2 * KI, 8 * KI, 64 * KI),
             p(4 * KI, 16 * KI, 128 * KI),
             p(8 * KI, 32 * KI, 256 * KI),
@@ -429,17 +430,25 @@ fn dump_study(mb: usize) {
         ] {
             let mut st = Store::default();
             let t = Instant::now();
-            let a1 = st.add(d1, &c, 3);
+            let a1 = st.add(d1, &c, ZSTD_LEVEL);
             let secs = t.elapsed().as_secs_f64();
             let chunks = st.chunks;
-            let a2 = st.add(d2, &c, 3);
+            let new_before = st.seen.len();
+            let a2 = st.add(d2, &c, ZSTD_LEVEL);
+            let new_chunks = st.seen.len() - new_before;
+            // What the second snapshot costs in all: new chunk data, its chunk list in the
+            // catalogue (32 bytes a chunk), and index rows for the new chunks (about 100 bytes
+            // each with the by-pack index, measured on the catalogue).
+            let day2_chunks = cuts(d2, &c).len();
+            let all = a2 as f64 + 32.0 * day2_chunks as f64 + 100.0 * new_chunks as f64;
             println!(
-                "{:<12} {:>8} {:>11.2} {:>12.2} {:>8.1}% {:>8.0}",
+                "{:<12} {:>8} {:>9.2} {:>12.2} {:>7.1}% {:>12.2} {:>6.0}",
                 label(&c),
                 chunks,
                 a1 as f64 / 1e6,
                 a2 as f64 / 1e6,
                 100.0 * a2 as f64 / a1 as f64,
+                all / 1e6,
                 d1.len() as f64 / 1e6 / secs
             );
         }
