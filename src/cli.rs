@@ -89,6 +89,27 @@ pub enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Import an Aegir backup (<uri>-YYYYmmdd.HHMMSS.tar.gz) of a registered site: its site
+    /// folder and database.sql; platform and bindings are taken from disk as they are now
+    Import {
+        file: PathBuf,
+        /// The site (default: from the file name)
+        #[arg(long, value_name = "URI")]
+        site: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Find the sites of an Aegir server from its drush aliases and vhosts
+    Discover {
+        /// Aegir home folder
+        #[arg(long, value_name = "DIR", num_args = 0..=1, default_missing_value = "/var/aegir")]
+        aegir: Option<PathBuf>,
+        /// Register the sites found that are not registered yet (without a database URL)
+        #[arg(long)]
+        add: bool,
+        #[arg(long)]
+        json: bool,
+    },
     /// What changed between two snapshots, or between a snapshot and the live site
     Diff {
         id: String,
@@ -258,6 +279,72 @@ fn run(cli: Cli) -> Result<i32> {
         }
         Cmd::Site(c) => site_cmd(&ctx, c),
         Cmd::Restore(a) => restore_cmd(&ctx, a),
+        Cmd::Import { file, site, json } => {
+            let repo = ctx.open_locked("import")?;
+            let s = crate::aegir::import(&repo, &file, site.as_deref())?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&snapshot_json(&s))?);
+            } else {
+                println!(
+                    "imported {} as snapshot {} of {}",
+                    file.display(),
+                    short(&s.id),
+                    s.site
+                );
+                if let Some(n) = &s.note {
+                    println!("note: {n}");
+                }
+            }
+            Ok(0)
+        }
+        Cmd::Discover { aegir, add, json } => {
+            let root = aegir.ok_or_else(|| {
+                Error::Usage("say where to look: discover --aegir [/var/aegir]".into())
+            })?;
+            let repo = if add {
+                ctx.open_locked("discover")?
+            } else {
+                ctx.open()?
+            };
+            let found = crate::aegir::discover(&repo, &root)?;
+            let mut added = Vec::new();
+            if add {
+                for f in found.iter().filter(|f| !f.registered) {
+                    let rec = site::new_site(
+                        &f.uri,
+                        &SiteSpec {
+                            platform: Some(f.platform.clone()),
+                            site_dir: None,
+                            db: None,
+                            bindings: f.bindings.clone(),
+                        },
+                    );
+                    match rec.and_then(|r| repo.cat.add_site(&r)) {
+                        Ok(()) => added.push(f.uri.clone()),
+                        Err(e) => eprintln!("sitesnap: {}: not added: {e}", f.uri),
+                    }
+                }
+            }
+            if json {
+                println!("{}", serde_json::to_string_pretty(&found)?);
+            } else {
+                for f in &found {
+                    println!(
+                        "{:<32} {}{}",
+                        f.uri,
+                        f.platform.display(),
+                        if f.registered {
+                            "  (registered)"
+                        } else if added.contains(&f.uri) {
+                            "  (added; give it --db with `site set`)"
+                        } else {
+                            ""
+                        }
+                    );
+                }
+            }
+            Ok(0)
+        }
         Cmd::Export { id, output, json } => {
             let repo = ctx.open()?;
             let snap = repo.cat.resolve_snapshot(&id)?;

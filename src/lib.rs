@@ -4,6 +4,7 @@
 //! puts the site back on the platform it was on. The CLI (`main.rs`) is a thin layer over this
 //! library; tests and benches use it directly.
 
+pub mod aegir;
 pub mod archive;
 pub mod capture;
 pub mod catalog;
