@@ -661,7 +661,12 @@ impl TestDb {
     /// Every row of `table`, ordered, one string per row (binary as hex, NULL distinct from
     /// any string), plus an engine checksum (CHECKSUM TABLE / md5 of the ordered rows).
     pub fn table_digest(&self, table: &str, order_by: &str) -> (String, Vec<String>) {
-        let t = self.ident(table);
+        // `schema.table` is quoted part by part.
+        let t = table
+            .split('.')
+            .map(|p| self.ident(p))
+            .collect::<Vec<_>>()
+            .join(".");
         match self.engine {
             Engine::Mysql => {
                 let sum = self.sql(&format!("CHECKSUM TABLE {t};"));
