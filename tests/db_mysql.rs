@@ -568,7 +568,7 @@ fn mysql_dump_dedup_200mb() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(200);
-    let Some((clustered, _scattered, dump)) = dedup_fractions("dedup200", mb * 4_000) else {
+    let Some((clustered, _scattered, dump)) = dedup_fractions("dedup200", mb * 4_200) else {
         return;
     };
     assert!(dump > mb * 900_000, "dump of {dump} bytes");
