@@ -222,18 +222,25 @@ fn mysql_restore_over_tcp_creates_a_missing_database() {
     assert_eq!(state(&db), before);
 }
 
-const PASSWORD: &str = "p@ss:w/o?r#d%&\"'\\ +=;[x]{y}|ü 😀";
+/// A password with URL-special characters (and a random tail, so that tests running at the same
+/// time never see each other's).
+fn password() -> String {
+    let mut b = [0u8; 4];
+    getrandom::fill(&mut b).unwrap();
+    format!("p@ss:w/o?r#d%&\"'\\ +=;[x]{{y}}|ü 😀{}", hex::encode(b))
+}
 
 #[test]
 fn mysql_password_never_in_argv_output_or_snapshot_records() {
     let Some(db) = TestDb::create(Engine::Mysql, "secret") else {
         return;
     };
+    let pw = password();
     let user = format!("ssnap_{}", &db.name[db.name.len() - 8..]);
-    db.create_user(&user, PASSWORD);
+    db.create_user(&user, &pw);
     // The site's user owns its objects (it is the routines' and views' definer), as on a
     // hosting server.
-    db.sql_as(&user, PASSWORD, SCHEMA);
+    db.sql_as(&user, &pw, SCHEMA);
     // A table big enough that the dump runs long enough to be watched (~40 MB of dump).
     db.sql(
         "CREATE TABLE cache_page (cid INT PRIMARY KEY, data LONGBLOB NOT NULL);
@@ -242,10 +249,10 @@ fn mysql_password_never_in_argv_output_or_snapshot_records() {
          INSERT INTO cache_page SELECT a.n * 1000 + b.n, UNHEX(REPEAT(MD5(a.n * 1000 + b.n), 12)) FROM k a, k b WHERE a.n < 100;
          DROP TABLE k;",
     );
-    let url = db.url_as(&user, PASSWORD);
-    let encoded = pct(PASSWORD);
+    let url = db.url_as(&user, &pw);
+    let encoded = pct(&pw);
     assert!(url.contains(&encoded));
-    let needles = vec![PASSWORD.to_string(), encoded.clone()];
+    let needles = vec![pw.clone(), encoded.clone()];
 
     let w = World::new();
     // A ~/.my.cnf with other credentials must not override the URL's.
@@ -274,6 +281,7 @@ fn mysql_password_never_in_argv_output_or_snapshot_records() {
     outputs.push(r.stdout + &r.stderr);
 
     let watch = watch_procs(
+        &w,
         needles.clone(),
         &["mariadb-dump", "mysqldump", "mariadb", "mysql"],
     );

@@ -232,26 +232,33 @@ fn postgres_restore_creates_a_missing_database_and_a_failed_load_changes_nothing
     assert_eq!(state(&db), before);
 }
 
-const PASSWORD: &str = "p@ss:w/o?r#d%&\"'\\ +=;[x]{y}|ü 😀";
+/// A password with URL-special characters (and a random tail, so that tests running at the same
+/// time never see each other's).
+fn password() -> String {
+    let mut b = [0u8; 4];
+    getrandom::fill(&mut b).unwrap();
+    format!("p@ss:w/o?r#d%&\"'\\ +=;[x]{{y}}|ü 😀{}", hex::encode(b))
+}
 
 #[test]
 fn postgres_password_never_in_argv_or_output_and_failures_record_nothing() {
     let Some(db) = TestDb::create(Engine::Postgres, "secret") else {
         return;
     };
+    let pw = password();
     let role = format!("ssnap_{}", &db.name[db.name.len() - 8..]);
-    db.create_user(&role, PASSWORD);
+    db.create_user(&role, &pw);
     // The site's role owns what it dumps, as on a hosting server.
-    db.sql_as(&role, PASSWORD, SCHEMA);
+    db.sql_as(&role, &pw, SCHEMA);
     db.sql_as(
         &role,
-        PASSWORD,
+        &pw,
         "CREATE TABLE cache_page (cid integer PRIMARY KEY, data bytea NOT NULL);
          INSERT INTO cache_page SELECT n, decode(repeat(md5(n::text), 12), 'hex')
            FROM generate_series(1, 100000) n;",
     );
-    let url = db.url_as(&role, PASSWORD);
-    let needles = vec![PASSWORD.to_string(), pct(PASSWORD)];
+    let url = db.url_as(&role, &pw);
+    let needles = vec![pw.clone(), pct(&pw)];
     let w = World::new();
     let mut outputs = Vec::new();
     let p = w.path("platforms/pgpw.example");

@@ -779,8 +779,10 @@ pub struct ProcReport {
     pub option_files: Vec<(String, PathBuf, Option<u32>)>,
 }
 
-/// Watches every process's command line (and the environment of the named tools) until
-/// stopped, looking for `needles`.
+/// Watches every process's command line until stopped, looking for `needles`; and the tool
+/// processes (named like one of `tools`) started under the world `w` (their environment holds
+/// its `SITESNAP_REPO`, inherited from sitesnap), recording their command line, whether their
+/// environment holds a needle, and their option files.
 pub struct ProcWatch {
     stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     handle: std::thread::JoinHandle<ProcReport>,
@@ -790,8 +792,9 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
     !needle.is_empty() && hay.windows(needle.len()).any(|w| w == needle)
 }
 
-pub fn watch_procs(needles: Vec<String>, tools: &'static [&'static str]) -> ProcWatch {
+pub fn watch_procs(w: &World, needles: Vec<String>, tools: &'static [&'static str]) -> ProcWatch {
     use std::sync::atomic::Ordering;
+    let marker = format!("SITESNAP_REPO={}", w.repo.display()).into_bytes();
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let st = stop.clone();
     let handle = std::thread::spawn(move || {
@@ -823,13 +826,18 @@ pub fn watch_procs(needles: Vec<String>, tools: &'static [&'static str]) -> Proc
                         .file_name()
                         .map(|n| n.to_string_lossy().into_owned())
                         .unwrap_or_default();
-                if !tools.contains(&base.as_str()) || !seen_pids.insert(pid.to_string()) {
+                if !tools.contains(&base.as_str()) || seen_pids.contains(pid) {
                     continue;
                 }
+                let Ok(env) = fs::read(e.path().join("environ")) else {
+                    continue;
+                };
+                if !env.split(|b| *b == 0).any(|v| v == marker.as_slice()) {
+                    continue; // another test's process
+                }
+                seen_pids.insert(pid.to_string());
                 rep.tools_seen.push(shown.clone());
-                if let Ok(env) = fs::read(e.path().join("environ"))
-                    && needles.iter().any(|n| contains(&env, n.as_bytes()))
-                {
+                if needles.iter().any(|n| contains(&env, n.as_bytes())) {
                     rep.env_hits.push(shown.clone());
                 }
                 for a in cmd.split(|b| *b == 0) {
@@ -863,7 +871,7 @@ pub fn run_watched(
     needles: Vec<String>,
     tools: &'static [&'static str],
 ) -> (Run, ProcReport) {
-    let watch = watch_procs(needles, tools);
+    let watch = watch_procs(w, needles, tools);
     // Give the watcher one pass before the child starts.
     std::thread::sleep(std::time::Duration::from_millis(20));
     let r = w.run(args);
