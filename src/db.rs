@@ -48,6 +48,13 @@ impl std::fmt::Debug for ServerUrl {
     }
 }
 
+impl ServerUrl {
+    /// The host as client tools take it: an IPv6 address without the URL's brackets.
+    pub(crate) fn tool_host(&self) -> &str {
+        self.host.trim_start_matches('[').trim_end_matches(']')
+    }
+}
+
 impl Database {
     /// Parses `sqlite:///abs/path`, `mysql://user:pass@host[:port]/name[?socket=/path]`,
     /// `postgres://` or `postgresql://user:pass@host[:port]/name`.

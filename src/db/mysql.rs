@@ -141,7 +141,7 @@ pub(crate) fn option_text(s: &ServerUrl) -> Result<String> {
             let _ = writeln!(t, "socket={}", cnf_value(&sock.to_string_lossy()));
         }
         None => {
-            let _ = writeln!(t, "host={}", cnf_value(&s.host));
+            let _ = writeln!(t, "host={}", cnf_value(s.tool_host()));
             if let Some(p) = s.port {
                 let _ = writeln!(t, "port={p}");
             }
@@ -286,6 +286,16 @@ mod tests {
         assert_eq!(
             t,
             "[client]\nuser=\"site_1\"\npassword=\"p@ss:w/o?r#d%&\\\"'\\\\ \\n x\"\nhost=\"db.example\"\nport=3307\n"
+        );
+        let Ok(crate::db::Database::Mysql(v6)) =
+            crate::db::Database::parse("mysql://u@[::1]:3306/d")
+        else {
+            panic!("not mysql")
+        };
+        assert!(
+            option_text(&v6)
+                .unwrap()
+                .contains("host=\"::1\"\nport=3306\n")
         );
         let t = option_text(&url(None, Some("/run/mysqld/mysqld.sock"))).unwrap();
         assert!(t.contains("protocol=socket\nsocket=\"/run/mysqld/mysqld.sock\"\n"));

@@ -45,7 +45,7 @@ pub(crate) fn command(tool: &std::path::Path, s: &ServerUrl, database: &str) -> 
     }
     let host = match &s.socket {
         Some(dir) => dir.to_string_lossy().into_owned(),
-        None => s.host.clone(),
+        None => s.tool_host().to_string(),
     };
     c.env("PGHOST", host);
     match s.port {
