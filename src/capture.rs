@@ -756,41 +756,8 @@ pub fn load_tree(repo: &Repo, id: &Hash) -> Result<Tree> {
     Ok(t)
 }
 
-/// A blob's bytes as a stream, read and verified one chunk at a time: memory stays at one
-/// chunk whatever the blob's size (a database dump is loaded through this).
-pub struct BlobReader<'a> {
-    reader: store::ChunkReader<'a>,
-    chunks: Vec<Hash>,
-    next: usize,
-    buf: Vec<u8>,
-    pos: usize,
-}
-
-/// Opens a stored blob for streaming.
-pub fn blob_reader<'a>(repo: &'a Repo, id: &Hash) -> Result<BlobReader<'a>> {
+/// Opens a stored blob for streaming, one verified chunk at a time.
+pub fn blob_reader<'a>(repo: &'a Repo, id: &Hash) -> Result<store::BlobReader<'a>> {
     let (chunks, _) = repo.cat.blob(id)?;
-    Ok(BlobReader {
-        reader: store::ChunkReader::new(&repo.data_dir(), &repo.cat),
-        chunks,
-        next: 0,
-        buf: Vec::new(),
-        pos: 0,
-    })
-}
-
-impl Read for BlobReader<'_> {
-    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-        while self.pos == self.buf.len() {
-            let Some(h) = self.chunks.get(self.next) else {
-                return Ok(0);
-            };
-            self.buf = self.reader.read(h).map_err(std::io::Error::other)?;
-            self.pos = 0;
-            self.next += 1;
-        }
-        let n = out.len().min(self.buf.len() - self.pos);
-        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
-    }
+    Ok(store::BlobReader::new(&repo.data_dir(), &repo.cat, chunks))
 }
