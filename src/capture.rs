@@ -237,6 +237,7 @@ fn fill(
         .min(jobs.len())
         .max(1);
     let shared: &[Item] = items;
+    #[allow(clippy::type_complexity)]
     let results: Vec<Result<Vec<(usize, Vec<Hash>, u64)>>> = std::thread::scope(|s| {
         let hs: Vec<_> = (0..workers)
             .map(|_| {

@@ -10,10 +10,14 @@ pub mod cli;
 pub mod db;
 pub mod error;
 pub mod fsutil;
+pub mod gc;
 pub mod hash;
+pub mod reach;
 pub mod repo;
+pub mod retention;
 pub mod site;
 pub mod store;
 pub mod tree;
+pub mod verify;
 
 pub use error::{Error, Result};

@@ -181,7 +181,7 @@ pub fn read_pack_header(path: &Path) -> Result<Vec<PackEntry>> {
     let mut l = [0u8; 4];
     f.read_exact_at(&mut l, size - 4).at(path)?;
     let hlen = u32::from_le_bytes(l) as u64;
-    if hlen % HEADER_ENTRY as u64 != 0 || hlen + 12 > size {
+    if !hlen.is_multiple_of(HEADER_ENTRY as u64) || hlen + 12 > size {
         return Err(bad("bad header length"));
     }
     let mut h = vec![0u8; hlen as usize];
