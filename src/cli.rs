@@ -962,7 +962,7 @@ fn verify_cmd(ctx: &Ctx, read_data: bool, json: bool) -> Result<i32> {
                 s.kind
             );
             for d in &s.damaged {
-                if d.part == "database" {
+                if d.part == "database" || d.whole_tree {
                     println!("  {}", d.path);
                 } else {
                     println!("  {} {}", d.part, d.path);

@@ -43,6 +43,8 @@ pub struct DamagedItem {
     /// The file's path (platform-relative, `sites/<uri>/...`, or the binding's absolute path);
     /// "database dump" for the dump; the tree's name when a whole tree is unreadable.
     pub path: String,
+    /// The whole tree is unreadable: none of its files can be listed.
+    pub whole_tree: bool,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -222,6 +224,7 @@ fn name_damage(
                 None => items.push(DamagedItem {
                     part: part.into(),
                     path: format!("{what} (unreadable: none of its files can be listed)"),
+                    whole_tree: true,
                 }),
                 Some(paths) => {
                     for p in paths {
@@ -234,6 +237,7 @@ fn name_damage(
                         items.push(DamagedItem {
                             part: part.into(),
                             path,
+                            whole_tree: false,
                         });
                     }
                 }
@@ -249,6 +253,7 @@ fn name_damage(
                 items.push(DamagedItem {
                     part: "database".into(),
                     path: "database dump".into(),
+                    whole_tree: false,
                 });
             }
         }
