@@ -516,4 +516,93 @@ mod tests {
         let v = apply(&p, &s, t("2026-06-01T00:00:00Z"), &Utc);
         assert_eq!(kept(&v), ["c", "future"]);
     }
+
+    /// The hand-computed table (also driven through the binary in tests/retention.rs; the
+    /// bucket of each snapshot is written next to it). "Now" is 2026-11-20 12:00 UTC.
+    #[test]
+    fn hand_computed_table() {
+        let times = [
+            ("s01", "2025-06-15T03:00:00Z"), // Sun, 2025-W24, 2025-06
+            ("s02", "2025-12-31T03:00:00Z"), // Wed, ISO 2026-W01, 2025-12
+            ("s03", "2026-01-15T03:00:00Z"), // 2026-W03, 2026-01
+            ("C", "2026-02-10T10:00:00Z"),   // pinned checkpoint, 2026-W07, 2026-02
+            ("s04", "2026-03-01T03:00:00Z"), // 2026-W09, 2026-03
+            ("s05", "2026-09-30T03:00:00Z"), // 2026-W40, 2026-09
+            ("s06", "2026-10-31T03:00:00Z"), // 2026-W44, 2026-10
+            ("s07", "2026-11-02T03:00:00Z"), // Mon, W45
+            ("s08", "2026-11-08T03:00:00Z"), // Sun, W45
+            ("s09", "2026-11-09T03:00:00Z"), // Mon, W46
+            ("s10", "2026-11-15T03:00:00Z"), // Sun, W46
+            ("s11", "2026-11-16T03:00:00Z"), // Mon, W47
+            ("s12", "2026-11-18T03:00:00Z"), // W47
+            ("s13", "2026-11-19T03:00:00Z"), // W47
+            ("s14", "2026-11-19T15:00:00Z"), // W47
+            ("s15", "2026-11-20T03:00:00Z"), // W47, hour 03
+            ("s16", "2026-11-20T03:30:00Z"), // W47, hour 03
+        ];
+        let snaps: Vec<Candidate> = times
+            .iter()
+            .map(|(id, t)| {
+                let mut c = cand(id, t);
+                c.pinned = *id == "C";
+                c
+            })
+            .collect();
+        let p = |f: &dyn Fn(&mut Policy)| {
+            let mut p = Policy::default();
+            f(&mut p);
+            p
+        };
+        let w = |s: &str| Some(Span::parse(s).unwrap());
+        let table: Vec<(Policy, Vec<&str>)> = vec![
+            (p(&|p| p.last = Some(3)), vec!["C", "s14", "s15", "s16"]),
+            (p(&|p| p.hourly = Some(3)), vec!["C", "s13", "s14", "s16"]),
+            (
+                p(&|p| p.daily = Some(4)),
+                vec!["C", "s11", "s12", "s14", "s16"],
+            ),
+            (p(&|p| p.weekly = Some(3)), vec!["C", "s08", "s10", "s16"]),
+            (
+                p(&|p| p.monthly = Some(4)),
+                vec!["C", "s04", "s05", "s06", "s16"],
+            ),
+            (
+                p(&|p| p.monthly = Some(6)),
+                vec!["C", "s03", "s04", "s05", "s06", "s16"],
+            ),
+            (p(&|p| p.yearly = Some(5)), vec!["C", "s01", "s02", "s16"]),
+            (
+                p(&|p| p.within = w("10d")),
+                vec!["C", "s10", "s11", "s12", "s13", "s14", "s15", "s16"],
+            ),
+            (
+                p(&|p| p.within = w("2w")),
+                vec![
+                    "C", "s08", "s09", "s10", "s11", "s12", "s13", "s14", "s15", "s16",
+                ],
+            ),
+            (
+                p(&|p| p.within = w("1y2m")),
+                vec![
+                    "C", "s02", "s03", "s04", "s05", "s06", "s07", "s08", "s09", "s10", "s11",
+                    "s12", "s13", "s14", "s15", "s16",
+                ],
+            ),
+            (
+                p(&|p| {
+                    p.last = Some(2);
+                    p.daily = Some(3);
+                    p.weekly = Some(2);
+                    p.monthly = Some(3);
+                }),
+                vec!["C", "s05", "s06", "s10", "s12", "s14", "s15", "s16"],
+            ),
+        ];
+        let now = t("2026-11-20T12:00:00Z");
+        for (policy, want) in table {
+            let v = apply(&policy, &snaps, now, &Utc);
+            assert_eq!(kept(&v), want, "{policy}");
+            assert_eq!(v.len(), snaps.len());
+        }
+    }
 }

@@ -117,9 +117,9 @@ fn check_pack(
         Ok(h) => h,
         Err(e) => return Ok(all(format!("bad header: {e}"))),
     };
-    let by_hash: HashMap<Hash, (u64, u32, u32)> = header
+    let listed: HashSet<(Hash, u64, u32, u32)> = header
         .iter()
-        .map(|e| (e.hash, (e.offset, e.clen, e.ulen)))
+        .map(|e| (e.hash, e.offset, e.clen, e.ulen))
         .collect();
     let mut out = PackCheck {
         problem: None,
@@ -128,7 +128,7 @@ fn check_pack(
         bytes_read: 0,
     };
     for e in &rows {
-        if by_hash.get(&e.hash) != Some(&(e.offset, e.clen, e.ulen)) {
+        if !listed.contains(&(e.hash, e.offset, e.clen, e.ulen)) {
             out.bad.push(e.hash);
         }
     }
