@@ -65,6 +65,9 @@ struct Item {
     dev: u64,
     ino: u64,
     ctime_ns: i64,
+    /// Was a regular file at the walk but is not one any more (vanished, or replaced by a
+    /// symlink, folder or FIFO) when it came to be read: left out of the tree.
+    gone: bool,
 }
 
 fn item_from(abs: PathBuf, rel: Vec<u8>, md: &fs::Metadata) -> Result<Option<Item>> {
@@ -105,7 +108,14 @@ fn item_from(abs: PathBuf, rel: Vec<u8>, md: &fs::Metadata) -> Result<Option<Ite
         dev: md.dev(),
         ino: md.ino(),
         ctime_ns: md.ctime() * 1_000_000_000 + md.ctime_nsec(),
+        gone: false,
     }))
+}
+
+/// Is this walk error about an entry that vanished after its folder was listed? (A live site
+/// creates and deletes files all the time; that is not a reason to fail a snapshot.)
+fn vanished(e: &walkdir::Error) -> bool {
+    e.depth() > 0 && e.io_error().map(|io| io.kind()) == Some(std::io::ErrorKind::NotFound)
 }
 
 /// Walks `root` (not following symlinks, sorted), keeping what `keep(abs, rel, is_dir)` allows.
@@ -121,6 +131,11 @@ fn walk(root: &Path, keep: &dyn Fn(&Path, &Path, bool) -> bool) -> Result<Vec<It
             keep(e.path(), rel, e.file_type().is_dir())
         });
     for e in it {
+        if let Err(err) = &e
+            && vanished(err)
+        {
+            continue;
+        }
         let e = e.map_err(|e| {
             let p = e
                 .path()
@@ -131,7 +146,11 @@ fn walk(root: &Path, keep: &dyn Fn(&Path, &Path, bool) -> bool) -> Result<Vec<It
                 None => Error::Invalid(format!("{}: filesystem loop", p.display())),
             }
         })?;
-        let md = e.metadata().map_err(|err| {
+        let md = match e.metadata() {
+            Err(err) if vanished(&err) => continue,
+            other => other,
+        };
+        let md = md.map_err(|err| {
             Error::io(
                 e.path(),
                 err.into_io_error()
@@ -152,16 +171,47 @@ fn walk(root: &Path, keep: &dyn Fn(&Path, &Path, bool) -> bool) -> Result<Vec<It
     Ok(out)
 }
 
+/// What one worker read: (item index, what reading it gave).
+type WorkerOut = Result<Vec<(usize, ReadResult)>>;
+
 /// Counters of one capture.
 #[derive(Default)]
 struct Counters {
     bytes_read: AtomicU64,
 }
 
-fn read_file(abs: &Path, sink: Option<&ChunkSink>, buf: &mut Vec<u8>) -> Result<(Vec<Hash>, u64)> {
-    let f = File::open(abs).at(abs)?;
-    let len = f.metadata().at(abs)?.len();
-    if len <= FILE_CHUNKS.max as u64 {
+/// Opens a file the walk saw as a regular file, without following a symlink and without
+/// blocking on a FIFO that took its place. `None` if it is no longer a regular file (gone,
+/// or replaced by a symlink, folder, FIFO, ...): a symlink swapped in after the walk must never
+/// make a snapshot of a site hold a file from outside it.
+fn open_regular(abs: &Path) -> Result<Option<(File, fs::Metadata)>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = match fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(abs)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Ok(None),
+        Err(e) => return Err(Error::io(abs, e)),
+    };
+    let md = f.metadata().at(abs)?;
+    if !md.file_type().is_file() {
+        return Ok(None);
+    }
+    Ok(Some((f, md)))
+}
+
+/// What reading one file gave: its chunks, the bytes read, and the metadata of the file that
+/// was actually read (it may have been replaced since the walk).
+type ReadResult = Option<(Vec<Hash>, u64, fs::Metadata)>;
+
+fn read_file(abs: &Path, sink: Option<&ChunkSink>, buf: &mut Vec<u8>) -> Result<ReadResult> {
+    let Some((f, md)) = open_regular(abs)? else {
+        return Ok(None);
+    };
+    if md.len() <= FILE_CHUNKS.max as u64 {
         buf.clear();
         (&f).read_to_end(buf).at(abs)?;
         let chunks = match sink {
@@ -170,10 +220,10 @@ fn read_file(abs: &Path, sink: Option<&ChunkSink>, buf: &mut Vec<u8>) -> Result<
                 .map_err(|e| annotate(e, abs))?,
             None => store::hash_bytes(buf, FILE_CHUNKS),
         };
-        return Ok((chunks, buf.len() as u64));
+        return Ok(Some((chunks, buf.len() as u64, md)));
     }
-    match sink {
-        Some(s) => s.put_stream(f, FILE_CHUNKS).map_err(|e| annotate(e, abs)),
+    let (chunks, n) = match sink {
+        Some(s) => s.put_stream(f, FILE_CHUNKS).map_err(|e| annotate(e, abs))?,
         None => {
             let mut out = Vec::new();
             let mut n = 0;
@@ -184,9 +234,10 @@ fn read_file(abs: &Path, sink: Option<&ChunkSink>, buf: &mut Vec<u8>) -> Result<
                 n += c.length as u64;
                 out.push(Hash::of(&c.data));
             }
-            Ok((out, n))
+            (out, n)
         }
-    }
+    };
+    Ok(Some((chunks, n, md)))
 }
 
 fn annotate(e: Error, abs: &Path) -> Error {
@@ -237,11 +288,10 @@ fn fill(
         .min(jobs.len())
         .max(1);
     let shared: &[Item] = items;
-    #[allow(clippy::type_complexity)]
-    let results: Vec<Result<Vec<(usize, Vec<Hash>, u64)>>> = std::thread::scope(|s| {
+    let results: Vec<WorkerOut> = std::thread::scope(|s| {
         let hs: Vec<_> = (0..workers)
             .map(|_| {
-                s.spawn(|| -> Result<Vec<(usize, Vec<Hash>, u64)>> {
+                s.spawn(|| -> WorkerOut {
                     let mut out = Vec::new();
                     let mut buf = Vec::new();
                     loop {
@@ -251,10 +301,11 @@ fn fill(
                         let j = next.fetch_add(1, Ordering::Relaxed);
                         let Some(&i) = jobs.get(j) else { break };
                         match read_file(&shared[i].abs, sink, &mut buf) {
-                            Ok((chunks, n)) => {
+                            Ok(r) => {
+                                let n = r.as_ref().map_or(0, |r| r.1);
                                 counters.bytes_read.fetch_add(n, Ordering::Relaxed);
                                 pb.inc(n);
-                                out.push((i, chunks, n));
+                                out.push((i, r));
                             }
                             Err(e) => {
                                 failed.store(true, Ordering::Relaxed);
@@ -272,11 +323,26 @@ fn fill(
     });
     let mut rows = Vec::new();
     for r in results {
-        for (i, chunks, n) in r? {
+        for (i, read) in r? {
             let it = &mut items[i];
+            let Some((chunks, n, md)) = read else {
+                it.gone = true;
+                continue;
+            };
+            // Record the file that was read, with its metadata (an atomic replace since the
+            // walk brings a new inode, mode, owner and times).
+            it.entry.mode = md.mode() & 0o7777;
+            it.entry.uid = md.uid();
+            it.entry.gid = md.gid();
+            it.entry.mtime_ns = md.mtime() * 1_000_000_000 + md.mtime_nsec();
+            it.dev = md.dev();
+            it.ino = md.ino();
+            it.ctime_ns = md.ctime() * 1_000_000_000 + md.ctime_nsec();
+            let steady = n == md.len();
             it.entry.size = n;
             it.entry.chunks = chunks;
-            if sink.is_some() {
+            // A file that changed while it was read is read again next time.
+            if sink.is_some() && steady {
                 rows.push((
                     it.abs.as_os_str().as_bytes().to_vec(),
                     CacheEntry {
@@ -294,14 +360,29 @@ fn fill(
     Ok(rows)
 }
 
+/// The SQLite database file and its side files, which walks leave out (the database is
+/// captured through the backup API). Both as named in the URL and through its canonical
+/// folder, since the walk sees the canonical platform path and the URL may go through a
+/// symlink.
 fn db_side_files(db: Option<&Database>) -> Vec<PathBuf> {
-    match db.and_then(|d| d.sqlite_path()) {
-        Some(p) => ["", "-wal", "-shm", "-journal"]
-            .iter()
-            .map(|s| PathBuf::from(format!("{}{s}", p.display())))
-            .collect(),
-        None => Vec::new(),
+    let Some(p) = db.and_then(|d| d.sqlite_path()) else {
+        return Vec::new();
+    };
+    let mut bases = vec![p.to_path_buf()];
+    if let (Some(dir), Some(name)) = (p.parent(), p.file_name())
+        && let Ok(real) = fs::canonicalize(dir)
+    {
+        bases.push(real.join(name));
     }
+    let mut out = Vec::new();
+    for b in bases {
+        for s in ["", "-wal", "-shm", "-journal"] {
+            let mut os = b.clone().into_os_string();
+            os.push(s);
+            out.push(PathBuf::from(os));
+        }
+    }
+    out
 }
 
 /// Walks a platform: its code, without any site's folder (and without `skip`).
@@ -340,7 +421,11 @@ fn walk_bindings(bindings: &[PathBuf], tolerant: bool) -> Result<Vec<Item>> {
 
 fn to_tree(items: Vec<Item>) -> Tree {
     let mut t = Tree {
-        entries: items.into_iter().map(|i| i.entry).collect(),
+        entries: items
+            .into_iter()
+            .filter(|i| !i.gone)
+            .map(|i| i.entry)
+            .collect(),
     };
     t.sort();
     t
@@ -365,6 +450,23 @@ pub fn scan_platform(cat: &Catalog, platform: &Path, skip: &[PathBuf]) -> Result
 pub fn scan_site_dir(cat: &Catalog, dir: &Path, db: Option<&Database>) -> Result<Tree> {
     let cache = cat.load_cache(dir)?;
     let mut items = walk_site(dir, &db_side_files(db))?;
+    fill(
+        &mut items,
+        None,
+        &cache,
+        &Counters::default(),
+        &ProgressBar::hidden(),
+    )?;
+    Ok(to_tree(items))
+}
+
+/// Scans live binding files into a tree without storing anything.
+pub fn scan_bindings(cat: &Catalog, bindings: &[PathBuf]) -> Result<Tree> {
+    let mut cache = HashMap::new();
+    for b in bindings {
+        cache.extend(cat.load_cache(b)?);
+    }
+    let mut items = walk_bindings(bindings, true)?;
     fill(
         &mut items,
         None,
@@ -429,7 +531,7 @@ pub fn snapshot(
             journal: j.id,
         });
     }
-    let db = site.database()?;
+    let db = site.database_at(platform)?;
     let site_path = platform.join(&site.site_dir);
     // Everything that can be checked is checked before anything is written.
     let platform_exists = platform.is_dir();
@@ -478,6 +580,7 @@ pub fn snapshot(
         Vec::new()
     };
     let mut binding_items = walk_bindings(&site.bindings, opts.tolerant)?;
+    fsutil::failpoint("walked");
     let total: u64 = platform_items
         .iter()
         .chain(&site_items)
@@ -585,8 +688,9 @@ pub fn snapshot(
     })();
     pb.finish_and_clear();
     if res.is_err() {
-        // Let the writer thread stop; what it wrote is unreferenced garbage for gc.
-        let _ = sink.finish();
+        // Stop the writer thread without indexing its last pack (packs it closed earlier are
+        // durable and indexed: reused by the next capture, else garbage for gc).
+        sink.abort();
     }
     res
 }
@@ -598,6 +702,14 @@ pub fn read_blob(repo: &Repo, id: &Hash) -> Result<Vec<u8>> {
     let mut r = store::ChunkReader::new(&repo.data_dir(), &repo.cat);
     r.copy_chunks(&chunks, &mut out)?;
     Ok(out)
+}
+
+/// Loads one of a snapshot's trees; a failure names the snapshot and the tree.
+pub fn snapshot_tree(repo: &Repo, snap: &SnapshotRecord, which: &str, id: &Hash) -> Result<Tree> {
+    load_tree(repo, id).map_err(|e| match e {
+        Error::Corrupt(m) => Error::Corrupt(format!("snapshot {}, {which} tree: {m}", snap.id)),
+        other => other,
+    })
 }
 
 /// Loads a stored tree.

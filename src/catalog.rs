@@ -522,6 +522,30 @@ impl Catalog {
         Ok(map)
     }
 
+    /// Writes files-cache rows (after a restore put those files in place).
+    pub fn insert_cache(&self, rows: &[(Vec<u8>, CacheEntry)]) -> Result<()> {
+        let tx = self.conn.unchecked_transaction()?;
+        {
+            let mut st = tx.prepare_cached(
+                "INSERT OR REPLACE INTO files_cache (path, dev, ino, size, mtime_ns, ctime_ns, chunks)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            for (p, c) in rows {
+                st.execute(params![
+                    p,
+                    c.dev as i64,
+                    c.ino as i64,
+                    c.size as i64,
+                    c.mtime_ns,
+                    c.ctime_ns,
+                    hashes_to_blob(&c.chunks)
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
     pub fn clear_cache(&self) -> Result<()> {
         self.conn.execute("DELETE FROM files_cache", [])?;
         Ok(())

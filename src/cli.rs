@@ -6,6 +6,7 @@ use crate::capture::{self, CaptureOpts};
 use crate::catalog::{SiteRecord, SnapshotRecord};
 use crate::error::Error;
 use crate::repo::{self, Repo};
+use crate::restore::{self, PlatformAction, RestoreOpts};
 use crate::retention::{self, Policy};
 use crate::site::{self, SiteSpec};
 use anyhow::{Context, Result};
@@ -92,6 +93,73 @@ pub enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Put a site back as a snapshot recorded it, on the platform it was on
+    Restore(RestoreArgs),
+    /// Move a site to another platform: pre-migrate snapshot, move, update, check; rolled
+    /// back to the old platform if any of it fails
+    Migrate {
+        uri: String,
+        /// Platform root to move the site to
+        #[arg(long, value_name = "PLATFORM")]
+        to: PathBuf,
+        /// Command run in the new platform after the move (e.g. "drush @site updatedb -y");
+        /// $SITESNAP_SITE and $SITESNAP_PLATFORM are set
+        #[arg(long, value_name = "CMD")]
+        update_cmd: Option<String>,
+        /// URL that must answer 2xx/3xx after the update
+        #[arg(long, value_name = "URL")]
+        check_url: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a snapshot as a portable archive (.tar.zst, .tar.gz or .tar)
+    Export {
+        id: String,
+        #[arg(short, long, value_name = "FILE")]
+        output: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// What changed between two snapshots, or between a snapshot and the live site
+    Diff {
+        id: String,
+        /// Second snapshot (default: compare with the live site)
+        other: Option<String>,
+        /// Compare with the live site (the default without a second id)
+        #[arg(long, conflicts_with = "other")]
+        live: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Finish or undo restores that were interrupted
+    Recover,
+}
+
+#[derive(Args, Debug)]
+pub struct RestoreArgs {
+    /// Snapshot id (a unique prefix is enough)
+    pub id: String,
+    /// Print the plan and stop
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask for confirmation
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Bring a platform that changed since the snapshot back to the snapshot's files
+    /// (other sites on that platform are affected)
+    #[arg(long)]
+    pub repair_platform: bool,
+    /// Leave the database as it is
+    #[arg(long)]
+    pub no_db: bool,
+    /// Restore only the database
+    #[arg(long)]
+    pub no_files: bool,
+    /// Keep the replaced site folder (moved aside) instead of removing it at the end
+    #[arg(long)]
+    pub keep_old: bool,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -186,8 +254,21 @@ pub fn main() -> i32 {
     }
 }
 
+/// The error and its causes on one line, each cause once (an I/O error's message already
+/// ends with its source, which the chain would repeat).
 fn one_line(e: &anyhow::Error) -> String {
-    format!("{e:#}").replace('\n', " ")
+    let mut out = String::new();
+    for cause in e.chain() {
+        let c = cause.to_string();
+        if out.ends_with(&c) {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push_str(": ");
+        }
+        out.push_str(&c);
+    }
+    out.replace('\n', " ")
 }
 
 struct Ctx {
@@ -222,6 +303,96 @@ fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Cmd::Site(c) => site_cmd(&ctx, c),
+        Cmd::Restore(a) => restore_cmd(&ctx, a),
+        Cmd::Export { id, output, json } => {
+            let repo = ctx.open()?;
+            let snap = repo.cat.resolve_snapshot(&id)?;
+            let st = crate::archive::export(&repo, &snap, &output)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&st)?);
+            } else if ctx.verbose {
+                println!(
+                    "exported snapshot {} to {}: {} entries, {}",
+                    short(&snap.id),
+                    st.file.display(),
+                    st.entries,
+                    fmt_bytes(st.bytes)
+                );
+            }
+            Ok(0)
+        }
+        Cmd::Migrate {
+            uri,
+            to,
+            update_cmd,
+            check_url,
+            json,
+        } => {
+            let repo = ctx.open_locked("migrate")?;
+            let out = crate::migrate::migrate(
+                &repo,
+                &uri,
+                &to,
+                &crate::migrate::MigrateOpts {
+                    update_cmd,
+                    check_url,
+                },
+            )?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&out)?);
+            }
+            match &out.failed {
+                None => {
+                    if !json {
+                        println!(
+                            "migrated {} from {} to {} (undo with: sitesnap restore {})",
+                            out.site,
+                            out.from.display(),
+                            out.to.display(),
+                            short(&out.pre_migrate)
+                        );
+                    }
+                    Ok(0)
+                }
+                Some(why) => {
+                    eprintln!(
+                        "sitesnap: error: migration of {} failed: {why}; rolled back to {} (snapshot {})",
+                        out.site,
+                        out.from.display(),
+                        short(&out.pre_migrate)
+                    );
+                    Ok(1)
+                }
+            }
+        }
+        Cmd::Diff {
+            id,
+            other,
+            live: _,
+            json,
+        } => {
+            let repo = ctx.open()?;
+            let a = repo.cat.resolve_snapshot(&id)?;
+            let b = other.map(|o| repo.cat.resolve_snapshot(&o)).transpose()?;
+            let d = crate::diff::diff(&repo, &a, b.as_ref())?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&d)?);
+            } else {
+                print!("{}", d.describe());
+            }
+            Ok(0)
+        }
+        Cmd::Recover => {
+            let repo = ctx.open_locked("recover")?;
+            let lines = restore::recover(&repo)?;
+            if lines.is_empty() {
+                println!("no interrupted restore");
+            }
+            for l in lines {
+                println!("{l}");
+            }
+            Ok(0)
+        }
         Cmd::Snapshot(a) => snapshot_cmd(&ctx, a),
         Cmd::Checkpoint { uri, label, json } => {
             let repo = ctx.open_locked("checkpoint")?;
@@ -275,6 +446,78 @@ fn run(cli: Cli) -> Result<i32> {
         Cmd::Gc { dry_run, json } => gc_cmd(&ctx, dry_run, json),
         Cmd::Verify { read_data, json } => verify_cmd(&ctx, read_data, json),
     }
+}
+
+fn restore_cmd(ctx: &Ctx, a: RestoreArgs) -> Result<i32> {
+    let opts = RestoreOpts {
+        repair_platform: a.repair_platform,
+        no_db: a.no_db,
+        no_files: a.no_files,
+        keep_old: a.keep_old,
+    };
+    let repo = if a.dry_run {
+        ctx.open()?
+    } else {
+        ctx.open_locked("restore")?
+    };
+    let snap = repo.cat.resolve_snapshot(&a.id)?;
+    let (plan, _) = restore::plan(&repo, &snap, &opts)?;
+    if a.dry_run {
+        if a.json {
+            println!("{}", serde_json::to_string_pretty(&plan)?);
+        } else {
+            println!("{}", plan.describe());
+            println!("(dry run: nothing changed)");
+        }
+        return Ok(if plan.platform == PlatformAction::Drift {
+            1
+        } else {
+            0
+        });
+    }
+    if !a.json {
+        println!("{}", plan.describe());
+    }
+    if plan.platform == PlatformAction::Drift {
+        // run() refuses with the reason.
+        restore::run(&repo, &snap, &plan)?;
+    }
+    if !a.yes {
+        use std::io::IsTerminal;
+        if !std::io::stdin().is_terminal() {
+            return Err(Error::Refused(
+                "restore changes a live site: add --yes to confirm (no terminal to ask on)".into(),
+            )
+            .into());
+        }
+        eprint!("Proceed? [y/N] ");
+        let mut answer = String::new();
+        std::io::stdin().read_line(&mut answer)?;
+        if !matches!(answer.trim(), "y" | "Y" | "yes") {
+            eprintln!("nothing changed");
+            return Ok(1);
+        }
+    }
+    let out = restore::run(&repo, &snap, &plan)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!(
+            "restored {} to snapshot {} on {}",
+            plan.site,
+            short(&snap.id),
+            plan.target_platform.display()
+        );
+        for k in &out.kept_old {
+            println!("kept the replaced copy at {}", k.display());
+        }
+        println!(
+            "current state saved as pre-restore snapshot {}; undo with: {}",
+            short(&out.pre_restore),
+            out.undo
+        );
+    }
+    Ok(0)
 }
 
 fn site_cmd(ctx: &Ctx, c: SiteCmd) -> Result<i32> {

@@ -118,7 +118,9 @@ pub fn check_inside(base: &Path, path: &Path) -> Result<()> {
 
 /// Test-only fail point: when the environment variable `SITESNAP_FAILPOINT` names `point`
 /// (optionally `point:N` to fire at the N-th hit), the process kills itself with SIGKILL, exactly
-/// as a crash or `kill -9` would. Compiled to nothing in release builds.
+/// as a crash or `kill -9` would. With `@stop` appended (`point[:N]@stop`) it stops itself with
+/// SIGSTOP instead, so a test can change the world at that moment and SIGCONT it. Several
+/// points may be given, comma-separated. Compiled to nothing in release builds.
 #[inline]
 pub fn failpoint(point: &str) {
     #[cfg(debug_assertions)]
@@ -129,6 +131,10 @@ pub fn failpoint(point: &str) {
             return;
         };
         for one in spec.split(',') {
+            let (one, stop) = match one.strip_suffix("@stop") {
+                Some(o) => (o, true),
+                None => (one, false),
+            };
             let (name, nth) = match one.split_once(':') {
                 Some((n, k)) => (n, k.parse::<u64>().unwrap_or(1)),
                 None => (one, 1),
@@ -148,9 +154,16 @@ pub fn failpoint(point: &str) {
                 }
             };
             if count == nth {
-                eprintln!("sitesnap: fail point {point} reached, killing myself");
+                drop(hits);
+                let sig = if stop {
+                    eprintln!("sitesnap: fail point {point} reached, stopping");
+                    libc::SIGSTOP
+                } else {
+                    eprintln!("sitesnap: fail point {point} reached, killing myself");
+                    libc::SIGKILL
+                };
                 unsafe {
-                    libc::kill(libc::getpid(), libc::SIGKILL);
+                    libc::kill(libc::getpid(), sig);
                 }
             }
         }

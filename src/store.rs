@@ -16,8 +16,8 @@ use std::fs::{self, File};
 use std::io::{Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 pub const PACK_MAGIC: &[u8; 8] = b"SSNPACK1";
 /// Header entry: hash (32) + offset (8) + clen (4) + ulen (4).
@@ -128,6 +128,13 @@ impl PackWriter {
 
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+
+    /// Drops an unfinished pack: its temporary file goes, nothing is indexed.
+    pub fn discard(self) {
+        let PackWriter { file, tmp, .. } = self;
+        drop(file);
+        let _ = fs::remove_file(&tmp);
     }
 
     /// Writes the header, fsyncs, renames into place and fsyncs the folder.
@@ -265,8 +272,10 @@ impl<'a> ChunkReader<'a> {
                 hash.short()
             ))
         })?;
-        decode_chunk(hash, &self.buf, loc.ulen)
-            .map_err(|e| Error::Corrupt(format!("{e} (in pack {})", &loc.pack[..8])))
+        decode_chunk(hash, &self.buf, loc.ulen).map_err(|e| match e {
+            Error::Corrupt(m) => Error::Corrupt(format!("{m} (in pack {})", &loc.pack[..8])),
+            other => other,
+        })
     }
 
     /// Writes a whole blob (list of chunks) into `w`.
@@ -295,9 +304,12 @@ enum PackItem {
 
 /// Deduplicating chunk sink shared by capture workers: hashes, checks the index and what this
 /// session already added, compresses new chunks and hands them to the pack-writer thread, which
-/// closes packs at `PACK_TARGET` and indexes each only after it is durable.
+/// closes packs at `PACK_TARGET` and indexes each only after it is durable. A capture that
+/// fails calls `abort`: the pack being filled is dropped unindexed (packs already closed are
+/// durable, indexed and reused by the next capture).
 pub struct ChunkSink {
     known: Mutex<(HashSet<Hash>, Catalog)>,
+    aborted: Arc<AtomicBool>,
     tx: Mutex<Option<crossbeam_channel::Sender<PackItem>>>,
     writer: Mutex<Option<std::thread::JoinHandle<Result<Vec<PackInfo>>>>>,
     pub stats: SinkStats,
@@ -310,12 +322,17 @@ impl ChunkSink {
         let writer_cat = Catalog::open(catalog)?;
         let (tx, rx) = crossbeam_channel::bounded::<PackItem>(64);
         let data = data.to_path_buf();
+        let aborted = Arc::new(AtomicBool::new(false));
+        let stop = aborted.clone();
         let handle = std::thread::Builder::new()
             .name("pack-writer".into())
             .spawn(move || -> Result<Vec<PackInfo>> {
                 let mut done = Vec::new();
                 let mut cur: Option<PackWriter> = None;
                 for item in rx {
+                    if stop.load(Ordering::SeqCst) {
+                        break;
+                    }
                     let PackItem::Chunk(h, c, ulen) = item;
                     if cur.is_none() {
                         cur = Some(PackWriter::create(&data)?);
@@ -330,19 +347,23 @@ impl ChunkSink {
                         done.push(info);
                     }
                 }
-                if let Some(w) = cur.take()
-                    && !w.is_empty()
-                {
-                    let info = w.finish()?;
-                    fsutil::failpoint("pack-written");
-                    writer_cat.insert_pack(&info)?;
-                    done.push(info);
+                if let Some(w) = cur.take() {
+                    if stop.load(Ordering::SeqCst) || w.is_empty() {
+                        w.discard();
+                    } else {
+                        let info = w.finish()?;
+                        fsutil::failpoint("pack-written");
+                        writer_cat.insert_pack(&info)?;
+                        fsutil::failpoint("pack-indexed");
+                        done.push(info);
+                    }
                 }
                 Ok(done)
             })
             .map_err(|e| Error::Invalid(format!("cannot start pack writer: {e}")))?;
         Ok(ChunkSink {
             known: Mutex::new((HashSet::new(), reader)),
+            aborted,
             tx: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(handle)),
             stats: SinkStats::default(),
@@ -415,6 +436,16 @@ impl ChunkSink {
             out.push(self.put(&data[c.offset..c.offset + c.length])?);
         }
         Ok(out)
+    }
+
+    /// Stops after a failed capture: the pack being filled is discarded, not indexed, so a
+    /// capture that fails on small input leaves the catalogue as it was.
+    pub fn abort(&self) {
+        self.aborted.store(true, Ordering::SeqCst);
+        self.tx.lock().expect("sink tx").take();
+        if let Some(h) = self.writer.lock().expect("sink writer").take() {
+            let _ = h.join();
+        }
     }
 
     /// Flushes the last pack and waits until every pack is durable and indexed.

@@ -267,3 +267,163 @@ fn bad_policies_are_usage_errors_that_change_nothing() {
     assert!(show["policy"].is_null());
     assert_eq!(w.snapshot_count(), 6);
 }
+
+#[test]
+fn a_restores_pre_restore_snapshot_is_protected_for_seven_days() {
+    let w = World::new();
+    let p = w.platform("platforms/drupal-7.98", 10);
+    let site = w.site("a.example.com", &p);
+    let at = |args: &[&str], now: &str| w.run_env(args, &[("SITESNAP_TEST_NOW", now)]);
+    let s1 = at(
+        &["snapshot", "a.example.com", "--json"],
+        "2026-11-10T03:00:00Z",
+    )
+    .ok()
+    .json()[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    std::fs::write(site.dir.join("files/broken.bin"), noise(3, 1000)).unwrap();
+    at(&["restore", &s1, "--yes"], "2026-11-12T10:00:00Z").ok();
+    let s2 = at(
+        &["snapshot", "a.example.com", "--json"],
+        "2026-11-13T03:00:00Z",
+    )
+    .ok()
+    .json()[0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let list = w.run(&["list", "--json"]).ok().json();
+    let pre = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["kind"] == "pre-restore")
+        .expect("the restore took a pre-restore snapshot")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let decide = |now: &str| {
+        let v = at(&["prune", "--keep-last", "1", "--dry-run", "--json"], now)
+            .ok()
+            .json();
+        let site = &v["sites"][0];
+        let ids = |k: &str| -> Vec<(String, Vec<String>)> {
+            site[k]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| {
+                    (
+                        r["id"].as_str().unwrap().to_string(),
+                        r["reasons"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .map(|x| x.as_str().unwrap().to_string())
+                            .collect(),
+                    )
+                })
+                .collect()
+        };
+        (ids("keep"), ids("remove"))
+    };
+    // Two days after the restore: the pre-restore snapshot is kept although the policy would
+    // drop it.
+    let (keep, remove) = decide("2026-11-14T00:00:00Z");
+    assert_eq!(
+        keep,
+        [
+            (s2.clone(), vec!["last #1".to_string()]),
+            (
+                pre.clone(),
+                vec!["pre-restore younger than 7 days".to_string()]
+            )
+        ]
+    );
+    assert_eq!(remove, [(s1.clone(), vec![])]);
+    // Eight days after it: the policy alone decides.
+    let (keep, remove) = decide("2026-11-20T12:00:00Z");
+    assert_eq!(keep, [(s2.clone(), vec!["last #1".to_string()])]);
+    assert_eq!(remove, [(pre.clone(), vec![]), (s1.clone(), vec![])]);
+    at(&["prune", "--keep-last", "1"], "2026-11-20T12:00:00Z").ok();
+    let left: Vec<String> = w
+        .run(&["list", "--json"])
+        .ok()
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(left, [s2]);
+}
+
+#[test]
+fn snapshots_an_unfinished_restore_needs_are_neither_forgotten_nor_pruned() {
+    let w = World::new();
+    let p = w.platform("platforms/drupal-7.98", 10);
+    let site = w.site("a.example.com", &p);
+    let old = w.snapshot("a.example.com")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    std::fs::write(site.dir.join("files/new.bin"), noise(4, 5000)).unwrap();
+    let newer = w.snapshot("a.example.com")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = w.run_env(
+        &["restore", &old, "--yes"],
+        &[("SITESNAP_FAILPOINT", "restore-site")],
+    );
+    assert_eq!(r.code, -1, "the restore was killed mid-way: {}", r.stderr);
+    let list = w.run(&["list", "--json"]).ok().json();
+    let pre = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["kind"] == "pre-restore")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for id in [&old, &pre] {
+        let r = w.run(&["forget", "--force", id]).fails(1);
+        assert!(
+            r.stderr.contains("needed by unfinished restore"),
+            "{}",
+            r.stderr
+        );
+        assert!(r.stderr.contains("sitesnap recover"), "{}", r.stderr);
+    }
+    let v = w.run(&["prune", "--keep-last", "1", "--json"]).ok().json();
+    let kept: Vec<&str> = v["sites"][0]["keep"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert!(
+        kept.contains(&old.as_str()) && kept.contains(&pre.as_str()),
+        "{v}"
+    );
+    let reasons = v["sites"][0]["keep"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["id"] == old.as_str())
+        .unwrap()["reasons"]
+        .to_string();
+    assert!(
+        reasons.contains("needed by unfinished restore"),
+        "{reasons}"
+    );
+    // Only `newer` could go, and it is the only one the restore does not need.
+    assert_eq!(v["removed"], 1, "{v}");
+    assert!(!w.run(&["list", "--json"]).ok().stdout.contains(&newer));
+    w.run(&["gc"]).ok();
+    w.run(&["recover"]).ok();
+    w.run(&["verify", "--read-data"]).ok();
+}

@@ -274,8 +274,9 @@ fn reasons_name_the_bucket() {
 #[test]
 fn prune_removes_exactly_the_table_set_and_protects_young_undo_points() {
     let w = world();
-    // Restore and migrate (another branch) take these kinds; stand in for them by relabelling
-    // two scheduled snapshots: s13 (1.4 days old, protected) and s05 (old, not protected).
+    // Restore and migrate take these kinds (a real restore is in tests/ops_cli.rs); here two
+    // snapshots of the table are relabelled so the undo points sit at chosen times: s13 (1.4
+    // days old, protected) and s05 (old, not protected).
     let c = w.catalog();
     c.execute(
         "UPDATE snapshots SET kind = 'pre-restore' WHERE label = 's13'",

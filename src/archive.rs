@@ -1,0 +1,190 @@
+//! Portable archives: `export` writes one snapshot as a tar (plain, zstd or gzip, by the file
+//! name) holding `sitesnap-snapshot.json`, `platform/`, `site/`, `bindings/<absolute path>` and
+//! the database dump, with modes, owners and mtimes; every chunk is verified as it is read. The
+//! archive is written to a temporary file (0600: binding files hold secrets) and renamed into
+//! place. It never writes anywhere but the named output file.
+
+use crate::capture;
+use crate::catalog::SnapshotRecord;
+use crate::error::{Error, IoContext, Result};
+use crate::fsutil;
+use crate::repo::Repo;
+use crate::restore::BlobReader;
+use crate::tree::{Kind, Tree};
+use std::fs;
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+/// Archive compression, chosen by the output file name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Zstd,
+    Gzip,
+}
+
+impl Compression {
+    pub fn from_name(p: &Path) -> Result<Self> {
+        let n = p.to_string_lossy();
+        if n.ends_with(".tar.zst") || n.ends_with(".tzst") {
+            Ok(Compression::Zstd)
+        } else if n.ends_with(".tar.gz") || n.ends_with(".tgz") {
+            Ok(Compression::Gzip)
+        } else if n.ends_with(".tar") {
+            Ok(Compression::None)
+        } else {
+            Err(Error::Usage(format!(
+                "{}: the name must end in .tar.zst, .tar.gz or .tar",
+                p.display()
+            )))
+        }
+    }
+}
+
+/// What an export wrote.
+#[derive(Debug, serde::Serialize)]
+pub struct ExportStats {
+    pub file: PathBuf,
+    pub entries: u64,
+    pub bytes: u64,
+}
+
+fn dump_name(kind: Option<&str>) -> &'static str {
+    match kind {
+        Some("sqlite") => "database.sqlite",
+        _ => "database.sql",
+    }
+}
+
+/// Writes snapshot `snap` into the archive `out`.
+pub fn export(repo: &Repo, snap: &SnapshotRecord, out: &Path) -> Result<ExportStats> {
+    let comp = Compression::from_name(out)?;
+    let tmp = fsutil::temp_sibling(out, "export");
+    let file = fsutil::create_private_file(&tmp)?;
+    let res = (|| -> Result<ExportStats> {
+        let w: Box<dyn Write> = match comp {
+            Compression::None => Box::new(std::io::BufWriter::new(file)),
+            Compression::Zstd => Box::new(zstd::Encoder::new(file, 3).at(&tmp)?.auto_finish()),
+            Compression::Gzip => Box::new(flate2::write::GzEncoder::new(
+                file,
+                flate2::Compression::default(),
+            )),
+        };
+        let mut tar = tar::Builder::new(w);
+        tar.mode(tar::HeaderMode::Complete);
+        let mut stats = ExportStats {
+            file: out.to_path_buf(),
+            entries: 0,
+            bytes: 0,
+        };
+        let meta = serde_json::to_vec_pretty(snap).expect("snapshot serializes");
+        let mut h = tar::Header::new_gnu();
+        h.set_size(meta.len() as u64);
+        h.set_mode(0o600);
+        h.set_mtime(snap.time.timestamp().max(0) as u64);
+        h.set_entry_type(tar::EntryType::Regular);
+        tar.append_data(&mut h, "sitesnap-snapshot.json", &meta[..])
+            .at(&tmp)?;
+        for (prefix, id) in [
+            ("platform", snap.platform_tree),
+            ("site", snap.site_tree),
+            ("bindings", snap.bindings_tree),
+        ] {
+            if let Some(id) = id {
+                let t = capture::snapshot_tree(repo, snap, prefix, &id)?;
+                append_tree(repo, &mut tar, prefix, &t, &snap.id, &mut stats, &tmp)?;
+            }
+        }
+        if let Some(id) = snap.db_dump {
+            let (chunks, size) = repo.cat.blob(&id)?;
+            let mut h = tar::Header::new_gnu();
+            h.set_size(size);
+            h.set_mode(0o600);
+            h.set_mtime(snap.time.timestamp().max(0) as u64);
+            h.set_entry_type(tar::EntryType::Regular);
+            let r = BlobReader::new(&repo.data_dir(), &repo.cat, chunks);
+            tar.append_data(&mut h, dump_name(snap.db_kind.as_deref()), r)
+                .map_err(|e| corrupt_or_io(e, &tmp, &snap.id, "database dump"))?;
+            stats.entries += 1;
+            stats.bytes += size;
+        }
+        let w = tar.into_inner().at(&tmp)?;
+        drop(w);
+        let f = fs::File::open(&tmp).at(&tmp)?;
+        f.sync_all().at(&tmp)?;
+        Ok(stats)
+    })();
+    match res {
+        Ok(s) => {
+            fs::rename(&tmp, out).at(out)?;
+            if let Some(d) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+                fsutil::sync_dir(d)?;
+            }
+            Ok(s)
+        }
+        Err(e) => {
+            let _ = fs::remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+fn corrupt_or_io(e: std::io::Error, tmp: &Path, snap: &str, what: &str) -> Error {
+    let msg = e.to_string();
+    if msg.contains("corrupt data") || msg.contains("does not match") || msg.contains("missing") {
+        Error::Corrupt(format!("snapshot {snap}, {what}: {msg}"))
+    } else {
+        Error::io(tmp, e)
+    }
+}
+
+fn append_tree<W: Write>(
+    repo: &Repo,
+    tar: &mut tar::Builder<W>,
+    prefix: &str,
+    t: &Tree,
+    snap: &str,
+    stats: &mut ExportStats,
+    tmp: &Path,
+) -> Result<()> {
+    let mut dir = tar::Header::new_gnu();
+    dir.set_entry_type(tar::EntryType::Directory);
+    dir.set_mode(0o755);
+    dir.set_size(0);
+    tar.append_data(&mut dir, format!("{prefix}/"), std::io::empty())
+        .at(tmp)?;
+    for e in &t.entries {
+        let mut path = PathBuf::from(prefix);
+        path.push(std::ffi::OsStr::from_bytes(&e.path));
+        let mut h = tar::Header::new_gnu();
+        h.set_mode(e.mode);
+        h.set_uid(e.uid as u64);
+        h.set_gid(e.gid as u64);
+        h.set_mtime(e.mtime_ns.div_euclid(1_000_000_000).max(0) as u64);
+        match e.kind {
+            Kind::Dir => {
+                h.set_entry_type(tar::EntryType::Directory);
+                h.set_size(0);
+                tar.append_data(&mut h, &path, std::io::empty()).at(tmp)?;
+            }
+            Kind::Symlink => {
+                h.set_entry_type(tar::EntryType::Symlink);
+                h.set_size(0);
+                let target = std::ffi::OsStr::from_bytes(e.target.as_deref().unwrap_or_default());
+                tar.append_link(&mut h, &path, target).at(tmp)?;
+            }
+            Kind::File => {
+                h.set_entry_type(tar::EntryType::Regular);
+                h.set_size(e.size);
+                let r = BlobReader::new(&repo.data_dir(), &repo.cat, e.chunks.clone());
+                tar.append_data(&mut h, &path, r).map_err(|err| {
+                    corrupt_or_io(err, tmp, snap, &format!("{prefix} file {}", e.path_str()))
+                })?;
+                stats.bytes += e.size;
+            }
+        }
+        stats.entries += 1;
+    }
+    Ok(())
+}

@@ -1,0 +1,224 @@
+//! Migrate: moving a site to another platform the safe way, in one command. It takes a
+//! `pre-migrate` snapshot, moves the site folder to the new platform, points the binding files
+//! (vhost `root`, drush alias `root`/`site_path`) at it, runs the update command and the check,
+//! and on any failure restores the `pre-migrate` snapshot, which puts the site back on its old
+//! platform with its old database. It never changes either platform's own code.
+
+use crate::capture::{self, CaptureOpts};
+use crate::db::Database;
+use crate::error::{Error, IoContext, Result};
+use crate::fsutil;
+use crate::repo::Repo;
+use crate::restore::{self, RestoreOpts};
+use crate::site;
+use serde::Serialize;
+use std::fs;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+#[derive(Debug, Clone, Default)]
+pub struct MigrateOpts {
+    /// Shell command run after the move (e.g. `drush @site updatedb -y`), in the new platform.
+    pub update_cmd: Option<String>,
+    /// URL that must answer with a 2xx or 3xx status after the update.
+    pub check_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct MigrateOutcome {
+    pub site: String,
+    pub from: PathBuf,
+    pub to: PathBuf,
+    pub pre_migrate: String,
+    /// Why it was rolled back, if it was.
+    pub failed: Option<String>,
+    pub rolled_back: bool,
+}
+
+/// Checks everything that can be checked before any change; returns (from, to).
+pub fn check(repo: &Repo, uri: &str, to: &Path) -> Result<(PathBuf, PathBuf)> {
+    let s = repo.cat.site(uri)?;
+    if let Some(j) = repo.cat.open_journal_for(uri)? {
+        return Err(Error::JournalOpen {
+            site: uri.to_string(),
+            journal: j.id,
+        });
+    }
+    let to = site::canonical_platform(to)?;
+    let from = site::locate(&repo.cat, &s)?;
+    if from == to {
+        return Err(Error::Invalid(format!(
+            "site '{uri}' is already on {}",
+            to.display()
+        )));
+    }
+    let src = from.join(&s.site_dir);
+    if !src.is_dir() {
+        return Err(Error::Invalid(format!(
+            "site directory {} of site '{uri}' does not exist",
+            src.display()
+        )));
+    }
+    let dest = to.join(&s.site_dir);
+    if fs::symlink_metadata(&dest).is_ok() {
+        return Err(Error::Invalid(format!(
+            "{} already exists on the target platform",
+            dest.display()
+        )));
+    }
+    let dev = |p: &Path| fs::metadata(p).map(|m| m.dev()).at(p);
+    let dest_parent = dest.parent().unwrap_or(&to);
+    let parent_dev = if dest_parent.exists() {
+        dev(dest_parent)?
+    } else {
+        dev(&to)?
+    };
+    if dev(&src)? != parent_dev {
+        return Err(Error::Invalid(format!(
+            "{} and {} are on different filesystems; sitesnap moves site folders by rename",
+            from.display(),
+            to.display()
+        )));
+    }
+    Ok((from, to))
+}
+
+/// Rewrites every mention of the old platform path in a binding file, keeping its mode and
+/// owner; written atomically.
+fn repoint_binding(path: &Path, from: &Path, to: &Path) -> Result<()> {
+    let text = match fs::read_to_string(path) {
+        Ok(t) => t,
+        // A binary or missing binding is left alone; the snapshot still holds it.
+        Err(_) => return Ok(()),
+    };
+    let (f, t) = (from.to_string_lossy(), to.to_string_lossy());
+    if !text.contains(f.as_ref()) {
+        return Ok(());
+    }
+    let md = fs::metadata(path).at(path)?;
+    let new = text.replace(f.as_ref(), t.as_ref());
+    fsutil::write_atomic(path, new.as_bytes(), md.mode() & 0o7777)?;
+    if unsafe { libc::geteuid() } == 0 {
+        std::os::unix::fs::chown(path, Some(md.uid()), Some(md.gid())).at(path)?;
+    }
+    Ok(())
+}
+
+/// Runs a shell command for the migrated site; an error names the command and its status.
+fn run_hook(what: &str, cmd: &str, uri: &str, platform: &Path) -> Result<()> {
+    let out = Command::new("/bin/sh")
+        .arg("-c")
+        .arg(cmd)
+        .current_dir(platform)
+        .env("SITESNAP_SITE", uri)
+        .env("SITESNAP_PLATFORM", platform)
+        .output()
+        .map_err(|e| Error::Invalid(format!("{what} '{cmd}' could not start: {e}")))?;
+    if !out.status.success() {
+        let err = String::from_utf8_lossy(&out.stderr);
+        let last = err
+            .lines()
+            .rev()
+            .find(|l| !l.trim().is_empty())
+            .unwrap_or("");
+        return Err(Error::Invalid(format!(
+            "{what} '{cmd}' failed ({}){}",
+            out.status,
+            if last.is_empty() {
+                String::new()
+            } else {
+                format!(": {}", last.trim())
+            }
+        )));
+    }
+    Ok(())
+}
+
+/// Checks that `url` answers with 2xx or 3xx (through curl).
+fn check_url(url: &str) -> Result<()> {
+    let out = Command::new("curl")
+        .args([
+            "-sS",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "--max-time",
+            "30",
+            url,
+        ])
+        .output()
+        .map_err(|e| Error::Invalid(format!("check of {url}: cannot run curl: {e}")))?;
+    let code = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    if !out.status.success() || !(code.starts_with('2') || code.starts_with('3')) {
+        return Err(Error::Invalid(format!(
+            "check of {url} failed (HTTP status {})",
+            if code.is_empty() { "none" } else { &code }
+        )));
+    }
+    Ok(())
+}
+
+/// Migrates `uri` to the platform `to`; rolls back on failure. Returns what happened; an error
+/// only when it could not even start or the rollback itself failed.
+pub fn migrate(repo: &Repo, uri: &str, to: &Path, opts: &MigrateOpts) -> Result<MigrateOutcome> {
+    let (from, to) = check(repo, uri, to)?;
+    let mut s = repo.cat.site(uri)?;
+    let mut o = CaptureOpts::new("pre-migrate");
+    o.label = Some(format!("before migrating to {}", to.display()));
+    o.progress = true;
+    let pre = capture::snapshot(repo, &s, &from, &o)?;
+    fsutil::failpoint("migrate-pre-snapshot");
+    let mut outcome = MigrateOutcome {
+        site: uri.to_string(),
+        from: from.clone(),
+        to: to.clone(),
+        pre_migrate: pre.id.clone(),
+        failed: None,
+        rolled_back: false,
+    };
+    let result = (|| -> Result<()> {
+        let src = from.join(&s.site_dir);
+        let dest = to.join(&s.site_dir);
+        if let Some(parent) = dest.parent() {
+            fs::create_dir_all(parent).at(parent)?;
+        }
+        fs::rename(&src, &dest).at(&dest)?;
+        fsutil::sync_dir(dest.parent().unwrap_or(&to))?;
+        fsutil::sync_dir(src.parent().unwrap_or(&from))?;
+        for b in &s.bindings {
+            repoint_binding(b, &from, &to)?;
+        }
+        let old_site_path = s.site_path();
+        if let Some(d) = s.database()? {
+            s.platform = to.clone();
+            if let Database::Sqlite(p) = site::rebase_db(d, &old_site_path, &s.site_path()) {
+                s.db_url = Some(format!("sqlite://{}", p.display()));
+            }
+        }
+        s.platform = to.clone();
+        repo.cat.update_site(&s)?;
+        fsutil::failpoint("migrate-moved");
+        if let Some(cmd) = &opts.update_cmd {
+            run_hook("update command", cmd, uri, &to)?;
+        }
+        if let Some(url) = &opts.check_url {
+            check_url(url)?;
+        }
+        Ok(())
+    })();
+    if let Err(e) = result {
+        outcome.failed = Some(e.to_string());
+        let snap = repo.cat.resolve_snapshot(&pre.id)?;
+        let (plan, _) = restore::plan(repo, &snap, &RestoreOpts::default())?;
+        restore::run(repo, &snap, &plan).map_err(|re| {
+            Error::Invalid(format!(
+                "migration failed ({e}) and so did its rollback ({re}); restore snapshot {} by hand",
+                &pre.id[..8]
+            ))
+        })?;
+        outcome.rolled_back = true;
+    }
+    Ok(outcome)
+}
