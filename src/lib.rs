@@ -13,12 +13,16 @@ pub mod db;
 pub mod diff;
 pub mod error;
 pub mod fsutil;
+pub mod gc;
 pub mod hash;
 pub mod migrate;
+pub mod reach;
 pub mod repo;
 pub mod restore;
+pub mod retention;
 pub mod site;
 pub mod store;
 pub mod tree;
+pub mod verify;
 
 pub use error::{Error, Result};
