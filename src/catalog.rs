@@ -121,6 +121,26 @@ pub fn blob_to_hashes(b: &[u8]) -> Result<Vec<Hash>> {
         .collect())
 }
 
+/// Inserts or replaces files-cache rows inside the caller's transaction.
+fn write_cache_rows(tx: &rusqlite::Transaction, rows: &[(Vec<u8>, CacheEntry)]) -> Result<()> {
+    let mut st = tx.prepare_cached(
+        "INSERT OR REPLACE INTO files_cache (path, dev, ino, size, mtime_ns, ctime_ns, chunks)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    for (p, c) in rows {
+        st.execute(params![
+            p,
+            c.dev as i64,
+            c.ino as i64,
+            c.size as i64,
+            c.mtime_ns,
+            c.ctime_ns,
+            hashes_to_blob(&c.chunks)
+        ])?;
+    }
+    Ok(())
+}
+
 fn time_str(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
@@ -348,22 +368,8 @@ impl Catalog {
             for (id, chunks, size) in blobs {
                 st.execute(params![&id.0[..], hashes_to_blob(chunks), *size as i64])?;
             }
-            let mut st = tx.prepare_cached(
-                "INSERT OR REPLACE INTO files_cache (path, dev, ino, size, mtime_ns, ctime_ns, chunks)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?;
-            for (p, c) in cache {
-                st.execute(params![
-                    p,
-                    c.dev as i64,
-                    c.ino as i64,
-                    c.size as i64,
-                    c.mtime_ns,
-                    c.ctime_ns,
-                    hashes_to_blob(&c.chunks)
-                ])?;
-            }
         }
+        write_cache_rows(&tx, cache)?;
         let oh = |h: &Option<Hash>| h.map(|h| h.0.to_vec());
         tx.execute(
             "INSERT INTO snapshots (id, site, kind, label, pinned, time, platform_path, platform_tree,
@@ -525,23 +531,7 @@ impl Catalog {
     /// Writes files-cache rows (after a restore put those files in place).
     pub fn insert_cache(&self, rows: &[(Vec<u8>, CacheEntry)]) -> Result<()> {
         let tx = self.conn.unchecked_transaction()?;
-        {
-            let mut st = tx.prepare_cached(
-                "INSERT OR REPLACE INTO files_cache (path, dev, ino, size, mtime_ns, ctime_ns, chunks)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?;
-            for (p, c) in rows {
-                st.execute(params![
-                    p,
-                    c.dev as i64,
-                    c.ino as i64,
-                    c.size as i64,
-                    c.mtime_ns,
-                    c.ctime_ns,
-                    hashes_to_blob(&c.chunks)
-                ])?;
-            }
-        }
+        write_cache_rows(&tx, rows)?;
         tx.commit()?;
         Ok(())
     }
