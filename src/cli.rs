@@ -232,6 +232,10 @@ pub struct SiteArgs {
     /// Database URL: sqlite:///abs/path, mysql://user:pass@host/name, postgres://...
     #[arg(long, value_name = "URL")]
     pub db: Option<String>,
+    /// Read the database password from this file (first line) instead of the URL, so it
+    /// never appears on a command line
+    #[arg(long, value_name = "FILE", requires = "db")]
+    pub db_password_file: Option<PathBuf>,
     /// A binding file (vhost, drush alias); repeat for several
     #[arg(long = "bind", value_name = "FILE")]
     pub bindings: Vec<PathBuf>,
@@ -612,12 +616,16 @@ fn site_cmd(ctx: &Ctx, c: SiteCmd) -> Result<i32> {
         SiteCmd::Add { uri, spec, keep } => {
             let policy = keep.policy()?;
             let repo = ctx.open_locked("site add")?;
+            let db = match (spec.db, &spec.db_password_file) {
+                (Some(url), Some(f)) => Some(crate::db::with_password_from_file(&url, f)?),
+                (db, _) => db,
+            };
             let mut rec = site::new_site(
                 &uri,
                 &SiteSpec {
                     platform: spec.platform,
                     site_dir: spec.site_dir,
-                    db: spec.db,
+                    db,
                     bindings: spec.bindings,
                 },
             )?;

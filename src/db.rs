@@ -479,6 +479,34 @@ fn sqlite_backup(src: &Path, dest: &Path) -> std::result::Result<(), String> {
     Ok(())
 }
 
+/// Puts the first line of `file` into a server URL as its password (percent-encoded), so
+/// operators never type it on a command line.
+pub fn with_password_from_file(url: &str, file: &Path) -> Result<String> {
+    let text = fs::read_to_string(file).map_err(|e| Error::io(file, e))?;
+    let pw = text.lines().next().unwrap_or("").trim_end_matches('\r');
+    if pw.is_empty() {
+        return Err(Error::Invalid(format!(
+            "{}: no password on its first line",
+            file.display()
+        )));
+    }
+    let mut u = url::Url::parse(url)
+        .map_err(|e| Error::Invalid(format!("database URL '{}': {e}", redact(url))))?;
+    if !matches!(u.scheme(), "mysql" | "mariadb" | "postgres" | "postgresql") {
+        return Err(Error::Invalid(format!(
+            "database URL '{}': only server databases take a password",
+            redact(url)
+        )));
+    }
+    u.set_password(Some(pw)).map_err(|_| {
+        Error::Invalid(format!(
+            "database URL '{}' cannot hold a password",
+            redact(url)
+        ))
+    })?;
+    Ok(u.to_string())
+}
+
 /// Replaces the password in a URL-looking string with `***` (for messages about bad URLs).
 pub fn redact(url: &str) -> String {
     if let Some((scheme, rest)) = url.split_once("://")
@@ -493,6 +521,21 @@ pub fn redact(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn password_from_file_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("pw");
+        std::fs::write(&f, "p@ss:w/rd%?#\nsecond line\n").unwrap();
+        let url = with_password_from_file("mysql://aegir@db.example/site_1", &f).unwrap();
+        match Database::parse(&url).unwrap() {
+            Database::Mysql(s) => assert_eq!(s.password.as_deref(), Some("p@ss:w/rd%?#")),
+            other => panic!("{other:?}"),
+        }
+        assert!(with_password_from_file("sqlite:///x.db", &f).is_err());
+        std::fs::write(&f, "\n").unwrap();
+        assert!(with_password_from_file("mysql://a@h/d", &f).is_err());
+    }
+
     use super::*;
 
     #[test]
