@@ -141,6 +141,13 @@ pub enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// Check the repository and the sites for what would make a snapshot or restore fail
+    /// (exit 1 if there is a problem)
+    Doctor {
+        uri: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// What changed between two snapshots, or between a snapshot and the live site
     Diff {
         id: String,
@@ -329,6 +336,26 @@ fn run(cli: Cli) -> Result<i32> {
         }
         Cmd::Site(c) => site_cmd(&ctx, c),
         Cmd::Restore(a) => restore_cmd(&ctx, a),
+        Cmd::Doctor { uri, json } => {
+            let repo = ctx.open()?;
+            let found = crate::doctor::check(&repo, uri.as_deref())?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&found)?);
+            } else {
+                for f in &found {
+                    let tag = match f.level {
+                        crate::doctor::Level::Ok => "ok",
+                        crate::doctor::Level::Warning => "WARNING",
+                        crate::doctor::Level::Problem => "PROBLEM",
+                    };
+                    println!("{tag:<8} {:<28} {}", f.subject, f.message);
+                }
+            }
+            let bad = found
+                .iter()
+                .any(|f| f.level == crate::doctor::Level::Problem);
+            Ok(if bad { 1 } else { 0 })
+        }
         Cmd::Import { file, site, json } => {
             let repo = ctx.open_locked("import")?;
             let s = crate::aegir::import(&repo, &file, site.as_deref())?;

@@ -11,6 +11,7 @@ pub mod catalog;
 pub mod cli;
 pub mod db;
 pub mod diff;
+pub mod doctor;
 pub mod error;
 pub mod fsutil;
 pub mod gc;
