@@ -220,6 +220,15 @@ pub enum SiteCmd {
     /// Store a site's retention policy (replacing the one stored), used by `prune` without flags
     Set {
         uri: String,
+        /// New database URL
+        #[arg(long, value_name = "URL")]
+        db: Option<String>,
+        /// Read the database password from this file (first line)
+        #[arg(long, value_name = "FILE")]
+        db_password_file: Option<PathBuf>,
+        /// Replace the binding files with these (repeat for several)
+        #[arg(long = "bind", value_name = "FILE")]
+        bindings: Vec<PathBuf>,
         #[command(flatten)]
         keep: KeepArgs,
         /// Remove the stored policy (prune then leaves the site alone)
@@ -720,9 +729,20 @@ fn site_cmd(ctx: &Ctx, c: SiteCmd) -> Result<i32> {
         }
         SiteCmd::Set {
             uri,
+            db,
+            db_password_file,
+            bindings,
             keep,
             clear_policy,
-        } => site_set_cmd(ctx, &uri, &keep, clear_policy),
+        } => {
+            if db.is_some() || db_password_file.is_some() || !bindings.is_empty() {
+                site_set_fields(ctx, &uri, db, db_password_file, bindings)?;
+                if keep.policy()?.is_none() && !clear_policy {
+                    return Ok(0);
+                }
+            }
+            site_set_cmd(ctx, &uri, &keep, clear_policy)
+        }
     }
 }
 
@@ -1009,6 +1029,51 @@ fn policy_text(s: &SiteRecord) -> String {
         Some(Ok(p)) => p.to_string(),
         Some(Err(e)) => e.to_string(),
     }
+}
+
+/// Changes a site's database URL or binding files, validated like `site add`.
+fn site_set_fields(
+    ctx: &Ctx,
+    uri: &str,
+    db: Option<String>,
+    db_password_file: Option<PathBuf>,
+    bindings: Vec<PathBuf>,
+) -> Result<()> {
+    let repo = ctx.open_locked("site set")?;
+    let cur = repo.cat.site(uri)?;
+    let db = match (db.or_else(|| cur.db_url.clone()), &db_password_file) {
+        (Some(url), Some(f)) => Some(crate::db::with_password_from_file(&url, f)?),
+        (None, Some(_)) => {
+            return Err(Error::Usage(format!(
+                "site '{uri}' has no database URL to put a password in"
+            ))
+            .into());
+        }
+        (db, None) => db,
+    };
+    let mut rec = site::new_site(
+        uri,
+        &SiteSpec {
+            platform: Some(cur.platform.clone()),
+            site_dir: Some(cur.site_dir.clone()),
+            db,
+            bindings: if bindings.is_empty() {
+                cur.bindings.clone()
+            } else {
+                bindings
+            },
+        },
+    )?;
+    rec.policy = cur.policy;
+    repo.cat.update_site(&rec)?;
+    if ctx.verbose {
+        println!(
+            "{uri}: database {}, {} binding file(s)",
+            redacted_db(&rec),
+            rec.bindings.len()
+        );
+    }
+    Ok(())
 }
 
 fn site_set_cmd(ctx: &Ctx, uri: &str, keep: &KeepArgs, clear: bool) -> Result<i32> {
