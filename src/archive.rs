@@ -9,7 +9,7 @@ use crate::catalog::SnapshotRecord;
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
 use crate::repo::Repo;
-use crate::restore::BlobReader;
+use crate::store::BlobReader;
 use crate::tree::{Kind, Tree};
 use std::fs;
 use std::io::Write;

@@ -45,6 +45,20 @@ pub struct CaptureOpts {
     /// recorded as absent). Used for the pre-restore snapshot of a half-migrated site.
     pub tolerant: bool,
     pub progress: bool,
+    /// Take the site folder and the database dump from elsewhere (an imported backup) instead
+    /// of the live site; the platform and binding files still come from disk.
+    pub source: Option<ImportSource>,
+}
+
+/// Where an imported snapshot's site folder and dump come from.
+#[derive(Debug, Clone)]
+pub struct ImportSource {
+    /// A folder holding the site folder's contents.
+    pub site_dir: PathBuf,
+    /// A file holding the database dump.
+    pub dump: Option<PathBuf>,
+    pub time: chrono::DateTime<chrono::Utc>,
+    pub note: String,
 }
 
 impl CaptureOpts {
@@ -55,6 +69,7 @@ impl CaptureOpts {
             pinned: kind == "checkpoint",
             tolerant: false,
             progress: false,
+            source: None,
         }
     }
 }
@@ -591,7 +606,11 @@ pub fn snapshot(
         });
     }
     let db = site.database_at(platform)?;
-    let site_path = platform.join(&site.site_dir);
+    let live_site_path = platform.join(&site.site_dir);
+    let site_path = match &opts.source {
+        Some(src) => src.site_dir.clone(),
+        None => live_site_path.clone(),
+    };
     // Everything that can be checked is checked before anything is written.
     let platform_exists = platform.is_dir();
     if !platform_exists && !opts.tolerant {
@@ -609,12 +628,15 @@ pub fn snapshot(
             site.uri
         )));
     }
-    if site_exists {
+    if site_exists && opts.source.is_none() {
         let canon = fs::canonicalize(platform).at(platform)?;
         fsutil::check_inside(&canon, &site_path)?;
     }
-    let skip = db_side_files(db.as_ref());
+    let mut skip = db_side_files(db.as_ref());
+    let import_dump = opts.source.as_ref().and_then(|s| s.dump.clone());
+    skip.extend(import_dump.clone());
     let dump_db = match &db {
+        Some(_) if opts.source.is_some() => import_dump.is_some(),
         Some(Database::Sqlite(p)) if opts.tolerant && !p.exists() => false,
         Some(d) => {
             d.check()?;
@@ -628,7 +650,7 @@ pub fn snapshot(
     let cat = &repo.cat;
     let mut platform_items = if platform_exists {
         let mut skip_p = skip.clone();
-        skip_p.push(site_path.clone());
+        skip_p.push(live_site_path.clone());
         walk_platform(platform, &skip_p)?
     } else {
         Vec::new()
@@ -679,9 +701,12 @@ pub fn snapshot(
         let mut blobs = Vec::new();
         if dump_db {
             let d = db.as_ref().expect("database");
-            let (chunks, size) = d.dump(&repo.tmp_dir(), &mut |r| {
-                sink.put_stream(r, store::DUMP_CHUNKS)
-            })?;
+            let (chunks, size) = match &import_dump {
+                Some(f) => sink.put_stream(fs::File::open(f).at(f)?, store::DUMP_CHUNKS)?,
+                None => d.dump(&repo.tmp_dir(), &mut |r| {
+                    sink.put_stream(r, store::DUMP_CHUNKS)
+                })?,
+            };
             if size == 0 {
                 return Err(Error::Database {
                     url: d.redacted(),
@@ -696,7 +721,13 @@ pub fn snapshot(
         fsutil::failpoint("db-stored");
 
         let platform_tree = to_tree(platform_items, root_meta(platform));
-        let site_tree = to_tree(site_items, root_meta(&site_path));
+        // An imported folder's root is our temporary extraction: its metadata means nothing.
+        let site_root = opts
+            .source
+            .is_none()
+            .then(|| root_meta(&site_path))
+            .flatten();
+        let site_tree = to_tree(site_items, site_root);
         let bindings_tree = to_tree(binding_items, None);
         let files = platform_tree.files() + site_tree.files() + bindings_tree.files();
         let bytes = platform_tree.bytes() + site_tree.bytes() + bindings_tree.bytes() + db_bytes;
@@ -721,7 +752,7 @@ pub fn snapshot(
             kind: opts.kind.clone(),
             label: opts.label.clone(),
             pinned: opts.pinned,
-            time: fsutil::now(),
+            time: opts.source.as_ref().map_or_else(fsutil::now, |s| s.time),
             platform_path: platform.to_path_buf(),
             platform_tree: p_id,
             site_dir: site.site_dir.clone(),
@@ -736,8 +767,13 @@ pub fn snapshot(
             db_bytes,
             bytes_added: sink.stats.bytes_added.load(Ordering::Relaxed),
             duration_ms: started.elapsed().as_millis() as u64,
-            note: None,
+            note: opts.source.as_ref().map(|s| s.note.clone()),
         };
+        if opts.source.is_some() {
+            // An imported site folder is a temporary extraction: nothing to cache.
+            let tmp = site_path.as_os_str().as_bytes();
+            cache_rows.retain(|(p, _)| !p.starts_with(tmp));
+        }
         cat.commit_snapshot(&rec, &blobs, &cache_rows)?;
         fsutil::failpoint("after-commit");
         Ok(rec)
@@ -773,6 +809,12 @@ pub fn load_tree(repo: &Repo, id: &Hash) -> Result<Tree> {
     let t = Tree::decode(&read_blob(repo, id)?)?;
     t.validate()?;
     Ok(t)
+}
+
+/// Opens a stored blob for streaming, one verified chunk at a time.
+pub fn blob_reader<'a>(repo: &'a Repo, id: &Hash) -> Result<store::BlobReader<'a>> {
+    let (chunks, _) = repo.cat.blob(id)?;
+    Ok(store::BlobReader::new(&repo.data_dir(), &repo.cat, chunks))
 }
 
 #[cfg(test)]

@@ -705,6 +705,290 @@ impl Catalog {
     }
 }
 
+/// How much of a pack the snapshots still use (computed against the live set of `gc`/`verify`).
+#[derive(Debug, Clone)]
+pub struct PackUsage {
+    pub id: i64,
+    pub name: String,
+    pub size: u64,
+    pub chunks: u64,
+    pub live_chunks: u64,
+    pub live_bytes: u64,
+}
+
+/// What one gc deletion transaction removed.
+#[derive(Debug, Clone, Default)]
+pub struct DeadRows {
+    pub cache_rows: u64,
+    pub chunks: u64,
+    pub blobs: u64,
+    pub packs: u64,
+}
+
+/// Operations: retention policies, pinning, and the live set used by `gc` and `verify` (temp
+/// tables `live_blobs` / `live_chunks` on this connection, so the referenced set of a large
+/// repository lives in SQLite, not in RAM).
+impl Catalog {
+    /// Stores (or clears) a site's retention policy (JSON).
+    pub fn set_policy(&self, uri: &str, policy: Option<&str>) -> Result<()> {
+        let n = self.conn.execute(
+            "UPDATE sites SET policy = ?2 WHERE uri = ?1",
+            params![uri, policy],
+        )?;
+        if n == 0 {
+            return Err(Error::UnknownSite(uri.to_string()));
+        }
+        Ok(())
+    }
+
+    /// Every pack row: (id, name, size).
+    pub fn packs(&self) -> Result<Vec<(i64, String, u64)>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT id, name, size FROM packs ORDER BY name")?;
+        let rows = st.query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The index rows of one pack, by offset.
+    pub fn chunks_in_pack(&self, pack_id: i64) -> Result<Vec<crate::store::PackEntry>> {
+        self.pack_entries(
+            "SELECT hash, offset, clen, ulen FROM chunks WHERE pack_id = ?1 ORDER BY offset",
+            pack_id,
+        )
+    }
+
+    fn pack_entries(&self, sql: &str, pack_id: i64) -> Result<Vec<crate::store::PackEntry>> {
+        let mut st = self.conn.prepare_cached(sql)?;
+        let rows = st.query_map([pack_id], |r| {
+            let h: Vec<u8> = r.get(0)?;
+            Ok((
+                h,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, i64>(3)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (h, offset, clen, ulen) = row?;
+            let hash = Hash(h.try_into().map_err(|_| {
+                Error::Corrupt("chunk hash of the wrong length in the index".into())
+            })?);
+            out.push(crate::store::PackEntry {
+                hash,
+                offset: offset as u64,
+                clen: clen as u32,
+                ulen: ulen as u32,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Starts a live set: (re)creates the temp tables and fills `live_blobs` with every blob a
+    /// snapshot names (trees flagged 1, dumps 0).
+    pub fn live_begin(&self) -> Result<()> {
+        self.conn.execute_batch(
+            "CREATE TEMP TABLE IF NOT EXISTS live_blobs (id BLOB PRIMARY KEY, tree INTEGER NOT NULL) WITHOUT ROWID;
+             CREATE TEMP TABLE IF NOT EXISTS live_chunks (hash BLOB PRIMARY KEY) WITHOUT ROWID;
+             DELETE FROM temp.live_blobs;
+             DELETE FROM temp.live_chunks;
+             INSERT OR IGNORE INTO temp.live_blobs (id, tree)
+                 SELECT platform_tree, 1 FROM snapshots WHERE platform_tree IS NOT NULL
+                 UNION SELECT site_tree, 1 FROM snapshots WHERE site_tree IS NOT NULL
+                 UNION SELECT bindings_tree, 1 FROM snapshots WHERE bindings_tree IS NOT NULL
+                 UNION SELECT db_dump, 0 FROM snapshots WHERE db_dump IS NOT NULL;",
+        )?;
+        Ok(())
+    }
+
+    /// The live blobs: (id, is a tree).
+    pub fn live_blobs(&self) -> Result<Vec<(Hash, bool)>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT id, tree FROM temp.live_blobs ORDER BY id")?;
+        let rows = st.query_map([], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, tree) = row?;
+            if let Ok(a) = <[u8; 32]>::try_from(id.as_slice()) {
+                out.push((Hash(a), tree != 0));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Adds chunks to the live set.
+    pub fn live_add(&self, chunks: &[Hash]) -> Result<()> {
+        let mut st = self
+            .conn
+            .prepare_cached("INSERT OR IGNORE INTO temp.live_chunks (hash) VALUES (?1)")?;
+        for h in chunks {
+            st.execute([&h.0[..]])?;
+        }
+        Ok(())
+    }
+
+    pub fn live_contains(&self, h: &Hash) -> Result<bool> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT 1 FROM temp.live_chunks WHERE hash = ?1")?;
+        Ok(st.exists([&h.0[..]])?)
+    }
+
+    pub fn live_count(&self) -> Result<u64> {
+        Ok(self
+            .conn
+            .query_row("SELECT count(*) FROM temp.live_chunks", [], |r| {
+                r.get::<_, i64>(0)
+            })? as u64)
+    }
+
+    /// Live chunks that the index does not know (damage: their data is lost or unindexed).
+    pub fn live_missing(&self) -> Result<Vec<Hash>> {
+        let mut st = self.conn.prepare(
+            "SELECT l.hash FROM temp.live_chunks l
+             WHERE NOT EXISTS (SELECT 1 FROM chunks c WHERE c.hash = l.hash)",
+        )?;
+        let rows = st.query_map([], |r| r.get::<_, Vec<u8>>(0))?;
+        let mut out = Vec::new();
+        for row in rows {
+            if let Ok(a) = <[u8; 32]>::try_from(row?.as_slice()) {
+                out.push(Hash(a));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Per pack: its chunks, and how many of them (and how many compressed bytes) are live.
+    pub fn pack_usage(&self) -> Result<Vec<PackUsage>> {
+        let mut st = self.conn.prepare(
+            "SELECT p.id, p.name, p.size, count(c.hash), count(l.hash),
+                    coalesce(sum(CASE WHEN l.hash IS NULL THEN 0 ELSE c.clen END), 0)
+             FROM packs p
+             LEFT JOIN chunks c ON c.pack_id = p.id
+             LEFT JOIN temp.live_chunks l ON l.hash = c.hash
+             GROUP BY p.id ORDER BY p.name",
+        )?;
+        let rows = st.query_map([], |r| {
+            Ok(PackUsage {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                size: r.get::<_, i64>(2)? as u64,
+                chunks: r.get::<_, i64>(3)? as u64,
+                live_chunks: r.get::<_, i64>(4)? as u64,
+                live_bytes: r.get::<_, i64>(5)? as u64,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The live chunks of one pack, by offset.
+    pub fn live_chunks_in_pack(&self, pack_id: i64) -> Result<Vec<crate::store::PackEntry>> {
+        self.pack_entries(
+            "SELECT c.hash, c.offset, c.clen, c.ulen FROM chunks c
+             JOIN temp.live_chunks l ON l.hash = c.hash
+             WHERE c.pack_id = ?1 ORDER BY c.offset",
+            pack_id,
+        )
+    }
+
+    /// Records a durable pack written by gc and points the index rows of its chunks at it, in
+    /// one transaction. The old pack keeps its file until its rows are gone.
+    pub fn move_chunks(&self, info: &crate::store::PackInfo) -> Result<()> {
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute(
+            "INSERT OR IGNORE INTO packs (name, size, created) VALUES (?1, ?2, ?3)",
+            params![info.name, info.size as i64, time_str(&Utc::now())],
+        )?;
+        let pack_id: i64 =
+            tx.query_row("SELECT id FROM packs WHERE name = ?1", [&info.name], |r| {
+                r.get(0)
+            })?;
+        {
+            let mut st = tx.prepare_cached(
+                "INSERT INTO chunks (hash, pack_id, offset, clen, ulen) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (hash) DO UPDATE SET pack_id = excluded.pack_id,
+                    offset = excluded.offset, clen = excluded.clen, ulen = excluded.ulen",
+            )?;
+            for e in &info.entries {
+                st.execute(params![
+                    &e.hash.0[..],
+                    pack_id,
+                    e.offset as i64,
+                    e.clen as i64,
+                    e.ulen as i64
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// gc's deletion step, in one transaction: files-cache rows naming a chunk that is not live
+    /// (else a later snapshot would reuse a chunk about to vanish), index rows of dead chunks,
+    /// blob rows no snapshot names, and the rows of `packs` (each must hold no chunk row by
+    /// then, or nothing is deleted).
+    pub fn delete_dead(&self, packs: &[i64]) -> Result<DeadRows> {
+        let tx = self.conn.unchecked_transaction()?;
+        let mut out = DeadRows::default();
+        let mut stale = Vec::new();
+        {
+            let mut st = tx.prepare("SELECT path, chunks FROM files_cache")?;
+            let mut rows = st.query([])?;
+            while let Some(r) = rows.next()? {
+                let chunks: Vec<u8> = r.get(1)?;
+                let mut live = chunks.len().is_multiple_of(32);
+                if live {
+                    for h in chunks.chunks_exact(32) {
+                        let h = Hash(h.try_into().expect("32 bytes"));
+                        if !self.live_contains(&h)? {
+                            live = false;
+                            break;
+                        }
+                    }
+                }
+                if !live {
+                    stale.push(r.get::<_, Vec<u8>>(0)?);
+                }
+            }
+        }
+        {
+            let mut st = tx.prepare("DELETE FROM files_cache WHERE path = ?1")?;
+            for p in &stale {
+                out.cache_rows += st.execute([p])? as u64;
+            }
+        }
+        out.chunks = tx.execute(
+            "DELETE FROM chunks WHERE NOT EXISTS
+                (SELECT 1 FROM temp.live_chunks l WHERE l.hash = chunks.hash)",
+            [],
+        )? as u64;
+        out.blobs = tx.execute(
+            "DELETE FROM blobs WHERE NOT EXISTS
+                (SELECT 1 FROM temp.live_blobs l WHERE l.id = blobs.id)",
+            [],
+        )? as u64;
+        {
+            let mut st = tx.prepare("SELECT count(*) FROM chunks WHERE pack_id = ?1")?;
+            let mut del = tx.prepare("DELETE FROM packs WHERE id = ?1")?;
+            for id in packs {
+                let n: i64 = st.query_row([id], |r| r.get(0))?;
+                if n != 0 {
+                    return Err(Error::Invalid(format!(
+                        "gc: pack {id} still holds {n} indexed chunk(s); nothing was deleted"
+                    )));
+                }
+                out.packs += del.execute([id])? as u64;
+            }
+        }
+        tx.commit()?;
+        Ok(out)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

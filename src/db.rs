@@ -1,7 +1,12 @@
 //! Site databases: parsing their URLs, redacting them for display, dumping them as a stream and
 //! loading a dump back. SQLite goes through rusqlite's online backup API (a consistent copy of a
 //! live database); MariaDB/MySQL and PostgreSQL go through their own dump and client tools,
-//! streamed. This module never prints or logs a password and never passes one in argv.
+//! streamed (see the `mysql` and `postgres` submodules; `child` runs the tools). This module
+//! never prints or logs a password and never passes one in argv.
+
+mod child;
+mod mysql;
+mod postgres;
 
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
@@ -41,6 +46,13 @@ impl std::fmt::Debug for ServerUrl {
             .field("socket", &self.socket)
             .field("name", &self.name)
             .finish()
+    }
+}
+
+impl ServerUrl {
+    /// The host as client tools take it: an IPv6 address without the URL's brackets.
+    pub(crate) fn tool_host(&self) -> &str {
+        self.host.trim_start_matches('[').trim_end_matches(']')
     }
 }
 
@@ -160,15 +172,19 @@ impl Database {
                     _ => Err(self.err("file is not a database")),
                 }
             }
-            Database::Mysql(_) | Database::Postgres(_) => Err(self.err(format!(
-                "{} databases are not supported by this build yet",
-                self.kind()
-            ))),
+            Database::Mysql(s) | Database::Postgres(s) => {
+                let tools = self.tools()?;
+                self.query_in(&tools, s, None, &s.name, "SELECT 1")
+                    .map_err(|m| self.err(format!("cannot connect: {m}")))?;
+                Ok(())
+            }
         }
     }
 
     /// Dumps the database and hands the dump to `consume` as a stream. `tmp` is a private
-    /// folder for SQLite's backup copy. Returns what `consume` returned.
+    /// folder for SQLite's backup copy and MariaDB's option file. Returns what `consume`
+    /// returned; fails if the dump tool fails or its output is cut short, so a partial dump is
+    /// never taken for a good one.
     pub fn dump<T>(
         &self,
         tmp: &Path,
@@ -190,10 +206,21 @@ impl Database {
                 let _ = fs::remove_file(&copy);
                 res
             }
-            _ => Err(self.err(format!(
-                "{} databases are not supported by this build yet",
-                self.kind()
-            ))),
+            Database::Mysql(s) => {
+                let tools = self.tools()?;
+                let cnf = mysql::OptionFile::create(s, Some(tmp))?;
+                let mut cmd = cnf.command(&tools.dump);
+                cmd.args(mysql::dump_args(&s.name));
+                child::stream_out(cmd, mysql::trailer(), self.secret(), consume)
+                    .map_err(|m| self.err(m))?
+            }
+            Database::Postgres(s) => {
+                let tools = self.tools()?;
+                let mut cmd = postgres::command(&tools.dump, s, &s.name);
+                cmd.args(postgres::dump_args());
+                child::stream_out(cmd, postgres::trailer(), self.secret(), consume)
+                    .map_err(|m| self.err(m))?
+            }
         }
     }
 
@@ -242,12 +269,158 @@ impl Database {
                 let _ = fs::remove_file(&tmp);
                 res
             }
-            _ => Err(self.err(format!(
-                "{} databases are not supported by this build yet",
-                self.kind()
-            ))),
+            Database::Mysql(s) => self.load_mysql(s, r),
+            Database::Postgres(s) => self.load_postgres(s, r),
         }
     }
+
+    fn secret(&self) -> Option<&str> {
+        match self {
+            Database::Mysql(s) | Database::Postgres(s) => s.password.as_deref(),
+            Database::Sqlite(_) => None,
+        }
+    }
+
+    /// The engine's dump tool and client, or one line naming what is missing.
+    fn tools(&self) -> Result<Tools> {
+        let (dumps, clients, pkg) = match self {
+            Database::Mysql(_) => (mysql::DUMP_TOOLS, mysql::CLIENTS, "mariadb-client"),
+            Database::Postgres(_) => (postgres::DUMP_TOOLS, postgres::CLIENTS, "postgresql-client"),
+            Database::Sqlite(_) => unreachable!("SQLite needs no client tools"),
+        };
+        let find = |names: &[&str]| {
+            child::find_tool(names).ok_or_else(|| {
+                self.err(format!(
+                    "{} not found in PATH (install {pkg})",
+                    names.join(" or ")
+                ))
+            })
+        };
+        Ok(Tools {
+            dump: find(dumps)?,
+            client: find(clients)?,
+        })
+    }
+
+    /// Runs one SQL text through the engine's client against `database` and returns its
+    /// tab-separated output, or one line saying why it failed. For MariaDB, `cnf` is an option
+    /// file to reuse (else one is made for this run).
+    fn query_in(
+        &self,
+        tools: &Tools,
+        s: &ServerUrl,
+        cnf: Option<&mysql::OptionFile>,
+        database: &str,
+        sql: &str,
+    ) -> std::result::Result<Vec<u8>, String> {
+        match self {
+            Database::Mysql(_) => {
+                let own;
+                let cnf = match cnf {
+                    Some(c) => c,
+                    None => {
+                        own = mysql::OptionFile::create(s, None).map_err(|e| e.to_string())?;
+                        &own
+                    }
+                };
+                let mut cmd = cnf.command(&tools.client);
+                cmd.args(mysql::query_args(database));
+                child::run(cmd, sql.as_bytes(), self.secret())
+            }
+            Database::Postgres(_) => {
+                let mut cmd = postgres::command(&tools.client, s, database);
+                cmd.args(postgres::psql_args());
+                cmd.args(["-f", "-"]);
+                child::run(cmd, sql.as_bytes(), self.secret())
+            }
+            Database::Sqlite(_) => unreachable!("SQLite is queried through rusqlite"),
+        }
+    }
+
+    /// MariaDB/MySQL: create the database if it is missing, list every table, view, sequence,
+    /// routine and event in it, then in one client session drop them all and load the dump.
+    /// Everything that can fail without changing anything (tools, connection, listing) is
+    /// checked first.
+    fn load_mysql(&self, s: &ServerUrl, r: &mut dyn Read) -> Result<()> {
+        let tools = self.tools()?;
+        let cnf = mysql::OptionFile::create(s, None)?;
+        let exists = self
+            .query_in(
+                &tools,
+                s,
+                Some(&cnf),
+                "",
+                &format!(
+                    "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE HEX(SCHEMA_NAME) = {}",
+                    mysql::hex_lit(&s.name)
+                ),
+            )
+            .map_err(|m| self.err(format!("cannot connect: {m}")))?;
+        if String::from_utf8_lossy(&exists).trim() == "0" {
+            self.query_in(
+                &tools,
+                s,
+                Some(&cnf),
+                "",
+                &format!(
+                    "CREATE DATABASE IF NOT EXISTS {} CHARACTER SET utf8mb4",
+                    mysql::ident(&s.name)
+                ),
+            )
+            .map_err(|m| self.err(format!("cannot create the database: {m}")))?;
+        }
+        let listing = self
+            .query_in(&tools, s, Some(&cnf), &s.name, mysql::LIST_OBJECTS)
+            .map_err(|m| self.err(format!("cannot list its objects: {m}")))?;
+        let objects = mysql::parse_objects(&listing).map_err(|m| self.err(m))?;
+        let script = mysql::drop_script(&objects);
+        let mut cmd = cnf.command(&tools.client);
+        cmd.args(mysql::load_args(&s.name));
+        child::stream_in(cmd, script.as_bytes(), r, self.secret())
+            .map_err(|m| self.err(format!("load failed: {m}")))?;
+        Ok(())
+    }
+
+    /// PostgreSQL: create the database if it is missing (through the `postgres` maintenance
+    /// database), then in one transaction drop everything in it and load the dump: a failed
+    /// load leaves the database as it was.
+    fn load_postgres(&self, s: &ServerUrl, r: &mut dyn Read) -> Result<()> {
+        let tools = self.tools()?;
+        if let Err(first) = self.query_in(&tools, s, None, &s.name, "SELECT 1") {
+            // Is it missing, or unreachable? Ask the maintenance database.
+            let q = format!(
+                "SELECT count(*) FROM pg_catalog.pg_database WHERE datname = {}",
+                postgres::literal(&s.name)
+            );
+            let n = ["postgres", "template1"]
+                .iter()
+                .find_map(|m| self.query_in(&tools, s, None, m, &q).ok())
+                .ok_or_else(|| self.err(format!("cannot connect: {first}")))?;
+            if String::from_utf8_lossy(&n).trim() != "0" {
+                return Err(self.err(format!("cannot connect: {first}")));
+            }
+            self.query_in(
+                &tools,
+                s,
+                None,
+                "postgres",
+                &format!("CREATE DATABASE {}", postgres::ident(&s.name)),
+            )
+            .map_err(|m| self.err(format!("cannot create the database: {m}")))?;
+        }
+        let mut cmd = postgres::command(&tools.client, s, &s.name);
+        cmd.args(postgres::psql_args());
+        cmd.args(["--single-transaction", "-f", "-"]);
+        child::stream_in(cmd, postgres::drop_script().as_bytes(), r, self.secret())
+            .map_err(|m| self.err(format!("load failed (nothing was changed): {m}")))?;
+        Ok(())
+    }
+}
+
+/// Where the engine's tools are.
+struct Tools {
+    dump: PathBuf,
+    client: PathBuf,
 }
 
 /// How long a capture waits for a site's SQLite database to let it read.
@@ -306,6 +479,34 @@ fn sqlite_backup(src: &Path, dest: &Path) -> std::result::Result<(), String> {
     Ok(())
 }
 
+/// Puts the first line of `file` into a server URL as its password (percent-encoded), so
+/// operators never type it on a command line.
+pub fn with_password_from_file(url: &str, file: &Path) -> Result<String> {
+    let text = fs::read_to_string(file).map_err(|e| Error::io(file, e))?;
+    let pw = text.lines().next().unwrap_or("").trim_end_matches('\r');
+    if pw.is_empty() {
+        return Err(Error::Invalid(format!(
+            "{}: no password on its first line",
+            file.display()
+        )));
+    }
+    let mut u = url::Url::parse(url)
+        .map_err(|e| Error::Invalid(format!("database URL '{}': {e}", redact(url))))?;
+    if !matches!(u.scheme(), "mysql" | "mariadb" | "postgres" | "postgresql") {
+        return Err(Error::Invalid(format!(
+            "database URL '{}': only server databases take a password",
+            redact(url)
+        )));
+    }
+    u.set_password(Some(pw)).map_err(|_| {
+        Error::Invalid(format!(
+            "database URL '{}' cannot hold a password",
+            redact(url)
+        ))
+    })?;
+    Ok(u.to_string())
+}
+
 /// Replaces the password in a URL-looking string with `***` (for messages about bad URLs).
 pub fn redact(url: &str) -> String {
     if let Some((scheme, rest)) = url.split_once("://")
@@ -320,6 +521,21 @@ pub fn redact(url: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn password_from_file_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("pw");
+        std::fs::write(&f, "p@ss:w/rd%?#\nsecond line\n").unwrap();
+        let url = with_password_from_file("mysql://aegir@db.example/site_1", &f).unwrap();
+        match Database::parse(&url).unwrap() {
+            Database::Mysql(s) => assert_eq!(s.password.as_deref(), Some("p@ss:w/rd%?#")),
+            other => panic!("{other:?}"),
+        }
+        assert!(with_password_from_file("sqlite:///x.db", &f).is_err());
+        std::fs::write(&f, "\n").unwrap();
+        assert!(with_password_from_file("mysql://a@h/d", &f).is_err());
+    }
+
     use super::*;
 
     #[test]

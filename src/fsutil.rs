@@ -183,3 +183,29 @@ pub fn now() -> chrono::DateTime<chrono::Utc> {
     }
     chrono::Utc::now()
 }
+
+/// Test-only pause point: when `SITESNAP_PAUSE` names `point` and `SITESNAP_PAUSE_FILE` names a
+/// file, the process creates that file (holding its pid) and waits until someone deletes it.
+/// The lock tests use it to hold the repository lock for exactly as long as they need. Compiled
+/// to nothing in release builds.
+#[inline]
+pub fn pausepoint(point: &str) {
+    #[cfg(debug_assertions)]
+    {
+        if std::env::var("SITESNAP_PAUSE").ok().as_deref() != Some(point) {
+            return;
+        }
+        let Some(file) = std::env::var_os("SITESNAP_PAUSE_FILE") else {
+            return;
+        };
+        let file = PathBuf::from(file);
+        if fs::write(&file, std::process::id().to_string()).is_err() {
+            return;
+        }
+        while file.exists() {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = point;
+}

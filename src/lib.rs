@@ -4,20 +4,26 @@
 //! puts the site back on the platform it was on. The CLI (`main.rs`) is a thin layer over this
 //! library; tests and benches use it directly.
 
+pub mod aegir;
 pub mod archive;
 pub mod capture;
 pub mod catalog;
 pub mod cli;
 pub mod db;
 pub mod diff;
+pub mod doctor;
 pub mod error;
 pub mod fsutil;
+pub mod gc;
 pub mod hash;
 pub mod migrate;
+pub mod reach;
 pub mod repo;
 pub mod restore;
+pub mod retention;
 pub mod site;
 pub mod store;
 pub mod tree;
+pub mod verify;
 
 pub use error::{Error, Result};

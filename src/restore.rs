@@ -14,7 +14,6 @@ use crate::catalog::{CacheEntry, Catalog, JournalRecord, SiteRecord, SnapshotRec
 use crate::db::Database;
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
-use crate::hash::Hash;
 use crate::repo::Repo;
 use crate::site;
 use crate::store::ChunkReader;
@@ -1039,52 +1038,9 @@ fn step_db(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<()> {
         }
         _ => {
             let id = snap.db_dump.expect("dump");
-            let (chunks, _) = repo.cat.blob(&id)?;
-            let data = repo.data_dir();
-            let mut r = BlobReader::new(&data, &repo.cat, chunks);
+            let mut r = capture::blob_reader(repo, &id)?;
             db.load(&mut r)
         }
-    }
-}
-
-/// A `Read` over a blob's chunks, verifying each.
-pub struct BlobReader<'a> {
-    reader: ChunkReader<'a>,
-    chunks: Vec<Hash>,
-    next: usize,
-    buf: Vec<u8>,
-    pos: usize,
-}
-
-impl<'a> BlobReader<'a> {
-    pub fn new(data: &Path, cat: &'a Catalog, chunks: Vec<Hash>) -> Self {
-        BlobReader {
-            reader: ChunkReader::new(data, cat),
-            chunks,
-            next: 0,
-            buf: Vec::new(),
-            pos: 0,
-        }
-    }
-}
-
-impl std::io::Read for BlobReader<'_> {
-    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-        while self.pos == self.buf.len() {
-            let Some(h) = self.chunks.get(self.next) else {
-                return Ok(0);
-            };
-            self.buf = self
-                .reader
-                .read(h)
-                .map_err(|e| std::io::Error::other(e.to_string()))?;
-            self.pos = 0;
-            self.next += 1;
-        }
-        let n = out.len().min(self.buf.len() - self.pos);
-        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
-        self.pos += n;
-        Ok(n)
     }
 }
 

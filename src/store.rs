@@ -337,6 +337,44 @@ impl<'a> ChunkReader<'a> {
     }
 }
 
+/// A `Read` over a blob's chunks, verifying each.
+pub struct BlobReader<'a> {
+    reader: ChunkReader<'a>,
+    chunks: Vec<Hash>,
+    next: usize,
+    buf: Vec<u8>,
+    pos: usize,
+}
+
+impl<'a> BlobReader<'a> {
+    pub fn new(data: &Path, cat: &'a Catalog, chunks: Vec<Hash>) -> Self {
+        BlobReader {
+            reader: ChunkReader::new(data, cat),
+            chunks,
+            next: 0,
+            buf: Vec::new(),
+            pos: 0,
+        }
+    }
+}
+
+impl std::io::Read for BlobReader<'_> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.pos == self.buf.len() {
+            let Some(h) = self.chunks.get(self.next) else {
+                return Ok(0);
+            };
+            self.buf = self.reader.read(h).map_err(std::io::Error::other)?;
+            self.pos = 0;
+            self.next += 1;
+        }
+        let n = out.len().min(self.buf.len() - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}
+
 /// Counters a capture reports.
 #[derive(Debug, Default)]
 pub struct SinkStats {

@@ -1,0 +1,76 @@
+#!/bin/sh
+# Dump deduplication of a ~200 MB MariaDB database (issue 4).
+#
+# 1. Runs the ignored test `mysql_dump_dedup_200mb` (tests/db_mysql.rs): the real sitesnap binary
+#    snapshots a generated database, 1% of its rows are changed in one contiguous id range,
+#    snapshot, another 1% picked at random, snapshot; it prints each later snapshot's
+#    `bytes_added` as a percentage of the first's.
+#    SNAPSHOTS=0 skips this step.
+# 2. With CHUNKING=1 (default), dumps the same kind of database three times (before, after
+#    the clustered change, after the scattered change) into bench-data/ and runs
+#    `examples/dump_chunking.rs` on them to compare chunk parameter sets, for mariadb-dump's
+#    default extended INSERTs and for --skip-extended-insert (one row per INSERT).
+#
+# Needs a MariaDB server: SITESNAP_TEST_MYSQL_URL (default root over /run/mysqld/mysqld.sock);
+# step 2 reaches it with the `mariadb` client's own defaults plus MYSQL_ARGS (e.g.
+# MYSQL_ARGS="-uroot -h127.0.0.1"). SITESNAP_DEDUP_MB sets the size (default 200).
+set -eu
+cd "$(dirname "$0")/.."
+MB=${SITESNAP_DEDUP_MB:-200}
+export SITESNAP_DEDUP_MB=$MB
+
+if [ "${SNAPSHOTS:-1}" = 1 ]; then
+    echo "== sitesnap snapshots (tests/db_mysql.rs mysql_dump_dedup_200mb, $MB MB)"
+    cargo test --quiet --test db_mysql mysql_dump_dedup_200mb -- --ignored --nocapture 2>&1 |
+        grep -E "dump dedup|test result|panicked|FAILED"
+fi
+
+[ "${CHUNKING:-1}" = 1 ] || exit 0
+
+echo "== chunk parameter sets (examples/dump_chunking.rs)"
+MYSQL_ARGS=${MYSQL_ARGS:-}
+DB=ssnap_bench_dedup_$$
+OUT=bench-data/dump_dedup
+mkdir -p "$OUT"
+ROWS=$((MB * 4200))
+sql() { mariadb $MYSQL_ARGS --batch --skip-column-names "$@"; }
+cleanup() { sql -e "DROP DATABASE IF EXISTS $DB" || true; }
+trap cleanup EXIT
+sql -e "CREATE DATABASE $DB"
+sql "$DB" <<EOF
+CREATE TABLE big (
+  id INT PRIMARY KEY, title VARCHAR(255) NOT NULL, body TEXT NOT NULL,
+  data VARBINARY(32) NULL, created INT NOT NULL, changed INT NOT NULL
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+CREATE TABLE k (n INT PRIMARY KEY);
+INSERT INTO k WITH RECURSIVE s(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM s WHERE n < 999) SELECT n FROM s;
+INSERT INTO big
+  SELECT x.n, CONCAT('Article ', x.n, ' about ', SUBSTR(MD5(x.n), 1, 6)),
+         CONCAT('Lorem ipsum dolor sit amet ', MD5(x.n * 7), ' consectetur ', SHA1(x.n),
+                ' adipiscing elit, sed do eiusmod tempor ', x.n % 977),
+         UNHEX(SUBSTR(SHA1(x.n * 3), 1, 16)), 1600000000 + x.n, 1600000000 + x.n * 2
+  FROM (SELECT a.n * 1000 + b.n AS n FROM k a, k b WHERE a.n * 1000 + b.n < $ROWS) x;
+DROP TABLE k;
+EOF
+dump() {
+    # The same flags sitesnap uses (src/db/mysql.rs dump_args), plus "$@".
+    mariadb-dump $MYSQL_ARGS --single-transaction --quick --routines --triggers --events \
+        --hex-blob --default-character-set=utf8mb4 --no-tablespaces --skip-dump-date "$@" "$DB"
+}
+dump >"$OUT/a.sql"
+dump --skip-extended-insert >"$OUT/a1.sql"
+CHANGED=$((ROWS / 100))
+FROM=$((ROWS / 2))
+sql "$DB" -e "UPDATE big SET title = CONCAT(title, ' (edited)'), changed = changed + 86400 WHERE id >= $FROM AND id < $((FROM + CHANGED))"
+dump >"$OUT/b-clustered.sql"
+dump --skip-extended-insert >"$OUT/b1-clustered.sql"
+sql "$DB" -e "UPDATE big SET title = CONCAT(title, ' (edited)'), changed = changed + 86400 WHERE CRC32(id * 7919) % 100 = 42"
+dump >"$OUT/c-scattered.sql"
+dump --skip-extended-insert >"$OUT/c1-scattered.sql"
+ls -l "$OUT"
+cargo build --quiet --release --example dump_chunking
+echo "-- extended INSERTs (mariadb-dump default, what sitesnap uses)"
+target/release/examples/dump_chunking "$OUT/a.sql" "$OUT/b-clustered.sql" "$OUT/c-scattered.sql"
+echo "-- one row per INSERT (--skip-extended-insert)"
+target/release/examples/dump_chunking "$OUT/a1.sql" "$OUT/b1-clustered.sql" "$OUT/c1-scattered.sql"
+rm -f "$OUT"/*.sql

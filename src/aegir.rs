@@ -1,0 +1,289 @@
+//! Aegir: importing Aegir's own backups and discovering an Aegir server's sites. An Aegir
+//! backup (`/var/aegir/backups/<uri>-YYYYmmdd.HHMMSS[_N].tar.gz`) holds only the site folder's
+//! contents and a `database.sql`; the import takes the platform and binding files from disk as
+//! they are at import time and says so in the snapshot's note. Archives are extracted into a
+//! private temporary folder inside the repository with every path checked (no `..`, no absolute
+//! paths, nothing written through a symlink); this module never writes into a live site.
+
+use crate::capture::{self, CaptureOpts, ImportSource};
+use crate::catalog::{SiteRecord, SnapshotRecord};
+use crate::error::{Error, IoContext, Result};
+use crate::fsutil;
+use crate::repo::Repo;
+use crate::site;
+use chrono::{Local, NaiveDateTime, TimeZone, Utc};
+use std::fs;
+use std::io::Read;
+use std::path::{Component, Path, PathBuf};
+
+/// The site URI and time an Aegir backup's file name carries:
+/// `<uri>-YYYYmmdd.HHMMSS[_N].tar.gz`.
+pub fn parse_backup_name(path: &Path) -> Option<(String, chrono::DateTime<Utc>)> {
+    let name = path.file_name()?.to_str()?;
+    let stem = name
+        .strip_suffix(".tar.gz")
+        .or_else(|| name.strip_suffix(".tgz"))?;
+    let stem = match stem.rsplit_once('_') {
+        Some((s, n)) if !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()) => s,
+        _ => stem,
+    };
+    let (uri, stamp) = stem.rsplit_once('-')?;
+    let t = NaiveDateTime::parse_from_str(stamp, "%Y%m%d.%H%M%S").ok()?;
+    let local = Local.from_local_datetime(&t).earliest()?;
+    Some((uri.to_string(), local.with_timezone(&Utc)))
+}
+
+fn open_archive(path: &Path) -> Result<tar::Archive<Box<dyn Read>>> {
+    let f = fs::File::open(path).at(path)?;
+    let mut magic = [0u8; 4];
+    let n = (&f).read(&mut magic).at(path)?;
+    drop(f);
+    let f = fs::File::open(path).at(path)?;
+    let r: Box<dyn Read> = if n >= 2 && magic[..2] == [0x1f, 0x8b] {
+        Box::new(flate2::read::GzDecoder::new(f))
+    } else if n == 4 && magic == [0x28, 0xb5, 0x2f, 0xfd] {
+        Box::new(zstd::Decoder::new(f).at(path)?)
+    } else {
+        Box::new(f)
+    };
+    Ok(tar::Archive::new(r))
+}
+
+/// Extracts `archive` into the new folder `dest`, refusing any entry that would land outside it.
+fn extract_checked(archive: &Path, dest: &Path) -> Result<()> {
+    fsutil::create_private_dir(dest)?;
+    let mut ar = open_archive(archive)?;
+    ar.set_preserve_permissions(true);
+    ar.set_preserve_mtime(true);
+    ar.set_preserve_ownerships(unsafe { libc::geteuid() } == 0);
+    ar.set_unpack_xattrs(false);
+    let bad = |p: &Path, why: &str| {
+        Error::Invalid(format!(
+            "{}: entry '{}' {why}; nothing imported",
+            archive.display(),
+            p.display()
+        ))
+    };
+    for e in ar
+        .entries()
+        .map_err(|e| Error::Invalid(format!("{}: not a tar archive: {e}", archive.display())))?
+    {
+        let mut e =
+            e.map_err(|e| Error::Invalid(format!("{}: damaged archive: {e}", archive.display())))?;
+        let p = e
+            .path()
+            .map_err(|err| bad(Path::new("?"), &err.to_string()))?
+            .into_owned();
+        for c in p.components() {
+            match c {
+                Component::Normal(_) | Component::CurDir => {}
+                Component::ParentDir => return Err(bad(&p, "contains '..'")),
+                _ => return Err(bad(&p, "is an absolute path")),
+            }
+        }
+        if matches!(
+            e.header().entry_type(),
+            tar::EntryType::Link
+                | tar::EntryType::Char
+                | tar::EntryType::Block
+                | tar::EntryType::Fifo
+        ) {
+            return Err(bad(
+                &p,
+                "is a hard link or device, which a site folder does not hold",
+            ));
+        }
+        // unpack_in refuses paths that leave `dest`, including through symlinks it unpacked.
+        let ok = e.unpack_in(dest).map_err(|err| {
+            Error::Invalid(format!("{}: {}: {err}", archive.display(), p.display()))
+        })?;
+        if !ok {
+            return Err(bad(&p, "would be written outside the site folder"));
+        }
+    }
+    Ok(())
+}
+
+/// Imports an Aegir backup of a registered site as an `imported` snapshot.
+pub fn import(repo: &Repo, archive: &Path, uri: Option<&str>) -> Result<SnapshotRecord> {
+    let parsed = parse_backup_name(archive);
+    let uri = match (uri, &parsed) {
+        (Some(u), _) => u.to_string(),
+        (None, Some((u, _))) => u.clone(),
+        (None, None) => {
+            return Err(Error::Usage(format!(
+                "{}: not named <uri>-YYYYmmdd.HHMMSS.tar.gz; say which site with --site",
+                archive.display()
+            )));
+        }
+    };
+    let s: SiteRecord = repo.cat.site(&uri)?;
+    let time = match &parsed {
+        Some((_, t)) => *t,
+        None => fs::metadata(archive)
+            .and_then(|m| m.modified())
+            .map(chrono::DateTime::<Utc>::from)
+            .at(archive)?,
+    };
+    let platform = site::locate(&repo.cat, &s)?;
+    let work = repo
+        .tmp_dir()
+        .join(format!("import-{}", fsutil::random_hex(6)));
+    let res = (|| {
+        extract_checked(archive, &work)?;
+        // Aegir packs from inside the site folder: entries are ./settings.php, ./files/...
+        let dump = work.join("database.sql");
+        let has_dump = dump.is_file();
+        let db = s.database()?;
+        if has_dump && matches!(db, Some(crate::db::Database::Sqlite(_))) {
+            return Err(Error::Invalid(format!(
+                "{} holds a MySQL dump but site '{uri}' uses SQLite",
+                archive.display()
+            )));
+        }
+        let note = format!(
+            "imported from {}: site folder{} from the backup; platform {} and binding files as they were on disk at import time",
+            archive.display(),
+            if has_dump && db.is_some() {
+                " and database"
+            } else {
+                ""
+            },
+            platform.display()
+        );
+        let mut o = CaptureOpts::new("imported");
+        o.source = Some(ImportSource {
+            site_dir: work.clone(),
+            dump: (has_dump && db.is_some()).then_some(dump),
+            time,
+            note,
+        });
+        o.label = archive
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned());
+        capture::snapshot(repo, &s, &platform, &o)
+    })();
+    let _ = remove_private_tree(&work);
+    res
+}
+
+fn remove_private_tree(p: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    for e in walkdir::WalkDir::new(p).into_iter().flatten() {
+        if e.file_type().is_dir() {
+            let _ = fs::set_permissions(e.path(), fs::Permissions::from_mode(0o700));
+        }
+    }
+    fs::remove_dir_all(p)
+}
+
+/// A site found on an Aegir server.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Found {
+    pub uri: String,
+    pub platform: PathBuf,
+    pub bindings: Vec<PathBuf>,
+    pub db: Option<String>,
+    pub registered: bool,
+}
+
+fn php_value(text: &str, key: &str) -> Option<String> {
+    let i = text.find(&format!("'{key}'"))?;
+    let rest = text[i + key.len() + 2..]
+        .trim_start()
+        .strip_prefix("=>")?
+        .trim_start();
+    let q = rest.chars().next()?;
+    if q != '\'' && q != '"' {
+        return None;
+    }
+    let end = rest[1..].find(q)?;
+    Some(rest[1..1 + end].to_string())
+}
+
+/// Finds the sites of an Aegir server under `root` (default `/var/aegir`) from their drush
+/// aliases (`<root>/.drush/<uri>.alias.drushrc.php`: `root`, `uri`) and vhosts
+/// (`<root>/config/server_master/{nginx,apache}/vhost.d/<uri>`). Database credentials are not
+/// read: Aegir keeps them in the vhost, so `--db` is given by the operator.
+pub fn discover(repo: &Repo, root: &Path) -> Result<Vec<Found>> {
+    let drush = root.join(".drush");
+    let rd = fs::read_dir(&drush).map_err(|e| {
+        Error::Invalid(format!(
+            "{}: {e} (is {} an Aegir home?)",
+            drush.display(),
+            root.display()
+        ))
+    })?;
+    let mut out = Vec::new();
+    let mut names: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
+    names.sort();
+    for p in names {
+        let Some(name) = p.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        let Some(uri) = name.strip_suffix(".alias.drushrc.php") else {
+            continue;
+        };
+        let Ok(text) = fs::read_to_string(&p) else {
+            continue;
+        };
+        // Platform and server aliases (platform_x, server_master, hm) have no site_path.
+        if php_value(&text, "site_path").is_none() || site::validate_uri(uri).is_err() {
+            continue;
+        }
+        let Some(platform) = php_value(&text, "root").map(PathBuf::from) else {
+            continue;
+        };
+        let mut bindings = vec![p.clone()];
+        for server in ["nginx", "apache"] {
+            let v = root
+                .join("config/server_master")
+                .join(server)
+                .join("vhost.d")
+                .join(uri);
+            if v.is_file() {
+                bindings.push(v);
+            }
+        }
+        out.push(Found {
+            uri: uri.to_string(),
+            platform,
+            bindings,
+            db: None,
+            registered: repo.cat.find_site(uri)?.is_some(),
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backup_names() {
+        let (u, t) = parse_backup_name(Path::new(
+            "/var/aegir/backups/www.example.com-20240131.235959_2.tar.gz",
+        ))
+        .unwrap();
+        assert_eq!(u, "www.example.com");
+        assert_eq!(
+            t.with_timezone(&Local).format("%Y%m%d.%H%M%S").to_string(),
+            "20240131.235959"
+        );
+        assert!(parse_backup_name(Path::new("backup.tar.gz")).is_none());
+        assert!(parse_backup_name(Path::new("a-b.zip")).is_none());
+    }
+
+    #[test]
+    fn php_values() {
+        let t =
+            "$aliases['x'] = array ('root' => '/var/aegir/platforms/d7', 'site_path' => \"/s\");";
+        assert_eq!(
+            php_value(t, "root").as_deref(),
+            Some("/var/aegir/platforms/d7")
+        );
+        assert_eq!(php_value(t, "site_path").as_deref(), Some("/s"));
+        assert_eq!(php_value(t, "uri"), None);
+    }
+}

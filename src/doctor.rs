@@ -1,0 +1,188 @@
+//! Doctor: a read-only health check of the repository and the sites, for an operator or a
+//! monitoring job. It reports what would make tonight's snapshot or tomorrow's restore fail
+//! (missing platform or site folder, unreachable database, missing binding file, unfinished
+//! restore, loose repository permissions, no recent snapshot) and never changes anything.
+
+use crate::catalog::SiteRecord;
+use crate::error::Result;
+use crate::repo::Repo;
+use crate::site;
+use serde::Serialize;
+use std::os::unix::fs::PermissionsExt;
+
+#[derive(Debug, Serialize, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    Ok,
+    Warning,
+    Problem,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Finding {
+    pub level: Level,
+    /// `repository` or a site URI.
+    pub subject: String,
+    pub message: String,
+}
+
+fn add(out: &mut Vec<Finding>, level: Level, subject: &str, message: String) {
+    out.push(Finding {
+        level,
+        subject: subject.to_string(),
+        message,
+    });
+}
+
+/// Checks the repository and every site (or only `only`).
+pub fn check(repo: &Repo, only: Option<&str>) -> Result<Vec<Finding>> {
+    let mut out = Vec::new();
+    if only.is_none() {
+        check_repository(repo, &mut out);
+    }
+    let sites: Vec<SiteRecord> = match only {
+        Some(u) => vec![repo.cat.site(u)?],
+        None => repo.cat.sites()?,
+    };
+    for s in &sites {
+        check_site(repo, s, &mut out)?;
+    }
+    Ok(out)
+}
+
+fn check_repository(repo: &Repo, out: &mut Vec<Finding>) {
+    let r = "repository";
+    for p in [
+        repo.root.clone(),
+        repo.data_dir(),
+        Repo::catalog_path(&repo.root),
+    ] {
+        match std::fs::metadata(&p) {
+            Ok(m) if m.permissions().mode() & 0o077 != 0 => add(
+                out,
+                Level::Problem,
+                r,
+                format!(
+                    "{} is mode {:o}: others can read it (should be 0700/0600)",
+                    p.display(),
+                    m.permissions().mode() & 0o7777
+                ),
+            ),
+            Ok(_) => {}
+            Err(e) => add(out, Level::Problem, r, format!("{}: {e}", p.display())),
+        }
+    }
+    match repo.cat.open_journals() {
+        Ok(js) => {
+            for j in js {
+                add(
+                    out,
+                    Level::Problem,
+                    &j.site,
+                    format!("restore {} is unfinished: run `sitesnap recover`", j.id),
+                );
+            }
+        }
+        Err(e) => add(out, Level::Problem, r, format!("catalogue: {e}")),
+    }
+    let tmp = repo.tmp_dir();
+    let leftovers = std::fs::read_dir(&tmp).map(|d| d.count()).unwrap_or(0);
+    if leftovers > 0 {
+        add(
+            out,
+            Level::Warning,
+            r,
+            format!(
+                "{leftovers} leftover file(s) in {} from an interrupted run: `sitesnap gc` removes them",
+                tmp.display()
+            ),
+        );
+    }
+}
+
+fn check_site(repo: &Repo, s: &SiteRecord, out: &mut Vec<Finding>) -> Result<()> {
+    let u = s.uri.as_str();
+    let now = site::locate(&repo.cat, s)?;
+    if !now.is_dir() {
+        add(
+            out,
+            Level::Problem,
+            u,
+            format!("platform {} does not exist", now.display()),
+        );
+    } else if !now.join(&s.site_dir).is_dir() {
+        add(
+            out,
+            Level::Problem,
+            u,
+            format!(
+                "site directory {} not found on any known platform",
+                s.site_dir
+            ),
+        );
+    } else if now != s.platform {
+        add(
+            out,
+            Level::Warning,
+            u,
+            format!(
+                "registered on {} but found on {} (snapshots follow it there)",
+                s.platform.display(),
+                now.display()
+            ),
+        );
+    }
+    for b in &s.bindings {
+        if !b.exists() {
+            add(
+                out,
+                Level::Problem,
+                u,
+                format!("binding file {} is missing", b.display()),
+            );
+        }
+    }
+    match s.database_at(&now) {
+        Ok(Some(db)) => {
+            if let Err(e) = db.check() {
+                add(out, Level::Problem, u, e.to_string());
+            }
+        }
+        Ok(None) => add(out, Level::Warning, u, "no database registered".into()),
+        Err(e) => add(out, Level::Problem, u, e.to_string()),
+    }
+    let snaps = repo.cat.snapshots(Some(u))?;
+    match snaps.last() {
+        None => add(out, Level::Warning, u, "no snapshot yet".into()),
+        Some(last) => {
+            let age = crate::fsutil::now() - last.time;
+            if age > chrono::Duration::hours(36) {
+                add(
+                    out,
+                    Level::Warning,
+                    u,
+                    format!(
+                        "last snapshot {} is {} hours old",
+                        &last.id[..8],
+                        age.num_hours()
+                    ),
+                );
+            } else {
+                add(
+                    out,
+                    Level::Ok,
+                    u,
+                    format!(
+                        "{} snapshot(s), last {} ({})",
+                        snaps.len(),
+                        &last.id[..8],
+                        last.time
+                            .with_timezone(&chrono::Local)
+                            .format("%Y-%m-%d %H:%M")
+                    ),
+                );
+            }
+        }
+    }
+    Ok(())
+}

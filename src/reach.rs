@@ -1,0 +1,96 @@
+//! Reachability: which blobs and chunks the snapshots refer to. Every snapshot names up to four
+//! blobs (platform, site and bindings trees, database dump); a blob's own chunk list is live,
+//! and so is every chunk of every entry of a tree. The live set is kept in SQLite temp tables on
+//! the repository's catalogue connection (`live_blobs`, `live_chunks`), not in RAM, so a
+//! repository of millions of chunks needs no more memory than a small one; each distinct tree
+//! blob is read and decoded once however many snapshots share it. Used by `gc` (which must
+//! refuse to delete anything when a tree cannot be read) and `verify` (which reports it). This
+//! module never deletes or writes repository data.
+
+use crate::error::Result;
+use crate::hash::Hash;
+use crate::repo::Repo;
+use crate::store::ChunkReader;
+use crate::tree::Tree;
+use std::collections::HashSet;
+
+/// A blob whose chunks could not all be listed: a missing blob row, or a tree that could not
+/// be read or decoded.
+#[derive(Debug, Clone)]
+pub struct Unreadable {
+    pub blob: Hash,
+    pub tree: bool,
+    pub error: String,
+}
+
+/// The outcome of marking.
+#[derive(Debug, Clone, Default)]
+pub struct Marked {
+    pub blobs: u64,
+    pub trees: u64,
+    pub entries: u64,
+    pub chunks: u64,
+    pub unreadable: Vec<Unreadable>,
+}
+
+/// Builds the live set in the catalogue's temp tables. Tree chunks listed in `bad` (known
+/// damaged) are not read; such trees are reported as unreadable.
+pub fn mark(repo: &Repo, bad: &HashSet<Hash>) -> Result<Marked> {
+    let cat = &repo.cat;
+    cat.live_begin()?;
+    let blobs = cat.live_blobs()?;
+    let mut out = Marked {
+        blobs: blobs.len() as u64,
+        ..Marked::default()
+    };
+    let tx = cat.conn.unchecked_transaction()?;
+    let mut reader = ChunkReader::new(&repo.data_dir(), cat);
+    let mut buf = Vec::new();
+    for (id, is_tree) in blobs {
+        let (chunks, size) = match cat.blob(&id) {
+            Ok(b) => b,
+            Err(e) => {
+                out.unreadable.push(Unreadable {
+                    blob: id,
+                    tree: is_tree,
+                    error: e.to_string(),
+                });
+                continue;
+            }
+        };
+        cat.live_add(&chunks)?;
+        if !is_tree {
+            continue;
+        }
+        out.trees += 1;
+        if let Some(b) = chunks.iter().find(|c| bad.contains(c)) {
+            out.unreadable.push(Unreadable {
+                blob: id,
+                tree: true,
+                error: format!("its chunk {} is damaged", b.short()),
+            });
+            continue;
+        }
+        buf.clear();
+        buf.reserve(size as usize);
+        let tree = reader
+            .copy_chunks(&chunks, &mut buf)
+            .and_then(|_| Tree::decode(&buf));
+        match tree {
+            Ok(t) => {
+                out.entries += t.entries.len() as u64;
+                for e in &t.entries {
+                    cat.live_add(&e.chunks)?;
+                }
+            }
+            Err(e) => out.unreadable.push(Unreadable {
+                blob: id,
+                tree: true,
+                error: e.to_string(),
+            }),
+        }
+    }
+    tx.commit()?;
+    out.chunks = cat.live_count()?;
+    Ok(out)
+}

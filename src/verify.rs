@@ -1,0 +1,356 @@
+//! Verify: checks the repository against itself and names what is damaged. Every pack the
+//! catalogue lists must exist with the recorded size and a header that agrees with the index;
+//! with `read_data`, every pack is read once, sequentially, its SHA-256 checked against its name
+//! and every indexed chunk decompressed and re-hashed (packs are spread over all cores). Then
+//! the live set is marked (`reach`): every chunk a snapshot refers to must be indexed, in a
+//! sound pack. Each damaged snapshot is named with each damaged file (its path inside the
+//! platform, the site directory or the bindings) or "database dump". Verify never repairs or
+//! deletes anything.
+
+use crate::catalog::{Catalog, SnapshotRecord};
+use crate::error::Result;
+use crate::hash::Hash;
+use crate::reach;
+use crate::repo::Repo;
+use crate::store::{self, ChunkReader};
+use crate::tree::Tree;
+use sha2::{Digest, Sha256};
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// How to verify.
+#[derive(Debug, Clone, Default)]
+pub struct VerifyOpts {
+    /// Read, decompress and re-hash every chunk.
+    pub read_data: bool,
+}
+
+/// A pack that is missing, of the wrong size, or whose header or content is wrong.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PackProblem {
+    pub pack: String,
+    pub problem: String,
+    /// Indexed chunks of this pack that cannot be trusted.
+    pub damaged_chunks: u64,
+}
+
+/// One damaged thing inside a snapshot.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct DamagedItem {
+    /// `platform`, `site`, `binding` or `database`.
+    pub part: String,
+    /// The file's path (platform-relative, `sites/<uri>/...`, or the binding's absolute path);
+    /// "database dump" for the dump; the tree's name when a whole tree is unreadable.
+    pub path: String,
+    /// The whole tree is unreadable: none of its files can be listed.
+    pub whole_tree: bool,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct DamagedSnapshot {
+    pub id: String,
+    pub site: String,
+    pub kind: String,
+    pub time: chrono::DateTime<chrono::Utc>,
+    pub damaged: Vec<DamagedItem>,
+}
+
+/// The outcome.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct VerifyReport {
+    pub ok: bool,
+    pub read_data: bool,
+    pub snapshots: u64,
+    pub packs: u64,
+    pub trees: u64,
+    pub referenced_chunks: u64,
+    /// Chunks whose data was decompressed and re-hashed (`read_data`).
+    pub chunks_read: u64,
+    pub bytes_read: u64,
+    pub pack_problems: Vec<PackProblem>,
+    /// Referenced chunks the index does not know.
+    pub missing_chunks: u64,
+    pub damaged_snapshots: Vec<DamagedSnapshot>,
+    /// Damaged chunks that no snapshot refers to (garbage; `gc` removes them).
+    pub unreferenced_damaged_chunks: u64,
+}
+
+struct PackCheck {
+    problem: Option<String>,
+    bad: Vec<Hash>,
+    chunks_read: u64,
+    bytes_read: u64,
+}
+
+fn check_pack(
+    cat: &Catalog,
+    data: &std::path::Path,
+    id: i64,
+    name: &str,
+    size: u64,
+    read_data: bool,
+) -> Result<PackCheck> {
+    let rows = cat.chunks_in_pack(id)?;
+    let all = |problem: String| PackCheck {
+        problem: Some(problem),
+        bad: rows.iter().map(|e| e.hash).collect(),
+        chunks_read: 0,
+        bytes_read: 0,
+    };
+    let path = store::pack_path(data, name);
+    let md = match std::fs::metadata(&path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(all("the pack file is missing".into()));
+        }
+        Err(e) => return Ok(all(format!("cannot be read: {e}"))),
+    };
+    if md.len() != size {
+        return Ok(all(format!(
+            "{} bytes, the catalogue says {size}{}",
+            md.len(),
+            if md.len() < size { " (truncated)" } else { "" }
+        )));
+    }
+    let header = match store::read_pack_header(&path) {
+        Ok(h) => h,
+        Err(e) => return Ok(all(format!("bad header: {e}"))),
+    };
+    let listed: HashSet<(Hash, u64, u32, u32)> = header
+        .iter()
+        .map(|e| (e.hash, e.offset, e.clen, e.ulen))
+        .collect();
+    let mut out = PackCheck {
+        problem: None,
+        bad: Vec::new(),
+        chunks_read: 0,
+        bytes_read: 0,
+    };
+    for e in &rows {
+        if !listed.contains(&(e.hash, e.offset, e.clen, e.ulen)) {
+            out.bad.push(e.hash);
+        }
+    }
+    if !out.bad.is_empty() {
+        out.problem = Some(format!(
+            "its header disagrees with the index for {} chunk(s)",
+            out.bad.len()
+        ));
+    }
+    if read_data {
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) => return Ok(all(format!("cannot be read: {e}"))),
+        };
+        out.bytes_read = bytes.len() as u64;
+        let sum = hex::encode(Sha256::digest(&bytes));
+        let mut bad_data = 0u64;
+        for e in &rows {
+            let Some(c) = bytes.get(e.offset as usize..(e.offset + e.clen as u64) as usize) else {
+                continue; // already counted as a header mismatch
+            };
+            out.chunks_read += 1;
+            if store::decode_chunk(&e.hash, c, e.ulen).is_err() && !out.bad.contains(&e.hash) {
+                out.bad.push(e.hash);
+                bad_data += 1;
+            }
+        }
+        if bad_data > 0 {
+            let p = format!("{bad_data} chunk(s) do not decompress to their hash");
+            out.problem = Some(match out.problem {
+                Some(q) => format!("{q}; {p}"),
+                None => p,
+            });
+        } else if sum != name && out.problem.is_none() {
+            out.problem = Some(
+                "its content does not match its name (damage outside the indexed chunks)".into(),
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// Damaged paths of one tree (or `None` when it cannot be read).
+fn damaged_in_tree(
+    repo: &Repo,
+    reader: &mut ChunkReader,
+    id: &Hash,
+    bad: &HashSet<Hash>,
+) -> Option<Vec<Vec<u8>>> {
+    let (chunks, size) = repo.cat.blob(id).ok()?;
+    if chunks.iter().any(|c| bad.contains(c)) {
+        return None;
+    }
+    let mut buf = Vec::with_capacity(size as usize);
+    reader.copy_chunks(&chunks, &mut buf).ok()?;
+    let t = Tree::decode(&buf).ok()?;
+    Some(
+        t.entries
+            .into_iter()
+            .filter(|e| e.chunks.iter().any(|c| bad.contains(c)))
+            .map(|e| e.path)
+            .collect(),
+    )
+}
+
+fn name_damage(
+    repo: &Repo,
+    snaps: &[SnapshotRecord],
+    bad: &HashSet<Hash>,
+    unreadable: &HashSet<Hash>,
+) -> Result<Vec<DamagedSnapshot>> {
+    let mut reader = ChunkReader::new(&repo.data_dir(), &repo.cat);
+    let mut trees: HashMap<Hash, Option<Vec<Vec<u8>>>> = HashMap::new();
+    let mut out = Vec::new();
+    for s in snaps {
+        let mut items = Vec::new();
+        let parts = [
+            ("platform", s.platform_tree, "platform tree"),
+            ("site", s.site_tree, "site directory tree"),
+            ("binding", s.bindings_tree, "bindings tree"),
+        ];
+        for (part, id, what) in parts {
+            let Some(id) = id else { continue };
+            let found = if unreadable.contains(&id) {
+                None
+            } else {
+                trees
+                    .entry(id)
+                    .or_insert_with(|| damaged_in_tree(repo, &mut reader, &id, bad))
+                    .clone()
+            };
+            match found {
+                None => items.push(DamagedItem {
+                    part: part.into(),
+                    path: format!("{what} (unreadable: none of its files can be listed)"),
+                    whole_tree: true,
+                }),
+                Some(paths) => {
+                    for p in paths {
+                        let p = String::from_utf8_lossy(&p).into_owned();
+                        let path = match part {
+                            "site" => format!("{}/{p}", s.site_dir),
+                            "binding" => format!("/{p}"),
+                            _ => p,
+                        };
+                        items.push(DamagedItem {
+                            part: part.into(),
+                            path,
+                            whole_tree: false,
+                        });
+                    }
+                }
+            }
+        }
+        if let Some(d) = s.db_dump {
+            let damaged = unreadable.contains(&d)
+                || match repo.cat.blob(&d) {
+                    Ok((chunks, _)) => chunks.iter().any(|c| bad.contains(c)),
+                    Err(_) => true,
+                };
+            if damaged {
+                items.push(DamagedItem {
+                    part: "database".into(),
+                    path: "database dump".into(),
+                    whole_tree: false,
+                });
+            }
+        }
+        if !items.is_empty() {
+            out.push(DamagedSnapshot {
+                id: s.id.clone(),
+                site: s.site.clone(),
+                kind: s.kind.clone(),
+                time: s.time,
+                damaged: items,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Verifies the repository. Reads only; the caller decides about locking.
+pub fn verify(repo: &Repo, opts: &VerifyOpts) -> Result<VerifyReport> {
+    let packs = repo.cat.packs()?;
+    let snaps = repo.cat.snapshots(None)?;
+    let mut rep = VerifyReport {
+        read_data: opts.read_data,
+        snapshots: snaps.len() as u64,
+        packs: packs.len() as u64,
+        ..VerifyReport::default()
+    };
+
+    // 1. Packs, on all cores, each read once from start to end.
+    let data = repo.data_dir();
+    let cat_path = Repo::catalog_path(&repo.root);
+    let next = AtomicUsize::new(0);
+    let results: Mutex<Vec<(usize, PackCheck)>> = Mutex::new(Vec::new());
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .min(packs.len())
+        .max(1);
+    std::thread::scope(|s| -> Result<()> {
+        let hs: Vec<_> = (0..workers)
+            .map(|_| {
+                s.spawn(|| -> Result<()> {
+                    let cat = Catalog::open(&cat_path)?;
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some((id, name, size)) = packs.get(i) else {
+                            return Ok(());
+                        };
+                        let r = check_pack(&cat, &data, *id, name, *size, opts.read_data)?;
+                        results.lock().expect("results").push((i, r));
+                    }
+                })
+            })
+            .collect();
+        for h in hs {
+            h.join().expect("verify worker panicked")?;
+        }
+        Ok(())
+    })?;
+    let mut results = results.into_inner().expect("results");
+    results.sort_by_key(|r| r.0);
+    let mut bad: HashSet<Hash> = HashSet::new();
+    for (i, r) in results {
+        rep.chunks_read += r.chunks_read;
+        rep.bytes_read += r.bytes_read;
+        if let Some(problem) = r.problem {
+            rep.pack_problems.push(PackProblem {
+                pack: packs[i].1.clone(),
+                problem,
+                damaged_chunks: r.bad.len() as u64,
+            });
+        }
+        bad.extend(r.bad);
+    }
+
+    // 2. What the snapshots refer to.
+    let marked = reach::mark(repo, &bad)?;
+    rep.trees = marked.trees;
+    rep.referenced_chunks = marked.chunks;
+    let missing = repo.cat.live_missing()?;
+    rep.missing_chunks = missing.len() as u64;
+    bad.extend(missing);
+    let unreadable: HashSet<Hash> = marked.unreadable.iter().map(|u| u.blob).collect();
+
+    // 3. Who is hurt.
+    let mut live_bad = HashSet::new();
+    for h in &bad {
+        if repo.cat.live_contains(h)? {
+            live_bad.insert(*h);
+        }
+    }
+    rep.unreferenced_damaged_chunks = (bad.len() - live_bad.len()) as u64;
+    if !live_bad.is_empty() || !unreadable.is_empty() {
+        rep.damaged_snapshots = name_damage(repo, &snaps, &live_bad, &unreadable)?;
+    }
+    rep.ok = rep.pack_problems.is_empty()
+        && rep.missing_chunks == 0
+        && rep.damaged_snapshots.is_empty()
+        && unreadable.is_empty();
+    Ok(rep)
+}
