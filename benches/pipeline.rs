@@ -1,6 +1,7 @@
 //! Criterion benches of the capture pipeline: content-defined chunking with the file and dump
-//! parameters, SHA-256 + zstd-3 per chunk (code-like text and incompressible media), and whole
-//! snapshots (first and repeat) of a generated Drupal-like tree through the library.
+//! parameters, SHA-256 + zstd per chunk at each stream's level (code-like text and
+//! incompressible media), and whole snapshots (first and repeat) of a generated Drupal-like
+//! tree through the library.
 //!
 //! `cargo bench --bench pipeline` (env `SITESNAP_BENCH_SCALE`, default 0.02: about 1,000 files
 //! and 16 MB, so a run stays in minutes on two cores). The end-to-end comparison with restic
@@ -14,7 +15,7 @@ use sitesnap::capture::{self, CaptureOpts};
 use sitesnap::hash::Hash;
 use sitesnap::repo::Repo;
 use sitesnap::site::{self, SiteSpec};
-use sitesnap::store::{ChunkParams, DUMP_CHUNKS, FILE_CHUNKS, ZSTD_LEVEL};
+use sitesnap::store::{ChunkParams, DUMP_CHUNKS, FILE_CHUNKS};
 use std::hint::black_box;
 use std::path::Path;
 use std::time::Duration;
@@ -67,22 +68,25 @@ fn bench_chunking(c: &mut Criterion) {
 }
 
 fn bench_hash_compress(c: &mut Criterion) {
-    let mut g = c.benchmark_group("sha256+zstd3");
+    let mut g = c.benchmark_group("sha256+zstd");
     for (kind, data) in [("text", sample(true)), ("media", sample(false))] {
         g.throughput(Throughput::Bytes(data.len() as u64));
         for (pname, p) in [("file", FILE_CHUNKS), ("dump", DUMP_CHUNKS)] {
             let cuts = chunks_of(&data, p);
-            g.bench_function(BenchmarkId::new(kind, pname), |b| {
-                b.iter(|| {
-                    let mut n = 0;
-                    for &(o, l) in &cuts {
-                        let chunk = &data[o..o + l];
-                        black_box(Hash::of(chunk));
-                        n += zstd::bulk::compress(chunk, ZSTD_LEVEL).expect("zstd").len();
-                    }
-                    n
-                })
-            });
+            g.bench_function(
+                BenchmarkId::new(kind, format!("{pname}-zstd{}", p.level)),
+                |b| {
+                    b.iter(|| {
+                        let mut n = 0;
+                        for &(o, l) in &cuts {
+                            let chunk = &data[o..o + l];
+                            black_box(Hash::of(chunk));
+                            n += zstd::bulk::compress(chunk, p.level).expect("zstd").len();
+                        }
+                        n
+                    })
+                },
+            );
         }
         g.bench_function(BenchmarkId::new(kind, "sha256-only"), |b| {
             b.iter(|| Hash::of(black_box(&data)))

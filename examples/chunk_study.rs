@@ -17,7 +17,7 @@
 mod tree_gen;
 
 use sitesnap::hash::Hash;
-use sitesnap::store::{ChunkParams, ZSTD_LEVEL};
+use sitesnap::store::{ChunkParams, DUMP_CHUNKS, FILE_CHUNKS};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -26,8 +26,13 @@ use tree_gen::Rng;
 const KI: usize = 1 << 10;
 const MI: usize = 1 << 20;
 
-fn p(min: usize, avg: usize, max: usize) -> ChunkParams {
-    ChunkParams { min, avg, max }
+fn p(min: usize, avg: usize, max: usize, level: i32) -> ChunkParams {
+    ChunkParams {
+        min,
+        avg,
+        max,
+        level,
+    }
 }
 
 fn label(c: &ChunkParams) -> String {
@@ -103,15 +108,15 @@ fn files_study(root: &Path) {
         "min/avg/max", "chunks", "unique", "stored MB", "MB/s", "edit adds MB"
     );
     for c in [
-        p(256 * KI, 512 * KI, 2 * MI),
-        p(512 * KI, MI, 8 * MI),
-        p(MI, 2 * MI, 8 * MI),
-        p(2 * MI, 4 * MI, 16 * MI),
+        p(256 * KI, 512 * KI, 2 * MI, FILE_CHUNKS.level),
+        p(512 * KI, MI, 8 * MI, FILE_CHUNKS.level),
+        p(MI, 2 * MI, 8 * MI, FILE_CHUNKS.level),
+        p(2 * MI, 4 * MI, 16 * MI, FILE_CHUNKS.level),
     ] {
         let mut st = Store::default();
         let t = Instant::now();
         for d in &contents {
-            st.add(d, &c, ZSTD_LEVEL);
+            st.add(d, &c, c.level);
         }
         let secs = t.elapsed().as_secs_f64();
         let (chunks, unique, stored) = (st.chunks, st.seen.len(), st.stored);
@@ -121,7 +126,7 @@ fn files_study(root: &Path) {
             let mut e = d.clone();
             let mid = e.len() / 2;
             e.splice(mid..mid, [b'x'; 64]);
-            edit += st.add(&e, &c, ZSTD_LEVEL);
+            edit += st.add(&e, &c, c.level);
         }
         println!(
             "{:<12} {:>9} {:>9} {:>11.1} {:>8.0} {:>14.2}",
@@ -142,7 +147,7 @@ fn levels_study(root: &Path) {
     let mut media = Vec::new();
     for f in &files {
         let d = std::fs::read(f).expect("read");
-        for (o, l) in cuts(&d, &sitesnap::store::FILE_CHUNKS) {
+        for (o, l) in cuts(&d, &FILE_CHUNKS) {
             let chunk = d[o..o + l].to_vec();
             if seen.insert(Hash::of(&chunk)) {
                 if f.to_string_lossy().contains("/files/20")
@@ -420,21 +425,21 @@ fn dump_study(mb: usize) {
             "min/avg/max", "chunks", "day1 MB", "day2 adds MB", "adds %", "day2 all MB", "MB/s"
         );
         for c in [
-            p(KI, 4 * KI, 32 * KI),
-            p(2 * KI, 8 * KI, 64 * KI),
-            p(4 * KI, 16 * KI, 128 * KI),
-            p(8 * KI, 32 * KI, 256 * KI),
-            p(16 * KI, 64 * KI, 512 * KI),
-            p(64 * KI, 256 * KI, 2 * MI),
-            p(512 * KI, MI, 8 * MI),
+            p(KI, 4 * KI, 32 * KI, DUMP_CHUNKS.level),
+            p(2 * KI, 8 * KI, 64 * KI, DUMP_CHUNKS.level),
+            p(4 * KI, 16 * KI, 128 * KI, DUMP_CHUNKS.level),
+            p(8 * KI, 32 * KI, 256 * KI, DUMP_CHUNKS.level),
+            p(16 * KI, 64 * KI, 512 * KI, DUMP_CHUNKS.level),
+            p(64 * KI, 256 * KI, 2 * MI, DUMP_CHUNKS.level),
+            p(512 * KI, MI, 8 * MI, DUMP_CHUNKS.level),
         ] {
             let mut st = Store::default();
             let t = Instant::now();
-            let a1 = st.add(d1, &c, ZSTD_LEVEL);
+            let a1 = st.add(d1, &c, c.level);
             let secs = t.elapsed().as_secs_f64();
             let chunks = st.chunks;
             let new_before = st.seen.len();
-            let a2 = st.add(d2, &c, ZSTD_LEVEL);
+            let a2 = st.add(d2, &c, c.level);
             let new_chunks = st.seen.len() - new_before;
             // What the second snapshot costs in all: new chunk data, its chunk list in the
             // catalogue (32 bytes a chunk), and index rows for the new chunks (about 100 bytes

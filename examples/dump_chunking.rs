@@ -1,6 +1,6 @@
 //! Measures how well successive dumps of one database deduplicate under several content-defined
 //! chunking parameter sets, the way the store would keep them (SHA-256 per chunk, zstd level
-//! `store::ZSTD_LEVEL` per new chunk). Used by `benches/dump_dedup.sh` to compare candidate
+//! `store::DUMP_CHUNKS.level` per new chunk). Used by `benches/dump_dedup.sh` to compare candidate
 //! `store::DUMP_CHUNKS` values; it stores nothing.
 //!
 //! Usage: cargo run --release --example dump_chunking -- FIRST.sql NEXT.sql [NEXT.sql...]
@@ -52,7 +52,7 @@ fn main() {
                 }
                 let h = Hash::of(&c.data);
                 if seen.insert(h) {
-                    new_bytes += zstd::bulk::compress(&c.data, sitesnap::store::ZSTD_LEVEL)
+                    new_bytes += zstd::bulk::compress(&c.data, sitesnap::store::DUMP_CHUNKS.level)
                         .expect("zstd")
                         .len() as u64;
                 }
