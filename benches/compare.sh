@@ -180,7 +180,7 @@ median() { # TOOL PHASE METRIC
     awk -v t="$1" -v p="$2" -v m="$3" '$1 == t && $2 == p && $4 == m { print $5 }' "$RESULTS" |
         sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
 }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.2f", a / b }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a == "-" || b == "-" || b == 0) print "-"; else printf "%.3f", a / b }'; }
 mb() { awk -v v="$1" -v d="$2" -v f="${3:-%.1f}" 'BEGIN { if (v == "-") print "-"; else printf f, v / d }'; }
 
 echo
@@ -204,7 +204,20 @@ row "restore (s)" restore wall 1 %.2f
 row "peak RSS restore (MiB)" restore rss 1024
 [ "$HAVE_RESTORE" = 1 ] || echo "(sitesnap restore: not in this build yet; restic and tar restore measured)"
 echo
-echo "targets: first <= 0.70x restic, repeat <= 0.50x restic, repository <= restic, RSS < 150 MiB"
+check() { # LABEL VALUE OP LIMIT
+    awk -v l="$1" -v v="$2" -v op="$3" -v lim="$4" 'BEGIN {
+        if (v == "-") { printf "  %-40s not measured\n", l; exit }
+        ok = (op == "<=") ? (v <= lim) : (v < lim)
+        printf "  %-40s %s %s %s: %s\n", l, v, op, lim, ok ? "met" : "NOT MET" }'
+}
+med() { median "$1" "$2" "$3"; }
+echo "targets:"
+check "first snapshot / restic" "$(ratio "$(med sitesnap first wall)" "$(med restic first wall)")" "<=" 0.70
+check "repeat snapshot / restic" "$(ratio "$(med sitesnap repeat wall)" "$(med restic repeat wall)")" "<=" 0.50
+check "repository / restic" "$(ratio "$(med sitesnap first size)" "$(med restic first size)")" "<=" 1.00
+check "peak RSS of a snapshot (MiB)" "$(mb "$(med sitesnap first rss)" 1024)" "<" 150
+check "restore / restic restore" "$(ratio "$(med sitesnap restore wall)" "$(med restic restore wall)")" "<=" 0.70
+check "restore / tar -x (no database here)" "$(ratio "$(med sitesnap restore wall)" "$(med tar restore wall)")" "<=" 1.00
 echo "raw results: $RESULTS"
 rm -rf "$WORK/trash"
 date +%s >"$BENCH_DIR/.last-delete"
