@@ -2,5 +2,10 @@
 //! failure, 2 on a usage error.
 
 fn main() {
+    // Like other Unix tools: a closed pipe (`sitesnap list | head`) ends the process quietly
+    // instead of a panic on the next print.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     std::process::exit(sitesnap::cli::main());
 }
