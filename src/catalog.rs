@@ -353,6 +353,15 @@ impl Catalog {
     /// Records a durable pack and its chunks in one transaction. Call only after the pack file
     /// is fsynced and renamed into place.
     pub fn insert_pack(&self, info: &crate::store::PackInfo) -> Result<()> {
+        self.record_pack(
+            info,
+            "INSERT OR IGNORE INTO chunks (hash, pack_id, offset, clen, ulen) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+    }
+
+    /// Records a pack and runs `chunk_sql` (parameters: hash, pack id, offset, clen, ulen) for
+    /// each of its chunks, in one transaction.
+    fn record_pack(&self, info: &crate::store::PackInfo, chunk_sql: &str) -> Result<()> {
         let tx = self.conn.unchecked_transaction()?;
         tx.execute(
             "INSERT OR IGNORE INTO packs (name, size, created) VALUES (?1, ?2, ?3)",
@@ -363,9 +372,7 @@ impl Catalog {
                 r.get(0)
             })?;
         {
-            let mut st = tx.prepare_cached(
-                "INSERT OR IGNORE INTO chunks (hash, pack_id, offset, clen, ulen) VALUES (?1, ?2, ?3, ?4, ?5)",
-            )?;
+            let mut st = tx.prepare_cached(chunk_sql)?;
             for e in &info.entries {
                 st.execute(params![
                     &e.hash.0[..],
@@ -898,33 +905,12 @@ impl Catalog {
     /// Records a durable pack written by gc and points the index rows of its chunks at it, in
     /// one transaction. The old pack keeps its file until its rows are gone.
     pub fn move_chunks(&self, info: &crate::store::PackInfo) -> Result<()> {
-        let tx = self.conn.unchecked_transaction()?;
-        tx.execute(
-            "INSERT OR IGNORE INTO packs (name, size, created) VALUES (?1, ?2, ?3)",
-            params![info.name, info.size as i64, time_str(&Utc::now())],
-        )?;
-        let pack_id: i64 =
-            tx.query_row("SELECT id FROM packs WHERE name = ?1", [&info.name], |r| {
-                r.get(0)
-            })?;
-        {
-            let mut st = tx.prepare_cached(
-                "INSERT INTO chunks (hash, pack_id, offset, clen, ulen) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (hash) DO UPDATE SET pack_id = excluded.pack_id,
-                    offset = excluded.offset, clen = excluded.clen, ulen = excluded.ulen",
-            )?;
-            for e in &info.entries {
-                st.execute(params![
-                    &e.hash.0[..],
-                    pack_id,
-                    e.offset as i64,
-                    e.clen as i64,
-                    e.ulen as i64
-                ])?;
-            }
-        }
-        tx.commit()?;
-        Ok(())
+        self.record_pack(
+            info,
+            "INSERT INTO chunks (hash, pack_id, offset, clen, ulen) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (hash) DO UPDATE SET pack_id = excluded.pack_id,
+                offset = excluded.offset, clen = excluded.clen, ulen = excluded.ulen",
+        )
     }
 
     /// gc's deletion step, in one transaction: files-cache rows naming a chunk that is not live
