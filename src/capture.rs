@@ -439,7 +439,7 @@ fn fill(
 /// captured through the backup API). Both as named in the URL and through its canonical
 /// folder, since the walk sees the canonical platform path and the URL may go through a
 /// symlink.
-fn db_side_files(db: Option<&Database>) -> Vec<PathBuf> {
+pub fn db_side_files(db: Option<&Database>) -> Vec<PathBuf> {
     let Some(p) = db.and_then(|d| d.sqlite_path()) else {
         return Vec::new();
     };

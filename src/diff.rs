@@ -54,11 +54,7 @@ pub fn diff(repo: &Repo, a: &SnapshotRecord, b: Option<&SnapshotRecord>) -> Resu
             let now = site::locate(&repo.cat, &s)?;
             let db = s.database_at(&now)?;
             let site_dir = now.join(&s.site_dir);
-            let mut skip: Vec<PathBuf> = db
-                .as_ref()
-                .and_then(|d| d.sqlite_path())
-                .map(|p| vec![p.to_path_buf()])
-                .unwrap_or_default();
+            let mut skip = capture::db_side_files(db.as_ref());
             skip.push(site_dir.clone());
             let pb = if now.is_dir() {
                 capture::scan_platform(&repo.cat, &now, &skip)?

@@ -182,7 +182,7 @@ pub fn plan(repo: &Repo, snap: &SnapshotRecord, opts: &RestoreOpts) -> Result<(P
         (PlatformAction::Recreate, None)
     } else if let Some(t) = &snap_tree {
         let sqlite = site.database_at(&target)?;
-        let mut skip = sqlite_side_files(sqlite.as_ref());
+        let mut skip = capture::db_side_files(sqlite.as_ref());
         skip.push(site_target.clone());
         let live = capture::scan_platform(&repo.cat, &target, &skip)?;
         let d = tree::diff(t, &live);
@@ -278,16 +278,6 @@ pub fn plan(repo: &Repo, snap: &SnapshotRecord, opts: &RestoreOpts) -> Result<(P
         keep_old: opts.keep_old,
     };
     Ok((p, site))
-}
-
-fn sqlite_side_files(db: Option<&Database>) -> Vec<PathBuf> {
-    match db.and_then(|d| d.sqlite_path()) {
-        Some(p) => ["", "-wal", "-shm", "-journal"]
-            .iter()
-            .map(|s| PathBuf::from(format!("{}{s}", p.display())))
-            .collect(),
-        None => Vec::new(),
-    }
 }
 
 impl Plan {
@@ -930,7 +920,7 @@ fn step_platform(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<()> 
 fn repair_platform(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<()> {
     let want = capture::load_tree(repo, &snap.platform_tree.expect("platform tree"))?;
     let site = repo.cat.site(&plan.site)?;
-    let mut skip = sqlite_side_files(site.database_at(&plan.target_platform)?.as_ref());
+    let mut skip = capture::db_side_files(site.database_at(&plan.target_platform)?.as_ref());
     skip.push(plan.site_target.clone());
     skip.push(plan.site_tmp.clone());
     let live = capture::scan_platform(&repo.cat, &plan.target_platform, &skip)?;
