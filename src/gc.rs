@@ -8,24 +8,25 @@
 //! 2. in one transaction deletes the files-cache rows that name a dead chunk, the index rows of
 //!    dead chunks, the blob rows no snapshot names, and the rows of packs left empty;
 //! 3. only then deletes those pack files, then pack files no row names (left by a crash) and
-//!    leftovers in `data/tmp`.
+//!    unfinished uploads (leftovers in `data/tmp`).
 //!
 //! It refuses to delete anything when a tree cannot be read or a referenced chunk is missing
 //! from the index (the referenced set would be wrong; `verify` says what is damaged). It runs
 //! under the repository lock and never touches live sites.
+//!
+//! [`plan`] marks and decides (a typed [`GcPlan`]: what would be removed or repacked, and the
+//! bytes); [`execute`] carries a plan out. A dry run is a plan and its [`GcPlan::estimate`].
+//! Packs, orphans and leftovers are reached only through the repository's backend.
 
 use crate::catalog::PackUsage;
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::reach;
 use crate::repo::Repo;
-use crate::store::{self, PackInfo, PackWriter};
+use crate::store::{
+    self, Backend, Incomplete, ObjectInfo, ObjectKind, ObjectName, PackInfo, PackRoller,
+};
 use std::collections::HashSet;
-use std::fs;
-use std::path::{Path, PathBuf};
-
-/// Pack bytes beyond the chunks: magic (8) + header length (4); each chunk adds a header entry.
-const PACK_OVERHEAD: u64 = 12;
 
 /// How to collect.
 #[derive(Debug, Clone)]
@@ -48,104 +49,224 @@ impl Default for GcOpts {
 /// What gc did (or would do, with `dry_run`).
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct GcReport {
+    /// Nothing was changed.
     pub dry_run: bool,
+    /// Snapshots in the repository.
     pub snapshots: u64,
+    /// Distinct trees read to mark the live set.
     pub trees_read: u64,
+    /// Chunks some snapshot refers to.
     pub live_chunks: u64,
+    /// Indexed packs before.
     pub packs_before: u64,
+    /// Bytes of pack files and unfinished uploads before.
     pub bytes_before: u64,
     /// Packs removed because nothing in them is referenced.
     pub packs_deleted: u64,
     /// Packs whose live chunks were copied into new packs, then removed.
     pub packs_repacked: u64,
+    /// New packs written by the repack.
     pub packs_written: u64,
+    /// Bytes the repack wrote (estimated live bytes in a dry run).
     pub bytes_repacked: u64,
+    /// Index rows of chunks no snapshot refers to.
     pub chunks_removed: u64,
+    /// Blob rows no snapshot names.
     pub blobs_removed: u64,
+    /// Files-cache rows that named a removed chunk.
     pub cache_rows_invalidated: u64,
     /// Pack files on disk that no catalogue row names (a crash between writing and indexing).
     pub orphan_packs_removed: u64,
+    /// Unfinished uploads removed (`data/tmp` leftovers).
     pub tmp_files_removed: u64,
+    /// Bytes freed.
     pub bytes_freed: u64,
+    /// Packs after.
     pub packs_after: u64,
+    /// Bytes of pack files and unfinished uploads after.
     pub bytes_after: u64,
 }
 
-fn pack_bytes_needed(u: &PackUsage) -> u64 {
-    u.live_bytes + u.live_chunks * store::HEADER_ENTRY as u64 + PACK_OVERHEAD
+/// What a gc would do, decided against the live set marked by [`plan`]. The live set lives on
+/// the repository's catalogue connection: execute a plan on the repository it was made on,
+/// before anything marks again.
+#[derive(Debug, Clone, Default)]
+pub struct GcPlan {
+    /// Snapshots in the repository.
+    pub snapshots: u64,
+    /// Distinct trees read to mark the live set.
+    pub trees_read: u64,
+    /// Chunks some snapshot refers to.
+    pub live_chunks: u64,
+    /// Indexed packs.
+    pub packs_before: u64,
+    /// Bytes of pack objects and unfinished uploads.
+    pub bytes_before: u64,
+    /// Index rows of chunks no snapshot refers to.
+    pub dead_chunks: u64,
+    /// Packs holding no live chunk: removed.
+    pub dead: Vec<PackUsage>,
+    /// Packs mostly unused: their live chunks are copied into new packs, then removed.
+    pub repack: Vec<PackUsage>,
+    /// Pack objects no catalogue row names (a crash between writing and indexing): removed.
+    pub orphans: Vec<ObjectInfo>,
+    /// Unfinished uploads: removed.
+    pub incomplete: Vec<Incomplete>,
 }
 
-/// Pack files under `data/xx/` (64 hex digits), with their sizes.
-fn pack_files(data: &Path) -> Result<Vec<(String, PathBuf, u64)>> {
-    let mut out = Vec::new();
-    for d in fs::read_dir(data).at(data)? {
-        let d = d.at(data)?;
-        let name = d.file_name().to_string_lossy().into_owned();
-        if name.len() != 2 || !name.chars().all(|c| c.is_ascii_hexdigit()) {
-            continue;
+impl GcPlan {
+    /// Bytes the repacked packs' live chunks will take in new packs.
+    pub fn repack_bytes_needed(&self) -> u64 {
+        self.repack.iter().map(pack_bytes_needed).sum()
+    }
+
+    /// Bytes of everything the plan removes (before writing new packs).
+    pub fn bytes_removed(&self) -> u64 {
+        self.dead
+            .iter()
+            .chain(&self.repack)
+            .map(|u| u.size)
+            .sum::<u64>()
+            + self.orphans.iter().map(|o| o.size).sum::<u64>()
+            + self.incomplete.iter().map(|t| t.size).sum::<u64>()
+    }
+
+    /// What executing the plan would report (the dry run's report).
+    pub fn estimate(&self) -> GcReport {
+        let new_bytes = self.repack_bytes_needed();
+        let mut rep = self.report_base(true);
+        rep.packs_deleted = self.dead.len() as u64;
+        rep.packs_repacked = self.repack.len() as u64;
+        rep.orphan_packs_removed = self.orphans.len() as u64;
+        rep.bytes_repacked = self.repack.iter().map(|u| u.live_bytes).sum();
+        rep.packs_written = new_bytes.div_ceil(store::PACK_TARGET);
+        rep.chunks_removed = self.dead_chunks;
+        rep.bytes_freed = self.bytes_removed().saturating_sub(new_bytes);
+        rep.packs_after =
+            rep.packs_before - rep.packs_deleted - rep.packs_repacked + rep.packs_written;
+        rep.bytes_after = rep.bytes_before.saturating_sub(rep.bytes_freed);
+        rep
+    }
+
+    fn report_base(&self, dry_run: bool) -> GcReport {
+        GcReport {
+            dry_run,
+            snapshots: self.snapshots,
+            trees_read: self.trees_read,
+            live_chunks: self.live_chunks,
+            packs_before: self.packs_before,
+            bytes_before: self.bytes_before,
+            tmp_files_removed: self.incomplete.len() as u64,
+            ..GcReport::default()
         }
-        let dir = d.path();
-        for f in fs::read_dir(&dir).at(&dir)? {
-            let f = f.at(&dir)?;
-            let n = f.file_name().to_string_lossy().into_owned();
-            if n.len() == 64 && n.starts_with(&name) && n.chars().all(|c| c.is_ascii_hexdigit()) {
-                let md = f.metadata().at(f.path())?;
-                if md.is_file() {
-                    out.push((n, f.path(), md.len()));
-                }
+    }
+}
+
+fn pack_bytes_needed(u: &PackUsage) -> u64 {
+    store::pack::pack_size_for(u.live_chunks, u.live_bytes)
+}
+
+/// "gc deleted nothing" errors.
+fn refuse(what: String, hint: &str) -> Error {
+    Error::Corrupt(format!(
+        "{what}; gc deleted nothing (run `sitesnap {hint}`)"
+    ))
+}
+
+/// Marks the live set and refuses when it cannot be trusted.
+fn mark(repo: &Repo, plan: &mut GcPlan) -> Result<()> {
+    let marked = reach::mark(repo, &HashSet::new())?;
+    if let Some(u) = marked.unreadable.first() {
+        return Err(refuse(
+            format!(
+                "{} {} cannot be read ({})",
+                if u.tree { "tree" } else { "blob" },
+                u.blob.short(),
+                u.error
+            ),
+            "verify",
+        ));
+    }
+    let missing = repo.cat.live_missing()?;
+    if !missing.is_empty() {
+        return Err(refuse(
+            format!(
+                "{} referenced chunk(s) are missing from the index (first: {})",
+                missing.len(),
+                missing[0].short()
+            ),
+            "verify",
+        ));
+    }
+    plan.trees_read = marked.trees;
+    plan.live_chunks = marked.chunks;
+    Ok(())
+}
+
+/// Marks the live set and decides what to remove and repack. Changes nothing.
+pub fn plan(repo: &Repo, opts: &GcOpts) -> Result<GcPlan> {
+    let backend = repo.backend();
+    let mut plan = GcPlan {
+        snapshots: repo.cat.snapshots(None)?.len() as u64,
+        ..GcPlan::default()
+    };
+    mark(repo, &mut plan)?;
+    fsutil::failpoint("gc-marked");
+
+    let usage = repo.cat.pack_usage()?;
+    plan.packs_before = usage.len() as u64;
+    let indexed: HashSet<&str> = usage.iter().map(|u| u.name.as_str()).collect();
+    let objects = backend.list(ObjectKind::Pack)?;
+    plan.incomplete = backend.incomplete()?;
+    plan.bytes_before = objects.iter().map(|o| o.size).sum::<u64>()
+        + plan.incomplete.iter().map(|t| t.size).sum::<u64>();
+    plan.orphans = objects
+        .into_iter()
+        .filter(|o| !indexed.contains(o.name.name.as_str()))
+        .collect();
+    plan.dead_chunks = usage.iter().map(|u| u.chunks - u.live_chunks).sum();
+    for u in usage {
+        if u.live_chunks == 0 {
+            plan.dead.push(u);
+        } else {
+            let unused = u.size.saturating_sub(pack_bytes_needed(&u));
+            if unused as f64 > opts.repack_threshold * u.size as f64 {
+                plan.repack.push(u);
             }
         }
     }
-    out.sort();
-    Ok(out)
+    Ok(plan)
 }
 
-fn tmp_files(tmp: &Path) -> Result<Vec<(PathBuf, u64)>> {
-    let mut out = Vec::new();
-    if !tmp.is_dir() {
-        return Ok(out);
+/// Reads a pack to repack, checking its size against the catalogue.
+fn read_pack(backend: &dyn Backend, u: &PackUsage) -> Result<Vec<u8>> {
+    let bytes = backend.read(&ObjectName::pack(&u.name)).map_err(|e| {
+        refuse(
+            format!("pack {} cannot be read ({})", u.name, store::cause(&e)),
+            "verify",
+        )
+    })?;
+    if bytes.len() as u64 != u.size {
+        return Err(refuse(
+            format!(
+                "pack {} is {} bytes, the catalogue says {}",
+                u.name,
+                bytes.len(),
+                u.size
+            ),
+            "verify",
+        ));
     }
-    for f in fs::read_dir(tmp).at(tmp)? {
-        let f = f.at(tmp)?;
-        let md = fs::symlink_metadata(f.path()).at(f.path())?;
-        if !md.is_dir() {
-            out.push((f.path(), md.len()));
-        }
-    }
-    out.sort();
-    Ok(out)
-}
-
-fn remove_file(p: &Path) -> Result<()> {
-    match fs::remove_file(p) {
-        Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(Error::io(p, e)),
-    }
+    Ok(bytes)
 }
 
 /// Copies the live chunks of `packs` into new packs (each verified against its hash on the
 /// way); returns the new, durable packs (not yet indexed).
-fn repack(repo: &Repo, packs: &[&PackUsage]) -> Result<Vec<PackInfo>> {
-    let data = repo.data_dir();
+fn repack(repo: &Repo, packs: &[PackUsage]) -> Result<Vec<PackInfo>> {
     let mut done = Vec::new();
-    let mut cur: Option<PackWriter> = None;
+    let mut roller = PackRoller::new(repo.backend().clone());
     for u in packs {
-        let path = store::pack_path(&data, &u.name);
-        let bytes = fs::read(&path).map_err(|e| {
-            Error::Corrupt(format!(
-                "pack {} cannot be read ({e}); gc deleted nothing (run `sitesnap verify`)",
-                u.name
-            ))
-        })?;
-        if bytes.len() as u64 != u.size {
-            return Err(Error::Corrupt(format!(
-                "pack {} is {} bytes, the catalogue says {}; gc deleted nothing (run `sitesnap verify`)",
-                u.name,
-                bytes.len(),
-                u.size
-            )));
-        }
+        let bytes = read_pack(&**repo.backend(), u)?;
         for e in repo.cat.live_chunks_in_pack(u.id)? {
             let end = e.offset as usize + e.clen as usize;
             let c = bytes.get(e.offset as usize..end).ok_or_else(|| {
@@ -156,172 +277,94 @@ fn repack(repo: &Repo, packs: &[&PackUsage]) -> Result<Vec<PackInfo>> {
                 ))
             })?;
             store::decode_chunk(&e.hash, c, e.ulen).map_err(|err| {
-                Error::Corrupt(format!(
-                    "{err} (in pack {}); gc deleted nothing (run `sitesnap verify --read-data`)",
-                    u.name
-                ))
+                refuse(format!("{err} (in pack {})", u.name), "verify --read-data")
             })?;
-            if cur.is_none() {
-                cur = Some(PackWriter::create(&data)?);
-            }
-            let w = cur.as_mut().expect("open");
-            w.add(e.hash, c, e.ulen)?;
-            if w.len() >= store::PACK_TARGET {
-                done.push(cur.take().expect("open").finish()?);
+            if let Some(sealed) = roller.add(e.hash, c, e.ulen)? {
+                done.push(sealed.commit()?);
                 fsutil::failpoint("gc-repacked");
             }
         }
     }
-    if let Some(w) = cur.take()
-        && !w.is_empty()
-    {
-        done.push(w.finish()?);
+    if let Some(sealed) = roller.finish()? {
+        done.push(sealed.commit()?);
         fsutil::failpoint("gc-repacked");
     }
     Ok(done)
 }
 
-/// Collects garbage. Needs the repository lock unless `dry_run`.
+/// Carries out a plan made by [`plan`] on the same repository: new packs first (durable, then
+/// indexed), then the rows, then the objects no row names. Needs the repository lock.
+pub fn execute(repo: &Repo, mut plan: GcPlan) -> Result<GcReport> {
+    if !repo.is_locked() {
+        return Err(Error::Invalid(
+            "gc needs the repository lock (internal error)".into(),
+        ));
+    }
+    let mut rep = plan.report_base(false);
+    // 1. New packs first, durable, then indexed.
+    let new_packs = repack(repo, &plan.repack)?;
+    for p in &new_packs {
+        repo.cat.move_chunks(p)?;
+    }
+    rep.packs_written = new_packs.len() as u64;
+    rep.bytes_repacked = new_packs.iter().map(|p| p.size).sum();
+    fsutil::failpoint("gc-indexed");
+    // A pack is named by its content: a new pack can be byte for byte one that is already
+    // there (written by a gc that was killed before indexing it). It now holds live chunks.
+    let new_names: HashSet<&str> = new_packs.iter().map(|p| p.name.as_str()).collect();
+    plan.dead.retain(|u| !new_names.contains(u.name.as_str()));
+    plan.repack.retain(|u| !new_names.contains(u.name.as_str()));
+    plan.orphans
+        .retain(|o| !new_names.contains(o.name.name.as_str()));
+
+    // 2. Then the rows: cache, dead chunks, dead blobs, emptied packs, in one transaction.
+    let drop_ids: Vec<i64> = plan.dead.iter().chain(&plan.repack).map(|u| u.id).collect();
+    rep.packs_deleted = plan.dead.len() as u64;
+    rep.packs_repacked = plan.repack.len() as u64;
+    rep.orphan_packs_removed = plan.orphans.len() as u64;
+    let rows = repo.cat.delete_dead(&drop_ids)?;
+    rep.chunks_removed = rows.chunks;
+    rep.blobs_removed = rows.blobs;
+    rep.cache_rows_invalidated = rows.cache_rows;
+    fsutil::failpoint("gc-rows-deleted");
+
+    // 3. Then the objects no row names any more.
+    remove_objects(&**repo.backend(), &plan)?;
+    let backend = repo.backend();
+    let after = backend.list(ObjectKind::Pack)?;
+    rep.packs_after = after.len() as u64;
+    rep.bytes_after = after.iter().map(|o| o.size).sum::<u64>()
+        + backend.incomplete()?.iter().map(|t| t.size).sum::<u64>();
+    rep.bytes_freed = rep.bytes_before.saturating_sub(rep.bytes_after);
+    Ok(rep)
+}
+
+/// Removes the plan's dead and repacked packs, orphans and unfinished uploads.
+fn remove_objects(backend: &dyn Backend, plan: &GcPlan) -> Result<()> {
+    for u in plan.dead.iter().chain(&plan.repack) {
+        backend.remove(&ObjectName::pack(&u.name))?;
+        fsutil::failpoint("gc-pack-deleted");
+    }
+    for o in &plan.orphans {
+        backend.remove(&o.name)?;
+    }
+    for t in &plan.incomplete {
+        backend.remove_incomplete(&t.id)?;
+    }
+    Ok(())
+}
+
+/// Collects garbage: [`plan`], then [`execute`] unless `dry_run` (which reports the plan's
+/// estimate). Needs the repository lock unless `dry_run`.
 pub fn gc(repo: &Repo, opts: &GcOpts) -> Result<GcReport> {
     if !opts.dry_run && !repo.is_locked() {
         return Err(Error::Invalid(
             "gc needs the repository lock (internal error)".into(),
         ));
     }
-    let cat = &repo.cat;
-    let data = repo.data_dir();
-    let mut rep = GcReport {
-        dry_run: opts.dry_run,
-        snapshots: cat.snapshots(None)?.len() as u64,
-        ..GcReport::default()
-    };
-
-    let marked = reach::mark(repo, &HashSet::new())?;
-    if let Some(u) = marked.unreadable.first() {
-        return Err(Error::Corrupt(format!(
-            "{} {} cannot be read ({}); gc deleted nothing (run `sitesnap verify`)",
-            if u.tree { "tree" } else { "blob" },
-            u.blob.short(),
-            u.error
-        )));
-    }
-    let missing = cat.live_missing()?;
-    if !missing.is_empty() {
-        return Err(Error::Corrupt(format!(
-            "{} referenced chunk(s) are missing from the index (first: {}); gc deleted nothing (run `sitesnap verify`)",
-            missing.len(),
-            missing[0].short()
-        )));
-    }
-    rep.trees_read = marked.trees;
-    rep.live_chunks = marked.chunks;
-    fsutil::failpoint("gc-marked");
-
-    let usage = cat.pack_usage()?;
-    rep.packs_before = usage.len() as u64;
-    let indexed: HashSet<&str> = usage.iter().map(|u| u.name.as_str()).collect();
-    let files = pack_files(&data)?;
-    let orphans: Vec<&(String, PathBuf, u64)> = files
-        .iter()
-        .filter(|(n, _, _)| !indexed.contains(n.as_str()))
-        .collect();
-    let tmp = tmp_files(&repo.tmp_dir())?;
-    rep.bytes_before =
-        files.iter().map(|f| f.2).sum::<u64>() + tmp.iter().map(|t| t.1).sum::<u64>();
-
-    let mut dead: Vec<&PackUsage> = Vec::new();
-    let mut partial: Vec<&PackUsage> = Vec::new();
-    for u in &usage {
-        if u.live_chunks == 0 {
-            dead.push(u);
-        } else {
-            let unused = u.size.saturating_sub(pack_bytes_needed(u));
-            if unused as f64 > opts.repack_threshold * u.size as f64 {
-                partial.push(u);
-            }
-        }
-    }
-    rep.tmp_files_removed = tmp.len() as u64;
-    let old_bytes =
-        |dead: &[&PackUsage], partial: &[&PackUsage], orphans: &[&(String, PathBuf, u64)]| {
-            dead.iter().chain(partial).map(|u| u.size).sum::<u64>()
-                + orphans.iter().map(|o| o.2).sum::<u64>()
-                + tmp.iter().map(|t| t.1).sum::<u64>()
-        };
-
+    let plan = plan(repo, opts)?;
     if opts.dry_run {
-        rep.packs_deleted = dead.len() as u64;
-        rep.packs_repacked = partial.len() as u64;
-        rep.orphan_packs_removed = orphans.len() as u64;
-        let new_bytes: u64 = partial.iter().map(|u| pack_bytes_needed(u)).sum();
-        rep.bytes_repacked = partial.iter().map(|u| u.live_bytes).sum();
-        rep.packs_written = new_bytes.div_ceil(store::PACK_TARGET);
-        rep.chunks_removed = usage.iter().map(|u| u.chunks - u.live_chunks).sum();
-        rep.bytes_freed = old_bytes(&dead, &partial, &orphans).saturating_sub(new_bytes);
-        rep.packs_after =
-            rep.packs_before - rep.packs_deleted - rep.packs_repacked + rep.packs_written;
-        rep.bytes_after = rep.bytes_before.saturating_sub(rep.bytes_freed);
-        return Ok(rep);
+        return Ok(plan.estimate());
     }
-
-    // 1. New packs first, durable, then indexed.
-    let new_packs = repack(repo, &partial)?;
-    for p in &new_packs {
-        cat.move_chunks(p)?;
-    }
-    rep.packs_written = new_packs.len() as u64;
-    rep.bytes_repacked = new_packs.iter().map(|p| p.size).sum();
-    fsutil::failpoint("gc-indexed");
-    // A pack is named by its content: a new pack can be byte for byte one that is already on
-    // disk (written by a gc that was killed before indexing it). It now holds live chunks.
-    let new_names: HashSet<&str> = new_packs.iter().map(|p| p.name.as_str()).collect();
-    dead.retain(|u| !new_names.contains(u.name.as_str()));
-    partial.retain(|u| !new_names.contains(u.name.as_str()));
-    let orphans: Vec<_> = orphans
-        .into_iter()
-        .filter(|o| !new_names.contains(o.0.as_str()))
-        .collect();
-
-    // 2. Then the rows: cache, dead chunks, dead blobs, emptied packs, in one transaction.
-    let drop_ids: Vec<i64> = dead.iter().chain(&partial).map(|u| u.id).collect();
-    rep.packs_deleted = dead.len() as u64;
-    rep.packs_repacked = partial.len() as u64;
-    rep.orphan_packs_removed = orphans.len() as u64;
-    let rows = cat.delete_dead(&drop_ids)?;
-    rep.chunks_removed = rows.chunks;
-    rep.blobs_removed = rows.blobs;
-    rep.cache_rows_invalidated = rows.cache_rows;
-    fsutil::failpoint("gc-rows-deleted");
-
-    // 3. Then the files no row names any more.
-    let mut dirs: HashSet<PathBuf> = HashSet::new();
-    for u in dead.iter().chain(&partial) {
-        let p = store::pack_path(&data, &u.name);
-        remove_file(&p)?;
-        if let Some(d) = p.parent() {
-            dirs.insert(d.to_path_buf());
-        }
-        fsutil::failpoint("gc-pack-deleted");
-    }
-    for (_, p, _) in &orphans {
-        remove_file(p)?;
-        if let Some(d) = p.parent() {
-            dirs.insert(d.to_path_buf());
-        }
-    }
-    for (p, _) in &tmp {
-        remove_file(p)?;
-    }
-    if !tmp.is_empty() {
-        dirs.insert(repo.tmp_dir());
-    }
-    for d in &dirs {
-        fsutil::sync_dir(d)?;
-    }
-    let after = pack_files(&data)?;
-    rep.packs_after = after.len() as u64;
-    rep.bytes_after = after.iter().map(|f| f.2).sum::<u64>()
-        + tmp_files(&repo.tmp_dir())?.iter().map(|t| t.1).sum::<u64>();
-    rep.bytes_freed = rep.bytes_before.saturating_sub(rep.bytes_after);
-    Ok(rep)
+    execute(repo, plan)
 }

@@ -10,7 +10,6 @@
 use crate::error::Result;
 use crate::hash::Hash;
 use crate::repo::Repo;
-use crate::store::ChunkReader;
 use crate::tree::Tree;
 use std::collections::HashSet;
 
@@ -18,18 +17,26 @@ use std::collections::HashSet;
 /// be read or decoded.
 #[derive(Debug, Clone)]
 pub struct Unreadable {
+    /// The blob.
     pub blob: Hash,
+    /// Is it a tree (else a dump)?
     pub tree: bool,
+    /// Why it cannot be read.
     pub error: String,
 }
 
 /// The outcome of marking.
 #[derive(Debug, Clone, Default)]
 pub struct Marked {
+    /// Blobs the snapshots name.
     pub blobs: u64,
+    /// Distinct trees read.
     pub trees: u64,
+    /// Tree entries seen.
     pub entries: u64,
+    /// Live chunks.
     pub chunks: u64,
+    /// Blobs whose chunks could not all be listed.
     pub unreadable: Vec<Unreadable>,
 }
 
@@ -43,8 +50,8 @@ pub fn mark(repo: &Repo, bad: &HashSet<Hash>) -> Result<Marked> {
         blobs: blobs.len() as u64,
         ..Marked::default()
     };
-    let tx = cat.conn.unchecked_transaction()?;
-    let mut reader = ChunkReader::new(&repo.data_dir(), cat);
+    let tx = cat.batch()?;
+    let mut reader = repo.chunk_reader();
     let mut buf = Vec::new();
     for (id, is_tree) in blobs {
         let (chunks, size) = match cat.blob(&id) {

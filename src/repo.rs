@@ -6,15 +6,22 @@
 use crate::catalog::Catalog;
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
+use crate::store::{self, Backend, ChunkReader, ChunkSink, LocalBackend};
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// An open repository: its folder, its catalogue, the backend holding its objects, and the
+/// writer lock once taken.
 pub struct Repo {
+    /// The repository's folder.
     pub root: PathBuf,
+    /// Its catalogue.
     pub cat: Catalog,
+    backend: Arc<dyn Backend>,
     lock: Option<File>,
 }
 
@@ -24,6 +31,7 @@ pub fn default_path() -> PathBuf {
     if let Some(p) = std::env::var_os("SITESNAP_REPO") {
         return PathBuf::from(p);
     }
+    // SAFETY: geteuid takes no arguments, cannot fail and touches no memory of ours.
     if unsafe { libc::geteuid() } == 0 {
         return PathBuf::from("/var/lib/sitesnap");
     }
@@ -35,16 +43,48 @@ pub fn default_path() -> PathBuf {
 }
 
 impl Repo {
+    /// The catalogue file of the repository at `root`.
     pub fn catalog_path(root: &Path) -> PathBuf {
         root.join("catalog.sqlite")
     }
 
+    /// The local folder of this repository's objects (packs). Prefer [`Repo::backend`].
     pub fn data_dir(&self) -> PathBuf {
-        self.root.join("data")
+        store::local_data_dir(&self.root)
     }
 
+    /// A local scratch folder (unfinished uploads, database dump staging).
     pub fn tmp_dir(&self) -> PathBuf {
-        self.root.join("data").join("tmp")
+        self.data_dir().join("tmp")
+    }
+
+    /// Where this repository's objects live.
+    pub fn backend(&self) -> &Arc<dyn Backend> {
+        &self.backend
+    }
+
+    /// A chunk reader over this repository (one per thread).
+    pub fn chunk_reader(&self) -> ChunkReader<'_> {
+        ChunkReader::with_backend(self.backend.clone(), &self.cat)
+    }
+
+    /// A chunk reader using another catalogue connection (for reader threads).
+    pub fn chunk_reader_with<'a>(&self, cat: &'a Catalog) -> ChunkReader<'a> {
+        ChunkReader::with_backend(self.backend.clone(), cat)
+    }
+
+    /// Starts a chunk sink writing new packs into this repository.
+    pub fn chunk_sink(&self) -> Result<ChunkSink> {
+        ChunkSink::start_with(self.backend.clone(), &Self::catalog_path(&self.root))
+    }
+
+    fn with_catalog(root: &Path, cat: Catalog) -> Repo {
+        Repo {
+            root: root.to_path_buf(),
+            cat,
+            backend: Arc::new(LocalBackend::new(&store::local_data_dir(root))),
+            lock: None,
+        }
     }
 
     /// Creates a repository at `root` (the folder may exist but must not hold one).
@@ -57,8 +97,9 @@ impl Repo {
             )));
         }
         fsutil::create_private_dir(root)?;
-        fsutil::create_private_dir(&root.join("data"))?;
-        fsutil::create_private_dir(&root.join("data").join("tmp"))?;
+        let data = store::local_data_dir(root);
+        fsutil::create_private_dir(&data)?;
+        fsutil::create_private_dir(&data.join("tmp"))?;
         drop(fsutil::create_private_file(&cat_path)?);
         let lock = root.join("lock");
         if !lock.exists() {
@@ -72,11 +113,7 @@ impl Repo {
             }
         }
         fsutil::sync_dir(root)?;
-        Ok(Repo {
-            root: root.to_path_buf(),
-            cat,
-            lock: None,
-        })
+        Ok(Self::with_catalog(root, cat))
     }
 
     /// Opens an existing repository (no lock taken).
@@ -86,11 +123,7 @@ impl Repo {
             return Err(Error::NoRepository(root.to_path_buf()));
         }
         let cat = Catalog::open(&cat_path)?;
-        Ok(Repo {
-            root: root.to_path_buf(),
-            cat,
-            lock: None,
-        })
+        Ok(Self::with_catalog(root, cat))
     }
 
     /// Takes the exclusive writer lock, waiting up to `wait`. A lock file left by a holder that
@@ -148,6 +181,7 @@ impl Repo {
         Ok(())
     }
 
+    /// Does this handle hold the writer lock?
     pub fn is_locked(&self) -> bool {
         self.lock.is_some()
     }
@@ -163,8 +197,11 @@ impl Drop for Repo {
     }
 }
 
+/// This machine's host name ("unknown-host" if it cannot be read).
 pub fn hostname() -> String {
     let mut buf = [0u8; 256];
+    // SAFETY: `buf` is a live, writable buffer and its exact length is passed, so
+    // gethostname writes only inside it.
     let r = unsafe { libc::gethostname(buf.as_mut_ptr() as *mut libc::c_char, buf.len()) };
     if r != 0 {
         return "unknown-host".into();

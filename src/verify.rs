@@ -12,7 +12,7 @@ use crate::error::Result;
 use crate::hash::Hash;
 use crate::reach;
 use crate::repo::Repo;
-use crate::store::{self, ChunkReader};
+use crate::store::{self, Backend, ChunkReader, ObjectName, PackEntry};
 use crate::tree::Tree;
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
@@ -83,92 +83,125 @@ struct PackCheck {
     bytes_read: u64,
 }
 
+impl PackCheck {
+    /// Every indexed chunk of the pack is suspect.
+    fn all(rows: &[PackEntry], problem: String) -> PackCheck {
+        PackCheck {
+            problem: Some(problem),
+            bad: rows.iter().map(|e| e.hash).collect(),
+            chunks_read: 0,
+            bytes_read: 0,
+        }
+    }
+
+    /// Adds a problem to the ones already found.
+    fn add_problem(&mut self, p: String) {
+        self.problem = Some(match self.problem.take() {
+            Some(q) => format!("{q}; {p}"),
+            None => p,
+        });
+    }
+}
+
+/// One pack to check: its catalogue row and index rows.
+struct PackToCheck<'a> {
+    name: &'a str,
+    rows: Vec<PackEntry>,
+}
+
 fn check_pack(
     cat: &Catalog,
-    data: &std::path::Path,
-    id: i64,
-    name: &str,
-    size: u64,
+    backend: &dyn Backend,
+    (id, name, size): (i64, &str, u64),
     read_data: bool,
 ) -> Result<PackCheck> {
-    let rows = cat.chunks_in_pack(id)?;
-    let all = |problem: String| PackCheck {
-        problem: Some(problem),
-        bad: rows.iter().map(|e| e.hash).collect(),
-        chunks_read: 0,
-        bytes_read: 0,
+    let p = PackToCheck {
+        name,
+        rows: cat.chunks_in_pack(id)?,
     };
-    let path = store::pack_path(data, name);
-    let md = match std::fs::metadata(&path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(all("the pack file is missing".into()));
+    let obj = ObjectName::pack(name);
+    match backend.size(&obj) {
+        Ok(None) => return Ok(PackCheck::all(&p.rows, "the pack file is missing".into())),
+        Err(e) => {
+            let msg = format!("cannot be read: {}", store::cause(&e));
+            return Ok(PackCheck::all(&p.rows, msg));
         }
-        Err(e) => return Ok(all(format!("cannot be read: {e}"))),
-    };
-    if md.len() != size {
-        return Ok(all(format!(
-            "{} bytes, the catalogue says {size}{}",
-            md.len(),
-            if md.len() < size { " (truncated)" } else { "" }
-        )));
+        Ok(Some(len)) if len != size => {
+            let msg = format!(
+                "{len} bytes, the catalogue says {size}{}",
+                if len < size { " (truncated)" } else { "" }
+            );
+            return Ok(PackCheck::all(&p.rows, msg));
+        }
+        Ok(Some(_)) => {}
     }
-    let header = match store::read_pack_header(&path) {
+    let header = match store::pack::read_header_with(name, size, |off, len| {
+        backend.read_range(&obj, off, len)
+    }) {
         Ok(h) => h,
-        Err(e) => return Ok(all(format!("bad header: {e}"))),
+        Err(e) => return Ok(PackCheck::all(&p.rows, format!("bad header: {e}"))),
     };
+    let mut out = check_header(&p, &header);
+    if read_data {
+        match backend.read(&obj) {
+            Ok(bytes) => check_data(&p, &bytes, &mut out),
+            Err(e) => {
+                let msg = format!("cannot be read: {}", store::cause(&e));
+                return Ok(PackCheck::all(&p.rows, msg));
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Index rows the pack's own header does not list.
+fn check_header(p: &PackToCheck, header: &[PackEntry]) -> PackCheck {
     let listed: HashSet<(Hash, u64, u32, u32)> = header
         .iter()
         .map(|e| (e.hash, e.offset, e.clen, e.ulen))
         .collect();
-    let mut out = PackCheck {
-        problem: None,
-        bad: Vec::new(),
+    let bad: Vec<Hash> = p
+        .rows
+        .iter()
+        .filter(|e| !listed.contains(&(e.hash, e.offset, e.clen, e.ulen)))
+        .map(|e| e.hash)
+        .collect();
+    PackCheck {
+        problem: (!bad.is_empty()).then(|| {
+            format!(
+                "its header disagrees with the index for {} chunk(s)",
+                bad.len()
+            )
+        }),
+        bad,
         chunks_read: 0,
         bytes_read: 0,
-    };
-    for e in &rows {
-        if !listed.contains(&(e.hash, e.offset, e.clen, e.ulen)) {
-            out.bad.push(e.hash);
-        }
     }
-    if !out.bad.is_empty() {
-        out.problem = Some(format!(
-            "its header disagrees with the index for {} chunk(s)",
-            out.bad.len()
-        ));
-    }
-    if read_data {
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) => return Ok(all(format!("cannot be read: {e}"))),
+}
+
+/// Decompresses and re-hashes every indexed chunk, and checks the pack's name.
+fn check_data(p: &PackToCheck, bytes: &[u8], out: &mut PackCheck) {
+    out.bytes_read = bytes.len() as u64;
+    let sum = hex::encode(Sha256::digest(bytes));
+    let mut bad_data = 0u64;
+    for e in &p.rows {
+        let Some(c) = bytes.get(e.offset as usize..(e.offset + e.clen as u64) as usize) else {
+            continue; // already counted as a header mismatch
         };
-        out.bytes_read = bytes.len() as u64;
-        let sum = hex::encode(Sha256::digest(&bytes));
-        let mut bad_data = 0u64;
-        for e in &rows {
-            let Some(c) = bytes.get(e.offset as usize..(e.offset + e.clen as u64) as usize) else {
-                continue; // already counted as a header mismatch
-            };
-            out.chunks_read += 1;
-            if store::decode_chunk(&e.hash, c, e.ulen).is_err() && !out.bad.contains(&e.hash) {
-                out.bad.push(e.hash);
-                bad_data += 1;
-            }
-        }
-        if bad_data > 0 {
-            let p = format!("{bad_data} chunk(s) do not decompress to their hash");
-            out.problem = Some(match out.problem {
-                Some(q) => format!("{q}; {p}"),
-                None => p,
-            });
-        } else if sum != name && out.problem.is_none() {
-            out.problem = Some(
-                "its content does not match its name (damage outside the indexed chunks)".into(),
-            );
+        out.chunks_read += 1;
+        if store::decode_chunk(&e.hash, c, e.ulen).is_err() && !out.bad.contains(&e.hash) {
+            out.bad.push(e.hash);
+            bad_data += 1;
         }
     }
-    Ok(out)
+    if bad_data > 0 {
+        out.add_problem(format!(
+            "{bad_data} chunk(s) do not decompress to their hash"
+        ));
+    } else if sum != p.name && out.problem.is_none() {
+        out.problem =
+            Some("its content does not match its name (damage outside the indexed chunks)".into());
+    }
 }
 
 /// Damaged paths of one tree (or `None` when it cannot be read).
@@ -200,7 +233,7 @@ fn name_damage(
     bad: &HashSet<Hash>,
     unreadable: &HashSet<Hash>,
 ) -> Result<Vec<DamagedSnapshot>> {
-    let mut reader = ChunkReader::new(&repo.data_dir(), &repo.cat);
+    let mut reader = repo.chunk_reader();
     let mut trees: HashMap<Hash, Option<Vec<Vec<u8>>>> = HashMap::new();
     let mut out = Vec::new();
     for s in snaps {
@@ -282,7 +315,7 @@ pub fn verify(repo: &Repo, opts: &VerifyOpts) -> Result<VerifyReport> {
     };
 
     // 1. Packs, on all cores, each read once from start to end.
-    let data = repo.data_dir();
+    let backend = repo.backend();
     let cat_path = Repo::catalog_path(&repo.root);
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<(usize, PackCheck)>> = Mutex::new(Vec::new());
@@ -301,7 +334,7 @@ pub fn verify(repo: &Repo, opts: &VerifyOpts) -> Result<VerifyReport> {
                         let Some((id, name, size)) = packs.get(i) else {
                             return Ok(());
                         };
-                        let r = check_pack(&cat, &data, *id, name, *size, opts.read_data)?;
+                        let r = check_pack(&cat, &**backend, (*id, name, *size), opts.read_data)?;
                         results.lock().expect("results").push((i, r));
                     }
                 })

@@ -1,0 +1,86 @@
+//! Restore journals: one row per restore, open until it is done or rolled back.
+
+use super::{Catalog, time_str};
+use crate::error::Result;
+use chrono::Utc;
+use rusqlite::{OptionalExtension, params};
+
+/// A restore journal row.
+#[derive(Debug, Clone)]
+pub struct JournalRecord {
+    pub id: String,
+    pub site: String,
+    pub snapshot: String,
+    pub pre_restore: Option<String>,
+    pub plan: String,
+    pub step: u32,
+    pub state: String,
+}
+
+impl Catalog {
+    pub fn open_journal_for(&self, site: &str) -> Result<Option<JournalRecord>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT id, site, snapshot, pre_restore, plan, step, state FROM journals
+                 WHERE site = ?1 AND state = 'open'",
+                [site],
+                Self::journal_from_row,
+            )
+            .optional()?)
+    }
+
+    pub fn open_journals(&self) -> Result<Vec<JournalRecord>> {
+        let mut st = self.conn.prepare(
+            "SELECT id, site, snapshot, pre_restore, plan, step, state FROM journals
+             WHERE state = 'open' ORDER BY started",
+        )?;
+        let rows = st.query_map([], Self::journal_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    fn journal_from_row(r: &rusqlite::Row) -> rusqlite::Result<JournalRecord> {
+        Ok(JournalRecord {
+            id: r.get(0)?,
+            site: r.get(1)?,
+            snapshot: r.get(2)?,
+            pre_restore: r.get(3)?,
+            plan: r.get(4)?,
+            step: r.get::<_, i64>(5)? as u32,
+            state: r.get(6)?,
+        })
+    }
+
+    pub fn create_journal(&self, j: &JournalRecord) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO journals (id, site, snapshot, pre_restore, plan, step, state, started)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'open', ?7)",
+            params![
+                j.id,
+                j.site,
+                j.snapshot,
+                j.pre_restore,
+                j.plan,
+                j.step as i64,
+                time_str(&Utc::now())
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn update_journal(&self, id: &str, step: u32, pre_restore: Option<&str>) -> Result<()> {
+        self.conn.execute(
+            "UPDATE journals SET step = ?2, pre_restore = coalesce(?3, pre_restore) WHERE id = ?1",
+            params![id, step as i64, pre_restore],
+        )?;
+        Ok(())
+    }
+
+    pub fn close_journal(&self, id: &str, state: &str) -> Result<()> {
+        self.conn.execute(
+            "UPDATE journals SET state = ?2, finished = ?3 WHERE id = ?1",
+            params![id, state, time_str(&Utc::now())],
+        )?;
+        Ok(())
+    }
+}

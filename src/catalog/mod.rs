@@ -1,0 +1,116 @@
+//! The catalogue: `catalog.sqlite` in the repository, holding sites, packs, the chunk index,
+//! blobs (trees and dumps), snapshots, the files cache and restore journals. It owns the schema
+//! (`schema.sql`, versioned with `PRAGMA user_version`) and every SQL statement; other modules
+//! call typed methods, and its connection stays private. It never touches pack files or live
+//! sites, and of the store it knows only the pack format's types (`store::pack`).
+//!
+//! One file per concern: `sites`, `snapshots` (and blobs), `packs` (the chunk index), `live`
+//! (the live set of gc and verify), `cache` (the files cache), `journal` (restore journals).
+
+mod cache;
+mod journal;
+mod live;
+mod packs;
+mod sites;
+mod snapshots;
+#[cfg(test)]
+mod tests;
+
+pub use crate::store::pack::ChunkLocation;
+pub use cache::CacheEntry;
+pub use journal::JournalRecord;
+pub use live::{Batch, DeadRows};
+pub use packs::PackUsage;
+pub use sites::SiteRecord;
+pub use snapshots::SnapshotRecord;
+
+use crate::error::{Error, Result};
+use crate::hash::Hash;
+use chrono::{DateTime, Utc};
+use rusqlite::Connection;
+use std::path::Path;
+
+const SCHEMA_V1: &str = include_str!("../../schema.sql");
+/// Migration from version 1 to 2: the files cache keyed by folder id + file name.
+const SCHEMA_V2: &str = include_str!("../../schema_v2.sql");
+/// Schema version this build writes.
+pub const SCHEMA_VERSION: i64 = 2;
+
+/// An open catalogue: one SQLite connection (in WAL mode, fully synchronous).
+pub struct Catalog {
+    conn: Connection,
+}
+
+/// Packs a chunk list into the bytes stored in the catalogue (32 bytes per hash).
+pub fn hashes_to_blob(hs: &[Hash]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(hs.len() * 32);
+    for h in hs {
+        v.extend_from_slice(&h.0);
+    }
+    v
+}
+
+/// Unpacks a chunk list stored by [`hashes_to_blob`].
+pub fn blob_to_hashes(b: &[u8]) -> Result<Vec<Hash>> {
+    if !b.len().is_multiple_of(32) {
+        return Err(Error::Corrupt(
+            "chunk list of odd length in catalogue".into(),
+        ));
+    }
+    Ok(b.chunks_exact(32)
+        .map(|c| Hash(c.try_into().expect("32 bytes")))
+        .collect())
+}
+
+/// A time as the catalogue stores it (RFC 3339, milliseconds, UTC).
+pub(crate) fn time_str(t: &DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+impl Catalog {
+    /// Opens (and creates or migrates) the catalogue at `path`.
+    pub fn open(path: &Path) -> Result<Self> {
+        let conn = Connection::open(path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        let cat = Catalog { conn };
+        cat.migrate()?;
+        Ok(cat)
+    }
+
+    fn migrate(&self) -> Result<()> {
+        let v: i64 = self
+            .conn
+            .pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if v > SCHEMA_VERSION {
+            return Err(Error::Invalid(format!(
+                "catalogue schema version {v} is newer than this sitesnap understands ({SCHEMA_VERSION})"
+            )));
+        }
+        if v == 0 {
+            let tx = self.conn.unchecked_transaction()?;
+            // A concurrent opener may have created it meanwhile.
+            let again: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+            if again == 0 {
+                tx.execute_batch(SCHEMA_V1)?;
+                tx.pragma_update(None, "user_version", 1)?;
+            }
+            tx.commit()?;
+        }
+        if v < 2 {
+            let tx = rusqlite::Transaction::new_unchecked(
+                &self.conn,
+                rusqlite::TransactionBehavior::Immediate,
+            )?;
+            let again: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+            if again < 2 {
+                tx.execute_batch(SCHEMA_V2)?;
+                tx.pragma_update(None, "user_version", 2)?;
+            }
+            tx.commit()?;
+        }
+        // Future: if v < 3 { migrate_v3 } ...
+        Ok(())
+    }
+}

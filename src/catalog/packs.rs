@@ -1,0 +1,162 @@
+//! Packs and the chunk index: which pack holds each chunk, at which offset.
+
+use super::{Catalog, time_str};
+use crate::error::{Error, Result};
+use crate::hash::Hash;
+use crate::store::pack::{ChunkLocation, PackEntry, PackInfo};
+use chrono::Utc;
+use rusqlite::{OptionalExtension, params};
+
+/// How much of a pack the snapshots still use (computed against the live set of `gc`/`verify`).
+#[derive(Debug, Clone)]
+pub struct PackUsage {
+    pub id: i64,
+    pub name: String,
+    pub size: u64,
+    pub chunks: u64,
+    pub live_chunks: u64,
+    pub live_bytes: u64,
+}
+
+impl Catalog {
+    pub fn chunk_exists(&self, h: &Hash) -> Result<bool> {
+        let mut st = self
+            .conn
+            .prepare_cached("SELECT 1 FROM chunks WHERE hash = ?1")?;
+        Ok(st.exists([&h.0[..]])?)
+    }
+
+    pub fn chunk_location(&self, h: &Hash) -> Result<Option<ChunkLocation>> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT p.name, c.offset, c.clen, c.ulen FROM chunks c JOIN packs p ON p.id = c.pack_id
+             WHERE c.hash = ?1",
+        )?;
+        Ok(st
+            .query_row([&h.0[..]], |r| {
+                Ok(ChunkLocation {
+                    pack: r.get(0)?,
+                    offset: r.get::<_, i64>(1)? as u64,
+                    clen: r.get::<_, i64>(2)? as u32,
+                    ulen: r.get::<_, i64>(3)? as u32,
+                })
+            })
+            .optional()?)
+    }
+
+    /// Records a durable pack and its chunks in one transaction. Call only after the pack file
+    /// is fsynced and renamed into place.
+    pub fn insert_pack(&self, info: &PackInfo) -> Result<()> {
+        self.record_pack(
+            info,
+            "INSERT OR IGNORE INTO chunks (hash, pack_id, offset, clen, ulen) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+    }
+
+    /// Records a pack and runs `chunk_sql` (parameters: hash, pack id, offset, clen, ulen) for
+    /// each of its chunks, in one transaction.
+    fn record_pack(&self, info: &PackInfo, chunk_sql: &str) -> Result<()> {
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute(
+            "INSERT OR IGNORE INTO packs (name, size, created) VALUES (?1, ?2, ?3)",
+            params![info.name, info.size as i64, time_str(&Utc::now())],
+        )?;
+        let pack_id: i64 =
+            tx.query_row("SELECT id FROM packs WHERE name = ?1", [&info.name], |r| {
+                r.get(0)
+            })?;
+        {
+            let mut st = tx.prepare_cached(chunk_sql)?;
+            for e in &info.entries {
+                st.execute(params![
+                    &e.hash.0[..],
+                    pack_id,
+                    e.offset as i64,
+                    e.clen as i64,
+                    e.ulen as i64
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Every pack row: (id, name, size).
+    pub fn packs(&self) -> Result<Vec<(i64, String, u64)>> {
+        let mut st = self
+            .conn
+            .prepare("SELECT id, name, size FROM packs ORDER BY name")?;
+        let rows = st.query_map([], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64))
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// The index rows of one pack, by offset.
+    pub fn chunks_in_pack(&self, pack_id: i64) -> Result<Vec<PackEntry>> {
+        self.pack_entries(
+            "SELECT hash, offset, clen, ulen FROM chunks WHERE pack_id = ?1 ORDER BY offset",
+            pack_id,
+        )
+    }
+
+    pub(super) fn pack_entries(&self, sql: &str, pack_id: i64) -> Result<Vec<PackEntry>> {
+        let mut st = self.conn.prepare_cached(sql)?;
+        let rows = st.query_map([pack_id], |r| {
+            let h: Vec<u8> = r.get(0)?;
+            Ok((
+                h,
+                r.get::<_, i64>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, i64>(3)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (h, offset, clen, ulen) = row?;
+            let hash = Hash(h.try_into().map_err(|_| {
+                Error::Corrupt("chunk hash of the wrong length in the index".into())
+            })?);
+            out.push(PackEntry {
+                hash,
+                offset: offset as u64,
+                clen: clen as u32,
+                ulen: ulen as u32,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Per pack: its chunks, and how many of them (and how many compressed bytes) are live.
+    pub fn pack_usage(&self) -> Result<Vec<PackUsage>> {
+        let mut st = self.conn.prepare(
+            "SELECT p.id, p.name, p.size, count(c.hash), count(l.hash),
+                    coalesce(sum(CASE WHEN l.hash IS NULL THEN 0 ELSE c.clen END), 0)
+             FROM packs p
+             LEFT JOIN chunks c ON c.pack_id = p.id
+             LEFT JOIN temp.live_chunks l ON l.hash = c.hash
+             GROUP BY p.id ORDER BY p.name",
+        )?;
+        let rows = st.query_map([], |r| {
+            Ok(PackUsage {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                size: r.get::<_, i64>(2)? as u64,
+                chunks: r.get::<_, i64>(3)? as u64,
+                live_chunks: r.get::<_, i64>(4)? as u64,
+                live_bytes: r.get::<_, i64>(5)? as u64,
+            })
+        })?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Records a durable pack written by gc and points the index rows of its chunks at it, in
+    /// one transaction. The old pack keeps its file until its rows are gone.
+    pub fn move_chunks(&self, info: &PackInfo) -> Result<()> {
+        self.record_pack(
+            info,
+            "INSERT INTO chunks (hash, pack_id, offset, clen, ulen) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT (hash) DO UPDATE SET pack_id = excluded.pack_id,
+                offset = excluded.offset, clen = excluded.clen, ulen = excluded.ulen",
+        )
+    }
+}

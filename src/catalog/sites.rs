@@ -1,0 +1,127 @@
+//! Sites: registering, updating, finding and removing them, and their retention policy.
+
+use super::{Catalog, time_str};
+use crate::error::{Error, Result};
+use rusqlite::{OptionalExtension, params};
+use std::path::PathBuf;
+
+/// A site as registered.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SiteRecord {
+    pub uri: String,
+    pub platform: PathBuf,
+    pub site_dir: String,
+    #[serde(skip)]
+    pub db_url: Option<String>,
+    pub bindings: Vec<PathBuf>,
+    pub policy: Option<String>,
+}
+
+impl Catalog {
+    pub fn add_site(&self, s: &SiteRecord) -> Result<()> {
+        let n = self.conn.execute(
+            "INSERT OR IGNORE INTO sites (uri, platform, site_dir, db_url, bindings, policy, created)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![
+                s.uri,
+                s.platform.to_string_lossy(),
+                s.site_dir,
+                s.db_url,
+                serde_json::to_string(&s.bindings).expect("paths serialize"),
+                s.policy,
+                time_str(&crate::fsutil::now()),
+            ],
+        )?;
+        if n == 0 {
+            return Err(Error::Invalid(format!(
+                "site '{}' is already registered",
+                s.uri
+            )));
+        }
+        Ok(())
+    }
+
+    pub fn update_site(&self, s: &SiteRecord) -> Result<()> {
+        self.conn.execute(
+            "UPDATE sites SET platform = ?2, site_dir = ?3, db_url = ?4, bindings = ?5, policy = ?6
+             WHERE uri = ?1",
+            params![
+                s.uri,
+                s.platform.to_string_lossy(),
+                s.site_dir,
+                s.db_url,
+                serde_json::to_string(&s.bindings).expect("paths serialize"),
+                s.policy,
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn site_from_row(r: &rusqlite::Row) -> rusqlite::Result<SiteRecord> {
+        let bindings: String = r.get(4)?;
+        Ok(SiteRecord {
+            uri: r.get(0)?,
+            platform: PathBuf::from(r.get::<_, String>(1)?),
+            site_dir: r.get(2)?,
+            db_url: r.get(3)?,
+            bindings: serde_json::from_str(&bindings).unwrap_or_default(),
+            policy: r.get(5)?,
+        })
+    }
+
+    pub fn find_site(&self, uri: &str) -> Result<Option<SiteRecord>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT uri, platform, site_dir, db_url, bindings, policy FROM sites WHERE uri = ?1",
+                [uri],
+                Self::site_from_row,
+            )
+            .optional()?)
+    }
+
+    pub fn site(&self, uri: &str) -> Result<SiteRecord> {
+        self.find_site(uri)?
+            .ok_or_else(|| Error::UnknownSite(uri.to_string()))
+    }
+
+    pub fn sites(&self) -> Result<Vec<SiteRecord>> {
+        let mut st = self.conn.prepare(
+            "SELECT uri, platform, site_dir, db_url, bindings, policy FROM sites ORDER BY uri",
+        )?;
+        let rows = st.query_map([], Self::site_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Removes a site; with `forget_snapshots` its snapshots go too (their data stays until gc).
+    pub fn remove_site(&self, uri: &str, forget_snapshots: bool) -> Result<()> {
+        self.site(uri)?;
+        let n: i64 = self.conn.query_row(
+            "SELECT count(*) FROM snapshots WHERE site = ?1",
+            [uri],
+            |r| r.get(0),
+        )?;
+        if n > 0 && !forget_snapshots {
+            return Err(Error::Refused(format!(
+                "site '{uri}' has {n} snapshot(s); add --forget-snapshots to remove it with them"
+            )));
+        }
+        let tx = self.conn.unchecked_transaction()?;
+        tx.execute("DELETE FROM snapshots WHERE site = ?1", [uri])?;
+        tx.execute("DELETE FROM sites WHERE uri = ?1", [uri])?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Stores (or clears) a site's retention policy (JSON).
+    pub fn set_policy(&self, uri: &str, policy: Option<&str>) -> Result<()> {
+        let n = self.conn.execute(
+            "UPDATE sites SET policy = ?2 WHERE uri = ?1",
+            params![uri, policy],
+        )?;
+        if n == 0 {
+            return Err(Error::UnknownSite(uri.to_string()));
+        }
+        Ok(())
+    }
+}

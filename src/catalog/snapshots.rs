@@ -1,0 +1,212 @@
+//! Snapshots and the blobs they name: committing a snapshot atomically, listing, resolving
+//! ids, pinning and deleting.
+
+use super::cache::{CacheEntry, write_cache_rows};
+use super::{Catalog, blob_to_hashes, hashes_to_blob, time_str};
+use crate::error::{Error, Result};
+use crate::hash::Hash;
+use chrono::{DateTime, Utc};
+use rusqlite::{OptionalExtension, params};
+use std::path::PathBuf;
+
+/// One snapshot row.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SnapshotRecord {
+    pub id: String,
+    pub site: String,
+    pub kind: String,
+    pub label: Option<String>,
+    pub pinned: bool,
+    pub time: DateTime<Utc>,
+    pub platform_path: PathBuf,
+    #[serde(serialize_with = "ser_opt_hash")]
+    pub platform_tree: Option<Hash>,
+    pub site_dir: String,
+    #[serde(serialize_with = "ser_opt_hash")]
+    pub site_tree: Option<Hash>,
+    #[serde(serialize_with = "ser_opt_hash")]
+    pub bindings_tree: Option<Hash>,
+    pub db_kind: Option<String>,
+    pub db_url: Option<String>,
+    #[serde(serialize_with = "ser_opt_hash")]
+    pub db_dump: Option<Hash>,
+    pub files: u64,
+    pub bytes: u64,
+    pub bytes_read: u64,
+    pub db_bytes: u64,
+    pub bytes_added: u64,
+    pub duration_ms: u64,
+    pub note: Option<String>,
+}
+
+fn ser_opt_hash<S: serde::Serializer>(
+    h: &Option<Hash>,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    match h {
+        Some(h) => s.serialize_some(&h.to_hex()),
+        None => s.serialize_none(),
+    }
+}
+
+impl Catalog {
+    pub fn blob(&self, id: &Hash) -> Result<(Vec<Hash>, u64)> {
+        let row: Option<(Vec<u8>, i64)> = self
+            .conn
+            .query_row(
+                "SELECT chunks, size FROM blobs WHERE id = ?1",
+                [&id.0[..]],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let (chunks, size) = row.ok_or_else(|| {
+            Error::Corrupt(format!("blob {} is missing from the catalogue", id.short()))
+        })?;
+        Ok((blob_to_hashes(&chunks)?, size as u64))
+    }
+
+    /// Inserts a snapshot together with the blobs it names and the files-cache rows its capture
+    /// produced, in one transaction: the snapshot becomes visible atomically.
+    pub fn commit_snapshot(
+        &self,
+        s: &SnapshotRecord,
+        blobs: &[(Hash, Vec<Hash>, u64)],
+        cache: &[(Vec<u8>, CacheEntry)],
+    ) -> Result<()> {
+        let tx = self.conn.unchecked_transaction()?;
+        {
+            let mut st = tx.prepare_cached(
+                "INSERT OR IGNORE INTO blobs (id, chunks, size) VALUES (?1, ?2, ?3)",
+            )?;
+            for (id, chunks, size) in blobs {
+                st.execute(params![&id.0[..], hashes_to_blob(chunks), *size as i64])?;
+            }
+        }
+        write_cache_rows(&tx, cache)?;
+        let oh = |h: &Option<Hash>| h.map(|h| h.0.to_vec());
+        tx.execute(
+            "INSERT INTO snapshots (id, site, kind, label, pinned, time, platform_path, platform_tree,
+                site_dir, site_tree, bindings_tree, db_kind, db_url, db_dump, files, bytes, bytes_read,
+                db_bytes, bytes_added, duration_ms, note)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+            params![
+                s.id,
+                s.site,
+                s.kind,
+                s.label,
+                s.pinned as i64,
+                time_str(&s.time),
+                s.platform_path.to_string_lossy(),
+                oh(&s.platform_tree),
+                s.site_dir,
+                oh(&s.site_tree),
+                oh(&s.bindings_tree),
+                s.db_kind,
+                s.db_url,
+                oh(&s.db_dump),
+                s.files as i64,
+                s.bytes as i64,
+                s.bytes_read as i64,
+                s.db_bytes as i64,
+                s.bytes_added as i64,
+                s.duration_ms as i64,
+                s.note,
+            ],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    const SNAP_COLS: &'static str =
+        "id, site, kind, label, pinned, time, platform_path, platform_tree,
+        site_dir, site_tree, bindings_tree, db_kind, db_url, db_dump, files, bytes, bytes_read,
+        db_bytes, bytes_added, duration_ms, note";
+
+    fn snap_from_row(r: &rusqlite::Row) -> rusqlite::Result<SnapshotRecord> {
+        let oh = |v: Option<Vec<u8>>| v.and_then(|b| b.try_into().ok().map(Hash));
+        let t: String = r.get(5)?;
+        Ok(SnapshotRecord {
+            id: r.get(0)?,
+            site: r.get(1)?,
+            kind: r.get(2)?,
+            label: r.get(3)?,
+            pinned: r.get::<_, i64>(4)? != 0,
+            time: DateTime::parse_from_rfc3339(&t)
+                .map(|t| t.with_timezone(&Utc))
+                .unwrap_or_default(),
+            platform_path: PathBuf::from(r.get::<_, String>(6)?),
+            platform_tree: oh(r.get(7)?),
+            site_dir: r.get(8)?,
+            site_tree: oh(r.get(9)?),
+            bindings_tree: oh(r.get(10)?),
+            db_kind: r.get(11)?,
+            db_url: r.get(12)?,
+            db_dump: oh(r.get(13)?),
+            files: r.get::<_, i64>(14)? as u64,
+            bytes: r.get::<_, i64>(15)? as u64,
+            bytes_read: r.get::<_, i64>(16)? as u64,
+            db_bytes: r.get::<_, i64>(17)? as u64,
+            bytes_added: r.get::<_, i64>(18)? as u64,
+            duration_ms: r.get::<_, i64>(19)? as u64,
+            note: r.get(20)?,
+        })
+    }
+
+    /// Snapshots, oldest first; only `site`'s if given.
+    pub fn snapshots(&self, site: Option<&str>) -> Result<Vec<SnapshotRecord>> {
+        let sql = format!(
+            "SELECT {} FROM snapshots WHERE (?1 IS NULL OR site = ?1) ORDER BY time, id",
+            Self::SNAP_COLS
+        );
+        let mut st = self.conn.prepare(&sql)?;
+        let rows = st.query_map([site], Self::snap_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<_>>()?)
+    }
+
+    /// Resolves a full id or a unique prefix.
+    pub fn resolve_snapshot(&self, prefix: &str) -> Result<SnapshotRecord> {
+        if prefix.is_empty() || !prefix.chars().all(|c| c.is_ascii_hexdigit()) {
+            return Err(Error::UnknownSnapshot(prefix.to_string()));
+        }
+        let sql = format!(
+            "SELECT {} FROM snapshots WHERE id >= ?1 AND id < ?1 || 'g' ORDER BY id LIMIT 6",
+            Self::SNAP_COLS
+        );
+        let mut st = self.conn.prepare(&sql)?;
+        let found: Vec<SnapshotRecord> = st
+            .query_map([prefix.to_ascii_lowercase()], Self::snap_from_row)?
+            .collect::<rusqlite::Result<_>>()?;
+        match found.len() {
+            0 => Err(Error::UnknownSnapshot(prefix.to_string())),
+            1 => Ok(found.into_iter().next().expect("one")),
+            _ => {
+                let ids: Vec<&str> = found.iter().take(5).map(|s| s.id.as_str()).collect();
+                Err(Error::AmbiguousSnapshot(prefix.to_string(), ids.join(", ")))
+            }
+        }
+    }
+
+    pub fn snapshot_id_taken(&self, id: &str) -> Result<bool> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT 1 FROM snapshots WHERE id = ?1")?
+            .exists([id])?)
+    }
+
+    pub fn delete_snapshots(&self, ids: &[String]) -> Result<()> {
+        let tx = self.conn.unchecked_transaction()?;
+        for id in ids {
+            tx.execute("DELETE FROM snapshots WHERE id = ?1", [id])?;
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn set_pinned(&self, id: &str, pinned: bool) -> Result<()> {
+        self.conn.execute(
+            "UPDATE snapshots SET pinned = ?2 WHERE id = ?1",
+            params![id, pinned as i64],
+        )?;
+        Ok(())
+    }
+}

@@ -1,0 +1,136 @@
+//! Unit tests of the catalogue.
+
+use super::*;
+
+fn entry(n: u8) -> CacheEntry {
+    CacheEntry {
+        dev: 1,
+        ino: n as u64,
+        size: 10 * n as u64,
+        mtime_ns: 1_700_000_000_000_000_000 + n as i64,
+        ctime_ns: 1_700_000_000_000_000_001 + n as i64,
+        chunks: vec![Hash([n; 32])],
+    }
+}
+
+/// Rows written by absolute path come back by absolute path, for a root folder (every file
+/// under it, however deep), for a single file (a binding), after a restore rewrote some, and
+/// each folder's path is stored once.
+#[test]
+fn files_cache_round_trip() {
+    let d = tempfile::tempdir().unwrap();
+    let cat = Catalog::open(&d.path().join("c.sqlite")).unwrap();
+    let rows: Vec<(Vec<u8>, CacheEntry)> = [
+        "/srv/p/index.php",
+        "/srv/p/core/a.php",
+        "/srv/p/core/lib/b.php",
+        "/srv/p/sites/x.com/files/c.jpg",
+        "/srv/p2/other.php",
+        "/etc/nginx/vhost.d/x.com",
+        "/etc/nginx/vhost.d/y.com",
+        "/top",
+    ]
+    .iter()
+    .enumerate()
+    .map(|(i, p)| (p.as_bytes().to_vec(), entry(i as u8)))
+    .collect();
+    let snap = |id: &str| SnapshotRecord {
+        id: id.into(),
+        site: "x.com".into(),
+        kind: "manual".into(),
+        label: None,
+        pinned: false,
+        time: Utc::now(),
+        platform_path: "/srv/p".into(),
+        platform_tree: None,
+        site_dir: "sites/x.com".into(),
+        site_tree: None,
+        bindings_tree: None,
+        db_kind: None,
+        db_url: None,
+        db_dump: None,
+        files: 0,
+        bytes: 0,
+        bytes_read: 0,
+        db_bytes: 0,
+        bytes_added: 0,
+        duration_ms: 0,
+        note: None,
+    };
+    cat.commit_snapshot(&snap("aa"), &[], &rows).unwrap();
+    let p = cat.load_cache(Path::new("/srv/p")).unwrap();
+    let mut keys: Vec<_> = p
+        .keys()
+        .map(|k| String::from_utf8(k.clone()).unwrap())
+        .collect();
+    keys.sort();
+    // Like a byte range on the path: /srv/p2 starts with /srv/p as well.
+    assert_eq!(
+        keys,
+        [
+            "/srv/p/core/a.php",
+            "/srv/p/core/lib/b.php",
+            "/srv/p/index.php",
+            "/srv/p/sites/x.com/files/c.jpg",
+            "/srv/p2/other.php"
+        ]
+    );
+    assert_eq!(p[&b"/srv/p/core/lib/b.php".to_vec()], entry(2));
+    let b = cat
+        .load_cache(Path::new("/etc/nginx/vhost.d/x.com"))
+        .unwrap();
+    assert_eq!(b.len(), 1);
+    assert_eq!(b[&b"/etc/nginx/vhost.d/x.com".to_vec()], entry(5));
+    assert_eq!(cat.load_cache(Path::new("/top")).unwrap().len(), 1);
+    assert!(cat.load_cache(Path::new("/nothing")).unwrap().is_empty());
+
+    // A restore rewrites two rows; a new folder appears.
+    cat.insert_cache(&[
+        (b"/srv/p/core/a.php".to_vec(), entry(42)),
+        (b"/srv/p/new/d.php".to_vec(), entry(43)),
+    ])
+    .unwrap();
+    let p = cat.load_cache(Path::new("/srv/p/")).unwrap();
+    assert_eq!(p[&b"/srv/p/core/a.php".to_vec()], entry(42));
+    assert_eq!(p[&b"/srv/p/new/d.php".to_vec()], entry(43));
+    let n: i64 = cat
+        .conn
+        .query_row("SELECT count(*) FROM files_cache", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(n, 9);
+    let dirs: i64 = cat
+        .conn
+        .query_row("SELECT count(*) FROM cache_dirs", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(dirs, 8);
+
+    cat.clear_cache().unwrap();
+    assert!(cat.load_cache(Path::new("/srv")).unwrap().is_empty());
+}
+
+/// A version 1 catalogue is migrated: its files cache (absolute path keys) is dropped.
+#[test]
+fn version_1_catalogue_is_migrated() {
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("c.sqlite");
+    {
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch(SCHEMA_V1).unwrap();
+        c.pragma_update(None, "user_version", 1).unwrap();
+        c.execute(
+            "INSERT INTO files_cache VALUES (?1, 1, 2, 3, 4, 5, ?2)",
+            params![b"/srv/p/a.php".to_vec(), vec![7u8; 32]],
+        )
+        .unwrap();
+    }
+    let cat = Catalog::open(&path).unwrap();
+    let v: i64 = cat
+        .conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, SCHEMA_VERSION);
+    assert!(cat.load_cache(Path::new("/srv/p")).unwrap().is_empty());
+    cat.insert_cache(&[(b"/srv/p/a.php".to_vec(), entry(1))])
+        .unwrap();
+    assert_eq!(cat.load_cache(Path::new("/srv/p")).unwrap().len(), 1);
+}

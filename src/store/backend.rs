@@ -1,0 +1,343 @@
+//! Where repository objects live. Objects are immutable and named by their content (a pack is
+//! named by the SHA-256 of its bytes), so a backend never renames nor appends from the caller's
+//! point of view: an object is written whole through an [`Upload`] and appears under its name
+//! at once, complete and durable, or not at all. Reads are whole objects or byte ranges, so a
+//! far-away backend (an S3 bucket) serves them with ranged GETs. [`LocalBackend`] keeps objects
+//! in the repository's `data/` folder; it is the only code that knows that layout.
+
+use crate::error::{Error, IoContext, Result};
+use crate::fsutil;
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+/// The kinds of objects a repository holds. New kinds (snapshot manifests, blob lists, site
+/// objects, keys) get a variant here and their own place in each backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ObjectKind {
+    /// A pack of compressed chunks (`store::pack`).
+    Pack,
+}
+
+/// A typed object name: its kind and its content name (lowercase hex).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ObjectName {
+    /// What the object is.
+    pub kind: ObjectKind,
+    /// Its content name (64 hex digits for packs).
+    pub name: String,
+}
+
+impl ObjectName {
+    /// A pack's object name.
+    pub fn pack(name: &str) -> ObjectName {
+        ObjectName {
+            kind: ObjectKind::Pack,
+            name: name.to_string(),
+        }
+    }
+
+    /// Is `name` a well-formed content name (64 lowercase hex digits)?
+    pub fn is_content_name(name: &str) -> bool {
+        name.len() == 64
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    }
+}
+
+impl std::fmt::Display for ObjectName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.kind {
+            ObjectKind::Pack => write!(f, "pack {}", self.name),
+        }
+    }
+}
+
+/// An object as listed: its name and size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectInfo {
+    /// The object's name.
+    pub name: ObjectName,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+/// An upload left unfinished by a writer that stopped (a crash, a failed capture): a temporary
+/// file locally, an incomplete multipart upload on S3. gc removes them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Incomplete {
+    /// The backend's id for it.
+    pub id: String,
+    /// Bytes it holds.
+    pub size: u64,
+}
+
+/// An object being written. Bytes go in through `Write`; [`Upload::flush_all`] pushes them out
+/// of user-space buffers; [`Upload::commit`] makes the object durable and visible under its
+/// name (known only once all bytes are written, since objects are named by content).
+pub trait Upload: Write + Send {
+    /// Flushes buffered bytes (not yet durable).
+    fn flush_all(&mut self) -> Result<()>;
+    /// Makes the object durable and visible as `name`. Idempotent for content-named objects:
+    /// an object already there under `name` holds the same bytes.
+    fn commit(self: Box<Self>, name: &ObjectName) -> Result<()>;
+    /// Drops the unfinished object; nothing becomes visible.
+    fn discard(self: Box<Self>);
+}
+
+/// Where repository objects live. Implementations are shared between threads.
+pub trait Backend: Send + Sync + std::fmt::Debug {
+    /// Every object of `kind`, with sizes, sorted by name.
+    fn list(&self, kind: ObjectKind) -> Result<Vec<ObjectInfo>>;
+    /// An object's size, or `None` if it does not exist.
+    fn size(&self, name: &ObjectName) -> Result<Option<u64>>;
+    /// `len` bytes of an object from `offset` (an error if the object is shorter).
+    fn read_range(&self, name: &ObjectName, offset: u64, len: usize) -> Result<Vec<u8>>;
+    /// A whole object.
+    fn read(&self, name: &ObjectName) -> Result<Vec<u8>>;
+    /// Starts writing a new object of `kind`.
+    fn create(&self, kind: ObjectKind) -> Result<Box<dyn Upload>>;
+    /// Removes an object, durably; `Ok(false)` if it was not there.
+    fn remove(&self, name: &ObjectName) -> Result<bool>;
+    /// Unfinished uploads left behind, sorted by id.
+    fn incomplete(&self) -> Result<Vec<Incomplete>>;
+    /// Removes one unfinished upload (durably); `Ok(false)` if it was gone.
+    fn remove_incomplete(&self, id: &str) -> Result<bool>;
+
+    /// Writes a small object whole: atomic and durable.
+    fn put(&self, name: &ObjectName, data: &[u8]) -> Result<()> {
+        let mut up = self.create(name.kind)?;
+        if let Err(e) = up.write_all(data) {
+            up.discard();
+            return Err(Error::Invalid(format!("cannot write {name}: {e}")));
+        }
+        up.flush_all()?;
+        up.commit(name)
+    }
+}
+
+/// Open files kept for range reads: a restore reads many chunks from few packs.
+const OPEN_FILES: usize = 64;
+
+/// Objects in a local folder (the repository's `data/`): a pack named `ab12...` is the file
+/// `data/ab/ab12...`; uploads are written to `data/tmp/` and renamed into place after an fsync,
+/// followed by an fsync of the folder.
+#[derive(Debug)]
+pub struct LocalBackend {
+    root: PathBuf,
+    open: Mutex<HashMap<String, Arc<File>>>,
+}
+
+impl LocalBackend {
+    /// A backend over the folder `data` (the repository's `data/`).
+    pub fn new(data: &Path) -> LocalBackend {
+        LocalBackend {
+            root: data.to_path_buf(),
+            open: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The folder of unfinished uploads.
+    pub fn tmp_dir(&self) -> PathBuf {
+        self.root.join("tmp")
+    }
+
+    /// The file of an object.
+    pub fn path(&self, name: &ObjectName) -> PathBuf {
+        match name.kind {
+            ObjectKind::Pack => pack_path(&self.root, &name.name),
+        }
+    }
+
+    /// The folder objects of `kind` fan out under (by their first two hex digits).
+    fn kind_dir(&self, kind: ObjectKind) -> PathBuf {
+        match kind {
+            ObjectKind::Pack => self.root.clone(),
+        }
+    }
+
+    fn file(&self, name: &ObjectName) -> Result<Arc<File>> {
+        let mut open = self.open.lock().expect("open files");
+        if let Some(f) = open.get(&name.name) {
+            return Ok(f.clone());
+        }
+        let p = self.path(name);
+        let f = Arc::new(File::open(&p).at(&p)?);
+        if open.len() >= OPEN_FILES {
+            open.clear();
+        }
+        open.insert(name.name.clone(), f.clone());
+        Ok(f)
+    }
+
+    fn remove_path(p: &Path) -> Result<bool> {
+        match fs::remove_file(p) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(Error::io(p, e)),
+        }
+    }
+}
+
+/// Path of a pack file by name under a local `data/` folder.
+pub fn pack_path(data: &Path, name: &str) -> PathBuf {
+    data.join(&name[..2]).join(name)
+}
+
+/// Files directly inside `dir` that are content-named objects starting with `prefix`.
+fn list_fanout_dir(dir: &Path, prefix: &str, kind: ObjectKind) -> Result<Vec<ObjectInfo>> {
+    let mut out = Vec::new();
+    for f in fs::read_dir(dir).at(dir)? {
+        let f = f.at(dir)?;
+        let n = f.file_name().to_string_lossy().into_owned();
+        if ObjectName::is_content_name(&n) && n.starts_with(prefix) {
+            let md = f.metadata().at(f.path())?;
+            if md.is_file() {
+                out.push(ObjectInfo {
+                    name: ObjectName { kind, name: n },
+                    size: md.len(),
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+impl Backend for LocalBackend {
+    fn list(&self, kind: ObjectKind) -> Result<Vec<ObjectInfo>> {
+        let root = self.kind_dir(kind);
+        let mut out = Vec::new();
+        for d in fs::read_dir(&root).at(&root)? {
+            let d = d.at(&root)?;
+            let name = d.file_name().to_string_lossy().into_owned();
+            if name.len() == 2 && name.bytes().all(|b| b.is_ascii_hexdigit()) && d.path().is_dir() {
+                out.extend(list_fanout_dir(&d.path(), &name, kind)?);
+            }
+        }
+        out.sort_by(|a, b| a.name.name.cmp(&b.name.name));
+        Ok(out)
+    }
+
+    fn size(&self, name: &ObjectName) -> Result<Option<u64>> {
+        let p = self.path(name);
+        match fs::metadata(&p) {
+            Ok(m) => Ok(Some(m.len())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(p, e)),
+        }
+    }
+
+    fn read_range(&self, name: &ObjectName, offset: u64, len: usize) -> Result<Vec<u8>> {
+        let f = self.file(name)?;
+        let mut buf = vec![0u8; len];
+        f.read_exact_at(&mut buf, offset).at(self.path(name))?;
+        Ok(buf)
+    }
+
+    fn read(&self, name: &ObjectName) -> Result<Vec<u8>> {
+        let p = self.path(name);
+        fs::read(&p).at(&p)
+    }
+
+    fn create(&self, kind: ObjectKind) -> Result<Box<dyn Upload>> {
+        let tmp = self
+            .tmp_dir()
+            .join(format!("pack-{}", fsutil::random_hex(8)));
+        let file = fsutil::create_private_file(&tmp)?;
+        Ok(Box::new(LocalUpload {
+            dir: self.kind_dir(kind),
+            tmp,
+            file: Some(std::io::BufWriter::with_capacity(1 << 20, file)),
+        }))
+    }
+
+    fn remove(&self, name: &ObjectName) -> Result<bool> {
+        self.open.lock().expect("open files").remove(&name.name);
+        let p = self.path(name);
+        let removed = Self::remove_path(&p)?;
+        if removed && let Some(d) = p.parent() {
+            fsutil::sync_dir(d)?;
+        }
+        Ok(removed)
+    }
+
+    fn incomplete(&self) -> Result<Vec<Incomplete>> {
+        let tmp = self.tmp_dir();
+        let mut out = Vec::new();
+        if !tmp.is_dir() {
+            return Ok(out);
+        }
+        for f in fs::read_dir(&tmp).at(&tmp)? {
+            let f = f.at(&tmp)?;
+            let md = fs::symlink_metadata(f.path()).at(f.path())?;
+            if !md.is_dir() {
+                out.push(Incomplete {
+                    id: f.file_name().to_string_lossy().into_owned(),
+                    size: md.len(),
+                });
+            }
+        }
+        out.sort_by(|a, b| a.id.cmp(&b.id));
+        Ok(out)
+    }
+
+    fn remove_incomplete(&self, id: &str) -> Result<bool> {
+        if id.contains('/') || id == ".." || id == "." {
+            return Err(Error::Invalid(format!("bad upload id '{id}'")));
+        }
+        let tmp = self.tmp_dir();
+        let removed = Self::remove_path(&tmp.join(id))?;
+        if removed {
+            fsutil::sync_dir(&tmp)?;
+        }
+        Ok(removed)
+    }
+}
+
+/// A local upload: a private file in `data/tmp/`.
+struct LocalUpload {
+    dir: PathBuf,
+    tmp: PathBuf,
+    file: Option<std::io::BufWriter<File>>,
+}
+
+impl Write for LocalUpload {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.file.as_mut().expect("open upload").write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.as_mut().expect("open upload").flush()
+    }
+}
+
+impl Upload for LocalUpload {
+    fn flush_all(&mut self) -> Result<()> {
+        self.flush().at(&self.tmp)
+    }
+
+    fn commit(mut self: Box<Self>, name: &ObjectName) -> Result<()> {
+        let file = self.file.take().expect("open upload");
+        let file = file
+            .into_inner()
+            .map_err(|e| Error::io(&self.tmp, e.into_error()))?;
+        file.sync_all().at(&self.tmp)?;
+        drop(file);
+        let dir = self.dir.join(&name.name[..2]);
+        if !dir.exists() {
+            fsutil::create_private_dir(&dir)?;
+            fsutil::sync_dir(&self.dir)?;
+        }
+        let dest = dir.join(&name.name);
+        fs::rename(&self.tmp, &dest).at(&dest)?;
+        fsutil::sync_dir(&dir)
+    }
+
+    fn discard(mut self: Box<Self>) {
+        drop(self.file.take());
+        let _ = fs::remove_file(&self.tmp);
+    }
+}

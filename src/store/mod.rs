@@ -1,0 +1,45 @@
+//! The content store: chunking, pack files and reading chunks back, over a [`Backend`] that
+//! says where objects live. A pack (`pack`) is written through an upload, made durable (locally:
+//! fsync, rename to `data/<xx>/<sha256 of the pack>`, fsync of the folder) and only then indexed
+//! in the catalogue. Every chunk read is decompressed and checked against its hash. The store
+//! never deletes a pack that is still indexed; only `gc` removes packs.
+//!
+//! Only this module knows the on-disk layout of a local repository's `data/` folder
+//! ([`LocalBackend`]); every other module reaches packs through the [`Backend`] trait.
+
+pub mod backend;
+pub mod chunk;
+pub mod pack;
+pub mod reader;
+pub mod writer;
+
+#[cfg(test)]
+mod tests;
+
+pub use backend::{
+    Backend, Incomplete, LocalBackend, ObjectInfo, ObjectKind, ObjectName, Upload, pack_path,
+};
+pub use chunk::{
+    ChunkParams, DUMP_CHUNKS, FILE_CHUNKS, TREE_CHUNKS, ZSTD_LEVEL, compress_chunk, decode_chunk,
+    hash_bytes,
+};
+pub use pack::{
+    ChunkLocation, HEADER_ENTRY, PACK_MAGIC, PACK_OVERHEAD, PACK_TARGET, PackEntry, PackInfo,
+    read_pack_header,
+};
+pub use reader::{BlobReader, ChunkReader};
+pub use writer::{ChunkSink, PackRoller, PackWriter, SealedPack, SinkStats};
+
+/// The local folder of a repository's objects, under its root.
+pub fn local_data_dir(root: &std::path::Path) -> std::path::PathBuf {
+    root.join("data")
+}
+
+/// The cause of an error without the path it concerns (a backend's object paths are its own
+/// business; messages name objects instead).
+pub fn cause(e: &crate::error::Error) -> String {
+    match e {
+        crate::error::Error::Io { source, .. } => source.to_string(),
+        other => other.to_string(),
+    }
+}

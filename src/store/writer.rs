@@ -1,0 +1,453 @@
+//! Writing packs. [`PackWriter`] writes one pack through a backend upload; [`PackRoller`] fills
+//! packs up to [`PACK_TARGET`] and is shared by snapshot writing ([`ChunkSink`]) and gc's
+//! repack. A pack is durable before it is indexed: its upload is committed (locally: fsync,
+//! rename into place, fsync of the folder) and only then recorded in the catalogue.
+
+use super::backend::{Backend, LocalBackend, ObjectKind, ObjectName, Upload};
+use super::chunk::{ChunkParams, ZSTD_LEVEL, compress_chunk, cut_bytes};
+use super::pack::{PACK_MAGIC, PACK_TARGET, PackEntry, PackInfo, encode_header};
+use crate::catalog::Catalog;
+use crate::error::{Error, Result};
+use crate::fsutil;
+use crate::hash::Hash;
+use sha2::{Digest, Sha256};
+use std::collections::HashSet;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, RwLock};
+
+/// Writes one pack.
+pub struct PackWriter {
+    up: Box<dyn Upload>,
+    hasher: Sha256,
+    len: u64,
+    entries: Vec<PackEntry>,
+}
+
+impl PackWriter {
+    /// Starts a pack in `backend`.
+    pub fn create(backend: &dyn Backend) -> Result<Self> {
+        let mut w = PackWriter {
+            up: backend.create(ObjectKind::Pack)?,
+            hasher: Sha256::new(),
+            len: 0,
+            entries: Vec::new(),
+        };
+        w.write(PACK_MAGIC)?;
+        Ok(w)
+    }
+
+    fn write(&mut self, b: &[u8]) -> Result<()> {
+        self.up
+            .write_all(b)
+            .map_err(|e| Error::Invalid(format!("cannot write a pack: {e}")))?;
+        self.hasher.update(b);
+        self.len += b.len() as u64;
+        Ok(())
+    }
+
+    /// Appends one compressed chunk.
+    pub fn add(&mut self, hash: Hash, compressed: &[u8], ulen: u32) -> Result<()> {
+        let offset = self.len;
+        self.write(compressed)?;
+        self.entries.push(PackEntry {
+            hash,
+            offset,
+            clen: compressed.len() as u32,
+            ulen,
+        });
+        Ok(())
+    }
+
+    /// Bytes written so far.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// Holds no chunk yet?
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Drops an unfinished pack: its upload goes, nothing is indexed.
+    pub fn discard(self) {
+        self.up.discard();
+    }
+
+    /// Writes the header and commits the pack.
+    pub fn finish(self) -> Result<PackInfo> {
+        self.seal()?.commit()
+    }
+
+    /// Writes the header and flushes the pack; it is not durable until [`SealedPack::commit`].
+    pub fn seal(mut self) -> Result<SealedPack> {
+        let header = encode_header(&self.entries);
+        self.write(&header)?;
+        self.up.flush_all()?;
+        Ok(SealedPack {
+            up: self.up,
+            name: hex::encode(self.hasher.finalize()),
+            len: self.len,
+            entries: self.entries,
+        })
+    }
+}
+
+/// A pack with all its bytes written, not yet durable nor visible.
+pub struct SealedPack {
+    up: Box<dyn Upload>,
+    name: String,
+    len: u64,
+    entries: Vec<PackEntry>,
+}
+
+impl SealedPack {
+    /// Makes the pack durable and visible under its name: after this it may be indexed.
+    pub fn commit(self) -> Result<PackInfo> {
+        self.up.commit(&ObjectName::pack(&self.name))?;
+        Ok(PackInfo {
+            name: self.name,
+            size: self.len,
+            entries: self.entries,
+        })
+    }
+}
+
+/// Fills packs one after another: each reaching [`PACK_TARGET`] bytes is sealed and handed
+/// back. Used by the capture's pack-writer thread and by gc's repack.
+pub struct PackRoller {
+    backend: Arc<dyn Backend>,
+    cur: Option<PackWriter>,
+}
+
+impl PackRoller {
+    /// A roller writing into `backend`.
+    pub fn new(backend: Arc<dyn Backend>) -> Self {
+        PackRoller { backend, cur: None }
+    }
+
+    /// Adds a chunk; returns the pack it filled, sealed, if it filled one.
+    pub fn add(&mut self, hash: Hash, compressed: &[u8], ulen: u32) -> Result<Option<SealedPack>> {
+        if self.cur.is_none() {
+            self.cur = Some(PackWriter::create(&*self.backend)?);
+        }
+        let w = self.cur.as_mut().expect("open");
+        w.add(hash, compressed, ulen)?;
+        if w.len() >= PACK_TARGET {
+            return Ok(Some(self.cur.take().expect("open").seal()?));
+        }
+        Ok(None)
+    }
+
+    /// Seals the last, partly filled pack (`None` if it holds nothing).
+    pub fn finish(mut self) -> Result<Option<SealedPack>> {
+        match self.cur.take() {
+            Some(w) if !w.is_empty() => Ok(Some(w.seal()?)),
+            Some(w) => {
+                w.discard();
+                Ok(None)
+            }
+            None => Ok(None),
+        }
+    }
+
+    /// Drops the pack being filled, unindexed.
+    pub fn discard(mut self) {
+        if let Some(w) = self.cur.take() {
+            w.discard();
+        }
+    }
+}
+
+/// Counters a capture reports.
+#[derive(Debug, Default)]
+pub struct SinkStats {
+    /// Compressed bytes of new chunks.
+    pub bytes_added: AtomicU64,
+    /// New chunks.
+    pub chunks_added: AtomicU64,
+}
+
+/// Compressed bytes that may wait between the compressing threads and the pack writer.
+const IN_FLIGHT: usize = 32 << 20;
+/// Sealed packs that may wait for their commit while the writer fills the next one.
+const SEALED_QUEUE: usize = 2;
+
+/// A byte budget between producers and the pack writer: bounds memory whatever the chunk
+/// sizes. Closed when the writer stops, so no producer waits forever.
+struct Budget {
+    state: Mutex<(usize, bool)>,
+    cv: Condvar,
+}
+
+impl Budget {
+    fn take(&self, n: usize) {
+        let mut st = self.state.lock().expect("budget");
+        while !st.1 && st.0 > 0 && st.0 + n > IN_FLIGHT {
+            st = self.cv.wait(st).expect("budget");
+        }
+        st.0 += n;
+    }
+    fn give(&self, n: usize) {
+        let mut st = self.state.lock().expect("budget");
+        st.0 = st.0.saturating_sub(n);
+        self.cv.notify_all();
+    }
+    fn close(&self) {
+        self.state.lock().expect("budget").1 = true;
+        self.cv.notify_all();
+    }
+}
+
+/// Closes the budget when the writer thread ends, however it ends.
+struct CloseOnDrop(Arc<Budget>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
+struct PackItem {
+    hash: Hash,
+    compressed: Vec<u8>,
+    ulen: u32,
+}
+
+/// What the pack-writer thread works with.
+struct WriterJob {
+    backend: Arc<dyn Backend>,
+    catalog: PathBuf,
+    rx: crossbeam_channel::Receiver<PackItem>,
+    budget: Arc<Budget>,
+    stop: Arc<AtomicBool>,
+}
+
+/// The sync thread: commits each sealed pack, then indexes it (invariant 1: durable first,
+/// indexed second).
+fn sync_packs(cat: Catalog, srx: crossbeam_channel::Receiver<SealedPack>) -> Result<Vec<PackInfo>> {
+    let mut done = Vec::new();
+    for sealed in srx {
+        let info = sealed.commit()?;
+        fsutil::failpoint("pack-written");
+        cat.insert_pack(&info)?;
+        fsutil::failpoint("pack-indexed");
+        done.push(info);
+    }
+    Ok(done)
+}
+
+/// Fills packs from the channel and passes each sealed one to the sync thread.
+fn fill_packs(job: &WriterJob, stx: &crossbeam_channel::Sender<SealedPack>) -> Result<()> {
+    let mut roller = PackRoller::new(job.backend.clone());
+    for item in &job.rx {
+        if job.stop.load(Ordering::SeqCst) {
+            break;
+        }
+        let n = item.compressed.len();
+        let sealed = roller.add(item.hash, &item.compressed, item.ulen)?;
+        drop(item);
+        job.budget.give(n);
+        if let Some(sealed) = sealed
+            && stx.send(sealed).is_err()
+        {
+            return Ok(()); // the sync thread failed: its error is reported by the caller
+        }
+    }
+    if job.stop.load(Ordering::SeqCst) {
+        roller.discard();
+    } else if let Some(sealed) = roller.finish()? {
+        let _ = stx.send(sealed);
+    }
+    Ok(())
+}
+
+/// The pack-writer thread: fills packs, seals them and passes them to the sync thread.
+fn write_packs(job: WriterJob) -> Result<Vec<PackInfo>> {
+    let _close = CloseOnDrop(job.budget.clone());
+    let writer_cat = Catalog::open(&job.catalog)?;
+    let (stx, srx) = crossbeam_channel::bounded::<SealedPack>(SEALED_QUEUE);
+    let syncer = std::thread::Builder::new()
+        .name("pack-sync".into())
+        .spawn(move || sync_packs(writer_cat, srx))
+        .map_err(|e| Error::Invalid(format!("cannot start pack sync thread: {e}")))?;
+    let fill = fill_packs(&job, &stx);
+    // Stop taking chunks (producers then see a closed channel), let the syncer finish.
+    drop(job);
+    drop(stx);
+    let synced = syncer
+        .join()
+        .map_err(|_| Error::Invalid("pack sync thread panicked".into()))?;
+    fill?;
+    synced
+}
+
+/// Deduplicating chunk sink shared by capture workers. Callers hash and compress on their own
+/// threads (one zstd context each); the dedup check consults the set of chunks this session
+/// already took, then the catalogue's index through a pool of read connections (one per
+/// concurrent caller, so callers never queue behind one SQLite connection). New chunks go to
+/// the pack-writer thread, which fills packs up to `PACK_TARGET` and hands each sealed pack to
+/// a sync thread; that one commits it and only then indexes it, while the writer fills the next
+/// pack. A capture that fails calls `abort`: the pack being filled is dropped unindexed (packs
+/// already sealed are made durable and indexed, and are reused by the next capture).
+pub struct ChunkSink {
+    seen: Mutex<HashSet<Hash>>,
+    aborted: Arc<AtomicBool>,
+    lookups: Mutex<Vec<Catalog>>,
+    catalog: PathBuf,
+    tx: RwLock<Option<crossbeam_channel::Sender<PackItem>>>,
+    budget: Arc<Budget>,
+    writer: Mutex<Option<std::thread::JoinHandle<Result<Vec<PackInfo>>>>>,
+    /// What this sink added.
+    pub stats: SinkStats,
+}
+
+impl ChunkSink {
+    /// Starts a sink writing packs into the local folder `data`, indexing them through a
+    /// catalogue at `catalog` (prefer `Repo::chunk_sink`).
+    pub fn start(data: &Path, catalog: &Path) -> Result<Self> {
+        Self::start_with(Arc::new(LocalBackend::new(data)), catalog)
+    }
+
+    /// Starts a sink writing packs into `backend`, indexing them through a catalogue at
+    /// `catalog`.
+    pub fn start_with(backend: Arc<dyn Backend>, catalog: &Path) -> Result<Self> {
+        let reader = Catalog::open(catalog)?;
+        let (tx, rx) = crossbeam_channel::unbounded::<PackItem>();
+        let budget = Arc::new(Budget {
+            state: Mutex::new((0, false)),
+            cv: Condvar::new(),
+        });
+        let aborted = Arc::new(AtomicBool::new(false));
+        let job = WriterJob {
+            backend,
+            catalog: catalog.to_path_buf(),
+            rx,
+            budget: budget.clone(),
+            stop: aborted.clone(),
+        };
+        let handle = std::thread::Builder::new()
+            .name("pack-writer".into())
+            .spawn(move || write_packs(job))
+            .map_err(|e| Error::Invalid(format!("cannot start pack writer: {e}")))?;
+        Ok(ChunkSink {
+            seen: Mutex::new(HashSet::new()),
+            aborted,
+            lookups: Mutex::new(vec![reader]),
+            catalog: catalog.to_path_buf(),
+            tx: RwLock::new(Some(tx)),
+            budget,
+            writer: Mutex::new(Some(handle)),
+            stats: SinkStats::default(),
+        })
+    }
+
+    /// Stores `data` as a chunk (if new) and returns its hash.
+    pub fn put(&self, data: &[u8]) -> Result<Hash> {
+        self.put_at(data, ZSTD_LEVEL)
+    }
+
+    /// Stores `data` as a chunk (if new, compressed at `level`) and returns its hash.
+    fn put_at(&self, data: &[u8], level: i32) -> Result<Hash> {
+        let h = Hash::of(data);
+        self.put_hashed(h, data, level)?;
+        Ok(h)
+    }
+
+    /// Is `h` in the catalogue's index? Uses a pooled read connection.
+    fn indexed(&self, h: &Hash) -> Result<bool> {
+        let cat = self.lookups.lock().expect("sink pool").pop();
+        let cat = match cat {
+            Some(c) => c,
+            None => Catalog::open(&self.catalog)?,
+        };
+        let found = cat.chunk_exists(h);
+        self.lookups.lock().expect("sink pool").push(cat);
+        found
+    }
+
+    fn put_hashed(&self, h: Hash, data: &[u8], level: i32) -> Result<()> {
+        if !self.seen.lock().expect("sink lock").insert(h) || self.indexed(&h)? {
+            return Ok(());
+        }
+        let c = compress_chunk(data, level)?;
+        self.stats
+            .bytes_added
+            .fetch_add(c.len() as u64, Ordering::Relaxed);
+        self.stats.chunks_added.fetch_add(1, Ordering::Relaxed);
+        fsutil::failpoint("chunk-stored");
+        let n = c.len();
+        self.budget.take(n);
+        let item = PackItem {
+            hash: h,
+            compressed: c,
+            ulen: data.len() as u32,
+        };
+        let sent = match &*self.tx.read().expect("sink tx") {
+            Some(tx) => tx.send(item).is_ok(),
+            None => false,
+        };
+        if sent {
+            Ok(())
+        } else {
+            self.budget.give(n);
+            Err(self.writer_error())
+        }
+    }
+
+    fn writer_error(&self) -> Error {
+        self.tx.write().expect("sink tx").take();
+        match self.writer.lock().expect("sink writer").take() {
+            Some(h) => match h.join() {
+                Ok(Err(e)) => e,
+                Ok(Ok(_)) => Error::Invalid("pack writer stopped early".into()),
+                Err(_) => Error::Invalid("pack writer panicked".into()),
+            },
+            None => Error::Invalid("pack writer already stopped".into()),
+        }
+    }
+
+    /// Cuts a stream into chunks with `params` and stores them; returns the chunk list and size.
+    pub fn put_stream(&self, r: impl Read, params: ChunkParams) -> Result<(Vec<Hash>, u64)> {
+        let mut out = Vec::new();
+        let mut total = 0u64;
+        for c in fastcdc::v2020::StreamCDC::new(r, params.min, params.avg, params.max) {
+            let c = c.map_err(|e| match e {
+                fastcdc::v2020::Error::IoError(e) => Error::Invalid(format!("read failed: {e}")),
+                other => Error::Invalid(format!("chunker: {other}")),
+            })?;
+            total += c.length as u64;
+            out.push(self.put_at(&c.data, params.level)?);
+        }
+        Ok((out, total))
+    }
+
+    /// Cuts an in-memory buffer into chunks and stores them.
+    pub fn put_bytes(&self, data: &[u8], params: ChunkParams) -> Result<Vec<Hash>> {
+        cut_bytes(data, params)
+            .map(|(o, l)| self.put_at(&data[o..o + l], params.level))
+            .collect()
+    }
+
+    /// Stops after a failed capture: the pack being filled is discarded, not indexed, so a
+    /// capture that fails on small input leaves the catalogue as it was.
+    pub fn abort(&self) {
+        self.aborted.store(true, Ordering::SeqCst);
+        self.tx.write().expect("sink tx").take();
+        if let Some(h) = self.writer.lock().expect("sink writer").take() {
+            let _ = h.join();
+        }
+    }
+
+    /// Flushes the last pack and waits until every pack is durable and indexed.
+    pub fn finish(&self) -> Result<Vec<PackInfo>> {
+        self.tx.write().expect("sink tx").take();
+        match self.writer.lock().expect("sink writer").take() {
+            Some(h) => h
+                .join()
+                .map_err(|_| Error::Invalid("pack writer panicked".into()))?,
+            None => Err(Error::Invalid("pack writer already stopped".into())),
+        }
+    }
+}
