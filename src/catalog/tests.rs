@@ -1,6 +1,8 @@
 //! Unit tests of the catalogue.
 
 use super::*;
+use rusqlite::params;
+use std::path::Path;
 
 fn entry(n: u8) -> CacheEntry {
     CacheEntry {
