@@ -55,7 +55,7 @@ impl Repo {
 
     /// A local scratch folder (unfinished uploads, database dump staging).
     pub fn tmp_dir(&self) -> PathBuf {
-        self.data_dir().join("tmp")
+        store::local_tmp_dir(&self.root)
     }
 
     /// Where this repository's objects live.
@@ -99,7 +99,7 @@ impl Repo {
         fsutil::create_private_dir(root)?;
         let data = store::local_data_dir(root);
         fsutil::create_private_dir(&data)?;
-        fsutil::create_private_dir(&data.join("tmp"))?;
+        fsutil::create_private_dir(&store::local_tmp_dir(root))?;
         drop(fsutil::create_private_file(&cat_path)?);
         let lock = root.join("lock");
         if !lock.exists() {

@@ -29,7 +29,9 @@ pub struct VerifyOpts {
 /// A pack that is missing, of the wrong size, or whose header or content is wrong.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct PackProblem {
+    /// The pack's name.
     pub pack: String,
+    /// What is wrong.
     pub problem: String,
     /// Indexed chunks of this pack that cannot be trusted.
     pub damaged_chunks: u64,
@@ -47,30 +49,44 @@ pub struct DamagedItem {
     pub whole_tree: bool,
 }
 
+/// A snapshot with damaged parts.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct DamagedSnapshot {
+    /// The snapshot id.
     pub id: String,
+    /// Its site.
     pub site: String,
+    /// Its kind.
     pub kind: String,
+    /// When it was taken.
     pub time: chrono::DateTime<chrono::Utc>,
+    /// What is damaged in it.
     pub damaged: Vec<DamagedItem>,
 }
 
 /// The outcome.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct VerifyReport {
+    /// Nothing is damaged.
     pub ok: bool,
     pub read_data: bool,
+    /// Snapshots checked.
     pub snapshots: u64,
+    /// Packs checked.
     pub packs: u64,
+    /// Trees read.
     pub trees: u64,
+    /// Chunks the snapshots refer to.
     pub referenced_chunks: u64,
     /// Chunks whose data was decompressed and re-hashed (`read_data`).
     pub chunks_read: u64,
+    /// Pack bytes read (`read_data`).
     pub bytes_read: u64,
+    /// Packs with problems.
     pub pack_problems: Vec<PackProblem>,
     /// Referenced chunks the index does not know.
     pub missing_chunks: u64,
+    /// Snapshots with damage, each with what is damaged.
     pub damaged_snapshots: Vec<DamagedSnapshot>,
     /// Damaged chunks that no snapshot refers to (garbage; `gc` removes them).
     pub unreferenced_damaged_chunks: u64,
@@ -303,18 +319,12 @@ fn name_damage(
     Ok(out)
 }
 
-/// Verifies the repository. Reads only; the caller decides about locking.
-pub fn verify(repo: &Repo, opts: &VerifyOpts) -> Result<VerifyReport> {
-    let packs = repo.cat.packs()?;
-    let snaps = repo.cat.snapshots(None)?;
-    let mut rep = VerifyReport {
-        read_data: opts.read_data,
-        snapshots: snaps.len() as u64,
-        packs: packs.len() as u64,
-        ..VerifyReport::default()
-    };
-
-    // 1. Packs, on all cores, each read once from start to end.
+/// Checks every pack on all cores; results in the order of `packs`.
+fn check_packs(
+    repo: &Repo,
+    packs: &[(i64, String, u64)],
+    read_data: bool,
+) -> Result<Vec<(usize, PackCheck)>> {
     let backend = repo.backend();
     let cat_path = Repo::catalog_path(&repo.root);
     let next = AtomicUsize::new(0);
@@ -334,7 +344,7 @@ pub fn verify(repo: &Repo, opts: &VerifyOpts) -> Result<VerifyReport> {
                         let Some((id, name, size)) = packs.get(i) else {
                             return Ok(());
                         };
-                        let r = check_pack(&cat, &**backend, (*id, name, *size), opts.read_data)?;
+                        let r = check_pack(&cat, &**backend, (*id, name, *size), read_data)?;
                         results.lock().expect("results").push((i, r));
                     }
                 })
@@ -347,6 +357,22 @@ pub fn verify(repo: &Repo, opts: &VerifyOpts) -> Result<VerifyReport> {
     })?;
     let mut results = results.into_inner().expect("results");
     results.sort_by_key(|r| r.0);
+    Ok(results)
+}
+
+/// Verifies the repository. Reads only; the caller decides about locking.
+pub fn verify(repo: &Repo, opts: &VerifyOpts) -> Result<VerifyReport> {
+    let packs = repo.cat.packs()?;
+    let snaps = repo.cat.snapshots(None)?;
+    let mut rep = VerifyReport {
+        read_data: opts.read_data,
+        snapshots: snaps.len() as u64,
+        packs: packs.len() as u64,
+        ..VerifyReport::default()
+    };
+
+    // 1. Packs, on all cores, each read once from start to end.
+    let results = check_packs(repo, &packs, opts.read_data)?;
     let mut bad: HashSet<Hash> = HashSet::new();
     for (i, r) in results {
         rep.chunks_read += r.chunks_read;

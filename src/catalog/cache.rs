@@ -11,11 +11,17 @@ use std::path::Path;
 /// A files-cache row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CacheEntry {
+    /// Device number.
     pub dev: u64,
+    /// Inode number.
     pub ino: u64,
+    /// Size in bytes.
     pub size: u64,
+    /// Modification time (ns).
     pub mtime_ns: i64,
+    /// Change time (ns).
     pub ctime_ns: i64,
+    /// The file's chunk list.
     pub chunks: Vec<Hash>,
 }
 
@@ -155,6 +161,7 @@ impl Catalog {
         Ok(())
     }
 
+    /// Empties the files cache.
     pub fn clear_cache(&self) -> Result<()> {
         let tx = self.conn.unchecked_transaction()?;
         tx.execute("DELETE FROM files_cache", [])?;

@@ -8,16 +8,24 @@ use rusqlite::{OptionalExtension, params};
 /// A restore journal row.
 #[derive(Debug, Clone)]
 pub struct JournalRecord {
+    /// The journal id.
     pub id: String,
+    /// The site being restored.
     pub site: String,
+    /// The snapshot being restored.
     pub snapshot: String,
+    /// The snapshot taken before the restore, once taken.
     pub pre_restore: Option<String>,
+    /// The restore plan (JSON).
     pub plan: String,
+    /// Steps done.
     pub step: u32,
+    /// `open`, `done` or `rolled-back`.
     pub state: String,
 }
 
 impl Catalog {
+    /// The open journal of a site, if any.
     pub fn open_journal_for(&self, site: &str) -> Result<Option<JournalRecord>> {
         Ok(self
             .conn
@@ -30,6 +38,7 @@ impl Catalog {
             .optional()?)
     }
 
+    /// Every open journal, oldest first.
     pub fn open_journals(&self) -> Result<Vec<JournalRecord>> {
         let mut st = self.conn.prepare(
             "SELECT id, site, snapshot, pre_restore, plan, step, state FROM journals
@@ -51,6 +60,7 @@ impl Catalog {
         })
     }
 
+    /// Opens a journal.
     pub fn create_journal(&self, j: &JournalRecord) -> Result<()> {
         self.conn.execute(
             "INSERT INTO journals (id, site, snapshot, pre_restore, plan, step, state, started)
@@ -68,6 +78,7 @@ impl Catalog {
         Ok(())
     }
 
+    /// Records progress (and the pre-restore snapshot once known).
     pub fn update_journal(&self, id: &str, step: u32, pre_restore: Option<&str>) -> Result<()> {
         self.conn.execute(
             "UPDATE journals SET step = ?2, pre_restore = coalesce(?3, pre_restore) WHERE id = ?1",
@@ -76,6 +87,7 @@ impl Catalog {
         Ok(())
     }
 
+    /// Closes a journal in `state`.
     pub fn close_journal(&self, id: &str, state: &str) -> Result<()> {
         self.conn.execute(
             "UPDATE journals SET state = ?2, finished = ?3 WHERE id = ?1",

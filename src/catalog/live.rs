@@ -10,9 +10,13 @@ use crate::store::pack::PackEntry;
 /// What one gc deletion transaction removed.
 #[derive(Debug, Clone, Default)]
 pub struct DeadRows {
+    /// Files-cache rows.
     pub cache_rows: u64,
+    /// Index rows.
     pub chunks: u64,
+    /// Blob rows.
     pub blobs: u64,
+    /// Pack rows.
     pub packs: u64,
 }
 
@@ -79,6 +83,7 @@ impl Catalog {
         Ok(())
     }
 
+    /// Is the chunk live?
     pub fn live_contains(&self, h: &Hash) -> Result<bool> {
         let mut st = self
             .conn
@@ -86,6 +91,7 @@ impl Catalog {
         Ok(st.exists([&h.0[..]])?)
     }
 
+    /// Live chunks.
     pub fn live_count(&self) -> Result<u64> {
         Ok(self
             .conn

@@ -10,15 +10,22 @@ use rusqlite::{OptionalExtension, params};
 /// How much of a pack the snapshots still use (computed against the live set of `gc`/`verify`).
 #[derive(Debug, Clone)]
 pub struct PackUsage {
+    /// The pack's row id.
     pub id: i64,
+    /// The pack's name.
     pub name: String,
+    /// Its size.
     pub size: u64,
+    /// Its indexed chunks.
     pub chunks: u64,
+    /// Of those, the live ones.
     pub live_chunks: u64,
+    /// Compressed bytes of the live ones.
     pub live_bytes: u64,
 }
 
 impl Catalog {
+    /// Is the chunk indexed?
     pub fn chunk_exists(&self, h: &Hash) -> Result<bool> {
         let mut st = self
             .conn
@@ -26,6 +33,7 @@ impl Catalog {
         Ok(st.exists([&h.0[..]])?)
     }
 
+    /// Where the chunk is stored, if indexed.
     pub fn chunk_location(&self, h: &Hash) -> Result<Option<ChunkLocation>> {
         let mut st = self.conn.prepare_cached(
             "SELECT p.name, c.offset, c.clen, c.ulen FROM chunks c JOIN packs p ON p.id = c.pack_id

@@ -8,16 +8,23 @@ use std::path::PathBuf;
 /// A site as registered.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct SiteRecord {
+    /// The site's URI (its name).
     pub uri: String,
+    /// The platform it runs on.
     pub platform: PathBuf,
+    /// Its directory, relative to the platform.
     pub site_dir: String,
+    /// Its database URL (never serialized: it may hold a password).
     #[serde(skip)]
     pub db_url: Option<String>,
+    /// Binding files (vhost, cron, ...) outside the platform.
     pub bindings: Vec<PathBuf>,
+    /// Its retention policy (JSON).
     pub policy: Option<String>,
 }
 
 impl Catalog {
+    /// Registers a new site (an error if the URI is taken).
     pub fn add_site(&self, s: &SiteRecord) -> Result<()> {
         let n = self.conn.execute(
             "INSERT OR IGNORE INTO sites (uri, platform, site_dir, db_url, bindings, policy, created)
@@ -41,6 +48,7 @@ impl Catalog {
         Ok(())
     }
 
+    /// Updates a registered site.
     pub fn update_site(&self, s: &SiteRecord) -> Result<()> {
         self.conn.execute(
             "UPDATE sites SET platform = ?2, site_dir = ?3, db_url = ?4, bindings = ?5, policy = ?6
@@ -69,6 +77,7 @@ impl Catalog {
         })
     }
 
+    /// A site by URI, if registered.
     pub fn find_site(&self, uri: &str) -> Result<Option<SiteRecord>> {
         Ok(self
             .conn
@@ -80,11 +89,13 @@ impl Catalog {
             .optional()?)
     }
 
+    /// A site by URI (an error if unknown).
     pub fn site(&self, uri: &str) -> Result<SiteRecord> {
         self.find_site(uri)?
             .ok_or_else(|| Error::UnknownSite(uri.to_string()))
     }
 
+    /// Every site, by URI.
     pub fn sites(&self) -> Result<Vec<SiteRecord>> {
         let mut st = self.conn.prepare(
             "SELECT uri, platform, site_dir, db_url, bindings, policy FROM sites ORDER BY uri",

@@ -12,30 +12,51 @@ use std::path::PathBuf;
 /// One snapshot row.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct SnapshotRecord {
+    /// The snapshot id (hex).
     pub id: String,
+    /// The site's URI.
     pub site: String,
+    /// How it was taken (manual, scheduled, pre-restore, ...).
     pub kind: String,
+    /// A label given by the user.
     pub label: Option<String>,
+    /// Kept by every retention policy.
     pub pinned: bool,
+    /// When it was taken.
     pub time: DateTime<Utc>,
+    /// The platform's path at capture.
     pub platform_path: PathBuf,
+    /// The platform tree blob.
     #[serde(serialize_with = "ser_opt_hash")]
     pub platform_tree: Option<Hash>,
+    /// The site directory, relative to the platform.
     pub site_dir: String,
+    /// The site directory tree blob.
     #[serde(serialize_with = "ser_opt_hash")]
     pub site_tree: Option<Hash>,
+    /// The binding files tree blob.
     #[serde(serialize_with = "ser_opt_hash")]
     pub bindings_tree: Option<Hash>,
+    /// The database engine.
     pub db_kind: Option<String>,
+    /// The database URL (password redacted).
     pub db_url: Option<String>,
+    /// The database dump blob.
     #[serde(serialize_with = "ser_opt_hash")]
     pub db_dump: Option<Hash>,
+    /// Files captured.
     pub files: u64,
+    /// Bytes of the captured files.
     pub bytes: u64,
+    /// Bytes read (files not in the files cache).
     pub bytes_read: u64,
+    /// Bytes of the database dump.
     pub db_bytes: u64,
+    /// Compressed bytes of new chunks.
     pub bytes_added: u64,
+    /// How long the capture took.
     pub duration_ms: u64,
+    /// A note (e.g. why it was taken).
     pub note: Option<String>,
 }
 
@@ -50,6 +71,7 @@ fn ser_opt_hash<S: serde::Serializer>(
 }
 
 impl Catalog {
+    /// A blob's chunk list and size.
     pub fn blob(&self, id: &Hash) -> Result<(Vec<Hash>, u64)> {
         let row: Option<(Vec<u8>, i64)> = self
             .conn
@@ -186,6 +208,7 @@ impl Catalog {
         }
     }
 
+    /// Is `id` already a snapshot's id?
     pub fn snapshot_id_taken(&self, id: &str) -> Result<bool> {
         Ok(self
             .conn
@@ -193,6 +216,7 @@ impl Catalog {
             .exists([id])?)
     }
 
+    /// Deletes snapshot rows, in one transaction (their data stays until gc).
     pub fn delete_snapshots(&self, ids: &[String]) -> Result<()> {
         let tx = self.conn.unchecked_transaction()?;
         for id in ids {
@@ -202,6 +226,7 @@ impl Catalog {
         Ok(())
     }
 
+    /// Pins or unpins a snapshot.
     pub fn set_pinned(&self, id: &str, pinned: bool) -> Result<()> {
         self.conn.execute(
             "UPDATE snapshots SET pinned = ?2 WHERE id = ?1",

@@ -35,6 +35,12 @@ pub fn local_data_dir(root: &std::path::Path) -> std::path::PathBuf {
     root.join("data")
 }
 
+/// The local scratch folder of a repository under its root: unfinished uploads of the local
+/// backend, database dump staging.
+pub fn local_tmp_dir(root: &std::path::Path) -> std::path::PathBuf {
+    local_data_dir(root).join("tmp")
+}
+
 /// The cause of an error without the path it concerns (a backend's object paths are its own
 /// business; messages name objects instead).
 pub fn cause(e: &crate::error::Error) -> String {
