@@ -5,7 +5,7 @@
 use crate::capture;
 use crate::catalog::SnapshotRecord;
 use crate::error::Result;
-use crate::hash::Hash;
+use crate::read::tree_or_empty;
 use crate::repo::Repo;
 use crate::site;
 use crate::tree::{self, Tree, TreeDiff};
@@ -23,13 +23,6 @@ pub struct SiteDiff {
     pub bindings: TreeDiff,
     /// None when there is no database on one side or the live one was not dumped.
     pub database_changed: Option<bool>,
-}
-
-fn tree_or_empty(repo: &Repo, id: Option<Hash>) -> Result<Tree> {
-    match id {
-        Some(id) => capture::load_tree(repo, &id),
-        None => Ok(Tree::default()),
-    }
 }
 
 /// Compares snapshot `a` with snapshot `b`, or with the live site when `b` is None.

@@ -14,10 +14,11 @@ use crate::catalog::{CacheEntry, Catalog, JournalRecord, SiteRecord, SnapshotRec
 use crate::db::Database;
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
+use crate::read;
 use crate::repo::Repo;
 use crate::site;
 use crate::store::ChunkReader;
-use crate::tree::{self, Entry, Kind, RootMeta, Tree, TreeDiff};
+use crate::tree::{self, Entry, Kind, RootMeta, Tree, TreeDiff, TreePart};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::ffi::OsStr;
@@ -165,7 +166,9 @@ pub fn plan(repo: &Repo, snap: &SnapshotRecord, opts: &RestoreOpts) -> Result<(P
     let journal = fsutil::random_hex(6);
     let restore_files = !opts.no_files;
     let snap_tree = match snap.platform_tree {
-        Some(id) if restore_files => Some(capture::snapshot_tree(repo, snap, "platform", &id)?),
+        Some(id) if restore_files => {
+            Some(read::snapshot_tree(repo, snap, TreePart::Platform, &id)?)
+        }
         _ => None,
     };
     let site_target = target.join(&snap.site_dir);
@@ -238,7 +241,7 @@ pub fn plan(repo: &Repo, snap: &SnapshotRecord, opts: &RestoreOpts) -> Result<(P
         _ => None,
     };
     let bindings_tree = match (snap.bindings_tree, restore_files) {
-        (Some(id), true) => capture::snapshot_tree(repo, snap, "bindings", &id)?,
+        (Some(id), true) => read::snapshot_tree(repo, snap, TreePart::Bindings, &id)?,
         _ => Tree::default(),
     };
     let bindings: Vec<PathBuf> = bindings_tree
@@ -617,10 +620,10 @@ fn prepare(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<()> {
             plan.platform,
             PlatformAction::Recreate | PlatformAction::Repair
         ) {
-            let t = capture::snapshot_tree(
+            let t = read::snapshot_tree(
                 repo,
                 snap,
-                "platform",
+                TreePart::Platform,
                 &snap.platform_tree.expect("platform tree"),
             )?;
             write_tree(repo, &t, &plan.platform_tmp, &snap.id)?;
@@ -628,7 +631,7 @@ fn prepare(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<()> {
         }
         // The site folder: in a recreated platform its parent is created at the rename.
         let site_tree = match snap.site_tree {
-            Some(id) => capture::snapshot_tree(repo, snap, "site", &id)?,
+            Some(id) => read::snapshot_tree(repo, snap, TreePart::Site, &id)?,
             None => Tree::default(),
         };
         if let Some(parent) = plan.site_tmp.parent()
@@ -661,7 +664,7 @@ fn prepare(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<()> {
             copy_owner_mode(live_site_dir(plan).as_deref(), &site_tmp, 0o755)?;
         }
         let t = match snap.bindings_tree {
-            Some(id) => capture::snapshot_tree(repo, snap, "bindings", &id)?,
+            Some(id) => read::snapshot_tree(repo, snap, TreePart::Bindings, &id)?,
             None => Tree::default(),
         };
         for (b, tmp) in plan.bindings.iter().zip(&plan.binding_tmps) {
@@ -739,7 +742,7 @@ fn prepare(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<()> {
                             .map_or(1, |r| r.components().count()),
                     );
                     if let (Some(dir), Some(id)) = (site_root, snap.site_tree) {
-                        let t = capture::snapshot_tree(repo, snap, "site", &id)?;
+                        let t = read::snapshot_tree(repo, snap, TreePart::Site, &id)?;
                         apply_root(dir, t.root.as_ref())?;
                     }
                 }
@@ -918,7 +921,7 @@ fn step_platform(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<()> 
 /// snapshot does not have and files that differ are moved into the aside folder, the
 /// snapshot's versions are moved in from the prepared copy. Repeatable.
 fn repair_platform(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<()> {
-    let want = capture::load_tree(repo, &snap.platform_tree.expect("platform tree"))?;
+    let want = read::load_tree(repo, &snap.platform_tree.expect("platform tree"))?;
     let site = repo.cat.site(&plan.site)?;
     let mut skip = capture::db_side_files(site.database_at(&plan.target_platform)?.as_ref());
     skip.push(plan.site_target.clone());
@@ -1028,7 +1031,7 @@ fn step_db(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<()> {
         }
         _ => {
             let id = snap.db_dump.expect("dump");
-            let mut r = capture::blob_reader(repo, &id)?;
+            let mut r = read::blob_reader(repo, &id)?;
             db.load(&mut r)
         }
     }
@@ -1063,13 +1066,13 @@ fn refresh_cache(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<()> 
         PlatformAction::Recreate | PlatformAction::Repair
     ) && let Some(id) = snap.platform_tree
     {
-        add(&plan.target_platform, &capture::load_tree(repo, &id)?);
+        add(&plan.target_platform, &read::load_tree(repo, &id)?);
     }
     if let Some(id) = snap.site_tree {
-        add(&plan.site_target, &capture::load_tree(repo, &id)?);
+        add(&plan.site_target, &read::load_tree(repo, &id)?);
     }
     if let Some(id) = snap.bindings_tree {
-        add(Path::new("/"), &capture::load_tree(repo, &id)?);
+        add(Path::new("/"), &read::load_tree(repo, &id)?);
     }
     repo.cat.insert_cache(&rows)
 }

@@ -106,6 +106,37 @@ impl Tree {
     }
 }
 
+/// The parts of a snapshot stored as trees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TreePart {
+    /// The platform's code (without any site's folder).
+    Platform,
+    /// The site directory.
+    Site,
+    /// The binding files (vhost, drush alias, ...), by absolute path.
+    Bindings,
+}
+
+impl TreePart {
+    /// Every tree part, in the order they are captured, restored and exported.
+    pub const ALL: [TreePart; 3] = [TreePart::Platform, TreePart::Site, TreePart::Bindings];
+
+    /// The part's name in messages and archive folders: `platform`, `site`, `bindings`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TreePart::Platform => "platform",
+            TreePart::Site => "site",
+            TreePart::Bindings => "bindings",
+        }
+    }
+}
+
+impl std::fmt::Display for TreePart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Is `rel` (relative to a platform root) part of the platform's code? Everything except
 /// `sites/<name>` folders other than `sites/all` and `sites/default`, and except symlinks
 /// directly in `sites/` (Aegir's site alias links such as `sites/www.example.com -> example.com`).
