@@ -189,7 +189,7 @@ fn read_jobs(
         Ok(out)
     };
     std::thread::scope(|s| {
-        let hs: Vec<_> = (0..workers).map(|_| s.spawn(&worker)).collect();
+        let hs: Vec<_> = (0..workers).map(|_| s.spawn(worker)).collect();
         hs.into_iter()
             .map(|h| h.join().expect("capture worker panicked"))
             .collect()
