@@ -9,6 +9,7 @@ use crate::repo::Repo;
 use crate::site;
 use serde::Serialize;
 use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 
 #[derive(Debug, Serialize, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
@@ -100,6 +101,7 @@ fn check_repository(repo: &Repo, out: &mut Vec<Finding>) {
     }
 }
 
+/// Checks one site: platform, site folder, bindings, database, last snapshot.
 fn check_site(repo: &Repo, s: &SiteRecord, out: &mut Vec<Finding>) -> Result<()> {
     let u = s.uri.as_str();
     let now = site::locate(&repo.cat, s)?;
@@ -142,7 +144,14 @@ fn check_site(repo: &Repo, s: &SiteRecord, out: &mut Vec<Finding>) -> Result<()>
             );
         }
     }
-    match s.database_at(&now) {
+    check_database(s, &now, out);
+    check_last_snapshot(repo, u, out)
+}
+
+/// Checks the site's database can be reached.
+fn check_database(s: &SiteRecord, now: &Path, out: &mut Vec<Finding>) {
+    let u = s.uri.as_str();
+    match s.database_at(now) {
         Ok(Some(db)) => {
             if let Err(e) = db.check() {
                 add(out, Level::Problem, u, e.to_string());
@@ -151,6 +160,10 @@ fn check_site(repo: &Repo, s: &SiteRecord, out: &mut Vec<Finding>) -> Result<()>
         Ok(None) => add(out, Level::Warning, u, "no database registered".into()),
         Err(e) => add(out, Level::Problem, u, e.to_string()),
     }
+}
+
+/// Checks the site has a recent snapshot.
+fn check_last_snapshot(repo: &Repo, u: &str, out: &mut Vec<Finding>) -> Result<()> {
     let snaps = repo.cat.snapshots(Some(u))?;
     match snaps.last() {
         None => add(out, Level::Warning, u, "no snapshot yet".into()),
