@@ -192,10 +192,15 @@ fn remove_private_tree(p: &Path) -> std::io::Result<()> {
 /// A site found on an Aegir server.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Found {
+    /// The site's URI.
     pub uri: String,
+    /// The platform it is on.
     pub platform: PathBuf,
+    /// Its binding files (vhost, drush alias).
     pub bindings: Vec<PathBuf>,
+    /// Its database (redacted URL).
     pub db: Option<String>,
+    /// Already registered with sitesnap.
     pub registered: bool,
 }
 

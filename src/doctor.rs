@@ -11,19 +11,26 @@ use serde::Serialize;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
+/// How serious a finding is.
 #[derive(Debug, Serialize, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
+    /// All is well.
     Ok,
+    /// Worth a look; snapshots and restores still work.
     Warning,
+    /// Something that makes snapshots or restores fail.
     Problem,
 }
 
+/// One thing `doctor` found.
 #[derive(Debug, Serialize)]
 pub struct Finding {
+    /// How serious it is.
     pub level: Level,
     /// `repository` or a site URI.
     pub subject: String,
+    /// What was found.
     pub message: String,
 }
 

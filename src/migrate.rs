@@ -18,6 +18,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// How to migrate.
 #[derive(Debug, Clone, Default)]
 pub struct MigrateOpts {
     /// Shell command run after the move (e.g. `drush @site updatedb -y`), in the new platform.
@@ -26,14 +27,20 @@ pub struct MigrateOpts {
     pub check_url: Option<String>,
 }
 
+/// What a migration did.
 #[derive(Debug, Clone, Serialize)]
 pub struct MigrateOutcome {
+    /// The site migrated.
     pub site: String,
+    /// The platform it was on.
     pub from: PathBuf,
+    /// The platform it was moved to.
     pub to: PathBuf,
+    /// The pre-migrate snapshot's id.
     pub pre_migrate: String,
     /// Why it was rolled back, if it was.
     pub failed: Option<String>,
+    /// The failed migration was undone by restoring the pre-migrate snapshot.
     pub rolled_back: bool,
 }
 

@@ -27,21 +27,8 @@ use std::path::PathBuf;
 use steps::finish;
 
 pub use journal::JournalState;
-pub use plan::{Plan, PlatformAction, TreeDiffSer, plan};
+pub use plan::{Plan, PlatformAction, RestoreOpts, TreeDiffSer, plan};
 pub use write::write_tree;
-
-/// What the user asked for.
-#[derive(Debug, Clone, Default)]
-pub struct RestoreOpts {
-    /// Bring a drifted platform back to the snapshot's files (`--repair-platform`).
-    pub repair_platform: bool,
-    /// Leave the database alone (`--no-db`).
-    pub no_db: bool,
-    /// Leave platform, site folder and binding files alone (`--no-files`).
-    pub no_files: bool,
-    /// Keep the replaced site folders (`--keep-old`).
-    pub keep_old: bool,
-}
 
 /// The outcome of a restore.
 #[derive(Debug, Clone, Serialize)]

@@ -2,7 +2,6 @@
 //! the site folder, the database and the binding files, with every working path fixed up
 //! front so `recover` finds them. Planning reads live trees but changes nothing.
 
-use super::RestoreOpts;
 use crate::capture;
 use crate::catalog::{SiteRecord, SnapshotRecord};
 use crate::db::Database;
@@ -15,6 +14,19 @@ use crate::tree::{self, Tree, TreeDiff, TreePart};
 use serde::{Deserialize, Serialize};
 use std::fs;
 use std::path::{Path, PathBuf};
+
+/// What the user asked for.
+#[derive(Debug, Clone, Default)]
+pub struct RestoreOpts {
+    /// Bring a drifted platform back to the snapshot's files (`--repair-platform`).
+    pub repair_platform: bool,
+    /// Leave the database alone (`--no-db`).
+    pub no_db: bool,
+    /// Leave platform, site folder and binding files alone (`--no-files`).
+    pub no_files: bool,
+    /// Keep the replaced site folders (`--keep-old`).
+    pub keep_old: bool,
+}
 
 /// What happens to the snapshot's platform.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
