@@ -55,6 +55,7 @@ fn extract_checked(archive: &Path, dest: &Path) -> Result<()> {
     let mut ar = open_archive(archive)?;
     ar.set_preserve_permissions(true);
     ar.set_preserve_mtime(true);
+    // SAFETY: geteuid has no preconditions, cannot fail and touches no memory of ours.
     ar.set_preserve_ownerships(unsafe { libc::geteuid() } == 0);
     ar.set_unpack_xattrs(false);
     let bad = |p: &Path, why: &str| {
@@ -129,42 +130,53 @@ pub fn import(repo: &Repo, archive: &Path, uri: Option<&str>) -> Result<Snapshot
     let work = repo
         .tmp_dir()
         .join(format!("import-{}", fsutil::random_hex(6)));
-    let res = (|| {
-        extract_checked(archive, &work)?;
-        // Aegir packs from inside the site folder: entries are ./settings.php, ./files/...
-        let dump = work.join("database.sql");
-        let has_dump = dump.is_file();
-        let db = s.database()?;
-        if has_dump && matches!(db, Some(crate::db::Database::Sqlite(_))) {
-            return Err(Error::Invalid(format!(
-                "{} holds a MySQL dump but site '{uri}' uses SQLite",
-                archive.display()
-            )));
-        }
-        let note = format!(
-            "imported from {}: site folder{} from the backup; platform {} and binding files as they were on disk at import time",
-            archive.display(),
-            if has_dump && db.is_some() {
-                " and database"
-            } else {
-                ""
-            },
-            platform.display()
-        );
-        let mut o = CaptureOpts::new("imported");
-        o.source = Some(ImportSource {
-            site_dir: work.clone(),
-            dump: (has_dump && db.is_some()).then_some(dump),
-            time,
-            note,
-        });
-        o.label = archive
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned());
-        capture::snapshot(repo, &s, &platform, &o)
-    })();
+    let res = import_from(repo, archive, &uri, &s, &platform, &work, time);
     let _ = remove_private_tree(&work);
     res
+}
+
+/// Extracts the backup into `work` and captures it as an `imported` snapshot of `s`.
+fn import_from(
+    repo: &Repo,
+    archive: &Path,
+    uri: &str,
+    s: &SiteRecord,
+    platform: &Path,
+    work: &Path,
+    time: chrono::DateTime<Utc>,
+) -> Result<SnapshotRecord> {
+    extract_checked(archive, work)?;
+    // Aegir packs from inside the site folder: entries are ./settings.php, ./files/...
+    let dump = work.join("database.sql");
+    let has_dump = dump.is_file();
+    let db = s.database()?;
+    if has_dump && matches!(db, Some(crate::db::Database::Sqlite(_))) {
+        return Err(Error::Invalid(format!(
+            "{} holds a MySQL dump but site '{uri}' uses SQLite",
+            archive.display()
+        )));
+    }
+    let note = format!(
+        "imported from {}: site folder{} from the backup; platform {} and binding files as they were on disk at import time",
+        archive.display(),
+        if has_dump && db.is_some() {
+            " and database"
+        } else {
+            ""
+        },
+        platform.display()
+    );
+    let mut o = CaptureOpts::new("imported");
+    o.source = Some(ImportSource {
+        site_dir: work.to_path_buf(),
+        dump: (has_dump && db.is_some()).then_some(dump),
+        time,
+        note,
+    });
+    o.label = archive
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned());
+    capture::snapshot(repo, s, platform, &o)
 }
 
 fn remove_private_tree(p: &Path) -> std::io::Result<()> {
@@ -180,10 +192,15 @@ fn remove_private_tree(p: &Path) -> std::io::Result<()> {
 /// A site found on an Aegir server.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Found {
+    /// The site's URI.
     pub uri: String,
+    /// The platform it is on.
     pub platform: PathBuf,
+    /// Its binding files (vhost, drush alias).
     pub bindings: Vec<PathBuf>,
+    /// Its database (redacted URL).
     pub db: Option<String>,
+    /// Already registered with sitesnap.
     pub registered: bool,
 }
 

@@ -4,13 +4,12 @@
 //! archive is written to a temporary file (0600: binding files hold secrets) and renamed into
 //! place. It never writes anywhere but the named output file.
 
-use crate::capture;
 use crate::catalog::SnapshotRecord;
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
+use crate::read;
 use crate::repo::Repo;
-use crate::store::BlobReader;
-use crate::tree::{Kind, Tree};
+use crate::tree::{Kind, Tree, TreePart};
 use std::fs;
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
@@ -19,12 +18,16 @@ use std::path::{Path, PathBuf};
 /// Archive compression, chosen by the output file name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {
+    /// `.tar`
     None,
+    /// `.tar.zst` or `.tzst`
     Zstd,
+    /// `.tar.gz` or `.tgz`
     Gzip,
 }
 
 impl Compression {
+    /// The compression an archive named `p` gets; an unknown ending is a usage error.
     pub fn from_name(p: &Path) -> Result<Self> {
         let n = p.to_string_lossy();
         if n.ends_with(".tar.zst") || n.ends_with(".tzst") {
@@ -45,8 +48,11 @@ impl Compression {
 /// What an export wrote.
 #[derive(Debug, serde::Serialize)]
 pub struct ExportStats {
+    /// The archive written.
     pub file: PathBuf,
+    /// Tar entries written (folders, files, links, the dump).
     pub entries: u64,
+    /// Bytes of file and dump content written (before compression).
     pub bytes: u64,
 }
 
@@ -62,60 +68,7 @@ pub fn export(repo: &Repo, snap: &SnapshotRecord, out: &Path) -> Result<ExportSt
     let comp = Compression::from_name(out)?;
     let tmp = fsutil::temp_sibling(out, "export");
     let file = fsutil::create_private_file(&tmp)?;
-    let res = (|| -> Result<ExportStats> {
-        let w: Box<dyn Write> = match comp {
-            Compression::None => Box::new(std::io::BufWriter::new(file)),
-            Compression::Zstd => Box::new(zstd::Encoder::new(file, 3).at(&tmp)?.auto_finish()),
-            Compression::Gzip => Box::new(flate2::write::GzEncoder::new(
-                file,
-                flate2::Compression::default(),
-            )),
-        };
-        let mut tar = tar::Builder::new(w);
-        tar.mode(tar::HeaderMode::Complete);
-        let mut stats = ExportStats {
-            file: out.to_path_buf(),
-            entries: 0,
-            bytes: 0,
-        };
-        let meta = serde_json::to_vec_pretty(snap).expect("snapshot serializes");
-        let mut h = tar::Header::new_gnu();
-        h.set_size(meta.len() as u64);
-        h.set_mode(0o600);
-        h.set_mtime(snap.time.timestamp().max(0) as u64);
-        h.set_entry_type(tar::EntryType::Regular);
-        tar.append_data(&mut h, "sitesnap-snapshot.json", &meta[..])
-            .at(&tmp)?;
-        for (prefix, id) in [
-            ("platform", snap.platform_tree),
-            ("site", snap.site_tree),
-            ("bindings", snap.bindings_tree),
-        ] {
-            if let Some(id) = id {
-                let t = capture::snapshot_tree(repo, snap, prefix, &id)?;
-                append_tree(repo, &mut tar, prefix, &t, &snap.id, &mut stats, &tmp)?;
-            }
-        }
-        if let Some(id) = snap.db_dump {
-            let (chunks, size) = repo.cat.blob(&id)?;
-            let mut h = tar::Header::new_gnu();
-            h.set_size(size);
-            h.set_mode(0o600);
-            h.set_mtime(snap.time.timestamp().max(0) as u64);
-            h.set_entry_type(tar::EntryType::Regular);
-            let r = BlobReader::new(&repo.data_dir(), &repo.cat, chunks);
-            tar.append_data(&mut h, dump_name(snap.db_kind.as_deref()), r)
-                .map_err(|e| corrupt_or_io(e, &tmp, &snap.id, "database dump"))?;
-            stats.entries += 1;
-            stats.bytes += size;
-        }
-        let w = tar.into_inner().at(&tmp)?;
-        drop(w);
-        let f = fs::File::open(&tmp).at(&tmp)?;
-        f.sync_all().at(&tmp)?;
-        Ok(stats)
-    })();
-    match res {
+    match write_archive(repo, snap, out, &tmp, file, comp) {
         Ok(s) => {
             fs::rename(&tmp, out).at(out)?;
             if let Some(d) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -128,6 +81,63 @@ pub fn export(repo: &Repo, snap: &SnapshotRecord, out: &Path) -> Result<ExportSt
             Err(e)
         }
     }
+}
+
+/// Writes the archive of `snap` into `file` (the temporary `tmp`) and makes it durable.
+fn write_archive(
+    repo: &Repo,
+    snap: &SnapshotRecord,
+    out: &Path,
+    tmp: &Path,
+    file: fs::File,
+    comp: Compression,
+) -> Result<ExportStats> {
+    let w: Box<dyn Write> = match comp {
+        Compression::None => Box::new(std::io::BufWriter::new(file)),
+        Compression::Zstd => Box::new(zstd::Encoder::new(file, 3).at(tmp)?.auto_finish()),
+        Compression::Gzip => Box::new(flate2::write::GzEncoder::new(
+            file,
+            flate2::Compression::default(),
+        )),
+    };
+    let mut tar = tar::Builder::new(w);
+    tar.mode(tar::HeaderMode::Complete);
+    let mut stats = ExportStats {
+        file: out.to_path_buf(),
+        entries: 0,
+        bytes: 0,
+    };
+    let meta = serde_json::to_vec_pretty(snap).expect("snapshot serializes");
+    let mut h = tar::Header::new_gnu();
+    h.set_size(meta.len() as u64);
+    h.set_mode(0o600);
+    h.set_mtime(snap.time.timestamp().max(0) as u64);
+    h.set_entry_type(tar::EntryType::Regular);
+    tar.append_data(&mut h, "sitesnap-snapshot.json", &meta[..])
+        .at(tmp)?;
+    for part in TreePart::ALL {
+        if let Some(t) = read::part_tree(repo, snap, part)? {
+            append_tree(repo, &mut tar, part.as_str(), &t, &snap.id, &mut stats, tmp)?;
+        }
+    }
+    if let Some(id) = snap.db_dump {
+        let (chunks, size) = read::blob_chunks(repo, &id)?;
+        let mut h = tar::Header::new_gnu();
+        h.set_size(size);
+        h.set_mode(0o600);
+        h.set_mtime(snap.time.timestamp().max(0) as u64);
+        h.set_entry_type(tar::EntryType::Regular);
+        let r = read::chunks_reader(repo, chunks);
+        tar.append_data(&mut h, dump_name(snap.db_kind.as_deref()), r)
+            .map_err(|e| corrupt_or_io(e, tmp, &snap.id, "database dump"))?;
+        stats.entries += 1;
+        stats.bytes += size;
+    }
+    let w = tar.into_inner().at(tmp)?;
+    drop(w);
+    let f = fs::File::open(tmp).at(tmp)?;
+    f.sync_all().at(tmp)?;
+    Ok(stats)
 }
 
 fn corrupt_or_io(e: std::io::Error, tmp: &Path, snap: &str, what: &str) -> Error {
@@ -177,7 +187,7 @@ fn append_tree<W: Write>(
             Kind::File => {
                 h.set_entry_type(tar::EntryType::Regular);
                 h.set_size(e.size);
-                let r = BlobReader::new(&repo.data_dir(), &repo.cat, e.chunks.clone());
+                let r = read::chunks_reader(repo, e.chunks.clone());
                 tar.append_data(&mut h, &path, r).map_err(|err| {
                     corrupt_or_io(err, tmp, snap, &format!("{prefix} file {}", e.path_str()))
                 })?;

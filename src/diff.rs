@@ -5,31 +5,32 @@
 use crate::capture;
 use crate::catalog::SnapshotRecord;
 use crate::error::Result;
-use crate::hash::Hash;
+use crate::read::tree_or_empty;
 use crate::repo::Repo;
 use crate::site;
 use crate::tree::{self, Tree, TreeDiff};
 use serde::Serialize;
 use std::path::PathBuf;
 
+/// What differs between two snapshots of a site, or a snapshot and the live site.
 #[derive(Debug, Serialize)]
 pub struct SiteDiff {
+    /// The older snapshot's id.
     pub from: String,
+    /// The newer snapshot's id, or `live`.
     pub to: String,
+    /// The platform path of `from`.
     pub platform_from: PathBuf,
+    /// The platform path of `to`.
     pub platform_to: PathBuf,
+    /// Platform files added, removed, changed.
     pub platform: TreeDiff,
+    /// Site directory files added, removed, changed.
     pub site: TreeDiff,
+    /// Binding files added, removed, changed.
     pub bindings: TreeDiff,
     /// None when there is no database on one side or the live one was not dumped.
     pub database_changed: Option<bool>,
-}
-
-fn tree_or_empty(repo: &Repo, id: Option<Hash>) -> Result<Tree> {
-    match id {
-        Some(id) => capture::load_tree(repo, &id),
-        None => Ok(Tree::default()),
-    }
 }
 
 /// Compares snapshot `a` with snapshot `b`, or with the live site when `b` is None.
@@ -83,6 +84,7 @@ pub fn diff(repo: &Repo, a: &SnapshotRecord, b: Option<&SnapshotRecord>) -> Resu
 }
 
 impl SiteDiff {
+    /// The difference in words, one part per paragraph.
     pub fn describe(&self) -> String {
         let mut out = String::new();
         let short = |s: &str| s[..8.min(s.len())].to_string();

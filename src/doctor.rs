@@ -9,20 +9,28 @@ use crate::repo::Repo;
 use crate::site;
 use serde::Serialize;
 use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
 
+/// How serious a finding is.
 #[derive(Debug, Serialize, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
 pub enum Level {
+    /// All is well.
     Ok,
+    /// Worth a look; snapshots and restores still work.
     Warning,
+    /// Something that makes snapshots or restores fail.
     Problem,
 }
 
+/// One thing `doctor` found.
 #[derive(Debug, Serialize)]
 pub struct Finding {
+    /// How serious it is.
     pub level: Level,
     /// `repository` or a site URI.
     pub subject: String,
+    /// What was found.
     pub message: String,
 }
 
@@ -100,6 +108,7 @@ fn check_repository(repo: &Repo, out: &mut Vec<Finding>) {
     }
 }
 
+/// Checks one site: platform, site folder, bindings, database, last snapshot.
 fn check_site(repo: &Repo, s: &SiteRecord, out: &mut Vec<Finding>) -> Result<()> {
     let u = s.uri.as_str();
     let now = site::locate(&repo.cat, s)?;
@@ -142,7 +151,14 @@ fn check_site(repo: &Repo, s: &SiteRecord, out: &mut Vec<Finding>) -> Result<()>
             );
         }
     }
-    match s.database_at(&now) {
+    check_database(s, &now, out);
+    check_last_snapshot(repo, u, out)
+}
+
+/// Checks the site's database can be reached.
+fn check_database(s: &SiteRecord, now: &Path, out: &mut Vec<Finding>) {
+    let u = s.uri.as_str();
+    match s.database_at(now) {
         Ok(Some(db)) => {
             if let Err(e) = db.check() {
                 add(out, Level::Problem, u, e.to_string());
@@ -151,6 +167,10 @@ fn check_site(repo: &Repo, s: &SiteRecord, out: &mut Vec<Finding>) -> Result<()>
         Ok(None) => add(out, Level::Warning, u, "no database registered".into()),
         Err(e) => add(out, Level::Problem, u, e.to_string()),
     }
+}
+
+/// Checks the site has a recent snapshot.
+fn check_last_snapshot(repo: &Repo, u: &str, out: &mut Vec<Finding>) -> Result<()> {
     let snaps = repo.cat.snapshots(Some(u))?;
     match snaps.last() {
         None => add(out, Level::Warning, u, "no snapshot yet".into()),

@@ -5,6 +5,7 @@
 //! platform with its old database. It never changes either platform's own code.
 
 use crate::capture::{self, CaptureOpts};
+use crate::catalog::SiteRecord;
 use crate::db::Database;
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
@@ -17,6 +18,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// How to migrate.
 #[derive(Debug, Clone, Default)]
 pub struct MigrateOpts {
     /// Shell command run after the move (e.g. `drush @site updatedb -y`), in the new platform.
@@ -25,14 +27,20 @@ pub struct MigrateOpts {
     pub check_url: Option<String>,
 }
 
+/// What a migration did.
 #[derive(Debug, Clone, Serialize)]
 pub struct MigrateOutcome {
+    /// The site migrated.
     pub site: String,
+    /// The platform it was on.
     pub from: PathBuf,
+    /// The platform it was moved to.
     pub to: PathBuf,
+    /// The pre-migrate snapshot's id.
     pub pre_migrate: String,
     /// Why it was rolled back, if it was.
     pub failed: Option<String>,
+    /// The failed migration was undone by restoring the pre-migrate snapshot.
     pub rolled_back: bool,
 }
 
@@ -99,6 +107,7 @@ fn repoint_binding(path: &Path, from: &Path, to: &Path) -> Result<()> {
     let md = fs::metadata(path).at(path)?;
     let new = text.replace(f.as_ref(), t.as_ref());
     fsutil::write_atomic(path, new.as_bytes(), md.mode() & 0o7777)?;
+    // SAFETY: geteuid has no preconditions, cannot fail and touches no memory of ours.
     if unsafe { libc::geteuid() } == 0 {
         std::os::unix::fs::chown(path, Some(md.uid()), Some(md.gid())).at(path)?;
     }
@@ -178,36 +187,7 @@ pub fn migrate(repo: &Repo, uri: &str, to: &Path, opts: &MigrateOpts) -> Result<
         failed: None,
         rolled_back: false,
     };
-    let result = (|| -> Result<()> {
-        let src = from.join(&s.site_dir);
-        let dest = to.join(&s.site_dir);
-        if let Some(parent) = dest.parent() {
-            fs::create_dir_all(parent).at(parent)?;
-        }
-        fs::rename(&src, &dest).at(&dest)?;
-        fsutil::sync_dir(dest.parent().unwrap_or(&to))?;
-        fsutil::sync_dir(src.parent().unwrap_or(&from))?;
-        for b in &s.bindings {
-            repoint_binding(b, &from, &to)?;
-        }
-        let old_site_path = s.site_path();
-        if let Some(d) = s.database()? {
-            s.platform = to.clone();
-            if let Database::Sqlite(p) = site::rebase_db(d, &old_site_path, &s.site_path()) {
-                s.db_url = Some(format!("sqlite://{}", p.display()));
-            }
-        }
-        s.platform = to.clone();
-        repo.cat.update_site(&s)?;
-        fsutil::failpoint("migrate-moved");
-        if let Some(cmd) = &opts.update_cmd {
-            run_hook("update command", cmd, uri, &to)?;
-        }
-        if let Some(url) = &opts.check_url {
-            check_url(url)?;
-        }
-        Ok(())
-    })();
+    let result = move_site(repo, uri, &mut s, &from, &to, opts);
     if let Err(e) = result {
         outcome.failed = Some(e.to_string());
         let snap = repo.cat.resolve_snapshot(&pre.id)?;
@@ -221,4 +201,44 @@ pub fn migrate(repo: &Repo, uri: &str, to: &Path, opts: &MigrateOpts) -> Result<
         outcome.rolled_back = true;
     }
     Ok(outcome)
+}
+
+/// Moves the site folder to `to`, repoints its bindings, records the move and runs the update
+/// command and the URL check.
+fn move_site(
+    repo: &Repo,
+    uri: &str,
+    s: &mut SiteRecord,
+    from: &Path,
+    to: &Path,
+    opts: &MigrateOpts,
+) -> Result<()> {
+    let src = from.join(&s.site_dir);
+    let dest = to.join(&s.site_dir);
+    if let Some(parent) = dest.parent() {
+        fs::create_dir_all(parent).at(parent)?;
+    }
+    fs::rename(&src, &dest).at(&dest)?;
+    fsutil::sync_dir(dest.parent().unwrap_or(to))?;
+    fsutil::sync_dir(src.parent().unwrap_or(from))?;
+    for b in &s.bindings {
+        repoint_binding(b, from, to)?;
+    }
+    let old_site_path = s.site_path();
+    if let Some(d) = s.database()? {
+        s.platform = to.to_path_buf();
+        if let Database::Sqlite(p) = site::rebase_db(d, &old_site_path, &s.site_path()) {
+            s.db_url = Some(format!("sqlite://{}", p.display()));
+        }
+    }
+    s.platform = to.to_path_buf();
+    repo.cat.update_site(s)?;
+    fsutil::failpoint("migrate-moved");
+    if let Some(cmd) = &opts.update_cmd {
+        run_hook("update command", cmd, uri, to)?;
+    }
+    if let Some(url) = &opts.check_url {
+        check_url(url)?;
+    }
+    Ok(())
 }

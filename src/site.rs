@@ -45,9 +45,13 @@ pub fn canonical_platform(p: &Path) -> Result<PathBuf> {
 /// Options of `site add` / `site set`.
 #[derive(Debug, Default, Clone)]
 pub struct SiteSpec {
+    /// The platform folder (`--platform`).
     pub platform: Option<PathBuf>,
+    /// The site folder, relative to the platform (`--site-dir`).
     pub site_dir: Option<String>,
+    /// The database URL (`--db`).
     pub db: Option<String>,
+    /// Binding files (`--binding`).
     pub bindings: Vec<PathBuf>,
 }
 
@@ -106,6 +110,7 @@ impl SiteRecord {
         self.platform.join(&self.site_dir)
     }
 
+    /// The site's database as registered (on its registered platform).
     pub fn database(&self) -> Result<Option<Database>> {
         self.db_url.as_deref().map(Database::parse).transpose()
     }

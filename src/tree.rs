@@ -13,33 +13,47 @@ use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
+/// The type of a tree entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Kind {
+    /// A regular file.
     File,
+    /// A folder.
     Dir,
+    /// A symbolic link (never followed).
     Symlink,
 }
 
+/// One path of a tree, with everything needed to put it back.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
     /// Path relative to the tree's root, `/`-separated, as raw bytes.
     pub path: Vec<u8>,
+    /// File, folder or symlink.
     pub kind: Kind,
     /// Permission bits (`st_mode & 0o7777`).
     pub mode: u32,
+    /// Owner user id.
     pub uid: u32,
+    /// Owner group id.
     pub gid: u32,
+    /// Modification time, nanoseconds since the epoch.
     pub mtime_ns: i64,
+    /// Content size in bytes (files only).
     pub size: u64,
+    /// A symlink's target, as raw bytes.
     pub target: Option<Vec<u8>>,
+    /// The content's chunks, in order (files only).
     pub chunks: Vec<Hash>,
 }
 
 impl Entry {
+    /// The path as text (lossy for non-UTF-8 names).
     pub fn path_str(&self) -> String {
         String::from_utf8_lossy(&self.path).into_owned()
     }
 
+    /// The path, relative to the tree's root.
     pub fn rel_path(&self) -> &Path {
         Path::new(OsStr::from_bytes(&self.path))
     }
@@ -54,8 +68,10 @@ impl Entry {
     }
 }
 
+/// The recorded form of a folder or a set of binding files.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tree {
+    /// The entries, sorted by path.
     pub entries: Vec<Entry>,
     /// The root folder's own owner, mode and mtime (None for binding-file trees).
     pub root: Option<RootMeta>,
@@ -64,29 +80,38 @@ pub struct Tree {
 /// Metadata of a tree's root folder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RootMeta {
+    /// Permission bits.
     pub mode: u32,
+    /// Owner user id.
     pub uid: u32,
+    /// Owner group id.
     pub gid: u32,
+    /// Modification time, nanoseconds since the epoch.
     pub mtime_ns: i64,
 }
 
 impl Tree {
+    /// Sorts the entries by path.
     pub fn sort(&mut self) {
         self.entries.sort_by(|a, b| a.path.cmp(&b.path));
     }
 
+    /// The tree serialized (postcard), as stored in a blob.
     pub fn encode(&self) -> Vec<u8> {
         postcard::to_allocvec(self).expect("a tree serializes")
     }
 
+    /// A tree from its stored bytes; bytes that do not decode are corrupt.
     pub fn decode(b: &[u8]) -> Result<Tree> {
         postcard::from_bytes(b).map_err(|e| Error::Corrupt(format!("tree does not decode: {e}")))
     }
 
+    /// The number of files.
     pub fn files(&self) -> u64 {
         self.entries.iter().filter(|e| e.kind == Kind::File).count() as u64
     }
 
+    /// The bytes of all files.
     pub fn bytes(&self) -> u64 {
         self.entries
             .iter()
@@ -103,6 +128,37 @@ impl Tree {
             crate::fsutil::check_relative(&p, "path in snapshot")?;
         }
         Ok(())
+    }
+}
+
+/// The parts of a snapshot stored as trees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TreePart {
+    /// The platform's code (without any site's folder).
+    Platform,
+    /// The site directory.
+    Site,
+    /// The binding files (vhost, drush alias, ...), by absolute path.
+    Bindings,
+}
+
+impl TreePart {
+    /// Every tree part, in the order they are captured, restored and exported.
+    pub const ALL: [TreePart; 3] = [TreePart::Platform, TreePart::Site, TreePart::Bindings];
+
+    /// The part's name in messages and archive folders: `platform`, `site`, `bindings`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TreePart::Platform => "platform",
+            TreePart::Site => "site",
+            TreePart::Bindings => "bindings",
+        }
+    }
+}
+
+impl std::fmt::Display for TreePart {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -130,16 +186,21 @@ pub fn in_platform(rel: &Path, is_dir_or_link: bool) -> bool {
 /// Difference between two trees.
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct TreeDiff {
+    /// Paths only in the newer tree.
     pub added: Vec<String>,
+    /// Paths only in the older tree.
     pub removed: Vec<String>,
+    /// Paths in both whose content, type, mode or target differ.
     pub changed: Vec<String>,
 }
 
 impl TreeDiff {
+    /// Nothing added, removed or changed.
     pub fn is_empty(&self) -> bool {
         self.added.is_empty() && self.removed.is_empty() && self.changed.is_empty()
     }
 
+    /// The changed paths, `+`/`-`/`~` per line, at most `limit` of each.
     pub fn summary(&self, limit: usize) -> String {
         let mut lines = Vec::new();
         for (tag, list) in [

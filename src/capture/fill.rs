@@ -1,0 +1,232 @@
+//! Filling walked file items with their chunk lists: from the files cache when it vouches for a
+//! file, else by reading it (storing through the chunk sink, or only hashing for a scan).
+
+use super::walk::Item;
+use crate::catalog::CacheEntry;
+use crate::error::{Error, IoContext, Result};
+use crate::hash::Hash;
+use crate::store::{self, ChunkSink, FILE_CHUNKS};
+use crate::tree::Kind;
+use indicatif::ProgressBar;
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+/// What one worker read: (item index, what reading it gave).
+type WorkerOut = Result<Vec<(usize, ReadResult)>>;
+
+/// Counters of one capture.
+#[derive(Default)]
+pub(super) struct Counters {
+    /// Bytes of file content read from disk (not vouched for by the files cache).
+    pub(super) bytes_read: AtomicU64,
+}
+
+/// Opens a file the walk saw as a regular file, without following a symlink and without
+/// blocking on a FIFO that took its place. `None` if it is no longer a regular file (gone,
+/// or replaced by a symlink, folder, FIFO, ...): a symlink swapped in after the walk must never
+/// make a snapshot of a site hold a file from outside it.
+fn open_regular(abs: &Path) -> Result<Option<(File, fs::Metadata)>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = match fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(abs)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Ok(None),
+        Err(e) => return Err(Error::io(abs, e)),
+    };
+    let md = f.metadata().at(abs)?;
+    if !md.file_type().is_file() {
+        return Ok(None);
+    }
+    Ok(Some((f, md)))
+}
+
+/// What reading one file gave: its chunks, the bytes read, and the metadata of the file that
+/// was actually read (it may have been replaced since the walk).
+type ReadResult = Option<(Vec<Hash>, u64, fs::Metadata)>;
+
+fn read_file(abs: &Path, sink: Option<&ChunkSink>, buf: &mut Vec<u8>) -> Result<ReadResult> {
+    let Some((f, md)) = open_regular(abs)? else {
+        return Ok(None);
+    };
+    if md.len() <= FILE_CHUNKS.max as u64 {
+        buf.clear();
+        (&f).read_to_end(buf).at(abs)?;
+        let chunks = match sink {
+            Some(s) => s
+                .put_bytes(buf, FILE_CHUNKS)
+                .map_err(|e| annotate(e, abs))?,
+            None => store::hash_bytes(buf, FILE_CHUNKS),
+        };
+        return Ok(Some((chunks, buf.len() as u64, md)));
+    }
+    let (chunks, n) = match sink {
+        Some(s) => s.put_stream(f, FILE_CHUNKS).map_err(|e| annotate(e, abs))?,
+        None => {
+            let mut out = Vec::new();
+            let mut n = 0;
+            for c in
+                fastcdc::v2020::StreamCDC::new(f, FILE_CHUNKS.min, FILE_CHUNKS.avg, FILE_CHUNKS.max)
+            {
+                let c = c.map_err(|e| Error::Invalid(format!("{}: {e}", abs.display())))?;
+                n += c.length as u64;
+                out.push(Hash::of(&c.data));
+            }
+            (out, n)
+        }
+    };
+    Ok(Some((chunks, n, md)))
+}
+
+fn annotate(e: Error, abs: &Path) -> Error {
+    match e {
+        Error::Invalid(m) if m.starts_with("read failed") => {
+            Error::Invalid(format!("{}: {m}", abs.display()))
+        }
+        other => other,
+    }
+}
+
+/// A new files-cache row: (absolute path, what the cache vouches for).
+pub(super) type CacheRow = (Vec<u8>, CacheEntry);
+
+/// Fills in the chunk lists of the file items: from the files cache when path, device, inode,
+/// size, mtime and ctime match, else by reading the file on worker threads. Returns the new
+/// cache rows (only when storing).
+pub(super) fn fill(
+    items: &mut [Item],
+    sink: Option<&ChunkSink>,
+    cache: &HashMap<Vec<u8>, CacheEntry>,
+    counters: &Counters,
+    pb: &ProgressBar,
+) -> Result<Vec<CacheRow>> {
+    let jobs = fill_from_cache(items, cache, pb);
+    if jobs.is_empty() {
+        return Ok(Vec::new());
+    }
+    let results = read_jobs(items, &jobs, sink, counters, pb);
+    let mut rows = Vec::new();
+    for r in results {
+        for (i, read) in r? {
+            if let Some(row) = record_read(&mut items[i], read, sink.is_some()) {
+                rows.push(row);
+            }
+        }
+    }
+    Ok(rows)
+}
+
+/// Takes the chunk lists the files cache vouches for; returns the indexes of the file items
+/// that must be read.
+fn fill_from_cache(
+    items: &mut [Item],
+    cache: &HashMap<Vec<u8>, CacheEntry>,
+    pb: &ProgressBar,
+) -> Vec<usize> {
+    let mut jobs = Vec::new();
+    for (i, it) in items.iter_mut().enumerate() {
+        if it.entry.kind != Kind::File {
+            continue;
+        }
+        if let Some(c) = cache.get(it.abs.as_os_str().as_bytes())
+            && c.dev == it.dev
+            && c.ino == it.ino
+            && c.size == it.entry.size
+            && c.mtime_ns == it.entry.mtime_ns
+            && c.ctime_ns == it.ctime_ns
+        {
+            it.entry.chunks = c.chunks.clone();
+            pb.inc(it.entry.size);
+            continue;
+        }
+        jobs.push(i);
+    }
+    jobs
+}
+
+/// Reads the items at `jobs` on worker threads; the first failure stops every worker.
+fn read_jobs(
+    items: &[Item],
+    jobs: &[usize],
+    sink: Option<&ChunkSink>,
+    counters: &Counters,
+    pb: &ProgressBar,
+) -> Vec<WorkerOut> {
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .min(jobs.len())
+        .max(1);
+    let worker = || -> WorkerOut {
+        let mut out = Vec::new();
+        let mut buf = Vec::new();
+        while !failed.load(Ordering::Relaxed) {
+            let j = next.fetch_add(1, Ordering::Relaxed);
+            let Some(&i) = jobs.get(j) else { break };
+            match read_file(&items[i].abs, sink, &mut buf) {
+                Ok(r) => {
+                    let n = r.as_ref().map_or(0, |r| r.1);
+                    counters.bytes_read.fetch_add(n, Ordering::Relaxed);
+                    pb.inc(n);
+                    out.push((i, r));
+                }
+                Err(e) => {
+                    failed.store(true, Ordering::Relaxed);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(out)
+    };
+    std::thread::scope(|s| {
+        let hs: Vec<_> = (0..workers).map(|_| s.spawn(worker)).collect();
+        hs.into_iter()
+            .map(|h| h.join().expect("capture worker panicked"))
+            .collect()
+    })
+}
+
+/// Records what reading one item gave; returns its new files-cache row when storing and the
+/// file did not change while it was read.
+fn record_read(it: &mut Item, read: ReadResult, storing: bool) -> Option<CacheRow> {
+    let Some((chunks, n, md)) = read else {
+        it.gone = true;
+        return None;
+    };
+    // Record the file that was read, with its metadata (an atomic replace since the walk
+    // brings a new inode, mode, owner and times).
+    it.entry.mode = md.mode() & 0o7777;
+    it.entry.uid = md.uid();
+    it.entry.gid = md.gid();
+    it.entry.mtime_ns = md.mtime() * 1_000_000_000 + md.mtime_nsec();
+    it.dev = md.dev();
+    it.ino = md.ino();
+    it.ctime_ns = md.ctime() * 1_000_000_000 + md.ctime_nsec();
+    let steady = n == md.len();
+    it.entry.size = n;
+    it.entry.chunks = chunks;
+    // A file that changed while it was read is read again next time.
+    (storing && steady).then(|| {
+        (
+            it.abs.as_os_str().as_bytes().to_vec(),
+            CacheEntry {
+                dev: it.dev,
+                ino: it.ino,
+                size: n,
+                mtime_ns: it.entry.mtime_ns,
+                ctime_ns: it.ctime_ns,
+                chunks: it.entry.chunks.clone(),
+            },
+        )
+    })
+}

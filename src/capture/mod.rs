@@ -1,0 +1,451 @@
+//! Capture: turning a live site into a snapshot. It walks the platform (minus other sites'
+//! folders), the site directory and the binding files, reads only files the files cache does
+//! not vouch for, cuts and stores their content through the deduplicating chunk sink on all
+//! cores, dumps the database as a stream into the same sink, stores the trees as blobs, waits
+//! for every pack to be durable and indexed, and only then commits the snapshot row (invariant
+//! 1). It also scans live trees without storing anything, for drift checks and diffs. It never
+//! writes to a live site.
+
+mod fill;
+mod scan;
+mod walk;
+
+use crate::catalog::{Catalog, SiteRecord, SnapshotRecord};
+use crate::db::Database;
+use crate::error::{Error, IoContext, Result};
+use crate::fsutil;
+use crate::hash::Hash;
+use crate::repo::Repo;
+use crate::store::{self, ChunkSink};
+use crate::tree::Tree;
+use fill::{CacheRow, Counters, fill};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::collections::HashMap;
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+use walk::{Item, root_meta, to_tree, walk_bindings, walk_platform, walk_site};
+
+pub use scan::{scan_bindings, scan_platform, scan_site_dir};
+pub use walk::db_side_files;
+
+/// Old paths of the read side, which moved to [`crate::read`].
+pub use crate::read::{blob_reader, load_tree, read_blob};
+
+/// The snapshot kinds.
+pub const KINDS: &[&str] = &[
+    "manual",
+    "scheduled",
+    "checkpoint",
+    "pre-restore",
+    "pre-migrate",
+    "imported",
+];
+
+/// How to capture.
+#[derive(Debug, Clone)]
+pub struct CaptureOpts {
+    /// The snapshot kind (one of [`KINDS`]).
+    pub kind: String,
+    /// A free-text label shown in listings.
+    pub label: Option<String>,
+    /// Kept by retention whatever the policy says.
+    pub pinned: bool,
+    /// Capture whatever exists (missing platform, site folder, bindings or SQLite file are
+    /// recorded as absent). Used for the pre-restore snapshot of a half-migrated site.
+    pub tolerant: bool,
+    /// Show a progress bar on a terminal.
+    pub progress: bool,
+    /// Take the site folder and the database dump from elsewhere (an imported backup) instead
+    /// of the live site; the platform and binding files still come from disk.
+    pub source: Option<ImportSource>,
+}
+
+/// Where an imported snapshot's site folder and dump come from.
+#[derive(Debug, Clone)]
+pub struct ImportSource {
+    /// A folder holding the site folder's contents.
+    pub site_dir: PathBuf,
+    /// A file holding the database dump.
+    pub dump: Option<PathBuf>,
+    /// When the backup was taken (the snapshot's time).
+    pub time: chrono::DateTime<chrono::Utc>,
+    /// Where the backup came from, kept as the snapshot's note.
+    pub note: String,
+}
+
+impl CaptureOpts {
+    /// Options for a plain capture of `kind` (checkpoints are pinned).
+    pub fn new(kind: &str) -> Self {
+        CaptureOpts {
+            kind: kind.to_string(),
+            label: None,
+            pinned: kind == "checkpoint",
+            tolerant: false,
+            progress: false,
+            source: None,
+        }
+    }
+}
+
+fn progress_bar(enabled: bool, what: &str) -> ProgressBar {
+    use std::io::IsTerminal;
+    if !enabled || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::new(0);
+    pb.set_style(
+        ProgressStyle::with_template("{msg} {bytes} {binary_bytes_per_sec} {elapsed}")
+            .expect("template"),
+    );
+    pb.set_message(what.to_string());
+    pb
+}
+
+/// A stored blob: (blob id, chunks, size).
+type BlobRow = (Hash, Vec<Hash>, u64);
+
+/// Stores a tree as a blob.
+fn store_tree(sink: &ChunkSink, t: &Tree) -> Result<BlobRow> {
+    let bytes = t.encode();
+    let chunks = sink.put_bytes(&bytes, store::TREE_CHUNKS)?;
+    Ok((Hash::of_list(&chunks), chunks, bytes.len() as u64))
+}
+
+/// A new snapshot id: 16 random hex digits not used yet.
+pub fn new_snapshot_id(cat: &Catalog) -> Result<String> {
+    loop {
+        let id = fsutil::random_hex(8);
+        if !cat.snapshot_id_taken(&id)? && !id.starts_with("0000") {
+            return Ok(id);
+        }
+    }
+}
+
+/// Captures `site`, currently on `platform`, into a new snapshot and commits it.
+pub fn snapshot(
+    repo: &Repo,
+    site: &SiteRecord,
+    platform: &Path,
+    opts: &CaptureOpts,
+) -> Result<SnapshotRecord> {
+    let started = Instant::now();
+    let c = Capture::check(repo, site, platform, opts)?;
+    let pb = progress_bar(opts.progress, &format!("{} ", site.uri));
+    let walked = c.walk()?;
+    fsutil::failpoint("walked");
+    pb.set_length(walked.total());
+    let sink = ChunkSink::start(&repo.data_dir(), &Repo::catalog_path(&repo.root))?;
+    let res = c.store_and_commit(walked, &sink, &pb, started);
+    pb.finish_and_clear();
+    if res.is_err() {
+        // Stop the writer thread without indexing its last pack (packs it closed earlier are
+        // durable and indexed: reused by the next capture, else garbage for gc).
+        sink.abort();
+    }
+    res
+}
+
+/// Refuses an unknown kind, and any capture but a pre-restore one while a restore of the site
+/// is unfinished.
+fn check_kind_and_journal(repo: &Repo, site: &SiteRecord, opts: &CaptureOpts) -> Result<()> {
+    if !KINDS.contains(&opts.kind.as_str()) {
+        return Err(Error::Usage(format!(
+            "unknown snapshot kind '{}' (one of {})",
+            opts.kind,
+            KINDS.join(", ")
+        )));
+    }
+    if opts.kind != "pre-restore"
+        && let Some(j) = repo.cat.open_journal_for(&site.uri)?
+    {
+        return Err(Error::JournalOpen {
+            site: site.uri.clone(),
+            journal: j.id,
+        });
+    }
+    Ok(())
+}
+
+/// One capture, checked before anything is written.
+struct Capture<'a> {
+    repo: &'a Repo,
+    site: &'a SiteRecord,
+    platform: &'a Path,
+    opts: &'a CaptureOpts,
+    db: Option<Database>,
+    /// The site folder on the platform.
+    live_site_path: PathBuf,
+    /// Where the site folder is read from (the live one, or an imported copy).
+    site_path: PathBuf,
+    platform_exists: bool,
+    site_exists: bool,
+    /// Paths the walks leave out (the SQLite files, an imported dump).
+    skip: Vec<PathBuf>,
+    import_dump: Option<PathBuf>,
+    dump_db: bool,
+}
+
+/// The walked items of the three file parts.
+struct Walked {
+    platform: Vec<Item>,
+    site: Vec<Item>,
+    bindings: Vec<Item>,
+}
+
+impl Walked {
+    /// The bytes of every file walked (the progress bar's length).
+    fn total(&self) -> u64 {
+        self.platform
+            .iter()
+            .chain(&self.site)
+            .chain(&self.bindings)
+            .map(|i| i.entry.size)
+            .sum()
+    }
+}
+
+/// The stored database dump: its blob row and size.
+struct Dump {
+    blob: Option<BlobRow>,
+    bytes: u64,
+}
+
+impl<'a> Capture<'a> {
+    /// Checks everything that can be checked before anything is written.
+    fn check(
+        repo: &'a Repo,
+        site: &'a SiteRecord,
+        platform: &'a Path,
+        opts: &'a CaptureOpts,
+    ) -> Result<Self> {
+        check_kind_and_journal(repo, site, opts)?;
+        let db = site.database_at(platform)?;
+        let live_site_path = platform.join(&site.site_dir);
+        let site_path = match &opts.source {
+            Some(src) => src.site_dir.clone(),
+            None => live_site_path.clone(),
+        };
+        let platform_exists = platform.is_dir();
+        if !platform_exists && !opts.tolerant {
+            return Err(Error::Invalid(format!(
+                "platform {} of site '{}' does not exist",
+                platform.display(),
+                site.uri
+            )));
+        }
+        let site_exists = site_path.is_dir();
+        if !site_exists && !opts.tolerant {
+            return Err(Error::Invalid(format!(
+                "site directory {} of site '{}' does not exist",
+                site_path.display(),
+                site.uri
+            )));
+        }
+        if site_exists && opts.source.is_none() {
+            let canon = fs::canonicalize(platform).at(platform)?;
+            fsutil::check_inside(&canon, &site_path)?;
+        }
+        let mut skip = db_side_files(db.as_ref());
+        let import_dump = opts.source.as_ref().and_then(|s| s.dump.clone());
+        skip.extend(import_dump.clone());
+        let dump_db = match &db {
+            Some(_) if opts.source.is_some() => import_dump.is_some(),
+            Some(Database::Sqlite(p)) if opts.tolerant && !p.exists() => false,
+            Some(d) => {
+                d.check()?;
+                true
+            }
+            None => false,
+        };
+        Ok(Capture {
+            repo,
+            site,
+            platform,
+            opts,
+            db,
+            live_site_path,
+            site_path,
+            platform_exists,
+            site_exists,
+            skip,
+            import_dump,
+            dump_db,
+        })
+    }
+
+    /// Walks the platform (without the site folder), the site folder and the binding files.
+    fn walk(&self) -> Result<Walked> {
+        let platform = if self.platform_exists {
+            let mut skip_p = self.skip.clone();
+            skip_p.push(self.live_site_path.clone());
+            walk_platform(self.platform, &skip_p)?
+        } else {
+            Vec::new()
+        };
+        let site = if self.site_exists {
+            walk_site(&self.site_path, &self.skip)?
+        } else {
+            Vec::new()
+        };
+        let bindings = walk_bindings(&self.site.bindings, self.opts.tolerant)?;
+        Ok(Walked {
+            platform,
+            site,
+            bindings,
+        })
+    }
+
+    /// Stores files, dump and trees, waits for every pack to be durable, then commits the
+    /// snapshot row.
+    fn store_and_commit(
+        &self,
+        mut walked: Walked,
+        sink: &ChunkSink,
+        pb: &ProgressBar,
+        started: Instant,
+    ) -> Result<SnapshotRecord> {
+        let counters = Counters::default();
+        let mut cache_rows = self.store_files(&mut walked, sink, &counters, pb)?;
+        fsutil::failpoint("files-stored");
+        let dump = self.store_dump(sink)?;
+        fsutil::failpoint("db-stored");
+        let mut blobs: Vec<BlobRow> = dump.blob.iter().cloned().collect();
+        let (trees, files, bytes) = self.store_trees(walked, sink, &mut blobs)?;
+        // Invariant 1: every pack is durable and indexed before the snapshot row exists.
+        sink.finish()?;
+        fsutil::failpoint("before-commit");
+        let (site, opts, db) = (self.site, self.opts, self.db.as_ref());
+        let rec = SnapshotRecord {
+            id: new_snapshot_id(&self.repo.cat)?,
+            site: site.uri.clone(),
+            kind: opts.kind.clone(),
+            label: opts.label.clone(),
+            pinned: opts.pinned,
+            time: opts.source.as_ref().map_or_else(fsutil::now, |s| s.time),
+            platform_path: self.platform.to_path_buf(),
+            platform_tree: trees[0],
+            site_dir: site.site_dir.clone(),
+            site_tree: trees[1],
+            bindings_tree: trees[2],
+            db_kind: db.map(|d| d.kind().to_string()),
+            db_url: db.map(|d| d.redacted()),
+            db_dump: dump.blob.as_ref().map(|b| b.0),
+            files,
+            bytes: bytes + dump.bytes,
+            bytes_read: counters.bytes_read.load(Ordering::Relaxed),
+            db_bytes: dump.bytes,
+            bytes_added: sink.stats.bytes_added.load(Ordering::Relaxed),
+            duration_ms: started.elapsed().as_millis() as u64,
+            note: opts.source.as_ref().map(|s| s.note.clone()),
+        };
+        if opts.source.is_some() {
+            // An imported site folder is a temporary extraction: nothing to cache.
+            let tmp = self.site_path.as_os_str().as_bytes();
+            cache_rows.retain(|(p, _)| !p.starts_with(tmp));
+        }
+        self.repo.cat.commit_snapshot(&rec, &blobs, &cache_rows)?;
+        fsutil::failpoint("after-commit");
+        Ok(rec)
+    }
+
+    /// Stores the content of every walked file in one pass over platform, site and binding
+    /// files, so both cores stay busy to the end instead of draining between the parts.
+    /// Returns the new files-cache rows, in path order.
+    fn store_files(
+        &self,
+        walked: &mut Walked,
+        sink: &ChunkSink,
+        counters: &Counters,
+        pb: &ProgressBar,
+    ) -> Result<Vec<CacheRow>> {
+        let cat = &self.repo.cat;
+        // The site folder lies inside the platform, so the platform's cache rows cover it.
+        let mut cache = if self.platform_exists {
+            cat.load_cache(self.platform)?
+        } else {
+            HashMap::new()
+        };
+        for b in &self.site.bindings {
+            cache.extend(cat.load_cache(b)?);
+        }
+        let (np, ns) = (walked.platform.len(), walked.site.len());
+        let mut all = std::mem::take(&mut walked.platform);
+        all.append(&mut walked.site);
+        all.append(&mut walked.bindings);
+        let mut cache_rows = fill(&mut all, Some(sink), &cache, counters, pb)?;
+        drop(cache);
+        walked.bindings = all.split_off(np + ns);
+        walked.site = all.split_off(np);
+        walked.platform = all;
+        // In path order, the catalogue's files-cache B-tree is appended to, not split.
+        cache_rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        Ok(cache_rows)
+    }
+
+    /// Streams the database dump (or the imported dump file) into the sink.
+    fn store_dump(&self, sink: &ChunkSink) -> Result<Dump> {
+        if !self.dump_db {
+            return Ok(Dump {
+                blob: None,
+                bytes: 0,
+            });
+        }
+        let d = self.db.as_ref().expect("database");
+        let (chunks, size) = match &self.import_dump {
+            Some(f) => sink.put_stream(fs::File::open(f).at(f)?, store::DUMP_CHUNKS)?,
+            None => d.dump(&self.repo.tmp_dir(), &mut |r| {
+                sink.put_stream(r, store::DUMP_CHUNKS)
+            })?,
+        };
+        if size == 0 {
+            return Err(Error::Database {
+                url: d.redacted(),
+                msg: "the dump is empty".into(),
+            });
+        }
+        let id = Hash::of_list(&chunks);
+        Ok(Dump {
+            blob: Some((id, chunks, size)),
+            bytes: size,
+        })
+    }
+
+    /// Stores the platform, site and bindings trees (platform and site only when present);
+    /// returns their ids, the number of files and their bytes.
+    fn store_trees(
+        &self,
+        walked: Walked,
+        sink: &ChunkSink,
+        blobs: &mut Vec<BlobRow>,
+    ) -> Result<([Option<Hash>; 3], u64, u64)> {
+        let platform_tree = to_tree(walked.platform, root_meta(self.platform));
+        // An imported folder's root is our temporary extraction: its metadata means nothing.
+        let site_root = if self.opts.source.is_none() {
+            root_meta(&self.site_path)
+        } else {
+            None
+        };
+        let site_tree = to_tree(walked.site, site_root);
+        let bindings_tree = to_tree(walked.bindings, None);
+        let parts = [
+            (&platform_tree, self.platform_exists),
+            (&site_tree, self.site_exists),
+            (&bindings_tree, true),
+        ];
+        let mut ids = [None; 3];
+        let (mut files, mut bytes) = (0, 0);
+        for (i, (t, present)) in parts.into_iter().enumerate() {
+            files += t.files();
+            bytes += t.bytes();
+            if present {
+                let b = store_tree(sink, t)?;
+                ids[i] = Some(b.0);
+                blobs.push(b);
+            }
+        }
+        Ok((ids, files, bytes))
+    }
+}

@@ -1,0 +1,116 @@
+//! The read side: getting a stored snapshot back out of the repository. It loads a snapshot's
+//! trees (platform, site directory, binding files), reads blobs whole or as a verified stream
+//! (the database dump), and hands out chunk readers for file contents. Every chunk is verified
+//! against its hash as it is read. Restore, diff, export and verify read through here; it
+//! never writes to the repository or to a live site, and it never walks live folders (that is
+//! `capture`).
+
+use crate::catalog::{Catalog, SnapshotRecord};
+use crate::error::{Error, Result};
+use crate::hash::Hash;
+use crate::repo::Repo;
+use crate::store::{BlobReader, ChunkReader};
+use crate::tree::{Tree, TreePart};
+use std::path::PathBuf;
+
+/// Reads a blob's bytes back (verified chunk by chunk).
+pub fn read_blob(repo: &Repo, id: &Hash) -> Result<Vec<u8>> {
+    let (chunks, size) = repo.cat.blob(id)?;
+    let mut out = Vec::with_capacity(size as usize);
+    let mut r = chunk_reader(repo);
+    r.copy_chunks(&chunks, &mut out)?;
+    Ok(out)
+}
+
+/// Loads a stored tree (and checks none of its paths leaves its root).
+pub fn load_tree(repo: &Repo, id: &Hash) -> Result<Tree> {
+    let t = Tree::decode(&read_blob(repo, id)?)?;
+    t.validate()?;
+    Ok(t)
+}
+
+/// Loads one of a snapshot's trees; a failure names the snapshot and the tree.
+pub fn snapshot_tree(
+    repo: &Repo,
+    snap: &SnapshotRecord,
+    part: TreePart,
+    id: &Hash,
+) -> Result<Tree> {
+    load_tree(repo, id).map_err(|e| match e {
+        Error::Corrupt(m) => Error::Corrupt(format!("snapshot {}, {part} tree: {m}", snap.id)),
+        other => other,
+    })
+}
+
+/// The blob id of a snapshot's tree for `part` (None when the snapshot does not hold it).
+pub fn part_id(snap: &SnapshotRecord, part: TreePart) -> Option<Hash> {
+    match part {
+        TreePart::Platform => snap.platform_tree,
+        TreePart::Site => snap.site_tree,
+        TreePart::Bindings => snap.bindings_tree,
+    }
+}
+
+/// Loads a snapshot's tree for `part`, if it holds one; a failure names the snapshot and tree.
+pub fn part_tree(repo: &Repo, snap: &SnapshotRecord, part: TreePart) -> Result<Option<Tree>> {
+    part_id(snap, part)
+        .map(|id| snapshot_tree(repo, snap, part, &id))
+        .transpose()
+}
+
+/// Loads a stored tree, or an empty tree when there is none.
+pub fn tree_or_empty(repo: &Repo, id: Option<Hash>) -> Result<Tree> {
+    match id {
+        Some(id) => load_tree(repo, &id),
+        None => Ok(Tree::default()),
+    }
+}
+
+/// Opens a stored blob for streaming, one verified chunk at a time.
+pub fn blob_reader<'a>(repo: &'a Repo, id: &Hash) -> Result<BlobReader<'a>> {
+    let (chunks, _) = repo.cat.blob(id)?;
+    Ok(chunks_reader(repo, chunks))
+}
+
+/// The chunk list and size of a stored blob (the database dump, say).
+pub fn blob_chunks(repo: &Repo, id: &Hash) -> Result<(Vec<Hash>, u64)> {
+    repo.cat.blob(id)
+}
+
+/// A `Read` over the given chunks (a file's content), verifying each.
+pub fn chunks_reader(repo: &Repo, chunks: Vec<Hash>) -> BlobReader<'_> {
+    BlobReader::new(&repo.data_dir(), &repo.cat, chunks)
+}
+
+/// A reader of single chunks by hash, keeping pack files open (one per thread).
+pub fn chunk_reader(repo: &Repo) -> ChunkReader<'_> {
+    ChunkReader::new(&repo.data_dir(), &repo.cat)
+}
+
+/// Where a repository's chunks are read from, without a catalogue connection: it can be
+/// shared by worker threads, each opening its own catalogue (a connection is not `Sync`).
+#[derive(Debug, Clone)]
+pub struct Source {
+    data: PathBuf,
+    catalog: PathBuf,
+}
+
+impl Source {
+    /// The read source of `repo`.
+    pub fn of(repo: &Repo) -> Source {
+        Source {
+            data: repo.data_dir(),
+            catalog: Repo::catalog_path(&repo.root),
+        }
+    }
+
+    /// Opens a catalogue connection of this thread's own.
+    pub fn open_catalog(&self) -> Result<Catalog> {
+        Catalog::open(&self.catalog)
+    }
+
+    /// A chunk reader over a connection opened with [`Source::open_catalog`].
+    pub fn reader<'a>(&self, cat: &'a Catalog) -> ChunkReader<'a> {
+        ChunkReader::new(&self.data, cat)
+    }
+}

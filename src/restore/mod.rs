@@ -1,0 +1,130 @@
+//! Restore: putting a site back exactly as a snapshot recorded it, on the platform it was on.
+//! It owns the plan (platform kept / recreated / drifted / repaired, site directory, database,
+//! binding files), the pre-restore snapshot, the journal and `recover`. Order of work: plan;
+//! pre-restore snapshot of the current state; journal opened; every new tree, binding file and
+//! SQLite file built in temporary folders beside their targets (reading and verifying every
+//! chunk, so corrupt data is found before the live site is touched); then one journaled step at
+//! a time, each a rename or a load that can be repeated: platform, site directory, database,
+//! bindings; then the catalogue. It never deletes a live folder: the live site directory is
+//! moved aside, and only removed once the restore is complete and the pre-restore snapshot
+//! holds it. It never changes an existing platform unless told to (`--repair-platform`).
+
+mod journal;
+mod plan;
+mod prepare;
+mod steps;
+mod write;
+
+use crate::capture::{self, CaptureOpts};
+use crate::catalog::{JournalRecord, SnapshotRecord};
+use crate::error::{Error, Result};
+use crate::fsutil;
+use crate::repo::Repo;
+use journal::STEP_PREPARED;
+use prepare::{prepare, rollback};
+use serde::Serialize;
+use std::path::PathBuf;
+use steps::finish;
+
+pub use journal::JournalState;
+pub use plan::{Plan, PlatformAction, RestoreOpts, TreeDiffSer, plan};
+pub use write::write_tree;
+
+/// The outcome of a restore.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    /// The plan carried out.
+    pub plan: Plan,
+    /// The pre-restore snapshot's id.
+    pub pre_restore: String,
+    /// The command that undoes this restore.
+    pub undo: String,
+    /// Replaced folders removed.
+    pub removed_old: Vec<PathBuf>,
+    /// Replaced folders kept.
+    pub kept_old: Vec<PathBuf>,
+}
+
+/// Carries out a restore: pre-restore snapshot, journal, prepare, steps, catalogue.
+pub fn run(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<Outcome> {
+    if plan.platform == PlatformAction::Drift {
+        let d = plan.platform_diff.clone().unwrap_or_default();
+        return Err(Error::Refused(format!(
+            "platform {} differs from snapshot {} ({} added, {} removed, {} changed); rerun with --repair-platform to bring back the snapshot's files",
+            plan.target_platform.display(),
+            &snap.id[..8],
+            d.added.len(),
+            d.removed.len(),
+            d.changed.len()
+        )));
+    }
+    let site = repo.cat.site(&plan.site)?;
+    // 1. The pre-restore snapshot: the current state, whatever it is, so this is undoable.
+    let mut o = CaptureOpts::new("pre-restore");
+    o.tolerant = true;
+    o.label = Some(format!("before restoring {}", &snap.id[..8]));
+    let pre = capture::snapshot(repo, &site, &plan.current_platform, &o)?;
+    fsutil::failpoint("restore-pre-snapshot");
+    // 2. The journal.
+    repo.cat.create_journal(&JournalRecord {
+        id: plan.journal.clone(),
+        site: plan.site.clone(),
+        snapshot: snap.id.clone(),
+        pre_restore: Some(pre.id.clone()),
+        plan: serde_json::to_string(plan).expect("plan serializes"),
+        step: 0,
+        state: JournalState::Open.as_str().into(),
+    })?;
+    // 3. Prepare everything beside its target; any failure here leaves the live site as it was.
+    if let Err(e) = prepare(repo, snap, plan) {
+        rollback(plan);
+        repo.cat
+            .close_journal(&plan.journal, JournalState::RolledBack.as_str())?;
+        return Err(e);
+    }
+    repo.cat
+        .update_journal(&plan.journal, STEP_PREPARED, None)?;
+    fsutil::failpoint("restore-prepared");
+    // 4. The steps.
+    let (removed_old, kept_old) = finish(repo, snap, plan, STEP_PREPARED)?;
+    Ok(Outcome {
+        plan: plan.clone(),
+        undo: format!("sitesnap restore {}", &pre.id[..8]),
+        pre_restore: pre.id,
+        removed_old,
+        kept_old,
+    })
+}
+
+/// Finishes or undoes every interrupted restore. Returns one line per journal.
+pub fn recover(repo: &Repo) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for j in repo.cat.open_journals()? {
+        let plan: Plan = serde_json::from_str(&j.plan)
+            .map_err(|e| Error::Corrupt(format!("journal {}: plan unreadable: {e}", j.id)))?;
+        if j.step < STEP_PREPARED {
+            // Nothing live was changed yet: remove what was being prepared.
+            rollback(&plan);
+            repo.cat
+                .close_journal(&j.id, JournalState::RolledBack.as_str())?;
+            out.push(format!(
+                "restore of {} to {} had not started changing the site: undone (site unchanged)",
+                j.site,
+                &j.snapshot[..8.min(j.snapshot.len())]
+            ));
+            continue;
+        }
+        let snap = repo.cat.resolve_snapshot(&j.snapshot)?;
+        finish(repo, &snap, &plan, j.step)?;
+        out.push(format!(
+            "restore of {} to {} finished (undo with: sitesnap restore {})",
+            j.site,
+            &j.snapshot[..8.min(j.snapshot.len())],
+            j.pre_restore
+                .as_deref()
+                .map(|p| &p[..8.min(p.len())])
+                .unwrap_or("?")
+        ));
+    }
+    Ok(out)
+}

@@ -1,0 +1,252 @@
+//! Preparing a restore: every new tree, binding file and SQLite file is built in a temporary
+//! place beside its target, reading and verifying every chunk, so corrupt data is found before
+//! the live site is touched; a server database's dump is read through once for the same
+//! reason. Then everything prepared is made durable. It never changes the live site.
+
+use super::plan::{Plan, PlatformAction};
+use super::write::{
+    apply_meta, apply_root, copy_owner_mode, remove_tree, sync_tree, write_file, write_tree,
+};
+use crate::catalog::SnapshotRecord;
+use crate::db::Database;
+use crate::error::{Error, IoContext, Result};
+use crate::fsutil;
+use crate::read;
+use crate::repo::Repo;
+use crate::store::ChunkReader;
+use crate::tree::{Entry, Kind, Tree, TreePart};
+use std::ffi::OsStr;
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+/// Builds the new trees, SQLite file and binding files in temporary places.
+pub(super) fn prepare(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<()> {
+    if plan.restore_files {
+        let platform_tree = prepare_platform(repo, snap, plan)?;
+        prepare_site(repo, snap, plan, platform_tree.as_ref())?;
+        prepare_bindings(repo, snap, plan)?;
+    }
+    if plan.restore_db {
+        prepare_db(repo, snap, plan)?;
+    } else if plan.restore_files {
+        carry_live_sqlite(repo, plan)?;
+    }
+    sync_prepared(plan)?;
+    fsutil::failpoint("restore-prepare-done");
+    Ok(())
+}
+
+/// Writes the snapshot's platform into its temporary folder when it is recreated or repaired;
+/// returns its tree.
+fn prepare_platform(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<Option<Tree>> {
+    if !matches!(
+        plan.platform,
+        PlatformAction::Recreate | PlatformAction::Repair
+    ) {
+        return Ok(None);
+    }
+    let t = read::snapshot_tree(
+        repo,
+        snap,
+        TreePart::Platform,
+        &snap.platform_tree.expect("platform tree"),
+    )?;
+    write_tree(repo, &t, &plan.platform_tmp, &snap.id)?;
+    Ok(Some(t))
+}
+
+/// The temporary site folder: inside a recreated platform's temporary folder, else beside the
+/// live one.
+fn site_tmp(plan: &Plan) -> PathBuf {
+    if plan.platform == PlatformAction::Recreate {
+        plan.platform_tmp.join(&plan.site_dir)
+    } else {
+        plan.site_tmp.clone()
+    }
+}
+
+/// Writes the snapshot's site folder into its temporary place.
+fn prepare_site(
+    repo: &Repo,
+    snap: &SnapshotRecord,
+    plan: &Plan,
+    platform_tree: Option<&Tree>,
+) -> Result<()> {
+    // The site folder: in a recreated platform its parent is created at the rename.
+    let site_tree = read::part_tree(repo, snap, TreePart::Site)?.unwrap_or_default();
+    if let Some(parent) = plan.site_tmp.parent()
+        && !parent.exists()
+        && plan.platform != PlatformAction::Recreate
+    {
+        fs::create_dir_all(parent).at(parent)?;
+    }
+    let site_tmp = site_tmp(plan);
+    if let Some(parent) = site_tmp.parent() {
+        fs::create_dir_all(parent).at(parent)?;
+    }
+    write_tree(repo, &site_tree, &site_tmp, &snap.id)?;
+    if plan.platform == PlatformAction::Recreate
+        && let Some(pt) = platform_tree
+    {
+        // Adding the site folder touched its parent (sites/): its recorded metadata again.
+        let parent = Path::new(&plan.site_dir).parent().unwrap_or(Path::new(""));
+        if let Some(e) = pt.entries.iter().find(|e| e.rel_path() == parent) {
+            apply_meta(site_tmp.parent().expect("parent"), e)?;
+        }
+    }
+    if site_tree.root.is_none() {
+        // A snapshot without the folder's own metadata: take the live copy's.
+        copy_owner_mode(live_site_dir(plan).as_deref(), &site_tmp, 0o755)?;
+    }
+    Ok(())
+}
+
+/// Writes each binding file (or symlink) of the snapshot beside its target.
+fn prepare_bindings(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<()> {
+    let t = read::part_tree(repo, snap, TreePart::Bindings)?.unwrap_or_default();
+    for (b, tmp) in plan.bindings.iter().zip(&plan.binding_tmps) {
+        let rel = b.strip_prefix("/").unwrap_or(b);
+        let e = t
+            .entries
+            .iter()
+            .find(|e| e.rel_path() == rel)
+            .ok_or_else(|| Error::Corrupt(format!("binding {} not in snapshot", b.display())))?;
+        if let Some(parent) = tmp.parent() {
+            fs::create_dir_all(parent).at(parent)?;
+        }
+        let mut reader = read::chunk_reader(repo);
+        prepare_binding(&mut reader, e, b, tmp, &snap.id)?;
+    }
+    Ok(())
+}
+
+/// Writes one binding entry `e` (for the binding `b`) at `tmp`.
+fn prepare_binding(
+    reader: &mut ChunkReader,
+    e: &Entry,
+    b: &Path,
+    tmp: &Path,
+    snap: &str,
+) -> Result<()> {
+    match e.kind {
+        Kind::File => write_file(reader, e, tmp).map_err(|err| match err {
+            Error::Corrupt(m) => Error::Corrupt(format!(
+                "snapshot {snap}, binding file {}: {m}",
+                b.display()
+            )),
+            other => other,
+        }),
+        Kind::Symlink => {
+            std::os::unix::fs::symlink(
+                OsStr::from_bytes(e.target.as_deref().unwrap_or_default()),
+                tmp,
+            )
+            .at(tmp)?;
+            apply_meta(tmp, e)
+        }
+        Kind::Dir => Ok(()),
+    }
+}
+
+/// Writes the new SQLite file from the dump, or reads a server database's dump through once
+/// so corrupt data stops the restore before any change (it is loaded at its step).
+fn prepare_db(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<()> {
+    let id = snap.db_dump.expect("dump");
+    let (chunks, _) = read::blob_chunks(repo, &id)?;
+    let mut reader = read::chunk_reader(repo);
+    let wrap = |e: Error| match e {
+        Error::Corrupt(m) => Error::Corrupt(format!("snapshot {}, database dump: {m}", snap.id)),
+        other => other,
+    };
+    let Some(tmp) = &plan.sqlite_tmp else {
+        for h in &chunks {
+            reader.read(h).map_err(wrap)?;
+        }
+        return Ok(());
+    };
+    let tmp = match (&plan.platform, &plan.sqlite_in_site) {
+        (PlatformAction::Recreate, Some(rel)) => plan.platform_tmp.join(&plan.site_dir).join(rel),
+        _ => tmp.clone(),
+    };
+    if let Some(parent) = tmp.parent() {
+        fs::create_dir_all(parent).at(parent)?;
+    }
+    let mut f = fsutil::create_private_file(&tmp)?;
+    reader.copy_chunks(&chunks, &mut f).map_err(wrap)?;
+    f.sync_all().at(&tmp)?;
+    // The web server must keep writing it: same owner and mode as the live file.
+    let live = repo
+        .cat
+        .site(&plan.site)?
+        .database_at(&plan.current_platform)?
+        .and_then(|d| d.sqlite_path().map(Path::to_path_buf))
+        .filter(|p| p.exists());
+    copy_owner_mode(live.as_deref(), &tmp, 0o640)?;
+    if plan.sqlite_in_site.is_some() && plan.restore_files {
+        // Writing the file touched the site folder: its recorded mtime again.
+        let site_root = tmp.ancestors().nth(
+            plan.sqlite_in_site
+                .as_ref()
+                .map_or(1, |r| r.components().count()),
+        );
+        if let (Some(dir), Some(id)) = (site_root, snap.site_tree) {
+            let t = read::snapshot_tree(repo, snap, TreePart::Site, &id)?;
+            apply_root(dir, t.root.as_ref())?;
+        }
+    }
+    Ok(())
+}
+
+/// With --no-db and the SQLite database inside the site folder, copies the live database into
+/// the new site folder.
+fn carry_live_sqlite(repo: &Repo, plan: &Plan) -> Result<()> {
+    if let (Some(rel), Some(Database::Sqlite(live))) = (
+        &plan.sqlite_in_site,
+        repo.cat
+            .site(&plan.site)?
+            .database_at(&plan.current_platform)?,
+    ) && live.exists()
+    {
+        let dest = site_tmp(plan).join(rel);
+        let live_db = Database::Sqlite(live.clone());
+        let copy = Database::Sqlite(dest);
+        live_db.dump(&repo.tmp_dir(), &mut |r| copy.load(r))?;
+    }
+    Ok(())
+}
+
+/// Makes everything prepared durable before the journal says so.
+fn sync_prepared(plan: &Plan) -> Result<()> {
+    for p in [&plan.platform_tmp, &plan.site_tmp] {
+        if p.exists() {
+            sync_tree(p)?;
+        }
+    }
+    for p in plan.binding_tmps.iter().chain(&plan.sqlite_tmp) {
+        if let Some(dir) = p.parent().filter(|d| d.exists()) {
+            sync_tree(dir)?;
+        }
+    }
+    Ok(())
+}
+
+/// The live site folder, wherever it is now.
+fn live_site_dir(plan: &Plan) -> Option<PathBuf> {
+    plan.current_copy
+        .clone()
+        .or_else(|| Some(plan.site_target.clone()))
+        .filter(|p| p.is_dir())
+}
+
+/// Undoes a restore that had not started changing the live site: removes temporary files.
+pub(super) fn rollback(plan: &Plan) {
+    let _ = remove_tree(&plan.platform_tmp);
+    let _ = remove_tree(&plan.site_tmp);
+    if let Some(t) = &plan.sqlite_tmp {
+        let _ = fs::remove_file(t);
+    }
+    for t in &plan.binding_tmps {
+        let _ = fs::remove_file(t);
+    }
+}

@@ -1,0 +1,276 @@
+//! The journaled steps of a restore, after everything is prepared: platform, site folder,
+//! database, binding files, then the catalogue (site location, files cache) and the aside
+//! folders. Each step is a rename or a load that can be repeated, so `recover` can run them
+//! again after a crash.
+
+use super::journal::{JournalState, STEP_BINDINGS, STEP_DB, STEP_PLATFORM, STEP_SITE};
+use super::plan::{Plan, PlatformAction};
+use super::prepare::rollback;
+use super::write::{apply_meta, remove_tree, rename_durable};
+use crate::capture;
+use crate::catalog::{CacheEntry, SnapshotRecord};
+use crate::db::Database;
+use crate::error::{Error, IoContext, Result};
+use crate::fsutil;
+use crate::read;
+use crate::repo::Repo;
+use crate::site;
+use crate::tree::{self, Entry, Kind, Tree};
+use std::fs::{self, File};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+/// Runs the journaled steps after `done`, each repeatable; returns the aside folders removed
+/// and kept.
+pub(super) fn finish(
+    repo: &Repo,
+    snap: &SnapshotRecord,
+    plan: &Plan,
+    done: u32,
+) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
+    let step = |n: u32| -> Result<()> { repo.cat.update_journal(&plan.journal, n, None) };
+    if done < STEP_PLATFORM {
+        step_platform(repo, snap, plan)?;
+        step(STEP_PLATFORM)?;
+        fsutil::failpoint("restore-platform");
+    }
+    if done < STEP_SITE {
+        step_site(plan)?;
+        step(STEP_SITE)?;
+        fsutil::failpoint("restore-site");
+    }
+    if done < STEP_DB {
+        step_db(repo, snap, plan)?;
+        step(STEP_DB)?;
+        fsutil::failpoint("restore-db");
+    }
+    if done < STEP_BINDINGS {
+        for (b, tmp) in plan.bindings.iter().zip(&plan.binding_tmps) {
+            if fs::symlink_metadata(tmp).is_ok() {
+                rename_durable(tmp, b)?;
+            }
+        }
+        step(STEP_BINDINGS)?;
+        fsutil::failpoint("restore-bindings");
+    }
+    // The catalogue: where the site is now, and the files cache for what was written.
+    let mut site = repo.cat.site(&plan.site)?;
+    if plan.restore_files {
+        let old_site_path = site.site_path();
+        let db = site.database()?;
+        site.platform = plan.target_platform.clone();
+        if let Some(d) = db {
+            // An SQLite file inside the site folder moved with it.
+            let d = site::rebase_db(d, &old_site_path, &site.site_path());
+            if let Database::Sqlite(p) = &d {
+                site.db_url = Some(format!("sqlite://{}", p.display()));
+            }
+        }
+        repo.cat.update_site(&site)?;
+        refresh_cache(repo, snap, plan)?;
+    }
+    // The replaced site folders are held by the pre-restore snapshot, so they go unless asked
+    // to keep them. Files replaced on a shared platform are not in any snapshot: always kept.
+    let mut removed = Vec::new();
+    let mut kept = Vec::new();
+    if fs::symlink_metadata(&plan.platform_aside).is_ok() {
+        kept.push(plan.platform_aside.clone());
+    }
+    let mut asides = vec![plan.site_aside.clone()];
+    asides.extend(plan.current_aside.clone());
+    for a in asides {
+        if fs::symlink_metadata(&a).is_ok() {
+            if plan.keep_old {
+                kept.push(a);
+            } else {
+                remove_tree(&a)?;
+                removed.push(a);
+            }
+        }
+    }
+    rollback(plan);
+    repo.cat
+        .close_journal(&plan.journal, JournalState::Done.as_str())?;
+    Ok((removed, kept))
+}
+
+/// Step 2: puts a recreated platform in place, or repairs an existing one.
+fn step_platform(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<()> {
+    match plan.platform {
+        PlatformAction::Recreate => {
+            if plan.platform_tmp.exists() && !plan.target_platform.exists() {
+                if let Some(parent) = plan.target_platform.parent() {
+                    fs::create_dir_all(parent).at(parent)?;
+                }
+                rename_durable(&plan.platform_tmp, &plan.target_platform)?;
+            }
+            Ok(())
+        }
+        PlatformAction::Repair => repair_platform(repo, snap, plan),
+        _ => Ok(()),
+    }
+}
+
+/// Brings an existing platform back to the snapshot's files, one rename at a time: files the
+/// snapshot does not have and files that differ are moved into the aside folder, the
+/// snapshot's versions are moved in from the prepared copy. Repeatable.
+fn repair_platform(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<()> {
+    let want = read::load_tree(repo, &snap.platform_tree.expect("platform tree"))?;
+    let site = repo.cat.site(&plan.site)?;
+    let mut skip = capture::db_side_files(site.database_at(&plan.target_platform)?.as_ref());
+    skip.push(plan.site_target.clone());
+    skip.push(plan.site_tmp.clone());
+    let live = capture::scan_platform(&repo.cat, &plan.target_platform, &skip)?;
+    let d = tree::diff(&want, &live);
+    let root = &plan.target_platform;
+    let move_aside = |rel: &str| -> Result<()> {
+        let from = root.join(rel);
+        if fs::symlink_metadata(&from).is_err() {
+            return Ok(());
+        }
+        let to = plan.platform_aside.join(rel);
+        if let Some(parent) = to.parent() {
+            fs::create_dir_all(parent).at(parent)?;
+        }
+        rename_durable(&from, &to)
+    };
+    // Live paths that must go (not in the snapshot, or changed), parents before children;
+    // once a folder is moved its children went with it.
+    let mut gone: Vec<String> = d.added.iter().chain(&d.changed).cloned().collect();
+    gone.sort();
+    let want_by_path: std::collections::HashMap<&[u8], &Entry> =
+        want.entries.iter().map(|e| (&e.path[..], e)).collect();
+    for rel in &gone {
+        // A changed folder (its mode) is fixed in place, not moved.
+        if let Some(e) = want_by_path.get(rel.as_bytes())
+            && e.kind == Kind::Dir
+            && fs::symlink_metadata(root.join(rel))
+                .map(|m| m.is_dir())
+                .unwrap_or(false)
+        {
+            continue;
+        }
+        move_aside(rel)?;
+    }
+    let mut bring: Vec<String> = d.removed.iter().chain(&d.changed).cloned().collect();
+    bring.sort();
+    for rel in &bring {
+        let dest = root.join(rel);
+        let e = want_by_path[rel.as_bytes()];
+        if e.kind == Kind::Dir
+            && fs::symlink_metadata(&dest)
+                .map(|m| m.is_dir())
+                .unwrap_or(false)
+        {
+            apply_meta(&dest, e)?;
+            continue;
+        }
+        if fs::symlink_metadata(&dest).is_ok() {
+            continue; // brought in with its parent folder
+        }
+        let src = plan.platform_tmp.join(rel);
+        if let Some(parent) = dest.parent() {
+            fs::create_dir_all(parent).at(parent)?;
+        }
+        rename_durable(&src, &dest)?;
+    }
+    Ok(())
+}
+
+/// Step 3: swaps the prepared site folder in (the live one moved aside), and moves a copy on
+/// another platform away.
+fn step_site(plan: &Plan) -> Result<()> {
+    if !plan.restore_files {
+        return Ok(());
+    }
+    let tmp = &plan.site_tmp;
+    if fs::symlink_metadata(tmp).is_ok() {
+        if fs::symlink_metadata(&plan.site_target).is_ok() {
+            rename_durable(&plan.site_target, &plan.site_aside)?;
+        }
+        rename_durable(tmp, &plan.site_target)?;
+    }
+    if let (Some(c), Some(a)) = (&plan.current_copy, &plan.current_aside)
+        && c != &plan.site_target
+        && fs::symlink_metadata(c).is_ok()
+    {
+        rename_durable(c, a)?;
+    }
+    Ok(())
+}
+
+/// Step 4: loads the database (an SQLite file inside the site folder came with it).
+fn step_db(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<()> {
+    if !plan.restore_db {
+        return Ok(());
+    }
+    let site = repo.cat.site(&plan.site)?;
+    let at = if plan.restore_files {
+        &plan.target_platform
+    } else {
+        &plan.current_platform
+    };
+    let db = site
+        .database_at(at)?
+        .ok_or_else(|| Error::Invalid(format!("site '{}' has no database any more", site.uri)))?;
+    match (&db, &plan.sqlite_tmp) {
+        // Inside the site folder: it came in with the folder.
+        (Database::Sqlite(_), Some(_)) if plan.sqlite_in_site.is_some() && plan.restore_files => {
+            Ok(())
+        }
+        (Database::Sqlite(_), Some(tmp)) => {
+            if tmp.exists() {
+                let mut f = File::open(tmp).at(tmp)?;
+                db.load(&mut f)?;
+                fs::remove_file(tmp).at(tmp)?;
+            }
+            Ok(())
+        }
+        _ => {
+            let id = snap.db_dump.expect("dump");
+            let mut r = read::blob_reader(repo, &id)?;
+            db.load(&mut r)
+        }
+    }
+}
+
+/// Records the restored files in the files cache so the next snapshot does not read them.
+fn refresh_cache(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<()> {
+    let mut rows = Vec::new();
+    let mut add = |root: &Path, t: &Tree| {
+        for e in t.entries.iter().filter(|e| e.kind == Kind::File) {
+            let p = root.join(e.rel_path());
+            if let Ok(md) = fs::symlink_metadata(&p)
+                && md.is_file()
+                && md.len() == e.size
+            {
+                rows.push((
+                    p.as_os_str().as_bytes().to_vec(),
+                    CacheEntry {
+                        dev: md.dev(),
+                        ino: md.ino(),
+                        size: md.len(),
+                        mtime_ns: md.mtime() * 1_000_000_000 + md.mtime_nsec(),
+                        ctime_ns: md.ctime() * 1_000_000_000 + md.ctime_nsec(),
+                        chunks: e.chunks.clone(),
+                    },
+                ));
+            }
+        }
+    };
+    if matches!(
+        plan.platform,
+        PlatformAction::Recreate | PlatformAction::Repair
+    ) && let Some(id) = snap.platform_tree
+    {
+        add(&plan.target_platform, &read::load_tree(repo, &id)?);
+    }
+    if let Some(id) = snap.site_tree {
+        add(&plan.site_target, &read::load_tree(repo, &id)?);
+    }
+    if let Some(id) = snap.bindings_tree {
+        add(Path::new("/"), &read::load_tree(repo, &id)?);
+    }
+    repo.cat.insert_cache(&rows)
+}

@@ -1,0 +1,253 @@
+//! Writing trees and files out of a snapshot: folders, symlinks and files (on several
+//! threads, every chunk verified), their owners, modes and times, made durable with one
+//! `syncfs`; and the file-system moves a restore is made of (durable renames, removing our own
+//! temporary folders). It never decides what to write: the plan and the steps do.
+
+use crate::error::{Error, IoContext, Result};
+use crate::fsutil;
+use crate::read;
+use crate::repo::Repo;
+use crate::store::ChunkReader;
+use crate::tree::{Entry, Kind, RootMeta, Tree};
+use std::collections::HashSet;
+use std::ffi::OsStr;
+use std::fs::{self, File};
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+/// Is the process root (so owners can be restored)?
+pub(super) fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions, cannot fail and touches no memory of ours.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// Sets a path's access and modification times to `mtime_ns` (of a symlink itself unless
+/// `follow`).
+fn set_times(path: &Path, mtime_ns: i64, follow: bool) -> Result<()> {
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| Error::Invalid(format!("{}: NUL in path", path.display())))?;
+    let ts = libc::timespec {
+        tv_sec: mtime_ns.div_euclid(1_000_000_000),
+        tv_nsec: mtime_ns.rem_euclid(1_000_000_000),
+    };
+    let times = [ts, ts];
+    let flags = if follow { 0 } else { libc::AT_SYMLINK_NOFOLLOW };
+    // SAFETY: `c` is a NUL-terminated path that outlives the call, `times` points to the two
+    // timespecs utimensat reads, and AT_FDCWD makes the path relative to the working folder.
+    let r = unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), times.as_ptr(), flags) };
+    if r != 0 {
+        return Err(Error::io(path, std::io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+/// Sets owner (as root), mode and mtime of a written entry.
+pub(super) fn apply_meta(path: &Path, e: &Entry) -> Result<()> {
+    if is_root() {
+        std::os::unix::fs::lchown(path, Some(e.uid), Some(e.gid)).at(path)?;
+    }
+    if e.kind != Kind::Symlink {
+        fs::set_permissions(path, fs::Permissions::from_mode(e.mode)).at(path)?;
+    }
+    set_times(path, e.mtime_ns, e.kind != Kind::Symlink)
+}
+
+/// Checks a tree can be written under a root without escaping it: relative paths, no `..`, and
+/// no entry below a symlink of the same tree.
+fn check_tree(t: &Tree, snap: &str) -> Result<()> {
+    t.validate()
+        .map_err(|e| Error::Corrupt(format!("snapshot {snap}: {e}")))?;
+    let links: HashSet<&[u8]> = t
+        .entries
+        .iter()
+        .filter(|e| e.kind == Kind::Symlink)
+        .map(|e| &e.path[..])
+        .collect();
+    for e in &t.entries {
+        let mut p = e.rel_path();
+        while let Some(parent) = p.parent() {
+            if links.contains(parent.as_os_str().as_bytes()) {
+                return Err(Error::Corrupt(format!(
+                    "snapshot {snap}: {} lies below a symlink",
+                    e.path_str()
+                )));
+            }
+            p = parent;
+        }
+    }
+    Ok(())
+}
+
+/// Writes `t` into the new folder `dest` (which must not exist), reading and verifying every
+/// chunk; files are written by several threads. `root_meta` gives the root folder's own mode.
+pub fn write_tree(repo: &Repo, t: &Tree, dest: &Path, snap: &str) -> Result<()> {
+    check_tree(t, snap)?;
+    fs::create_dir(dest).at(dest)?;
+    // Folders first (owner-writable until the end), then symlinks, then files in parallel.
+    for e in t.entries.iter().filter(|e| e.kind == Kind::Dir) {
+        let p = dest.join(e.rel_path());
+        fs::create_dir(&p).at(&p)?;
+    }
+    for e in t.entries.iter().filter(|e| e.kind == Kind::Symlink) {
+        let p = dest.join(e.rel_path());
+        let target = e.target.as_deref().unwrap_or_default();
+        std::os::unix::fs::symlink(OsStr::from_bytes(target), &p).at(&p)?;
+        apply_meta(&p, e)?;
+    }
+    let files: Vec<&Entry> = t.entries.iter().filter(|e| e.kind == Kind::File).collect();
+    let next = AtomicUsize::new(0);
+    let failed = AtomicBool::new(false);
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .clamp(1, 4)
+        .min(files.len().max(1));
+    let source = read::Source::of(repo);
+    let results: Vec<Result<()>> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..workers)
+            .map(|_| {
+                s.spawn(|| -> Result<()> {
+                    let cat = source.open_catalog()?;
+                    let mut reader = source.reader(&cat);
+                    loop {
+                        if failed.load(Ordering::Relaxed) {
+                            return Ok(());
+                        }
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(e) = files.get(i) else {
+                            return Ok(());
+                        };
+                        let p = dest.join(e.rel_path());
+                        if let Err(err) = write_file(&mut reader, e, &p) {
+                            failed.store(true, Ordering::Relaxed);
+                            return Err(match err {
+                                Error::Corrupt(m) => Error::Corrupt(format!(
+                                    "snapshot {snap}, file {}: {m}",
+                                    e.path_str()
+                                )),
+                                other => other,
+                            });
+                        }
+                    }
+                })
+            })
+            .collect();
+        hs.into_iter()
+            .map(|h| h.join().expect("restore worker panicked"))
+            .collect()
+    });
+    for r in results {
+        r?;
+    }
+    // Folder metadata last, deepest first, so read-only folders do not block their contents.
+    for e in t.entries.iter().rev().filter(|e| e.kind == Kind::Dir) {
+        apply_meta(&dest.join(e.rel_path()), e)?;
+    }
+    apply_root(dest, t.root.as_ref())
+}
+
+/// Gives a written tree's root folder its recorded owner, mode and mtime (again, after
+/// something was added inside it).
+pub(super) fn apply_root(dest: &Path, root: Option<&RootMeta>) -> Result<()> {
+    if let Some(r) = root {
+        let e = Entry {
+            path: Vec::new(),
+            kind: Kind::Dir,
+            mode: r.mode,
+            uid: r.uid,
+            gid: r.gid,
+            mtime_ns: r.mtime_ns,
+            size: 0,
+            target: None,
+            chunks: Vec::new(),
+        };
+        apply_meta(dest, &e)?;
+    }
+    Ok(())
+}
+
+/// Writes one file entry at `p` (which must not exist), reading and verifying its chunks,
+/// then gives it its recorded metadata.
+pub(super) fn write_file(reader: &mut ChunkReader, e: &Entry, p: &Path) -> Result<()> {
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(p)
+        .at(p)?;
+    {
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, &mut f);
+        for h in &e.chunks {
+            let d = reader.read(h)?;
+            w.write_all(&d).at(p)?;
+        }
+        w.flush().at(p)?;
+    }
+    drop(f);
+    apply_meta(p, e)
+}
+
+/// Makes a freshly written tree durable before it is renamed into place: one `syncfs` of the
+/// filesystem holding it (an fsync per file costs milliseconds each on many small files).
+pub(super) fn sync_tree(root: &Path) -> Result<()> {
+    let f = File::open(root).at(root)?;
+    use std::os::fd::AsRawFd;
+    // SAFETY: the descriptor belongs to `f`, which stays open for the whole call.
+    if unsafe { libc::syncfs(f.as_raw_fd()) } != 0 {
+        return Err(Error::io(root, std::io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+/// Removes a folder we created (temporary or aside), making read-only folders writable first.
+pub(super) fn remove_tree(p: &Path) -> Result<()> {
+    if fs::symlink_metadata(p).is_err() {
+        return Ok(());
+    }
+    for e in walkdir::WalkDir::new(p).into_iter().flatten() {
+        if e.file_type().is_dir() {
+            let _ = fs::set_permissions(e.path(), fs::Permissions::from_mode(0o700));
+        }
+    }
+    if fs::symlink_metadata(p).at(p)?.is_dir() {
+        fs::remove_dir_all(p).at(p)
+    } else {
+        fs::remove_file(p).at(p)
+    }
+}
+
+/// Renames `from` to `to` and syncs both parent folders.
+pub(super) fn rename_durable(from: &Path, to: &Path) -> Result<()> {
+    fs::rename(from, to).at(to)?;
+    if let Some(d) = to.parent() {
+        fsutil::sync_dir(d)?;
+    }
+    if let Some(d) = from.parent()
+        && Some(d) != to.parent()
+    {
+        fsutil::sync_dir(d)?;
+    }
+    Ok(())
+}
+
+/// Gives `dest` the owner and mode of `like` (or `mode` and its parent folder's owner).
+pub(super) fn copy_owner_mode(like: Option<&Path>, dest: &Path, mode: u32) -> Result<()> {
+    let (mode, owner) = match like.and_then(|l| fs::metadata(l).ok()) {
+        Some(md) => (md.mode() & 0o7777, Some((md.uid(), md.gid()))),
+        None => (
+            mode,
+            dest.parent()
+                .and_then(|p| fs::metadata(p).ok())
+                .map(|m| (m.uid(), m.gid())),
+        ),
+    };
+    if is_root()
+        && let Some((u, g)) = owner
+    {
+        std::os::unix::fs::chown(dest, Some(u), Some(g)).at(dest)?;
+    }
+    fs::set_permissions(dest, fs::Permissions::from_mode(mode)).at(dest)
+}
