@@ -9,9 +9,10 @@ use crate::catalog::{Catalog, SnapshotRecord};
 use crate::error::{Error, Result};
 use crate::hash::Hash;
 use crate::repo::Repo;
-use crate::store::{BlobReader, ChunkReader};
+use crate::store::{Backend, BlobReader, ChunkReader};
 use crate::tree::{Tree, TreePart};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Reads a blob's bytes back (verified chunk by chunk).
 pub fn read_blob(repo: &Repo, id: &Hash) -> Result<Vec<u8>> {
@@ -79,19 +80,19 @@ pub fn blob_chunks(repo: &Repo, id: &Hash) -> Result<(Vec<Hash>, u64)> {
 
 /// A `Read` over the given chunks (a file's content), verifying each.
 pub fn chunks_reader(repo: &Repo, chunks: Vec<Hash>) -> BlobReader<'_> {
-    BlobReader::new(&repo.data_dir(), &repo.cat, chunks)
+    BlobReader::with_reader(repo.chunk_reader(), chunks)
 }
 
 /// A reader of single chunks by hash, keeping pack files open (one per thread).
 pub fn chunk_reader(repo: &Repo) -> ChunkReader<'_> {
-    ChunkReader::new(&repo.data_dir(), &repo.cat)
+    repo.chunk_reader()
 }
 
 /// Where a repository's chunks are read from, without a catalogue connection: it can be
 /// shared by worker threads, each opening its own catalogue (a connection is not `Sync`).
 #[derive(Debug, Clone)]
 pub struct Source {
-    data: PathBuf,
+    backend: Arc<dyn Backend>,
     catalog: PathBuf,
 }
 
@@ -99,7 +100,7 @@ impl Source {
     /// The read source of `repo`.
     pub fn of(repo: &Repo) -> Source {
         Source {
-            data: repo.data_dir(),
+            backend: repo.backend().clone(),
             catalog: Repo::catalog_path(&repo.root),
         }
     }
@@ -111,6 +112,6 @@ impl Source {
 
     /// A chunk reader over a connection opened with [`Source::open_catalog`].
     pub fn reader<'a>(&self, cat: &'a Catalog) -> ChunkReader<'a> {
-        ChunkReader::new(&self.data, cat)
+        ChunkReader::with_backend(self.backend.clone(), cat)
     }
 }

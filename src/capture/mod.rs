@@ -137,7 +137,7 @@ pub fn snapshot(
     let walked = c.walk()?;
     fsutil::failpoint("walked");
     pb.set_length(walked.total());
-    let sink = ChunkSink::start(&repo.data_dir(), &Repo::catalog_path(&repo.root))?;
+    let sink = repo.chunk_sink()?;
     let res = c.store_and_commit(walked, &sink, &pb, started);
     pb.finish_and_clear();
     if res.is_err() {
