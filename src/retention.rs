@@ -14,7 +14,8 @@ use std::fmt;
 
 mod plan;
 pub use plan::{
-    PruneEntry, PrunePlan, PruneRequest, SiteNote, SitePlan, execute_prune, journal_holds, plan_prune,
+    PruneEntry, PrunePlan, PruneRequest, SiteNote, SitePlan, execute_prune, journal_holds,
+    plan_prune,
 };
 
 /// Snapshots of these kinds are kept while younger than [`PROTECT_DAYS`], whatever the policy:
@@ -334,7 +335,7 @@ impl Serialize for Reason {
 
 impl PartialEq<&str> for Reason {
     fn eq(&self, other: &&str) -> bool {
-        self.to_string() == *other
+        self.to_string().as_str() == *other
     }
 }
 

@@ -127,7 +127,11 @@ pub fn print_snapshot(s: &SnapshotRecord) {
     }
     let platform = absent(s.platform_tree.is_none());
     println!("platform:   {}{platform}", s.platform_path.display());
-    println!("site dir:   {}{}", s.site_dir, absent(s.site_tree.is_none()));
+    println!(
+        "site dir:   {}{}",
+        s.site_dir,
+        absent(s.site_tree.is_none())
+    );
     println!("database:   {}", s.db_url.as_deref().unwrap_or("-"));
     println!("files:      {}", s.files);
     println!("size:       {}", fmt_bytes(s.bytes));

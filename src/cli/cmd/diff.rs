@@ -20,10 +20,7 @@ pub struct DiffArgs {
 pub fn run(ctx: &Ctx, a: DiffArgs) -> Result<i32> {
     let repo = ctx.open()?;
     let first = repo.cat.resolve_snapshot(&a.id)?;
-    let second = a
-        .other
-        .map(|o| repo.cat.resolve_snapshot(&o))
-        .transpose()?;
+    let second = a.other.map(|o| repo.cat.resolve_snapshot(&o)).transpose()?;
     let d = crate::diff::diff(&repo, &first, second.as_ref())?;
     if ctx.json {
         print_json(&d)?;

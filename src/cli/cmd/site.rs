@@ -158,7 +158,10 @@ fn set(ctx: &Ctx, a: SetArgs) -> Result<i32> {
 
 /// The database URL `site set` stores: the new or current one, with the password file's.
 fn new_db_url(cur: &SiteRecord, a: &SetArgs) -> Result<Option<String>> {
-    match (a.db.clone().or_else(|| cur.db_url.clone()), &a.db_password_file) {
+    match (
+        a.db.clone().or_else(|| cur.db_url.clone()),
+        &a.db_password_file,
+    ) {
         (Some(url), Some(f)) => Ok(Some(crate::db::with_password_from_file(&url, f)?)),
         (None, Some(_)) => Err(Error::Usage(format!(
             "site '{}' has no database URL to put a password in",

@@ -90,7 +90,11 @@ pub fn run(ctx: &Ctx, a: SnapshotArgs) -> Result<i32> {
         done.iter().for_each(print_done);
     }
     if !failed.is_empty() {
-        eprintln!("sitesnap: {} of {} site(s) failed", failed.len(), sites.len());
+        eprintln!(
+            "sitesnap: {} of {} site(s) failed",
+            failed.len(),
+            sites.len()
+        );
         return Ok(1);
     }
     Ok(0)
