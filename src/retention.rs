@@ -12,6 +12,12 @@ use chrono::{DateTime, Datelike, Days, Months, TimeZone, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
+mod plan;
+pub use plan::{
+    PruneEntry, PrunePlan, PruneRequest, SiteNote, SitePlan, execute_prune, journal_holds,
+    plan_prune,
+};
+
 /// Snapshots of these kinds are kept while younger than [`PROTECT_DAYS`], whatever the policy:
 /// they are sitesnap's own undo points.
 pub const PROTECTED_KINDS: &[&str] = &["pre-restore", "pre-migrate"];
@@ -22,10 +28,15 @@ pub const PROTECT_DAYS: u64 = 7;
 /// `1y2m`, `2w`, `7d`, `36h` (restic's syntax, plus `w` for weeks).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Span {
+    /// Years.
     pub years: u32,
+    /// Months.
     pub months: u32,
+    /// Weeks.
     pub weeks: u32,
+    /// Days.
     pub days: u32,
+    /// Hours.
     pub hours: u32,
 }
 
@@ -75,6 +86,7 @@ impl Span {
         Ok(span)
     }
 
+    /// No unit is above 0.
     pub fn is_zero(&self) -> bool {
         *self == Span::default()
     }
@@ -132,18 +144,25 @@ impl<'de> Deserialize<'de> for Span {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Policy {
+    /// Keep the N newest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last: Option<u32>,
+    /// Keep the newest of each of the last N hours.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hourly: Option<u32>,
+    /// Keep the newest of each of the last N days.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub daily: Option<u32>,
+    /// Keep the newest of each of the last N ISO weeks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub weekly: Option<u32>,
+    /// Keep the newest of each of the last N months.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub monthly: Option<u32>,
+    /// Keep the newest of each of the last N years.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub yearly: Option<u32>,
+    /// Keep every snapshot within this span of the newest.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub within: Option<Span>,
 }
@@ -196,18 +215,26 @@ impl fmt::Display for Policy {
     }
 }
 
+/// A counted retention rule (`--keep-last`, `--keep-hourly`, ...).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Bucket {
+pub enum Bucket {
+    /// The N newest snapshots.
     Last,
+    /// The newest of each hour.
     Hourly,
+    /// The newest of each day.
     Daily,
+    /// The newest of each ISO week.
     Weekly,
+    /// The newest of each month.
     Monthly,
+    /// The newest of each year.
     Yearly,
 }
 
 impl Bucket {
-    fn name(self) -> &'static str {
+    /// The rule's name as used in reasons and policy text (`daily`, ...).
+    pub fn name(self) -> &'static str {
         match self {
             Bucket::Last => "last",
             Bucket::Hourly => "hourly",
@@ -245,20 +272,82 @@ impl Bucket {
 /// What retention needs to know about one snapshot.
 #[derive(Debug, Clone)]
 pub struct Candidate {
+    /// Snapshot id.
     pub id: String,
+    /// When it was taken.
     pub time: DateTime<Utc>,
+    /// Snapshot kind (`pre-restore` and `pre-migrate` are protected while young).
     pub kind: String,
+    /// Pinned snapshots are always kept.
     pub pinned: bool,
     /// A reason from outside the policy to keep it (e.g. an unfinished restore needs it).
     pub hold: Option<String>,
 }
 
+/// Why a snapshot is kept. Shown (and serialized) as text such as `pinned`,
+/// `daily 2026-11-20` or `pre-restore younger than 7 days`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    /// The snapshot is pinned (a checkpoint).
+    Pinned,
+    /// A `pre-restore` / `pre-migrate` snapshot younger than [`PROTECT_DAYS`]; holds its kind.
+    Protected(String),
+    /// A reason from outside the policy (e.g. an unfinished restore needs it).
+    Held(String),
+    /// Taken within this span of the site's newest snapshot.
+    Within(Span),
+    /// The newest snapshot of a bucket (`oldest`: the oldest snapshot, kept while the rule still
+    /// had room); `label` names the bucket (`2026-11-20`, `#1`, ...).
+    Rule {
+        /// The rule that keeps it.
+        bucket: Bucket,
+        /// The bucket's label.
+        label: String,
+        /// Kept as the oldest snapshot while the rule had room (restic 0.16).
+        oldest: bool,
+    },
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::Pinned => write!(f, "pinned"),
+            Reason::Protected(kind) => write!(f, "{kind} younger than {PROTECT_DAYS} days"),
+            Reason::Held(why) => write!(f, "{why}"),
+            Reason::Within(w) => write!(f, "within {w}"),
+            Reason::Rule {
+                bucket,
+                label,
+                oldest,
+            } => {
+                let pre = if *oldest { "oldest " } else { "" };
+                write!(f, "{pre}{} {label}", bucket.name())
+            }
+        }
+    }
+}
+
+impl Serialize for Reason {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl PartialEq<&str> for Reason {
+    fn eq(&self, other: &&str) -> bool {
+        self.to_string().as_str() == *other
+    }
+}
+
 /// The decision for one snapshot.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Verdict {
+    /// The snapshot id.
     pub id: String,
+    /// Kept (at least one reason) or forgotten.
     pub keep: bool,
-    pub reasons: Vec<String>,
+    /// Why it is kept; empty when it is forgotten.
+    pub reasons: Vec<Reason>,
 }
 
 /// Applies `policy` to one site's snapshots. Calendar buckets (hour, day, ISO week, month,
@@ -296,18 +385,18 @@ pub fn apply<Tz: TimeZone>(
     for (nr, c) in list.into_iter().enumerate() {
         let mut reasons = Vec::new();
         if c.pinned {
-            reasons.push("pinned".to_string());
+            reasons.push(Reason::Pinned);
         }
         if PROTECTED_KINDS.contains(&c.kind.as_str()) && c.time > protect_cutoff {
-            reasons.push(format!("{} younger than {PROTECT_DAYS} days", c.kind));
+            reasons.push(Reason::Protected(c.kind.clone()));
         }
         if let Some(h) = &c.hold {
-            reasons.push(h.clone());
+            reasons.push(Reason::Held(h.clone()));
         }
         if let (Some(cut), Some(w)) = (within_cutoff, policy.within)
             && c.time > cut
         {
-            reasons.push(format!("within {w}"));
+            reasons.push(Reason::Within(w));
         }
         let local = c.time.with_timezone(tz);
         for (count, bucket, last) in buckets.iter_mut() {
@@ -320,10 +409,10 @@ pub fn apply<Tz: TimeZone>(
             if is_new || nr == n - 1 {
                 *last = Some(val);
                 *count -= 1;
-                reasons.push(if is_new {
-                    format!("{} {label}", bucket.name())
-                } else {
-                    format!("oldest {} {label}", bucket.name())
+                reasons.push(Reason::Rule {
+                    bucket: *bucket,
+                    label,
+                    oldest: !is_new,
                 });
             }
         }

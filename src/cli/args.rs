@@ -1,0 +1,178 @@
+//! Arguments shared by several commands: the global options (accepted before or after the
+//! command name), the retention flags, and the context a command runs in.
+
+use crate::error::Error;
+use crate::repo::{self, Repo};
+use crate::retention::{self, Policy};
+use anyhow::Result;
+use clap::Args;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Options every command accepts, before or after its name (`sitesnap --json list` and
+/// `sitesnap list --json` are the same).
+#[derive(Args, Debug, Clone)]
+#[command(next_help_heading = "Global options")]
+pub struct GlobalArgs {
+    /// Repository folder (default: $SITESNAP_REPO, else /var/lib/sitesnap for root, else ~/.local/share/sitesnap)
+    #[arg(long, global = true, value_name = "DIR")]
+    pub repo: Option<PathBuf>,
+    /// Print the result as JSON (commands that report something)
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Print what was done, even on success
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    /// Print no success report or progress bar, even on a terminal (errors still go to stderr)
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+    /// Seconds to wait for another sitesnap writer to finish
+    #[arg(long, global = true, default_value_t = 30, value_name = "SECS")]
+    pub lock_wait: u64,
+}
+
+/// What every command runs with: the repository path and the global options.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    /// The repository folder.
+    pub repo_path: PathBuf,
+    /// `--json` was given.
+    pub json: bool,
+    /// `-v`: report success too.
+    pub verbose: bool,
+    /// `-q`: no success report, no progress bar.
+    pub quiet: bool,
+    /// How long to wait for the writer lock.
+    pub lock_wait: Duration,
+}
+
+impl Ctx {
+    /// The context for these global options.
+    pub fn new(g: &GlobalArgs) -> Ctx {
+        Ctx {
+            repo_path: g.repo.clone().unwrap_or_else(repo::default_path),
+            json: g.json,
+            verbose: g.verbose,
+            quiet: g.quiet,
+            lock_wait: Duration::from_secs(g.lock_wait),
+        }
+    }
+
+    /// Opens the repository to read.
+    pub fn open(&self) -> Result<Repo> {
+        Ok(Repo::open(&self.repo_path)?)
+    }
+
+    /// Opens the repository and takes the writer lock for `command`.
+    pub fn open_locked(&self, command: &str) -> Result<Repo> {
+        let mut r = self.open()?;
+        r.lock(command, self.lock_wait)?;
+        crate::fsutil::pausepoint("locked");
+        Ok(r)
+    }
+
+    /// Opens to read for a dry run, else with the writer lock.
+    pub fn open_for(&self, dry_run: bool, command: &str) -> Result<Repo> {
+        if dry_run {
+            self.open()
+        } else {
+            self.open_locked(command)
+        }
+    }
+
+    /// Whether a success report is wanted: `-v`, or stdout is a terminal (and not `-q`).
+    pub fn report_wanted(&self) -> bool {
+        !self.quiet && (self.verbose || std::io::stdout().is_terminal())
+    }
+
+    /// Whether progress bars may be shown (they appear only on a terminal).
+    pub fn progress(&self) -> bool {
+        !self.quiet
+    }
+}
+
+fn parse_span(s: &str) -> std::result::Result<retention::Span, String> {
+    retention::Span::parse(s).map_err(|e| e.to_string())
+}
+
+/// Retention flags, shared by `prune`, `site add` and `site set`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct KeepArgs {
+    /// Keep the N newest snapshots
+    #[arg(long, value_name = "N")]
+    pub keep_last: Option<u32>,
+    /// Keep the newest snapshot of each of the last N hours that have one
+    #[arg(long, value_name = "N")]
+    pub keep_hourly: Option<u32>,
+    /// Keep the newest snapshot of each of the last N days that have one
+    #[arg(long, value_name = "N")]
+    pub keep_daily: Option<u32>,
+    /// Keep the newest snapshot of each of the last N ISO weeks that have one
+    #[arg(long, value_name = "N")]
+    pub keep_weekly: Option<u32>,
+    /// Keep the newest snapshot of each of the last N months that have one
+    #[arg(long, value_name = "N")]
+    pub keep_monthly: Option<u32>,
+    /// Keep the newest snapshot of each of the last N years that have one
+    #[arg(long, value_name = "N")]
+    pub keep_yearly: Option<u32>,
+    /// Keep every snapshot taken within DURATION of the site's newest one (e.g. 7d, 2w, 1y2m)
+    #[arg(long, value_name = "DURATION", value_parser = parse_span)]
+    pub keep_within: Option<retention::Span>,
+}
+
+impl KeepArgs {
+    fn given(&self) -> bool {
+        self.keep_last.is_some()
+            || self.keep_hourly.is_some()
+            || self.keep_daily.is_some()
+            || self.keep_weekly.is_some()
+            || self.keep_monthly.is_some()
+            || self.keep_yearly.is_some()
+            || self.keep_within.is_some()
+    }
+
+    /// The policy these flags describe; `None` when no flag was given.
+    pub fn policy(&self) -> crate::Result<Option<Policy>> {
+        if !self.given() {
+            return Ok(None);
+        }
+        let p = Policy {
+            last: self.keep_last,
+            hourly: self.keep_hourly,
+            daily: self.keep_daily,
+            weekly: self.keep_weekly,
+            monthly: self.keep_monthly,
+            yearly: self.keep_yearly,
+            within: self.keep_within,
+        };
+        if p.is_empty() {
+            return Err(Error::Usage(
+                "this policy keeps nothing: give at least one --keep-* option above 0".into(),
+            ));
+        }
+        Ok(Some(p))
+    }
+}
+
+/// Where a site is and what belongs to it, for `site add`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct SiteArgs {
+    /// Platform root the site is on
+    #[arg(long, value_name = "PATH")]
+    pub platform: Option<PathBuf>,
+    /// Site directory relative to the platform (default sites/<uri>)
+    #[arg(long, value_name = "DIR")]
+    pub site_dir: Option<String>,
+    /// Database URL: sqlite:///abs/path, mysql://user:pass@host/name, postgres://...
+    #[arg(long, value_name = "URL")]
+    pub db: Option<String>,
+    /// Read the database password from this file (first line) instead of the URL, so it
+    /// never appears on a command line
+    #[arg(long, value_name = "FILE", requires = "db")]
+    pub db_password_file: Option<PathBuf>,
+    /// A binding file (vhost, drush alias); repeat for several
+    #[arg(long = "bind", value_name = "FILE")]
+    pub bindings: Vec<PathBuf>,
+}

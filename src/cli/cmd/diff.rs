@@ -1,0 +1,31 @@
+//! `sitesnap diff`: what changed between two snapshots, or a snapshot and the live site.
+
+use crate::cli::args::Ctx;
+use crate::cli::output::print_json;
+use anyhow::Result;
+use clap::Args;
+
+/// Arguments of `diff`.
+#[derive(Args, Debug)]
+pub struct DiffArgs {
+    pub id: String,
+    /// Second snapshot (default: compare with the live site)
+    pub other: Option<String>,
+    /// Compare with the live site (the default without a second id)
+    #[arg(long, conflicts_with = "other")]
+    pub live: bool,
+}
+
+/// Compares and prints the differences.
+pub fn run(ctx: &Ctx, a: DiffArgs) -> Result<i32> {
+    let repo = ctx.open()?;
+    let first = repo.cat.resolve_snapshot(&a.id)?;
+    let second = a.other.map(|o| repo.cat.resolve_snapshot(&o)).transpose()?;
+    let d = crate::diff::diff(&repo, &first, second.as_ref())?;
+    if ctx.json {
+        print_json(&d)?;
+    } else {
+        print!("{}", d.describe());
+    }
+    Ok(0)
+}

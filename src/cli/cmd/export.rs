@@ -1,0 +1,34 @@
+//! `sitesnap export`: a snapshot as a portable archive.
+
+use crate::cli::args::Ctx;
+use crate::cli::output::{fmt_bytes, print_json, short};
+use anyhow::Result;
+use clap::Args;
+use std::path::PathBuf;
+
+/// Arguments of `export`.
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    pub id: String,
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+}
+
+/// Writes the archive.
+pub fn run(ctx: &Ctx, a: ExportArgs) -> Result<i32> {
+    let repo = ctx.open()?;
+    let snap = repo.cat.resolve_snapshot(&a.id)?;
+    let st = crate::archive::export(&repo, &snap, &a.output)?;
+    if ctx.json {
+        print_json(&st)?;
+    } else if ctx.verbose {
+        println!(
+            "exported snapshot {} to {}: {} entries, {}",
+            short(&snap.id),
+            st.file.display(),
+            st.entries,
+            fmt_bytes(st.bytes)
+        );
+    }
+    Ok(0)
+}

@@ -1,0 +1,17 @@
+//! One module per command: its arguments (clap) and its run function, which calls the library
+//! and prints the result as text or `--json`.
+
+pub mod aegir;
+pub mod diff;
+pub mod doctor;
+pub mod export;
+pub mod gc;
+pub mod init;
+pub mod list;
+pub mod migrate;
+pub mod pin;
+pub mod prune;
+pub mod restore;
+pub mod site;
+pub mod snapshot;
+pub mod verify;

@@ -1,0 +1,110 @@
+//! `sitesnap prune`: forget snapshots by retention policy. The library plans
+//! ([`plan_prune`]); this prints the plan (a table, or `--json`) and, unless `--dry-run`,
+//! carries it out.
+
+use crate::cli::args::{Ctx, KeepArgs};
+use crate::cli::output::print_json;
+use crate::retention::{PruneEntry, PrunePlan, PruneRequest, SitePlan, execute_prune, plan_prune};
+use anyhow::Result;
+use clap::Args;
+use serde::Serialize;
+
+/// Arguments of `prune`.
+#[derive(Args, Debug)]
+pub struct PruneArgs {
+    #[command(flatten)]
+    pub keep: KeepArgs,
+    /// Only this site (default: every site)
+    #[arg(long, value_name = "URI")]
+    pub site: Option<String>,
+    /// Show what would be kept and removed; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// The `--json` answer.
+#[derive(Serialize)]
+struct PruneJson<'a> {
+    dry_run: bool,
+    removed: usize,
+    sites: &'a [SitePlan],
+}
+
+/// Plans, shows and (unless a dry run) applies the retention policies.
+pub fn run(ctx: &Ctx, a: PruneArgs) -> Result<i32> {
+    let req = PruneRequest {
+        policy: a.keep.policy()?,
+        site: a.site.clone(),
+    };
+    let repo = ctx.open_for(a.dry_run, "prune")?;
+    let plan = plan_prune(&repo.cat, &req, crate::fsutil::now(), &chrono::Local)?;
+    if !a.dry_run {
+        execute_prune(&repo.cat, &plan)?;
+    }
+    if ctx.json {
+        let out = PruneJson {
+            dry_run: a.dry_run,
+            removed: plan.remove_count(),
+            sites: &plan.sites,
+        };
+        // Through a `Value`: its keys come out sorted, as they always have.
+        print_json(&serde_json::to_value(&out)?)?;
+    } else if a.dry_run || ctx.report_wanted() {
+        print_plan(&plan, a.dry_run);
+    }
+    if !plan.explicit_policy && !plan.any_policy() && !plan.sites.is_empty() {
+        let which = if a.site.is_some() {
+            "this site"
+        } else {
+            "any site"
+        };
+        eprintln!(
+            "sitesnap: notice: no retention policy is stored for {which}; nothing pruned (store one with `sitesnap site set <uri> --keep-daily 7 ...` or give --keep-* flags)"
+        );
+    }
+    Ok(0)
+}
+
+fn print_plan(plan: &PrunePlan, dry_run: bool) {
+    for s in &plan.sites {
+        print_site(s);
+    }
+    let n = plan.remove_count();
+    if dry_run {
+        println!("would remove {n} snapshot(s) (dry run: nothing changed)");
+    } else {
+        println!("removed {n} snapshot(s); `sitesnap gc` frees their data");
+    }
+}
+
+fn print_site(s: &SitePlan) {
+    let site = &s.site;
+    let Some(policy) = &s.policy else {
+        println!(
+            "{site}: no retention policy stored; nothing pruned (set one: sitesnap site set {site} --keep-daily 7 ...)"
+        );
+        return;
+    };
+    println!("{site}: {policy}");
+    for (tag, list) in [("keep", &s.keep), ("remove", &s.remove)] {
+        for e in list {
+            print_entry(tag, e);
+        }
+    }
+}
+
+fn print_entry(tag: &str, e: &PruneEntry) {
+    let reasons: Vec<String> = e.reasons.iter().map(ToString::to_string).collect();
+    let label = e
+        .label
+        .as_deref()
+        .map(|l| format!("  [{l}]"))
+        .unwrap_or_default();
+    println!(
+        "  {tag:<6}  {}  {}  {:<11}  {}{label}",
+        e.short_id,
+        e.time_local,
+        e.kind,
+        reasons.join(", ")
+    );
+}

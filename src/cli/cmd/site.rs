@@ -1,0 +1,225 @@
+//! `sitesnap site add|list|show|remove|set`.
+
+use crate::catalog::SiteRecord;
+use crate::cli::args::{Ctx, KeepArgs, SiteArgs};
+use crate::cli::output::{policy_text, print_json, redacted_db, site_json};
+use crate::error::Error;
+use crate::retention::Policy;
+use crate::site::{self, SiteSpec};
+use anyhow::Result;
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
+
+/// The `site` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum SiteCmd {
+    /// Register a site
+    Add {
+        uri: String,
+        #[command(flatten)]
+        spec: SiteArgs,
+        #[command(flatten)]
+        keep: KeepArgs,
+    },
+    /// List sites
+    List,
+    /// Show a site
+    Show { uri: String },
+    /// Forget a site (refused while it has snapshots unless --forget-snapshots)
+    Remove {
+        uri: String,
+        #[arg(long)]
+        forget_snapshots: bool,
+    },
+    /// Store a site's retention policy (replacing the one stored), used by `prune` without flags
+    Set(SetArgs),
+}
+
+/// Arguments of `site set`.
+#[derive(Args, Debug)]
+pub struct SetArgs {
+    pub uri: String,
+    /// New database URL
+    #[arg(long, value_name = "URL")]
+    pub db: Option<String>,
+    /// Read the database password from this file (first line)
+    #[arg(long, value_name = "FILE")]
+    pub db_password_file: Option<PathBuf>,
+    /// Replace the binding files with these (repeat for several)
+    #[arg(long = "bind", value_name = "FILE")]
+    pub bindings: Vec<PathBuf>,
+    #[command(flatten)]
+    pub keep: KeepArgs,
+    /// Remove the stored policy (prune then leaves the site alone)
+    #[arg(long, conflicts_with_all = ["keep_last", "keep_hourly", "keep_daily", "keep_weekly", "keep_monthly", "keep_yearly", "keep_within"])]
+    pub clear_policy: bool,
+}
+
+/// Runs a `site` subcommand.
+pub fn run(ctx: &Ctx, c: SiteCmd) -> Result<i32> {
+    match c {
+        SiteCmd::Add { uri, spec, keep } => add(ctx, &uri, spec, &keep),
+        SiteCmd::List => list(ctx),
+        SiteCmd::Show { uri } => show(ctx, &uri),
+        SiteCmd::Remove {
+            uri,
+            forget_snapshots,
+        } => {
+            let repo = ctx.open_locked("site remove")?;
+            repo.cat.remove_site(&uri, forget_snapshots)?;
+            if ctx.verbose {
+                println!("removed site {uri}");
+            }
+            Ok(0)
+        }
+        SiteCmd::Set(a) => set(ctx, a),
+    }
+}
+
+fn add(ctx: &Ctx, uri: &str, spec: SiteArgs, keep: &KeepArgs) -> Result<i32> {
+    let policy = keep.policy()?;
+    let repo = ctx.open_locked("site add")?;
+    let db = match (spec.db, &spec.db_password_file) {
+        (Some(url), Some(f)) => Some(crate::db::with_password_from_file(&url, f)?),
+        (db, _) => db,
+    };
+    let mut rec = site::new_site(
+        uri,
+        &SiteSpec {
+            platform: spec.platform,
+            site_dir: spec.site_dir,
+            db,
+            bindings: spec.bindings,
+        },
+    )?;
+    rec.policy = policy.map(|p| p.to_json());
+    repo.cat.add_site(&rec)?;
+    if ctx.verbose {
+        println!("added site {} on {}", rec.uri, rec.platform.display());
+    }
+    Ok(0)
+}
+
+fn list(ctx: &Ctx) -> Result<i32> {
+    let repo = ctx.open()?;
+    let sites = repo.cat.sites()?;
+    if ctx.json {
+        let v: Vec<_> = sites.iter().map(site_json).collect();
+        print_json(&v)?;
+    } else {
+        println!("{:<32} {:<8} PLATFORM", "SITE", "DB");
+        for s in &sites {
+            let db = s.database().ok().flatten().map(|d| d.kind()).unwrap_or("-");
+            println!("{:<32} {:<8} {}", s.uri, db, s.platform.display());
+        }
+    }
+    Ok(0)
+}
+
+fn show(ctx: &Ctx, uri: &str) -> Result<i32> {
+    let repo = ctx.open()?;
+    let s = repo.cat.site(uri)?;
+    let now = site::locate(&repo.cat, &s)?;
+    let n = repo.cat.snapshots(Some(uri))?.len();
+    if ctx.json {
+        let mut v = site_json(&s);
+        v["located_on"] = serde_json::json!(now);
+        v["snapshots"] = serde_json::json!(n);
+        print_json(&v)?;
+        return Ok(0);
+    }
+    println!("site:      {}", s.uri);
+    println!("platform:  {}", s.platform.display());
+    if now != s.platform {
+        println!(
+            "found on:  {} (its site directory is there now)",
+            now.display()
+        );
+    }
+    println!("site dir:  {}", s.site_dir);
+    println!("database:  {}", redacted_db(&s));
+    println!("retention: {}", policy_text(&s));
+    for b in &s.bindings {
+        println!("binding:   {}", b.display());
+    }
+    println!("snapshots: {n}");
+    Ok(0)
+}
+
+fn set(ctx: &Ctx, a: SetArgs) -> Result<i32> {
+    if a.db.is_some() || a.db_password_file.is_some() || !a.bindings.is_empty() {
+        set_fields(ctx, &a)?;
+        if a.keep.policy()?.is_none() && !a.clear_policy {
+            return Ok(0);
+        }
+    }
+    set_policy(ctx, &a.uri, &a.keep, a.clear_policy)
+}
+
+/// The database URL `site set` stores: the new or current one, with the password file's.
+fn new_db_url(cur: &SiteRecord, a: &SetArgs) -> Result<Option<String>> {
+    match (
+        a.db.clone().or_else(|| cur.db_url.clone()),
+        &a.db_password_file,
+    ) {
+        (Some(url), Some(f)) => Ok(Some(crate::db::with_password_from_file(&url, f)?)),
+        (None, Some(_)) => Err(Error::Usage(format!(
+            "site '{}' has no database URL to put a password in",
+            a.uri
+        ))
+        .into()),
+        (db, None) => Ok(db),
+    }
+}
+
+/// Changes a site's database URL or binding files, validated like `site add`.
+fn set_fields(ctx: &Ctx, a: &SetArgs) -> Result<()> {
+    let repo = ctx.open_locked("site set")?;
+    let cur = repo.cat.site(&a.uri)?;
+    let db = new_db_url(&cur, a)?;
+    let bindings = if a.bindings.is_empty() {
+        cur.bindings.clone()
+    } else {
+        a.bindings.clone()
+    };
+    let spec = SiteSpec {
+        platform: Some(cur.platform.clone()),
+        site_dir: Some(cur.site_dir.clone()),
+        db,
+        bindings,
+    };
+    let mut rec = site::new_site(&a.uri, &spec)?;
+    rec.policy = cur.policy;
+    repo.cat.update_site(&rec)?;
+    if ctx.verbose {
+        println!(
+            "{}: database {}, {} binding file(s)",
+            a.uri,
+            redacted_db(&rec),
+            rec.bindings.len()
+        );
+    }
+    Ok(())
+}
+
+fn set_policy(ctx: &Ctx, uri: &str, keep: &KeepArgs, clear: bool) -> Result<i32> {
+    let policy = keep.policy()?;
+    if policy.is_none() && !clear {
+        return Err(Error::Usage(
+            "give the policy (--keep-last, --keep-daily, ... --keep-within) or --clear-policy"
+                .into(),
+        )
+        .into());
+    }
+    let repo = ctx.open_locked("site set")?;
+    repo.cat.site(uri)?;
+    let json = policy.as_ref().map(Policy::to_json);
+    repo.cat.set_policy(uri, json.as_deref())?;
+    if ctx.verbose {
+        match &policy {
+            Some(p) => println!("{uri}: retention policy: {p}"),
+            None => println!("{uri}: retention policy removed"),
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,137 @@
+//! `sitesnap snapshot` and `sitesnap checkpoint`.
+
+use crate::capture::{self, CaptureOpts};
+use crate::catalog::{SiteRecord, SnapshotRecord};
+use crate::cli::args::Ctx;
+use crate::cli::metrics::write_metrics;
+use crate::cli::output::{fmt_bytes, one_line, print_json, short, snapshot_json};
+use crate::error::Error;
+use crate::repo::Repo;
+use crate::site;
+use anyhow::{Context, Result};
+use clap::Args;
+use std::path::PathBuf;
+
+/// Arguments of `snapshot`.
+#[derive(Args, Debug)]
+pub struct SnapshotArgs {
+    /// Sites to snapshot
+    pub uris: Vec<String>,
+    /// Snapshot every registered site
+    #[arg(long, conflicts_with = "uris")]
+    pub all: bool,
+    #[arg(long)]
+    pub label: Option<String>,
+    /// manual or scheduled
+    #[arg(long, default_value = "manual", value_parser = ["manual", "scheduled"])]
+    pub kind: String,
+    /// Write Prometheus textfile-collector metrics for the sites of this run to FILE (atomically)
+    #[arg(long, value_name = "FILE")]
+    pub metrics: Option<PathBuf>,
+}
+
+/// Arguments of `checkpoint`.
+#[derive(Args, Debug)]
+pub struct CheckpointArgs {
+    pub uri: String,
+    #[arg(long)]
+    pub label: String,
+}
+
+/// Takes a snapshot of a registered site where it is now.
+pub fn take_snapshot(repo: &Repo, site: &SiteRecord, opts: &CaptureOpts) -> Result<SnapshotRecord> {
+    let platform = site::locate(&repo.cat, site)?;
+    let s = capture::snapshot(repo, site, &platform, opts)
+        .with_context(|| format!("snapshot of site '{}'", site.uri))?;
+    Ok(s)
+}
+
+/// The sites to snapshot: every one with `--all`, else the named ones (all resolved first, so
+/// an unknown site fails before anything is captured).
+fn chosen_sites(repo: &Repo, a: &SnapshotArgs) -> Result<Vec<SiteRecord>> {
+    if a.all {
+        return Ok(repo.cat.sites()?);
+    }
+    Ok(a.uris
+        .iter()
+        .map(|u| repo.cat.site(u))
+        .collect::<crate::Result<_>>()?)
+}
+
+/// Snapshots the chosen sites; with `--all` a failing site does not stop the others (exit 1).
+pub fn run(ctx: &Ctx, a: SnapshotArgs) -> Result<i32> {
+    if !a.all && a.uris.is_empty() {
+        return Err(Error::Usage("name the sites to snapshot, or use --all".into()).into());
+    }
+    let repo = ctx.open_locked("snapshot")?;
+    let sites = chosen_sites(&repo, &a)?;
+    let mut opts = CaptureOpts::new(&a.kind);
+    opts.label = a.label.clone();
+    opts.progress = ctx.progress();
+    let mut done = Vec::new();
+    let mut failed = Vec::new();
+    for s in &sites {
+        match take_snapshot(&repo, s, &opts) {
+            Ok(snap) => done.push(snap),
+            Err(e) if a.all => {
+                eprintln!("sitesnap: error: {}", one_line(&e));
+                failed.push(s.uri.clone());
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if let Some(path) = &a.metrics {
+        write_metrics(&repo, path, &sites, &failed)?;
+    }
+    if ctx.json {
+        let v: Vec<_> = done.iter().map(snapshot_json).collect();
+        print_json(&v)?;
+    } else if ctx.report_wanted() {
+        done.iter().for_each(print_done);
+    }
+    if !failed.is_empty() {
+        eprintln!(
+            "sitesnap: {} of {} site(s) failed",
+            failed.len(),
+            sites.len()
+        );
+        return Ok(1);
+    }
+    Ok(0)
+}
+
+fn print_done(s: &SnapshotRecord) {
+    println!(
+        "snapshot {} of {}: {} files, {}, read {}, added {} in {:.1}s",
+        short(&s.id),
+        s.site,
+        s.files,
+        fmt_bytes(s.bytes),
+        fmt_bytes(s.bytes_read + s.db_bytes),
+        fmt_bytes(s.bytes_added),
+        s.duration_ms as f64 / 1000.0
+    );
+}
+
+/// Takes a pinned checkpoint snapshot.
+pub fn checkpoint(ctx: &Ctx, a: CheckpointArgs) -> Result<i32> {
+    let repo = ctx.open_locked("checkpoint")?;
+    let site = repo.cat.site(&a.uri)?;
+    let mut opts = CaptureOpts::new("checkpoint");
+    opts.label = Some(a.label);
+    opts.progress = ctx.progress();
+    let s = take_snapshot(&repo, &site, &opts)?;
+    if ctx.json {
+        print_json(&snapshot_json(&s))?;
+    } else {
+        println!(
+            "checkpoint {} of {} ({}): {} files, {} added",
+            short(&s.id),
+            s.site,
+            s.label.as_deref().unwrap_or(""),
+            s.files,
+            fmt_bytes(s.bytes_added)
+        );
+    }
+    Ok(0)
+}
