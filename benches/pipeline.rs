@@ -115,7 +115,7 @@ fn bench_snapshot(c: &mut Criterion) {
     let platform = world.path().join("platform");
     let stats = tree_gen::generate(&platform, 42, scale);
     let platform = std::fs::canonicalize(&platform).expect("canonical");
-    let opts = CaptureOpts::new("manual");
+    let opts = CaptureOpts::new(sitesnap::catalog::SnapshotKind::Manual);
     let mut g = c.benchmark_group("snapshot");
     g.sample_size(10);
     g.measurement_time(Duration::from_secs(20));

@@ -6,6 +6,7 @@
 //! paths, nothing written through a symlink); this module never writes into a live site.
 
 use crate::capture::{self, CaptureOpts, ImportSource};
+use crate::catalog::SnapshotKind;
 use crate::catalog::{SiteRecord, SnapshotRecord};
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
@@ -166,7 +167,7 @@ fn import_from(
         },
         platform.display()
     );
-    let mut o = CaptureOpts::new("imported");
+    let mut o = CaptureOpts::new(SnapshotKind::Imported);
     o.source = Some(ImportSource {
         site_dir: work.to_path_buf(),
         dump: (has_dump && db.is_some()).then_some(dump),

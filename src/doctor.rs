@@ -3,6 +3,7 @@
 //! (missing platform or site folder, unreachable database, missing binding file, unfinished
 //! restore, loose repository permissions, no recent snapshot) and never changes anything.
 
+use crate::catalog::ShortId;
 use crate::catalog::SiteRecord;
 use crate::error::Result;
 use crate::repo::Repo;
@@ -183,7 +184,7 @@ fn check_last_snapshot(repo: &Repo, u: &str, out: &mut Vec<Finding>) -> Result<(
                     u,
                     format!(
                         "last snapshot {} is {} hours old",
-                        &last.id[..8],
+                        last.id.short(),
                         age.num_hours()
                     ),
                 );
@@ -195,7 +196,7 @@ fn check_last_snapshot(repo: &Repo, u: &str, out: &mut Vec<Finding>) -> Result<(
                     format!(
                         "{} snapshot(s), last {} ({})",
                         snaps.len(),
-                        &last.id[..8],
+                        last.id.short(),
                         last.time
                             .with_timezone(&chrono::Local)
                             .format("%Y-%m-%d %H:%M")

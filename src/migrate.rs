@@ -5,7 +5,9 @@
 //! platform with its old database. It never changes either platform's own code.
 
 use crate::capture::{self, CaptureOpts};
+use crate::catalog::ShortId;
 use crate::catalog::SiteRecord;
+use crate::catalog::SnapshotKind;
 use crate::db::Database;
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
@@ -174,7 +176,7 @@ fn check_url(url: &str) -> Result<()> {
 pub fn migrate(repo: &Repo, uri: &str, to: &Path, opts: &MigrateOpts) -> Result<MigrateOutcome> {
     let (from, to) = check(repo, uri, to)?;
     let mut s = repo.cat.site(uri)?;
-    let mut o = CaptureOpts::new("pre-migrate");
+    let mut o = CaptureOpts::new(SnapshotKind::PreMigrate);
     o.label = Some(format!("before migrating to {}", to.display()));
     o.progress = true;
     let pre = capture::snapshot(repo, &s, &from, &o)?;
@@ -195,7 +197,7 @@ pub fn migrate(repo: &Repo, uri: &str, to: &Path, opts: &MigrateOpts) -> Result<
         restore::run(repo, &snap, &plan).map_err(|re| {
             Error::Invalid(format!(
                 "migration failed ({e}) and so did its rollback ({re}); restore snapshot {} by hand",
-                &pre.id[..8]
+                pre.id.short()
             ))
         })?;
         outcome.rolled_back = true;

@@ -7,6 +7,7 @@
 //! snapshot list, the policy, the clock and a time zone: this module never reads the catalogue
 //! and never deletes anything.
 
+use crate::catalog::SnapshotKind;
 use crate::error::{Error, Result};
 use chrono::{DateTime, Datelike, Days, Months, TimeZone, Timelike, Utc};
 use serde::{Deserialize, Serialize};
@@ -18,9 +19,6 @@ pub use plan::{
     plan_prune,
 };
 
-/// Snapshots of these kinds are kept while younger than [`PROTECT_DAYS`], whatever the policy:
-/// they are sitesnap's own undo points.
-pub const PROTECTED_KINDS: &[&str] = &["pre-restore", "pre-migrate"];
 /// How long `pre-restore` and `pre-migrate` snapshots are protected.
 pub const PROTECT_DAYS: u64 = 7;
 
@@ -277,7 +275,7 @@ pub struct Candidate {
     /// When it was taken.
     pub time: DateTime<Utc>,
     /// Snapshot kind (`pre-restore` and `pre-migrate` are protected while young).
-    pub kind: String,
+    pub kind: SnapshotKind,
     /// Pinned snapshots are always kept.
     pub pinned: bool,
     /// A reason from outside the policy to keep it (e.g. an unfinished restore needs it).
@@ -291,7 +289,7 @@ pub enum Reason {
     /// The snapshot is pinned (a checkpoint).
     Pinned,
     /// A `pre-restore` / `pre-migrate` snapshot younger than [`PROTECT_DAYS`]; holds its kind.
-    Protected(String),
+    Protected(SnapshotKind),
     /// A reason from outside the policy (e.g. an unfinished restore needs it).
     Held(String),
     /// Taken within this span of the site's newest snapshot.
@@ -387,8 +385,8 @@ pub fn apply<Tz: TimeZone>(
         if c.pinned {
             reasons.push(Reason::Pinned);
         }
-        if PROTECTED_KINDS.contains(&c.kind.as_str()) && c.time > protect_cutoff {
-            reasons.push(Reason::Protected(c.kind.clone()));
+        if c.kind.is_protected() && c.time > protect_cutoff {
+            reasons.push(Reason::Protected(c.kind));
         }
         if let Some(h) = &c.hold {
             reasons.push(Reason::Held(h.clone()));
@@ -437,7 +435,7 @@ mod tests {
         Candidate {
             id: id.into(),
             time: t(time),
-            kind: "scheduled".into(),
+            kind: SnapshotKind::Scheduled,
             pinned: false,
             hold: None,
         }
@@ -570,9 +568,9 @@ mod tests {
         let mut pin = cand("pin", "2025-01-01T00:00:00Z");
         pin.pinned = true;
         let mut young = cand("young", "2026-01-28T00:00:00Z");
-        young.kind = "pre-restore".into();
+        young.kind = SnapshotKind::PreRestore;
         let mut old = cand("old", "2026-01-20T00:00:00Z");
-        old.kind = "pre-migrate".into();
+        old.kind = SnapshotKind::PreMigrate;
         let mut held = cand("held", "2025-06-01T00:00:00Z");
         held.hold = Some("needed by restore journal j1".into());
         let s = [pin, young, old, held, cand("new", "2026-01-31T00:00:00Z")];

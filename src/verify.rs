@@ -7,6 +7,7 @@
 //! platform, the site directory or the bindings) or "database dump". Verify never repairs or
 //! deletes anything.
 
+use crate::catalog::SnapshotKind;
 use crate::catalog::{Catalog, SnapshotRecord};
 use crate::error::Result;
 use crate::hash::Hash;
@@ -57,7 +58,7 @@ pub struct DamagedSnapshot {
     /// Its site.
     pub site: String,
     /// Its kind.
-    pub kind: String,
+    pub kind: SnapshotKind,
     /// When it was taken.
     pub time: chrono::DateTime<chrono::Utc>,
     /// What is damaged in it.
@@ -310,7 +311,7 @@ fn name_damage(
             out.push(DamagedSnapshot {
                 id: s.id.clone(),
                 site: s.site.clone(),
-                kind: s.kind.clone(),
+                kind: s.kind,
                 time: s.time,
                 damaged: items,
             });

@@ -10,6 +10,7 @@ mod fill;
 mod scan;
 mod walk;
 
+use crate::catalog::SnapshotKind;
 use crate::catalog::{Catalog, SiteRecord, SnapshotRecord};
 use crate::db::Database;
 use crate::error::{Error, IoContext, Result};
@@ -34,21 +35,11 @@ pub use walk::db_side_files;
 /// Old paths of the read side, which moved to [`crate::read`].
 pub use crate::read::{blob_reader, load_tree, read_blob};
 
-/// The snapshot kinds.
-pub const KINDS: &[&str] = &[
-    "manual",
-    "scheduled",
-    "checkpoint",
-    "pre-restore",
-    "pre-migrate",
-    "imported",
-];
-
 /// How to capture.
 #[derive(Debug, Clone)]
 pub struct CaptureOpts {
-    /// The snapshot kind (one of [`KINDS`]).
-    pub kind: String,
+    /// The snapshot kind.
+    pub kind: SnapshotKind,
     /// A free-text label shown in listings.
     pub label: Option<String>,
     /// Kept by retention whatever the policy says.
@@ -78,11 +69,11 @@ pub struct ImportSource {
 
 impl CaptureOpts {
     /// Options for a plain capture of `kind` (checkpoints are pinned).
-    pub fn new(kind: &str) -> Self {
+    pub fn new(kind: SnapshotKind) -> Self {
         CaptureOpts {
-            kind: kind.to_string(),
+            kind,
             label: None,
-            pinned: kind == "checkpoint",
+            pinned: kind.pinned_when_taken(),
             tolerant: false,
             progress: false,
             source: None,
@@ -151,14 +142,7 @@ pub fn snapshot(
 /// Refuses an unknown kind, and any capture but a pre-restore one while a restore of the site
 /// is unfinished.
 fn check_kind_and_journal(repo: &Repo, site: &SiteRecord, opts: &CaptureOpts) -> Result<()> {
-    if !KINDS.contains(&opts.kind.as_str()) {
-        return Err(Error::Usage(format!(
-            "unknown snapshot kind '{}' (one of {})",
-            opts.kind,
-            KINDS.join(", ")
-        )));
-    }
-    if opts.kind != "pre-restore"
+    if opts.kind != SnapshotKind::PreRestore
         && let Some(j) = repo.cat.open_journal_for(&site.uri)?
     {
         return Err(Error::JournalOpen {
@@ -321,7 +305,7 @@ impl<'a> Capture<'a> {
         let rec = SnapshotRecord {
             id: new_snapshot_id(&self.repo.cat)?,
             site: site.uri.clone(),
-            kind: opts.kind.clone(),
+            kind: opts.kind,
             label: opts.label.clone(),
             pinned: opts.pinned,
             time: opts.source.as_ref().map_or_else(fsutil::now, |s| s.time),

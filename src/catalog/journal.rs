@@ -1,5 +1,6 @@
 //! Restore journals: one row per restore, open until it is done or rolled back.
 
+use super::kinds::JournalState;
 use super::{Catalog, time_str};
 use crate::error::Result;
 use chrono::Utc;
@@ -21,7 +22,7 @@ pub struct JournalRecord {
     /// Steps done.
     pub step: u32,
     /// `open`, `done` or `rolled-back`.
-    pub state: String,
+    pub state: JournalState,
 }
 
 impl Catalog {
@@ -88,7 +89,7 @@ impl Catalog {
     }
 
     /// Closes a journal in `state`.
-    pub fn close_journal(&self, id: &str, state: &str) -> Result<()> {
+    pub fn close_journal(&self, id: &str, state: JournalState) -> Result<()> {
         self.conn.execute(
             "UPDATE journals SET state = ?2, finished = ?3 WHERE id = ?1",
             params![id, state, time_str(&Utc::now())],

@@ -9,6 +9,7 @@
 
 mod cache;
 mod journal;
+mod kinds;
 mod live;
 mod packs;
 mod sites;
@@ -19,6 +20,7 @@ mod tests;
 pub use crate::store::pack::ChunkLocation;
 pub use cache::CacheEntry;
 pub use journal::JournalRecord;
+pub use kinds::{JournalState, SHORT_ID_LEN, ShortId, SnapshotKind, short_id};
 pub use live::{Batch, DeadRows};
 pub use packs::PackUsage;
 pub use sites::SiteRecord;

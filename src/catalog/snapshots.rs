@@ -2,6 +2,7 @@
 //! ids, pinning and deleting.
 
 use super::cache::{CacheEntry, write_cache_rows};
+use super::kinds::SnapshotKind;
 use super::{Catalog, blob_to_hashes, hashes_to_blob, time_str};
 use crate::error::{Error, Result};
 use crate::hash::Hash;
@@ -17,7 +18,7 @@ pub struct SnapshotRecord {
     /// The site's URI.
     pub site: String,
     /// How it was taken (manual, scheduled, pre-restore, ...).
-    pub kind: String,
+    pub kind: SnapshotKind,
     /// A label given by the user.
     pub label: Option<String>,
     /// Kept by every retention policy.

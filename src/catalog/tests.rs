@@ -39,7 +39,7 @@ fn files_cache_round_trip() {
     let snap = |id: &str| SnapshotRecord {
         id: id.into(),
         site: "x.com".into(),
-        kind: "manual".into(),
+        kind: super::SnapshotKind::Manual,
         label: None,
         pinned: false,
         time: Utc::now(),

@@ -7,9 +7,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 /// The first 8 characters of an id, as shown in tables and messages.
-pub fn short(id: &str) -> &str {
-    &id[..id.len().min(8)]
-}
+pub use crate::catalog::short_id as short;
 
 /// A size in B, KiB, MiB, GiB or TiB (one decimal above bytes).
 pub fn fmt_bytes(n: u64) -> String {

@@ -16,6 +16,8 @@ mod steps;
 mod write;
 
 use crate::capture::{self, CaptureOpts};
+use crate::catalog::ShortId;
+use crate::catalog::SnapshotKind;
 use crate::catalog::{JournalRecord, SnapshotRecord};
 use crate::error::{Error, Result};
 use crate::fsutil;
@@ -52,7 +54,7 @@ pub fn run(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<Outcome> {
         return Err(Error::Refused(format!(
             "platform {} differs from snapshot {} ({} added, {} removed, {} changed); rerun with --repair-platform to bring back the snapshot's files",
             plan.target_platform.display(),
-            &snap.id[..8],
+            snap.id.short(),
             d.added.len(),
             d.removed.len(),
             d.changed.len()
@@ -60,9 +62,9 @@ pub fn run(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<Outcome> {
     }
     let site = repo.cat.site(&plan.site)?;
     // 1. The pre-restore snapshot: the current state, whatever it is, so this is undoable.
-    let mut o = CaptureOpts::new("pre-restore");
+    let mut o = CaptureOpts::new(SnapshotKind::PreRestore);
     o.tolerant = true;
-    o.label = Some(format!("before restoring {}", &snap.id[..8]));
+    o.label = Some(format!("before restoring {}", snap.id.short()));
     let pre = capture::snapshot(repo, &site, &plan.current_platform, &o)?;
     fsutil::failpoint("restore-pre-snapshot");
     // 2. The journal.
@@ -73,13 +75,13 @@ pub fn run(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<Outcome> {
         pre_restore: Some(pre.id.clone()),
         plan: serde_json::to_string(plan).expect("plan serializes"),
         step: 0,
-        state: JournalState::Open.as_str().into(),
+        state: JournalState::Open,
     })?;
     // 3. Prepare everything beside its target; any failure here leaves the live site as it was.
     if let Err(e) = prepare(repo, snap, plan) {
         rollback(plan);
         repo.cat
-            .close_journal(&plan.journal, JournalState::RolledBack.as_str())?;
+            .close_journal(&plan.journal, JournalState::RolledBack)?;
         return Err(e);
     }
     repo.cat
@@ -89,7 +91,7 @@ pub fn run(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<Outcome> {
     let (removed_old, kept_old) = finish(repo, snap, plan, STEP_PREPARED)?;
     Ok(Outcome {
         plan: plan.clone(),
-        undo: format!("sitesnap restore {}", &pre.id[..8]),
+        undo: format!("sitesnap restore {}", pre.id.short()),
         pre_restore: pre.id,
         removed_old,
         kept_old,
@@ -105,8 +107,7 @@ pub fn recover(repo: &Repo) -> Result<Vec<String>> {
         if j.step < STEP_PREPARED {
             // Nothing live was changed yet: remove what was being prepared.
             rollback(&plan);
-            repo.cat
-                .close_journal(&j.id, JournalState::RolledBack.as_str())?;
+            repo.cat.close_journal(&j.id, JournalState::RolledBack)?;
             out.push(format!(
                 "restore of {} to {} had not started changing the site: undone (site unchanged)",
                 j.site,

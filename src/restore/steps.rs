@@ -90,8 +90,7 @@ pub(super) fn finish(
         }
     }
     rollback(plan);
-    repo.cat
-        .close_journal(&plan.journal, JournalState::Done.as_str())?;
+    repo.cat.close_journal(&plan.journal, JournalState::Done)?;
     Ok((removed, kept))
 }
 

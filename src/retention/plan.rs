@@ -4,6 +4,7 @@
 //! It never prints; the CLI shows the plan as a table or serializes it as JSON.
 
 use super::{Candidate, Policy, Reason, apply};
+use crate::catalog::SnapshotKind;
 use crate::catalog::{Catalog, SnapshotRecord};
 use crate::error::Result;
 use chrono::{DateTime, TimeZone, Utc};
@@ -69,7 +70,7 @@ pub struct PruneEntry {
     /// `time` in the plan's time zone, `YYYY-mm-dd HH:MM:SS`.
     pub time_local: String,
     /// Snapshot kind (`manual`, `scheduled`, `pre-restore`, ...).
-    pub kind: String,
+    pub kind: SnapshotKind,
     /// Its label, if any.
     pub label: Option<String>,
     /// Pinned (never removed by retention).
@@ -200,7 +201,7 @@ where
         .map(|s| Candidate {
             id: s.id.clone(),
             time: s.time,
-            kind: s.kind.clone(),
+            kind: s.kind,
             pinned: s.pinned,
             hold: holds.get(&s.id).cloned(),
         })
@@ -227,14 +228,14 @@ where
 {
     PruneEntry {
         id: s.id.clone(),
-        short_id: s.id.chars().take(8).collect(),
+        short_id: crate::catalog::short_id(&s.id).to_string(),
         time: s.time,
         time_local: s
             .time
             .with_timezone(tz)
             .format("%Y-%m-%d %H:%M:%S")
             .to_string(),
-        kind: s.kind.clone(),
+        kind: s.kind,
         label: s.label.clone(),
         pinned: s.pinned,
         reasons,

@@ -1,6 +1,7 @@
 //! `sitesnap snapshot` and `sitesnap checkpoint`.
 
 use crate::capture::{self, CaptureOpts};
+use crate::catalog::SnapshotKind;
 use crate::catalog::{SiteRecord, SnapshotRecord};
 use crate::cli::args::Ctx;
 use crate::cli::metrics::write_metrics;
@@ -65,7 +66,7 @@ pub fn run(ctx: &Ctx, a: SnapshotArgs) -> Result<i32> {
     }
     let repo = ctx.open_locked("snapshot")?;
     let sites = chosen_sites(&repo, &a)?;
-    let mut opts = CaptureOpts::new(&a.kind);
+    let mut opts = CaptureOpts::new(a.kind.parse()?);
     opts.label = a.label.clone();
     opts.progress = ctx.progress();
     let mut done = Vec::new();
@@ -117,7 +118,7 @@ fn print_done(s: &SnapshotRecord) {
 pub fn checkpoint(ctx: &Ctx, a: CheckpointArgs) -> Result<i32> {
     let repo = ctx.open_locked("checkpoint")?;
     let site = repo.cat.site(&a.uri)?;
-    let mut opts = CaptureOpts::new("checkpoint");
+    let mut opts = CaptureOpts::new(SnapshotKind::Checkpoint);
     opts.label = Some(a.label);
     opts.progress = ctx.progress();
     let s = take_snapshot(&repo, &site, &opts)?;
