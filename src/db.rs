@@ -5,6 +5,7 @@
 //! never prints or logs a password and never passes one in argv.
 
 mod child;
+mod script;
 mod mysql;
 mod postgres;
 
