@@ -1028,8 +1028,8 @@ fn step_db(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<()> {
         }
         _ => {
             let id = snap.db_dump.expect("dump");
-            let mut r = capture::blob_reader(repo, &id)?;
-            db.load(&mut r)
+            db.load_checked(&mut || Ok(Box::new(capture::blob_reader(repo, &id)?)))
+                .map(|n| n.print())
         }
     }
 }
