@@ -251,6 +251,12 @@ pub(crate) const WHO_AM_I: &str = "SELECT CURRENT_USER(), (SELECT COUNT(*) FROM 
      SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', SUBSTRING_INDEX(CURRENT_USER(), '@', -1), \
      '''') AND PRIVILEGE_TYPE IN ('SUPER', 'SET USER'))";
 
+/// How many of the account's grants (global or on a pattern matching the current database)
+/// hold DROP.
+pub(crate) const HAS_DROP: &str = "SELECT (SELECT COUNT(*) FROM information_schema.USER_PRIVILEGES \
+     WHERE PRIVILEGE_TYPE = 'DROP') + (SELECT COUNT(*) FROM information_schema.SCHEMA_PRIVILEGES \
+     WHERE PRIVILEGE_TYPE = 'DROP' AND DATABASE() LIKE TABLE_SCHEMA)";
+
 /// From `WHO_AM_I`'s output: `None` when the account may keep every definer, else the one
 /// account it may name (itself).
 pub(crate) fn definers_allowed(out: &[u8]) -> Option<Vec<String>> {

@@ -107,6 +107,11 @@ impl Database {
             // The load creates it; a failure there changes nothing.
             return Ok(());
         }
+        // DROP first, from the grants: a probe table the account cannot drop would stay.
+        let drop = q(&s.name, mysql::HAS_DROP).map_err(|m| self.check_err(m))?;
+        if String::from_utf8_lossy(&drop).trim() == "0" {
+            return Err(self.missing(Privilege::Drop, "no DROP grant covers the database"));
+        }
         let t = format!("sitesnap_probe_{}", crate::fsutil::random_hex(4));
         let mut steps: Vec<(Privilege, String)> = vec![
             (Privilege::Create, format!("CREATE TABLE `{t}` (i INT)")),

@@ -95,6 +95,10 @@ const MYSQL_COMMANDS: &[&str] = &[
     "warnings",
 ];
 
+/// The first line of a MariaDB 10.11.8+ dump: the `\-` command turns on the client's sandbox
+/// mode (no `system`, `source`, … from then on).
+const SANDBOX: &[u8] = b"/*M!999999\\- enable the sandbox mode */";
+
 /// PostgreSQL languages that can reach the operating system.
 const UNTRUSTED_LANGUAGES: &[&str] = &[
     "c",
@@ -235,6 +239,10 @@ impl Scanner {
                 Ok(None)
             }
             Flavor::Mysql => {
+                if t.trim_ascii_end() == SANDBOX {
+                    // mariadb-dump's own first line: puts the client in sandbox mode.
+                    return Ok(Some(Some(body.to_vec())));
+                }
                 let w: Vec<u8> = t
                     .iter()
                     .take_while(|b| !b.is_ascii_whitespace() && **b != b';')
@@ -807,7 +815,7 @@ mod tests {
         ] {
             assert!(my(bad).is_err(), "{bad}");
         }
-        let ok = "-- comment \\! x\n# another \\!\n/* \\! */\n\
+        let ok = "/*M!999999\\- enable the sandbox mode */ \n-- comment \\! x\n# another \\!\n/* \\! */\n\
                   INSERT INTO `t` VALUES ('it\\'s \\! system',\"x\\\"y\",'system');\n\
                   DELIMITER ;;\n/*!50003 CREATE*/ /*!50003 TRIGGER x BEFORE INSERT ON t FOR EACH ROW SET @a = 1; */;;\n\
                   DELIMITER ;\nINSERT INTO t VALUES ('multi\nsystem line');\n";
