@@ -241,8 +241,14 @@ impl Database {
                 let tools = self.tools()?;
                 let mut cmd = postgres::command(&tools.dump, s, &s.name);
                 cmd.args(postgres::dump_args(opts.lock_wait_timeout));
-                child::stream_out(cmd, postgres::trailer(), self.secret(), opts.timeout, consume)
-                    .map_err(|m| self.err(m))?
+                child::stream_out(
+                    cmd,
+                    postgres::trailer(),
+                    self.secret(),
+                    opts.timeout,
+                    consume,
+                )
+                .map_err(|m| self.err(m))?
             }
         }
     }
@@ -681,6 +687,17 @@ pub fn redact(url: &str) -> String {
         let pw = if cred.contains(':') { ":***" } else { "" };
         return format!("{scheme}://{user}{pw}@{host}");
     }
+    if let Some((scheme, rest)) = url.split_once("://") {
+        // No `@`: `user:secret/db` parses as host `user`, port `secret`. Anything after a
+        // colon in the authority that is not a port number is masked.
+        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let (auth, tail) = rest.split_at(end);
+        if let Some((h, port)) = auth.split_once(':')
+            && !(port.chars().all(|c| c.is_ascii_digit()) && !port.is_empty())
+        {
+            return format!("{scheme}://{h}:***{tail}");
+        }
+    }
     url.to_string()
 }
 
@@ -721,6 +738,27 @@ mod tests {
         assert!(Database::parse("sqlite://relative.db").is_err());
         assert!(Database::parse("sqlite:///a/../b.db").is_err());
         assert_eq!(redact("mysql://u:secret@h/d"), "mysql://u:***@h/d");
+        for bad in [
+            "mysql://u:secret/db",
+            "mysql://u:secret@h:99999/db",
+            "mysql://u:secret@h:port/db",
+            "mysql://u:s%40cret%2F@h:x/db",
+            "mysql://u:secret",
+            "postgres://u:secret/",
+            "oracle://u:secret@h/d",
+            "mysql://u:sec/ret@h/",
+            "mysql://u:secret@h/a/b",
+            "mysql://u:secret@/db",
+            "mysql://u:%FF%FEsecret@h/db",
+        ] {
+            let e = Database::parse(bad).unwrap_err().to_string();
+            assert!(
+                !e.contains("secret") && !e.contains("s%40cret"),
+                "{bad}: {e}"
+            );
+            assert!(!e.contains("ret@"), "{bad}: {e}");
+        }
+        assert_eq!(redact("mysql://h:3306/db"), "mysql://h:3306/db");
         let e = Database::parse("oracle://u:secret@h/d")
             .unwrap_err()
             .to_string();

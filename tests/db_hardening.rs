@@ -26,7 +26,10 @@ fn refuse_all(db: &TestDb, corpus: &[(&str, u64)], c: &std::path::Path, streamin
     let d = Database::parse(&url).unwrap();
     for (dump, line) in corpus {
         let e = load_text(&d, dump).expect_err(dump).to_string();
-        assert!(e.contains(&format!("refused at line {line}")), "{e}\n{dump}");
+        assert!(
+            e.contains(&format!("refused at line {line}")),
+            "{e}\n{dump}"
+        );
         assert!(!e.contains('\n'), "{e}");
         if streaming {
             // PostgreSQL's streaming load (no check pass first) refuses too, and rolls back.
@@ -152,7 +155,9 @@ fn mysql_preflight_names_the_missing_privilege() {
     assert_eq!(db.tables(), Vec::<String>::new(), "probe objects are gone");
     // A restore through load_checked refuses before changing anything.
     db.sql("CREATE TABLE keep (v TEXT);");
-    let e = load_text(&d, "CREATE TABLE t (a INT);\n").unwrap_err().to_string();
+    let e = load_text(&d, "CREATE TABLE t (a INT);\n")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("DROP privilege"), "{e}");
     assert_eq!(db.tables(), ["keep"]);
 }
@@ -173,7 +178,10 @@ fn postgres_dump_owned_by_other_roles_loads() {
         COPY public.t (a) FROM stdin;\n1\n\\.\n";
     let d = Database::parse(&db.url_as(&role, "pw3")).unwrap();
     let notes = load_text(&d, dump).expect("loads as the site role");
-    assert!(notes.notes.iter().any(|n| n.contains("4 ownership")), "{notes:?}");
+    assert!(
+        notes.notes.iter().any(|n| n.contains("4 ownership")),
+        "{notes:?}"
+    );
     assert_eq!(db.sql("SELECT a FROM t;").trim(), "1");
     let owner = db.sql("SELECT tableowner FROM pg_tables WHERE tablename = 't';");
     assert_eq!(owner.trim(), role);
@@ -206,23 +214,32 @@ fn mysql_dump_behind_a_table_lock_times_out_and_leaves_nothing() {
     {
         use std::io::Write;
         let mut i = holder.stdin.take().unwrap();
-        i.write_all(b"LOCK TABLES t WRITE;\nSELECT SLEEP(40);\n").unwrap();
+        i.write_all(b"LOCK TABLES t WRITE;\nSELECT SLEEP(40);\n")
+            .unwrap();
         std::mem::forget(i);
     }
     std::thread::sleep(std::time::Duration::from_millis(800));
     let w = World::new();
     db_site(&w, "locked.example", &db.url());
     let t = std::time::Instant::now();
-    let r = w.run_env(&["snapshot", "locked.example"], &[("SITESNAP_DUMP_TIMEOUT", "3")]);
+    let r = w.run_env(
+        &["snapshot", "locked.example"],
+        &[("SITESNAP_DUMP_TIMEOUT", "3")],
+    );
     let r = r.fails(1);
     assert!(t.elapsed() < std::time::Duration::from_secs(30));
-    assert!(r.stderr.contains("did not finish within 3 s"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("did not finish within 3 s"),
+        "{}",
+        r.stderr
+    );
     let tmp = w.repo.join("data").join("tmp");
     let left: Vec<_> = std::fs::read_dir(&tmp)
         .map(|d| d.flatten().map(|e| e.file_name()).collect())
         .unwrap_or_default();
     assert!(
-        left.iter().all(|n| !n.to_string_lossy().starts_with("mysql-")),
+        left.iter()
+            .all(|n| !n.to_string_lossy().starts_with("mysql-")),
         "{left:?}"
     );
     assert_eq!(dump_processes(&db.name), Vec::<String>::new());
@@ -232,5 +249,9 @@ fn mysql_dump_behind_a_table_lock_times_out_and_leaves_nothing() {
     let _ = holder.wait();
     let r = w.run(&["snapshot", "locked.example"]).ok();
     assert!(!tmp.join("mysql-999999999-00.cnf").exists());
-    assert!(r.stderr.contains("removed 1 MariaDB option file"), "{}", r.stderr);
+    assert!(
+        r.stderr.contains("removed 1 MariaDB option file"),
+        "{}",
+        r.stderr
+    );
 }

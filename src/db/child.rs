@@ -356,10 +356,16 @@ mod tests {
         let mut sh = Command::new("sh");
         sh.args(["-c", "printf 'x'; exec sleep 30"]);
         let t = std::time::Instant::now();
-        let e = stream_out(sh, "-- done", None, std::time::Duration::from_millis(300), &mut |r| {
-            std::io::copy(r, &mut std::io::sink()).unwrap();
-            Ok(())
-        })
+        let e = stream_out(
+            sh,
+            "-- done",
+            None,
+            std::time::Duration::from_millis(300),
+            &mut |r| {
+                std::io::copy(r, &mut std::io::sink()).unwrap();
+                Ok(())
+            },
+        )
         .unwrap_err();
         assert!(e.contains("did not finish within"), "{e}");
         assert!(t.elapsed() < std::time::Duration::from_secs(10));

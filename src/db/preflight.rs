@@ -48,7 +48,9 @@ impl std::fmt::Display for Privilege {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PrivilegeError {
     /// The account lacks `privilege`; `detail` says what failed.
-    #[error("database {url}: the account lacks the {privilege} privilege a restore needs ({detail})")]
+    #[error(
+        "database {url}: the account lacks the {privilege} privilege a restore needs ({detail})"
+    )]
     Missing {
         url: String,
         privilege: Privilege,
@@ -123,7 +125,10 @@ impl Database {
             ),
         ];
         if summary.views {
-            steps.push((Privilege::CreateView, format!("CREATE VIEW `{t}_v` AS SELECT 1 AS one")));
+            steps.push((
+                Privilege::CreateView,
+                format!("CREATE VIEW `{t}_v` AS SELECT 1 AS one"),
+            ));
             steps.push((Privilege::Drop, format!("DROP VIEW `{t}_v`")));
         }
         if summary.triggers {
@@ -133,7 +138,10 @@ impl Database {
             ));
         }
         if summary.routines {
-            steps.push((Privilege::CreateRoutine, format!("CREATE PROCEDURE `{t}_p`() SELECT 1")));
+            steps.push((
+                Privilege::CreateRoutine,
+                format!("CREATE PROCEDURE `{t}_p`() SELECT 1"),
+            ));
             steps.push((Privilege::CreateRoutine, format!("DROP PROCEDURE `{t}_p`")));
         }
         if summary.events {
@@ -144,9 +152,9 @@ impl Database {
             steps.push((Privilege::Event, format!("DROP EVENT `{t}_e`")));
         }
         steps.push((Privilege::Drop, format!("DROP TABLE `{t}`")));
-        let res = steps.iter().try_for_each(|(p, sql)| {
-            q(&s.name, sql).map(|_| ()).map_err(|m| self.missing(*p, m))
-        });
+        let res = steps
+            .iter()
+            .try_for_each(|(p, sql)| q(&s.name, sql).map(|_| ()).map_err(|m| self.missing(*p, m)));
         if res.is_err() {
             let _ = q(
                 &s.name,
@@ -165,7 +173,10 @@ impl Database {
             // Missing (or unreachable): may the role create it?
             let out = ["postgres", "template1"]
                 .iter()
-                .find_map(|m| self.query_in(&tools, s, None, m, postgres::MAY_CREATE_DB).ok())
+                .find_map(|m| {
+                    self.query_in(&tools, s, None, m, postgres::MAY_CREATE_DB)
+                        .ok()
+                })
                 .ok_or_else(|| self.check_err("cannot connect"))?;
             if String::from_utf8_lossy(&out).trim() != "1" {
                 return Err(self.missing(
@@ -181,12 +192,18 @@ impl Database {
             return Err(self.check_err(format!("unexpected answer '{}'", text.trim())));
         }
         if f[0] != "t" {
-            return Err(self.missing(Privilege::CreateInSchema, "the dump creates its objects in public"));
+            return Err(self.missing(
+                Privilege::CreateInSchema,
+                "the dump creates its objects in public",
+            ));
         }
         if !f[1].is_empty() {
             return Err(self.missing(
                 Privilege::Ownership,
-                format!("{} belongs to another role and would have to be dropped", f[1]),
+                format!(
+                    "{} belongs to another role and would have to be dropped",
+                    f[1]
+                ),
             ));
         }
         let _ = f[2];

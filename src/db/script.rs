@@ -192,7 +192,7 @@ impl Scanner {
         }
         if self.state == State::Code && !self.pending {
             if let Some(out) = self.line_start(body)? {
-                return Ok(out);
+                return Ok(out.map(|()| raw.to_vec()));
             }
         }
         let start_pending = self.pending;
@@ -224,7 +224,7 @@ impl Scanner {
 
     /// Whole-line forms at the start of a statement: psql's `\restrict` lines (dropped) and
     /// MariaDB client commands (`DELIMITER` kept when harmless). `Some` when the line is done.
-    fn line_start(&mut self, body: &[u8]) -> Result<Option<Option<Vec<u8>>>, Refusal> {
+    fn line_start(&mut self, body: &[u8]) -> Result<Option<Option<()>>, Refusal> {
         let t = trim_start(body);
         match self.flavor {
             Flavor::Postgres => {
@@ -241,7 +241,7 @@ impl Scanner {
             Flavor::Mysql => {
                 if t.trim_ascii_end() == SANDBOX {
                     // mariadb-dump's own first line: puts the client in sandbox mode.
-                    return Ok(Some(Some(body.to_vec())));
+                    return Ok(Some(Some(())));
                 }
                 let w: Vec<u8> = t
                     .iter()
@@ -263,7 +263,7 @@ impl Scanner {
                         return Err(self.refuse("a DELIMITER other than ; $ / |"));
                     }
                     self.delimiter = d;
-                    return Ok(Some(Some(body.to_vec())));
+                    return Ok(Some(Some(())));
                 }
                 if MYSQL_COMMANDS.contains(&w.as_str()) {
                     return Err(self.refuse(format!("the client command '{w}'")));
@@ -402,7 +402,8 @@ impl Scanner {
                 Err(self.refuse(format!("the client command '{cmd}'")))
             }
             b'\'' => {
-                let esc = !pg || (i > 0 && matches!(b[i - 1], b'e' | b'E') && !self.prev_is_word(b, i - 1));
+                let esc = !pg
+                    || (i > 0 && matches!(b[i - 1], b'e' | b'E') && !self.prev_is_word(b, i - 1));
                 self.state = State::Single(esc);
                 self.pending = true;
                 Ok(i + 1)
@@ -429,7 +430,10 @@ impl Scanner {
                     // Executable comment: its contents are code.
                     self.pending = true;
                     let skip = if b[i + 2] == b'!' { 3 } else { 4 };
-                    let digits = b[i + skip..].iter().take_while(|c| c.is_ascii_digit()).count();
+                    let digits = b[i + skip..]
+                        .iter()
+                        .take_while(|c| c.is_ascii_digit())
+                        .count();
                     return Ok(i + skip + digits);
                 }
                 self.state = State::Comment(1);
@@ -842,6 +846,8 @@ mod tests {
         assert_eq!(s.line(l).unwrap().unwrap(), l.to_vec());
         assert_eq!(s.rewritten, vec!["root@localhost".to_string()]);
 
+        let l = b"DELIMITER ;;\n";
+        assert_eq!(s.line(l).unwrap().unwrap(), l.to_vec());
         let mut p = Scanner::new(
             Flavor::Postgres,
             Rewrite {
