@@ -693,7 +693,7 @@ pub fn redact(url: &str) -> String {
         let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
         let (auth, tail) = rest.split_at(end);
         if let Some((h, port)) = auth.split_once(':')
-            && !(port.chars().all(|c| c.is_ascii_digit()) && !port.is_empty())
+            && (port.is_empty() || !port.chars().all(|c| c.is_ascii_digit()))
         {
             return format!("{scheme}://{h}:***{tail}");
         }

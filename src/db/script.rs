@@ -190,10 +190,11 @@ impl Scanner {
             }
             return Ok(Some(raw.to_vec()));
         }
-        if self.state == State::Code && !self.pending {
-            if let Some(out) = self.line_start(body)? {
-                return Ok(out.map(|()| raw.to_vec()));
-            }
+        if self.state == State::Code
+            && !self.pending
+            && let Some(out) = self.line_start(body)?
+        {
+            return Ok(out.map(|()| raw.to_vec()));
         }
         let start_pending = self.pending;
         let mut edits = Vec::new();
