@@ -243,15 +243,42 @@ fn mysql_dump_behind_a_table_lock_times_out_and_leaves_nothing() {
         "{left:?}"
     );
     assert_eq!(dump_processes(&db.name), Vec::<String>::new());
-    // An option file left by a killed run is removed by the next dump, which says so.
-    std::fs::write(tmp.join("mysql-999999999-00.cnf"), "[client]\n").unwrap();
+    // sitesnap itself killed mid-dump: its dump tool dies with it, the option file it could
+    // not remove is removed by the next dump, which says so.
+    let mut snap = std::process::Command::new(env!("CARGO_BIN_EXE_sitesnap"));
+    snap.env("SITESNAP_REPO", &w.repo)
+        .args(["snapshot", "locked.example"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut snap = snap.spawn().unwrap();
+    let seen = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        !dump_processes(&db.name).is_empty()
+    });
+    assert!(seen, "the dump started");
+    snap.kill().unwrap();
+    snap.wait().unwrap();
+    let gone = (0..50).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        dump_processes(&db.name).is_empty()
+    });
+    assert!(gone, "orphan dump: {:?}", dump_processes(&db.name));
+    let cnfs = |tmp: &std::path::Path| -> Vec<String> {
+        std::fs::read_dir(tmp)
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("mysql-"))
+            .collect()
+    };
+    assert_eq!(cnfs(&tmp).len(), 1, "the killed run left its option file");
     let _ = holder.kill();
     let _ = holder.wait();
     let r = w.run(&["snapshot", "locked.example"]).ok();
-    assert!(!tmp.join("mysql-999999999-00.cnf").exists());
     assert!(
         r.stderr.contains("removed 1 MariaDB option file"),
         "{}",
         r.stderr
     );
+    assert_eq!(cnfs(&tmp), Vec::<String>::new());
 }
