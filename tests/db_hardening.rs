@@ -282,3 +282,95 @@ fn mysql_dump_behind_a_table_lock_times_out_and_leaves_nothing() {
     );
     assert_eq!(cnfs(&tmp), Vec::<String>::new());
 }
+
+/// An Aegir-style backup of `dir` (its contents packed from inside it) with `sql` as its
+/// database.sql.
+fn aegir_backup(w: &World, uri: &str, dir: &std::path::Path, sql: &str) -> std::path::PathBuf {
+    std::fs::write(dir.join("database.sql"), sql).unwrap();
+    let out = w.path(&format!("backups/{uri}-20240131.120000.tar.gz"));
+    std::fs::create_dir_all(out.parent().unwrap()).unwrap();
+    let st = std::process::Command::new("tar")
+        .arg("-czf")
+        .arg(&out)
+        .arg("-C")
+        .arg(dir)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    std::fs::remove_file(dir.join("database.sql")).unwrap();
+    out
+}
+
+#[test]
+fn postgres_restore_of_an_imported_hostile_dump_is_refused_in_one_line() {
+    let Some(db) = TestDb::create(Engine::Postgres, "import") else {
+        return;
+    };
+    db.sql("CREATE TABLE keep (v text); INSERT INTO keep VALUES ('still here');");
+    let c = canary();
+    let uri = "hostile.example.org";
+    let w = World::new();
+    let p = w.platform("platforms/drupal", 5);
+    let site = make_site(w.dir.path(), uri, &p);
+    w.run(&[
+        "site",
+        "add",
+        uri,
+        "--platform",
+        &p.to_string_lossy(),
+        "--db",
+        &db.url(),
+    ])
+    .ok();
+    let sql = format!(
+        "SET standard_conforming_strings = on;\nDROP TABLE keep;\nSELECT 'x\\';\n\\! touch {}\n",
+        c.display()
+    );
+    let backup = aegir_backup(&w, uri, &site.dir, &sql);
+    let s = w
+        .run(&["import", &backup.to_string_lossy(), "--json"])
+        .ok()
+        .json();
+    let id = s["id"].as_str().unwrap().to_string();
+    let r = w.run(&["restore", &id, "--yes"]).fails(1);
+    assert!(r.stderr.contains("refused at line 4"), "{}", r.stderr);
+    assert_eq!(r.stderr.trim().lines().count(), 1, "{}", r.stderr);
+    assert!(!c.exists(), "canary appeared");
+    assert_eq!(db.sql("SELECT v FROM keep;").trim(), "still here");
+}
+
+#[test]
+fn postgres_dump_behind_a_table_lock_gives_up_at_the_lock_wait_timeout() {
+    let Some(db) = TestDb::create(Engine::Postgres, "locked") else {
+        return;
+    };
+    db.sql("CREATE TABLE t (a integer); INSERT INTO t VALUES (1);");
+    let mut holder = db.client();
+    holder
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null());
+    let mut holder = holder.spawn().unwrap();
+    let input = holder.stdin.take().unwrap();
+    {
+        use std::io::Write;
+        let mut i = &input;
+        i.write_all(b"BEGIN;\nLOCK TABLE t IN ACCESS EXCLUSIVE MODE;\nSELECT pg_sleep(40);\n")
+            .unwrap();
+    }
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let w = World::new();
+    db_site(&w, "pglocked.example", &db.url());
+    let t = std::time::Instant::now();
+    let r = w
+        .run_env(
+            &["snapshot", "pglocked.example"],
+            &[("SITESNAP_DUMP_LOCK_WAIT", "1")],
+        )
+        .fails(1);
+    assert!(t.elapsed() < std::time::Duration::from_secs(20));
+    assert!(r.stderr.contains("lock"), "{}", r.stderr);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    drop(input);
+}
