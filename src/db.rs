@@ -7,6 +7,11 @@
 mod child;
 mod mysql;
 mod postgres;
+mod preflight;
+mod script;
+
+pub use preflight::{Privilege, PrivilegeError};
+pub use script::{DumpSummary, Flavor, Refusal};
 
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
@@ -181,13 +186,24 @@ impl Database {
         }
     }
 
-    /// Dumps the database and hands the dump to `consume` as a stream. `tmp` is a private
-    /// folder for SQLite's backup copy and MariaDB's option file. Returns what `consume`
-    /// returned; fails if the dump tool fails or its output is cut short, so a partial dump is
-    /// never taken for a good one.
+    /// Dumps the database with `DumpOptions::from_env()`; see `dump_with`.
     pub fn dump<T>(
         &self,
         tmp: &Path,
+        consume: &mut dyn FnMut(&mut dyn Read) -> Result<T>,
+    ) -> Result<T> {
+        self.dump_with(tmp, &DumpOptions::from_env()?, consume)
+    }
+
+    /// Dumps the database and hands the dump to `consume` as a stream. `tmp` is a private
+    /// folder for SQLite's backup copy and MariaDB's option file (option files left there by
+    /// killed runs are removed first, and said so). Returns what `consume` returned; fails if
+    /// the dump tool fails, outlives `opts.timeout` (it is killed) or its output is cut short,
+    /// so a partial dump is never taken for a good one.
+    pub fn dump_with<T>(
+        &self,
+        tmp: &Path,
+        opts: &DumpOptions,
         consume: &mut dyn FnMut(&mut dyn Read) -> Result<T>,
     ) -> Result<T> {
         match self {
@@ -208,25 +224,74 @@ impl Database {
             }
             Database::Mysql(s) => {
                 let tools = self.tools()?;
+                let stale = mysql::clean_stale(tmp);
+                if stale > 0 {
+                    eprintln!(
+                        "sitesnap: note: removed {stale} MariaDB option file(s) left in {} by a killed run",
+                        tmp.display()
+                    );
+                }
                 let cnf = mysql::OptionFile::create(s, Some(tmp))?;
                 let mut cmd = cnf.command(&tools.dump);
                 cmd.args(mysql::dump_args(&s.name));
-                child::stream_out(cmd, mysql::trailer(), self.secret(), consume)
+                child::stream_out(cmd, mysql::trailer(), self.secret(), opts.timeout, consume)
                     .map_err(|m| self.err(m))?
             }
             Database::Postgres(s) => {
                 let tools = self.tools()?;
                 let mut cmd = postgres::command(&tools.dump, s, &s.name);
-                cmd.args(postgres::dump_args());
-                child::stream_out(cmd, postgres::trailer(), self.secret(), consume)
-                    .map_err(|m| self.err(m))?
+                cmd.args(postgres::dump_args(opts.lock_wait_timeout));
+                child::stream_out(
+                    cmd,
+                    postgres::trailer(),
+                    self.secret(),
+                    opts.timeout,
+                    consume,
+                )
+                .map_err(|m| self.err(m))?
             }
         }
     }
 
     /// Replaces the database's whole content with the dump read from `r`: objects created after
-    /// the dump do not survive.
+    /// the dump do not survive. A server dump is checked line by line on its way to the client
+    /// (see `check_dump`); a refused line stops the load: PostgreSQL's single transaction
+    /// leaves the database unchanged, MariaDB may be part loaded, so restores use
+    /// `load_checked`, which refuses before anything is changed.
     pub fn load(&self, r: &mut dyn Read) -> Result<()> {
+        self.load_noted(r).map(|_| ())
+    }
+
+    /// Checks the whole dump (`check_dump`) and the account's privileges (`preflight`), then
+    /// loads it: a hostile dump or a missing privilege changes nothing. `open` is called once
+    /// per pass and must yield the same bytes each time. Returns what the load had to change
+    /// (definers, owners), for the operator.
+    pub fn load_checked<'a>(
+        &self,
+        open: &mut dyn FnMut() -> Result<Box<dyn Read + 'a>>,
+    ) -> Result<LoadNotes> {
+        let summary = self.check_dump(&mut open()?)?;
+        self.preflight(&summary).map_err(Error::from)?;
+        self.load_noted(&mut open()?)
+    }
+
+    /// Reads a dump through without loading it: what it holds, or the first line that is
+    /// not data, as one line naming its number. SQLite snapshots are database files, not SQL
+    /// text (no client runs them), so they pass as they are.
+    pub fn check_dump(&self, r: &mut dyn Read) -> Result<DumpSummary> {
+        let flavor = match self {
+            Database::Sqlite(_) => return Ok(DumpSummary::default()),
+            Database::Mysql(_) => Flavor::Mysql,
+            Database::Postgres(_) => Flavor::Postgres,
+        };
+        match script::check(flavor, r) {
+            Ok(s) => Ok(s),
+            Err(Ok(refusal)) => Err(self.err(refusal.to_string())),
+            Err(Err(e)) => Err(self.err(format!("reading the dump failed: {e}"))),
+        }
+    }
+
+    fn load_noted(&self, r: &mut dyn Read) -> Result<LoadNotes> {
         match self {
             Database::Sqlite(p) => {
                 let tmp = fsutil::temp_sibling(p, "load");
@@ -267,7 +332,7 @@ impl Database {
                     Ok(())
                 })();
                 let _ = fs::remove_file(&tmp);
-                res
+                res.map(|()| LoadNotes::default())
             }
             Database::Mysql(s) => self.load_mysql(s, r),
             Database::Postgres(s) => self.load_postgres(s, r),
@@ -341,7 +406,7 @@ impl Database {
     /// routine and event in it, then in one client session drop them all and load the dump.
     /// Everything that can fail without changing anything (tools, connection, listing) is
     /// checked first.
-    fn load_mysql(&self, s: &ServerUrl, r: &mut dyn Read) -> Result<()> {
+    fn load_mysql(&self, s: &ServerUrl, r: &mut dyn Read) -> Result<LoadNotes> {
         let tools = self.tools()?;
         let cnf = mysql::OptionFile::create(s, None)?;
         let exists = self
@@ -373,18 +438,54 @@ impl Database {
             .query_in(&tools, s, Some(&cnf), &s.name, mysql::LIST_OBJECTS)
             .map_err(|m| self.err(format!("cannot list its objects: {m}")))?;
         let objects = mysql::parse_objects(&listing).map_err(|m| self.err(m))?;
+        let who = self
+            .query_in(&tools, s, Some(&cnf), "", mysql::WHO_AM_I)
+            .map_err(|m| self.err(format!("cannot read the account's privileges: {m}")))?;
+        let rewrite = script::Rewrite {
+            definers_allowed: mysql::definers_allowed(&who),
+            strip_owners: false,
+        };
         let script = mysql::drop_script(&objects);
         let mut cmd = cnf.command(&tools.client);
         cmd.args(mysql::load_args(&s.name));
-        child::stream_in(cmd, script.as_bytes(), r, self.secret())
-            .map_err(|m| self.err(format!("load failed: {m}")))?;
-        Ok(())
+        let mut f = script::Filtered::new(r, script::Scanner::new(Flavor::Mysql, rewrite));
+        let res = child::stream_in(cmd, script.as_bytes(), &mut f, self.secret());
+        self.loaded(res, &mut f, "load failed")
+    }
+
+    /// The outcome of streaming a filtered dump into a client: a refusal is reported as such
+    /// (one line naming the dump's line), else the client's own error.
+    fn loaded(
+        &self,
+        res: std::result::Result<u64, String>,
+        f: &mut script::Filtered<'_>,
+        failed: &str,
+    ) -> Result<LoadNotes> {
+        if let Some(r) = f.refusal.take() {
+            return Err(self.err(r.to_string()));
+        }
+        res.map_err(|m| self.err(format!("{failed}: {m}")))?;
+        let mut notes = Vec::new();
+        for a in &f.scanner.rewritten {
+            notes.push(format!(
+                "objects defined by {a} were loaded with the restoring account as definer \
+                 (it may not act as {a})"
+            ));
+        }
+        if f.scanner.dropped > 0 {
+            notes.push(format!(
+                "{} ownership/privilege statements of the dump were left out; the objects \
+                 belong to the restoring role",
+                f.scanner.dropped
+            ));
+        }
+        Ok(LoadNotes { notes })
     }
 
     /// PostgreSQL: create the database if it is missing (through the `postgres` maintenance
     /// database), then in one transaction drop everything in it and load the dump: a failed
     /// load leaves the database as it was.
-    fn load_postgres(&self, s: &ServerUrl, r: &mut dyn Read) -> Result<()> {
+    fn load_postgres(&self, s: &ServerUrl, r: &mut dyn Read) -> Result<LoadNotes> {
         let tools = self.tools()?;
         if let Err(first) = self.query_in(&tools, s, None, &s.name, "SELECT 1") {
             // Is it missing, or unreachable? Ask the maintenance database.
@@ -411,9 +512,79 @@ impl Database {
         let mut cmd = postgres::command(&tools.client, s, &s.name);
         cmd.args(postgres::psql_args());
         cmd.args(["--single-transaction", "-f", "-"]);
-        child::stream_in(cmd, postgres::drop_script().as_bytes(), r, self.secret())
-            .map_err(|m| self.err(format!("load failed (nothing was changed): {m}")))?;
-        Ok(())
+        let rewrite = script::Rewrite {
+            definers_allowed: None,
+            strip_owners: true,
+        };
+        let mut f = script::Filtered::new(r, script::Scanner::new(Flavor::Postgres, rewrite));
+        let prefix = postgres::drop_script();
+        let res = child::stream_in(cmd, prefix.as_bytes(), &mut f, self.secret());
+        self.loaded(res, &mut f, "load failed (nothing was changed)")
+    }
+}
+
+/// How long a dump may run before its tool is killed and the dump fails.
+pub const DEFAULT_DUMP_TIMEOUT: Duration = Duration::from_secs(3600);
+/// How long the dump tool waits for one table's lock (PostgreSQL's `--lock-wait-timeout`).
+pub const DEFAULT_LOCK_WAIT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Limits on one dump.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DumpOptions {
+    /// The whole dump, from start to end of stream.
+    pub timeout: Duration,
+    /// The server-side wait for a table lock (PostgreSQL; MariaDB's dump tool has no such
+    /// setting, `timeout` bounds it).
+    pub lock_wait_timeout: Duration,
+}
+
+impl Default for DumpOptions {
+    fn default() -> Self {
+        DumpOptions {
+            timeout: DEFAULT_DUMP_TIMEOUT,
+            lock_wait_timeout: DEFAULT_LOCK_WAIT_TIMEOUT,
+        }
+    }
+}
+
+impl DumpOptions {
+    /// The defaults, overridden by `SITESNAP_DUMP_TIMEOUT` and `SITESNAP_DUMP_LOCK_WAIT`
+    /// (seconds) when set.
+    pub fn from_env() -> Result<DumpOptions> {
+        let mut o = DumpOptions::default();
+        for (var, field) in [
+            ("SITESNAP_DUMP_TIMEOUT", &mut o.timeout),
+            ("SITESNAP_DUMP_LOCK_WAIT", &mut o.lock_wait_timeout),
+        ] {
+            if let Some(v) = std::env::var_os(var) {
+                let v = v.to_string_lossy();
+                let secs: f64 = v
+                    .trim()
+                    .parse()
+                    .ok()
+                    .filter(|s: &f64| s.is_finite() && *s > 0.0 && *s < 1e9)
+                    .ok_or_else(|| Error::Usage(format!("{var}='{v}': expected seconds")))?;
+                *field = Duration::from_secs_f64(secs);
+            }
+        }
+        Ok(o)
+    }
+}
+
+/// What a load had to change to fit the restoring account, one line each.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LoadNotes {
+    /// E.g. "objects defined by root@localhost were loaded with the restoring account as
+    /// definer".
+    pub notes: Vec<String>,
+}
+
+impl LoadNotes {
+    /// Prints each note on stderr as `sitesnap: note: …`.
+    pub fn print(&self) {
+        for n in &self.notes {
+            eprintln!("sitesnap: note: {n}");
+        }
     }
 }
 
@@ -516,6 +687,17 @@ pub fn redact(url: &str) -> String {
         let pw = if cred.contains(':') { ":***" } else { "" };
         return format!("{scheme}://{user}{pw}@{host}");
     }
+    if let Some((scheme, rest)) = url.split_once("://") {
+        // No `@`: `user:secret/db` parses as host `user`, port `secret`. Anything after a
+        // colon in the authority that is not a port number is masked.
+        let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let (auth, tail) = rest.split_at(end);
+        if let Some((h, port)) = auth.split_once(':')
+            && (port.is_empty() || !port.chars().all(|c| c.is_ascii_digit()))
+        {
+            return format!("{scheme}://{h}:***{tail}");
+        }
+    }
     url.to_string()
 }
 
@@ -556,6 +738,27 @@ mod tests {
         assert!(Database::parse("sqlite://relative.db").is_err());
         assert!(Database::parse("sqlite:///a/../b.db").is_err());
         assert_eq!(redact("mysql://u:secret@h/d"), "mysql://u:***@h/d");
+        for bad in [
+            "mysql://u:secret/db",
+            "mysql://u:secret@h:99999/db",
+            "mysql://u:secret@h:port/db",
+            "mysql://u:s%40cret%2F@h:x/db",
+            "mysql://u:secret",
+            "postgres://u:secret/",
+            "oracle://u:secret@h/d",
+            "mysql://u:sec/ret@h/",
+            "mysql://u:secret@h/a/b",
+            "mysql://u:secret@/db",
+            "mysql://u:%FF%FEsecret@h/db",
+        ] {
+            let e = Database::parse(bad).unwrap_err().to_string();
+            assert!(
+                !e.contains("secret") && !e.contains("s%40cret"),
+                "{bad}: {e}"
+            );
+            assert!(!e.contains("ret@"), "{bad}: {e}");
+        }
+        assert_eq!(redact("mysql://h:3306/db"), "mysql://h:3306/db");
         let e = Database::parse("oracle://u:secret@h/d")
             .unwrap_err()
             .to_string();

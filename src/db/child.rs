@@ -117,6 +117,17 @@ fn failed(cmd: &str, st: ExitStatus, stderr: &[u8], secret: Option<&str>) -> Str
 
 fn spawn(cmd: &mut Command, secret: Option<&str>) -> Result<Child, String> {
     let name = prog(cmd);
+    // SAFETY: the closure runs in the child between fork and exec and calls only prctl(2),
+    // which is async-signal-safe; it allocates nothing and touches no lock.
+    unsafe {
+        std::os::unix::process::CommandExt::pre_exec(cmd, || {
+            // The tool dies with us: a killed sitesnap leaves no orphan dump or client.
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
     cmd.spawn()
         .map_err(|e| scrub(&format!("cannot run {name}: {e}"), secret))
 }
@@ -186,6 +197,7 @@ pub(crate) fn stream_out<T>(
     mut cmd: Command,
     trailer: &str,
     secret: Option<&str>,
+    timeout: std::time::Duration,
     consume: &mut dyn FnMut(&mut dyn Read) -> crate::Result<T>,
 ) -> Result<crate::Result<T>, String> {
     let name = prog(&cmd);
@@ -194,6 +206,7 @@ pub(crate) fn stream_out<T>(
         .stderr(Stdio::piped());
     let mut child = spawn(&mut cmd, secret)?;
     let err = StderrDrain::start(child.stderr.take().expect("piped stderr"));
+    let dog = Watchdog::start(child.id(), timeout);
     let mut out = Tail {
         inner: child.stdout.take().expect("piped stdout"),
         tail: Vec::new(),
@@ -202,6 +215,15 @@ pub(crate) fn stream_out<T>(
     let res = consume(&mut out);
     let Tail { inner, tail, total } = out;
     drop(inner);
+    // Stopped before the child is reaped, so its pid cannot have been reused.
+    if dog.stop() {
+        kill(&mut child);
+        let _ = err.finish();
+        return Err(format!(
+            "{name} did not finish within {} s and was stopped (a table lock held elsewhere?)",
+            timeout.as_secs_f64()
+        ));
+    }
     if res.is_err() {
         // The consumer gave up (a full disk, say): stop the tool, report the consumer's error.
         kill(&mut child);
@@ -229,6 +251,34 @@ pub(crate) fn stream_out<T>(
         ));
     }
     Ok(res)
+}
+
+/// Kills a process (SIGKILL) when a time limit passes, unless stopped first.
+struct Watchdog {
+    stop: std::sync::mpsc::Sender<()>,
+    thread: JoinHandle<bool>,
+}
+
+impl Watchdog {
+    fn start(pid: u32, limit: std::time::Duration) -> Watchdog {
+        let (stop, rx) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || match rx.recv_timeout(limit) {
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                // SAFETY: plain kill(2) on our own child, which is not reaped before `stop`
+                // has joined this thread, so the pid still names it.
+                unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+                true
+            }
+            _ => false,
+        });
+        Watchdog { stop, thread }
+    }
+
+    /// Stops the watchdog; true when it had already killed the process.
+    fn stop(self) -> bool {
+        let _ = self.stop.send(());
+        self.thread.join().unwrap_or(false)
+    }
 }
 
 /// Runs a client with `prefix` then everything from `r` on its stdin, and checks it exits 0.
@@ -299,12 +349,34 @@ mod tests {
         assert_eq!(one_line(b"\n first \n\nsecond\n", None), "first / second");
     }
 
+    const LONG: std::time::Duration = std::time::Duration::from_secs(60);
+
+    #[test]
+    fn stream_out_kills_a_tool_past_its_time() {
+        let mut sh = Command::new("sh");
+        sh.args(["-c", "printf 'x'; exec sleep 30"]);
+        let t = std::time::Instant::now();
+        let e = stream_out(
+            sh,
+            "-- done",
+            None,
+            std::time::Duration::from_millis(300),
+            &mut |r| {
+                std::io::copy(r, &mut std::io::sink()).unwrap();
+                Ok(())
+            },
+        )
+        .unwrap_err();
+        assert!(e.contains("did not finish within"), "{e}");
+        assert!(t.elapsed() < std::time::Duration::from_secs(10));
+    }
+
     #[test]
     fn stream_out_checks_status_and_trailer() {
         let mut sh = Command::new("sh");
         sh.args(["-c", "printf 'data\\n-- done\\n'"]);
         let mut got = Vec::new();
-        let r = stream_out(sh, "-- done", None, &mut |r| {
+        let r = stream_out(sh, "-- done", None, LONG, &mut |r| {
             r.read_to_end(&mut got).unwrap();
             Ok(())
         });
@@ -313,7 +385,7 @@ mod tests {
 
         let mut sh = Command::new("sh");
         sh.args(["-c", "printf 'half'"]);
-        let e = stream_out(sh, "-- done", None, &mut |r| {
+        let e = stream_out(sh, "-- done", None, LONG, &mut |r| {
             std::io::copy(r, &mut std::io::sink()).unwrap();
             Ok(())
         })
@@ -325,7 +397,7 @@ mod tests {
             "-c",
             "printf 'x\\n-- done\\n'; echo 'boom secret' >&2; exit 3",
         ]);
-        let e = stream_out(sh, "-- done", Some("secret"), &mut |r| {
+        let e = stream_out(sh, "-- done", Some("secret"), LONG, &mut |r| {
             std::io::copy(r, &mut std::io::sink()).unwrap();
             Ok(())
         })

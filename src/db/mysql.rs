@@ -166,7 +166,11 @@ impl OptionFile {
                 (Some(t), p)
             }
         };
-        let path = base.join(format!("mysql-{}.cnf", fsutil::random_hex(8)));
+        let path = base.join(format!(
+            "mysql-{}-{}.cnf",
+            std::process::id(),
+            fsutil::random_hex(8)
+        ));
         // create_private_file: O_CREAT|O_EXCL, mode 0600, before a single byte is written.
         let mut f = fsutil::create_private_file(&path)?;
         let file = OptionFile {
@@ -193,6 +197,42 @@ impl OptionFile {
     }
 }
 
+/// Removes option files in `dir` left by runs that were killed: `mysql-<pid>-<hex>.cnf`
+/// whose process is gone, and `mysql-<hex>.cnf` (older runs, which put no pid in the name).
+/// Returns how many it removed.
+pub(crate) fn clean_stale(dir: &Path) -> usize {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut n = 0;
+    for e in rd.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(mid) = name
+            .strip_prefix("mysql-")
+            .and_then(|m| m.strip_suffix(".cnf"))
+        else {
+            continue;
+        };
+        let alive = match mid.split_once('-') {
+            Some((pid, _)) => pid.parse::<i32>().is_ok_and(process_alive),
+            None => false,
+        };
+        if !alive && std::fs::remove_file(e.path()).is_ok() {
+            n += 1;
+        }
+    }
+    n
+}
+
+fn process_alive(pid: i32) -> bool {
+    if pid <= 0 {
+        return false;
+    }
+    // SAFETY: kill with signal 0 sends nothing; it only asks whether `pid` exists.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
 /// Quotes an identifier with backticks.
 pub(crate) fn ident(name: &str) -> String {
     format!("`{}`", name.replace('`', "``"))
@@ -202,6 +242,30 @@ pub(crate) fn ident(name: &str) -> String {
 /// its bytes, compared against `HEX(column)`.
 pub(crate) fn hex_lit(s: &str) -> String {
     format!("'{}'", hex::encode_upper(s.as_bytes()))
+}
+
+/// The loading account (`user@host`) and whether it may name any definer (SUPER or
+/// SET USER), tab-separated.
+pub(crate) const WHO_AM_I: &str = "SELECT CURRENT_USER(), (SELECT COUNT(*) FROM \
+     information_schema.USER_PRIVILEGES WHERE GRANTEE = CONCAT('''', \
+     SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', SUBSTRING_INDEX(CURRENT_USER(), '@', -1), \
+     '''') AND PRIVILEGE_TYPE IN ('SUPER', 'SET USER'))";
+
+/// How many of the account's grants (global or on a pattern matching the current database)
+/// hold DROP.
+pub(crate) const HAS_DROP: &str = "SELECT (SELECT COUNT(*) FROM information_schema.USER_PRIVILEGES \
+     WHERE PRIVILEGE_TYPE = 'DROP') + (SELECT COUNT(*) FROM information_schema.SCHEMA_PRIVILEGES \
+     WHERE PRIVILEGE_TYPE = 'DROP' AND DATABASE() LIKE TABLE_SCHEMA)";
+
+/// From `WHO_AM_I`'s output: `None` when the account may keep every definer, else the one
+/// account it may name (itself).
+pub(crate) fn definers_allowed(out: &[u8]) -> Option<Vec<String>> {
+    let text = String::from_utf8_lossy(out);
+    let (me, n) = text.trim().split_once('\t')?;
+    if n.trim() != "0" {
+        return None;
+    }
+    Some(vec![me.to_string()])
 }
 
 /// Objects of the current database, as (kind, name), decoded from the HEX(name) the query

@@ -24,10 +24,17 @@ pub(crate) fn trailer() -> &'static str {
     TRAILER
 }
 
-/// pg_dump's arguments: plain SQL to stdout, the database from `PGDATABASE`. Owners and
-/// privileges are kept (a site's database is loaded back by the same role that owns it).
-pub(crate) fn dump_args() -> Vec<String> {
-    vec!["--format=plain".into(), "--no-password".into()]
+/// pg_dump's arguments: plain SQL to stdout, the database from `PGDATABASE`, no owners and
+/// no privileges (the load makes the restoring role own everything, and a dump must not need
+/// roles the target server may not have), and a bound on the wait for each table's lock.
+pub(crate) fn dump_args(lock_wait: std::time::Duration) -> Vec<String> {
+    vec![
+        "--format=plain".into(),
+        "--no-password".into(),
+        "--no-owner".into(),
+        "--no-privileges".into(),
+        format!("--lock-wait-timeout={}", lock_wait.as_millis().max(1)),
+    ]
 }
 
 /// A command for `tool` connected to `database` of `s`, through the child's environment only.
@@ -72,6 +79,26 @@ pub(crate) fn psql_args() -> Vec<String> {
         .map(|s| s.to_string())
         .collect()
 }
+
+/// Whether the role can create in `public`, the first object in the database it could not
+/// drop (schema or relation in a non-system schema, owned by a role it is not a member of),
+/// and whether it is a superuser, `|`-separated.
+pub(crate) const PRIVILEGES: &str = r"SELECT has_schema_privilege('public', 'CREATE'),
+  coalesce((SELECT format('%s %I.%I', CASE c.relkind WHEN 'v' THEN 'view' ELSE 'relation' END,
+      n.nspname, c.relname)
+    FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+    WHERE n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_%'
+      AND c.relkind IN ('r', 'v', 'm', 'S', 'p', 'f') AND NOT pg_has_role(c.relowner, 'USAGE')
+    ORDER BY 1 LIMIT 1),
+   (SELECT format('schema %I', n.nspname) FROM pg_catalog.pg_namespace n
+    WHERE n.nspname NOT IN ('pg_catalog', 'information_schema', 'public')
+      AND n.nspname NOT LIKE 'pg\_%' AND NOT pg_has_role(n.nspowner, 'USAGE')
+    ORDER BY 1 LIMIT 1), ''),
+  (SELECT rolsuper FROM pg_catalog.pg_roles WHERE rolname = current_user)";
+
+/// `1` when the role may create databases.
+pub(crate) const MAY_CREATE_DB: &str = "SELECT (rolcreatedb OR rolsuper)::int \
+     FROM pg_catalog.pg_roles WHERE rolname = current_user";
 
 /// A string literal (standard_conforming_strings is on in every supported server).
 pub(crate) fn literal(s: &str) -> String {
@@ -153,7 +180,7 @@ mod tests {
             name: "db".into(),
         };
         let mut c = command(&PathBuf::from("/usr/bin/pg_dump"), &s, "db");
-        c.args(dump_args());
+        c.args(dump_args(std::time::Duration::from_secs(5)));
         assert!(c.get_args().all(|a| !a.to_string_lossy().contains("s3cr")));
         let envs: Vec<_> = c.get_envs().collect();
         assert!(

@@ -228,8 +228,8 @@ fn step_db(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<()> {
         }
         _ => {
             let id = snap.db_dump.expect("dump");
-            let mut r = read::blob_reader(repo, &id)?;
-            db.load(&mut r)
+            db.load_checked(&mut || Ok(Box::new(read::blob_reader(repo, &id)?)))
+                .map(|n| n.print())
         }
     }
 }
