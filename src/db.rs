@@ -106,6 +106,7 @@ impl Database {
         }
     }
 
+    /// The engine's name as stored in snapshots (`sqlite`, `mysql`, `postgres`).
     pub fn kind(&self) -> &'static str {
         match self {
             Database::Sqlite(_) => "sqlite",

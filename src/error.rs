@@ -7,6 +7,7 @@ use std::path::PathBuf;
 /// Result alias used throughout the library.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Every error the library returns; the CLI prints it as one line (`sitesnap: error: ...`).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Bad command-line input that clap cannot catch (exit code 2).

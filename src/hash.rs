@@ -4,12 +4,14 @@
 use sha2::{Digest, Sha256};
 use std::fmt;
 
+/// A 32-byte SHA-256 content hash.
 #[derive(
     Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
 )]
 pub struct Hash(pub [u8; 32]);
 
 impl Hash {
+    /// The hash of `data`.
     pub fn of(data: &[u8]) -> Hash {
         Hash(Sha256::digest(data).into())
     }
@@ -23,6 +25,7 @@ impl Hash {
         Hash(h.finalize().into())
     }
 
+    /// The full hex form (64 digits).
     pub fn to_hex(&self) -> String {
         hex::encode(self.0)
     }
