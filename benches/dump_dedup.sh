@@ -1,7 +1,7 @@
 #!/bin/sh
 # Dump deduplication of a ~200 MB MariaDB database (issue 4).
 #
-# 1. Runs the ignored test `mysql_dump_dedup_200mb` (tests/db_mysql.rs): the real sitesnap binary
+# 1. Runs the ignored test `mysql_dump_dedup_200mb` (tests/it/db/mariadb.rs): the real sitesnap binary
 #    snapshots a generated database, 1% of its rows are changed in one contiguous id range,
 #    snapshot, another 1% picked at random, snapshot; it prints each later snapshot's
 #    `bytes_added` as a percentage of the first's.
@@ -20,8 +20,8 @@ MB=${SITESNAP_DEDUP_MB:-200}
 export SITESNAP_DEDUP_MB=$MB
 
 if [ "${SNAPSHOTS:-1}" = 1 ]; then
-    echo "== sitesnap snapshots (tests/db_mysql.rs mysql_dump_dedup_200mb, $MB MB)"
-    cargo test --quiet --test db_mysql mysql_dump_dedup_200mb -- --ignored --nocapture 2>&1 |
+    echo "== sitesnap snapshots (tests/it/db/mariadb.rs mysql_dump_dedup_200mb, $MB MB)"
+    cargo test --quiet --test it db::mariadb::mysql_dump_dedup_200mb -- --ignored --nocapture 2>&1 |
         grep -E "dump dedup|test result|panicked|FAILED"
 fi
 

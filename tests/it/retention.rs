@@ -10,9 +10,8 @@
 //!   s04 2026-03-01 03:00 [W09]   C   2026-02-10 10:00 [W07] (checkpoint, pinned)
 //!   s03 2026-01-15 03:00 [W03]   s02 2025-12-31 03:00 [2026-W01]   s01 2025-06-15 03:00 [W24]
 //! and "now" is 2026-11-20 12:00.
-mod util;
+use crate::support::*;
 use std::collections::BTreeSet;
-use util::*;
 
 const NOW: &str = "2026-11-20T12:00:00Z";
 

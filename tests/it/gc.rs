@@ -2,12 +2,9 @@
 //! back byte for byte; partly used packs are repacked; the files cache never hands a later
 //! snapshot a chunk gc removed; a gc killed at any fail point loses nothing; leftovers of a
 //! crashed snapshot are removed.
-mod opsutil;
-mod util;
-use opsutil::*;
+use crate::support::*;
 use std::collections::BTreeMap;
 use std::fs;
-use util::*;
 
 struct Scene {
     w: World,

@@ -2,14 +2,13 @@
 //! several sites on one Drupal-like platform; a database written during the snapshot; dedup and
 //! the files cache; repository permissions and secrets. Everything drives the real binary and
 //! reads the result back through the library, the way a restore will.
-mod util;
+use crate::support::*;
 use std::collections::HashSet;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use util::*;
 
 fn paths(recs: &[Rec]) -> Vec<String> {
     recs.iter().map(Rec::path_str).collect()

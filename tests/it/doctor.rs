@@ -1,7 +1,6 @@
 //! `sitesnap doctor`: what would make tonight's snapshot fail, reported without changing anything.
-mod util;
+use crate::support::*;
 use std::fs;
-use util::*;
 
 const URI: &str = "blog.example.net";
 

@@ -4,12 +4,11 @@
 //! reads back exactly as it was, no half snapshot is listed (`after-commit` leaves exactly one
 //! complete new one), the chunk index names only chunks that are in durable pack files at the
 //! place the pack's own header says, and the next snapshot succeeds despite the stale lock.
-mod util;
+use crate::support::*;
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use util::*;
 
 /// What a snapshot reads back as.
 #[derive(Debug, PartialEq)]

@@ -1,11 +1,10 @@
 //! Restore returns a site to the platform it was on (issue 3): the seed's disaster end to end,
 //! with the old platform kept, deleted or modified; undo; crash at every step then recover;
 //! bad input and corrupt data that must leave the live site untouched.
-mod util;
+use crate::support::*;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use util::*;
 
 const URI: &str = "shop.example.com";
 

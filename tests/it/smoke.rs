@@ -1,6 +1,5 @@
 //! The harness itself works and a basic snapshot round trip is listed.
-mod util;
-use util::*;
+use crate::support::*;
 
 #[test]
 fn snapshot_is_listed_with_its_parts() {

@@ -1,8 +1,7 @@
 //! Operations commands: pin, unpin, forget (pinned ones need --force or unpin; one bad id
 //! changes nothing), stored per-site policies (`site add/set --keep-*`) used by `prune` with no
 //! flags, and clear errors for bad policies.
-mod util;
-use util::*;
+use crate::support::*;
 
 fn world() -> (World, Vec<String>) {
     let w = World::new();

@@ -1,8 +1,7 @@
 //! `sitesnap export`: a snapshot as a portable tar that system tar extracts to the same trees.
-mod util;
+use crate::support::*;
 use std::fs;
 use std::process::Command;
-use util::*;
 
 fn extract(archive: &std::path::Path, flag: &str, into: &std::path::Path) {
     fs::create_dir_all(into).unwrap();

@@ -1,10 +1,9 @@
 //! Cron mode: `snapshot --all` is silent on success (unless -v), goes on past a failing site
 //! with one line per failure on stderr and exit 1, and writes Prometheus metrics atomically.
-mod util;
+use crate::support::*;
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use util::*;
 
 /// Two good sites and two broken ones (platform gone; database file gone).
 fn world() -> World {

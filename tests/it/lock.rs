@@ -1,10 +1,7 @@
 //! Locking: one writer at a time. A second writer waits its turn or, with `--lock-wait 0`,
 //! fails naming the holder; readers do not block; a lock left by a killed writer is broken with
 //! a notice; the catalogue is never corrupted.
-mod opsutil;
-mod util;
-use opsutil::*;
-use util::*;
+use crate::support::*;
 
 fn world() -> (World, Site) {
     let w = World::new();

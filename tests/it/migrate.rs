@@ -1,8 +1,7 @@
 //! `sitesnap migrate`: checkpoint, move, update, check, and rollback to the old platform when
 //! the update or the check fails.
-mod util;
+use crate::support::*;
 use std::fs;
-use util::*;
 
 const URI: &str = "blog.example.net";
 

@@ -1,11 +1,10 @@
 //! Bad input gets one clear line on stderr naming the thing at fault, exit code 1 (2 for usage
 //! errors), and changes nothing: the catalogue (every table's rows, the sites, the snapshot
 //! ids) and the pack files are the same before and after.
-mod util;
+use crate::support::*;
 use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::Path;
-use util::*;
 
 /// Files under the repository's `data/` (packs and temporary files).
 fn data_files(repo: &Path) -> Vec<String> {

@@ -1,7 +1,6 @@
 //! `site set`: changing a site's database URL (with the password from a file) and bindings.
-mod util;
+use crate::support::*;
 use std::fs;
-use util::*;
 
 #[test]
 fn site_set_changes_db_and_bindings_without_showing_the_password() {

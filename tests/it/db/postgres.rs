@@ -1,9 +1,10 @@
 //! PostgreSQL sites against the real server (`SITESNAP_TEST_PG_URL`, default postgres on
-//! 127.0.0.1:5432): snapshot through `pg_dump`, restore through `Database::load` (everything in
-//! the database replaced, in one transaction), passwords kept out of argv and output, failures
-//! that record nothing.
-mod util;
-use util::*;
+//! 127.0.0.1:5432): the shared suite (snapshot through `pg_dump`, restore through
+//! `Database::load`: everything in the database replaced, in one transaction; a missing
+//! database re-created; a failed load changes nothing), then passwords kept out of argv and
+//! output, and failures that record nothing.
+use super::{Flavour, password};
+use crate::support::*;
 
 /// Tables, foreign keys, a view, a trigger (and its function), a procedure, an enum and a
 /// domain, serial sequences, a second schema, bytea, 4-byte UTF-8 and NULLs.
@@ -131,114 +132,100 @@ fn mess_up(db: &TestDb) {
     );
 }
 
-fn snapshot_id(w: &World, uri: &str) -> String {
-    let s = w.snapshot(uri);
-    assert_eq!(s["db_kind"], "postgres");
-    assert!(s["db_dump"].is_string(), "{s}");
-    assert!(s["db_bytes"].as_u64().unwrap() > 10_000, "{s}");
-    s["id"].as_str().unwrap().to_string()
-}
+/// PostgreSQL on the test server (`Engine::Postgres`).
+struct Postgres(TestDb);
 
-#[test]
-fn postgres_snapshot_then_restore_brings_back_everything_in_the_database() {
-    let Some(db) = TestDb::create(Engine::Postgres, "roundtrip") else {
-        return;
-    };
-    db.sql(SCHEMA);
-    let before = state(&db);
-    assert!(before.catalog.contains("trigger node_logged"));
-    assert!(before.catalog.contains("routine bump_counter("));
-
-    let w = World::new();
-    db_site(&w, "pg.example", &db.url());
-    let id = snapshot_id(&w, "pg.example");
-
-    mess_up(&db);
-    assert!(db.tables().contains(&"added_later".to_string()));
-    assert!(!db.tables().contains(&"node_counter".to_string()));
-
-    restore_db(&w, &id, &db.url()).expect("restore");
-    let after = state(&db);
-    assert_eq!(after, before);
-    let tables = db.tables();
-    assert!(!tables.contains(&"added_later".to_string()));
-    assert!(!tables.contains(&"t".to_string()), "added_schema.t is gone");
-    assert!(tables.contains(&"node_counter".to_string()));
-    assert!(!after.catalog.contains("added_"), "{}", after.catalog);
-    // The view works, the trigger fires, the procedure runs, the sequence goes on.
-    assert_eq!(
-        db.sql("SELECT count(*) FROM published;").trim(),
-        db.sql("SELECT count(*) FROM node WHERE changed > 1700000100;")
+impl Flavour for Postgres {
+    type State = State;
+    const KIND: &'static str = "postgres";
+    fn create(tag: &str) -> Option<Self> {
+        TestDb::create(Engine::Postgres, tag).map(Postgres)
+    }
+    fn url(&self) -> String {
+        self.0.url()
+    }
+    fn load_schema(&self) {
+        self.0.sql(SCHEMA);
+    }
+    fn state(&self) -> State {
+        state(&self.0)
+    }
+    fn check_loaded(&self, before: &State) {
+        assert!(before.catalog.contains("trigger node_logged"));
+        assert!(before.catalog.contains("routine bump_counter("));
+    }
+    fn mess_up(&self) {
+        mess_up(&self.0);
+    }
+    fn check_messed(&self, _before: &State) {
+        assert!(self.0.tables().contains(&"added_later".to_string()));
+        assert!(!self.0.tables().contains(&"node_counter".to_string()));
+    }
+    fn check_restored(&self, after: &State) {
+        let db = &self.0;
+        let tables = db.tables();
+        assert!(!tables.contains(&"added_later".to_string()));
+        assert!(!tables.contains(&"t".to_string()), "added_schema.t is gone");
+        assert!(tables.contains(&"node_counter".to_string()));
+        assert!(!after.catalog.contains("added_"), "{}", after.catalog);
+        // The view works, the trigger fires, the procedure runs, the sequence goes on.
+        assert_eq!(
+            db.sql("SELECT count(*) FROM published;").trim(),
+            db.sql("SELECT count(*) FROM node WHERE changed > 1700000100;")
+                .trim()
+        );
+        let logged: i64 = db
+            .sql("SELECT count(*) FROM watchdog;")
             .trim()
-    );
-    let logged: i64 = db
-        .sql("SELECT count(*) FROM watchdog;")
-        .trim()
-        .parse()
-        .unwrap();
-    let nid = db.sql(
-        "INSERT INTO node (uid, title, changed) VALUES (2, 'after restore', 5) RETURNING nid;",
-    );
-    assert_eq!(
-        nid.trim(),
-        "401",
-        "the sequence continues from the snapshot"
-    );
-    db.sql("CALL bump_counter(2);");
-    assert_eq!(
-        db.sql("SELECT count(*) FROM watchdog;")
-            .trim()
-            .parse::<i64>()
-            .unwrap(),
-        logged + 1
-    );
-    assert_eq!(
-        db.sql("SELECT totalcount FROM node_counter WHERE nid = 2;")
-            .trim(),
-        "7"
-    );
-    assert!(
-        db.sql("SELECT name FROM users WHERE uid = 1;")
-            .contains("😀 𝄞")
-    );
+            .parse()
+            .unwrap();
+        let nid = db.sql(
+            "INSERT INTO node (uid, title, changed) VALUES (2, 'after restore', 5) RETURNING nid;",
+        );
+        assert_eq!(
+            nid.trim(),
+            "401",
+            "the sequence continues from the snapshot"
+        );
+        db.sql("CALL bump_counter(2);");
+        assert_eq!(
+            db.sql("SELECT count(*) FROM watchdog;")
+                .trim()
+                .parse::<i64>()
+                .unwrap(),
+            logged + 1
+        );
+        assert_eq!(
+            db.sql("SELECT totalcount FROM node_counter WHERE nid = 2;")
+                .trim(),
+            "7"
+        );
+        assert!(
+            db.sql("SELECT name FROM users WHERE uid = 1;")
+                .contains("😀 𝄞")
+        );
+    }
+    fn drop_database(&self) {
+        self.0.drop_database();
+    }
+    fn exists(&self) -> bool {
+        self.0.exists()
+    }
+    /// A dump that fails halfway: the drop of every object and the partial load roll back.
+    fn after_missing_restore(&self, before: &State) {
+        let d = sitesnap::db::Database::parse(&self.0.url()).unwrap();
+        let e = d
+            .load(&mut &b"CREATE TABLE half_loaded (id integer);\nTHIS IS NOT SQL;\n"[..])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("load failed (nothing was changed)"), "{e}");
+        assert!(e.contains("syntax error"), "{e}");
+        assert!(!e.contains('\n'), "{e}");
+        assert_eq!(self.state(), *before);
+    }
 }
 
-#[test]
-fn postgres_restore_creates_a_missing_database_and_a_failed_load_changes_nothing() {
-    let Some(db) = TestDb::create(Engine::Postgres, "missing") else {
-        return;
-    };
-    db.sql(SCHEMA);
-    let before = state(&db);
-    let w = World::new();
-    db_site(&w, "pgm.example", &db.url());
-    let id = snapshot_id(&w, "pgm.example");
-
-    db.drop_database();
-    assert!(!db.exists());
-    restore_db(&w, &id, &db.url()).expect("restore into a missing database");
-    assert!(db.exists());
-    assert_eq!(state(&db), before);
-
-    // A dump that fails halfway: the drop of every object and the partial load roll back.
-    let d = sitesnap::db::Database::parse(&db.url()).unwrap();
-    let e = d
-        .load(&mut &b"CREATE TABLE half_loaded (id integer);\nTHIS IS NOT SQL;\n"[..])
-        .unwrap_err()
-        .to_string();
-    assert!(e.contains("load failed (nothing was changed)"), "{e}");
-    assert!(e.contains("syntax error"), "{e}");
-    assert!(!e.contains('\n'), "{e}");
-    assert_eq!(state(&db), before);
-}
-
-/// A password with URL-special characters (and a random tail, so that tests running at the same
-/// time never see each other's).
-fn password() -> String {
-    let mut b = [0u8; 4];
-    getrandom::fill(&mut b).unwrap();
-    format!("p@ss:w/o?r#d%&\"'\\ +=;[x]{{y}}|ü 😀{}", hex::encode(b))
-}
+super::db_suite!(Postgres);
 
 #[test]
 fn postgres_password_never_in_argv_or_output_and_failures_record_nothing() {

@@ -1,9 +1,11 @@
 //! MariaDB/MySQL sites against the real server (`SITESNAP_TEST_MYSQL_URL`, default root over
-//! /run/mysqld/mysqld.sock): snapshot through `mariadb-dump`, restore through `Database::load`,
+//! /run/mysqld/mysqld.sock): the shared suite (snapshot through `mariadb-dump`, restore through
+//! `Database::load`, a missing database re-created, over TCP), then the MariaDB-only tests:
 //! passwords kept out of argv, output and the snapshot records, failures that record nothing,
-//! and dump deduplication.
-mod util;
-use util::*;
+//! dump deduplication, and the seed's disaster (a migrated site goes back, database included).
+use super::{Flavour, password};
+use crate::support::*;
+use std::fs;
 
 /// A Drupal-like schema: foreign keys, a view, triggers, a procedure, an event, BLOBs, 4-byte
 /// UTF-8 and NULLs.
@@ -123,112 +125,102 @@ fn mess_up(db: &TestDb) {
     );
 }
 
-fn snapshot_id(w: &World, uri: &str) -> String {
-    let s = w.snapshot(uri);
-    assert_eq!(s["db_kind"], "mysql");
-    assert!(s["db_dump"].is_string(), "{s}");
-    assert!(s["db_bytes"].as_u64().unwrap() > 10_000, "{s}");
-    s["id"].as_str().unwrap().to_string()
+/// MariaDB/MySQL on the test server (`Engine::Mysql`).
+struct MariaDb(TestDb);
+
+impl Flavour for MariaDb {
+    type State = State;
+    const KIND: &'static str = "mysql";
+    fn create(tag: &str) -> Option<Self> {
+        TestDb::create(Engine::Mysql, tag).map(MariaDb)
+    }
+    fn url(&self) -> String {
+        // The default test URL reaches the server over its Unix socket (?socket=...).
+        self.0.url()
+    }
+    /// Over TCP when the admin URL is the local socket; the admin URL as it is otherwise.
+    fn site_url(&self) -> String {
+        if self.0.url().contains("socket=") {
+            format!("mysql://root@127.0.0.1:3306/{}", self.0.name)
+        } else {
+            self.0.url()
+        }
+    }
+    fn load_schema(&self) {
+        self.0.sql(SCHEMA);
+    }
+    fn state(&self) -> State {
+        state(&self.0)
+    }
+    fn check_loaded(&self, before: &State) {
+        assert_eq!(
+            before.tables,
+            [
+                "node",
+                "node_counter",
+                "taxonomy_index",
+                "users",
+                "watchdog"
+            ]
+        );
+        assert!(before.triggers.contains("node_logged"));
+        assert!(before.routines.contains("bump_counter"));
+    }
+    fn mess_up(&self) {
+        mess_up(&self.0);
+    }
+    fn check_messed(&self, before: &State) {
+        let db = &self.0;
+        assert_eq!(
+            db.tables(),
+            ["added_later", "node", "taxonomy_index", "users", "watchdog"]
+        );
+        assert_ne!(db.table_digest("users", "uid"), before.digests[3].1);
+    }
+    fn check_restored(&self, _after: &State) {
+        let db = &self.0;
+        assert!(!db.tables().contains(&"added_later".to_string()));
+        assert!(db.tables().contains(&"node_counter".to_string()));
+        let views = db.sql(
+            "SELECT TABLE_NAME FROM information_schema.VIEWS WHERE TABLE_SCHEMA = DATABASE();",
+        );
+        assert_eq!(views.trim(), "published", "added view is gone");
+        // The view works, the trigger fires, the procedure runs.
+        assert_eq!(
+            db.sql("SELECT COUNT(*) FROM published;").trim(),
+            db.sql("SELECT COUNT(*) FROM node WHERE changed > 1700000100;")
+                .trim()
+        );
+        let logged = db.sql("SELECT COUNT(*) FROM watchdog;");
+        db.sql("INSERT INTO node (uid, title, changed) VALUES (2, 'after restore', 5); CALL bump_counter(2);");
+        assert_eq!(
+            db.sql("SELECT COUNT(*) FROM watchdog;")
+                .trim()
+                .parse::<i64>()
+                .unwrap(),
+            logged.trim().parse::<i64>().unwrap() + 1,
+            "trigger fires after restore"
+        );
+        assert_eq!(
+            db.sql("SELECT totalcount FROM node_counter WHERE nid = 2;")
+                .trim(),
+            "7"
+        );
+        // 4-byte characters came back as such, not as '?'.
+        assert!(
+            db.sql("SELECT name FROM users WHERE uid = 1;")
+                .contains("😀 𝄞")
+        );
+    }
+    fn drop_database(&self) {
+        self.0.drop_database();
+    }
+    fn exists(&self) -> bool {
+        self.0.exists()
+    }
 }
 
-#[test]
-fn mysql_snapshot_then_restore_brings_back_every_table_view_trigger_and_routine() {
-    let Some(db) = TestDb::create(Engine::Mysql, "roundtrip") else {
-        return;
-    };
-    db.sql(SCHEMA);
-    let before = state(&db);
-    assert_eq!(
-        before.tables,
-        [
-            "node",
-            "node_counter",
-            "taxonomy_index",
-            "users",
-            "watchdog"
-        ]
-    );
-    assert!(before.triggers.contains("node_logged"));
-    assert!(before.routines.contains("bump_counter"));
-
-    let w = World::new();
-    // The default test URL reaches the server over its Unix socket (?socket=...).
-    db_site(&w, "my.example", &db.url());
-    let id = snapshot_id(&w, "my.example");
-
-    mess_up(&db);
-    assert_eq!(
-        db.tables(),
-        ["added_later", "node", "taxonomy_index", "users", "watchdog"]
-    );
-    assert_ne!(db.table_digest("users", "uid"), before.digests[3].1);
-
-    restore_db(&w, &id, &db.url()).expect("restore");
-    let after = state(&db);
-    assert_eq!(after, before);
-    assert!(!db.tables().contains(&"added_later".to_string()));
-    assert!(db.tables().contains(&"node_counter".to_string()));
-    let views =
-        db.sql("SELECT TABLE_NAME FROM information_schema.VIEWS WHERE TABLE_SCHEMA = DATABASE();");
-    assert_eq!(views.trim(), "published", "added view is gone");
-    // The view works, the trigger fires, the procedure runs.
-    assert_eq!(
-        db.sql("SELECT COUNT(*) FROM published;").trim(),
-        db.sql("SELECT COUNT(*) FROM node WHERE changed > 1700000100;")
-            .trim()
-    );
-    let logged = db.sql("SELECT COUNT(*) FROM watchdog;");
-    db.sql("INSERT INTO node (uid, title, changed) VALUES (2, 'after restore', 5); CALL bump_counter(2);");
-    assert_eq!(
-        db.sql("SELECT COUNT(*) FROM watchdog;")
-            .trim()
-            .parse::<i64>()
-            .unwrap(),
-        logged.trim().parse::<i64>().unwrap() + 1,
-        "trigger fires after restore"
-    );
-    assert_eq!(
-        db.sql("SELECT totalcount FROM node_counter WHERE nid = 2;")
-            .trim(),
-        "7"
-    );
-    // 4-byte characters came back as such, not as '?'.
-    assert!(
-        db.sql("SELECT name FROM users WHERE uid = 1;")
-            .contains("😀 𝄞")
-    );
-}
-
-#[test]
-fn mysql_restore_over_tcp_creates_a_missing_database() {
-    let Some(db) = TestDb::create(Engine::Mysql, "missing") else {
-        return;
-    };
-    db.sql(SCHEMA);
-    let before = state(&db);
-    // Over TCP when the admin URL is the local socket; the admin URL as it is otherwise.
-    let url = if db.url().contains("socket=") {
-        format!("mysql://root@127.0.0.1:3306/{}", db.name)
-    } else {
-        db.url()
-    };
-    let w = World::new();
-    db_site(&w, "tcp.example", &url);
-    let id = snapshot_id(&w, "tcp.example");
-    db.drop_database();
-    assert!(!db.exists());
-    restore_db(&w, &id, &url).expect("restore into a missing database");
-    assert!(db.exists());
-    assert_eq!(state(&db), before);
-}
-
-/// A password with URL-special characters (and a random tail, so that tests running at the same
-/// time never see each other's).
-fn password() -> String {
-    let mut b = [0u8; 4];
-    getrandom::fill(&mut b).unwrap();
-    format!("p@ss:w/o?r#d%&\"'\\ +=;[x]{{y}}|ü 😀{}", hex::encode(b))
-}
+super::db_suite!(MariaDb);
 
 #[test]
 fn mysql_password_never_in_argv_output_or_snapshot_records() {
@@ -480,7 +472,7 @@ fn mysql_failures_are_one_line_and_record_nothing() {
     db.sql("DROP VIEW zz_broken;");
 
     // A good snapshot, then a load that fails is a clear error.
-    let id = snapshot_id(&w, "ok.example");
+    let id = super::snapshot_id::<MariaDb>(&w, "ok.example");
     assert_eq!(w.snapshot_count(), 1);
     let d = sitesnap::db::Database::parse(&db.url()).unwrap();
     let e = d
@@ -584,4 +576,92 @@ fn mysql_dump_dedup_200mb() {
         clustered < 0.10,
         "clustered 1% change added {clustered:.3} of the first"
     );
+}
+
+// ------------------------------------------------------------ the seed's disaster (issue 4)
+
+/// The seed's disaster with a MariaDB database (issue 4): a site on platform A is snapshotted,
+/// "migrated" to platform B where a failed update changes its database, then restored: it is on
+/// A again with the database it had, and the update's table is gone.
+const URI: &str = "shop.example.com";
+
+#[test]
+fn migrated_mariadb_site_goes_back_to_its_platform_and_database() {
+    let Some(db) = TestDb::create(Engine::Mysql, "migrate") else {
+        return;
+    };
+    db.sql(
+        "CREATE TABLE node (nid INT PRIMARY KEY, title VARCHAR(100) CHARACTER SET utf8mb4, body BLOB);
+         CREATE TABLE users (uid INT PRIMARY KEY, name VARCHAR(60));
+         INSERT INTO node VALUES (1, 'first 😀', UNHEX('00FF10')), (2, 'second', NULL), (3, 'third', 'x');
+         INSERT INTO users VALUES (1, 'admin'), (2, 'editor');
+         CREATE VIEW titles AS SELECT title FROM node;",
+    );
+    let w = World::new();
+    let a = w.platform("platforms/drupal-7.98", 200);
+    let b = w.platform("platforms/drupal-7.105", 200);
+    let site = make_site(w.dir.path(), URI, &a);
+    fs::remove_file(&site.db).unwrap();
+    w.run(&[
+        "site",
+        "add",
+        URI,
+        "--platform",
+        &a.to_string_lossy(),
+        "--db",
+        &db.url(),
+        "--bind",
+        &site.vhost.to_string_lossy(),
+        "--bind",
+        &site.alias.to_string_lossy(),
+    ])
+    .ok();
+    let files_before = listing(&site.dir);
+    let node_before = db.table_digest("node", "nid");
+    let users_before = db.table_digest("users", "uid");
+    let vhost_before = fs::read_to_string(&site.vhost).unwrap();
+    let snap = w.snapshot(URI)["id"].as_str().unwrap().to_string();
+
+    // Migrate to B by hand, the way Aegir does, and let the update break things.
+    let moved = b.join("sites").join(URI);
+    fs::rename(&site.dir, &moved).unwrap();
+    for f in [&site.vhost, &site.alias] {
+        let t = fs::read_to_string(f)
+            .unwrap()
+            .replace(&a.display().to_string(), &b.display().to_string());
+        fs::write(f, t).unwrap();
+    }
+    fs::write(moved.join("files/after.txt"), "after").unwrap();
+    db.sql(
+        "CREATE TABLE cache_update (cid VARCHAR(10));
+         UPDATE node SET title = 'changed' WHERE nid = 2;
+         DELETE FROM users WHERE uid = 2;
+         DROP VIEW titles;",
+    );
+
+    let r = w.run(&["restore", &snap, "--yes"]).ok();
+    assert!(r.stdout.contains("undo with"), "{}", r.stdout);
+    assert!(!moved.exists());
+    assert_eq!(listing(&site.dir), files_before);
+    assert_eq!(fs::read_to_string(&site.vhost).unwrap(), vhost_before);
+    assert_eq!(db.table_digest("node", "nid"), node_before);
+    assert_eq!(db.table_digest("users", "uid"), users_before);
+    let tables = db.tables();
+    assert!(!tables.iter().any(|t| t == "cache_update"), "{tables:?}");
+    let views =
+        db.sql("SELECT TABLE_NAME FROM information_schema.VIEWS WHERE TABLE_SCHEMA = DATABASE();");
+    assert_eq!(views.trim(), "titles", "the dropped view is back");
+    // The password-free URL is all the catalogue's snapshot rows show.
+    let list = w.run(&["list", URI, "--json"]).ok().json();
+    let pre = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["kind"] == "pre-restore")
+        .unwrap();
+    // Undo: the migrated state comes back, database included.
+    w.run(&["restore", pre["id"].as_str().unwrap(), "--yes"])
+        .ok();
+    assert!(moved.join("files/after.txt").exists());
+    assert!(db.tables().iter().any(|t| t == "cache_update"));
 }

@@ -1,8 +1,7 @@
 //! Aegir: importing Aegir backup tarballs, and discovering an Aegir server's sites.
-mod util;
+use crate::support::*;
 use std::fs;
 use std::process::Command;
-use util::*;
 
 const URI: &str = "news.example.org";
 

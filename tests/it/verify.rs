@@ -1,11 +1,8 @@
 //! verify: a flipped bit, a truncated pack and a deleted pack are each found, and every damaged
 //! snapshot and file is named; a sound repository passes.
-mod opsutil;
-mod util;
-use opsutil::*;
+use crate::support::*;
 use std::fs;
 use std::io::{Read, Seek, SeekFrom, Write};
-use util::*;
 
 /// Two snapshots of one site: the second adds files/new.bin. Each snapshot writes one pack.
 struct Scene {

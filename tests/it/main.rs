@@ -1,0 +1,21 @@
+//! The one integration-test binary: one module per area, sharing `support` (compiled once).
+
+mod support;
+
+mod aegir;
+mod bad_input;
+mod crash;
+mod cron;
+mod db;
+mod doctor;
+mod export;
+mod gc;
+mod lock;
+mod migrate;
+mod ops_cli;
+mod restore;
+mod retention;
+mod site_set;
+mod smoke;
+mod snapshot;
+mod verify;

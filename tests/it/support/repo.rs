@@ -1,0 +1,103 @@
+//! The repository on disk: catalogue state, stored bytes, pack files, modes.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// Everything in the catalogue a failed command must leave alone.
+#[derive(Debug, PartialEq, Eq)]
+pub struct CatalogState {
+    pub counts: Vec<(String, i64)>,
+    pub sites: Vec<String>,
+    pub snapshot_ids: Vec<String>,
+}
+
+pub fn catalog_state(repo: &Path) -> CatalogState {
+    let c = rusqlite::Connection::open(repo.join("catalog.sqlite")).unwrap();
+    let counts = [
+        "sites",
+        "packs",
+        "chunks",
+        "blobs",
+        "snapshots",
+        "files_cache",
+        "journals",
+    ]
+    .iter()
+    .map(|t| {
+        let n: i64 = c
+            .query_row(&format!("SELECT count(*) FROM {t}"), [], |r| r.get(0))
+            .unwrap();
+        (t.to_string(), n)
+    })
+    .collect();
+    let strings = |sql: &str| -> Vec<String> {
+        let mut st = c.prepare(sql).unwrap();
+        st.query_map([], |r| r.get::<_, String>(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    CatalogState {
+        counts,
+        sites: strings(
+            "SELECT uri || '|' || platform || '|' || site_dir || '|' || coalesce(db_url, '') || '|' || bindings FROM sites ORDER BY uri",
+        ),
+        snapshot_ids: strings("SELECT id FROM snapshots ORDER BY id"),
+    }
+}
+
+/// Sum of the compressed sizes of the chunks in the catalogue.
+pub fn stored_bytes(repo: &Path) -> i64 {
+    let c = rusqlite::Connection::open(repo.join("catalog.sqlite")).unwrap();
+    c.query_row("SELECT coalesce(sum(clen), 0) FROM chunks", [], |r| {
+        r.get(0)
+    })
+    .unwrap()
+}
+
+pub fn mode_of(p: &Path) -> u32 {
+    std::os::unix::fs::MetadataExt::mode(&fs::symlink_metadata(p).unwrap()) & 0o7777
+}
+
+/// Every folder in the repository is 0700 and every file 0600.
+pub fn assert_private_repo(repo: &Path) {
+    assert_eq!(mode_of(repo), 0o700, "{}", repo.display());
+    let mut seen = 0;
+    for e in walkdir::WalkDir::new(repo).min_depth(1) {
+        let e = e.unwrap();
+        let want = if e.file_type().is_dir() { 0o700 } else { 0o600 };
+        assert_eq!(
+            mode_of(e.path()),
+            want,
+            "mode of {} is {:o}",
+            e.path().display(),
+            mode_of(e.path())
+        );
+        seen += 1;
+    }
+    assert!(seen >= 4, "catalogue, lock, data, data/tmp");
+}
+
+/// Total bytes of the files under `repo/data` (packs and leftovers).
+pub fn data_size(repo: &Path) -> u64 {
+    walkdir::WalkDir::new(repo.join("data"))
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_file())
+        .map(|e| e.metadata().unwrap().len())
+        .sum()
+}
+
+/// Pack files under `repo/data/xx/`.
+pub fn pack_files(repo: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = walkdir::WalkDir::new(repo.join("data"))
+        .min_depth(2)
+        .max_depth(2)
+        .into_iter()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_type().is_file() && e.file_name().len() == 64)
+        .map(|e| e.into_path())
+        .collect();
+    v.sort();
+    v
+}
