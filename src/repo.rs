@@ -3,7 +3,7 @@
 //! `flock` on `lock` (released if the holder dies) with the holder's pid, host, command and
 //! start time written inside for messages. Readers never take the lock.
 
-use crate::catalog::Catalog;
+use crate::catalog::{Catalog, CatalogIndex};
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
 use crate::store::{self, Backend, ChunkReader, ChunkSink, LocalBackend};
@@ -75,7 +75,12 @@ impl Repo {
 
     /// Starts a chunk sink writing new packs into this repository.
     pub fn chunk_sink(&self) -> Result<ChunkSink> {
-        ChunkSink::start_with(self.backend.clone(), &Self::catalog_path(&self.root))
+        ChunkSink::start_with(
+            self.backend.clone(),
+            Arc::new(CatalogIndex {
+                path: Self::catalog_path(&self.root),
+            }),
+        )
     }
 
     fn with_catalog(root: &Path, cat: Catalog) -> Repo {

@@ -22,7 +22,7 @@ pub use cache::CacheEntry;
 pub use journal::JournalRecord;
 pub use kinds::{JournalState, SHORT_ID_LEN, ShortId, SnapshotKind, short_id};
 pub use live::{Batch, DeadRows};
-pub use packs::PackUsage;
+pub use packs::{CatalogIndex, PackUsage};
 pub use sites::SiteRecord;
 pub use snapshots::SnapshotRecord;
 

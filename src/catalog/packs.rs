@@ -168,3 +168,28 @@ impl Catalog {
         )
     }
 }
+
+impl crate::store::ChunkIndex for Catalog {
+    fn chunk_exists(&self, h: &Hash) -> Result<bool> {
+        Catalog::chunk_exists(self, h)
+    }
+    fn chunk_location(&self, h: &Hash) -> Result<Option<ChunkLocation>> {
+        Catalog::chunk_location(self, h)
+    }
+    fn insert_pack(&self, info: &PackInfo) -> Result<()> {
+        Catalog::insert_pack(self, info)
+    }
+}
+
+/// Opens catalogue connections as chunk-index connections for the store's worker threads.
+#[derive(Debug, Clone)]
+pub struct CatalogIndex {
+    /// The catalogue file.
+    pub path: std::path::PathBuf,
+}
+
+impl crate::store::IndexOpener for CatalogIndex {
+    fn open_index(&self) -> Result<Box<dyn crate::store::ChunkIndex + Send>> {
+        Ok(Box::new(Catalog::open(&self.path)?))
+    }
+}

@@ -9,6 +9,7 @@
 
 pub mod backend;
 pub mod chunk;
+pub mod index;
 pub mod pack;
 pub mod reader;
 pub mod writer;
@@ -23,6 +24,7 @@ pub use chunk::{
     ChunkParams, DUMP_CHUNKS, FILE_CHUNKS, TREE_CHUNKS, ZSTD_LEVEL, compress_chunk, decode_chunk,
     hash_bytes,
 };
+pub use index::{ChunkIndex, IndexOpener};
 pub use pack::{
     ChunkLocation, HEADER_ENTRY, PACK_MAGIC, PACK_OVERHEAD, PACK_TARGET, PackEntry, PackInfo,
     read_pack_header,

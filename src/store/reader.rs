@@ -3,8 +3,8 @@
 
 use super::backend::{Backend, LocalBackend, ObjectName};
 use super::chunk::decode_chunk;
+use super::index::ChunkIndex;
 use super::pack::ChunkLocation;
-use crate::catalog::Catalog;
 use crate::error::{Error, Result};
 use crate::hash::Hash;
 use std::io::Write;
@@ -14,18 +14,18 @@ use std::sync::Arc;
 /// Reads chunks by hash through a backend. One per thread.
 pub struct ChunkReader<'a> {
     backend: Arc<dyn Backend>,
-    cat: &'a Catalog,
+    cat: &'a dyn ChunkIndex,
 }
 
 impl<'a> ChunkReader<'a> {
     /// A reader over a local `data/` folder (kept for callers that hold a path; prefer
     /// `Repo::chunk_reader`).
-    pub fn new(data: &Path, cat: &'a Catalog) -> Self {
+    pub fn new(data: &Path, cat: &'a dyn ChunkIndex) -> Self {
         Self::with_backend(Arc::new(LocalBackend::new(data)), cat)
     }
 
     /// A reader through `backend`, locating chunks with `cat`.
-    pub fn with_backend(backend: Arc<dyn Backend>, cat: &'a Catalog) -> Self {
+    pub fn with_backend(backend: Arc<dyn Backend>, cat: &'a dyn ChunkIndex) -> Self {
         ChunkReader { backend, cat }
     }
 
@@ -78,7 +78,7 @@ pub struct BlobReader<'a> {
 
 impl<'a> BlobReader<'a> {
     /// A blob reader over a local `data/` folder (prefer [`BlobReader::with_reader`]).
-    pub fn new(data: &Path, cat: &'a Catalog, chunks: Vec<Hash>) -> Self {
+    pub fn new(data: &Path, cat: &'a dyn ChunkIndex, chunks: Vec<Hash>) -> Self {
         Self::with_reader(ChunkReader::new(data, cat), chunks)
     }
 

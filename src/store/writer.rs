@@ -3,17 +3,16 @@
 //! repack. A pack is durable before it is indexed: its upload is committed (locally: fsync,
 //! rename into place, fsync of the folder) and only then recorded in the catalogue.
 
-use super::backend::{Backend, LocalBackend, ObjectKind, ObjectName, Upload};
+use super::backend::{Backend, ObjectKind, ObjectName, Upload};
 use super::chunk::{ChunkParams, ZSTD_LEVEL, compress_chunk, cut_bytes};
+use super::index::{ChunkIndex, IndexOpener};
 use super::pack::{PACK_MAGIC, PACK_TARGET, PackEntry, PackInfo, encode_header};
-use crate::catalog::Catalog;
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::hash::Hash;
 use sha2::{Digest, Sha256};
 use std::collections::HashSet;
 use std::io::Read;
-use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, RwLock};
 
@@ -218,7 +217,7 @@ struct PackItem {
 /// What the pack-writer thread works with.
 struct WriterJob {
     backend: Arc<dyn Backend>,
-    catalog: PathBuf,
+    index: Arc<dyn IndexOpener>,
     rx: crossbeam_channel::Receiver<PackItem>,
     budget: Arc<Budget>,
     stop: Arc<AtomicBool>,
@@ -226,7 +225,10 @@ struct WriterJob {
 
 /// The sync thread: commits each sealed pack, then indexes it (invariant 1: durable first,
 /// indexed second).
-fn sync_packs(cat: Catalog, srx: crossbeam_channel::Receiver<SealedPack>) -> Result<Vec<PackInfo>> {
+fn sync_packs(
+    cat: Box<dyn ChunkIndex + Send>,
+    srx: crossbeam_channel::Receiver<SealedPack>,
+) -> Result<Vec<PackInfo>> {
     let mut done = Vec::new();
     for sealed in srx {
         let info = sealed.commit()?;
@@ -266,7 +268,7 @@ fn fill_packs(job: &WriterJob, stx: &crossbeam_channel::Sender<SealedPack>) -> R
 /// The pack-writer thread: fills packs, seals them and passes them to the sync thread.
 fn write_packs(job: WriterJob) -> Result<Vec<PackInfo>> {
     let _close = CloseOnDrop(job.budget.clone());
-    let writer_cat = Catalog::open(&job.catalog)?;
+    let writer_cat = job.index.open_index()?;
     let (stx, srx) = crossbeam_channel::bounded::<SealedPack>(SEALED_QUEUE);
     let syncer = std::thread::Builder::new()
         .name("pack-sync".into())
@@ -294,8 +296,8 @@ fn write_packs(job: WriterJob) -> Result<Vec<PackInfo>> {
 pub struct ChunkSink {
     seen: Mutex<HashSet<Hash>>,
     aborted: Arc<AtomicBool>,
-    lookups: Mutex<Vec<Catalog>>,
-    catalog: PathBuf,
+    lookups: Mutex<Vec<Box<dyn ChunkIndex + Send>>>,
+    index: Arc<dyn IndexOpener>,
     tx: RwLock<Option<crossbeam_channel::Sender<PackItem>>>,
     budget: Arc<Budget>,
     writer: Mutex<Option<std::thread::JoinHandle<Result<Vec<PackInfo>>>>>,
@@ -304,16 +306,10 @@ pub struct ChunkSink {
 }
 
 impl ChunkSink {
-    /// Starts a sink writing packs into the local folder `data`, indexing them through a
-    /// catalogue at `catalog` (prefer `Repo::chunk_sink`).
-    pub fn start(data: &Path, catalog: &Path) -> Result<Self> {
-        Self::start_with(Arc::new(LocalBackend::new(data)), catalog)
-    }
-
-    /// Starts a sink writing packs into `backend`, indexing them through a catalogue at
-    /// `catalog`.
-    pub fn start_with(backend: Arc<dyn Backend>, catalog: &Path) -> Result<Self> {
-        let reader = Catalog::open(catalog)?;
+    /// Starts a sink writing packs into `backend`, indexing them through connections that
+    /// `index` opens.
+    pub fn start_with(backend: Arc<dyn Backend>, index: Arc<dyn IndexOpener>) -> Result<Self> {
+        let reader = index.open_index()?;
         let (tx, rx) = crossbeam_channel::unbounded::<PackItem>();
         let budget = Arc::new(Budget {
             state: Mutex::new((0, false)),
@@ -322,7 +318,7 @@ impl ChunkSink {
         let aborted = Arc::new(AtomicBool::new(false));
         let job = WriterJob {
             backend,
-            catalog: catalog.to_path_buf(),
+            index: index.clone(),
             rx,
             budget: budget.clone(),
             stop: aborted.clone(),
@@ -335,7 +331,7 @@ impl ChunkSink {
             seen: Mutex::new(HashSet::new()),
             aborted,
             lookups: Mutex::new(vec![reader]),
-            catalog: catalog.to_path_buf(),
+            index,
             tx: RwLock::new(Some(tx)),
             budget,
             writer: Mutex::new(Some(handle)),
@@ -360,7 +356,7 @@ impl ChunkSink {
         let cat = self.lookups.lock().expect("sink pool").pop();
         let cat = match cat {
             Some(c) => c,
-            None => Catalog::open(&self.catalog)?,
+            None => self.index.open_index()?,
         };
         let found = cat.chunk_exists(h);
         self.lookups.lock().expect("sink pool").push(cat);
