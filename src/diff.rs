@@ -62,7 +62,10 @@ pub fn diff(repo: &Repo, a: &SnapshotRecord, b: Option<&SnapshotRecord>) -> Resu
         to,
         platform_from: a.platform_path.clone(),
         platform_to,
-        platform: tree::diff(&filter.apply(&mine.platform), &filter.apply(&other.platform)),
+        platform: tree::diff(
+            &filter.apply(&mine.platform),
+            &filter.apply(&other.platform),
+        ),
         site: tree::diff(&mine.site, &other.site),
         bindings: tree::diff(&mine.bindings, &other.bindings),
         extra: tree::diff(&mine.extra, &other.extra),

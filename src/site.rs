@@ -121,14 +121,7 @@ pub fn new_site(uri: &str, spec: &SiteSpec) -> Result<SiteRecord> {
         .as_deref()
         .ok_or_else(|| Error::Usage("site add needs --platform <path>".into()))?;
     let platform = canonical_platform(platform)?;
-    let web_root = match &spec.web_root {
-        Some(w) => check_web_root(&platform, w)?,
-        None => spec
-            .site_dir
-            .as_deref()
-            .and_then(webroot::from_site_dir)
-            .unwrap_or_else(|| webroot::detect(&platform)),
-    };
+    let web_root = spec_web_root(&platform, spec)?;
     let site_dir = match &spec.site_dir {
         Some(d) => d.clone(),
         None if web_root.is_empty() => format!("sites/{uri}"),
@@ -171,6 +164,33 @@ pub fn new_site(uri: &str, spec: &SiteSpec) -> Result<SiteRecord> {
     })
 }
 
+/// The web root `site add` uses on `platform` (canonical): the explicit one; else the one the
+/// site folder implies (`<web root>/sites/<name>`); else the `root` of a vhost or drush alias
+/// among the binding files, when inside the platform; else guessed from the platform's files.
+pub fn spec_web_root(platform: &Path, spec: &SiteSpec) -> Result<String> {
+    if let Some(w) = &spec.web_root {
+        return check_web_root(platform, w);
+    }
+    if let Some(w) = spec.site_dir.as_deref().and_then(webroot::from_site_dir) {
+        return Ok(w);
+    }
+    Ok(served_web_root(platform, &spec.bindings).unwrap_or_else(|| webroot::detect(platform)))
+}
+
+/// The web root a vhost `root` (or else a drush alias `root`) among `bindings` names, when it
+/// lies inside `platform`.
+fn served_web_root(platform: &Path, bindings: &[PathBuf]) -> Option<String> {
+    let texts: Vec<String> = bindings
+        .iter()
+        .filter_map(|b| std::fs::read_to_string(b).ok())
+        .collect();
+    let vhost = texts.iter().filter_map(|t| webroot::vhost_root(t));
+    let alias = texts.iter().filter_map(|t| alias_root(t));
+    vhost
+        .chain(alias)
+        .find_map(|r| webroot::relative_to(platform, &r))
+}
+
 /// Validates and registers a new site (see [`new_site`]) with its retention policy (JSON):
 /// its extra paths are checked against the other sites, and its platform's web root is stored
 /// (an explicit `--web-root` replaces the stored one; otherwise a platform seen for the first
@@ -181,16 +201,20 @@ pub fn register(
     spec: &SiteSpec,
     policy: Option<String>,
 ) -> Result<SiteRecord> {
-    let mut rec = new_site(uri, spec)?;
+    let mut spec = spec.clone();
+    if spec.web_root.is_none() {
+        let platform = spec
+            .platform
+            .as_deref()
+            .map(canonical_platform)
+            .transpose()?;
+        if let Some(p) = platform {
+            spec.web_root = cat.platform_web_root(&p)?;
+        }
+    }
+    let mut rec = new_site(uri, &spec)?;
     rec.policy = policy;
-    let web_root = match &spec.web_root {
-        Some(w) => check_web_root(&rec.platform, w)?,
-        None => match cat.platform_web_root(&rec.platform)? {
-            Some(w) => w,
-            None => webroot::from_site_dir(&rec.site_dir)
-                .unwrap_or_else(|| webroot::detect(&rec.platform)),
-        },
-    };
+    let web_root = spec_web_root(&rec.platform, &spec)?;
     rec.extra_paths = validate_extra_paths(cat, &rec, &web_root)?;
     cat.add_site(&rec)?;
     cat.set_platform_web_root(&rec.platform, &web_root)?;
@@ -314,16 +338,7 @@ pub fn web_root(cat: &Catalog, site: &SiteRecord, platform: &Path) -> Result<Str
     if let Some(w) = webroot::from_site_dir(&site.site_dir) {
         return Ok(w);
     }
-    for b in &site.bindings {
-        let Ok(text) = std::fs::read_to_string(b) else {
-            continue;
-        };
-        let served = webroot::vhost_root(&text).or_else(|| alias_root(&text));
-        if let Some(w) = served.and_then(|r| webroot::relative_to(platform, &r)) {
-            return Ok(w);
-        }
-    }
-    Ok(webroot::detect(platform))
+    Ok(served_web_root(platform, &site.bindings).unwrap_or_else(|| webroot::detect(platform)))
 }
 
 /// The platform filter for `platform` with web root `web_root`: it also leaves out the extra
@@ -365,7 +380,15 @@ pub fn snapshot_filter(
 
 /// Code folders of a Drupal platform (relative to its web root) that no site may own.
 const SHARED_CODE: [&str; 9] = [
-    "core", "modules", "themes", "profiles", "libraries", "includes", "misc", "scripts", "sites",
+    "core",
+    "modules",
+    "themes",
+    "profiles",
+    "libraries",
+    "includes",
+    "misc",
+    "scripts",
+    "sites",
 ];
 
 /// Checks `site`'s extra paths (relative to its platform) and returns them normalized. Each
@@ -393,7 +416,10 @@ pub fn validate_extra_paths(
         let wr = Path::new(web_root);
         let own = Path::new(&site.site_dir);
         if pp.starts_with(own) || own.starts_with(pp) {
-            return Err(refuse(format!("overlaps the site folder {}", site.site_dir)));
+            return Err(refuse(format!(
+                "overlaps the site folder {}",
+                site.site_dir
+            )));
         }
         for o in &others {
             let theirs = std::iter::once(&o.site_dir).chain(&o.extra_paths);
@@ -410,13 +436,19 @@ pub fn validate_extra_paths(
         }
         let mut shared: Vec<PathBuf> = SHARED_CODE.iter().map(|c| wr.join(c)).collect();
         shared.push(PathBuf::from("vendor"));
-        if wr.starts_with(pp) || shared.iter().any(|c| pp.starts_with(c) || c.starts_with(pp)) {
+        if wr.starts_with(pp)
+            || shared
+                .iter()
+                .any(|c| pp.starts_with(c) || c.starts_with(pp))
+        {
             return Err(refuse(
                 "is shared platform code (or holds it), not the site's own".into(),
             ));
         }
         if !web_root.is_empty() && pp.starts_with(wr) {
-            return Err(refuse("lies in the web root, which is platform code".into()));
+            return Err(refuse(
+                "lies in the web root, which is platform code".into(),
+            ));
         }
         fsutil::check_inside(&site.platform, &site.platform.join(&p))?;
         if !out.contains(&p) {

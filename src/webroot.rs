@@ -43,20 +43,22 @@ pub fn vhost_root(text: &str) -> Option<PathBuf> {
         if l.starts_with('#') {
             continue;
         }
-        let rest = if let Some(r) = l.strip_prefix("root ").or_else(|| l.strip_prefix("root\t")) {
-            r
-        } else if let Some(r) = l.strip_prefix("DocumentRoot") {
-            r
-        } else {
-            continue;
-        };
-        let v = rest
-            .trim()
-            .trim_end_matches(';')
-            .trim()
-            .trim_matches(|c| c == '"' || c == '\'');
-        if v.starts_with('/') {
-            return Some(PathBuf::from(v));
+        // nginx puts several statements on a line (`server { root /p; }`).
+        for st in l.split(['{', '}', ';']).map(str::trim) {
+            let rest = if let Some(r) = st
+                .strip_prefix("root ")
+                .or_else(|| st.strip_prefix("root\t"))
+            {
+                r
+            } else if let Some(r) = st.strip_prefix("DocumentRoot") {
+                r
+            } else {
+                continue;
+            };
+            let v = rest.trim().trim_matches(|c| c == '"' || c == '\'');
+            if v.starts_with('/') {
+                return Some(PathBuf::from(v));
+            }
         }
     }
     None
@@ -114,6 +116,10 @@ mod tests {
             Some(PathBuf::from("/var/aegir/platforms/d7"))
         );
         assert_eq!(vhost_root("fastcgi_param db_name x;"), None);
+        assert_eq!(
+            vhost_root("server { root /p/web; }"),
+            Some(PathBuf::from("/p/web"))
+        );
         let p = Path::new("/p");
         assert_eq!(relative_to(p, Path::new("/p/web")).as_deref(), Some("web"));
         assert_eq!(relative_to(p, Path::new("/p")).as_deref(), Some(""));
@@ -127,7 +133,10 @@ mod tests {
         std::fs::create_dir_all(p.join("docroot/core")).unwrap();
         std::fs::write(p.join("composer.json"), "{}").unwrap();
         assert_eq!(detect(&p), "docroot");
-        assert_eq!(split_served_root(&p.join("docroot")), (p.clone(), "docroot".into()));
+        assert_eq!(
+            split_served_root(&p.join("docroot")),
+            (p.clone(), "docroot".into())
+        );
         let c = d.path().join("d7");
         std::fs::create_dir_all(c.join("sites/all")).unwrap();
         assert_eq!(detect(&c), "");

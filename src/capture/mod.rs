@@ -251,7 +251,8 @@ impl<'a> Capture<'a> {
             None => false,
         };
         let web_root = crate::site::web_root(&repo.cat, site, platform)?;
-        let filter = crate::site::platform_filter(&repo.cat, platform, &web_root, &site.extra_paths)?;
+        let filter =
+            crate::site::platform_filter(&repo.cat, platform, &web_root, &site.extra_paths)?;
         if platform_exists {
             let canon = fs::canonicalize(platform).at(platform)?;
             for x in &site.extra_paths {

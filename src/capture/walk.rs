@@ -3,9 +3,9 @@
 
 use crate::db::Database;
 use crate::error::{Error, IoContext, Result};
-use crate::tree::{Entry, Kind, PlatformFilter, RootMeta, Tree};
 #[cfg(test)]
 use crate::tree;
+use crate::tree::{Entry, Kind, PlatformFilter, RootMeta, Tree};
 use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;

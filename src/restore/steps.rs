@@ -80,7 +80,11 @@ pub(super) fn finish(
     let mut asides = vec![plan.site_aside.clone()];
     asides.extend(plan.current_aside.clone());
     asides.extend(plan.extra_asides.iter().cloned());
-    asides.extend(super::extra::current_copies(plan).into_iter().map(|(_, a)| a));
+    asides.extend(
+        super::extra::current_copies(plan)
+            .into_iter()
+            .map(|(_, a)| a),
+    );
     for a in asides {
         if fs::symlink_metadata(&a).is_ok() {
             if plan.keep_old {

@@ -3,9 +3,9 @@
 //! and owners the restoring account cannot use do not fail a load, the privilege preflight
 //! names what is missing, and a dump that never ends is stopped without leaving its option
 //! file or its process behind.
+use crate::support::*;
 use sitesnap::db::{Database, Privilege, PrivilegeError};
 use std::io::Read;
-use crate::support::*;
 
 fn canary() -> std::path::PathBuf {
     let mut b = [0u8; 6];
