@@ -162,6 +162,9 @@ fn recreated_platform_does_not_resurrect_other_sites() {
     let rows_before = sqlite_rows(&a.db, "node");
     let private_before = listing(&p.join("private/a.test"));
     fs::remove_dir_all(&p).unwrap();
+    // gc keeps what the extra paths tree names; verify reads it.
+    w.run(&["gc"]).ok();
+    w.run(&["verify", "--read-data"]).ok();
 
     let dry = w.run(&["restore", &id, "--dry-run"]).ok();
     assert!(
