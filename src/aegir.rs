@@ -12,6 +12,7 @@ use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
 use crate::repo::Repo;
 use crate::site;
+use crate::webroot;
 use chrono::{Local, NaiveDateTime, TimeZone, Utc};
 use std::fs;
 use std::io::Read;
@@ -197,6 +198,9 @@ pub struct Found {
     pub uri: String,
     /// The platform it is on.
     pub platform: PathBuf,
+    /// The platform's web root, relative to it (`""`: the platform root; `web` on a composer
+    /// platform whose alias or vhost `root` is `<platform>/web`).
+    pub web_root: String,
     /// Its binding files (vhost, drush alias).
     pub bindings: Vec<PathBuf>,
     /// Its database (redacted URL).
@@ -249,9 +253,10 @@ pub fn discover(repo: &Repo, root: &Path) -> Result<Vec<Found>> {
         if php_value(&text, "site_path").is_none() || site::validate_uri(uri).is_err() {
             continue;
         }
-        let Some(platform) = php_value(&text, "root").map(PathBuf::from) else {
+        let Some(served) = php_value(&text, "root").map(PathBuf::from) else {
             continue;
         };
+        let (platform, mut web_root) = webroot::split_served_root(&served);
         let mut bindings = vec![p.clone()];
         for server in ["nginx", "apache"] {
             let v = root
@@ -260,12 +265,21 @@ pub fn discover(repo: &Repo, root: &Path) -> Result<Vec<Found>> {
                 .join("vhost.d")
                 .join(uri);
             if v.is_file() {
+                // The vhost's root is the web root (Aegir's publish path).
+                if let Some(w) = fs::read_to_string(&v)
+                    .ok()
+                    .and_then(|t| webroot::vhost_root(&t))
+                    .and_then(|r| webroot::relative_to(&platform, &r))
+                {
+                    web_root = w;
+                }
                 bindings.push(v);
             }
         }
         out.push(Found {
             uri: uri.to_string(),
             platform,
+            web_root,
             bindings,
             db: None,
             registered: repo.cat.find_site(uri)?.is_some(),

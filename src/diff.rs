@@ -29,58 +29,103 @@ pub struct SiteDiff {
     pub site: TreeDiff,
     /// Binding files added, removed, changed.
     pub bindings: TreeDiff,
+    /// Files of the site's extra paths (private files, config sync) added, removed, changed.
+    pub extra: TreeDiff,
     /// None when there is no database on one side or the live one was not dumped.
     pub database_changed: Option<bool>,
 }
 
 /// Compares snapshot `a` with snapshot `b`, or with the live site when `b` is None.
+/// Other sites' folders and extra paths are left out of both platform trees, on every platform
+/// shape, whatever an older snapshot recorded.
 pub fn diff(repo: &Repo, a: &SnapshotRecord, b: Option<&SnapshotRecord>) -> Result<SiteDiff> {
-    let pa = tree_or_empty(repo, a.platform_tree)?;
-    let sa = tree_or_empty(repo, a.site_tree)?;
-    let ba = tree_or_empty(repo, a.bindings_tree)?;
-    let (to, platform_to, pb, sb, bb, db) = match b {
+    let (to, platform_to, other, db) = match b {
         Some(b) => (
             b.id.clone(),
             b.platform_path.clone(),
-            tree_or_empty(repo, b.platform_tree)?,
-            tree_or_empty(repo, b.site_tree)?,
-            tree_or_empty(repo, b.bindings_tree)?,
+            Parts::stored(repo, b)?,
             match (a.db_dump, b.db_dump) {
                 (Some(x), Some(y)) => Some(x != y),
                 _ => None,
             },
         ),
         None => {
-            let s = repo.cat.site(&a.site)?;
-            let now = site::locate(&repo.cat, &s)?;
-            let db = s.database_at(&now)?;
-            let site_dir = now.join(&s.site_dir);
-            let mut skip = capture::db_side_files(db.as_ref());
-            skip.push(site_dir.clone());
-            let pb = if now.is_dir() {
-                capture::scan_platform(&repo.cat, &now, &skip)?
-            } else {
-                Tree::default()
-            };
-            let sb = if site_dir.is_dir() {
-                capture::scan_site_dir(&repo.cat, &site_dir, db.as_ref())?
-            } else {
-                Tree::default()
-            };
-            let bb = capture::scan_bindings(&repo.cat, &s.bindings)?;
-            ("live".to_string(), now, pb, sb, bb, None)
+            let (now, parts) = Parts::live(repo, a)?;
+            ("live".to_string(), now, parts, None)
         }
     };
+    let mut filter = site::snapshot_filter(&repo.cat, a, &platform_to)?;
+    filter = filter.with_extra(b.map(|b| b.extra_paths.clone()).unwrap_or_default());
+    let mine = Parts::stored(repo, a)?;
     Ok(SiteDiff {
         from: a.id.clone(),
         to,
         platform_from: a.platform_path.clone(),
         platform_to,
-        platform: tree::diff(&pa, &pb),
-        site: tree::diff(&sa, &sb),
-        bindings: tree::diff(&ba, &bb),
+        platform: tree::diff(
+            &filter.apply(&mine.platform),
+            &filter.apply(&other.platform),
+        ),
+        site: tree::diff(&mine.site, &other.site),
+        bindings: tree::diff(&mine.bindings, &other.bindings),
+        extra: tree::diff(&mine.extra, &other.extra),
         database_changed: db,
     })
+}
+
+/// The four file parts of one side of a diff.
+struct Parts {
+    platform: Tree,
+    site: Tree,
+    bindings: Tree,
+    extra: Tree,
+}
+
+impl Parts {
+    /// A snapshot's stored trees (empty where it holds none).
+    fn stored(repo: &Repo, s: &SnapshotRecord) -> Result<Parts> {
+        Ok(Parts {
+            platform: tree_or_empty(repo, s.platform_tree)?,
+            site: tree_or_empty(repo, s.site_tree)?,
+            bindings: tree_or_empty(repo, s.bindings_tree)?,
+            extra: tree_or_empty(repo, s.extra_tree)?,
+        })
+    }
+
+    /// The live site of snapshot `a`, wherever it is now; returns that platform too.
+    fn live(repo: &Repo, a: &SnapshotRecord) -> Result<(PathBuf, Parts)> {
+        let s = repo.cat.site(&a.site)?;
+        let now = site::locate(&repo.cat, &s)?;
+        let db = s.database_at(&now)?;
+        let site_dir = now.join(&s.site_dir);
+        let mut skip = capture::db_side_files(db.as_ref());
+        skip.push(site_dir.clone());
+        let (platform, extra) = if now.is_dir() {
+            let web_root = site::web_root(&repo.cat, &s, &now)?;
+            let filter = site::platform_filter(&repo.cat, &now, &web_root, &s.extra_paths)?;
+            (
+                capture::scan_platform(&repo.cat, &now, &filter, &skip)?,
+                capture::scan_extra(&repo.cat, &now, &s.extra_paths, db.as_ref())?,
+            )
+        } else {
+            (Tree::default(), Tree::default())
+        };
+        let site = if site_dir.is_dir() {
+            capture::scan_site_dir(&repo.cat, &site_dir, db.as_ref())?
+        } else {
+            Tree::default()
+        };
+        let bindings = capture::scan_bindings(&repo.cat, &s.bindings)?;
+        Ok((
+            now,
+            Parts {
+                platform,
+                site,
+                bindings,
+                extra,
+            },
+        ))
+    }
 }
 
 impl SiteDiff {
@@ -104,7 +149,11 @@ impl SiteDiff {
             ("platform", &self.platform),
             ("site directory", &self.site),
             ("bindings", &self.bindings),
+            ("extra paths", &self.extra),
         ] {
+            if name == "extra paths" && d.is_empty() {
+                continue; // most sites have none
+            }
             if d.is_empty() {
                 out.push_str(&format!("{name}: unchanged\n"));
             } else {

@@ -26,5 +26,6 @@ pub mod site;
 pub mod store;
 pub mod tree;
 pub mod verify;
+pub mod webroot;
 
 pub use error::{Error, Result};

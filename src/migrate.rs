@@ -77,6 +77,15 @@ pub fn check(repo: &Repo, uri: &str, to: &Path) -> Result<(PathBuf, PathBuf)> {
             dest.display()
         )));
     }
+    for x in &s.extra_paths {
+        let d = to.join(x);
+        if fs::symlink_metadata(&d).is_ok() {
+            return Err(Error::Invalid(format!(
+                "{} (an extra path of site '{uri}') already exists on the target platform",
+                d.display()
+            )));
+        }
+    }
     let dev = |p: &Path| fs::metadata(p).map(|m| m.dev()).at(p);
     let dest_parent = dest.parent().unwrap_or(&to);
     let parent_dev = if dest_parent.exists() {
@@ -171,6 +180,23 @@ fn check_url(url: &str) -> Result<()> {
     Ok(())
 }
 
+/// Moves the site's extra paths (those that exist) from platform `from` to `to`, by rename.
+fn move_extra_paths(s: &SiteRecord, from: &Path, to: &Path) -> Result<()> {
+    for x in &s.extra_paths {
+        let (src, dest) = (from.join(x), to.join(x));
+        if fs::symlink_metadata(&src).is_err() {
+            continue;
+        }
+        fsutil::check_inside(to, &dest)?;
+        let parent = dest.parent().unwrap_or(to);
+        fs::create_dir_all(parent).at(parent)?;
+        fs::rename(&src, &dest).at(&dest)?;
+        fsutil::sync_dir(parent)?;
+        fsutil::sync_dir(src.parent().unwrap_or(from))?;
+    }
+    Ok(())
+}
+
 /// Migrates `uri` to the platform `to`; rolls back on failure. Returns what happened; an error
 /// only when it could not even start or the rollback itself failed.
 pub fn migrate(repo: &Repo, uri: &str, to: &Path, opts: &MigrateOpts) -> Result<MigrateOutcome> {
@@ -223,6 +249,7 @@ fn move_site(
     fs::rename(&src, &dest).at(&dest)?;
     fsutil::sync_dir(dest.parent().unwrap_or(to))?;
     fsutil::sync_dir(src.parent().unwrap_or(from))?;
+    move_extra_paths(s, from, to)?;
     for b in &s.bindings {
         repoint_binding(b, from, to)?;
     }

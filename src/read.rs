@@ -49,6 +49,7 @@ pub fn part_id(snap: &SnapshotRecord, part: TreePart) -> Option<Hash> {
         TreePart::Platform => snap.platform_tree,
         TreePart::Site => snap.site_tree,
         TreePart::Bindings => snap.bindings_tree,
+        TreePart::Extra => snap.extra_tree,
     }
 }
 

@@ -2,10 +2,12 @@
 //! binding files) and finding where it is now. A site's URI is its identity; its site directory
 //! is always inside its platform. This module never touches snapshot data.
 
-use crate::catalog::{Catalog, SiteRecord};
+use crate::catalog::{Catalog, SiteRecord, SnapshotRecord};
 use crate::db::Database;
 use crate::error::{Error, Result};
 use crate::fsutil;
+use crate::tree::PlatformFilter;
+use crate::webroot;
 use std::path::{Path, PathBuf};
 
 /// Checks a site URI: a host name (letters, digits, `.`, `-`, `_`), no `/`, no `..`.
@@ -53,6 +55,62 @@ pub struct SiteSpec {
     pub db: Option<String>,
     /// Binding files (`--binding`).
     pub bindings: Vec<PathBuf>,
+    /// The platform's web root, relative to it (`--web-root`; guessed when not given).
+    pub web_root: Option<String>,
+    /// Paths owned by the site outside its site folder, relative to the platform
+    /// (`--extra-path`).
+    pub extra_paths: Vec<String>,
+}
+
+/// Checks a site folder (relative to its platform) and returns it normalized (`./` parts and
+/// trailing `/` dropped). Accepts `sites/<name>` and `<web root>/sites/<name>` (and other
+/// folders inside the platform); refuses an empty path, `.`, `/`, anything leaving the platform,
+/// the web root or a folder holding it, `sites`, `sites/all`, `sites/default` and anything
+/// inside those two shared folders, with or without the web root in front.
+pub fn validate_site_dir(site_dir: &str, web_root: Option<&str>) -> Result<String> {
+    let trimmed = site_dir.trim_end_matches('/');
+    if trimmed.is_empty() {
+        return Err(Error::Invalid(format!(
+            "site directory '{site_dir}' is the platform root: a site needs its own folder"
+        )));
+    }
+    fsutil::check_relative(trimmed, "site directory")?;
+    let norm: Vec<String> = Path::new(trimmed)
+        .components()
+        .filter_map(|c| match c {
+            std::path::Component::Normal(n) => Some(n.to_string_lossy().into_owned()),
+            _ => None,
+        })
+        .collect();
+    let norm = norm.join("/");
+    let refuse = |why: &str| {
+        Err(Error::Invalid(format!(
+            "site directory '{site_dir}' {why}: a site needs its own folder such as sites/<uri>"
+        )))
+    };
+    if norm.is_empty() {
+        return refuse("is the platform root");
+    }
+    let wr = web_root.unwrap_or("").trim_matches('/');
+    let mut roots = vec![String::new()];
+    if !wr.is_empty() {
+        roots.push(format!("{wr}/"));
+        if Path::new(wr).starts_with(&norm) {
+            return refuse("holds the platform's web root");
+        }
+    }
+    for r in &roots {
+        if norm == format!("{r}sites") {
+            return refuse("is the folder of all sites");
+        }
+        for shared in ["all", "default"] {
+            let sh = format!("{r}sites/{shared}");
+            if norm == sh || norm.starts_with(&format!("{sh}/")) {
+                return refuse(&format!("is shared by every site ({sh})"));
+            }
+        }
+    }
+    Ok(norm)
 }
 
 /// Builds and validates a new site record.
@@ -63,12 +121,13 @@ pub fn new_site(uri: &str, spec: &SiteSpec) -> Result<SiteRecord> {
         .as_deref()
         .ok_or_else(|| Error::Usage("site add needs --platform <path>".into()))?;
     let platform = canonical_platform(platform)?;
-    let site_dir = spec
-        .site_dir
-        .clone()
-        .unwrap_or_else(|| format!("sites/{uri}"));
-    let site_dir = site_dir.trim_end_matches('/').to_string();
-    fsutil::check_relative(&site_dir, "site directory")?;
+    let web_root = spec_web_root(&platform, spec)?;
+    let site_dir = match &spec.site_dir {
+        Some(d) => d.clone(),
+        None if web_root.is_empty() => format!("sites/{uri}"),
+        None => format!("{web_root}/sites/{uri}"),
+    };
+    let site_dir = validate_site_dir(&site_dir, Some(&web_root))?;
     // Also when it does not exist yet: an existing ancestor may be a symlink leading out.
     fsutil::check_inside(&platform, &platform.join(&site_dir))?;
     let mut bindings = Vec::new();
@@ -101,7 +160,77 @@ pub fn new_site(uri: &str, spec: &SiteSpec) -> Result<SiteRecord> {
         db_url: spec.db.clone(),
         bindings,
         policy: None,
+        extra_paths: spec.extra_paths.clone(),
     })
+}
+
+/// The web root `site add` uses on `platform` (canonical): the explicit one; else the one the
+/// site folder implies (`<web root>/sites/<name>`); else the `root` of a vhost or drush alias
+/// among the binding files, when inside the platform; else guessed from the platform's files.
+pub fn spec_web_root(platform: &Path, spec: &SiteSpec) -> Result<String> {
+    if let Some(w) = &spec.web_root {
+        return check_web_root(platform, w);
+    }
+    if let Some(w) = spec.site_dir.as_deref().and_then(webroot::from_site_dir) {
+        return Ok(w);
+    }
+    Ok(served_web_root(platform, &spec.bindings).unwrap_or_else(|| webroot::detect(platform)))
+}
+
+/// The web root a vhost `root` (or else a drush alias `root`) among `bindings` names, when it
+/// lies inside `platform`.
+fn served_web_root(platform: &Path, bindings: &[PathBuf]) -> Option<String> {
+    let texts: Vec<String> = bindings
+        .iter()
+        .filter_map(|b| std::fs::read_to_string(b).ok())
+        .collect();
+    let vhost = texts.iter().filter_map(|t| webroot::vhost_root(t));
+    let alias = texts.iter().filter_map(|t| alias_root(t));
+    vhost
+        .chain(alias)
+        .find_map(|r| webroot::relative_to(platform, &r))
+}
+
+/// Validates and registers a new site (see [`new_site`]) with its retention policy (JSON):
+/// its extra paths are checked against the other sites, and its platform's web root is stored
+/// (an explicit `--web-root` replaces the stored one; otherwise a platform seen for the first
+/// time keeps the web root its site folder implies or its files suggest).
+pub fn register(
+    cat: &Catalog,
+    uri: &str,
+    spec: &SiteSpec,
+    policy: Option<String>,
+) -> Result<SiteRecord> {
+    let mut spec = spec.clone();
+    if spec.web_root.is_none() {
+        let platform = spec
+            .platform
+            .as_deref()
+            .map(canonical_platform)
+            .transpose()?;
+        if let Some(p) = platform {
+            spec.web_root = cat.platform_web_root(&p)?;
+        }
+    }
+    let mut rec = new_site(uri, &spec)?;
+    rec.policy = policy;
+    let web_root = spec_web_root(&rec.platform, &spec)?;
+    rec.extra_paths = validate_extra_paths(cat, &rec, &web_root)?;
+    cat.add_site(&rec)?;
+    cat.set_platform_web_root(&rec.platform, &web_root)?;
+    Ok(rec)
+}
+
+/// Checks an explicit web root (relative to the platform, inside it) and returns it
+/// normalized (`.` and `""` are the platform root).
+pub fn check_web_root(platform: &Path, web_root: &str) -> Result<String> {
+    let w = web_root.trim_matches('/');
+    if w.is_empty() || w == "." {
+        return Ok(String::new());
+    }
+    fsutil::check_relative(w, "web root")?;
+    fsutil::check_inside(platform, &platform.join(w))?;
+    Ok(w.trim_start_matches("./").to_string())
 }
 
 impl SiteRecord {
@@ -159,6 +288,7 @@ pub fn locate(cat: &Catalog, site: &SiteRecord) -> Result<PathBuf> {
         .iter()
         .filter_map(|b| std::fs::read_to_string(b).ok())
         .filter_map(|text| alias_root(&text))
+        .flat_map(|r| [webroot::split_served_root(&r).0, r])
         .collect();
     let mut seen: Vec<PathBuf> = cat.sites()?.into_iter().map(|s| s.platform).collect();
     seen.extend(
@@ -195,6 +325,137 @@ pub fn alias_root(text: &str) -> Option<PathBuf> {
     }
     let end = rest[1..].find(q)?;
     Some(PathBuf::from(&rest[1..1 + end]))
+}
+
+/// The web root of `site`'s platform `platform`, relative to it (`""`: the platform root). In
+/// order: stored for the platform in the catalogue; implied by the site folder
+/// (`<web root>/sites/<name>`); the `root` of a vhost or drush alias among the site's binding
+/// files, when it lies inside the platform; guessed from the platform's files.
+pub fn web_root(cat: &Catalog, site: &SiteRecord, platform: &Path) -> Result<String> {
+    if let Some(w) = cat.platform_web_root(platform)? {
+        return Ok(w);
+    }
+    if let Some(w) = webroot::from_site_dir(&site.site_dir) {
+        return Ok(w);
+    }
+    Ok(served_web_root(platform, &site.bindings).unwrap_or_else(|| webroot::detect(platform)))
+}
+
+/// The platform filter for `platform` with web root `web_root`: it also leaves out the extra
+/// paths of every site registered on that platform, and `also` (a snapshot's extra paths).
+pub fn platform_filter(
+    cat: &Catalog,
+    platform: &Path,
+    web_root: &str,
+    also: &[String],
+) -> Result<PlatformFilter> {
+    let mut extra: Vec<String> = cat
+        .sites()?
+        .into_iter()
+        .filter(|s| s.platform == platform)
+        .flat_map(|s| s.extra_paths)
+        .collect();
+    extra.extend(also.iter().cloned());
+    Ok(PlatformFilter::new(web_root).with_extra(extra))
+}
+
+/// The platform filter a snapshot's platform tree is compared with on `platform` (drift,
+/// repair, diff, recreation): the snapshot's web root (for a snapshot older than recorded web
+/// roots, the site's web root there now), the extra paths of the sites registered on that
+/// platform and the snapshot's own extra paths.
+pub fn snapshot_filter(
+    cat: &Catalog,
+    snap: &SnapshotRecord,
+    platform: &Path,
+) -> Result<PlatformFilter> {
+    let web_root = match &snap.web_root {
+        Some(w) => w.clone(),
+        None => match cat.find_site(&snap.site)? {
+            Some(s) => web_root(cat, &s, platform)?,
+            None => webroot::from_site_dir(&snap.site_dir).unwrap_or_default(),
+        },
+    };
+    platform_filter(cat, platform, &web_root, &snap.extra_paths)
+}
+
+/// Code folders of a Drupal platform (relative to its web root) that no site may own.
+const SHARED_CODE: [&str; 9] = [
+    "core",
+    "modules",
+    "themes",
+    "profiles",
+    "libraries",
+    "includes",
+    "misc",
+    "scripts",
+    "sites",
+];
+
+/// Checks `site`'s extra paths (relative to its platform) and returns them normalized. Each
+/// must stay inside the platform (no `..`, no symlink leading out), must not be shared (the
+/// platform root, the web root or a folder holding it, `vendor/`, the web root's code folders
+/// such as `core/` or `sites/`, or anything inside them), must not overlap the site's own
+/// folder, and must not be another registered site's folder or extra path.
+pub fn validate_extra_paths(
+    cat: &Catalog,
+    site: &SiteRecord,
+    web_root: &str,
+) -> Result<Vec<String>> {
+    let others: Vec<SiteRecord> = cat
+        .sites()?
+        .into_iter()
+        .filter(|s| s.uri != site.uri && s.platform == site.platform)
+        .collect();
+    let mut out = Vec::new();
+    for x in &site.extra_paths {
+        let refuse = |why: String| Error::Invalid(format!("extra path '{x}' {why}"));
+        let p = validate_site_dir(x, Some(web_root)).map_err(|_| {
+            refuse("is the platform root, a shared folder or leaves the platform".into())
+        })?;
+        let pp = Path::new(&p);
+        let wr = Path::new(web_root);
+        let own = Path::new(&site.site_dir);
+        if pp.starts_with(own) || own.starts_with(pp) {
+            return Err(refuse(format!(
+                "overlaps the site folder {}",
+                site.site_dir
+            )));
+        }
+        for o in &others {
+            let theirs = std::iter::once(&o.site_dir).chain(&o.extra_paths);
+            if let Some(t) = theirs
+                .map(Path::new)
+                .find(|t| pp.starts_with(t) || t.starts_with(pp))
+            {
+                return Err(refuse(format!(
+                    "belongs to site '{}' ({})",
+                    o.uri,
+                    t.display()
+                )));
+            }
+        }
+        let mut shared: Vec<PathBuf> = SHARED_CODE.iter().map(|c| wr.join(c)).collect();
+        shared.push(PathBuf::from("vendor"));
+        if wr.starts_with(pp)
+            || shared
+                .iter()
+                .any(|c| pp.starts_with(c) || c.starts_with(pp))
+        {
+            return Err(refuse(
+                "is shared platform code (or holds it), not the site's own".into(),
+            ));
+        }
+        if !web_root.is_empty() && pp.starts_with(wr) {
+            return Err(refuse(
+                "lies in the web root, which is platform code".into(),
+            ));
+        }
+        fsutil::check_inside(&site.platform, &site.platform.join(&p))?;
+        if !out.contains(&p) {
+            out.push(p);
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

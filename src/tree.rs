@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// The type of a tree entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -140,18 +140,27 @@ pub enum TreePart {
     Site,
     /// The binding files (vhost, drush alias, ...), by absolute path.
     Bindings,
+    /// The site's extra paths (private files, config sync), relative to the platform.
+    Extra,
 }
 
 impl TreePart {
     /// Every tree part, in the order they are captured, restored and exported.
-    pub const ALL: [TreePart; 3] = [TreePart::Platform, TreePart::Site, TreePart::Bindings];
+    pub const ALL: [TreePart; 4] = [
+        TreePart::Platform,
+        TreePart::Site,
+        TreePart::Bindings,
+        TreePart::Extra,
+    ];
 
-    /// The part's name in messages and archive folders: `platform`, `site`, `bindings`.
+    /// The part's name in messages and archive folders: `platform`, `site`, `bindings`,
+    /// `extra`.
     pub fn as_str(self) -> &'static str {
         match self {
             TreePart::Platform => "platform",
             TreePart::Site => "site",
             TreePart::Bindings => "bindings",
+            TreePart::Extra => "extra",
         }
     }
 }
@@ -180,6 +189,65 @@ pub fn in_platform(rel: &Path, is_dir_or_link: bool) -> bool {
             !(deeper || is_dir_or_link)
         }
         _ => true,
+    }
+}
+
+/// Which paths of a platform are its code, on every platform shape: a classic Drupal platform
+/// (web root = platform root) or a composer one whose web root is a subfolder (`web/`,
+/// `docroot/`). Left out: every `<web root>/sites/<name>/` except `all` and `default` (a plain
+/// file such as `sites.php` stays in), and the extra paths of the sites on the platform.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PlatformFilter {
+    /// The web root, relative to the platform (empty: the platform root).
+    pub web_root: PathBuf,
+    /// Paths owned by sites outside their site folders, relative to the platform.
+    pub extra: Vec<PathBuf>,
+}
+
+impl PlatformFilter {
+    /// A filter for a platform whose web root is `web_root` (relative; `""` is the root).
+    pub fn new(web_root: &str) -> Self {
+        PlatformFilter {
+            web_root: PathBuf::from(web_root),
+            extra: Vec::new(),
+        }
+    }
+
+    /// Also leaves out these paths (relative to the platform) and everything under them.
+    pub fn with_extra<S: AsRef<str>>(mut self, paths: impl IntoIterator<Item = S>) -> Self {
+        for p in paths {
+            let p = PathBuf::from(p.as_ref());
+            if !p.as_os_str().is_empty() && !self.extra.contains(&p) {
+                self.extra.push(p);
+            }
+        }
+        self
+    }
+
+    /// Is `rel` (relative to the platform root) part of the platform's code?
+    /// `is_dir_or_link`: the path is a folder or a symlink.
+    pub fn keeps(&self, rel: &Path, is_dir_or_link: bool) -> bool {
+        if self.extra.iter().any(|x| rel.starts_with(x)) {
+            return false;
+        }
+        match rel.strip_prefix(&self.web_root) {
+            Ok(inner) => in_platform(inner, is_dir_or_link),
+            Err(_) => true,
+        }
+    }
+
+    /// `t` without the paths this filter leaves out (a snapshot taken before the platform's
+    /// web root or a site's extra paths were known may hold them).
+    pub fn apply(&self, t: &Tree) -> Tree {
+        Tree {
+            root: t.root,
+            entries: t
+                .entries
+                .iter()
+                .filter(|e| self.keeps(e.rel_path(), e.kind != Kind::File))
+                .cloned()
+                .collect(),
+        }
     }
 }
 
@@ -260,6 +328,29 @@ mod tests {
             false
         ));
         assert!(in_platform(Path::new("modules/sites/x"), false));
+    }
+
+    #[test]
+    fn composer_platform_filter() {
+        let f = PlatformFilter::new("web").with_extra(["private/a.test"]);
+        assert!(f.keeps(Path::new("composer.json"), false));
+        assert!(f.keeps(Path::new("vendor/autoload.php"), false));
+        assert!(f.keeps(Path::new("web"), true));
+        assert!(f.keeps(Path::new("web/sites"), true));
+        assert!(f.keeps(Path::new("web/sites/sites.php"), false));
+        assert!(f.keeps(Path::new("web/sites/all/modules/x"), false));
+        assert!(f.keeps(Path::new("web/sites/default/settings.php"), false));
+        assert!(!f.keeps(Path::new("web/sites/b.test"), true));
+        assert!(!f.keeps(Path::new("web/sites/b.test/settings.php"), false));
+        assert!(f.keeps(Path::new("private"), true));
+        assert!(!f.keeps(Path::new("private/a.test"), true));
+        assert!(!f.keeps(Path::new("private/a.test/x.txt"), false));
+        assert!(f.keeps(Path::new("private/b.test"), true));
+        // Outside the web root, a folder named sites is code.
+        assert!(f.keeps(Path::new("sites/x"), true));
+        let classic = PlatformFilter::new("");
+        assert!(!classic.keeps(Path::new("sites/x"), true));
+        assert!(classic.keeps(Path::new("sites/all"), true));
     }
 
     #[test]

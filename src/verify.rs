@@ -259,6 +259,7 @@ fn name_damage(
             ("platform", s.platform_tree, "platform tree"),
             ("site", s.site_tree, "site directory tree"),
             ("binding", s.bindings_tree, "bindings tree"),
+            ("extra", s.extra_tree, "extra paths tree"),
         ];
         for (part, id, what) in parts {
             let Some(id) = id else { continue };

@@ -18,7 +18,7 @@ use crate::fsutil;
 use crate::hash::Hash;
 use crate::repo::Repo;
 use crate::store::{self, ChunkSink};
-use crate::tree::Tree;
+use crate::tree::{PlatformFilter, Tree};
 use fill::{CacheRow, Counters, fill};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::HashMap;
@@ -27,9 +27,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::Instant;
-use walk::{Item, root_meta, to_tree, walk_bindings, walk_platform, walk_site};
+use walk::{Item, root_meta, to_tree, walk_bindings, walk_extra, walk_platform, walk_site};
 
-pub use scan::{scan_bindings, scan_platform, scan_site_dir};
+pub use scan::{scan_bindings, scan_extra, scan_platform, scan_site_dir};
 pub use walk::db_side_files;
 
 /// Old paths of the read side, which moved to [`crate::read`].
@@ -170,13 +170,18 @@ struct Capture<'a> {
     skip: Vec<PathBuf>,
     import_dump: Option<PathBuf>,
     dump_db: bool,
+    /// The platform's web root, relative to it.
+    web_root: String,
+    /// Which platform paths are code (other sites' folders and extra paths left out).
+    filter: PlatformFilter,
 }
 
-/// The walked items of the three file parts.
+/// The walked items of the four file parts.
 struct Walked {
     platform: Vec<Item>,
     site: Vec<Item>,
     bindings: Vec<Item>,
+    extra: Vec<Item>,
 }
 
 impl Walked {
@@ -186,6 +191,7 @@ impl Walked {
             .iter()
             .chain(&self.site)
             .chain(&self.bindings)
+            .chain(&self.extra)
             .map(|i| i.entry.size)
             .sum()
     }
@@ -244,7 +250,19 @@ impl<'a> Capture<'a> {
             }
             None => false,
         };
+        let web_root = crate::site::web_root(&repo.cat, site, platform)?;
+        let filter =
+            crate::site::platform_filter(&repo.cat, platform, &web_root, &site.extra_paths)?;
+        if platform_exists {
+            let canon = fs::canonicalize(platform).at(platform)?;
+            for x in &site.extra_paths {
+                fsutil::check_relative(x, "extra path")?;
+                fsutil::check_inside(&canon, &platform.join(x))?;
+            }
+        }
         Ok(Capture {
+            web_root,
+            filter,
             repo,
             site,
             platform,
@@ -265,7 +283,12 @@ impl<'a> Capture<'a> {
         let platform = if self.platform_exists {
             let mut skip_p = self.skip.clone();
             skip_p.push(self.live_site_path.clone());
-            walk_platform(self.platform, &skip_p)?
+            walk_platform(self.platform, &self.filter, &skip_p)?
+        } else {
+            Vec::new()
+        };
+        let extra = if self.platform_exists {
+            walk_extra(self.platform, &self.site.extra_paths, &self.skip)?
         } else {
             Vec::new()
         };
@@ -279,6 +302,7 @@ impl<'a> Capture<'a> {
             platform,
             site,
             bindings,
+            extra,
         })
     }
 
@@ -314,6 +338,9 @@ impl<'a> Capture<'a> {
             site_dir: site.site_dir.clone(),
             site_tree: trees[1],
             bindings_tree: trees[2],
+            extra_tree: trees[3],
+            web_root: Some(self.web_root.clone()),
+            extra_paths: site.extra_paths.clone(),
             db_kind: db.map(|d| d.kind().to_string()),
             db_url: db.map(|d| d.redacted()),
             db_dump: dump.blob.as_ref().map(|b| b.0),
@@ -356,11 +383,14 @@ impl<'a> Capture<'a> {
             cache.extend(cat.load_cache(b)?);
         }
         let (np, ns) = (walked.platform.len(), walked.site.len());
+        let nb = walked.bindings.len();
         let mut all = std::mem::take(&mut walked.platform);
         all.append(&mut walked.site);
         all.append(&mut walked.bindings);
+        all.append(&mut walked.extra);
         let mut cache_rows = fill(&mut all, Some(sink), &cache, counters, pb)?;
         drop(cache);
+        walked.extra = all.split_off(np + ns + nb);
         walked.bindings = all.split_off(np + ns);
         walked.site = all.split_off(np);
         walked.platform = all;
@@ -397,14 +427,15 @@ impl<'a> Capture<'a> {
         })
     }
 
-    /// Stores the platform, site and bindings trees (platform and site only when present);
-    /// returns their ids, the number of files and their bytes.
+    /// Stores the platform, site, bindings and extra paths trees (platform and site only when
+    /// present, extra paths only when the site has some); returns their ids, the number of
+    /// files and their bytes.
     fn store_trees(
         &self,
         walked: Walked,
         sink: &ChunkSink,
         blobs: &mut Vec<BlobRow>,
-    ) -> Result<([Option<Hash>; 3], u64, u64)> {
+    ) -> Result<([Option<Hash>; 4], u64, u64)> {
         let platform_tree = to_tree(walked.platform, root_meta(self.platform));
         // An imported folder's root is our temporary extraction: its metadata means nothing.
         let site_root = if self.opts.source.is_none() {
@@ -414,12 +445,14 @@ impl<'a> Capture<'a> {
         };
         let site_tree = to_tree(walked.site, site_root);
         let bindings_tree = to_tree(walked.bindings, None);
+        let extra_tree = to_tree(walked.extra, None);
         let parts = [
             (&platform_tree, self.platform_exists),
             (&site_tree, self.site_exists),
             (&bindings_tree, true),
+            (&extra_tree, !self.site.extra_paths.is_empty()),
         ];
-        let mut ids = [None; 3];
+        let mut ids = [None; 4];
         let (mut files, mut bytes) = (0, 0);
         for (i, (t, present)) in parts.into_iter().enumerate() {
             files += t.files();

@@ -3,7 +3,9 @@
 
 use crate::db::Database;
 use crate::error::{Error, IoContext, Result};
-use crate::tree::{self, Entry, Kind, RootMeta, Tree};
+#[cfg(test)]
+use crate::tree;
+use crate::tree::{Entry, Kind, PlatformFilter, RootMeta, Tree};
 use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
@@ -208,11 +210,44 @@ pub fn db_side_files(db: Option<&Database>) -> Vec<PathBuf> {
     out
 }
 
-/// Walks a platform: its code, without any site's folder (and without `skip`).
-pub(super) fn walk_platform(platform: &Path, skip: &[PathBuf]) -> Result<Vec<Item>> {
+/// Walks a platform: its code, without any site's folder or extra path (and without `skip`).
+pub(super) fn walk_platform(
+    platform: &Path,
+    filter: &PlatformFilter,
+    skip: &[PathBuf],
+) -> Result<Vec<Item>> {
     walk(platform, &|abs, rel, is_dir_or_link| {
-        tree::in_platform(rel, is_dir_or_link) && !skip.iter().any(|s| s == abs)
+        filter.keeps(rel, is_dir_or_link) && !skip.iter().any(|s| s == abs)
     })
+}
+
+/// Walks a site's extra paths (relative to the platform; missing ones are left out): each
+/// path's own entry and everything under it, with paths relative to the platform.
+pub(super) fn walk_extra(platform: &Path, extra: &[String], skip: &[PathBuf]) -> Result<Vec<Item>> {
+    let mut out = Vec::new();
+    for x in extra {
+        let abs = platform.join(x);
+        let md = match fs::symlink_metadata(&abs) {
+            Ok(m) => m,
+            Err(e) if vanished(&e) => continue,
+            Err(e) => return Err(Error::io(&abs, e)),
+        };
+        let prefix = x.as_bytes().to_vec();
+        if let Some(it) = item_from(abs.clone(), prefix.clone(), &md)? {
+            out.push(it);
+        }
+        if md.is_dir() {
+            for mut it in walk_site(&abs, skip)? {
+                let mut p = prefix.clone();
+                p.push(b'/');
+                p.extend_from_slice(&it.entry.path);
+                it.entry.path = p;
+                out.push(it);
+            }
+        }
+    }
+    out.sort_by(|a, b| a.entry.path.cmp(&b.entry.path));
+    Ok(out)
 }
 
 /// Walks a site directory, without the SQLite database files (captured through the backup API).
@@ -290,7 +325,7 @@ mod tests {
         symlink("m1", root.join("link-to-dir")).unwrap();
         symlink("nowhere", root.join("dangling")).unwrap();
 
-        let got: Vec<Vec<u8>> = walk_platform(root, &[])
+        let got: Vec<Vec<u8>> = walk_platform(root, &PlatformFilter::new(""), &[])
             .unwrap()
             .into_iter()
             .map(|i| i.entry.path)

@@ -51,6 +51,7 @@ impl Catalog {
                  SELECT platform_tree, 1 FROM snapshots WHERE platform_tree IS NOT NULL
                  UNION SELECT site_tree, 1 FROM snapshots WHERE site_tree IS NOT NULL
                  UNION SELECT bindings_tree, 1 FROM snapshots WHERE bindings_tree IS NOT NULL
+                 UNION SELECT extra_tree, 1 FROM snapshots WHERE extra_tree IS NOT NULL
                  UNION SELECT db_dump, 0 FROM snapshots WHERE db_dump IS NOT NULL;",
         )?;
         Ok(())

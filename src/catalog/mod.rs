@@ -35,8 +35,10 @@ use std::path::Path;
 const SCHEMA_V1: &str = include_str!("../../schema.sql");
 /// Migration from version 1 to 2: the files cache keyed by folder id + file name.
 const SCHEMA_V2: &str = include_str!("../../schema_v2.sql");
+/// Migration from version 2 to 3: web roots per platform and snapshot, extra site paths.
+const SCHEMA_V3: &str = include_str!("../../schema_v3.sql");
 /// Schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// An open catalogue: one SQLite connection (in WAL mode, fully synchronous).
 pub struct Catalog {
@@ -100,19 +102,26 @@ impl Catalog {
             }
             tx.commit()?;
         }
-        if v < 2 {
-            let tx = rusqlite::Transaction::new_unchecked(
-                &self.conn,
-                rusqlite::TransactionBehavior::Immediate,
-            )?;
-            let again: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
-            if again < 2 {
-                tx.execute_batch(SCHEMA_V2)?;
-                tx.pragma_update(None, "user_version", 2)?;
+        for (to, sql) in [(2, SCHEMA_V2), (3, SCHEMA_V3)] {
+            if v < to {
+                self.migrate_to(to, sql)?;
             }
-            tx.commit()?;
         }
-        // Future: if v < 3 { migrate_v3 } ...
+        Ok(())
+    }
+
+    /// Runs one forward migration to version `to`, unless a concurrent opener already did.
+    fn migrate_to(&self, to: i64, sql: &str) -> Result<()> {
+        let tx = rusqlite::Transaction::new_unchecked(
+            &self.conn,
+            rusqlite::TransactionBehavior::Immediate,
+        )?;
+        let again: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if again < to {
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", to)?;
+        }
+        tx.commit()?;
         Ok(())
     }
 }

@@ -3,7 +3,7 @@
 use super::{Catalog, time_str};
 use crate::error::{Error, Result};
 use rusqlite::{OptionalExtension, params};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// A site as registered.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -21,14 +21,18 @@ pub struct SiteRecord {
     pub bindings: Vec<PathBuf>,
     /// Its retention policy (JSON).
     pub policy: Option<String>,
+    /// Paths that belong to the site alone outside its site folder (a private files folder, a
+    /// config sync folder), relative to the platform.
+    pub extra_paths: Vec<String>,
 }
 
 impl Catalog {
     /// Registers a new site (an error if the URI is taken).
     pub fn add_site(&self, s: &SiteRecord) -> Result<()> {
         let n = self.conn.execute(
-            "INSERT OR IGNORE INTO sites (uri, platform, site_dir, db_url, bindings, policy, created)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT OR IGNORE INTO sites (uri, platform, site_dir, db_url, bindings, policy, created,
+                extra_paths)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             params![
                 s.uri,
                 s.platform.to_string_lossy(),
@@ -37,6 +41,7 @@ impl Catalog {
                 serde_json::to_string(&s.bindings).expect("paths serialize"),
                 s.policy,
                 time_str(&crate::fsutil::now()),
+                serde_json::to_string(&s.extra_paths).expect("paths serialize"),
             ],
         )?;
         if n == 0 {
@@ -51,7 +56,8 @@ impl Catalog {
     /// Updates a registered site.
     pub fn update_site(&self, s: &SiteRecord) -> Result<()> {
         self.conn.execute(
-            "UPDATE sites SET platform = ?2, site_dir = ?3, db_url = ?4, bindings = ?5, policy = ?6
+            "UPDATE sites SET platform = ?2, site_dir = ?3, db_url = ?4, bindings = ?5, policy = ?6,
+                extra_paths = ?7
              WHERE uri = ?1",
             params![
                 s.uri,
@@ -60,6 +66,7 @@ impl Catalog {
                 s.db_url,
                 serde_json::to_string(&s.bindings).expect("paths serialize"),
                 s.policy,
+                serde_json::to_string(&s.extra_paths).expect("paths serialize"),
             ],
         )?;
         Ok(())
@@ -74,6 +81,7 @@ impl Catalog {
             db_url: r.get(3)?,
             bindings: serde_json::from_str(&bindings).unwrap_or_default(),
             policy: r.get(5)?,
+            extra_paths: serde_json::from_str(&r.get::<_, String>(6)?).unwrap_or_default(),
         })
     }
 
@@ -82,7 +90,7 @@ impl Catalog {
         Ok(self
             .conn
             .query_row(
-                "SELECT uri, platform, site_dir, db_url, bindings, policy FROM sites WHERE uri = ?1",
+                "SELECT uri, platform, site_dir, db_url, bindings, policy, extra_paths FROM sites WHERE uri = ?1",
                 [uri],
                 Self::site_from_row,
             )
@@ -98,7 +106,7 @@ impl Catalog {
     /// Every site, by URI.
     pub fn sites(&self) -> Result<Vec<SiteRecord>> {
         let mut st = self.conn.prepare(
-            "SELECT uri, platform, site_dir, db_url, bindings, policy FROM sites ORDER BY uri",
+            "SELECT uri, platform, site_dir, db_url, bindings, policy, extra_paths FROM sites ORDER BY uri",
         )?;
         let rows = st.query_map([], Self::site_from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)
@@ -133,6 +141,28 @@ impl Catalog {
         if n == 0 {
             return Err(Error::UnknownSite(uri.to_string()));
         }
+        Ok(())
+    }
+
+    /// The web root stored for a platform (relative to it; `""` is the platform root).
+    pub fn platform_web_root(&self, platform: &Path) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT web_root FROM platforms WHERE path = ?1",
+                [platform.to_string_lossy()],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    /// Stores a platform's web root (relative to it; `""` is the platform root).
+    pub fn set_platform_web_root(&self, platform: &Path, web_root: &str) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO platforms (path, web_root) VALUES (?1, ?2)
+             ON CONFLICT(path) DO UPDATE SET web_root = excluded.web_root",
+            params![platform.to_string_lossy(), web_root],
+        )?;
         Ok(())
     }
 }

@@ -59,6 +59,14 @@ pub struct SnapshotRecord {
     pub duration_ms: u64,
     /// A note (e.g. why it was taken).
     pub note: Option<String>,
+    /// The platform's web root at capture, relative to the platform (None: taken before
+    /// sitesnap recorded it).
+    pub web_root: Option<String>,
+    /// The site's extra paths at capture, relative to the platform.
+    pub extra_paths: Vec<String>,
+    /// The extra paths tree blob (paths relative to the platform).
+    #[serde(serialize_with = "ser_opt_hash")]
+    pub extra_tree: Option<Hash>,
 }
 
 fn ser_opt_hash<S: serde::Serializer>(
@@ -110,8 +118,9 @@ impl Catalog {
         tx.execute(
             "INSERT INTO snapshots (id, site, kind, label, pinned, time, platform_path, platform_tree,
                 site_dir, site_tree, bindings_tree, db_kind, db_url, db_dump, files, bytes, bytes_read,
-                db_bytes, bytes_added, duration_ms, note)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21)",
+                db_bytes, bytes_added, duration_ms, note, web_root, extra_paths, extra_tree)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21,
+                ?22, ?23, ?24)",
             params![
                 s.id,
                 s.site,
@@ -134,6 +143,9 @@ impl Catalog {
                 s.bytes_added as i64,
                 s.duration_ms as i64,
                 s.note,
+                s.web_root,
+                serde_json::to_string(&s.extra_paths).expect("paths serialize"),
+                oh(&s.extra_tree),
             ],
         )?;
         tx.commit()?;
@@ -143,7 +155,7 @@ impl Catalog {
     const SNAP_COLS: &'static str =
         "id, site, kind, label, pinned, time, platform_path, platform_tree,
         site_dir, site_tree, bindings_tree, db_kind, db_url, db_dump, files, bytes, bytes_read,
-        db_bytes, bytes_added, duration_ms, note";
+        db_bytes, bytes_added, duration_ms, note, web_root, extra_paths, extra_tree";
 
     fn snap_from_row(r: &rusqlite::Row) -> rusqlite::Result<SnapshotRecord> {
         let oh = |v: Option<Vec<u8>>| v.and_then(|b| b.try_into().ok().map(Hash));
@@ -172,6 +184,9 @@ impl Catalog {
             bytes_added: r.get::<_, i64>(18)? as u64,
             duration_ms: r.get::<_, i64>(19)? as u64,
             note: r.get(20)?,
+            web_root: r.get(21)?,
+            extra_paths: serde_json::from_str(&r.get::<_, String>(22)?).unwrap_or_default(),
+            extra_tree: oh(r.get(23)?),
         })
     }
 

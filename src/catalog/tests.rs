@@ -58,8 +58,15 @@ fn files_cache_round_trip() {
         bytes_added: 0,
         duration_ms: 0,
         note: None,
+        web_root: Some("web".into()),
+        extra_paths: vec!["private/x.com".into()],
+        extra_tree: Some(Hash([9; 32])),
     };
     cat.commit_snapshot(&snap("aa"), &[], &rows).unwrap();
+    let back = cat.resolve_snapshot("aa").unwrap();
+    assert_eq!(back.web_root.as_deref(), Some("web"));
+    assert_eq!(back.extra_paths, vec!["private/x.com".to_string()]);
+    assert_eq!(back.extra_tree, Some(Hash([9; 32])));
     let p = cat.load_cache(Path::new("/srv/p")).unwrap();
     let mut keys: Vec<_> = p
         .keys()
@@ -135,4 +142,47 @@ fn version_1_catalogue_is_migrated() {
     cat.insert_cache(&[(b"/srv/p/a.php".to_vec(), entry(1))])
         .unwrap();
     assert_eq!(cat.load_cache(Path::new("/srv/p")).unwrap().len(), 1);
+}
+
+/// A version 2 catalogue with a site and a snapshot is migrated to version 3: the old rows read
+/// back with no extra paths and no recorded web root; web roots are stored per platform.
+#[test]
+fn version_2_catalogue_is_migrated_to_3() {
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("c.sqlite");
+    {
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch(SCHEMA_V1).unwrap();
+        c.execute_batch(SCHEMA_V2).unwrap();
+        c.pragma_update(None, "user_version", 2).unwrap();
+        c.execute_batch(
+            "INSERT INTO sites (uri, platform, site_dir, bindings, created)
+                 VALUES ('x.com', '/srv/p', 'sites/x.com', '[]', '2026-01-01T00:00:00Z');
+             INSERT INTO snapshots (id, site, kind, time, platform_path, site_dir, files, bytes,
+                 bytes_read, db_bytes, bytes_added, duration_ms)
+                 VALUES ('ab', 'x.com', 'manual', '2026-01-01T00:00:00Z', '/srv/p', 'sites/x.com',
+                 0, 0, 0, 0, 0, 0);",
+        )
+        .unwrap();
+    }
+    let cat = Catalog::open(&path).unwrap();
+    let v: i64 = cat
+        .conn
+        .pragma_query_value(None, "user_version", |r| r.get(0))
+        .unwrap();
+    assert_eq!(v, 3);
+    assert!(cat.site("x.com").unwrap().extra_paths.is_empty());
+    let s = cat.resolve_snapshot("ab").unwrap();
+    assert_eq!(
+        (s.web_root, s.extra_paths, s.extra_tree),
+        (None, vec![], None)
+    );
+    let p = Path::new("/srv/p");
+    assert_eq!(cat.platform_web_root(p).unwrap(), None);
+    cat.set_platform_web_root(p, "web").unwrap();
+    cat.set_platform_web_root(p, "docroot").unwrap();
+    assert_eq!(
+        cat.platform_web_root(p).unwrap().as_deref(),
+        Some("docroot")
+    );
 }

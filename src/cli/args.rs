@@ -175,4 +175,11 @@ pub struct SiteArgs {
     /// A binding file (vhost, drush alias); repeat for several
     #[arg(long = "bind", value_name = "FILE")]
     pub bindings: Vec<PathBuf>,
+    /// The platform's web root relative to it (web, docroot, ...; default: guessed)
+    #[arg(long, value_name = "DIR")]
+    pub web_root: Option<String>,
+    /// A path (relative to the platform) that belongs to this site alone outside its site
+    /// folder, such as private/<uri>; repeat for several
+    #[arg(long = "extra-path", value_name = "DIR")]
+    pub extra_paths: Vec<String>,
 }

@@ -68,6 +68,7 @@ pub fn site_json(s: &SiteRecord) -> serde_json::Value {
         "site_dir": s.site_dir,
         "db": s.db_url.as_ref().map(|_| redacted_db(s)),
         "bindings": s.bindings,
+        "extra_paths": s.extra_paths,
         "policy": s.policy.as_deref().and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok()),
     })
 }

@@ -9,6 +9,7 @@
 //! moved aside, and only removed once the restore is complete and the pre-restore snapshot
 //! holds it. It never changes an existing platform unless told to (`--repair-platform`).
 
+mod extra;
 mod journal;
 mod plan;
 mod prepare;

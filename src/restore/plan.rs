@@ -98,6 +98,15 @@ pub struct Plan {
     pub binding_tmps: Vec<PathBuf>,
     /// Keep the replaced site folders (--keep-old).
     pub keep_old: bool,
+    /// The site's extra paths put back (those the snapshot holds), relative to the platform.
+    #[serde(default)]
+    pub extra_paths: Vec<String>,
+    /// The new extra paths being built, one per extra path.
+    #[serde(default)]
+    pub extra_tmps: Vec<PathBuf>,
+    /// Where the live extra paths are moved aside, one per extra path.
+    #[serde(default)]
+    pub extra_asides: Vec<PathBuf>,
 }
 
 /// A serializable tree difference.
@@ -176,6 +185,8 @@ pub fn plan(repo: &Repo, snap: &SnapshotRecord, opts: &RestoreOpts) -> Result<(P
         .iter()
         .map(|b| aside_name(b, "new", &journal))
         .collect();
+    let (extra_paths, extra_tmps, extra_asides) =
+        super::extra::plan_extra(repo, snap, &target, &journal, restore_files)?;
     let p = Plan {
         journal: journal.clone(),
         site: site.uri.clone(),
@@ -185,7 +196,7 @@ pub fn plan(repo: &Repo, snap: &SnapshotRecord, opts: &RestoreOpts) -> Result<(P
         target_platform: target.clone(),
         platform,
         platform_diff: diff,
-        other_sites: other_sites(repo, &site, &target)?,
+        other_sites: other_sites(repo, snap, &site, &target)?,
         restore_files,
         site_dir: snap.site_dir.clone(),
         site_target: site_target.clone(),
@@ -202,6 +213,9 @@ pub fn plan(repo: &Repo, snap: &SnapshotRecord, opts: &RestoreOpts) -> Result<(P
         sqlite_tmp,
         binding_tmps,
         keep_old: opts.keep_old,
+        extra_paths,
+        extra_tmps,
+        extra_asides,
     };
     Ok((p, site))
 }
@@ -269,8 +283,11 @@ fn platform_action(
     let sqlite = site.database_at(target)?;
     let mut skip = capture::db_side_files(sqlite.as_ref());
     skip.push(site_target.to_path_buf());
-    let live = capture::scan_platform(&repo.cat, target, &skip)?;
-    let d = tree::diff(&t, &live);
+    // Other sites' folders and extra paths are never platform code, whatever the platform's
+    // shape, and whatever an older snapshot recorded.
+    let filter = site::snapshot_filter(&repo.cat, snap, target)?;
+    let live = capture::scan_platform(&repo.cat, target, &filter, &skip)?;
+    let d = tree::diff(&filter.apply(&t), &live);
     Ok(if d.is_empty() {
         (PlatformAction::Keep, None)
     } else if opts.repair_platform {
@@ -280,8 +297,15 @@ fn platform_action(
     })
 }
 
-/// The other sites on platform `target`: known to the catalogue, or folders in its `sites/`.
-fn other_sites(repo: &Repo, site: &SiteRecord, target: &Path) -> Result<Vec<String>> {
+/// The other sites on platform `target`: known to the catalogue, or folders in its web root's
+/// `sites/`.
+fn other_sites(
+    repo: &Repo,
+    snap: &SnapshotRecord,
+    site: &SiteRecord,
+    target: &Path,
+) -> Result<Vec<String>> {
+    let web_root = site::snapshot_filter(&repo.cat, snap, target)?.web_root;
     let mut other_sites: Vec<String> = repo
         .cat
         .sites()?
@@ -289,7 +313,7 @@ fn other_sites(repo: &Repo, site: &SiteRecord, target: &Path) -> Result<Vec<Stri
         .filter(|s| s.uri != site.uri && site::locate(&repo.cat, s).ok().as_deref() == Some(target))
         .map(|s| s.uri)
         .collect();
-    if let Ok(rd) = fs::read_dir(target.join("sites")) {
+    if let Ok(rd) = fs::read_dir(target.join(web_root).join("sites")) {
         for e in rd.flatten() {
             let n = e.file_name().to_string_lossy().into_owned();
             if e.file_type().map(|t| t.is_dir()).unwrap_or(false)
@@ -369,6 +393,12 @@ impl Plan {
             )),
             (Some(db), false) => out.push(format!("  database:   {db}: not touched")),
             (None, _) => out.push("  database:   none".to_string()),
+        }
+        for x in &self.extra_paths {
+            out.push(format!(
+                "  extra path: {} replaced by the snapshot's (the live one is moved aside)",
+                self.target_platform.join(x).display()
+            ));
         }
         for b in &self.bindings {
             out.push(format!("  binding:    {} written back", b.display()));

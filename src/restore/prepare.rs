@@ -26,6 +26,7 @@ pub(super) fn prepare(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result
         let platform_tree = prepare_platform(repo, snap, plan)?;
         prepare_site(repo, snap, plan, platform_tree.as_ref())?;
         prepare_bindings(repo, snap, plan)?;
+        super::extra::prepare_extra(repo, snap, plan)?;
     }
     if plan.restore_db {
         prepare_db(repo, snap, plan)?;
@@ -52,6 +53,8 @@ fn prepare_platform(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<O
         TreePart::Platform,
         &snap.platform_tree.expect("platform tree"),
     )?;
+    // Never another site's folder or extra path, even where an older snapshot recorded one.
+    let t = crate::site::snapshot_filter(&repo.cat, snap, &plan.target_platform)?.apply(&t);
     write_tree(repo, &t, &plan.platform_tmp, &snap.id)?;
     Ok(Some(t))
 }
@@ -218,12 +221,20 @@ fn carry_live_sqlite(repo: &Repo, plan: &Plan) -> Result<()> {
 
 /// Makes everything prepared durable before the journal says so.
 fn sync_prepared(plan: &Plan) -> Result<()> {
-    for p in [&plan.platform_tmp, &plan.site_tmp] {
-        if p.exists() {
+    for p in [&plan.platform_tmp, &plan.site_tmp]
+        .into_iter()
+        .chain(&plan.extra_tmps)
+    {
+        if p.is_dir() {
             sync_tree(p)?;
         }
     }
-    for p in plan.binding_tmps.iter().chain(&plan.sqlite_tmp) {
+    for p in plan
+        .binding_tmps
+        .iter()
+        .chain(&plan.sqlite_tmp)
+        .chain(&plan.extra_tmps)
+    {
         if let Some(dir) = p.parent().filter(|d| d.exists()) {
             sync_tree(dir)?;
         }
@@ -248,5 +259,8 @@ pub(super) fn rollback(plan: &Plan) {
     }
     for t in &plan.binding_tmps {
         let _ = fs::remove_file(t);
+    }
+    for t in &plan.extra_tmps {
+        let _ = remove_tree(t);
     }
 }

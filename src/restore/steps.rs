@@ -79,6 +79,12 @@ pub(super) fn finish(
     }
     let mut asides = vec![plan.site_aside.clone()];
     asides.extend(plan.current_aside.clone());
+    asides.extend(plan.extra_asides.iter().cloned());
+    asides.extend(
+        super::extra::current_copies(plan)
+            .into_iter()
+            .map(|(_, a)| a),
+    );
     for a in asides {
         if fs::symlink_metadata(&a).is_ok() {
             if plan.keep_old {
@@ -115,12 +121,17 @@ fn step_platform(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<()> 
 /// snapshot does not have and files that differ are moved into the aside folder, the
 /// snapshot's versions are moved in from the prepared copy. Repeatable.
 fn repair_platform(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<()> {
-    let want = read::load_tree(repo, &snap.platform_tree.expect("platform tree"))?;
+    let filter = site::snapshot_filter(&repo.cat, snap, &plan.target_platform)?;
+    let want = filter.apply(&read::load_tree(
+        repo,
+        &snap.platform_tree.expect("platform tree"),
+    )?);
     let site = repo.cat.site(&plan.site)?;
     let mut skip = capture::db_side_files(site.database_at(&plan.target_platform)?.as_ref());
     skip.push(plan.site_target.clone());
     skip.push(plan.site_tmp.clone());
-    let live = capture::scan_platform(&repo.cat, &plan.target_platform, &skip)?;
+    skip.extend(plan.extra_tmps.iter().cloned());
+    let live = capture::scan_platform(&repo.cat, &plan.target_platform, &filter, &skip)?;
     let d = tree::diff(&want, &live);
     let root = &plan.target_platform;
     let move_aside = |rel: &str| -> Result<()> {
@@ -190,6 +201,7 @@ fn step_site(plan: &Plan) -> Result<()> {
         }
         rename_durable(tmp, &plan.site_target)?;
     }
+    super::extra::swap_extra(plan)?;
     if let (Some(c), Some(a)) = (&plan.current_copy, &plan.current_aside)
         && c != &plan.site_target
         && fs::symlink_metadata(c).is_ok()
@@ -270,6 +282,14 @@ fn refresh_cache(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<()> 
     }
     if let Some(id) = snap.bindings_tree {
         add(Path::new("/"), &read::load_tree(repo, &id)?);
+    }
+    if let Some(id) = snap.extra_tree {
+        let t = read::load_tree(repo, &id)?;
+        for x in &plan.extra_paths {
+            if let Some((_, sub)) = super::extra::subtree(&t, x) {
+                add(&plan.target_platform.join(x), &sub);
+            }
+        }
     }
     repo.cat.insert_cache(&rows)
 }

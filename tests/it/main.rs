@@ -4,6 +4,7 @@ mod support;
 
 mod aegir;
 mod bad_input;
+mod composer;
 mod crash;
 mod cron;
 mod db;

@@ -92,9 +92,11 @@ fn add_found(repo: &Repo, found: &[Found]) -> Vec<String> {
             site_dir: None,
             db: None,
             bindings: f.bindings.clone(),
+            web_root: Some(f.web_root.clone()),
+            extra_paths: Vec::new(),
         };
-        match site::new_site(&f.uri, &spec).and_then(|r| repo.cat.add_site(&r)) {
-            Ok(()) => added.push(f.uri.clone()),
+        match site::register(&repo.cat, &f.uri, &spec, None) {
+            Ok(_) => added.push(f.uri.clone()),
             Err(e) => eprintln!("sitesnap: {}: not added: {e}", f.uri),
         }
     }

@@ -48,6 +48,10 @@ pub struct SetArgs {
     /// Replace the binding files with these (repeat for several)
     #[arg(long = "bind", value_name = "FILE")]
     pub bindings: Vec<PathBuf>,
+    /// Replace the site's extra paths (relative to the platform) with these (repeat for
+    /// several)
+    #[arg(long = "extra-path", value_name = "DIR")]
+    pub extra_paths: Vec<String>,
     #[command(flatten)]
     pub keep: KeepArgs,
     /// Remove the stored policy (prune then leaves the site alone)
@@ -83,17 +87,19 @@ fn add(ctx: &Ctx, uri: &str, spec: SiteArgs, keep: &KeepArgs) -> Result<i32> {
         (Some(url), Some(f)) => Some(crate::db::with_password_from_file(&url, f)?),
         (db, _) => db,
     };
-    let mut rec = site::new_site(
+    let rec = site::register(
+        &repo.cat,
         uri,
         &SiteSpec {
             platform: spec.platform,
             site_dir: spec.site_dir,
             db,
             bindings: spec.bindings,
+            web_root: spec.web_root,
+            extra_paths: spec.extra_paths,
         },
+        policy.map(|p| p.to_json()),
     )?;
-    rec.policy = policy.map(|p| p.to_json());
-    repo.cat.add_site(&rec)?;
     if ctx.verbose {
         println!("added site {} on {}", rec.uri, rec.platform.display());
     }
@@ -137,6 +143,10 @@ fn show(ctx: &Ctx, uri: &str) -> Result<i32> {
         );
     }
     println!("site dir:  {}", s.site_dir);
+    println!("web root:  {}", site::web_root(&repo.cat, &s, &now)?);
+    for x in &s.extra_paths {
+        println!("extra:     {x}");
+    }
     println!("database:  {}", redacted_db(&s));
     println!("retention: {}", policy_text(&s));
     for b in &s.bindings {
@@ -147,7 +157,11 @@ fn show(ctx: &Ctx, uri: &str) -> Result<i32> {
 }
 
 fn set(ctx: &Ctx, a: SetArgs) -> Result<i32> {
-    if a.db.is_some() || a.db_password_file.is_some() || !a.bindings.is_empty() {
+    if a.db.is_some()
+        || a.db_password_file.is_some()
+        || !a.bindings.is_empty()
+        || !a.extra_paths.is_empty()
+    {
         set_fields(ctx, &a)?;
         if a.keep.policy()?.is_none() && !a.clear_policy {
             return Ok(0);
@@ -182,14 +196,23 @@ fn set_fields(ctx: &Ctx, a: &SetArgs) -> Result<()> {
     } else {
         a.bindings.clone()
     };
+    let extra_paths = if a.extra_paths.is_empty() {
+        cur.extra_paths.clone()
+    } else {
+        a.extra_paths.clone()
+    };
     let spec = SiteSpec {
         platform: Some(cur.platform.clone()),
         site_dir: Some(cur.site_dir.clone()),
         db,
         bindings,
+        web_root: None,
+        extra_paths,
     };
     let mut rec = site::new_site(&a.uri, &spec)?;
     rec.policy = cur.policy;
+    let web_root = site::web_root(&repo.cat, &rec, &rec.platform)?;
+    rec.extra_paths = site::validate_extra_paths(&repo.cat, &rec, &web_root)?;
     repo.cat.update_site(&rec)?;
     if ctx.verbose {
         println!(

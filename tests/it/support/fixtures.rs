@@ -248,3 +248,108 @@ pub fn decorate_site(dir: &Path) {
         }
     }
 }
+
+/// Builds a Drupal 8+ composer platform: `composer.json`, `vendor/`, a `private/` folder and
+/// the web root `<web_root>/` with `core/`, `modules/contrib/`, `index.php` and
+/// `sites/{all,default,sites.php}`.
+pub fn make_composer_platform(root: &Path, web_root: &str) {
+    let w = root.join(web_root);
+    for d in [
+        "vendor/symfony/console",
+        "vendor/composer",
+        "private",
+        "config",
+    ] {
+        fs::create_dir_all(root.join(d)).unwrap();
+    }
+    for d in [
+        "core/lib/Drupal",
+        "core/modules/node",
+        "modules/contrib/token",
+        "themes/contrib/olivero",
+        "sites/all/modules",
+        "sites/default",
+    ] {
+        fs::create_dir_all(w.join(d)).unwrap();
+    }
+    fs::write(
+        root.join("composer.json"),
+        "{\"name\": \"drupal/recommended-project\"}\n",
+    )
+    .unwrap();
+    fs::write(root.join("composer.lock"), "{}\n").unwrap();
+    fs::write(root.join("vendor/autoload.php"), "<?php // autoload\n").unwrap();
+    fs::write(
+        root.join("vendor/symfony/console/Application.php"),
+        "<?php class A {}\n",
+    )
+    .unwrap();
+    fs::write(w.join("index.php"), "<?php // front controller\n").unwrap();
+    fs::write(w.join("core/lib/Drupal.php"), "<?php class Drupal {}\n").unwrap();
+    fs::write(w.join("core/modules/node/node.module"), "<?php // node\n").unwrap();
+    fs::write(
+        w.join("modules/contrib/token/token.module"),
+        "<?php // token\n",
+    )
+    .unwrap();
+    fs::write(w.join("sites/sites.php"), "<?php\n$sites = [];\n").unwrap();
+    fs::write(w.join("sites/default/default.settings.php"), "<?php\n").unwrap();
+    fs::write(w.join("sites/all/modules/README.txt"), "shared\n").unwrap();
+}
+
+/// Adds a composer site: `<web_root>/sites/<uri>` with settings.php, uploaded files and an
+/// SQLite database, a private folder `private/<uri>`, and a vhost and drush alias whose `root`
+/// is the web root (as Aegir writes them for composer platforms).
+pub fn make_composer_site(world: &Path, uri: &str, platform: &Path, web_root: &str) -> Site {
+    let dir = platform.join(web_root).join("sites").join(uri);
+    fs::create_dir_all(dir.join("files")).unwrap();
+    fs::write(dir.join("settings.php"), format!("<?php\n// {uri} v1\n")).unwrap();
+    for i in 0..5 {
+        fs::write(
+            dir.join("files").join(format!("upload{i}.bin")),
+            noise(i as u64 + uri.len() as u64, 5_000 + i * 100),
+        )
+        .unwrap();
+    }
+    let private = platform.join("private").join(uri);
+    fs::create_dir_all(private.join("exports")).unwrap();
+    fs::write(private.join("secret.txt"), format!("{uri} secret v1\n")).unwrap();
+    fs::write(private.join("exports/report.csv"), "a,b\n1,2\n").unwrap();
+    let db = dir.join("site.sqlite");
+    let c = rusqlite::Connection::open(&db).unwrap();
+    c.execute_batch("CREATE TABLE node (nid INTEGER PRIMARY KEY, title TEXT);")
+        .unwrap();
+    c.execute("INSERT INTO node (title) VALUES (?1)", [uri])
+        .unwrap();
+    drop(c);
+    let conf = world.join("config");
+    fs::create_dir_all(conf.join("vhost.d")).unwrap();
+    fs::create_dir_all(conf.join("drush")).unwrap();
+    let served = platform.join(web_root);
+    let vhost = conf.join("vhost.d").join(uri);
+    fs::write(
+        &vhost,
+        format!(
+            "server {{\n  server_name {uri};\n  root {};\n}}\n",
+            served.display()
+        ),
+    )
+    .unwrap();
+    let alias = conf.join("drush").join(format!("{uri}.alias.drushrc.php"));
+    fs::write(
+        &alias,
+        format!(
+            "<?php\n$aliases['{uri}'] = array('root' => '{}', 'site_path' => '{}', 'uri' => '{uri}');\n",
+            served.display(),
+            dir.display()
+        ),
+    )
+    .unwrap();
+    Site {
+        uri: uri.to_string(),
+        dir,
+        db,
+        vhost,
+        alias,
+    }
+}

@@ -216,6 +216,7 @@ pub fn stored(repo: &Path, id: &str) -> BTreeMap<String, String> {
         ("platform", s.platform_tree),
         ("site", s.site_tree),
         ("binding", s.bindings_tree),
+        ("extra", s.extra_tree),
     ] {
         let Some(tree) = tree else { continue };
         let t = sitesnap::capture::load_tree(&r, &tree).unwrap();

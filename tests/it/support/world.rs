@@ -1,6 +1,6 @@
 //! A temporary world (directory + initialized repository) and running the real binary in it.
 
-use super::fixtures::{make_platform, make_site};
+use super::fixtures::{make_composer_platform, make_composer_site, make_platform, make_site};
 use super::repo::{CatalogState, catalog_state};
 use assert_cmd::Command;
 use std::path::{Path, PathBuf};
@@ -115,6 +115,36 @@ impl World {
             &alias,
         ])
         .ok();
+        s
+    }
+
+    /// Builds a Drupal 8+ composer platform whose web root is `web_root` (see
+    /// `make_composer_platform`).
+    pub fn composer_platform(&self, name: &str, web_root: &str) -> PathBuf {
+        let root = self.path(name);
+        make_composer_platform(&root, web_root);
+        root
+    }
+
+    /// Adds a composer site (`<web_root>/sites/<uri>`, `private/<uri>`, SQLite database, vhost
+    /// and alias whose root is the web root) and registers it with `private/<uri>` as its extra
+    /// path, plus `extra_args`.
+    pub fn composer_site(
+        &self,
+        uri: &str,
+        platform: &Path,
+        web_root: &str,
+        extra_args: &[&str],
+    ) -> Site {
+        let s = make_composer_site(self.dir.path(), uri, platform, web_root);
+        let db = format!("sqlite://{}", s.db.display());
+        let private = format!("private/{uri}");
+        let (vhost, alias) = (s.vhost.to_string_lossy(), s.alias.to_string_lossy());
+        let p = platform.to_string_lossy();
+        let mut args = vec!["site", "add", uri, "--platform", &p, "--db", &db];
+        args.extend(["--bind", &vhost, "--bind", &alias, "--extra-path", &private]);
+        args.extend(extra_args);
+        self.run(&args).ok();
         s
     }
 
