@@ -11,6 +11,7 @@ mod cache;
 mod journal;
 mod kinds;
 mod live;
+mod meta;
 mod packs;
 mod sites;
 mod snapshots;
@@ -22,6 +23,7 @@ pub use cache::CacheEntry;
 pub use journal::JournalRecord;
 pub use kinds::{JournalState, SHORT_ID_LEN, ShortId, SnapshotKind, short_id};
 pub use live::{Batch, DeadRows};
+pub use meta::StoreFormat;
 pub use packs::{CatalogIndex, PackUsage};
 pub use sites::SiteRecord;
 pub use snapshots::SnapshotRecord;
@@ -35,8 +37,10 @@ use std::path::Path;
 const SCHEMA_V1: &str = include_str!("../../schema.sql");
 /// Migration from version 1 to 2: the files cache keyed by folder id + file name.
 const SCHEMA_V2: &str = include_str!("../../schema_v2.sql");
+/// Migration from version 2 to 3: `meta` (the repository format of the rows).
+const SCHEMA_V3: &str = include_str!("../../schema_v3.sql");
 /// Schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// An open catalogue: one SQLite connection (in WAL mode, fully synchronous).
 pub struct Catalog {
@@ -112,7 +116,19 @@ impl Catalog {
             }
             tx.commit()?;
         }
-        // Future: if v < 3 { migrate_v3 } ...
+        if v < 3 {
+            let tx = rusqlite::Transaction::new_unchecked(
+                &self.conn,
+                rusqlite::TransactionBehavior::Immediate,
+            )?;
+            let again: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
+            if again < 3 {
+                tx.execute_batch(SCHEMA_V3)?;
+                tx.pragma_update(None, "user_version", 3)?;
+            }
+            tx.commit()?;
+        }
+        // Future: if v < 4 { migrate_v4 } ...
         Ok(())
     }
 }

@@ -66,7 +66,7 @@ pub fn run(ctx: &Ctx, c: SiteCmd) -> Result<i32> {
             forget_snapshots,
         } => {
             let repo = ctx.open_locked("site remove")?;
-            repo.cat.remove_site(&uri, forget_snapshots)?;
+            crate::objects::remove_site(&repo, &uri, forget_snapshots)?;
             if ctx.verbose {
                 println!("removed site {uri}");
             }
@@ -93,7 +93,7 @@ fn add(ctx: &Ctx, uri: &str, spec: SiteArgs, keep: &KeepArgs) -> Result<i32> {
         },
     )?;
     rec.policy = policy.map(|p| p.to_json());
-    repo.cat.add_site(&rec)?;
+    crate::objects::add_site(&repo, &rec)?;
     if ctx.verbose {
         println!("added site {} on {}", rec.uri, rec.platform.display());
     }
@@ -190,7 +190,7 @@ fn set_fields(ctx: &Ctx, a: &SetArgs) -> Result<()> {
     };
     let mut rec = site::new_site(&a.uri, &spec)?;
     rec.policy = cur.policy;
-    repo.cat.update_site(&rec)?;
+    crate::objects::update_site(&repo, &rec)?;
     if ctx.verbose {
         println!(
             "{}: database {}, {} binding file(s)",
@@ -214,7 +214,7 @@ fn set_policy(ctx: &Ctx, uri: &str, keep: &KeepArgs, clear: bool) -> Result<i32>
     let repo = ctx.open_locked("site set")?;
     repo.cat.site(uri)?;
     let json = policy.as_ref().map(Policy::to_json);
-    repo.cat.set_policy(uri, json.as_deref())?;
+    crate::objects::set_policy(&repo, uri, json.as_deref())?;
     if ctx.verbose {
         match &policy {
             Some(p) => println!("{uri}: retention policy: {p}"),
