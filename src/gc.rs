@@ -79,6 +79,8 @@ pub struct GcReport {
     pub orphan_packs_removed: u64,
     /// Unfinished uploads removed (`data/tmp` leftovers).
     pub tmp_files_removed: u64,
+    /// Blob lists, pins and superseded site objects no manifest refers to, removed.
+    pub objects_removed: u64,
     /// Bytes freed.
     pub bytes_freed: u64,
     /// Packs after.
@@ -112,6 +114,9 @@ pub struct GcPlan {
     pub orphans: Vec<ObjectInfo>,
     /// Unfinished uploads: removed.
     pub incomplete: Vec<Incomplete>,
+    /// Store objects no manifest refers to (blob lists, pins, superseded site versions):
+    /// removed.
+    pub objects: Vec<ObjectName>,
 }
 
 impl GcPlan {
@@ -157,6 +162,7 @@ impl GcPlan {
             packs_before: self.packs_before,
             bytes_before: self.bytes_before,
             tmp_files_removed: self.incomplete.len() as u64,
+            objects_removed: self.objects.len() as u64,
             ..GcReport::default()
         }
     }
@@ -203,14 +209,18 @@ fn mark(repo: &Repo, plan: &mut GcPlan) -> Result<()> {
     Ok(())
 }
 
-/// Marks the live set and decides what to remove and repack. Changes nothing.
+/// Marks the live set and decides what to remove and repack. Changes nothing. Refuses while
+/// the catalogue and the store disagree: the live set is marked from the catalogue, which
+/// must then list exactly the snapshots whose manifests are in the store, with the same blobs.
 pub fn plan(repo: &Repo, opts: &GcOpts) -> Result<GcPlan> {
+    let view = crate::objects::refuse_if_disagree(repo, "gc")?;
     let backend = repo.backend();
     let mut plan = GcPlan {
         snapshots: repo.cat.snapshots(None)?.len() as u64,
         ..GcPlan::default()
     };
     mark(repo, &mut plan)?;
+    plan.objects = crate::objects::unreferenced(&view)?;
     fsutil::failpoint("gc-marked");
 
     let usage = repo.cat.pack_usage()?;
@@ -350,6 +360,9 @@ fn remove_objects(backend: &dyn Backend, plan: &GcPlan) -> Result<()> {
     }
     for t in &plan.incomplete {
         backend.remove_incomplete(&t.id)?;
+    }
+    for o in &plan.objects {
+        backend.remove(o)?;
     }
     Ok(())
 }

@@ -223,3 +223,28 @@ pub fn refuse_if_disagree(repo: &Repo, command: &str) -> Result<StoreView> {
         d.summary()
     )))
 }
+
+/// Store objects nothing refers to (besides packs, which gc handles through the index): blob
+/// lists no manifest names, pins without a manifest, superseded site versions. Garbage for gc.
+pub fn unreferenced(view: &StoreView) -> Result<Vec<crate::store::ObjectName>> {
+    use crate::store::ObjectName;
+    let live: HashSet<String> = view.live_blobs()?.keys().map(|h| h.to_hex()).collect();
+    let mut out: Vec<ObjectName> = view
+        .blob_lists
+        .iter()
+        .filter(|b| !live.contains(*b))
+        .map(|b| ObjectName::new(ObjectKind::BlobList, b))
+        .collect();
+    out.extend(
+        view.pins
+            .iter()
+            .filter(|p| !view.manifests.contains_key(*p))
+            .map(|p| ObjectName::new(ObjectKind::Pin, p)),
+    );
+    out.extend(
+        view.old_sites
+            .iter()
+            .map(|s| ObjectName::new(ObjectKind::Site, s)),
+    );
+    Ok(out)
+}

@@ -14,7 +14,7 @@ mod repair;
 mod upgrade;
 mod write;
 
-pub use check::{Disagreement, StoreView, compare, refuse_if_disagree};
+pub use check::{Disagreement, StoreView, compare, refuse_if_disagree, unreferenced};
 pub use codec::{
     BLOB_LIST_MAGIC, FORMAT_VERSION, Manifest, PinObject, SiteObject, decode_blob_list,
     encode_blob_list, password_removed, site_object_name,
