@@ -408,6 +408,9 @@ impl Upload for LocalUpload {
         let dir = self.dir.join(&name.name[..2]);
         if !dir.exists() {
             let new_kind_dir = !self.dir.exists();
+            if new_kind_dir {
+                fsutil::create_private_dir(&self.dir)?;
+            }
             fsutil::create_private_dir(&dir)?;
             fsutil::sync_dir(&self.dir)?;
             if new_kind_dir && let Some(up) = self.dir.parent() {

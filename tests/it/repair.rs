@@ -53,7 +53,7 @@ fn world_with_history() -> (World, Site) {
     let b = w
         .run(&["checkpoint", "example.com", "--label", "before 7.105", "--json"])
         .ok()
-        .json()[0]["id"]
+        .json()["id"]
         .as_str()
         .unwrap()
         .to_string();
@@ -72,6 +72,9 @@ fn repair_catalog_rebuilds_everything_from_the_store() {
     let before = listed(&w);
     let data = read_all(&w);
     let sites = w.run(&["site", "list", "--json"]).ok().stdout;
+    let other = w.run(&["site", "show", "other.example", "--json"]).ok().stdout;
+    let v: serde_json::Value = serde_json::from_str(&other).unwrap();
+    assert!(v["policy"].is_object(), "{other}");
     let packs = pack_files(&w.repo).len();
 
     remove_catalog(&w.repo);
@@ -83,13 +86,15 @@ fn repair_catalog_rebuilds_everything_from_the_store() {
     assert_eq!(w.run(&["site", "list", "--json"]).ok().stdout, sites);
     assert_eq!(pack_files(&w.repo).len(), packs);
     w.run(&["verify", "--read-data"]).ok();
-    // Retention policy came back with the site.
-    let show = w.run(&["site", "show", "other.example", "--json"]).ok().json();
-    assert!(show.to_string().contains("keep_last"), "{show}");
+    // The retention policy came back with the site.
+    assert_eq!(
+        w.run(&["site", "show", "other.example", "--json"]).ok().stdout,
+        other
+    );
 
     // A real restore from the rebuilt catalogue brings the live site back.
     let first = before.keys().find(|id| before[*id]["kind"] == "manual" && before[*id]["site"] == "example.com").unwrap();
-    w.run(&["restore", first]).ok();
+    w.run(&["restore", first, "--yes"]).ok();
     assert!(!site.dir.join("files/new.txt").exists());
     w.run(&["gc"]).ok();
     w.run(&["verify", "--read-data"]).ok();
@@ -189,6 +194,8 @@ fn a_forget_killed_after_its_manifest_went_is_finished_by_repair() {
     );
     assert_eq!(status.signal(), Some(libc::SIGKILL));
     assert_eq!(listed(&w), before, "the row is still there");
+    let v = w.run(&["verify"]).fails(1);
+    assert!(v.stdout.contains("without a manifest"), "{}", v.stdout);
     assert_one_line_error(&w.run(&["gc"]), 1, &["without a manifest", "repair catalog"]);
     w.run(&["repair", "catalog"]).ok();
     let after = listed(&w);
