@@ -19,9 +19,11 @@ impl Catalog {
     pub fn store_format(&self) -> Result<StoreFormat> {
         let v: Option<String> = self
             .conn
-            .query_row("SELECT value FROM meta WHERE key = 'store_format'", [], |r| {
-                r.get(0)
-            })
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'store_format'",
+                [],
+                |r| r.get(0),
+            )
             .optional()?;
         match v.as_deref() {
             Some("2") => Ok(StoreFormat::V2),

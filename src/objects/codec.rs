@@ -180,8 +180,8 @@ impl Manifest {
 
     /// Parses the plain bytes.
     pub fn decode(b: &[u8]) -> Result<Manifest> {
-        let m: Manifest = serde_json::from_slice(b)
-            .map_err(|e| Error::Corrupt(format!("bad manifest: {e}")))?;
+        let m: Manifest =
+            serde_json::from_slice(b).map_err(|e| Error::Corrupt(format!("bad manifest: {e}")))?;
         check_format(m.format, "a manifest")?;
         Ok(m)
     }

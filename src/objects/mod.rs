@@ -44,10 +44,7 @@ pub(crate) fn get(repo: &Repo, kind: ObjectKind, name: &str) -> Result<Vec<u8>> 
 
 /// Does the object exist?
 pub(crate) fn exists(repo: &Repo, kind: ObjectKind, name: &str) -> Result<bool> {
-    Ok(repo
-        .backend()
-        .size(&ObjectName::new(kind, name))?
-        .is_some())
+    Ok(repo.backend().size(&ObjectName::new(kind, name))?.is_some())
 }
 
 /// Names of every object of `kind`, sorted.

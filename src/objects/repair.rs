@@ -56,7 +56,9 @@ pub fn repair_catalog(root: &Path, wait: Duration) -> Result<(Repo, RepairReport
         let mut rec = s.record();
         if s.db_password {
             match old.get(&s.uri) {
-                Some(url) if super::password_removed(url).0 == s.db_url.clone().unwrap_or_default() => {
+                Some(url)
+                    if super::password_removed(url).0 == s.db_url.clone().unwrap_or_default() =>
+                {
                     rec.db_url = Some(url.clone())
                 }
                 _ => rep.need_password.push(s.uri.clone()),
@@ -134,7 +136,11 @@ fn rebuild_snapshots(repo: &Repo, view: &StoreView, rep: &mut RepairReport) -> R
         }
         fsutil::failpoint("repair-snapshot");
     }
-    rep.unreferenced_blob_lists = view.blob_lists.iter().filter(|b| !named.contains(*b)).count() as u64;
+    rep.unreferenced_blob_lists = view
+        .blob_lists
+        .iter()
+        .filter(|b| !named.contains(*b))
+        .count() as u64;
     Ok(())
 }
 

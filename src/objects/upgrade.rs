@@ -59,7 +59,12 @@ pub fn upgrade(repo: &Repo) -> Result<UpgradeReport> {
             }
             match repo.cat.blob(&b) {
                 Ok((chunks, size)) => {
-                    put(repo, ObjectKind::BlobList, &name, &encode_blob_list(&chunks, size))?;
+                    put(
+                        repo,
+                        ObjectKind::BlobList,
+                        &name,
+                        &encode_blob_list(&chunks, size),
+                    )?;
                     rep.blob_lists += 1;
                 }
                 Err(_) => rep.missing_blobs.push(name),

@@ -110,7 +110,8 @@ pub(crate) fn save_site(repo: &Repo, s: &SiteRecord) -> Result<()> {
     )?;
     fsutil::failpoint("site-object-written");
     for (_, n, _) in versions {
-        repo.backend().remove(&ObjectName::new(ObjectKind::Site, &n))?;
+        repo.backend()
+            .remove(&ObjectName::new(ObjectKind::Site, &n))?;
     }
     Ok(())
 }
@@ -156,7 +157,8 @@ pub fn remove_site(repo: &Repo, uri: &str, forget_snapshots: bool) -> Result<()>
         remove_snapshot_objects(repo, &s.id)?;
     }
     for (_, n, _) in site_versions(repo, uri)? {
-        repo.backend().remove(&ObjectName::new(ObjectKind::Site, &n))?;
+        repo.backend()
+            .remove(&ObjectName::new(ObjectKind::Site, &n))?;
     }
     repo.cat.remove_site(uri, forget_snapshots)
 }

@@ -29,7 +29,10 @@ fn read_all(w: &World) -> BTreeMap<String, String> {
         .keys()
         .map(|id| {
             let r = restore_read(&w.repo, id);
-            let v = format!("{:?}|{:?}|{:?}|{:?}", r.platform, r.site, r.bindings, r.dump);
+            let v = format!(
+                "{:?}|{:?}|{:?}|{:?}",
+                r.platform, r.site, r.bindings, r.dump
+            );
             (id.clone(), v)
         })
         .collect()
@@ -48,16 +51,30 @@ fn world_with_history() -> (World, Site) {
     let p = w.platform("platforms/d7", 30);
     let site = w.site("example.com", &p);
     w.site("other.example", &p);
-    let a = w.snapshot("example.com")["id"].as_str().unwrap().to_string();
-    fs::write(site.dir.join("files/new.txt"), b"changed after the first snapshot").unwrap();
+    let a = w.snapshot("example.com")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    fs::write(
+        site.dir.join("files/new.txt"),
+        b"changed after the first snapshot",
+    )
+    .unwrap();
     let b = w
-        .run(&["checkpoint", "example.com", "--label", "before 7.105", "--json"])
+        .run(&[
+            "checkpoint",
+            "example.com",
+            "--label",
+            "before 7.105",
+            "--json",
+        ])
         .ok()
         .json()["id"]
         .as_str()
         .unwrap()
         .to_string();
-    w.run(&["checkpoint", "example.com", "--label", "kept"]).ok();
+    w.run(&["checkpoint", "example.com", "--label", "kept"])
+        .ok();
     w.snapshot("other.example");
     w.run(&["pin", &a]).ok();
     w.run(&["unpin", &b]).ok();
@@ -72,14 +89,21 @@ fn repair_catalog_rebuilds_everything_from_the_store() {
     let before = listed(&w);
     let data = read_all(&w);
     let sites = w.run(&["site", "list", "--json"]).ok().stdout;
-    let other = w.run(&["site", "show", "other.example", "--json"]).ok().stdout;
+    let other = w
+        .run(&["site", "show", "other.example", "--json"])
+        .ok()
+        .stdout;
     let v: serde_json::Value = serde_json::from_str(&other).unwrap();
     assert!(v["policy"].is_object(), "{other}");
     let packs = pack_files(&w.repo).len();
 
     remove_catalog(&w.repo);
     let r = w.run(&["repair", "catalog"]).ok();
-    assert!(r.stdout.contains("4 snapshot(s) (2 pinned)"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("4 snapshot(s) (2 pinned)"),
+        "{}",
+        r.stdout
+    );
     assert!(!r.stdout.contains("site set"), "{}", r.stdout);
     assert_eq!(listed(&w), before, "rows, labels and pins come back");
     assert_eq!(read_all(&w), data, "every snapshot reads back the same");
@@ -88,12 +112,17 @@ fn repair_catalog_rebuilds_everything_from_the_store() {
     w.run(&["verify", "--read-data"]).ok();
     // The retention policy came back with the site.
     assert_eq!(
-        w.run(&["site", "show", "other.example", "--json"]).ok().stdout,
+        w.run(&["site", "show", "other.example", "--json"])
+            .ok()
+            .stdout,
         other
     );
 
     // A real restore from the rebuilt catalogue brings the live site back.
-    let first = before.keys().find(|id| before[*id]["kind"] == "manual" && before[*id]["site"] == "example.com").unwrap();
+    let first = before
+        .keys()
+        .find(|id| before[*id]["kind"] == "manual" && before[*id]["site"] == "example.com")
+        .unwrap();
     w.run(&["restore", first, "--yes"]).ok();
     assert!(!site.dir.join("files/new.txt").exists());
     w.run(&["gc"]).ok();
@@ -141,7 +170,10 @@ fn repair_catalog_survives_sigkill_at_every_step() {
             }
             w.run(&["repair", "catalog"]).ok();
             assert_eq!(listed(&w), before, "{point}: rerun");
-            assert!(!Repo_new(&w.repo).exists(), "{point}: leftover catalog.sqlite.new");
+            assert!(
+                !Repo_new(&w.repo).exists(),
+                "{point}: leftover catalog.sqlite.new"
+            );
         }
     }
     w.run(&["verify", "--read-data"]).ok();
@@ -164,7 +196,11 @@ fn a_snapshot_whose_row_never_came_is_kept_by_gc_and_brought_back_by_repair() {
     assert_eq!(listed(&w), before, "no row yet");
     let v = w.run(&["verify"]).fails(1);
     assert!(v.stdout.contains("repair catalog"), "{}", v.stdout);
-    assert!(v.stdout.contains("unknown to the catalogue"), "{}", v.stdout);
+    assert!(
+        v.stdout.contains("unknown to the catalogue"),
+        "{}",
+        v.stdout
+    );
     let packs = pack_files(&w.repo);
     let g = w.run(&["gc"]);
     assert_one_line_error(&g, 1, &["disagree", "repair catalog"]);
@@ -196,7 +232,11 @@ fn a_forget_killed_after_its_manifest_went_is_finished_by_repair() {
     assert_eq!(listed(&w), before, "the row is still there");
     let v = w.run(&["verify"]).fails(1);
     assert!(v.stdout.contains("without a manifest"), "{}", v.stdout);
-    assert_one_line_error(&w.run(&["gc"]), 1, &["without a manifest", "repair catalog"]);
+    assert_one_line_error(
+        &w.run(&["gc"]),
+        1,
+        &["without a manifest", "repair catalog"],
+    );
     w.run(&["repair", "catalog"]).ok();
     let after = listed(&w);
     assert!(!after.contains_key(&victim));
@@ -247,8 +287,7 @@ fn a_v1_repository_is_upgraded_even_when_killed_in_the_middle() {
     // Reading still works on v1.
     assert_eq!(listed(&w), before);
     for point in ["upgrade-sites", "upgrade-snapshot:2"] {
-        let (status, _, stderr) =
-            w.run_status(&["upgrade"], &[("SITESNAP_FAILPOINT", point)]);
+        let (status, _, stderr) = w.run_status(&["upgrade"], &[("SITESNAP_FAILPOINT", point)]);
         assert_eq!(status.signal(), Some(libc::SIGKILL), "{point}: {stderr}");
         assert_eq!(listed(&w), before, "{point}");
     }
@@ -283,14 +322,26 @@ fn repair_names_the_sites_whose_password_is_not_in_the_store() {
     let p = w.platform("platforms/d7", 5);
     fs::create_dir_all(p.join("sites/pw.example")).unwrap();
     let url = "mysql://drupal:s3cret%21@127.0.0.1:3306/pw_example";
-    w.run(&["site", "add", "pw.example", "--platform", &p.to_string_lossy(), "--db", url])
-        .ok();
+    w.run(&[
+        "site",
+        "add",
+        "pw.example",
+        "--platform",
+        &p.to_string_lossy(),
+        "--db",
+        url,
+    ])
+    .ok();
     // Nothing under the repository's data holds the password.
     for f in walkdir::WalkDir::new(w.repo.join("data")) {
         let f = f.unwrap();
         if f.file_type().is_file() {
             let b = fs::read(f.path()).unwrap();
-            assert!(!b.windows(6).any(|x| x == b"s3cret"), "{}", f.path().display());
+            assert!(
+                !b.windows(6).any(|x| x == b"s3cret"),
+                "{}",
+                f.path().display()
+            );
         }
     }
     // With the old catalogue readable, the password is kept.
@@ -305,9 +356,17 @@ fn repair_names_the_sites_whose_password_is_not_in_the_store() {
     // Without it, repair says which site needs `site set --db`, one line each.
     remove_catalog(&w.repo);
     let r = w.run(&["repair", "catalog"]).ok();
-    let lines: Vec<&str> = r.stdout.lines().filter(|l| l.contains("site set")).collect();
+    let lines: Vec<&str> = r
+        .stdout
+        .lines()
+        .filter(|l| l.contains("site set"))
+        .collect();
     assert_eq!(lines.len(), 1, "{}", r.stdout);
-    assert!(lines[0].contains("pw.example") && lines[0].contains("--db"), "{}", r.stdout);
+    assert!(
+        lines[0].contains("pw.example") && lines[0].contains("--db"),
+        "{}",
+        r.stdout
+    );
     let c = w.catalog();
     let got: String = c
         .query_row("SELECT db_url FROM sites", [], |r| r.get(0))

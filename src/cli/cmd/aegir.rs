@@ -93,7 +93,7 @@ fn add_found(repo: &Repo, found: &[Found]) -> Vec<String> {
             db: None,
             bindings: f.bindings.clone(),
         };
-        match site::new_site(&f.uri, &spec).and_then(|r| crate::objects::add_site(&repo, &r)) {
+        match site::new_site(&f.uri, &spec).and_then(|r| crate::objects::add_site(repo, &r)) {
             Ok(()) => added.push(f.uri.clone()),
             Err(e) => eprintln!("sitesnap: {}: not added: {e}", f.uri),
         }

@@ -28,11 +28,13 @@ fn catalog(ctx: &Ctx) -> Result<i32> {
     } else {
         print_repair(&r);
     }
-    Ok(if r.bad_packs.is_empty() && r.skipped_snapshots.is_empty() {
-        0
-    } else {
-        1
-    })
+    Ok(
+        if r.bad_packs.is_empty() && r.skipped_snapshots.is_empty() {
+            0
+        } else {
+            1
+        },
+    )
 }
 
 fn print_repair(r: &RepairReport) {
@@ -47,10 +49,14 @@ fn print_repair(r: &RepairReport) {
         println!("snapshot {}: left out ({why})", short(id));
     }
     for uri in &r.sites_without_object {
-        println!("site {uri}: has snapshots but no registration in the store; `sitesnap site add {uri} ...` to restore them");
+        println!(
+            "site {uri}: has snapshots but no registration in the store; `sitesnap site add {uri} ...` to restore them"
+        );
     }
     for uri in &r.need_password {
-        println!("site {uri}: its database password is not in the store; run `sitesnap site set {uri} --db <url>`");
+        println!(
+            "site {uri}: its database password is not in the store; run `sitesnap site set {uri} --db <url>`"
+        );
     }
 }
 
@@ -77,6 +83,9 @@ fn print_upgrade(r: &UpgradeReport) {
         r.sites, r.manifests, r.blob_lists, r.pins
     );
     for b in &r.missing_blobs {
-        println!("blob {}: the catalogue cannot list it (run `sitesnap verify`)", &b[..8]);
+        println!(
+            "blob {}: the catalogue cannot list it (run `sitesnap verify`)",
+            &b[..8]
+        );
     }
 }

@@ -68,7 +68,9 @@ fn print_damage(r: &VerifyReport) {
         );
     }
     for o in &r.unknown_objects {
-        println!("unknown {o}: no catalogue row or manifest refers to it (`sitesnap gc` removes it)");
+        println!(
+            "unknown {o}: no catalogue row or manifest refers to it (`sitesnap gc` removes it)"
+        );
     }
     if r.missing_chunks > 0 {
         println!(
