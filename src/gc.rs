@@ -59,7 +59,7 @@ pub struct GcReport {
     pub live_chunks: u64,
     /// Indexed packs before.
     pub packs_before: u64,
-    /// Bytes of pack files and unfinished uploads before.
+    /// Bytes of all objects and unfinished uploads before.
     pub bytes_before: u64,
     /// Packs removed because nothing in them is referenced.
     pub packs_deleted: u64,
@@ -79,11 +79,13 @@ pub struct GcReport {
     pub orphan_packs_removed: u64,
     /// Unfinished uploads removed (`data/tmp` leftovers).
     pub tmp_files_removed: u64,
+    /// Blob lists, pins and superseded site objects no manifest refers to, removed.
+    pub objects_removed: u64,
     /// Bytes freed.
     pub bytes_freed: u64,
     /// Packs after.
     pub packs_after: u64,
-    /// Bytes of pack files and unfinished uploads after.
+    /// Bytes of all objects and unfinished uploads after.
     pub bytes_after: u64,
 }
 
@@ -112,6 +114,9 @@ pub struct GcPlan {
     pub orphans: Vec<ObjectInfo>,
     /// Unfinished uploads: removed.
     pub incomplete: Vec<Incomplete>,
+    /// Store objects no manifest refers to (blob lists, pins, superseded site versions):
+    /// removed.
+    pub objects: Vec<ObjectInfo>,
 }
 
 impl GcPlan {
@@ -129,6 +134,7 @@ impl GcPlan {
             .sum::<u64>()
             + self.orphans.iter().map(|o| o.size).sum::<u64>()
             + self.incomplete.iter().map(|t| t.size).sum::<u64>()
+            + self.objects.iter().map(|o| o.size).sum::<u64>()
     }
 
     /// What executing the plan would report (the dry run's report).
@@ -157,6 +163,7 @@ impl GcPlan {
             packs_before: self.packs_before,
             bytes_before: self.bytes_before,
             tmp_files_removed: self.incomplete.len() as u64,
+            objects_removed: self.objects.len() as u64,
             ..GcReport::default()
         }
     }
@@ -203,14 +210,22 @@ fn mark(repo: &Repo, plan: &mut GcPlan) -> Result<()> {
     Ok(())
 }
 
-/// Marks the live set and decides what to remove and repack. Changes nothing.
+/// Marks the live set and decides what to remove and repack. Changes nothing. Refuses while
+/// the catalogue and the store disagree: the live set is marked from the catalogue, which
+/// must then list exactly the snapshots whose manifests are in the store, with the same blobs.
 pub fn plan(repo: &Repo, opts: &GcOpts) -> Result<GcPlan> {
+    let view = crate::objects::refuse_if_disagree(repo, "gc")?;
     let backend = repo.backend();
     let mut plan = GcPlan {
         snapshots: repo.cat.snapshots(None)?.len() as u64,
         ..GcPlan::default()
     };
     mark(repo, &mut plan)?;
+    for name in crate::objects::unreferenced(&view)? {
+        if let Some(size) = backend.size(&name)? {
+            plan.objects.push(ObjectInfo { name, size });
+        }
+    }
     fsutil::failpoint("gc-marked");
 
     let usage = repo.cat.pack_usage()?;
@@ -218,8 +233,7 @@ pub fn plan(repo: &Repo, opts: &GcOpts) -> Result<GcPlan> {
     let indexed: HashSet<&str> = usage.iter().map(|u| u.name.as_str()).collect();
     let objects = backend.list(ObjectKind::Pack)?;
     plan.incomplete = backend.incomplete()?;
-    plan.bytes_before = objects.iter().map(|o| o.size).sum::<u64>()
-        + plan.incomplete.iter().map(|t| t.size).sum::<u64>();
+    plan.bytes_before = store_bytes(&**backend)?;
     plan.orphans = objects
         .into_iter()
         .filter(|o| !indexed.contains(o.name.name.as_str()))
@@ -333,10 +347,18 @@ pub fn execute(repo: &Repo, mut plan: GcPlan) -> Result<GcReport> {
     let backend = repo.backend();
     let after = backend.list(ObjectKind::Pack)?;
     rep.packs_after = after.len() as u64;
-    rep.bytes_after = after.iter().map(|o| o.size).sum::<u64>()
-        + backend.incomplete()?.iter().map(|t| t.size).sum::<u64>();
+    rep.bytes_after = store_bytes(&**backend)?;
     rep.bytes_freed = rep.bytes_before.saturating_sub(rep.bytes_after);
     Ok(rep)
+}
+
+/// Bytes of every object of every kind, and of unfinished uploads.
+fn store_bytes(backend: &dyn Backend) -> Result<u64> {
+    let mut n = backend.incomplete()?.iter().map(|t| t.size).sum::<u64>();
+    for kind in ObjectKind::ALL {
+        n += backend.list(kind)?.iter().map(|o| o.size).sum::<u64>();
+    }
+    Ok(n)
 }
 
 /// Removes the plan's dead and repacked packs, orphans and unfinished uploads.
@@ -350,6 +372,9 @@ fn remove_objects(backend: &dyn Backend, plan: &GcPlan) -> Result<()> {
     }
     for t in &plan.incomplete {
         backend.remove_incomplete(&t.id)?;
+    }
+    for o in &plan.objects {
+        backend.remove(&o.name)?;
     }
     Ok(())
 }

@@ -17,6 +17,7 @@ pub mod fsutil;
 pub mod gc;
 pub mod hash;
 pub mod migrate;
+pub mod objects;
 pub mod reach;
 pub mod read;
 pub mod repo;

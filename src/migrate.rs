@@ -261,7 +261,7 @@ fn move_site(
         }
     }
     s.platform = to.to_path_buf();
-    repo.cat.update_site(s)?;
+    crate::objects::update_site(repo, s)?;
     fsutil::failpoint("migrate-moved");
     if let Some(cmd) = &opts.update_cmd {
         run_hook("update command", cmd, uri, to)?;

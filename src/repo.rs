@@ -6,7 +6,7 @@
 use crate::catalog::{Catalog, CatalogIndex};
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
-use crate::store::{self, Backend, ChunkReader, ChunkSink, LocalBackend};
+use crate::store::{self, Backend, ChunkReader, ChunkSink, LocalBackend, ObjectKind};
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -101,8 +101,15 @@ impl Repo {
                 root.display()
             )));
         }
-        fsutil::create_private_dir(root)?;
         let data = store::local_data_dir(root);
+        if !data_is_empty(&data)? {
+            return Err(Error::Refused(format!(
+                "{} holds repository data but no catalogue; run `sitesnap repair catalog` to \
+                 rebuild the catalogue from it (init refuses to start over on top of it)",
+                root.display()
+            )));
+        }
+        fsutil::create_private_dir(root)?;
         fsutil::create_private_dir(&data)?;
         fsutil::create_private_dir(&store::local_tmp_dir(root))?;
         drop(fsutil::create_private_file(&cat_path)?);
@@ -190,6 +197,85 @@ impl Repo {
     pub fn is_locked(&self) -> bool {
         self.lock.is_some()
     }
+
+    /// The file a catalogue is rebuilt into before it replaces `catalog.sqlite`.
+    pub fn rebuild_path(root: &Path) -> PathBuf {
+        root.join("catalog.sqlite.new")
+    }
+
+    /// Opens the repository at `root` for `repair catalog`: takes the writer lock, and opens a
+    /// fresh, empty catalogue at [`Repo::rebuild_path`] (one left by a killed repair is
+    /// removed first). The old `catalog.sqlite` is neither needed nor touched.
+    pub fn open_rebuilding(root: &Path, wait: Duration) -> Result<Repo> {
+        let data = store::local_data_dir(root);
+        if !data.is_dir() {
+            return Err(Error::NoRepository(root.to_path_buf()));
+        }
+        let new = Self::rebuild_path(root);
+        // Take the lock before touching anything: the lock needs a handle, so first one on a
+        // throwaway in-memory catalogue.
+        let mut repo = Self::with_catalog(root, Catalog::open(Path::new(":memory:"))?);
+        repo.lock("repair catalog", wait)?;
+        for f in [new.clone(), sidecar(&new, "-wal"), sidecar(&new, "-shm")] {
+            match fs::remove_file(&f) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(&f, e)),
+            }
+        }
+        drop(fsutil::create_private_file(&new)?);
+        repo.cat = Catalog::open(&new)?;
+        Ok(repo)
+    }
+
+    /// Puts a catalogue rebuilt by [`Repo::open_rebuilding`] in place of `catalog.sqlite`
+    /// with one atomic rename, and returns the repository opened on it (still locked). The
+    /// rebuilt file is first made self-contained (no write-ahead log) and durable; the old
+    /// catalogue's log is checkpointed into it and removed, so it cannot be replayed into the
+    /// new file.
+    pub fn install_rebuilt(mut self) -> Result<Repo> {
+        let root = self.root.clone();
+        let new = Self::rebuild_path(&root);
+        self.cat.make_self_contained()?;
+        let lock = self.lock.take();
+        drop(self);
+        fs::File::open(&new).at(&new)?.sync_all().at(&new)?;
+        fsutil::failpoint("repair-before-rename");
+        let old = Self::catalog_path(&root);
+        if old.is_file() {
+            // Best effort: an unreadable old catalogue has nothing to checkpoint.
+            if let Ok(c) = Catalog::open(&old) {
+                let _ = c.make_self_contained();
+            }
+        }
+        for f in [sidecar(&old, "-wal"), sidecar(&old, "-shm")] {
+            match fs::remove_file(&f) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::io(&f, e)),
+            }
+        }
+        fs::rename(&new, &old).at(&old)?;
+        fsutil::sync_dir(&root)?;
+        fsutil::failpoint("repair-renamed");
+        let mut repo = Self::with_catalog(&root, Catalog::open(&old)?);
+        repo.lock = lock;
+        Ok(repo)
+    }
+
+    /// The bytes to store for a new object of `kind` (manifest, blob list, site object, pin)
+    /// whose plain encoding is `plain`. Every such object is written through here, and read
+    /// back through [`Repo::decode_object`]. Identity for an unencrypted repository.
+    pub fn encode_object(&self, kind: ObjectKind, plain: &[u8]) -> Result<Vec<u8>> {
+        let _ = kind;
+        Ok(plain.to_vec())
+    }
+
+    /// The plain bytes of a stored object of `kind` (the inverse of [`Repo::encode_object`]).
+    pub fn decode_object(&self, kind: ObjectKind, stored: &[u8]) -> Result<Vec<u8>> {
+        let _ = kind;
+        Ok(stored.to_vec())
+    }
 }
 
 impl Drop for Repo {
@@ -200,6 +286,31 @@ impl Drop for Repo {
             let _ = f.unlock();
         }
     }
+}
+
+/// `path` with `suffix` appended to its file name (SQLite's `-wal`/`-shm` files).
+fn sidecar(path: &Path, suffix: &str) -> PathBuf {
+    let mut s = path.as_os_str().to_os_string();
+    s.push(suffix);
+    PathBuf::from(s)
+}
+
+/// Does a repository's `data/` folder hold nothing (absent, or only an empty `tmp/`)?
+fn data_is_empty(data: &Path) -> Result<bool> {
+    if !data.is_dir() {
+        return Ok(true);
+    }
+    for e in fs::read_dir(data).at(data)? {
+        let e = e.at(data)?;
+        if e.file_name() != "tmp" {
+            return Ok(false);
+        }
+        let tmp = e.path();
+        if !tmp.is_dir() || fs::read_dir(&tmp).at(&tmp)?.next().is_some() {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// This machine's host name ("unknown-host" if it cannot be read).

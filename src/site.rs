@@ -196,11 +196,17 @@ fn served_web_root(platform: &Path, bindings: &[PathBuf]) -> Option<String> {
 /// (an explicit `--web-root` replaces the stored one; otherwise a platform seen for the first
 /// time keeps the web root its site folder implies or its files suggest).
 pub fn register(
-    cat: &Catalog,
+    repo: &crate::repo::Repo,
     uri: &str,
     spec: &SiteSpec,
     policy: Option<String>,
 ) -> Result<SiteRecord> {
+    let cat = &repo.cat;
+    if cat.find_site(uri)?.is_some() {
+        return Err(Error::Invalid(format!(
+            "site '{uri}' is already registered"
+        )));
+    }
     let mut spec = spec.clone();
     if spec.web_root.is_none() {
         let platform = spec
@@ -216,8 +222,8 @@ pub fn register(
     rec.policy = policy;
     let web_root = spec_web_root(&rec.platform, &spec)?;
     rec.extra_paths = validate_extra_paths(cat, &rec, &web_root)?;
-    cat.add_site(&rec)?;
     cat.set_platform_web_root(&rec.platform, &web_root)?;
+    crate::objects::add_site(repo, &rec)?;
     Ok(rec)
 }
 

@@ -91,6 +91,12 @@ pub struct VerifyReport {
     pub damaged_snapshots: Vec<DamagedSnapshot>,
     /// Damaged chunks that no snapshot refers to (garbage; `gc` removes them).
     pub unreferenced_damaged_chunks: u64,
+    /// Where the catalogue and the store disagree (`repair catalog` brings the catalogue up
+    /// to the store).
+    pub store: crate::objects::Disagreement,
+    /// Objects in the store that the catalogue does not know and no manifest refers to
+    /// (left by a crash or superseded: `gc` removes them), e.g. "pack 12ab...".
+    pub unknown_objects: Vec<String>,
 }
 
 struct PackCheck {
@@ -409,9 +415,29 @@ pub fn verify(repo: &Repo, opts: &VerifyOpts) -> Result<VerifyReport> {
     if !live_bad.is_empty() || !unreadable.is_empty() {
         rep.damaged_snapshots = name_damage(repo, &snaps, &live_bad, &unreadable)?;
     }
+    // 4. Store against catalogue.
+    check_store(repo, &packs, &mut rep)?;
     rep.ok = rep.pack_problems.is_empty()
         && rep.missing_chunks == 0
         && rep.damaged_snapshots.is_empty()
-        && unreadable.is_empty();
+        && unreadable.is_empty()
+        && rep.store.is_empty();
     Ok(rep)
+}
+
+/// Compares the store's manifests, blob lists, pins and site objects with the catalogue, and
+/// lists the objects neither the catalogue nor a manifest refers to.
+fn check_store(repo: &Repo, packs: &[(i64, String, u64)], rep: &mut VerifyReport) -> Result<()> {
+    let view = crate::objects::StoreView::read(repo)?;
+    rep.store = crate::objects::compare(repo, &view)?;
+    let indexed: HashSet<&str> = packs.iter().map(|p| p.1.as_str()).collect();
+    for o in repo.backend().list(store::ObjectKind::Pack)? {
+        if !indexed.contains(o.name.name.as_str()) {
+            rep.unknown_objects.push(o.name.to_string());
+        }
+    }
+    let garbage = crate::objects::unreferenced(&view)?;
+    rep.unknown_objects
+        .extend(garbage.iter().map(|o| o.to_string()));
+    Ok(())
 }

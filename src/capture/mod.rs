@@ -357,7 +357,7 @@ impl<'a> Capture<'a> {
             let tmp = self.site_path.as_os_str().as_bytes();
             cache_rows.retain(|(p, _)| !p.starts_with(tmp));
         }
-        self.repo.cat.commit_snapshot(&rec, &blobs, &cache_rows)?;
+        crate::objects::commit_snapshot(self.repo, &rec, &blobs, &cache_rows)?;
         fsutil::failpoint("after-commit");
         Ok(rec)
     }

@@ -11,6 +11,7 @@ mod cache;
 mod journal;
 mod kinds;
 mod live;
+mod meta;
 mod packs;
 mod sites;
 mod snapshots;
@@ -22,6 +23,7 @@ pub use cache::CacheEntry;
 pub use journal::JournalRecord;
 pub use kinds::{JournalState, SHORT_ID_LEN, ShortId, SnapshotKind, short_id};
 pub use live::{Batch, DeadRows};
+pub use meta::StoreFormat;
 pub use packs::{CatalogIndex, PackUsage};
 pub use sites::SiteRecord;
 pub use snapshots::SnapshotRecord;
@@ -37,8 +39,10 @@ const SCHEMA_V1: &str = include_str!("../../schema.sql");
 const SCHEMA_V2: &str = include_str!("../../schema_v2.sql");
 /// Migration from version 2 to 3: web roots per platform and snapshot, extra site paths.
 const SCHEMA_V3: &str = include_str!("../../schema_v3.sql");
+/// Migration from version 3 to 4: `meta` (the repository format of the rows).
+const SCHEMA_V4: &str = include_str!("../../schema_v4.sql");
 /// Schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// An open catalogue: one SQLite connection (in WAL mode, fully synchronous).
 pub struct Catalog {
@@ -102,7 +106,7 @@ impl Catalog {
             }
             tx.commit()?;
         }
-        for (to, sql) in [(2, SCHEMA_V2), (3, SCHEMA_V3)] {
+        for (to, sql) in [(2, SCHEMA_V2), (3, SCHEMA_V3), (4, SCHEMA_V4)] {
             if v < to {
                 self.migrate_to(to, sql)?;
             }

@@ -69,6 +69,8 @@ impl Ctx {
         let mut r = self.open()?;
         r.lock(command, self.lock_wait)?;
         crate::fsutil::pausepoint("locked");
+        // A repository made by an older sitesnap gets its store objects at its first write.
+        crate::objects::ensure_upgraded(&r)?;
         Ok(r)
     }
 

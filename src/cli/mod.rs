@@ -59,6 +59,12 @@ pub enum Cmd {
     Forget(pin::ForgetArgs),
     /// Remove data no snapshot refers to, repacking packs that are mostly garbage
     Gc(gc::GcArgs),
+    /// Rebuild what can be rebuilt from the store (`repair catalog`)
+    #[command(subcommand)]
+    Repair(repair::RepairCmd),
+    /// Write the store objects a repository made by an older sitesnap lacks (writing commands
+    /// do it on their own the first time)
+    Upgrade,
     /// Check that every snapshot's data is there and sound (exit 1 if anything is damaged)
     Verify(verify::VerifyArgs),
     /// Put a site back as a snapshot recorded it, on the platform it was on
@@ -117,6 +123,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Cmd::Forget(a) => pin::forget(&ctx, a),
         Cmd::Gc(a) => gc::run(&ctx, a),
         Cmd::Verify(a) => verify::run(&ctx, a),
+        Cmd::Repair(c) => repair::run(&ctx, c),
+        Cmd::Upgrade => repair::upgrade(&ctx),
         Cmd::Restore(a) => restore::run(&ctx, a),
         Cmd::Migrate(a) => migrate::run(&ctx, a),
         Cmd::Export(a) => export::run(&ctx, a),

@@ -67,7 +67,7 @@ pub(super) fn finish(
                 site.db_url = Some(format!("sqlite://{}", p.display()));
             }
         }
-        repo.cat.update_site(&site)?;
+        crate::objects::update_site(repo, &site)?;
         refresh_cache(repo, snap, plan)?;
     }
     // The replaced site folders are held by the pre-restore snapshot, so they go unless asked

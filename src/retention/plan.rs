@@ -152,10 +152,10 @@ where
 }
 
 /// Forgets the snapshots `plan` removes (their data goes at the next gc); returns how many.
-pub fn execute_prune(cat: &Catalog, plan: &PrunePlan) -> Result<usize> {
+pub fn execute_prune(repo: &crate::repo::Repo, plan: &PrunePlan) -> Result<usize> {
     let ids = plan.remove_ids();
     if !ids.is_empty() {
-        cat.delete_snapshots(&ids)?;
+        crate::objects::forget_snapshots(repo, &ids)?;
     }
     Ok(ids.len())
 }

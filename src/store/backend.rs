@@ -14,12 +14,71 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-/// The kinds of objects a repository holds. New kinds (snapshot manifests, blob lists, site
-/// objects, keys) get a variant here and their own place in each backend.
+/// The kinds of objects a repository holds. Each kind has its own place in each backend
+/// (locally: packs in `data/<xx>/`, the others in `data/<kind folder>/<xx>/`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ObjectKind {
-    /// A pack of compressed chunks (`store::pack`).
+    /// A pack of compressed chunks (`store::pack`), named by the SHA-256 of its bytes.
     Pack,
+    /// A snapshot manifest, named by the snapshot id (16 hex digits).
+    Snapshot,
+    /// The chunk list of a tree or dump blob, named by the blob id (64 hex digits).
+    BlobList,
+    /// A site registration (one object per version), named by a hash of the URI and version.
+    Site,
+    /// A pin marker of a pinned snapshot, named by the snapshot id.
+    Pin,
+}
+
+impl ObjectKind {
+    /// Every kind, packs first.
+    pub const ALL: [ObjectKind; 5] = [
+        ObjectKind::Pack,
+        ObjectKind::Snapshot,
+        ObjectKind::BlobList,
+        ObjectKind::Site,
+        ObjectKind::Pin,
+    ];
+
+    /// The local folder of this kind under `data/` (`None`: packs, directly in `data/`).
+    pub fn folder(self) -> Option<&'static str> {
+        match self {
+            ObjectKind::Pack => None,
+            ObjectKind::Snapshot => Some("snapshots"),
+            ObjectKind::BlobList => Some("blobs"),
+            ObjectKind::Site => Some("sites"),
+            ObjectKind::Pin => Some("pins"),
+        }
+    }
+
+    /// How many lowercase hex digits a name of this kind has.
+    pub fn name_len(self) -> usize {
+        match self {
+            ObjectKind::Snapshot | ObjectKind::Pin => 16,
+            ObjectKind::Pack | ObjectKind::BlobList | ObjectKind::Site => 64,
+        }
+    }
+
+    /// How messages call an object of this kind.
+    pub fn label(self) -> &'static str {
+        match self {
+            ObjectKind::Pack => "pack",
+            ObjectKind::Snapshot => "manifest",
+            ObjectKind::BlobList => "blob list",
+            ObjectKind::Site => "site object",
+            ObjectKind::Pin => "pin",
+        }
+    }
+
+    /// Is `name` a well-formed name for this kind?
+    pub fn is_name(self, name: &str) -> bool {
+        name.len() == self.name_len() && is_lower_hex(name)
+    }
+}
+
+fn is_lower_hex(name: &str) -> bool {
+    name.bytes()
+        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// A typed object name: its kind and its content name (lowercase hex).
@@ -32,6 +91,14 @@ pub struct ObjectName {
 }
 
 impl ObjectName {
+    /// An object name of `kind`.
+    pub fn new(kind: ObjectKind, name: &str) -> ObjectName {
+        ObjectName {
+            kind,
+            name: name.to_string(),
+        }
+    }
+
     /// A pack's object name.
     pub fn pack(name: &str) -> ObjectName {
         ObjectName {
@@ -42,18 +109,13 @@ impl ObjectName {
 
     /// Is `name` a well-formed content name (64 lowercase hex digits)?
     pub fn is_content_name(name: &str) -> bool {
-        name.len() == 64
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        ObjectKind::Pack.is_name(name)
     }
 }
 
 impl std::fmt::Display for ObjectName {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.kind {
-            ObjectKind::Pack => write!(f, "pack {}", self.name),
-        }
+        write!(f, "{} {}", self.kind.label(), self.name)
     }
 }
 
@@ -148,29 +210,29 @@ impl LocalBackend {
 
     /// The file of an object.
     pub fn path(&self, name: &ObjectName) -> PathBuf {
-        match name.kind {
-            ObjectKind::Pack => pack_path(&self.root, &name.name),
-        }
+        pack_path(&self.kind_dir(name.kind), &name.name)
     }
 
     /// The folder objects of `kind` fan out under (by their first two hex digits).
     fn kind_dir(&self, kind: ObjectKind) -> PathBuf {
-        match kind {
-            ObjectKind::Pack => self.root.clone(),
+        match kind.folder() {
+            None => self.root.clone(),
+            Some(f) => self.root.join(f),
         }
     }
 
     fn file(&self, name: &ObjectName) -> Result<Arc<File>> {
         let mut open = self.open.lock().expect("open files");
-        if let Some(f) = open.get(&name.name) {
+        let p = self.path(name);
+        let key = p.to_string_lossy().into_owned();
+        if let Some(f) = open.get(&key) {
             return Ok(f.clone());
         }
-        let p = self.path(name);
         let f = Arc::new(File::open(&p).at(&p)?);
         if open.len() >= OPEN_FILES {
             open.clear();
         }
-        open.insert(name.name.clone(), f.clone());
+        open.insert(key, f.clone());
         Ok(f)
     }
 
@@ -180,6 +242,17 @@ impl LocalBackend {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
             Err(e) => Err(Error::io(p, e)),
         }
+    }
+}
+
+/// The prefix of an unfinished upload's temporary file.
+fn tmp_prefix(kind: ObjectKind) -> &'static str {
+    match kind {
+        ObjectKind::Pack => "pack",
+        ObjectKind::Snapshot => "manifest",
+        ObjectKind::BlobList => "blobs",
+        ObjectKind::Site => "site",
+        ObjectKind::Pin => "pin",
     }
 }
 
@@ -194,7 +267,7 @@ fn list_fanout_dir(dir: &Path, prefix: &str, kind: ObjectKind) -> Result<Vec<Obj
     for f in fs::read_dir(dir).at(dir)? {
         let f = f.at(dir)?;
         let n = f.file_name().to_string_lossy().into_owned();
-        if ObjectName::is_content_name(&n) && n.starts_with(prefix) {
+        if kind.is_name(&n) && n.starts_with(prefix) {
             let md = f.metadata().at(f.path())?;
             if md.is_file() {
                 out.push(ObjectInfo {
@@ -211,6 +284,9 @@ impl Backend for LocalBackend {
     fn list(&self, kind: ObjectKind) -> Result<Vec<ObjectInfo>> {
         let root = self.kind_dir(kind);
         let mut out = Vec::new();
+        if kind != ObjectKind::Pack && !root.is_dir() {
+            return Ok(out);
+        }
         for d in fs::read_dir(&root).at(&root)? {
             let d = d.at(&root)?;
             let name = d.file_name().to_string_lossy().into_owned();
@@ -246,7 +322,7 @@ impl Backend for LocalBackend {
     fn create(&self, kind: ObjectKind) -> Result<Box<dyn Upload>> {
         let tmp = self
             .tmp_dir()
-            .join(format!("pack-{}", fsutil::random_hex(8)));
+            .join(format!("{}-{}", tmp_prefix(kind), fsutil::random_hex(8)));
         let file = fsutil::create_private_file(&tmp)?;
         Ok(Box::new(LocalUpload {
             dir: self.kind_dir(kind),
@@ -256,8 +332,11 @@ impl Backend for LocalBackend {
     }
 
     fn remove(&self, name: &ObjectName) -> Result<bool> {
-        self.open.lock().expect("open files").remove(&name.name);
         let p = self.path(name);
+        self.open
+            .lock()
+            .expect("open files")
+            .remove(p.to_string_lossy().as_ref());
         let removed = Self::remove_path(&p)?;
         if removed && let Some(d) = p.parent() {
             fsutil::sync_dir(d)?;
@@ -328,8 +407,15 @@ impl Upload for LocalUpload {
         drop(file);
         let dir = self.dir.join(&name.name[..2]);
         if !dir.exists() {
+            let new_kind_dir = !self.dir.exists();
+            if new_kind_dir {
+                fsutil::create_private_dir(&self.dir)?;
+            }
             fsutil::create_private_dir(&dir)?;
             fsutil::sync_dir(&self.dir)?;
+            if new_kind_dir && let Some(up) = self.dir.parent() {
+                fsutil::sync_dir(up)?;
+            }
         }
         let dest = dir.join(&name.name);
         fs::rename(&self.tmp, &dest).at(&dest)?;

@@ -33,6 +33,13 @@ fn leftovers(dir: &Path) -> Vec<String> {
 /// settings, files and private file; a.test's settings and private files). Restoring a.test
 /// finds no drift, brings a.test and its private folder back, and leaves b.test byte-identical.
 fn other_site_untouched(web_root: &str, name_web_root: bool) {
+    other_site_untouched_after(web_root, name_web_root, false)
+}
+
+/// As [`other_site_untouched`]; with `repair`, the catalogue is deleted after the snapshot and
+/// rebuilt from the store (`repair catalog`), which must bring back the web root and the extra
+/// paths too.
+fn other_site_untouched_after(web_root: &str, name_web_root: bool, repair: bool) {
     let w = World::new();
     let p = w.composer_platform("platforms/d10", web_root);
     let extra: &[&str] = if name_web_root {
@@ -48,6 +55,14 @@ fn other_site_untouched(web_root: &str, name_web_root: bool) {
 
     let snap = w.snapshot("a.test");
     let id = snap["id"].as_str().unwrap().to_string();
+    if repair {
+        for f in ["catalog.sqlite", "catalog.sqlite-wal", "catalog.sqlite-shm"] {
+            let _ = fs::remove_file(w.repo.join(f));
+        }
+        w.run(&["repair", "catalog"]).ok();
+        let shown = w.run(&["site", "show", "a.test", "--json"]).ok().json();
+        assert_eq!(names(&shown["extra_paths"]), vec!["private/a.test"]);
+    }
     let st = stored(&w.repo, &id);
     for k in [
         "platform:composer.json".to_string(),
@@ -128,6 +143,11 @@ fn other_site_untouched(web_root: &str, name_web_root: bool) {
 #[test]
 fn restore_on_a_web_platform_leaves_the_other_site_alone() {
     other_site_untouched("web", false);
+}
+
+#[test]
+fn repair_catalog_keeps_web_roots_and_extra_paths() {
+    other_site_untouched_after("web", false, true);
 }
 
 #[test]

@@ -95,7 +95,7 @@ fn add_found(repo: &Repo, found: &[Found]) -> Vec<String> {
             web_root: Some(f.web_root.clone()),
             extra_paths: Vec::new(),
         };
-        match site::register(&repo.cat, &f.uri, &spec, None) {
+        match site::register(repo, &f.uri, &spec, None) {
             Ok(_) => added.push(f.uri.clone()),
             Err(e) => eprintln!("sitesnap: {}: not added: {e}", f.uri),
         }

@@ -11,6 +11,7 @@ pub mod list;
 pub mod migrate;
 pub mod pin;
 pub mod prune;
+pub mod repair;
 pub mod restore;
 pub mod site;
 pub mod snapshot;

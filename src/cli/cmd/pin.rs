@@ -34,7 +34,7 @@ pub fn pin(ctx: &Ctx, id: &str, pin: bool) -> Result<i32> {
         println!("snapshot {} of {} is already {what}", short(&s.id), s.site);
         return Ok(0);
     }
-    repo.cat.set_pinned(&s.id, pin)?;
+    crate::objects::set_pinned(&repo, &s.id, pin)?;
     println!(
         "{what} snapshot {} of {} ({})",
         short(&s.id),
@@ -84,7 +84,7 @@ pub fn forget(ctx: &Ctx, a: ForgetArgs) -> Result<i32> {
         }
     }
     let list: Vec<String> = snaps.iter().map(|s| s.id.clone()).collect();
-    repo.cat.delete_snapshots(&list)?;
+    crate::objects::forget_snapshots(&repo, &list)?;
     for s in &snaps {
         println!(
             "forgot snapshot {} of {} ({}, {})",

@@ -39,7 +39,7 @@ pub fn run(ctx: &Ctx, a: PruneArgs) -> Result<i32> {
     let repo = ctx.open_for(a.dry_run, "prune")?;
     let plan = plan_prune(&repo.cat, &req, crate::fsutil::now(), &chrono::Local)?;
     if !a.dry_run {
-        execute_prune(&repo.cat, &plan)?;
+        execute_prune(&repo, &plan)?;
     }
     if ctx.json {
         let out = PruneJson {

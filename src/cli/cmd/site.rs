@@ -70,7 +70,7 @@ pub fn run(ctx: &Ctx, c: SiteCmd) -> Result<i32> {
             forget_snapshots,
         } => {
             let repo = ctx.open_locked("site remove")?;
-            repo.cat.remove_site(&uri, forget_snapshots)?;
+            crate::objects::remove_site(&repo, &uri, forget_snapshots)?;
             if ctx.verbose {
                 println!("removed site {uri}");
             }
@@ -88,7 +88,7 @@ fn add(ctx: &Ctx, uri: &str, spec: SiteArgs, keep: &KeepArgs) -> Result<i32> {
         (db, _) => db,
     };
     let rec = site::register(
-        &repo.cat,
+        &repo,
         uri,
         &SiteSpec {
             platform: spec.platform,
@@ -213,7 +213,7 @@ fn set_fields(ctx: &Ctx, a: &SetArgs) -> Result<()> {
     rec.policy = cur.policy;
     let web_root = site::web_root(&repo.cat, &rec, &rec.platform)?;
     rec.extra_paths = site::validate_extra_paths(&repo.cat, &rec, &web_root)?;
-    repo.cat.update_site(&rec)?;
+    crate::objects::update_site(&repo, &rec)?;
     if ctx.verbose {
         println!(
             "{}: database {}, {} binding file(s)",
@@ -237,7 +237,7 @@ fn set_policy(ctx: &Ctx, uri: &str, keep: &KeepArgs, clear: bool) -> Result<i32>
     let repo = ctx.open_locked("site set")?;
     repo.cat.site(uri)?;
     let json = policy.as_ref().map(Policy::to_json);
-    repo.cat.set_policy(uri, json.as_deref())?;
+    crate::objects::set_policy(&repo, uri, json.as_deref())?;
     if ctx.verbose {
         match &policy {
             Some(p) => println!("{uri}: retention policy: {p}"),

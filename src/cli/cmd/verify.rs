@@ -34,10 +34,15 @@ pub fn run(ctx: &Ctx, a: VerifyArgs) -> Result<i32> {
     }
     if !r.ok {
         eprintln!(
-            "sitesnap: verify: damage found: {} snapshot(s) damaged, {} pack problem(s), {} missing chunk(s)",
+            "sitesnap: verify: damage found: {} snapshot(s) damaged, {} pack problem(s), {} missing chunk(s){}",
             r.damaged_snapshots.len(),
             r.pack_problems.len(),
-            r.missing_chunks
+            r.missing_chunks,
+            if r.store.is_empty() {
+                ""
+            } else {
+                "; the catalogue and the store disagree"
+            }
         );
         return Ok(1);
     }
@@ -49,6 +54,22 @@ fn print_damage(r: &VerifyReport) {
         println!(
             "DAMAGED pack {}: {} ({} indexed chunk(s) affected)",
             p.pack, p.problem, p.damaged_chunks
+        );
+    }
+    if !r.store.is_empty() {
+        let hint = if r.store.v1_catalogue {
+            "sitesnap upgrade"
+        } else {
+            "sitesnap repair catalog"
+        };
+        println!(
+            "CATALOGUE out of step with the store: {} (run `{hint}`)",
+            r.store.summary()
+        );
+    }
+    for o in &r.unknown_objects {
+        println!(
+            "unknown {o}: no catalogue row or manifest refers to it (`sitesnap gc` removes it)"
         );
     }
     if r.missing_chunks > 0 {

@@ -95,6 +95,33 @@ pub fn missing_database<F: Flavour>() {
     db.after_missing_restore(&before);
 }
 
+/// Snapshot, change the database, lose the catalogue, rebuild it from the store alone
+/// (`repair catalog`), restore: files and dump read back the same and the state is as it was.
+pub fn repair_then_restore<F: Flavour>() {
+    let Some(db) = F::create("repair") else {
+        return;
+    };
+    db.load_schema();
+    let before = db.state();
+    let w = World::new();
+    db_site(&w, "repair.example", &db.url());
+    let id = snapshot_id::<F>(&w, "repair.example");
+    let files = stored(&w.repo, &id);
+    let read = restore_read(&w.repo, &id);
+    db.mess_up();
+    for f in ["catalog.sqlite", "catalog.sqlite-wal", "catalog.sqlite-shm"] {
+        let _ = std::fs::remove_file(w.repo.join(f));
+    }
+    w.run(&["repair", "catalog"]).ok();
+    assert_eq!(stored(&w.repo, &id), files);
+    let again = restore_read(&w.repo, &id);
+    assert_eq!(again.dump, read.dump, "the dump reads back byte for byte");
+    assert_eq!(again.site, read.site, "site files, modes and owners");
+    assert_eq!(again.platform, read.platform);
+    restore_db(&w, &id, &db.url()).expect("restore after repair");
+    assert_eq!(db.state(), before);
+}
+
 /// A password with URL-special characters (and a random tail, so that tests running at the same
 /// time never see each other's).
 pub fn password() -> String {
@@ -109,6 +136,11 @@ macro_rules! db_suite {
         #[test]
         fn snapshot_then_restore_brings_back_everything() {
             crate::db::roundtrip::<$flavour>();
+        }
+
+        #[test]
+        fn repair_catalog_then_restore_brings_back_everything() {
+            crate::db::repair_then_restore::<$flavour>();
         }
 
         #[test]

@@ -1,0 +1,91 @@
+//! `sitesnap repair catalog` (rebuild the catalogue from the store) and `sitesnap upgrade`
+//! (write the store objects a repository made by an older sitesnap lacks).
+
+use crate::cli::args::Ctx;
+use crate::cli::output::{print_json, short};
+use crate::objects::{RepairReport, UpgradeReport};
+use anyhow::Result;
+use clap::Subcommand;
+
+/// What `repair` repairs.
+#[derive(Subcommand, Debug)]
+pub enum RepairCmd {
+    /// Rebuild catalog.sqlite from the store alone (packs, manifests, blob lists, sites, pins)
+    Catalog,
+}
+
+/// Runs `repair <what>`.
+pub fn run(ctx: &Ctx, c: RepairCmd) -> Result<i32> {
+    match c {
+        RepairCmd::Catalog => catalog(ctx),
+    }
+}
+
+fn catalog(ctx: &Ctx) -> Result<i32> {
+    let (_repo, r) = crate::objects::repair_catalog(&ctx.repo_path, ctx.lock_wait)?;
+    if ctx.json {
+        print_json(&r)?;
+    } else {
+        print_repair(&r);
+    }
+    Ok(
+        if r.bad_packs.is_empty() && r.skipped_snapshots.is_empty() {
+            0
+        } else {
+            1
+        },
+    )
+}
+
+fn print_repair(r: &RepairReport) {
+    println!(
+        "rebuilt the catalogue: {} pack(s), {} chunk(s), {} site(s), {} snapshot(s) ({} pinned)",
+        r.packs, r.chunks, r.sites, r.snapshots, r.pinned
+    );
+    for (p, why) in &r.bad_packs {
+        println!("pack {p}: header unreadable ({why}); its chunks are not indexed");
+    }
+    for (id, why) in &r.skipped_snapshots {
+        println!("snapshot {}: left out ({why})", short(id));
+    }
+    for uri in &r.sites_without_object {
+        println!(
+            "site {uri}: has snapshots but no registration in the store; `sitesnap site add {uri} ...` to restore them"
+        );
+    }
+    for uri in &r.need_password {
+        println!(
+            "site {uri}: its database password is not in the store; run `sitesnap site set {uri} --db <url>`"
+        );
+    }
+}
+
+/// Runs `upgrade`.
+pub fn upgrade(ctx: &Ctx) -> Result<i32> {
+    let mut repo = ctx.open()?;
+    repo.lock("upgrade", ctx.lock_wait)?;
+    let r = crate::objects::upgrade(&repo)?;
+    if ctx.json {
+        print_json(&r)?;
+    } else {
+        print_upgrade(&r);
+    }
+    Ok(0)
+}
+
+fn print_upgrade(r: &UpgradeReport) {
+    if r.already {
+        println!("the repository is already in format 2");
+        return;
+    }
+    println!(
+        "upgraded to format 2: {} site object(s), {} manifest(s), {} blob list(s), {} pin(s) written",
+        r.sites, r.manifests, r.blob_lists, r.pins
+    );
+    for b in &r.missing_blobs {
+        println!(
+            "blob {}: the catalogue cannot list it (run `sitesnap verify`)",
+            &b[..8]
+        );
+    }
+}

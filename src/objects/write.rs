@@ -1,0 +1,166 @@
+//! Store-first changes: each writes (or removes) its store objects durably before it touches
+//! the catalogue row, so a crash in between leaves the store ahead of the catalogue, never
+//! behind it (`verify` reports it, `repair catalog` catches the catalogue up).
+
+use super::codec::{Manifest, PinObject, SiteObject, encode_blob_list, site_object_name};
+use super::{exists, get, names, put};
+use crate::catalog::{CacheEntry, SiteRecord, SnapshotRecord};
+use crate::error::{Error, Result};
+use crate::fsutil;
+use crate::hash::Hash;
+use crate::repo::{Repo, hostname};
+use crate::store::{ObjectKind, ObjectName};
+
+/// Commits a captured snapshot: blob lists (those not yet stored), then the pin object if it is
+/// pinned, then the manifest, each durable, and only then the catalogue row (with its blob
+/// rows and files-cache rows). The packs must already be durable.
+pub fn commit_snapshot(
+    repo: &Repo,
+    rec: &SnapshotRecord,
+    blobs: &[(Hash, Vec<Hash>, u64)],
+    cache: &[(Vec<u8>, CacheEntry)],
+) -> Result<()> {
+    for (id, chunks, size) in blobs {
+        let name = id.to_hex();
+        if !exists(repo, ObjectKind::BlobList, &name)? {
+            put(
+                repo,
+                ObjectKind::BlobList,
+                &name,
+                &encode_blob_list(chunks, *size),
+            )?;
+        }
+    }
+    fsutil::failpoint("blob-lists-written");
+    if rec.pinned {
+        let pin = PinObject::new(&rec.id, &fsutil::now());
+        put(repo, ObjectKind::Pin, &rec.id, &pin.encode())?;
+    }
+    put(
+        repo,
+        ObjectKind::Snapshot,
+        &rec.id,
+        &Manifest::of(rec, &hostname()).encode(),
+    )?;
+    fsutil::failpoint("manifest-written");
+    repo.cat.commit_snapshot(rec, blobs, cache)
+}
+
+/// Removes a snapshot from the store: its manifest (that is the forget), then its pin.
+fn remove_snapshot_objects(repo: &Repo, id: &str) -> Result<()> {
+    let b = repo.backend();
+    b.remove(&ObjectName::new(ObjectKind::Snapshot, id))?;
+    fsutil::failpoint("manifest-removed");
+    b.remove(&ObjectName::new(ObjectKind::Pin, id))?;
+    Ok(())
+}
+
+/// Forgets snapshots: their manifests and pins leave the store first, then the rows go (their
+/// data stays until gc).
+pub fn forget_snapshots(repo: &Repo, ids: &[String]) -> Result<()> {
+    for id in ids {
+        remove_snapshot_objects(repo, id)?;
+    }
+    repo.cat.delete_snapshots(ids)
+}
+
+/// Pins (a pin object is written) or unpins (it is removed) a snapshot, then its row.
+pub fn set_pinned(repo: &Repo, id: &str, pin: bool) -> Result<()> {
+    if pin {
+        let p = PinObject::new(id, &fsutil::now());
+        put(repo, ObjectKind::Pin, id, &p.encode())?;
+    } else {
+        repo.backend()
+            .remove(&ObjectName::new(ObjectKind::Pin, id))?;
+    }
+    repo.cat.set_pinned(id, pin)
+}
+
+/// The stored versions of `uri`'s site object: (seq, object name, object).
+pub(crate) fn site_versions(repo: &Repo, uri: &str) -> Result<Vec<(u64, String, SiteObject)>> {
+    let mut out = Vec::new();
+    for n in names(repo, ObjectKind::Site)? {
+        let s = SiteObject::decode(&get(repo, ObjectKind::Site, &n)?)
+            .map_err(|e| Error::Corrupt(format!("site object {n}: {e}")))?;
+        if s.uri == uri {
+            out.push((s.seq, n, s));
+        }
+    }
+    out.sort_by_key(|v| v.0);
+    Ok(out)
+}
+
+/// Writes a new version of `s`'s site object (unless the newest one already describes it),
+/// then removes the older versions.
+pub(crate) fn save_site(repo: &Repo, s: &SiteRecord) -> Result<()> {
+    let versions = site_versions(repo, &s.uri)?;
+    if let Some((_, _, newest)) = versions.last()
+        && newest.describes(s)
+        && newest.web_root == repo.cat.platform_web_root(&s.platform)?
+        && versions.len() == 1
+    {
+        return Ok(());
+    }
+    let seq = versions.last().map_or(1, |v| v.0 + 1);
+    let web_root = repo.cat.platform_web_root(&s.platform)?;
+    let obj = SiteObject::of(s, seq, &fsutil::now(), web_root);
+    put(
+        repo,
+        ObjectKind::Site,
+        &site_object_name(&s.uri, seq),
+        &obj.encode(),
+    )?;
+    fsutil::failpoint("site-object-written");
+    for (_, n, _) in versions {
+        repo.backend()
+            .remove(&ObjectName::new(ObjectKind::Site, &n))?;
+    }
+    Ok(())
+}
+
+/// Registers a new site: its site object, then its row.
+pub fn add_site(repo: &Repo, s: &SiteRecord) -> Result<()> {
+    if repo.cat.find_site(&s.uri)?.is_some() {
+        return Err(Error::Invalid(format!(
+            "site '{}' is already registered",
+            s.uri
+        )));
+    }
+    save_site(repo, s)?;
+    repo.cat.add_site(s)
+}
+
+/// Updates a registered site: a new version of its site object, then its row.
+pub fn update_site(repo: &Repo, s: &SiteRecord) -> Result<()> {
+    save_site(repo, s)?;
+    repo.cat.update_site(s)
+}
+
+/// Stores (or clears) a site's retention policy (JSON): site object, then row.
+pub fn set_policy(repo: &Repo, uri: &str, policy: Option<&str>) -> Result<()> {
+    let mut s = repo.cat.site(uri)?;
+    s.policy = policy.map(str::to_string);
+    save_site(repo, &s)?;
+    repo.cat.set_policy(uri, policy)
+}
+
+/// Removes a site; with `forget_snapshots` its snapshots go too (manifests and pins first).
+/// Its site objects leave the store before its row.
+pub fn remove_site(repo: &Repo, uri: &str, forget_snapshots: bool) -> Result<()> {
+    repo.cat.site(uri)?;
+    let snaps = repo.cat.snapshots(Some(uri))?;
+    if !snaps.is_empty() && !forget_snapshots {
+        return Err(Error::Refused(format!(
+            "site '{uri}' has {} snapshot(s); add --forget-snapshots to remove it with them",
+            snaps.len()
+        )));
+    }
+    for s in &snaps {
+        remove_snapshot_objects(repo, &s.id)?;
+    }
+    for (_, n, _) in site_versions(repo, uri)? {
+        repo.backend()
+            .remove(&ObjectName::new(ObjectKind::Site, &n))?;
+    }
+    repo.cat.remove_site(uri, forget_snapshots)
+}
