@@ -144,8 +144,9 @@ fn version_1_catalogue_is_migrated() {
     assert_eq!(cat.load_cache(Path::new("/srv/p")).unwrap().len(), 1);
 }
 
-/// A version 2 catalogue with a site and a snapshot is migrated to version 3: the old rows read
-/// back with no extra paths and no recorded web root; web roots are stored per platform.
+/// A version 2 catalogue with a site and a snapshot is migrated through version 3 to the
+/// current one: the old rows read back with no extra paths and no recorded web root; web roots
+/// are stored per platform; the rows are marked as not yet in the store (format 1).
 #[test]
 fn version_2_catalogue_is_migrated_to_3() {
     let d = tempfile::tempdir().unwrap();
@@ -170,7 +171,8 @@ fn version_2_catalogue_is_migrated_to_3() {
         .conn
         .pragma_query_value(None, "user_version", |r| r.get(0))
         .unwrap();
-    assert_eq!(v, 3);
+    assert_eq!(v, SCHEMA_VERSION);
+    assert_eq!(cat.store_format().unwrap(), super::StoreFormat::V1);
     assert!(cat.site("x.com").unwrap().extra_paths.is_empty());
     let s = cat.resolve_snapshot("ab").unwrap();
     assert_eq!(
