@@ -268,13 +268,13 @@ fn gc_keeps_what_the_store_manifests_name_and_removes_store_garbage() {
 }
 
 /// Turns a v2 repository into what an older sitesnap left: no store objects besides packs, a
-/// schema-2 catalogue without `meta`.
+/// schema-3 catalogue without `meta`.
 fn make_v1(repo: &Path) {
     for d in ["snapshots", "blobs", "sites", "pins"] {
         let _ = fs::remove_dir_all(repo.join("data").join(d));
     }
     let c = rusqlite::Connection::open(repo.join("catalog.sqlite")).unwrap();
-    c.execute_batch("DROP TABLE meta; PRAGMA user_version = 2;")
+    c.execute_batch("DROP TABLE meta; PRAGMA user_version = 3;")
         .unwrap();
 }
 
