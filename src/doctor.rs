@@ -4,7 +4,7 @@
 //! restore, loose repository permissions, no recent snapshot) and never changes anything.
 
 use crate::catalog::ShortId;
-use crate::catalog::SiteRecord;
+use crate::catalog::{JournalRecord, SiteRecord};
 use crate::error::Result;
 use crate::repo::Repo;
 use crate::site;
@@ -54,6 +54,9 @@ pub fn check(repo: &Repo, only: Option<&str>) -> Result<Vec<Finding>> {
         None => repo.cat.sites()?,
     };
     for s in &sites {
+        if only.is_some() {
+            check_journal(repo, s, &mut out);
+        }
         check_site(repo, s, &mut out)?;
     }
     Ok(out)
@@ -84,12 +87,7 @@ fn check_repository(repo: &Repo, out: &mut Vec<Finding>) {
     match repo.cat.open_journals() {
         Ok(js) => {
             for j in js {
-                add(
-                    out,
-                    Level::Problem,
-                    &j.site,
-                    format!("restore {} is unfinished: run `sitesnap recover`", j.id),
-                );
+                add(out, Level::Problem, &j.site, unfinished(&j));
             }
         }
         Err(e) => add(out, Level::Problem, r, format!("catalogue: {e}")),
@@ -106,6 +104,23 @@ fn check_repository(repo: &Repo, out: &mut Vec<Finding>) {
                 tmp.display()
             ),
         );
+    }
+}
+
+/// The line for an unfinished restore journal.
+fn unfinished(j: &JournalRecord) -> String {
+    format!(
+        "restore {} is unfinished ({}): run `sitesnap recover`, or `sitesnap recover --abort {}` to put the site back as it was before",
+        j.id, j.state, j.id
+    )
+}
+
+/// Reports one site's unfinished restore (the repository check reports every site's).
+fn check_journal(repo: &Repo, s: &SiteRecord, out: &mut Vec<Finding>) {
+    match repo.cat.open_journal_for(&s.uri) {
+        Ok(Some(j)) => add(out, Level::Problem, &s.uri, unfinished(&j)),
+        Ok(None) => {}
+        Err(e) => add(out, Level::Problem, &s.uri, format!("catalogue: {e}")),
     }
 }
 
