@@ -48,6 +48,7 @@ pub fn check(repo: &Repo, only: Option<&str>) -> Result<Vec<Finding>> {
     let mut out = Vec::new();
     if only.is_none() {
         check_repository(repo, &mut out);
+        check_damage(repo, &mut out)?;
     }
     let sites: Vec<SiteRecord> = match only {
         Some(u) => vec![repo.cat.site(u)?],
@@ -60,6 +61,40 @@ pub fn check(repo: &Repo, only: Option<&str>) -> Result<Vec<Finding>> {
         check_site(repo, s, &mut out)?;
     }
     Ok(out)
+}
+
+/// Damage `verify` recorded and snapshots `repair snapshots` marked, with what to run.
+fn check_damage(repo: &Repo, out: &mut Vec<Finding>) -> Result<()> {
+    let damaged = repo.cat.damaged_chunks()?.len();
+    if damaged > 0 {
+        add(
+            out,
+            Level::Problem,
+            "repository",
+            format!(
+                "{damaged} damaged chunk(s) found by verify: `sitesnap snapshot --all` stores them \
+                 anew where the live files still hold them, then `sitesnap verify --read-data`; \
+                 `sitesnap repair snapshots` names what is lost for good"
+            ),
+        );
+    }
+    let lost = repo.cat.lost_snapshots()?;
+    if !lost.is_empty() {
+        add(
+            out,
+            Level::Warning,
+            "repository",
+            format!(
+                "{} snapshot(s) have lost data ({}): `sitesnap repair snapshots` lists it",
+                lost.len(),
+                lost.iter()
+                    .map(|i| i.short())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        );
+    }
+    Ok(())
 }
 
 fn check_repository(repo: &Repo, out: &mut Vec<Finding>) {

@@ -3,7 +3,7 @@
 //! front so `recover` finds them. Planning reads live trees but changes nothing.
 
 use crate::capture;
-use crate::catalog::{SiteRecord, SnapshotRecord};
+use crate::catalog::{ShortId, SiteRecord, SnapshotRecord};
 use crate::db::Database;
 use crate::error::{Error, Result};
 use crate::fsutil;
@@ -154,6 +154,7 @@ pub(super) fn aside_name(path: &Path, tag: &str, journal: &str) -> PathBuf {
 pub fn plan(repo: &Repo, snap: &SnapshotRecord, opts: &RestoreOpts) -> Result<(Plan, SiteRecord)> {
     let site = repo.cat.site(&snap.site)?;
     check_can_plan(repo, snap, opts, &site)?;
+    check_not_lost(repo, snap, opts)?;
     let current = site::locate(&repo.cat, &site)?;
     check_platform_path(snap)?;
     let target = snap.platform_path.clone();
@@ -257,6 +258,39 @@ fn check_can_plan(
             .map_err(|e| Error::Refused(format!("site {}: {e}", site.uri)))?;
     }
     Ok(())
+}
+
+/// Refuses a snapshot whose parts being restored were marked as lost by `repair snapshots`
+/// and are still lost (a later snapshot may have stored the damaged chunks anew).
+fn check_not_lost(repo: &Repo, snap: &SnapshotRecord, opts: &RestoreOpts) -> Result<()> {
+    if repo.cat.lost_in(&snap.id)?.is_empty() {
+        return Ok(());
+    }
+    let now = crate::verify::lost(repo)?;
+    let Some(s) = now.iter().find(|s| s.id == snap.id) else {
+        return Ok(());
+    };
+    let hit: Vec<_> = s
+        .damaged
+        .iter()
+        .filter(|d| {
+            if d.part == "database" {
+                !opts.no_db
+            } else {
+                !opts.no_files
+            }
+        })
+        .collect();
+    match hit.first() {
+        None => Ok(()),
+        Some(first) => Err(Error::Refused(format!(
+            "snapshot {} has lost data: {} item(s), first {} {} (`sitesnap repair snapshots` lists them)",
+            snap.id.short(),
+            hit.len(),
+            first.part,
+            first.path
+        ))),
+    }
 }
 
 /// Refuses a snapshot that names a relative platform path.
