@@ -22,7 +22,7 @@ pub fn run(ctx: &Ctx, c: RepairCmd) -> Result<i32> {
 }
 
 fn catalog(ctx: &Ctx) -> Result<i32> {
-    let (_repo, r) = crate::objects::repair_catalog(&ctx.repo_path, ctx.lock_wait)?;
+    let (_repo, r) = ctx.repair_catalog()?;
     if ctx.json {
         print_json(&r)?;
     } else {
