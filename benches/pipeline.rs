@@ -96,7 +96,7 @@ fn bench_hash_compress(c: &mut Criterion) {
 }
 
 fn new_repo(dir: &Path, platform: &Path) -> (Repo, sitesnap::catalog::SiteRecord) {
-    let repo = Repo::init(&dir.join("repo")).expect("init");
+    let repo = Repo::init(&dir.join("repo"), None).expect("init");
     let spec = SiteSpec {
         platform: Some(platform.to_path_buf()),
         ..Default::default()

@@ -11,7 +11,7 @@ fn main() {
         std::process::exit(2);
     };
     let run = || -> sitesnap::Result<()> {
-        let repo = sitesnap::repo::Repo::open(std::path::Path::new(repo))?;
+        let repo = sitesnap::repo::Repo::open(std::path::Path::new(repo), None)?;
         let snap = repo.cat.resolve_snapshot(id)?;
         let dump = snap
             .db_dump

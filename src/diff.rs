@@ -104,18 +104,18 @@ impl Parts {
             let web_root = site::web_root(&repo.cat, &s, &now)?;
             let filter = site::platform_filter(&repo.cat, &now, &web_root, &s.extra_paths)?;
             (
-                capture::scan_platform(&repo.cat, &now, &filter, &skip)?,
-                capture::scan_extra(&repo.cat, &now, &s.extra_paths, db.as_ref())?,
+                capture::scan_platform(repo, &now, &filter, &skip)?,
+                capture::scan_extra(repo, &now, &s.extra_paths, db.as_ref())?,
             )
         } else {
             (Tree::default(), Tree::default())
         };
         let site = if site_dir.is_dir() {
-            capture::scan_site_dir(&repo.cat, &site_dir, db.as_ref())?
+            capture::scan_site_dir(repo, &site_dir, db.as_ref())?
         } else {
             Tree::default()
         };
-        let bindings = capture::scan_bindings(&repo.cat, &s.bindings)?;
+        let bindings = capture::scan_bindings(repo, &s.bindings)?;
         Ok((
             now,
             Parts {

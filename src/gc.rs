@@ -282,7 +282,8 @@ fn read_pack(backend: &dyn Backend, u: &PackUsage) -> Result<Vec<u8>> {
 /// way); returns the new, durable packs (not yet indexed).
 fn repack(repo: &Repo, packs: &[PackUsage]) -> Result<Vec<PackInfo>> {
     let mut done = Vec::new();
-    let mut roller = PackRoller::new(repo.backend().clone());
+    let codec = repo.codec();
+    let mut roller = PackRoller::new(repo.backend().clone(), codec.clone());
     for u in packs {
         let bytes = read_pack(&**repo.backend(), u)?;
         for e in repo.cat.live_chunks_in_pack(u.id)? {
@@ -294,7 +295,7 @@ fn repack(repo: &Repo, packs: &[PackUsage]) -> Result<Vec<PackInfo>> {
                     e.hash.short()
                 ))
             })?;
-            store::decode_chunk(&e.hash, c, e.ulen).map_err(|err| {
+            codec.decode(&e.hash, c, e.ulen).map_err(|err| {
                 refuse(format!("{err} (in pack {})", u.name), "verify --read-data")
             })?;
             if let Some(sealed) = roller.add(e.hash, c, e.ulen)? {

@@ -9,6 +9,7 @@ pub mod archive;
 pub mod capture;
 pub mod catalog;
 pub mod cli;
+pub mod crypto;
 pub mod db;
 pub mod diff;
 pub mod doctor;

@@ -94,6 +94,7 @@ pub fn chunk_reader(repo: &Repo) -> ChunkReader<'_> {
 #[derive(Debug, Clone)]
 pub struct Source {
     backend: Arc<dyn Backend>,
+    codec: crate::store::ChunkCodec,
     catalog: PathBuf,
 }
 
@@ -102,6 +103,7 @@ impl Source {
     pub fn of(repo: &Repo) -> Source {
         Source {
             backend: repo.backend().clone(),
+            codec: repo.codec(),
             catalog: Repo::catalog_path(&repo.root),
         }
     }
@@ -113,6 +115,6 @@ impl Source {
 
     /// A chunk reader over a connection opened with [`Source::open_catalog`].
     pub fn reader<'a>(&self, cat: &'a Catalog) -> ChunkReader<'a> {
-        ChunkReader::with_backend(self.backend.clone(), cat)
+        ChunkReader::with_backend(self.backend.clone(), cat, self.codec.clone())
     }
 }

@@ -1,12 +1,16 @@
-//! The repository: a folder (mode 0700) holding `catalog.sqlite`, `data/` (packs) and `lock`.
-//! It owns where a repository is, creating one, opening one, and the writer lock: a kernel
-//! `flock` on `lock` (released if the holder dies) with the holder's pid, host, command and
-//! start time written inside for messages. Readers never take the lock.
+//! The repository: a folder (mode 0700) holding `catalog.sqlite`, `data/` (packs), `lock` and,
+//! when encrypted, `keys/` (key files). It owns where a repository is, creating one, opening
+//! one (unlocking an encrypted one's master key with a passphrase the caller got), the writer
+//! lock (a kernel `flock` on `lock`, released if the holder dies, with the holder's pid, host,
+//! command and start time written inside for messages; readers never take it), and sealing the
+//! store's objects. Every chunk and object of an encrypted repository goes through its
+//! [`ChunkCodec`] or [`Repo::encode_object`].
 
 use crate::catalog::{Catalog, CatalogIndex};
+use crate::crypto::{Binding, KeyStore, MasterKey, Passphrase};
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
-use crate::store::{self, Backend, ChunkReader, ChunkSink, LocalBackend, ObjectKind};
+use crate::store::{self, Backend, ChunkCodec, ChunkReader, ChunkSink, LocalBackend, ObjectKind};
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Seek, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
@@ -23,6 +27,14 @@ pub struct Repo {
     pub cat: Catalog,
     backend: Arc<dyn Backend>,
     lock: Option<File>,
+    key: Option<Unlocked>,
+}
+
+/// An encrypted repository's master key and the id of the key file that opened it.
+#[derive(Clone)]
+struct Unlocked {
+    key: Arc<MasterKey>,
+    key_id: String,
 }
 
 /// The default repository: `$SITESNAP_REPO`, else `/var/lib/sitesnap` for root, else
@@ -65,12 +77,84 @@ impl Repo {
 
     /// A chunk reader over this repository (one per thread).
     pub fn chunk_reader(&self) -> ChunkReader<'_> {
-        ChunkReader::with_backend(self.backend.clone(), &self.cat)
+        ChunkReader::with_backend(self.backend.clone(), &self.cat, self.codec())
     }
 
     /// A chunk reader using another catalogue connection (for reader threads).
     pub fn chunk_reader_with<'a>(&self, cat: &'a Catalog) -> ChunkReader<'a> {
-        ChunkReader::with_backend(self.backend.clone(), cat)
+        ChunkReader::with_backend(self.backend.clone(), cat, self.codec())
+    }
+
+    /// Opens another catalogue file with this repository's sealing (an old catalogue during
+    /// `repair catalog`).
+    pub fn open_catalog(&self, path: &Path) -> Result<Catalog> {
+        let mut c = Catalog::open(path)?;
+        c.set_sealing(self.key.as_ref().map(|u| u.key.clone()));
+        Ok(c)
+    }
+
+    /// How this repository names and stores chunks (sealed when it is encrypted).
+    pub fn codec(&self) -> ChunkCodec {
+        match &self.key {
+            Some(u) => ChunkCodec::sealed(u.key.clone()),
+            None => ChunkCodec::plain(),
+        }
+    }
+
+    /// Is this repository encrypted?
+    pub fn is_encrypted(&self) -> bool {
+        self.key.is_some()
+    }
+
+    /// The id of the key file that opened this (encrypted) repository.
+    pub fn key_id(&self) -> Option<&str> {
+        self.key.as_ref().map(|u| u.key_id.as_str())
+    }
+
+    /// The key files of this repository.
+    pub fn keys(&self) -> KeyStore {
+        KeyStore::of_repo(&self.root)
+    }
+
+    /// Writes a key file for another passphrase of this (encrypted) repository; returns its id.
+    pub fn add_key(&self, pass: &Passphrase) -> Result<String> {
+        let u = self.key.as_ref().ok_or_else(|| {
+            Error::Invalid(format!(
+                "repository {} is not encrypted: it has no keys",
+                self.root.display()
+            ))
+        })?;
+        self.keys().add(&u.key, pass, &hostname())
+    }
+
+    /// Does the repository at `root` need a passphrase to open (is it encrypted)? True when it
+    /// has key files, or its catalogue says it is encrypted.
+    pub fn needs_passphrase(root: &Path) -> Result<bool> {
+        if KeyStore::of_repo(root).any()? {
+            return Ok(true);
+        }
+        let cat_path = Self::catalog_path(root);
+        Ok(cat_path.is_file() && Catalog::open(&cat_path)?.is_encrypted()?)
+    }
+
+    /// Unlocks the master key of the repository at `root` if it is encrypted. `pass` is
+    /// required then (an error line if missing or wrong).
+    fn unlock(root: &Path, pass: Option<&Passphrase>) -> Result<Option<Unlocked>> {
+        if !Self::needs_passphrase(root)? {
+            return Ok(None);
+        }
+        let pass = pass.ok_or_else(|| {
+            Error::Refused(format!(
+                "repository {} is encrypted: give its passphrase with --password-file FILE, \
+                 $SITESNAP_PASSWORD_FILE or on a terminal",
+                root.display()
+            ))
+        })?;
+        let (key, key_id) = KeyStore::of_repo(root).unlock(pass, root)?;
+        Ok(Some(Unlocked {
+            key: Arc::new(key),
+            key_id,
+        }))
     }
 
     /// Starts a chunk sink writing new packs into this repository.
@@ -80,20 +164,24 @@ impl Repo {
             Arc::new(CatalogIndex {
                 path: Self::catalog_path(&self.root),
             }),
+            self.codec(),
         )
     }
 
-    fn with_catalog(root: &Path, cat: Catalog) -> Repo {
+    fn with_catalog(root: &Path, mut cat: Catalog, key: Option<Unlocked>) -> Repo {
+        cat.set_sealing(key.as_ref().map(|u| u.key.clone()));
         Repo {
             root: root.to_path_buf(),
             cat,
             backend: Arc::new(LocalBackend::new(&store::local_data_dir(root))),
             lock: None,
+            key,
         }
     }
 
-    /// Creates a repository at `root` (the folder may exist but must not hold one).
-    pub fn init(root: &Path) -> Result<Repo> {
+    /// Creates a repository at `root` (the folder may exist but must not hold one); encrypted
+    /// under a new random master key when `encrypt` gives the first passphrase.
+    pub fn init(root: &Path, encrypt: Option<&Passphrase>) -> Result<Repo> {
         let cat_path = Self::catalog_path(root);
         if cat_path.exists() {
             return Err(Error::Invalid(format!(
@@ -109,7 +197,25 @@ impl Repo {
                 root.display()
             )));
         }
+        if KeyStore::of_repo(root).any()? {
+            return Err(Error::Refused(format!(
+                "{} holds key files but no catalogue; run `sitesnap repair catalog` (init refuses \
+                 to start over on top of them)",
+                root.display()
+            )));
+        }
         fsutil::create_private_dir(root)?;
+        let key = match encrypt {
+            Some(pass) => {
+                let key = MasterKey::generate()?;
+                let key_id = KeyStore::of_repo(root).add(&key, pass, &hostname())?;
+                Some(Unlocked {
+                    key: Arc::new(key),
+                    key_id,
+                })
+            }
+            None => None,
+        };
         fsutil::create_private_dir(&data)?;
         fsutil::create_private_dir(&store::local_tmp_dir(root))?;
         drop(fsutil::create_private_file(&cat_path)?);
@@ -118,6 +224,9 @@ impl Repo {
             drop(fsutil::create_private_file(&lock)?);
         }
         let cat = Catalog::open(&cat_path)?;
+        if key.is_some() {
+            cat.set_encrypted()?;
+        }
         for f in ["catalog.sqlite-wal", "catalog.sqlite-shm"] {
             let p = root.join(f);
             if p.exists() {
@@ -125,17 +234,18 @@ impl Repo {
             }
         }
         fsutil::sync_dir(root)?;
-        Ok(Self::with_catalog(root, cat))
+        Ok(Self::with_catalog(root, cat, key))
     }
 
-    /// Opens an existing repository (no lock taken).
-    pub fn open(root: &Path) -> Result<Repo> {
+    /// Opens an existing repository (no lock taken). An encrypted one needs `pass`.
+    pub fn open(root: &Path, pass: Option<&Passphrase>) -> Result<Repo> {
         let cat_path = Self::catalog_path(root);
         if !cat_path.is_file() {
             return Err(Error::NoRepository(root.to_path_buf()));
         }
+        let key = Self::unlock(root, pass)?;
         let cat = Catalog::open(&cat_path)?;
-        Ok(Self::with_catalog(root, cat))
+        Ok(Self::with_catalog(root, cat, key))
     }
 
     /// Takes the exclusive writer lock, waiting up to `wait`. A lock file left by a holder that
@@ -206,15 +316,16 @@ impl Repo {
     /// Opens the repository at `root` for `repair catalog`: takes the writer lock, and opens a
     /// fresh, empty catalogue at [`Repo::rebuild_path`] (one left by a killed repair is
     /// removed first). The old `catalog.sqlite` is neither needed nor touched.
-    pub fn open_rebuilding(root: &Path, wait: Duration) -> Result<Repo> {
+    pub fn open_rebuilding(root: &Path, wait: Duration, pass: Option<&Passphrase>) -> Result<Repo> {
         let data = store::local_data_dir(root);
         if !data.is_dir() {
             return Err(Error::NoRepository(root.to_path_buf()));
         }
         let new = Self::rebuild_path(root);
+        let key = Self::unlock(root, pass)?;
         // Take the lock before touching anything: the lock needs a handle, so first one on a
         // throwaway in-memory catalogue.
-        let mut repo = Self::with_catalog(root, Catalog::open(Path::new(":memory:"))?);
+        let mut repo = Self::with_catalog(root, Catalog::open(Path::new(":memory:"))?, key.clone());
         repo.lock("repair catalog", wait)?;
         for f in [new.clone(), sidecar(&new, "-wal"), sidecar(&new, "-shm")] {
             match fs::remove_file(&f) {
@@ -225,6 +336,10 @@ impl Repo {
         }
         drop(fsutil::create_private_file(&new)?);
         repo.cat = Catalog::open(&new)?;
+        repo.cat.set_sealing(key.as_ref().map(|u| u.key.clone()));
+        if key.is_some() {
+            repo.cat.set_encrypted()?;
+        }
         Ok(repo)
     }
 
@@ -238,6 +353,7 @@ impl Repo {
         let new = Self::rebuild_path(&root);
         self.cat.make_self_contained()?;
         let lock = self.lock.take();
+        let key = self.key.clone();
         drop(self);
         fs::File::open(&new).at(&new)?.sync_all().at(&new)?;
         fsutil::failpoint("repair-before-rename");
@@ -258,23 +374,41 @@ impl Repo {
         fs::rename(&new, &old).at(&old)?;
         fsutil::sync_dir(&root)?;
         fsutil::failpoint("repair-renamed");
-        let mut repo = Self::with_catalog(&root, Catalog::open(&old)?);
+        let mut repo = Self::with_catalog(&root, Catalog::open(&old)?, key);
         repo.lock = lock;
         Ok(repo)
     }
 
     /// The bytes to store for a new object of `kind` (manifest, blob list, site object, pin)
-    /// whose plain encoding is `plain`. Every such object is written through here, and read
-    /// back through [`Repo::decode_object`]. Identity for an unencrypted repository.
-    pub fn encode_object(&self, kind: ObjectKind, plain: &[u8]) -> Result<Vec<u8>> {
-        let _ = kind;
-        Ok(plain.to_vec())
+    /// named `name` whose plain encoding is `plain`. Every such object is written through
+    /// here, and read back through [`Repo::decode_object`]. Identity for an unencrypted
+    /// repository; sealed and bound to its kind and name in an encrypted one.
+    pub fn encode_object(&self, kind: ObjectKind, name: &str, plain: &[u8]) -> Result<Vec<u8>> {
+        match &self.key {
+            Some(u) => u.key.seal(object_binding(kind, name), plain),
+            None => Ok(plain.to_vec()),
+        }
     }
 
-    /// The plain bytes of a stored object of `kind` (the inverse of [`Repo::encode_object`]).
-    pub fn decode_object(&self, kind: ObjectKind, stored: &[u8]) -> Result<Vec<u8>> {
-        let _ = kind;
-        Ok(stored.to_vec())
+    /// The plain bytes of a stored object (the inverse of [`Repo::encode_object`]).
+    pub fn decode_object(&self, kind: ObjectKind, name: &str, stored: &[u8]) -> Result<Vec<u8>> {
+        match &self.key {
+            Some(u) => {
+                let what = format!("{} object {name}", kind.folder().unwrap_or("pack"));
+                u.key.open(object_binding(kind, name), stored, &what)
+            }
+            None => Ok(stored.to_vec()),
+        }
+    }
+
+    /// A name derived from `input` for an object whose plain hash would reveal what it names
+    /// (a site object's URI): hex SHA-256 in an unencrypted repository, hex HMAC-SHA-256
+    /// under the MAC key in an encrypted one.
+    pub fn keyed_name(&self, input: &[u8]) -> String {
+        match &self.key {
+            Some(u) => u.key.keyed_name(input),
+            None => crate::hash::Hash::of(input).to_hex(),
+        }
     }
 }
 
@@ -286,6 +420,11 @@ impl Drop for Repo {
             let _ = f.unlock();
         }
     }
+}
+
+/// What a sealed object is bound to: its kind's folder and its name.
+fn object_binding(kind: ObjectKind, name: &str) -> Binding<'_> {
+    Binding::Object(kind.folder().unwrap_or("packs"), name)
 }
 
 /// `path` with `suffix` appended to its file name (SQLite's `-wal`/`-shm` files).

@@ -13,7 +13,7 @@ use crate::error::Result;
 use crate::hash::Hash;
 use crate::reach;
 use crate::repo::Repo;
-use crate::store::{self, Backend, ChunkReader, ObjectName, PackEntry};
+use crate::store::{self, Backend, ChunkCodec, ChunkReader, ObjectName, PackEntry};
 use crate::tree::Tree;
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
@@ -135,6 +135,7 @@ struct PackToCheck<'a> {
 fn check_pack(
     cat: &Catalog,
     backend: &dyn Backend,
+    codec: &ChunkCodec,
     (id, name, size): (i64, &str, u64),
     read_data: bool,
     healed: bool,
@@ -159,7 +160,7 @@ fn check_pack(
         }
         Ok(Some(_)) => {}
     }
-    let header = match store::pack::read_header_with(name, size, |off, len| {
+    let header = match store::pack::read_header_with(name, size, codec, |off, len| {
         backend.read_range(&obj, off, len)
     }) {
         Ok(h) => h,
@@ -168,7 +169,7 @@ fn check_pack(
     let mut out = check_header(&p, &header);
     if read_data {
         match backend.read(&obj) {
-            Ok(bytes) => check_data(&p, &bytes, &mut out, healed),
+            Ok(bytes) => check_data(&p, &bytes, codec, &mut out, healed),
             Err(e) => {
                 let msg = format!("cannot be read: {}", store::cause(&e));
                 return Ok(PackCheck::all(&p.rows, msg));
@@ -206,7 +207,13 @@ fn check_header(p: &PackToCheck, header: &[PackEntry]) -> PackCheck {
 /// Decompresses and re-hashes every indexed chunk, and checks the pack's name (a pack whose
 /// damaged chunk was stored anew elsewhere, `healed`, holds damage no index row names; `gc`
 /// rewrites it).
-fn check_data(p: &PackToCheck, bytes: &[u8], out: &mut PackCheck, healed: bool) {
+fn check_data(
+    p: &PackToCheck,
+    bytes: &[u8],
+    codec: &ChunkCodec,
+    out: &mut PackCheck,
+    healed: bool,
+) {
     out.bytes_read = bytes.len() as u64;
     let sum = hex::encode(Sha256::digest(bytes));
     let mut bad_data = 0u64;
@@ -215,7 +222,7 @@ fn check_data(p: &PackToCheck, bytes: &[u8], out: &mut PackCheck, healed: bool) 
             continue; // already counted as a header mismatch
         };
         out.chunks_read += 1;
-        if store::decode_chunk(&e.hash, c, e.ulen).is_err() && !out.bad.contains(&e.hash) {
+        if codec.decode(&e.hash, c, e.ulen).is_err() && !out.bad.contains(&e.hash) {
             out.bad.push(e.hash);
             bad_data += 1;
         }
@@ -337,6 +344,7 @@ fn check_packs(
     read_data: bool,
 ) -> Result<Vec<(usize, PackCheck)>> {
     let backend = repo.backend();
+    let codec = repo.codec();
     let cat_path = Repo::catalog_path(&repo.root);
     let healed = repo.cat.damaged_packs(true)?;
     let next = AtomicUsize::new(0);
@@ -356,9 +364,9 @@ fn check_packs(
                         let Some((id, name, size)) = packs.get(i) else {
                             return Ok(());
                         };
-                        let sized = (*id, name.as_str(), *size);
-                        let r =
-                            check_pack(&cat, &**backend, sized, read_data, healed.contains(name))?;
+                        let pack = (*id, name.as_str(), *size);
+                        let healed = healed.contains(name);
+                        let r = check_pack(&cat, &**backend, &codec, pack, read_data, healed)?;
                         results.lock().expect("results").push((i, r));
                     }
                 })

@@ -5,7 +5,7 @@ use super::walk::Item;
 use crate::catalog::CacheEntry;
 use crate::error::{Error, IoContext, Result};
 use crate::hash::Hash;
-use crate::store::{self, ChunkSink, FILE_CHUNKS};
+use crate::store::{ChunkCodec, ChunkSink, FILE_CHUNKS};
 use crate::tree::Kind;
 use indicatif::ProgressBar;
 use std::collections::HashMap;
@@ -15,6 +15,21 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+
+/// What reading a file's content is for: storing it, or only naming its chunks (a scan).
+#[derive(Clone, Copy)]
+pub(super) enum Reading<'a> {
+    /// Store new chunks through the sink (which names them).
+    Store(&'a ChunkSink),
+    /// Only name the chunks, as the repository's codec does.
+    Hash(&'a ChunkCodec),
+}
+
+impl Reading<'_> {
+    fn storing(&self) -> bool {
+        matches!(self, Reading::Store(_))
+    }
+}
 
 /// What one worker read: (item index, what reading it gave).
 type WorkerOut = Result<Vec<(usize, ReadResult)>>;
@@ -53,24 +68,24 @@ fn open_regular(abs: &Path) -> Result<Option<(File, fs::Metadata)>> {
 /// was actually read (it may have been replaced since the walk).
 type ReadResult = Option<(Vec<Hash>, u64, fs::Metadata)>;
 
-fn read_file(abs: &Path, sink: Option<&ChunkSink>, buf: &mut Vec<u8>) -> Result<ReadResult> {
+fn read_file(abs: &Path, mode: Reading<'_>, buf: &mut Vec<u8>) -> Result<ReadResult> {
     let Some((f, md)) = open_regular(abs)? else {
         return Ok(None);
     };
     if md.len() <= FILE_CHUNKS.max as u64 {
         buf.clear();
         (&f).read_to_end(buf).at(abs)?;
-        let chunks = match sink {
-            Some(s) => s
+        let chunks = match mode {
+            Reading::Store(s) => s
                 .put_bytes(buf, FILE_CHUNKS)
                 .map_err(|e| annotate(e, abs))?,
-            None => store::hash_bytes(buf, FILE_CHUNKS),
+            Reading::Hash(c) => c.hash_bytes(buf, FILE_CHUNKS),
         };
         return Ok(Some((chunks, buf.len() as u64, md)));
     }
-    let (chunks, n) = match sink {
-        Some(s) => s.put_stream(f, FILE_CHUNKS).map_err(|e| annotate(e, abs))?,
-        None => {
+    let (chunks, n) = match mode {
+        Reading::Store(s) => s.put_stream(f, FILE_CHUNKS).map_err(|e| annotate(e, abs))?,
+        Reading::Hash(codec) => {
             let mut out = Vec::new();
             let mut n = 0;
             for c in
@@ -78,7 +93,7 @@ fn read_file(abs: &Path, sink: Option<&ChunkSink>, buf: &mut Vec<u8>) -> Result<
             {
                 let c = c.map_err(|e| Error::Invalid(format!("{}: {e}", abs.display())))?;
                 n += c.length as u64;
-                out.push(Hash::of(&c.data));
+                out.push(codec.id(&c.data));
             }
             (out, n)
         }
@@ -103,7 +118,7 @@ pub(super) type CacheRow = (Vec<u8>, CacheEntry);
 /// cache rows (only when storing).
 pub(super) fn fill(
     items: &mut [Item],
-    sink: Option<&ChunkSink>,
+    mode: Reading<'_>,
     cache: &HashMap<Vec<u8>, CacheEntry>,
     counters: &Counters,
     pb: &ProgressBar,
@@ -112,11 +127,11 @@ pub(super) fn fill(
     if jobs.is_empty() {
         return Ok(Vec::new());
     }
-    let results = read_jobs(items, &jobs, sink, counters, pb);
+    let results = read_jobs(items, &jobs, mode, counters, pb);
     let mut rows = Vec::new();
     for r in results {
         for (i, read) in r? {
-            if let Some(row) = record_read(&mut items[i], read, sink.is_some()) {
+            if let Some(row) = record_read(&mut items[i], read, mode.storing()) {
                 rows.push(row);
             }
         }
@@ -156,7 +171,7 @@ fn fill_from_cache(
 fn read_jobs(
     items: &[Item],
     jobs: &[usize],
-    sink: Option<&ChunkSink>,
+    mode: Reading<'_>,
     counters: &Counters,
     pb: &ProgressBar,
 ) -> Vec<WorkerOut> {
@@ -173,7 +188,7 @@ fn read_jobs(
         while !failed.load(Ordering::Relaxed) {
             let j = next.fetch_add(1, Ordering::Relaxed);
             let Some(&i) = jobs.get(j) else { break };
-            match read_file(&items[i].abs, sink, &mut buf) {
+            match read_file(&items[i].abs, mode, &mut buf) {
                 Ok(r) => {
                     let n = r.as_ref().map_or(0, |r| r.1);
                     counters.bytes_read.fetch_add(n, Ordering::Relaxed);

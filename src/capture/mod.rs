@@ -19,7 +19,7 @@ use crate::hash::Hash;
 use crate::repo::Repo;
 use crate::store::{self, ChunkSink};
 use crate::tree::{PlatformFilter, Tree};
-use fill::{CacheRow, Counters, fill};
+use fill::{CacheRow, Counters, Reading, fill};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::HashMap;
 use std::fs;
@@ -388,7 +388,7 @@ impl<'a> Capture<'a> {
         all.append(&mut walked.site);
         all.append(&mut walked.bindings);
         all.append(&mut walked.extra);
-        let mut cache_rows = fill(&mut all, Some(sink), &cache, counters, pb)?;
+        let mut cache_rows = fill(&mut all, Reading::Store(sink), &cache, counters, pb)?;
         drop(cache);
         walked.extra = all.split_off(np + ns + nb);
         walked.bindings = all.split_off(np + ns);

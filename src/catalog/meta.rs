@@ -15,6 +15,33 @@ pub enum StoreFormat {
 }
 
 impl Catalog {
+    /// Seals (with `Some`) the secret columns written from now on, and opens sealed ones read.
+    pub fn set_sealing(&mut self, key: Option<std::sync::Arc<crate::crypto::MasterKey>>) {
+        self.sealing = key;
+    }
+
+    /// Records that the repository is encrypted (commands then refuse to open it without its
+    /// passphrase, even if its key files went missing).
+    pub fn set_encrypted(&self) -> Result<()> {
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('encrypted', '1')
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [],
+        )?;
+        Ok(())
+    }
+
+    /// Does the catalogue say the repository is encrypted?
+    pub fn is_encrypted(&self) -> Result<bool> {
+        let v: Option<String> = self
+            .conn
+            .query_row("SELECT value FROM meta WHERE key = 'encrypted'", [], |r| {
+                r.get(0)
+            })
+            .optional()?;
+        Ok(v.as_deref() == Some("1"))
+    }
+
     /// The repository format this catalogue's rows are in.
     pub fn store_format(&self) -> Result<StoreFormat> {
         let v: Option<String> = self

@@ -4,6 +4,10 @@
 //! call typed methods, and its connection stays private. It never touches pack files or live
 //! sites, and of the store it knows only the pack format's types (`store::pack`).
 //!
+//! In an encrypted repository the sites' database URLs (which may hold passwords) are sealed
+//! with the master key ([`Catalog::set_sealing`]); paths, names and ids stay in clear (the
+//! catalogue is a local cache, never sent anywhere).
+//!
 //! One file per concern: `sites`, `snapshots` (and blobs), `packs` (the chunk index), `live`
 //! (the live set of gc and verify), `cache` (the files cache), `journal` (restore journals).
 
@@ -51,6 +55,9 @@ pub const SCHEMA_VERSION: i64 = 5;
 /// An open catalogue: one SQLite connection (in WAL mode, fully synchronous).
 pub struct Catalog {
     conn: Connection,
+    /// An encrypted repository's master key: the database URL column (it may hold a password)
+    /// is sealed with it.
+    sealing: Option<std::sync::Arc<crate::crypto::MasterKey>>,
 }
 
 /// Packs a chunk list into the bytes stored in the catalogue (32 bytes per hash).
@@ -86,7 +93,10 @@ impl Catalog {
         conn.busy_timeout(std::time::Duration::from_secs(30))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
-        let cat = Catalog { conn };
+        let cat = Catalog {
+            conn,
+            sealing: None,
+        };
         cat.migrate()?;
         Ok(cat)
     }

@@ -1,6 +1,7 @@
 //! Sites: registering, updating, finding and removing them, and their retention policy.
 
 use super::{Catalog, time_str};
+use crate::crypto::Binding;
 use crate::error::{Error, Result};
 use rusqlite::{OptionalExtension, params};
 use std::path::{Path, PathBuf};
@@ -26,7 +27,49 @@ pub struct SiteRecord {
     pub extra_paths: Vec<String>,
 }
 
+/// The prefix of a sealed database URL in the catalogue (then hex of the sealed bytes).
+const SEALED_PREFIX: &str = "sealed:";
+
 impl Catalog {
+    /// The database URL as stored in the catalogue: sealed (bound to the site's URI) in an
+    /// encrypted repository.
+    fn store_url(&self, uri: &str, url: Option<&str>) -> Result<Option<String>> {
+        match (&self.sealing, url) {
+            (Some(k), Some(u)) => {
+                let sealed = k.seal(Binding::CatalogSecret("sites.db_url", uri), u.as_bytes())?;
+                Ok(Some(format!("{SEALED_PREFIX}{}", hex::encode(sealed))))
+            }
+            (_, u) => Ok(u.map(str::to_string)),
+        }
+    }
+
+    /// Opens a sealed database URL of a site row.
+    fn open_url(&self, mut s: SiteRecord) -> Result<SiteRecord> {
+        let Some(hexed) = s
+            .db_url
+            .as_deref()
+            .and_then(|u| u.strip_prefix(SEALED_PREFIX))
+        else {
+            return Ok(s);
+        };
+        let what = format!("the database URL of site '{}'", s.uri);
+        let k = self.sealing.as_ref().ok_or_else(|| {
+            Error::Invalid(format!(
+                "{what} is sealed, and the repository is not unlocked"
+            ))
+        })?;
+        let sealed = hex::decode(hexed).map_err(|_| Error::Corrupt(format!("{what}: bad hex")))?;
+        let plain = k.open(
+            Binding::CatalogSecret("sites.db_url", &s.uri),
+            &sealed,
+            &what,
+        )?;
+        s.db_url = Some(
+            String::from_utf8(plain).map_err(|_| Error::Corrupt(format!("{what}: not UTF-8")))?,
+        );
+        Ok(s)
+    }
+
     /// Registers a new site (an error if the URI is taken).
     pub fn add_site(&self, s: &SiteRecord) -> Result<()> {
         let n = self.conn.execute(
@@ -37,7 +80,7 @@ impl Catalog {
                 s.uri,
                 s.platform.to_string_lossy(),
                 s.site_dir,
-                s.db_url,
+                self.store_url(&s.uri, s.db_url.as_deref())?,
                 serde_json::to_string(&s.bindings).expect("paths serialize"),
                 s.policy,
                 time_str(&crate::fsutil::now()),
@@ -63,7 +106,7 @@ impl Catalog {
                 s.uri,
                 s.platform.to_string_lossy(),
                 s.site_dir,
-                s.db_url,
+                self.store_url(&s.uri, s.db_url.as_deref())?,
                 serde_json::to_string(&s.bindings).expect("paths serialize"),
                 s.policy,
                 serde_json::to_string(&s.extra_paths).expect("paths serialize"),
@@ -87,14 +130,15 @@ impl Catalog {
 
     /// A site by URI, if registered.
     pub fn find_site(&self, uri: &str) -> Result<Option<SiteRecord>> {
-        Ok(self
-            .conn
+        self.conn
             .query_row(
                 "SELECT uri, platform, site_dir, db_url, bindings, policy, extra_paths FROM sites WHERE uri = ?1",
                 [uri],
                 Self::site_from_row,
             )
-            .optional()?)
+            .optional()?
+            .map(|s| self.open_url(s))
+            .transpose()
     }
 
     /// A site by URI (an error if unknown).
@@ -108,8 +152,10 @@ impl Catalog {
         let mut st = self.conn.prepare(
             "SELECT uri, platform, site_dir, db_url, bindings, policy, extra_paths FROM sites ORDER BY uri",
         )?;
-        let rows = st.query_map([], Self::site_from_row)?;
-        Ok(rows.collect::<rusqlite::Result<_>>()?)
+        let rows: Vec<SiteRecord> = st
+            .query_map([], Self::site_from_row)?
+            .collect::<rusqlite::Result<_>>()?;
+        rows.into_iter().map(|s| self.open_url(s)).collect()
     }
 
     /// Removes a site; with `forget_snapshots` its snapshots go too (their data stays until gc).

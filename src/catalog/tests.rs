@@ -188,3 +188,36 @@ fn version_2_catalogue_is_migrated_to_3() {
         Some("docroot")
     );
 }
+
+/// With sealing on, a site's database URL (and the password in it) is not in the file in
+/// clear; it reads back whole with the key, and not at all without it.
+#[test]
+fn sealed_database_url_round_trip() {
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("c.sqlite");
+    let mut cat = Catalog::open(&path).unwrap();
+    let key = std::sync::Arc::new(crate::crypto::MasterKey::generate().unwrap());
+    cat.set_sealing(Some(key.clone()));
+    let url = "mysql://drupal:PW-4e1f-secret@127.0.0.1:3306/site";
+    let mut s = SiteRecord {
+        uri: "x.com".into(),
+        platform: "/srv/p".into(),
+        site_dir: "sites/x.com".into(),
+        db_url: Some(url.into()),
+        bindings: vec![],
+        policy: None,
+        extra_paths: vec![],
+    };
+    cat.add_site(&s).unwrap();
+    assert_eq!(cat.site("x.com").unwrap().db_url.as_deref(), Some(url));
+    s.db_url = Some(url.replace("site", "site2"));
+    cat.update_site(&s).unwrap();
+    assert_eq!(cat.sites().unwrap()[0].db_url, s.db_url);
+    cat.make_self_contained().unwrap();
+    drop(cat);
+    let bytes = std::fs::read(&path).unwrap();
+    assert!(!bytes.windows(14).any(|w| w == b"PW-4e1f-secret"));
+    let plain = Catalog::open(&path).unwrap();
+    let e = plain.site("x.com").unwrap_err().to_string();
+    assert!(e.contains("sealed"), "{e}");
+}

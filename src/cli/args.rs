@@ -1,6 +1,7 @@
 //! Arguments shared by several commands: the global options (accepted before or after the
 //! command name), the retention flags, and the context a command runs in.
 
+use crate::crypto::Passphrase;
 use crate::error::Error;
 use crate::repo::{self, Repo};
 use crate::retention::{self, Policy};
@@ -30,6 +31,10 @@ pub struct GlobalArgs {
     /// Seconds to wait for another sitesnap writer to finish
     #[arg(long, global = true, default_value_t = 30, value_name = "SECS")]
     pub lock_wait: u64,
+    /// File whose first line is the passphrase of an encrypted repository (default:
+    /// $SITESNAP_PASSWORD_FILE, else asked on the terminal)
+    #[arg(long, global = true, value_name = "FILE")]
+    pub password_file: Option<PathBuf>,
 }
 
 /// What every command runs with: the repository path and the global options.
@@ -45,6 +50,8 @@ pub struct Ctx {
     pub quiet: bool,
     /// How long to wait for the writer lock.
     pub lock_wait: Duration,
+    /// `--password-file`.
+    pub password_file: Option<PathBuf>,
 }
 
 impl Ctx {
@@ -56,12 +63,46 @@ impl Ctx {
             verbose: g.verbose,
             quiet: g.quiet,
             lock_wait: Duration::from_secs(g.lock_wait),
+            password_file: g.password_file.clone(),
         }
     }
 
-    /// Opens the repository to read.
+    /// The repository's passphrase: `--password-file`, else `$SITESNAP_PASSWORD_FILE`, else
+    /// asked on the terminal (`confirm`: twice). Never taken from the command line itself.
+    pub fn passphrase(&self, confirm: bool) -> Result<Passphrase> {
+        let file = self
+            .password_file
+            .clone()
+            .or_else(|| std::env::var_os("SITESNAP_PASSWORD_FILE").map(PathBuf::from));
+        if let Some(f) = file {
+            return Ok(Passphrase::from_file(&f)?);
+        }
+        prompt_passphrase("passphrase", confirm, &self.repo_path)
+    }
+
+    /// The passphrase if the repository is encrypted, else `None` (nothing asked).
+    fn passphrase_if_needed(&self) -> Result<Option<Passphrase>> {
+        if Repo::needs_passphrase(&self.repo_path)? {
+            Ok(Some(self.passphrase(false)?))
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Opens the repository to read (asking for its passphrase if it is encrypted).
     pub fn open(&self) -> Result<Repo> {
-        Ok(Repo::open(&self.repo_path)?)
+        let pass = self.passphrase_if_needed()?;
+        Ok(Repo::open(&self.repo_path, pass.as_ref())?)
+    }
+
+    /// Rebuilds the catalogue (`repair catalog`), with the passphrase if it is encrypted.
+    pub fn repair_catalog(&self) -> Result<(Repo, crate::objects::RepairReport)> {
+        let pass = self.passphrase_if_needed()?;
+        Ok(crate::objects::repair_catalog(
+            &self.repo_path,
+            self.lock_wait,
+            pass.as_ref(),
+        )?)
     }
 
     /// Opens the repository and takes the writer lock for `command`.
@@ -92,6 +133,28 @@ impl Ctx {
     pub fn progress(&self) -> bool {
         !self.quiet
     }
+}
+
+/// Asks for a passphrase on the terminal (`what` names it in the prompt), twice when
+/// `confirm`. Without a terminal: an error saying how to give it.
+pub fn prompt_passphrase(what: &str, confirm: bool, repo: &std::path::Path) -> Result<Passphrase> {
+    if !std::io::stdin().is_terminal() {
+        return Err(Error::Refused(format!(
+            "repository {} is encrypted: give its {what} with --password-file FILE or \
+             $SITESNAP_PASSWORD_FILE (no terminal to ask on)",
+            repo.display()
+        ))
+        .into());
+    }
+    let first = Passphrase::new(rpassword::prompt_password(format!("{what}: "))?);
+    if confirm {
+        let again = Passphrase::new(rpassword::prompt_password(format!("{what} again: "))?);
+        if again.matches(&first) {
+            return Ok(first);
+        }
+        return Err(Error::Invalid("the two passphrases differ".into()).into());
+    }
+    Ok(first)
 }
 
 fn parse_span(s: &str) -> std::result::Result<retention::Span, String> {

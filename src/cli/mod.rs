@@ -36,8 +36,11 @@ pub struct Cli {
 /// The commands.
 #[derive(Subcommand, Debug)]
 pub enum Cmd {
-    /// Create a repository
-    Init,
+    /// Create a repository (--encrypt: encrypted under a passphrase)
+    Init(init::InitArgs),
+    /// Add, list or remove the passphrases (key files) of an encrypted repository
+    #[command(subcommand)]
+    Key(key::KeyCmd),
     /// Register, list, show or remove sites
     #[command(subcommand)]
     Site(site::SiteCmd),
@@ -111,7 +114,8 @@ pub fn main() -> i32 {
 pub fn run(cli: Cli) -> Result<i32> {
     let ctx = Ctx::new(&cli.global);
     match cli.cmd {
-        Cmd::Init => init::run(&ctx),
+        Cmd::Init(a) => init::run(&ctx, a),
+        Cmd::Key(c) => key::run(&ctx, c),
         Cmd::Site(c) => site::run(&ctx, c),
         Cmd::Snapshot(a) => snapshot::run(&ctx, a),
         Cmd::Checkpoint(a) => snapshot::checkpoint(&ctx, a),

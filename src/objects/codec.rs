@@ -372,15 +372,20 @@ pub fn decode_blob_list(b: &[u8]) -> Result<(Vec<Hash>, u64)> {
     Ok((chunks, size))
 }
 
-/// The name of version `seq` of `uri`'s site object: hex SHA-256 of
+/// What version `seq` of `uri`'s site object is named by:
 /// `"sitesnap-site\0" || uri || "\0" || seq (u64 LE)`.
+pub fn site_object_name_input(uri: &str, seq: u64) -> Vec<u8> {
+    let mut v = b"sitesnap-site\0".to_vec();
+    v.extend_from_slice(uri.as_bytes());
+    v.push(0);
+    v.extend_from_slice(&seq.to_le_bytes());
+    v
+}
+
+/// The name of version `seq` of `uri`'s site object in an unencrypted repository: hex SHA-256
+/// of [`site_object_name_input`] (an encrypted one uses `Repo::keyed_name` of it).
 pub fn site_object_name(uri: &str, seq: u64) -> String {
-    let mut h = Sha256::new();
-    h.update(b"sitesnap-site\0");
-    h.update(uri.as_bytes());
-    h.update(b"\0");
-    h.update(seq.to_le_bytes());
-    hex::encode(h.finalize())
+    hex::encode(Sha256::digest(site_object_name_input(uri, seq)))
 }
 
 /// A database URL without its password, and whether it had one.

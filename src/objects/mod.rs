@@ -17,7 +17,7 @@ mod write;
 pub use check::{Disagreement, StoreView, compare, refuse_if_disagree, unreferenced};
 pub use codec::{
     BLOB_LIST_MAGIC, FORMAT_VERSION, Manifest, PinObject, SiteObject, decode_blob_list,
-    encode_blob_list, password_removed, site_object_name,
+    encode_blob_list, password_removed, site_object_name, site_object_name_input,
 };
 pub use repair::{RepairReport, repair_catalog};
 pub use upgrade::{UpgradeReport, ensure_upgraded, upgrade};
@@ -32,14 +32,14 @@ use crate::store::{ObjectKind, ObjectName};
 
 /// Writes one object (encoded through the repository) atomically and durably.
 pub(crate) fn put(repo: &Repo, kind: ObjectKind, name: &str, plain: &[u8]) -> Result<()> {
-    let stored = repo.encode_object(kind, plain)?;
+    let stored = repo.encode_object(kind, name, plain)?;
     repo.backend().put(&ObjectName::new(kind, name), &stored)
 }
 
 /// Reads one object and decodes it through the repository.
 pub(crate) fn get(repo: &Repo, kind: ObjectKind, name: &str) -> Result<Vec<u8>> {
     let stored = repo.backend().read(&ObjectName::new(kind, name))?;
-    repo.decode_object(kind, &stored)
+    repo.decode_object(kind, name, &stored)
 }
 
 /// Does the object exist?

@@ -8,7 +8,7 @@
 
 use super::check::StoreView;
 use super::read_blob_list;
-use crate::catalog::{Catalog, SiteRecord, StoreFormat};
+use crate::catalog::{SiteRecord, StoreFormat};
 use crate::error::Result;
 use crate::fsutil;
 use crate::hash::Hash;
@@ -45,13 +45,18 @@ pub struct RepairReport {
 
 /// Rebuilds the catalogue of the repository at `root` from its store, waiting up to `wait` for
 /// the writer lock; returns the repository on the new catalogue (still locked) and the report.
-pub fn repair_catalog(root: &Path, wait: Duration) -> Result<(Repo, RepairReport)> {
-    let repo = Repo::open_rebuilding(root, wait)?;
+/// An encrypted repository needs `pass`.
+pub fn repair_catalog(
+    root: &Path,
+    wait: Duration,
+    pass: Option<&crate::crypto::Passphrase>,
+) -> Result<(Repo, RepairReport)> {
+    let repo = Repo::open_rebuilding(root, wait, pass)?;
     let mut rep = RepairReport::default();
     index_packs(&repo, &mut rep)?;
     fsutil::failpoint("repair-packs-indexed");
     let view = StoreView::read(&repo)?;
-    let old = old_passwords(root);
+    let old = old_passwords(&repo);
     for s in &view.sites {
         let mut rec = s.record();
         if s.db_password {
@@ -81,10 +86,11 @@ pub fn repair_catalog(root: &Path, wait: Duration) -> Result<(Repo, RepairReport
 /// Indexes every pack from its own header.
 fn index_packs(repo: &Repo, rep: &mut RepairReport) -> Result<()> {
     let backend = repo.backend();
+    let codec = repo.codec();
     for o in backend.list(ObjectKind::Pack)? {
         let name = o.name.name.clone();
         let obj = ObjectName::pack(&name);
-        let header = store::pack::read_header_with(&name, o.size, |off, len| {
+        let header = store::pack::read_header_with(&name, o.size, &codec, |off, len| {
             backend.read_range(&obj, off, len)
         });
         match header {
@@ -148,12 +154,13 @@ fn rebuild_snapshots(repo: &Repo, view: &StoreView, rep: &mut RepairReport) -> R
 }
 
 /// Database URLs (with passwords) of the old catalogue, if it can be read.
-fn old_passwords(root: &Path) -> HashMap<String, String> {
-    let p = Repo::catalog_path(root);
+fn old_passwords(repo: &Repo) -> HashMap<String, String> {
+    let p = Repo::catalog_path(&repo.root);
     if !p.is_file() {
         return HashMap::new();
     }
-    let sites: Vec<SiteRecord> = Catalog::open(&p)
+    let sites: Vec<SiteRecord> = repo
+        .open_catalog(&p)
         .and_then(|c| c.sites())
         .unwrap_or_default();
     sites

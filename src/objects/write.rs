@@ -2,7 +2,7 @@
 //! the catalogue row, so a crash in between leaves the store ahead of the catalogue, never
 //! behind it (`verify` reports it, `repair catalog` catches the catalogue up).
 
-use super::codec::{Manifest, PinObject, SiteObject, encode_blob_list, site_object_name};
+use super::codec::{Manifest, PinObject, SiteObject, encode_blob_list, site_object_name_input};
 use super::{exists, get, names, put};
 use crate::catalog::{CacheEntry, SiteRecord, SnapshotRecord};
 use crate::error::{Error, Result};
@@ -107,7 +107,7 @@ pub(crate) fn save_site(repo: &Repo, s: &SiteRecord) -> Result<()> {
     put(
         repo,
         ObjectKind::Site,
-        &site_object_name(&s.uri, seq),
+        &repo.keyed_name(&site_object_name_input(&s.uri, seq)),
         &obj.encode(),
     )?;
     fsutil::failpoint("site-object-written");

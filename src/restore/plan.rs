@@ -337,7 +337,7 @@ fn platform_action(
     // Other sites' folders and extra paths are never platform code, whatever the platform's
     // shape, and whatever an older snapshot recorded.
     let filter = site::snapshot_filter(&repo.cat, snap, target)?;
-    let live = capture::scan_platform(&repo.cat, target, &filter, &skip)?;
+    let live = capture::scan_platform(repo, target, &filter, &skip)?;
     let d = tree::diff(&filter.apply(&t), &live);
     Ok(if d.is_empty() {
         (PlatformAction::Keep, None)

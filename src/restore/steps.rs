@@ -160,7 +160,7 @@ fn repair_platform(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<()
     skip.push(plan.site_target.clone());
     skip.push(plan.site_tmp.clone());
     skip.extend(plan.extra_tmps.iter().cloned());
-    let live = capture::scan_platform(&repo.cat, &plan.target_platform, &filter, &skip)?;
+    let live = capture::scan_platform(repo, &plan.target_platform, &filter, &skip)?;
     let d = tree::diff(&want, &live);
     let root = &plan.target_platform;
     let move_aside = |rel: &str| -> Result<()> {

@@ -2,9 +2,11 @@
 //! reused per-thread context, and decoding (decompress, then check against the hash). Every
 //! chunk read anywhere goes through [`decode_chunk`].
 
+use crate::crypto::{Binding, MasterKey};
 use crate::error::{Error, Result};
 use crate::hash::Hash;
 use std::cell::RefCell;
+use std::sync::Arc;
 
 /// Content-defined chunking parameters and zstd level for one kind of stream.
 #[derive(Debug, Clone, Copy)]
@@ -76,12 +78,119 @@ pub fn compress_chunk(data: &[u8], level: i32) -> Result<Vec<u8>> {
     })
 }
 
-/// Decompresses and checks one chunk's bytes.
+/// Decompresses and checks one chunk's bytes of an unencrypted repository (prefer
+/// [`ChunkCodec::decode`]).
 pub fn decode_chunk(hash: &Hash, compressed: &[u8], ulen: u32) -> Result<Vec<u8>> {
+    let data = decompress(hash, compressed, ulen)?;
+    if data.len() != ulen as usize || Hash::of(&data) != *hash {
+        return Err(mismatch(hash));
+    }
+    Ok(data)
+}
+
+/// Chunks a buffer without storing, naming chunks as an unencrypted repository does (prefer
+/// [`ChunkCodec::hash_bytes`]).
+pub fn hash_bytes(data: &[u8], params: ChunkParams) -> Vec<Hash> {
+    ChunkCodec::plain().hash_bytes(data, params)
+}
+
+/// How a repository names and stores chunks: plain (chunk id = SHA-256, chunk bytes = one zstd
+/// frame, pack header in clear) or sealed under the repository's master key (chunk id =
+/// HMAC-SHA-256 under its MAC key; each compressed chunk and each pack header sealed with
+/// XChaCha20-Poly1305, bound to the chunk id or to "pack header"). Cheap to clone.
+#[derive(Debug, Clone, Default)]
+pub struct ChunkCodec {
+    key: Option<Arc<MasterKey>>,
+}
+
+impl ChunkCodec {
+    /// An unencrypted repository's codec.
+    pub fn plain() -> ChunkCodec {
+        ChunkCodec { key: None }
+    }
+
+    /// An encrypted repository's codec.
+    pub fn sealed(key: Arc<MasterKey>) -> ChunkCodec {
+        ChunkCodec { key: Some(key) }
+    }
+
+    /// Is it an encrypted repository's?
+    pub fn is_sealed(&self) -> bool {
+        self.key.is_some()
+    }
+
+    /// The id of a chunk with these plain bytes.
+    pub fn id(&self, data: &[u8]) -> Hash {
+        match &self.key {
+            Some(k) => k.chunk_id(data),
+            None => Hash::of(data),
+        }
+    }
+
+    /// Chunks a buffer without storing (used to compare live trees with snapshots).
+    pub fn hash_bytes(&self, data: &[u8], params: ChunkParams) -> Vec<Hash> {
+        cut_bytes(data, params)
+            .map(|(o, l)| self.id(&data[o..o + l]))
+            .collect()
+    }
+
+    /// The bytes stored in a pack for chunk `id` with plain bytes `data`.
+    pub fn encode(&self, id: &Hash, data: &[u8], level: i32) -> Result<Vec<u8>> {
+        let c = compress_chunk(data, level)?;
+        match &self.key {
+            Some(k) => k.seal(Binding::Chunk(id), &c),
+            None => Ok(c),
+        }
+    }
+
+    /// The plain bytes of chunk `id` from its stored bytes, checked against the id.
+    pub fn decode(&self, id: &Hash, stored: &[u8], ulen: u32) -> Result<Vec<u8>> {
+        let Some(k) = &self.key else {
+            return decode_chunk(id, stored, ulen);
+        };
+        let c = k.open(Binding::Chunk(id), stored, &format!("chunk {}", id.short()))?;
+        let data = decompress(id, &c, ulen)?;
+        if data.len() != ulen as usize || k.chunk_id(&data) != *id {
+            return Err(mismatch(id));
+        }
+        Ok(data)
+    }
+
+    /// A pack's header bytes as stored (sealed in an encrypted repository).
+    pub fn seal_header(&self, entries: &[u8]) -> Result<Vec<u8>> {
+        match &self.key {
+            Some(k) => k.seal(Binding::PackHeader, entries),
+            None => Ok(entries.to_vec()),
+        }
+    }
+
+    /// A pack's header entries from their stored bytes.
+    pub fn open_header(&self, what: &str, stored: &[u8]) -> Result<Vec<u8>> {
+        match &self.key {
+            Some(k) => k.open(Binding::PackHeader, stored, &format!("pack {what} header")),
+            None => Ok(stored.to_vec()),
+        }
+    }
+
+    /// The magic bytes packs of this codec start with.
+    pub fn pack_magic(&self) -> &'static [u8; 8] {
+        match &self.key {
+            Some(_) => super::pack::PACK_MAGIC_SEALED,
+            None => super::pack::PACK_MAGIC,
+        }
+    }
+}
+
+fn mismatch(hash: &Hash) -> Error {
+    Error::Corrupt(format!("chunk {} does not match its hash", hash.short()))
+}
+
+/// Decompresses one chunk's zstd frame to at most `ulen` bytes.
+fn decompress(hash: &Hash, compressed: &[u8], ulen: u32) -> Result<Vec<u8>> {
     let bad = |e: std::io::Error| {
         Error::Corrupt(format!("chunk {} does not decompress: {e}", hash.short()))
     };
-    let data = DCTX.with(|d| {
+    DCTX.with(|d| {
         let mut d = d.borrow_mut();
         if d.is_none() {
             *d = Some(zstd::bulk::Decompressor::new().map_err(bad)?);
@@ -90,21 +199,7 @@ pub fn decode_chunk(hash: &Hash, compressed: &[u8], ulen: u32) -> Result<Vec<u8>
             .expect("decompressor")
             .decompress(compressed, ulen as usize)
             .map_err(bad)
-    })?;
-    if data.len() != ulen as usize || Hash::of(&data) != *hash {
-        return Err(Error::Corrupt(format!(
-            "chunk {} does not match its hash",
-            hash.short()
-        )));
-    }
-    Ok(data)
-}
-
-/// Chunks a buffer without storing (used to compare live trees with snapshots).
-pub fn hash_bytes(data: &[u8], params: ChunkParams) -> Vec<Hash> {
-    cut_bytes(data, params)
-        .map(|(o, l)| Hash::of(&data[o..o + l]))
-        .collect()
+    })
 }
 
 /// The (offset, length) cuts of an in-memory buffer: one chunk if it is at most `min` bytes.

@@ -21,8 +21,8 @@ pub use backend::{
     Backend, Incomplete, LocalBackend, ObjectInfo, ObjectKind, ObjectName, Upload, pack_path,
 };
 pub use chunk::{
-    ChunkParams, DUMP_CHUNKS, FILE_CHUNKS, TREE_CHUNKS, ZSTD_LEVEL, compress_chunk, decode_chunk,
-    hash_bytes,
+    ChunkCodec, ChunkParams, DUMP_CHUNKS, FILE_CHUNKS, TREE_CHUNKS, ZSTD_LEVEL, compress_chunk,
+    decode_chunk, hash_bytes,
 };
 pub use index::{ChunkIndex, IndexOpener};
 pub use pack::{

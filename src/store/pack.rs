@@ -4,14 +4,18 @@
 //! the format's types (shared with the catalogue, which imports only this part of the store) and
 //! the header's encoding; it does no I/O of its own.
 
+use super::chunk::ChunkCodec;
+use crate::crypto::SEAL_OVERHEAD;
 use crate::error::{Error, IoContext, Result};
 use crate::hash::Hash;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-/// The first 8 bytes of every pack.
+/// The first 8 bytes of every pack of an unencrypted repository.
 pub const PACK_MAGIC: &[u8; 8] = b"SSNPACK1";
+/// The first 8 bytes of every pack of an encrypted repository (sealed chunks and header).
+pub const PACK_MAGIC_SEALED: &[u8; 8] = b"SSNPACKS";
 /// Header entry: hash (32) + offset (8) + clen (4) + ulen (4).
 pub const HEADER_ENTRY: usize = 48;
 /// Pack bytes beyond the chunks: magic (8) + header length (4); each chunk adds a header entry.
@@ -61,18 +65,20 @@ pub fn pack_size_for(chunks: u64, bytes: u64) -> u64 {
     bytes + chunks * HEADER_ENTRY as u64 + PACK_OVERHEAD
 }
 
-/// Encodes a pack's trailing header: one entry per chunk, then the entries' length (u32 LE).
-pub fn encode_header(entries: &[PackEntry]) -> Vec<u8> {
-    let mut header = Vec::with_capacity(entries.len() * HEADER_ENTRY + 4);
+/// Encodes a pack's trailing header: one entry per chunk (sealed as one message by an
+/// encrypting codec), then the stored header's length (u32 LE).
+pub fn encode_header(codec: &ChunkCodec, entries: &[PackEntry]) -> Result<Vec<u8>> {
+    let mut plain = Vec::with_capacity(entries.len() * HEADER_ENTRY);
     for e in entries {
-        header.extend_from_slice(&e.hash.0);
-        header.extend_from_slice(&e.offset.to_le_bytes());
-        header.extend_from_slice(&e.clen.to_le_bytes());
-        header.extend_from_slice(&e.ulen.to_le_bytes());
+        plain.extend_from_slice(&e.hash.0);
+        plain.extend_from_slice(&e.offset.to_le_bytes());
+        plain.extend_from_slice(&e.clen.to_le_bytes());
+        plain.extend_from_slice(&e.ulen.to_le_bytes());
     }
+    let mut header = codec.seal_header(&plain)?;
     let hlen = header.len() as u32;
     header.extend_from_slice(&hlen.to_le_bytes());
-    header
+    Ok(header)
 }
 
 /// Why a pack's framing is wrong.
@@ -81,25 +87,42 @@ fn bad(what: &str, why: &str) -> Error {
 }
 
 /// Reads and checks a pack's header through `read(offset, len)`, for a pack of `size` bytes
-/// named `what` in messages. Three reads: the magic, the header length, the header.
+/// named `what` in messages, opening it with `codec`. Three reads: the magic, the header
+/// length, the header.
 pub fn read_header_with(
     what: &str,
     size: u64,
+    codec: &ChunkCodec,
     mut read: impl FnMut(u64, usize) -> Result<Vec<u8>>,
 ) -> Result<Vec<PackEntry>> {
     if size < PACK_OVERHEAD {
         return Err(bad(what, "too short"));
     }
-    if read(0, PACK_MAGIC.len())? != PACK_MAGIC {
-        return Err(bad(what, "bad magic"));
+    let magic = read(0, PACK_MAGIC.len())?;
+    if magic != codec.pack_magic() {
+        let why = if magic == PACK_MAGIC || magic == PACK_MAGIC_SEALED {
+            "sealed and unsealed packs mixed in one repository"
+        } else {
+            "bad magic"
+        };
+        return Err(bad(what, why));
     }
     let l = read(size - 4, 4)?;
     let hlen = u32::from_le_bytes(l[..4].try_into().expect("4")) as u64;
-    if !hlen.is_multiple_of(HEADER_ENTRY as u64) || hlen + PACK_OVERHEAD > size {
+    let extra = if codec.is_sealed() {
+        SEAL_OVERHEAD as u64
+    } else {
+        0
+    };
+    if hlen < extra
+        || !(hlen - extra).is_multiple_of(HEADER_ENTRY as u64)
+        || hlen + PACK_OVERHEAD > size
+    {
         return Err(bad(what, "bad header length"));
     }
     let header = read(size - 4 - hlen, hlen as usize)?;
-    decode_entries(what, &header, size - 4 - hlen)
+    let plain = codec.open_header(what, &header)?;
+    decode_entries(what, &plain, size - 4 - hlen)
 }
 
 /// Decodes header entries (without the trailing length); each must lie before `data_end`.
@@ -123,15 +146,21 @@ pub fn decode_entries(what: &str, header: &[u8], data_end: u64) -> Result<Vec<Pa
     Ok(out)
 }
 
-/// Reads a pack file's own header by path (tests and tools looking at a local repository).
+/// Reads a pack file's own header by path (tests and tools looking at a local, unencrypted
+/// repository).
 pub fn read_pack_header(path: &Path) -> Result<Vec<PackEntry>> {
     let f = File::open(path).at(path)?;
     let size = f.metadata().at(path)?.len();
-    read_header_with(&path.display().to_string(), size, |off, len| {
-        let mut buf = vec![0u8; len];
-        f.read_exact_at(&mut buf, off).at(path)?;
-        Ok(buf)
-    })
+    read_header_with(
+        &path.display().to_string(),
+        size,
+        &ChunkCodec::plain(),
+        |off, len| {
+            let mut buf = vec![0u8; len];
+            f.read_exact_at(&mut buf, off).at(path)?;
+            Ok(buf)
+        },
+    )
 }
 
 #[cfg(test)]
@@ -152,12 +181,12 @@ mod tests {
     fn pack_bytes(entries: &[PackEntry]) -> Vec<u8> {
         let mut p = PACK_MAGIC.to_vec();
         p.extend_from_slice(&[7u8; 30]);
-        p.extend_from_slice(&encode_header(entries));
+        p.extend_from_slice(&encode_header(&ChunkCodec::plain(), entries).unwrap());
         p
     }
 
     fn read(p: &[u8]) -> Result<Vec<PackEntry>> {
-        read_header_with("test", p.len() as u64, |off, len| {
+        read_header_with("test", p.len() as u64, &ChunkCodec::plain(), |off, len| {
             Ok(p[off as usize..off as usize + len].to_vec())
         })
     }

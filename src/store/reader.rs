@@ -2,7 +2,7 @@
 //! backend reads that range, and [`decode_chunk`] checks it against its hash.
 
 use super::backend::{Backend, LocalBackend, ObjectName};
-use super::chunk::decode_chunk;
+use super::chunk::ChunkCodec;
 use super::index::ChunkIndex;
 use super::pack::ChunkLocation;
 use crate::error::{Error, Result};
@@ -14,19 +14,28 @@ use std::sync::Arc;
 /// Reads chunks by hash through a backend. One per thread.
 pub struct ChunkReader<'a> {
     backend: Arc<dyn Backend>,
+    codec: ChunkCodec,
     cat: &'a dyn ChunkIndex,
 }
 
 impl<'a> ChunkReader<'a> {
-    /// A reader over a local `data/` folder (kept for callers that hold a path; prefer
-    /// `Repo::chunk_reader`).
+    /// A reader over a local, unencrypted `data/` folder (kept for tests and tools that hold
+    /// a path; prefer `Repo::chunk_reader`).
     pub fn new(data: &Path, cat: &'a dyn ChunkIndex) -> Self {
-        Self::with_backend(Arc::new(LocalBackend::new(data)), cat)
+        Self::with_backend(Arc::new(LocalBackend::new(data)), cat, ChunkCodec::plain())
     }
 
-    /// A reader through `backend`, locating chunks with `cat`.
-    pub fn with_backend(backend: Arc<dyn Backend>, cat: &'a dyn ChunkIndex) -> Self {
-        ChunkReader { backend, cat }
+    /// A reader through `backend`, locating chunks with `cat`, opening them with `codec`.
+    pub fn with_backend(
+        backend: Arc<dyn Backend>,
+        cat: &'a dyn ChunkIndex,
+        codec: ChunkCodec,
+    ) -> Self {
+        ChunkReader {
+            backend,
+            codec,
+            cat,
+        }
     }
 
     /// Reads, decompresses and verifies a chunk.
@@ -50,7 +59,8 @@ impl<'a> ChunkReader<'a> {
                     super::cause(&e)
                 ))
             })?;
-        decode_chunk(hash, &buf, loc.ulen)
+        self.codec
+            .decode(hash, &buf, loc.ulen)
             .map_err(|e| Error::Corrupt(format!("{e} (in pack {short})")))
     }
 

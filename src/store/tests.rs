@@ -97,21 +97,25 @@ fn remove_missing_object() {
     assert!(!b.remove(&n).unwrap());
 }
 
-/// A pack written by the roller reads back through its own header and the backend.
+/// A pack written by the roller reads back through its own header and the backend, plain and
+/// sealed; a sealed pack does not read with the plain codec nor with another key.
 #[test]
 fn written_pack_reads_back() {
+    let key = std::sync::Arc::new(crate::crypto::MasterKey::generate().unwrap());
+    for codec in [ChunkCodec::plain(), ChunkCodec::sealed(key)] {
+        written_pack_reads_back_with(codec);
+    }
+}
+
+fn written_pack_reads_back_with(codec: ChunkCodec) {
     let (_d, b) = backend();
     let b: std::sync::Arc<dyn Backend> = std::sync::Arc::new(b);
-    let mut roller = PackRoller::new(b.clone());
+    let mut roller = PackRoller::new(b.clone(), codec.clone());
     let chunks: Vec<Vec<u8>> = (0..5u8).map(|i| vec![i; 1000 + i as usize]).collect();
     for c in &chunks {
-        let z = compress_chunk(c, 3).unwrap();
-        assert!(
-            roller
-                .add(crate::hash::Hash::of(c), &z, c.len() as u32)
-                .unwrap()
-                .is_none()
-        );
+        let id = codec.id(c);
+        let z = codec.encode(&id, c, 3).unwrap();
+        assert!(roller.add(id, &z, c.len() as u32).unwrap().is_none());
     }
     let info = roller.finish().unwrap().unwrap().commit().unwrap();
     let n = ObjectName::pack(&info.name);
@@ -121,11 +125,28 @@ fn written_pack_reads_back() {
         hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes)),
         info.name
     );
-    let header = pack::read_header_with("t", info.size, |o, l| b.read_range(&n, o, l)).unwrap();
+    let read =
+        |c: &ChunkCodec| pack::read_header_with("t", info.size, c, |o, l| b.read_range(&n, o, l));
+    let header = read(&codec).unwrap();
     assert_eq!(header, info.entries);
     for (e, c) in header.iter().zip(&chunks) {
         let z = b.read_range(&n, e.offset, e.clen as usize).unwrap();
-        assert_eq!(&decode_chunk(&e.hash, &z, e.ulen).unwrap(), c);
+        assert_eq!(&codec.decode(&e.hash, &z, e.ulen).unwrap(), c);
+        if codec.is_sealed() {
+            assert!(decode_chunk(&e.hash, &z, e.ulen).is_err());
+        }
     }
-    assert!(PackRoller::new(b.clone()).finish().unwrap().is_none());
+    if codec.is_sealed() {
+        assert!(read(&ChunkCodec::plain()).is_err());
+        let other = ChunkCodec::sealed(std::sync::Arc::new(
+            crate::crypto::MasterKey::generate().unwrap(),
+        ));
+        assert!(read(&other).is_err());
+    }
+    assert!(
+        PackRoller::new(b.clone(), codec)
+            .finish()
+            .unwrap()
+            .is_none()
+    );
 }

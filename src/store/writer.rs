@@ -4,9 +4,9 @@
 //! rename into place, fsync of the folder) and only then recorded in the catalogue.
 
 use super::backend::{Backend, ObjectKind, ObjectName, Upload};
-use super::chunk::{ChunkParams, ZSTD_LEVEL, compress_chunk, cut_bytes};
+use super::chunk::{ChunkCodec, ChunkParams, ZSTD_LEVEL, cut_bytes};
 use super::index::{ChunkIndex, IndexOpener};
-use super::pack::{PACK_MAGIC, PACK_TARGET, PackEntry, PackInfo, encode_header};
+use super::pack::{PACK_TARGET, PackEntry, PackInfo, encode_header};
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::hash::Hash;
@@ -19,21 +19,24 @@ use std::sync::{Arc, Condvar, Mutex, RwLock};
 /// Writes one pack.
 pub struct PackWriter {
     up: Box<dyn Upload>,
+    codec: ChunkCodec,
     hasher: Sha256,
     len: u64,
     entries: Vec<PackEntry>,
 }
 
 impl PackWriter {
-    /// Starts a pack in `backend`.
-    pub fn create(backend: &dyn Backend) -> Result<Self> {
+    /// Starts a pack in `backend`, framed (and its header sealed) by `codec`.
+    pub fn create(backend: &dyn Backend, codec: ChunkCodec) -> Result<Self> {
+        let magic = codec.pack_magic();
         let mut w = PackWriter {
             up: backend.create(ObjectKind::Pack)?,
+            codec,
             hasher: Sha256::new(),
             len: 0,
             entries: Vec::new(),
         };
-        w.write(PACK_MAGIC)?;
+        w.write(magic)?;
         Ok(w)
     }
 
@@ -46,7 +49,7 @@ impl PackWriter {
         Ok(())
     }
 
-    /// Appends one compressed chunk.
+    /// Appends one chunk's stored bytes (from [`ChunkCodec::encode`]).
     pub fn add(&mut self, hash: Hash, compressed: &[u8], ulen: u32) -> Result<()> {
         let offset = self.len;
         self.write(compressed)?;
@@ -81,7 +84,7 @@ impl PackWriter {
 
     /// Writes the header and flushes the pack; it is not durable until [`SealedPack::commit`].
     pub fn seal(mut self) -> Result<SealedPack> {
-        let header = encode_header(&self.entries);
+        let header = encode_header(&self.codec, &self.entries)?;
         self.write(&header)?;
         self.up.flush_all()?;
         Ok(SealedPack {
@@ -117,19 +120,24 @@ impl SealedPack {
 /// back. Used by the capture's pack-writer thread and by gc's repack.
 pub struct PackRoller {
     backend: Arc<dyn Backend>,
+    codec: ChunkCodec,
     cur: Option<PackWriter>,
 }
 
 impl PackRoller {
-    /// A roller writing into `backend`.
-    pub fn new(backend: Arc<dyn Backend>) -> Self {
-        PackRoller { backend, cur: None }
+    /// A roller writing into `backend`, packs framed by `codec`.
+    pub fn new(backend: Arc<dyn Backend>, codec: ChunkCodec) -> Self {
+        PackRoller {
+            backend,
+            codec,
+            cur: None,
+        }
     }
 
     /// Adds a chunk; returns the pack it filled, sealed, if it filled one.
     pub fn add(&mut self, hash: Hash, compressed: &[u8], ulen: u32) -> Result<Option<SealedPack>> {
         if self.cur.is_none() {
-            self.cur = Some(PackWriter::create(&*self.backend)?);
+            self.cur = Some(PackWriter::create(&*self.backend, self.codec.clone())?);
         }
         let w = self.cur.as_mut().expect("open");
         w.add(hash, compressed, ulen)?;
@@ -217,6 +225,7 @@ struct PackItem {
 /// What the pack-writer thread works with.
 struct WriterJob {
     backend: Arc<dyn Backend>,
+    codec: ChunkCodec,
     index: Arc<dyn IndexOpener>,
     rx: crossbeam_channel::Receiver<PackItem>,
     budget: Arc<Budget>,
@@ -242,7 +251,7 @@ fn sync_packs(
 
 /// Fills packs from the channel and passes each sealed one to the sync thread.
 fn fill_packs(job: &WriterJob, stx: &crossbeam_channel::Sender<SealedPack>) -> Result<()> {
-    let mut roller = PackRoller::new(job.backend.clone());
+    let mut roller = PackRoller::new(job.backend.clone(), job.codec.clone());
     for item in &job.rx {
         if job.stop.load(Ordering::SeqCst) {
             break;
@@ -294,6 +303,7 @@ fn write_packs(job: WriterJob) -> Result<Vec<PackInfo>> {
 /// pack. A capture that fails calls `abort`: the pack being filled is dropped unindexed (packs
 /// already sealed are made durable and indexed, and are reused by the next capture).
 pub struct ChunkSink {
+    codec: ChunkCodec,
     seen: Mutex<HashSet<Hash>>,
     aborted: Arc<AtomicBool>,
     lookups: Mutex<Vec<Box<dyn ChunkIndex + Send>>>,
@@ -307,8 +317,12 @@ pub struct ChunkSink {
 
 impl ChunkSink {
     /// Starts a sink writing packs into `backend`, indexing them through connections that
-    /// `index` opens.
-    pub fn start_with(backend: Arc<dyn Backend>, index: Arc<dyn IndexOpener>) -> Result<Self> {
+    /// `index` opens; chunks are named and stored by `codec`.
+    pub fn start_with(
+        backend: Arc<dyn Backend>,
+        index: Arc<dyn IndexOpener>,
+        codec: ChunkCodec,
+    ) -> Result<Self> {
         let reader = index.open_index()?;
         let (tx, rx) = crossbeam_channel::unbounded::<PackItem>();
         let budget = Arc::new(Budget {
@@ -318,6 +332,7 @@ impl ChunkSink {
         let aborted = Arc::new(AtomicBool::new(false));
         let job = WriterJob {
             backend,
+            codec: codec.clone(),
             index: index.clone(),
             rx,
             budget: budget.clone(),
@@ -328,6 +343,7 @@ impl ChunkSink {
             .spawn(move || write_packs(job))
             .map_err(|e| Error::Invalid(format!("cannot start pack writer: {e}")))?;
         Ok(ChunkSink {
+            codec,
             seen: Mutex::new(HashSet::new()),
             aborted,
             lookups: Mutex::new(vec![reader]),
@@ -346,7 +362,7 @@ impl ChunkSink {
 
     /// Stores `data` as a chunk (if new, compressed at `level`) and returns its hash.
     fn put_at(&self, data: &[u8], level: i32) -> Result<Hash> {
-        let h = Hash::of(data);
+        let h = self.codec.id(data);
         self.put_hashed(h, data, level)?;
         Ok(h)
     }
@@ -367,7 +383,7 @@ impl ChunkSink {
         if !self.seen.lock().expect("sink lock").insert(h) || self.indexed(&h)? {
             return Ok(());
         }
-        let c = compress_chunk(data, level)?;
+        let c = self.codec.encode(&h, data, level)?;
         self.stats
             .bytes_added
             .fetch_add(c.len() as u64, Ordering::Relaxed);
@@ -402,6 +418,11 @@ impl ChunkSink {
             },
             None => Error::Invalid("pack writer already stopped".into()),
         }
+    }
+
+    /// How this sink names chunks.
+    pub fn codec(&self) -> &ChunkCodec {
+        &self.codec
     }
 
     /// Cuts a stream into chunks with `params` and stores them; returns the chunk list and size.

@@ -51,7 +51,7 @@ fn check_index(repo: &Path) {
         .unwrap()
         .collect::<Result<_, _>>()
         .unwrap();
-    let r = sitesnap::repo::Repo::open(repo).unwrap();
+    let r = sitesnap::repo::Repo::open(repo, None).unwrap();
     let mut reader = sitesnap::store::ChunkReader::new(&r.data_dir(), &r.cat);
     let mut n = 0;
     for (id, name, size) in packs {

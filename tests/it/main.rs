@@ -9,6 +9,7 @@ mod crash;
 mod cron;
 mod db;
 mod doctor;
+mod encryption;
 mod export;
 mod gc;
 mod hardening;

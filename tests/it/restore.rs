@@ -432,7 +432,7 @@ fn unknown_and_ambiguous_ids_are_clear_errors() {
 
 /// Flips one byte inside the stored chunk of a site file.
 fn corrupt_chunk_of(w: &World, snap: &str, rel: &str) {
-    let repo = sitesnap::repo::Repo::open(&w.repo).unwrap();
+    let repo = sitesnap::repo::Repo::open(&w.repo, None).unwrap();
     let s = repo.cat.resolve_snapshot(snap).unwrap();
     let tree = sitesnap::capture::load_tree(&repo, &s.site_tree.unwrap()).unwrap();
     let e = tree

@@ -279,7 +279,7 @@ fn sqlite_written_during_snapshot_wal() {
 
 /// Chunks a snapshot refers to: file contents, tree blobs and the dump.
 fn snapshot_chunks(repo: &Path, id: &str) -> (HashSet<[u8; 32]>, HashSet<[u8; 32]>) {
-    let r = sitesnap::repo::Repo::open(repo).unwrap();
+    let r = sitesnap::repo::Repo::open(repo, None).unwrap();
     let s = r.cat.resolve_snapshot(id).unwrap();
     let mut platform = HashSet::new();
     let mut own = HashSet::new();

@@ -30,7 +30,7 @@ fn scene() -> Scene {
 
 /// (pack name, offset, clen) of the first chunk of `path` in the site tree of snapshot `id`.
 fn chunk_of(repo: &std::path::Path, id: &str, path: &str) -> (String, u64, u32) {
-    let r = sitesnap::repo::Repo::open(repo).unwrap();
+    let r = sitesnap::repo::Repo::open(repo, None).unwrap();
     let s = r.cat.resolve_snapshot(id).unwrap();
     let t = sitesnap::capture::load_tree(&r, &s.site_tree.unwrap()).unwrap();
     let e = t.entries.iter().find(|e| e.path_str() == path).unwrap();

@@ -7,6 +7,7 @@ pub mod doctor;
 pub mod export;
 pub mod gc;
 pub mod init;
+pub mod key;
 pub mod list;
 pub mod migrate;
 pub mod pin;

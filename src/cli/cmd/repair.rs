@@ -55,7 +55,7 @@ fn snapshots(ctx: &Ctx) -> Result<i32> {
 }
 
 fn catalog(ctx: &Ctx) -> Result<i32> {
-    let (_repo, r) = crate::objects::repair_catalog(&ctx.repo_path, ctx.lock_wait)?;
+    let (_repo, r) = ctx.repair_catalog()?;
     if ctx.json {
         print_json(&r)?;
     } else {

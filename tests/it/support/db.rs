@@ -454,7 +454,7 @@ pub fn db_site(w: &World, uri: &str, db_url: &str) -> PathBuf {
 /// Restores a snapshot's database dump into `db_url` through the library (open the
 /// repository, resolve the snapshot, stream its dump blob into `Database::load`).
 pub fn restore_db(w: &World, snapshot_id: &str, db_url: &str) -> sitesnap::Result<()> {
-    let repo = sitesnap::repo::Repo::open(&w.repo)?;
+    let repo = sitesnap::repo::Repo::open(&w.repo, None)?;
     let snap = repo.cat.resolve_snapshot(snapshot_id)?;
     let dump = snap.db_dump.expect("snapshot has a database dump");
     let mut r = sitesnap::capture::blob_reader(&repo, &dump)?;

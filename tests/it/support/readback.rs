@@ -56,7 +56,7 @@ fn tree_records(repo: &sitesnap::repo::Repo, id: &sitesnap::hash::Hash) -> Vec<R
 /// Reads every part of snapshot `id` (any unique prefix) back through the library: the trees
 /// with every file's content read and hash-checked chunk by chunk, and the database dump.
 pub fn restore_read(repo_root: &Path, id: &str) -> ReadBack {
-    let repo = sitesnap::repo::Repo::open(repo_root).expect("repo opens");
+    let repo = sitesnap::repo::Repo::open(repo_root, None).expect("repo opens");
     let snap = repo.cat.resolve_snapshot(id).expect("snapshot resolves");
     let platform = snap.platform_tree.map(|h| tree_records(&repo, &h));
     let site = snap.site_tree.map(|h| tree_records(&repo, &h));
@@ -208,7 +208,7 @@ pub fn expected(platform: &Path, uri: &str, bindings: &[&Path]) -> BTreeMap<Stri
 pub fn stored(repo: &Path, id: &str) -> BTreeMap<String, String> {
     use sitesnap::store::ChunkReader;
     use sitesnap::tree::Kind;
-    let r = sitesnap::repo::Repo::open(repo).unwrap();
+    let r = sitesnap::repo::Repo::open(repo, None).unwrap();
     let s = r.cat.resolve_snapshot(id).unwrap();
     let mut m = BTreeMap::new();
     let mut reader = ChunkReader::new(&r.data_dir(), &r.cat);
