@@ -15,6 +15,7 @@ mod meta;
 mod packs;
 mod sites;
 mod snapshots;
+mod stats;
 #[cfg(test)]
 mod tests;
 
@@ -27,6 +28,7 @@ pub use meta::StoreFormat;
 pub use packs::{CatalogIndex, PackUsage};
 pub use sites::SiteRecord;
 pub use snapshots::SnapshotRecord;
+pub use stats::ChunkTotals;
 
 use crate::error::{Error, Result};
 use crate::hash::Hash;

@@ -14,6 +14,7 @@ mod journal;
 mod plan;
 mod prepare;
 mod steps;
+mod target;
 mod write;
 
 use crate::capture::{self, CaptureOpts};
@@ -31,6 +32,7 @@ use steps::finish;
 
 pub use journal::JournalState;
 pub use plan::{Plan, PlatformAction, RestoreOpts, TreeDiffSer, plan};
+pub use target::{Include, TargetOutcome, check_target, to_target};
 pub use write::write_tree;
 
 /// The outcome of a restore.
