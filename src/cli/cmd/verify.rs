@@ -35,7 +35,7 @@ pub fn run(ctx: &Ctx, a: VerifyArgs) -> Result<i32> {
     }
     if !r.ok {
         eprintln!(
-            "{ERROR_PREFIX}verify found damage: {} snapshot(s) damaged, {} pack problem(s), {} missing chunk(s){}",
+            "{ERROR_PREFIX}verify: damage found: {} snapshot(s) damaged, {} pack problem(s), {} missing chunk(s){}",
             r.damaged_snapshots.len(),
             r.pack_problems.len(),
             r.missing_chunks,
