@@ -85,8 +85,8 @@ pub enum Cmd {
     Doctor(doctor::DoctorArgs),
     /// What changed between two snapshots, or between a snapshot and the live site
     Diff(diff::DiffArgs),
-    /// Finish or undo restores that were interrupted
-    Recover,
+    /// Finish or undo restores that were interrupted (each site on its own)
+    Recover(restore::RecoverArgs),
     /// Repository size on disk, logical size, deduplication, per site and per platform
     Stats,
     /// List a snapshot's parts, or the files under a path in it, without restoring
@@ -166,7 +166,7 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> Result<i32> {
         Cmd::Discover(a) => aegir::discover(ctx, a),
         Cmd::Doctor(a) => doctor::run(ctx, a),
         Cmd::Diff(a) => diff::run(ctx, a),
-        Cmd::Recover => restore::recover(ctx),
+        Cmd::Recover(a) => restore::recover(ctx, a),
         Cmd::Stats => stats::run(ctx),
         Cmd::Ls(a) => browse::ls(ctx, a),
         Cmd::Dump(a) => browse::dump(ctx, a),
