@@ -3,7 +3,7 @@
 //! incompressible media), and whole snapshots (first and repeat) of a generated Drupal-like
 //! tree through the library.
 //!
-//! `cargo bench --bench pipeline` (env `SITESNAP_BENCH_SCALE`, default 0.02: about 1,000 files
+//! `cargo bench --features bench --bench pipeline` (env `SITESNAP_BENCH_SCALE`, default 0.02: about 1,000 files
 //! and 16 MB, so a run stays in minutes on two cores). The end-to-end comparison with restic
 //! and tar is `benches/compare.sh`.
 

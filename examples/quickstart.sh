@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Quick start: builds sitesnap, generates a small SQLite-backed Drupal-like site in a temporary
-# folder, snapshots it, lists the snapshot, and shows a restore plan. Run from the project root:
+# folder, snapshots it, lists the snapshot, and shows a restore plan. The example needs no crate
+# beyond the binary's own (no dev-only crates). Run from the project root:
 #   ./examples/quickstart.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."

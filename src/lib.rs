@@ -6,6 +6,7 @@
 
 pub mod aegir;
 pub mod archive;
+pub mod browse;
 pub mod capture;
 pub mod catalog;
 pub mod cli;
@@ -25,6 +26,7 @@ pub mod repo;
 pub mod restore;
 pub mod retention;
 pub mod site;
+pub mod stats;
 pub mod store;
 pub mod tree;
 pub mod verify;

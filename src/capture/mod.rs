@@ -88,10 +88,16 @@ fn progress_bar(enabled: bool, what: &str) -> ProgressBar {
     }
     let pb = ProgressBar::new(0);
     pb.set_style(
-        ProgressStyle::with_template("{msg} {bytes} {binary_bytes_per_sec} {elapsed}")
-            .expect("template"),
+        ProgressStyle::with_template(
+            "{prefix} {msg:<8} [{bar:24}] {bytes}/{total_bytes} ({percent}%) {binary_bytes_per_sec} eta {eta}",
+        )
+        .expect("template")
+        .progress_chars("=> "),
     );
-    pb.set_message(what.to_string());
+    pb.set_prefix(what.trim_end().to_string());
+    pb.set_message("walking");
+    // Redrawn while the walk and the database dump run without moving the bar.
+    pb.enable_steady_tick(std::time::Duration::from_millis(250));
     pb
 }
 
@@ -128,6 +134,7 @@ pub fn snapshot(
     let walked = c.walk()?;
     fsutil::failpoint("walked");
     pb.set_length(walked.total());
+    pb.set_message("storing");
     let sink = repo.chunk_sink()?;
     let res = c.store_and_commit(walked, &sink, &pb, started);
     pb.finish_and_clear();

@@ -20,6 +20,7 @@ mod meta;
 mod packs;
 mod sites;
 mod snapshots;
+mod stats;
 #[cfg(test)]
 mod tests;
 
@@ -33,6 +34,7 @@ pub use meta::StoreFormat;
 pub use packs::{CatalogIndex, PackUsage};
 pub use sites::SiteRecord;
 pub use snapshots::SnapshotRecord;
+pub use stats::ChunkTotals;
 
 use crate::error::{Error, Result};
 use crate::hash::Hash;

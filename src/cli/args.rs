@@ -1,6 +1,7 @@
 //! Arguments shared by several commands: the global options (accepted before or after the
 //! command name), the retention flags, and the context a command runs in.
 
+use crate::cli::hint::Hinter;
 use crate::crypto::Passphrase;
 use crate::error::Error;
 use crate::repo::{self, Repo};
@@ -17,23 +18,45 @@ use std::time::Duration;
 #[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Repository folder (default: $SITESNAP_REPO, else /var/lib/sitesnap for root, else ~/.local/share/sitesnap)
-    #[arg(long, global = true, value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "DIR"
+    )]
     pub repo: Option<PathBuf>,
     /// Print the result as JSON (commands that report something)
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = "Global options")]
     pub json: bool,
     /// Print what was done, even on success
-    #[arg(short, long, global = true)]
+    #[arg(short, long, global = true, help_heading = "Global options")]
     pub verbose: bool,
     /// Print no success report or progress bar, even on a terminal (errors still go to stderr)
-    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    #[arg(
+        short,
+        long,
+        global = true,
+        help_heading = "Global options",
+        conflicts_with = "verbose"
+    )]
     pub quiet: bool,
     /// Seconds to wait for another sitesnap writer to finish
-    #[arg(long, global = true, default_value_t = 30, value_name = "SECS")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        default_value_t = 30,
+        value_name = "SECS"
+    )]
     pub lock_wait: u64,
     /// File whose first line is the passphrase of an encrypted repository (default:
     /// $SITESNAP_PASSWORD_FILE, else asked on the terminal)
-    #[arg(long, global = true, value_name = "FILE")]
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "FILE"
+    )]
     pub password_file: Option<PathBuf>,
 }
 
@@ -52,12 +75,20 @@ pub struct Ctx {
     pub lock_wait: Duration,
     /// `--password-file`.
     pub password_file: Option<PathBuf>,
+    /// Printed next-step commands, completed with `--repo`.
+    pub hints: Hinter,
 }
 
 impl Ctx {
-    /// The context for these global options.
-    pub fn new(g: &GlobalArgs) -> Ctx {
+    /// The context for these global options; `commands` names every command (for hints).
+    pub fn new(g: &GlobalArgs, commands: Vec<String>) -> Ctx {
+        // Hints name the repository unless it is the default one.
+        let named = g
+            .repo
+            .clone()
+            .or_else(|| std::env::var_os("SITESNAP_REPO").map(PathBuf::from));
         Ctx {
+            hints: Hinter::new(named.as_deref(), commands),
             repo_path: g.repo.clone().unwrap_or_else(repo::default_path),
             json: g.json,
             verbose: g.verbose,
@@ -127,6 +158,16 @@ impl Ctx {
     /// Whether a success report is wanted: `-v`, or stdout is a terminal (and not `-q`).
     pub fn report_wanted(&self) -> bool {
         !self.quiet && (self.verbose || std::io::stdout().is_terminal())
+    }
+
+    /// The complete command line for `rest`, as printed in a hint.
+    pub fn hint(&self, rest: &str) -> String {
+        self.hints.cmd(rest)
+    }
+
+    /// A library message with its `sitesnap <command>` hints completed.
+    pub fn complete(&self, text: &str) -> String {
+        self.hints.complete(text)
     }
 
     /// Whether progress bars may be shown (they appear only on a terminal).

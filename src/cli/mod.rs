@@ -5,6 +5,7 @@
 
 pub mod args;
 pub mod cmd;
+pub mod hint;
 pub mod metrics;
 pub mod output;
 
@@ -89,53 +90,91 @@ pub enum Cmd {
     Diff(diff::DiffArgs),
     /// Finish or undo restores that were interrupted (each site on its own)
     Recover(restore::RecoverArgs),
+    /// Repository size on disk, logical size, deduplication, per site and per platform
+    Stats,
+    /// List a snapshot's parts, or the files under a path in it, without restoring
+    Ls(browse::LsArgs),
+    /// Print a stored file, or the database dump (--database), to stdout
+    Dump(browse::DumpArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell)
+    Completions(docs::CompletionsArgs),
+    /// Print the manual page, or write every command's page into a folder (--dir)
+    Man(docs::ManArgs),
 }
 
 /// Runs the CLI; returns the process exit code.
 pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
-        Err(e) => {
-            let code = if e.use_stderr() { 2 } else { 0 };
-            let _ = e.print();
-            return code;
-        }
+        Err(e) => return usage_error(e),
     };
-    match run(cli) {
+    let ctx = Ctx::new(&cli.global, command_names());
+    match run(&ctx, cli.cmd) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("sitesnap: error: {}", output::one_line(&e));
+            eprintln!("{ERROR_PREFIX}{}", ctx.complete(&output::one_line(&e)));
             e.downcast_ref::<Error>().map(Error::exit_code).unwrap_or(1)
         }
     }
 }
 
-/// Runs one parsed command line; returns the exit code.
-pub fn run(cli: Cli) -> Result<i32> {
-    let ctx = Ctx::new(&cli.global);
-    match cli.cmd {
-        Cmd::Init(a) => init::run(&ctx, a),
-        Cmd::Key(c) => key::run(&ctx, c),
-        Cmd::Site(c) => site::run(&ctx, c),
-        Cmd::Snapshot(a) => snapshot::run(&ctx, a),
-        Cmd::Checkpoint(a) => snapshot::checkpoint(&ctx, a),
-        Cmd::List(a) => list::list(&ctx, a),
-        Cmd::Show(a) => list::show(&ctx, a),
-        Cmd::Prune(a) => prune::run(&ctx, a),
-        Cmd::Pin(a) => pin::pin(&ctx, &a.id, true),
-        Cmd::Unpin(a) => pin::pin(&ctx, &a.id, false),
-        Cmd::Forget(a) => pin::forget(&ctx, a),
-        Cmd::Gc(a) => gc::run(&ctx, a),
-        Cmd::Verify(a) => verify::run(&ctx, a),
-        Cmd::Repair(c) => repair::run(&ctx, c),
-        Cmd::Upgrade => repair::upgrade(&ctx),
-        Cmd::Restore(a) => restore::run(&ctx, a),
-        Cmd::Migrate(a) => migrate::run(&ctx, a),
-        Cmd::Export(a) => export::run(&ctx, a),
-        Cmd::Import(a) => aegir::import(&ctx, a),
-        Cmd::Discover(a) => aegir::discover(&ctx, a),
-        Cmd::Doctor(a) => doctor::run(&ctx, a),
-        Cmd::Diff(a) => diff::run(&ctx, a),
-        Cmd::Recover(a) => restore::recover(&ctx, a),
+/// How every error line starts, usage errors included.
+pub const ERROR_PREFIX: &str = "sitesnap: error: ";
+
+/// Prints a clap error (or `--help`/`--version`) with the one error prefix; returns the exit code.
+fn usage_error(e: clap::Error) -> i32 {
+    if !e.use_stderr() {
+        let _ = e.print();
+        return 0;
+    }
+    let text = e.to_string();
+    match text.strip_prefix("error: ") {
+        Some(body) => eprint!("{ERROR_PREFIX}{body}"),
+        // Help shown for a missing command is not an error line.
+        None => eprint!("{text}"),
+    }
+    2
+}
+
+/// The name of every command and its aliases, so hints can be recognised in messages.
+pub fn command_names() -> Vec<String> {
+    use clap::CommandFactory;
+    Cli::command()
+        .get_subcommands()
+        .map(|c| c.get_name().to_string())
+        .collect()
+}
+
+/// Runs one parsed command; returns the exit code.
+pub fn run(ctx: &Ctx, cmd: Cmd) -> Result<i32> {
+    match cmd {
+        Cmd::Init(a) => init::run(ctx, a),
+        Cmd::Key(c) => key::run(ctx, c),
+        Cmd::Site(c) => site::run(ctx, c),
+        Cmd::Snapshot(a) => snapshot::run(ctx, a),
+        Cmd::Checkpoint(a) => snapshot::checkpoint(ctx, a),
+        Cmd::List(a) => list::list(ctx, a),
+        Cmd::Show(a) => list::show(ctx, a),
+        Cmd::Prune(a) => prune::run(ctx, a),
+        Cmd::Pin(a) => pin::pin(ctx, &a.id, true),
+        Cmd::Unpin(a) => pin::pin(ctx, &a.id, false),
+        Cmd::Forget(a) => pin::forget(ctx, a),
+        Cmd::Gc(a) => gc::run(ctx, a),
+        Cmd::Verify(a) => verify::run(ctx, a),
+        Cmd::Repair(c) => repair::run(ctx, c),
+        Cmd::Upgrade => repair::upgrade(ctx),
+        Cmd::Restore(a) => restore::run(ctx, a),
+        Cmd::Migrate(a) => migrate::run(ctx, a),
+        Cmd::Export(a) => export::run(ctx, a),
+        Cmd::Import(a) => aegir::import(ctx, a),
+        Cmd::Discover(a) => aegir::discover(ctx, a),
+        Cmd::Doctor(a) => doctor::run(ctx, a),
+        Cmd::Diff(a) => diff::run(ctx, a),
+        Cmd::Recover(a) => restore::recover(ctx, a),
+        Cmd::Stats => stats::run(ctx),
+        Cmd::Ls(a) => browse::ls(ctx, a),
+        Cmd::Dump(a) => browse::dump(ctx, a),
+        Cmd::Completions(a) => docs::completions(a, <Cli as clap::CommandFactory>::command()),
+        Cmd::Man(a) => docs::man(ctx, a, <Cli as clap::CommandFactory>::command()),
     }
 }

@@ -82,18 +82,19 @@ pub fn policy_text(s: &SiteRecord) -> String {
     }
 }
 
-/// Prints the snapshot table of `list`.
+/// Prints the snapshot table of `list`: times in the local zone with its UTC offset.
 pub fn print_snapshot_table(snaps: &[SnapshotRecord]) {
     println!(
-        "{:<8}  {:<19}  {:<24}  {:<11}  {:>7}  {:>10}  {:>10}  LABEL",
-        "ID", "TIME", "SITE", "KIND", "FILES", "SIZE", "ADDED"
+        "{:<8}  {:<25}  {:<24}  {:<20}  {:<11}  {:>7}  {:>10}  {:>10}  LABEL",
+        "ID", "TIME", "SITE", "PLATFORM", "KIND", "FILES", "SIZE", "ADDED"
     );
     for s in snaps {
         println!(
-            "{:<8}  {:<19}  {:<24}  {:<11}  {:>7}  {:>10}  {:>10}  {}{}",
+            "{:<8}  {:<25}  {:<24}  {:<20}  {:<11}  {:>7}  {:>10}  {:>10}  {}{}",
             short(&s.id),
-            local_time(&s.time),
+            local_time_zone(&s.time),
             s.site,
+            platform_short(&s.platform_path, 20),
             s.kind,
             s.files,
             fmt_bytes(s.bytes),
@@ -102,6 +103,28 @@ pub fn print_snapshot_table(snaps: &[SnapshotRecord]) {
             s.label.as_deref().unwrap_or("")
         );
     }
+}
+
+/// A time in the local zone with its offset, `YYYY-mm-dd HH:MM:SS +hhmm`.
+pub fn local_time_zone(t: &chrono::DateTime<chrono::Utc>) -> String {
+    t.with_timezone(&chrono::Local)
+        .format("%Y-%m-%d %H:%M:%S %z")
+        .to_string()
+}
+
+/// A platform for a table column: its folder name (Aegir keeps platforms side by side, named
+/// by their code and version), cut to `width` characters with `~` at the end when longer.
+pub fn platform_short(path: &std::path::Path, width: usize) -> String {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.to_string_lossy().into_owned());
+    if name.chars().count() <= width {
+        return name;
+    }
+    let mut cut: String = name.chars().take(width - 1).collect();
+    cut.push('~');
+    cut
 }
 
 fn absent(missing: bool) -> &'static str {

@@ -15,6 +15,7 @@ mod plan;
 mod preflight;
 mod prepare;
 mod steps;
+mod target;
 mod undo;
 mod write;
 
@@ -33,6 +34,7 @@ use steps::finish;
 
 pub use journal::JournalState;
 pub use plan::{Plan, PlatformAction, RestoreOpts, TreeDiffSer, plan};
+pub use target::{Include, TargetOutcome, check_target, to_target};
 pub use write::write_tree;
 
 /// The outcome of a restore.

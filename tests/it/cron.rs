@@ -70,7 +70,7 @@ fn snapshot_all_goes_on_past_failures_one_line_each_and_exits_1() {
     assert!(lines[0].starts_with("sitesnap: error: snapshot of site 'gone.example.com': "));
     assert!(lines[0].contains("does not exist"), "{}", lines[0]);
     assert!(lines[1].starts_with("sitesnap: error: snapshot of site 'nodb.example.com': "));
-    assert_eq!(lines[2], "sitesnap: 2 of 4 site(s) failed");
+    assert_eq!(lines[2], "sitesnap: error: 2 of 4 site(s) failed");
     let l = w.run(&["list", "--json"]).ok().json();
     let sites: Vec<&str> = l
         .as_array()

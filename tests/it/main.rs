@@ -22,4 +22,5 @@ mod retention;
 mod site_set;
 mod smoke;
 mod snapshot;
+mod ux;
 mod verify;

@@ -31,7 +31,7 @@ fn migrate_moves_site_and_bindings_then_update_runs() {
         ])
         .ok();
     assert!(
-        r.stdout.contains("undo with: sitesnap restore"),
+        r.stdout.contains("undo with: sitesnap --repo "),
         "{}",
         r.stdout
     );

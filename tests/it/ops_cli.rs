@@ -70,7 +70,11 @@ fn pinned_snapshots_need_force_or_unpin_to_be_forgotten() {
         r.stderr
     );
     assert!(
-        r.stderr.contains(&format!("sitesnap unpin {}", &cp[..8])),
+        r.stderr.contains(&format!(
+            "sitesnap --repo {} unpin {}",
+            w.repo.display(),
+            &cp[..8]
+        )),
         "{}",
         r.stderr
     );
@@ -395,7 +399,12 @@ fn snapshots_an_unfinished_restore_needs_are_neither_forgotten_nor_pruned() {
             "{}",
             r.stderr
         );
-        assert!(r.stderr.contains("sitesnap recover"), "{}", r.stderr);
+        assert!(
+            r.stderr
+                .contains(&format!("sitesnap --repo {} recover", w.repo.display())),
+            "{}",
+            r.stderr
+        );
     }
     let v = w.run(&["prune", "--keep-last", "1", "--json"]).ok().json();
     let kept: Vec<&str> = v["sites"][0]["keep"]

@@ -188,7 +188,10 @@ fn restore_puts_the_site_back_on_its_old_platform() {
 
     let r = restore(&sc.w, &sc.snap, &[]).ok();
     assert!(
-        r.stdout.contains("undo with: sitesnap restore"),
+        r.stdout.contains(&format!(
+            "undo with: sitesnap --repo {} restore",
+            sc.w.repo.display()
+        )),
         "{}",
         r.stdout
     );
@@ -357,16 +360,13 @@ fn a_killed_restore_is_recovered_whole() {
             // While the journal is open, the site refuses snapshots and restores.
             let s = sc.w.run(&["snapshot", URI]).fails(1);
             assert!(
-                s.stderr.contains("sitesnap recover"),
+                s.stderr
+                    .contains(&format!("sitesnap --repo {} recover", sc.w.repo.display())),
                 "{point}: {}",
                 s.stderr
             );
             let s = restore(&sc.w, &sc.snap, &[]).fails(1);
-            assert!(
-                s.stderr.contains("sitesnap recover"),
-                "{point}: {}",
-                s.stderr
-            );
+            assert!(s.stderr.contains(" recover"), "{point}: {}", s.stderr);
         }
         sc.w.run(&["recover"]).ok();
         let now = state(&sc.a, &sc.b, &sc.site);

@@ -27,7 +27,7 @@ fn closed_stdout_ends_quietly() {
     w.snapshot("example.com");
     let (reader, writer) = std::io::pipe().unwrap();
     drop(reader);
-    let bin = assert_cmd::cargo::cargo_bin("sitesnap");
+    let bin = env!("CARGO_BIN_EXE_sitesnap");
     let out = std::process::Command::new(bin)
         .env("SITESNAP_REPO", &w.repo)
         .args(["list"])

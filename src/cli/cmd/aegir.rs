@@ -1,6 +1,7 @@
 //! `sitesnap import` (an Aegir backup archive) and `sitesnap discover` (an Aegir server's sites).
 
 use crate::aegir::Found;
+use crate::cli::ERROR_PREFIX;
 use crate::cli::args::Ctx;
 use crate::cli::output::{print_json, short, snapshot_json};
 use crate::error::Error;
@@ -13,6 +14,7 @@ use std::path::PathBuf;
 /// Arguments of `import`.
 #[derive(Args, Debug)]
 pub struct ImportArgs {
+    /// The Aegir backup tarball (<uri>-YYYYmmdd.HHMMSS.tar.gz)
     pub file: PathBuf,
     /// The site (default: from the file name)
     #[arg(long, value_name = "URI")]
@@ -97,7 +99,7 @@ fn add_found(repo: &Repo, found: &[Found]) -> Vec<String> {
         };
         match site::register(repo, &f.uri, &spec, None) {
             Ok(_) => added.push(f.uri.clone()),
-            Err(e) => eprintln!("sitesnap: {}: not added: {e}", f.uri),
+            Err(e) => eprintln!("{ERROR_PREFIX}{}: not added: {e}", f.uri),
         }
     }
     added

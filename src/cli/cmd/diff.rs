@@ -8,6 +8,7 @@ use clap::Args;
 /// Arguments of `diff`.
 #[derive(Args, Debug)]
 pub struct DiffArgs {
+    /// Snapshot id (a unique prefix is enough)
     pub id: String,
     /// Second snapshot (default: compare with the live site)
     pub other: Option<String>,

@@ -9,6 +9,7 @@ use clap::Args;
 /// Arguments of `doctor`.
 #[derive(Args, Debug)]
 pub struct DoctorArgs {
+    /// Check only this site (default: every site)
     pub uri: Option<String>,
 }
 
@@ -25,7 +26,8 @@ pub fn run(ctx: &Ctx, a: DoctorArgs) -> Result<i32> {
                 Level::Warning => "WARNING",
                 Level::Problem => "PROBLEM",
             };
-            println!("{tag:<8} {:<28} {}", f.subject, f.message);
+            let msg = ctx.complete(&f.message);
+            println!("{tag:<8} {:<28} {msg}", f.subject);
         }
     }
     let bad = found.iter().any(|f| f.level == Level::Problem);

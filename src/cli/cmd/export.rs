@@ -9,7 +9,9 @@ use std::path::PathBuf;
 /// Arguments of `export`.
 #[derive(Args, Debug)]
 pub struct ExportArgs {
+    /// Snapshot id (a unique prefix is enough)
     pub id: String,
+    /// The archive to write; its name picks the format (.tar.zst, .tar.gz or .tar)
     #[arg(short, long, value_name = "FILE")]
     pub output: PathBuf,
 }

@@ -1,5 +1,6 @@
 //! `sitesnap migrate`: move a site to another platform, rolled back if anything fails.
 
+use crate::cli::ERROR_PREFIX;
 use crate::cli::args::Ctx;
 use crate::cli::output::{print_json, short};
 use crate::migrate::MigrateOpts;
@@ -10,6 +11,7 @@ use std::path::PathBuf;
 /// Arguments of `migrate`.
 #[derive(Args, Debug)]
 pub struct MigrateArgs {
+    /// The site's URI
     pub uri: String,
     /// Platform root to move the site to
     #[arg(long, value_name = "PLATFORM")]
@@ -36,7 +38,7 @@ pub fn run(ctx: &Ctx, a: MigrateArgs) -> Result<i32> {
     }
     if let Some(why) = &out.failed {
         eprintln!(
-            "sitesnap: error: migration of {} failed: {why}; rolled back to {} (snapshot {})",
+            "{ERROR_PREFIX}migration of {} failed: {why}; rolled back to {} (snapshot {})",
             out.site,
             out.from.display(),
             short(&out.pre_migrate)
@@ -45,11 +47,11 @@ pub fn run(ctx: &Ctx, a: MigrateArgs) -> Result<i32> {
     }
     if !ctx.json {
         println!(
-            "migrated {} from {} to {} (undo with: sitesnap restore {})",
+            "migrated {} from {} to {} (undo with: {})",
             out.site,
             out.from.display(),
             out.to.display(),
-            short(&out.pre_migrate)
+            ctx.hint(&format!("restore {} --yes", short(&out.pre_migrate)))
         );
     }
     Ok(0)

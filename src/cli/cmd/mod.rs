@@ -2,7 +2,9 @@
 //! and prints the result as text or `--json`.
 
 pub mod aegir;
+pub mod browse;
 pub mod diff;
+pub mod docs;
 pub mod doctor;
 pub mod export;
 pub mod gc;
@@ -16,4 +18,5 @@ pub mod repair;
 pub mod restore;
 pub mod site;
 pub mod snapshot;
+pub mod stats;
 pub mod verify;

@@ -12,13 +12,15 @@ use std::collections::HashMap;
 /// Arguments of `pin` and `unpin`.
 #[derive(Args, Debug)]
 pub struct PinArgs {
+    /// Snapshot id (a unique prefix is enough)
     pub id: String,
 }
 
 /// Arguments of `forget`.
 #[derive(Args, Debug)]
 pub struct ForgetArgs {
-    #[arg(required = true)]
+    /// Snapshot ids (unique prefixes are enough)
+    #[arg(required = true, value_name = "ID")]
     pub ids: Vec<String>,
     /// Also forget pinned snapshots
     #[arg(long)]
@@ -94,6 +96,6 @@ pub fn forget(ctx: &Ctx, a: ForgetArgs) -> Result<i32> {
             s.kind
         );
     }
-    println!("`sitesnap gc` frees their data");
+    println!("`{}` frees their data", ctx.hint("gc"));
     Ok(0)
 }

@@ -50,7 +50,7 @@ pub fn run(ctx: &Ctx, a: PruneArgs) -> Result<i32> {
         // Through a `Value`: its keys come out sorted, as they always have.
         print_json(&serde_json::to_value(&out)?)?;
     } else if a.dry_run || ctx.report_wanted() {
-        print_plan(&plan, a.dry_run);
+        print_plan(ctx, &plan, a.dry_run);
     }
     if !plan.explicit_policy && !plan.any_policy() && !plan.sites.is_empty() {
         let which = if a.site.is_some() {
@@ -59,29 +59,34 @@ pub fn run(ctx: &Ctx, a: PruneArgs) -> Result<i32> {
             "any site"
         };
         eprintln!(
-            "sitesnap: notice: no retention policy is stored for {which}; nothing pruned (store one with `sitesnap site set <uri> --keep-daily 7 ...` or give --keep-* flags)"
+            "sitesnap: notice: no retention policy is stored for {which}; nothing pruned (store one with `{}` or give --keep-* flags)",
+            ctx.hint("site set <uri> --keep-daily 7 ...")
         );
     }
     Ok(0)
 }
 
-fn print_plan(plan: &PrunePlan, dry_run: bool) {
+fn print_plan(ctx: &Ctx, plan: &PrunePlan, dry_run: bool) {
     for s in &plan.sites {
-        print_site(s);
+        print_site(ctx, s);
     }
     let n = plan.remove_count();
     if dry_run {
         println!("would remove {n} snapshot(s) (dry run: nothing changed)");
     } else {
-        println!("removed {n} snapshot(s); `sitesnap gc` frees their data");
+        println!(
+            "removed {n} snapshot(s); `{}` frees their data",
+            ctx.hint("gc")
+        );
     }
 }
 
-fn print_site(s: &SitePlan) {
+fn print_site(ctx: &Ctx, s: &SitePlan) {
     let site = &s.site;
     let Some(policy) = &s.policy else {
         println!(
-            "{site}: no retention policy stored; nothing pruned (set one: sitesnap site set {site} --keep-daily 7 ...)"
+            "{site}: no retention policy stored; nothing pruned (set one: {} --keep-daily 7 ...)",
+            ctx.hint(&format!("site set {site}"))
         );
         return;
     };

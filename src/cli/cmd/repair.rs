@@ -59,7 +59,7 @@ fn catalog(ctx: &Ctx) -> Result<i32> {
     if ctx.json {
         print_json(&r)?;
     } else {
-        print_repair(&r);
+        print_repair(ctx, &r);
     }
     Ok(
         if r.bad_packs.is_empty() && r.skipped_snapshots.is_empty() {
@@ -70,7 +70,7 @@ fn catalog(ctx: &Ctx) -> Result<i32> {
     )
 }
 
-fn print_repair(r: &RepairReport) {
+fn print_repair(ctx: &Ctx, r: &RepairReport) {
     println!(
         "rebuilt the catalogue: {} pack(s), {} chunk(s), {} site(s), {} snapshot(s) ({} pinned)",
         r.packs, r.chunks, r.sites, r.snapshots, r.pinned
@@ -83,12 +83,14 @@ fn print_repair(r: &RepairReport) {
     }
     for uri in &r.sites_without_object {
         println!(
-            "site {uri}: has snapshots but no registration in the store; `sitesnap site add {uri} ...` to restore them"
+            "site {uri}: has snapshots but no registration in the store; `{}` to restore them",
+            ctx.hint(&format!("site add {uri} ..."))
         );
     }
     for uri in &r.need_password {
         println!(
-            "site {uri}: its database password is not in the store; run `sitesnap site set {uri} --db <url>`"
+            "site {uri}: its database password is not in the store; run `{}`",
+            ctx.hint(&format!("site set {uri} --db <url>"))
         );
     }
 }
@@ -101,12 +103,12 @@ pub fn upgrade(ctx: &Ctx) -> Result<i32> {
     if ctx.json {
         print_json(&r)?;
     } else {
-        print_upgrade(&r);
+        print_upgrade(ctx, &r);
     }
     Ok(0)
 }
 
-fn print_upgrade(r: &UpgradeReport) {
+fn print_upgrade(ctx: &Ctx, r: &UpgradeReport) {
     if r.already {
         println!("the repository is already in format 2");
         return;
@@ -117,8 +119,9 @@ fn print_upgrade(r: &UpgradeReport) {
     );
     for b in &r.missing_blobs {
         println!(
-            "blob {}: the catalogue cannot list it (run `sitesnap verify`)",
-            &b[..8]
+            "blob {}: the catalogue cannot list it (run `{}`)",
+            &b[..8],
+            ctx.hint("verify")
         );
     }
 }

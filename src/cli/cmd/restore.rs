@@ -1,12 +1,13 @@
 //! `sitesnap restore` and `sitesnap recover`.
 
 use crate::cli::args::Ctx;
-use crate::cli::output::{print_json, short};
+use crate::cli::output::{fmt_bytes, print_json, short};
 use crate::error::Error;
 use crate::restore::{self, PlatformAction, RestoreOpts};
 use anyhow::Result;
 use clap::Args;
 use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
 
 /// Arguments of `restore`.
 #[derive(Args, Debug)]
@@ -32,6 +33,15 @@ pub struct RestoreArgs {
     /// Keep the replaced site folder (moved aside) instead of removing it at the end
     #[arg(long)]
     pub keep_old: bool,
+    /// Write the snapshot's files and dump into this new (or empty) folder instead, never
+    /// touching the live site: platform/, site/, extra/, bindings/<path>, database.sql
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["repair_platform", "no_db", "no_files", "keep_old"])]
+    pub target: Option<PathBuf>,
+    /// With --target: only paths matching this glob (as `ls` shows them: site/files/*.pdf,
+    /// platform/**/*.info, /etc/nginx/*, database); a matched folder brings everything below
+    /// it; repeat for several
+    #[arg(long, value_name = "GLOB", requires = "target")]
+    pub include: Vec<String>,
 }
 
 /// Plans a restore, shows it, asks (unless `--yes`) and runs it.
@@ -42,6 +52,9 @@ pub fn run(ctx: &Ctx, a: RestoreArgs) -> Result<i32> {
         no_files: a.no_files,
         keep_old: a.keep_old,
     };
+    if let Some(t) = &a.target {
+        return to_target(ctx, &a, t);
+    }
     let repo = ctx.open_for(a.dry_run, "restore")?;
     let snap = repo.cat.resolve_snapshot(&a.id)?;
     let (plan, _) = restore::plan(&repo, &snap, &opts)?;
@@ -52,6 +65,12 @@ pub fn run(ctx: &Ctx, a: RestoreArgs) -> Result<i32> {
         } else {
             println!("{}", plan.describe());
             println!("(dry run: nothing changed)");
+            if drift {
+                println!(
+                    "to bring back the snapshot's platform files: {}",
+                    repair_hint(ctx, &a)
+                );
+            }
         }
         return Ok(if drift { 1 } else { 0 });
     }
@@ -59,14 +78,18 @@ pub fn run(ctx: &Ctx, a: RestoreArgs) -> Result<i32> {
         println!("{}", plan.describe());
     }
     if drift {
-        // run() refuses with the reason.
-        restore::run(&repo, &snap, &plan)?;
+        // run() refuses with the reason; the error names the complete command.
+        if let Err(e) = restore::run(&repo, &snap, &plan) {
+            let again = repair_hint(ctx, &a);
+            return Err(Error::Refused(format!("{e}: {again}")).into());
+        }
     }
-    if !a.yes && !confirmed()? {
+    if !a.yes && !confirmed(ctx, &a)? {
         eprintln!("nothing changed");
         return Ok(1);
     }
-    let out = restore::run(&repo, &snap, &plan)?;
+    let mut out = restore::run(&repo, &snap, &plan)?;
+    out.undo = undo_hint(ctx, &out.pre_restore, plan.platform, a.yes);
     if ctx.json {
         print_json(&out)?;
         return Ok(0);
@@ -88,12 +111,95 @@ pub fn run(ctx: &Ctx, a: RestoreArgs) -> Result<i32> {
     Ok(0)
 }
 
+/// `restore --target`: into a new folder, read-only on the repository, the live site untouched.
+fn to_target(ctx: &Ctx, a: &RestoreArgs, target: &Path) -> Result<i32> {
+    let include = restore::Include::new(&a.include)?;
+    let repo = ctx.open()?;
+    let snap = repo.cat.resolve_snapshot(&a.id)?;
+    let mut platforms = vec![snap.platform_path.clone()];
+    if let Ok(site) = repo.cat.site(&snap.site) {
+        platforms.push(site.platform.clone());
+        if let Ok(now) = crate::site::locate(&repo.cat, &site) {
+            platforms.push(now);
+        }
+    }
+    let target = restore::check_target(target, &platforms)?;
+    let out = restore::to_target(&repo, &snap, &target, &include, a.dry_run)?;
+    if ctx.json {
+        print_json(&out)?;
+    } else if a.dry_run || ctx.verbose {
+        out.paths.iter().for_each(|p| println!("{p}"));
+    }
+    if !ctx.json && !ctx.quiet {
+        let verb = if a.dry_run { "would write" } else { "wrote" };
+        println!(
+            "{verb} {} file(s), {} of snapshot {} into {}{}",
+            out.files,
+            fmt_bytes(out.bytes),
+            short(&snap.id),
+            out.target.display(),
+            if a.dry_run {
+                " (dry run: nothing changed)"
+            } else {
+                ""
+            }
+        );
+    }
+    Ok(0)
+}
+
+/// The command that undoes a restore: the pre-restore snapshot, with `--repair-platform` when
+/// this restore repaired the platform (the pre-restore snapshot holds the platform as it was),
+/// and `--yes` when this one ran without asking.
+fn undo_hint(ctx: &Ctx, pre: &str, platform: PlatformAction, yes: bool) -> String {
+    let mut cmd = format!("restore {}", short(pre));
+    if platform == PlatformAction::Repair {
+        cmd.push_str(" --repair-platform");
+    }
+    if yes {
+        cmd.push_str(" --yes");
+    }
+    ctx.hint(&cmd)
+}
+
+/// This restore again with `--repair-platform` (and `--yes` if it was given).
+fn repair_hint(ctx: &Ctx, a: &RestoreArgs) -> String {
+    let mut cmd = format!("restore {} --repair-platform", a.id);
+    for (on, flag) in [
+        (a.no_db, " --no-db"),
+        (a.keep_old, " --keep-old"),
+        (a.yes, " --yes"),
+    ] {
+        if on {
+            cmd.push_str(flag);
+        }
+    }
+    ctx.hint(&cmd)
+}
+
+/// This restore again, confirmed: the command to run where there is no terminal to ask on.
+fn with_yes(ctx: &Ctx, a: &RestoreArgs) -> String {
+    let mut cmd = format!("restore {}", a.id);
+    for (on, flag) in [
+        (a.repair_platform, " --repair-platform"),
+        (a.no_db, " --no-db"),
+        (a.no_files, " --no-files"),
+        (a.keep_old, " --keep-old"),
+    ] {
+        if on {
+            cmd.push_str(flag);
+        }
+    }
+    ctx.hint(&format!("{cmd} --yes"))
+}
+
 /// Asks on the terminal; refuses without one.
-fn confirmed() -> Result<bool> {
+fn confirmed(ctx: &Ctx, a: &RestoreArgs) -> Result<bool> {
     if !std::io::stdin().is_terminal() {
-        return Err(Error::Refused(
-            "restore changes a live site: add --yes to confirm (no terminal to ask on)".into(),
-        )
+        return Err(Error::Refused(format!(
+            "restore changes a live site and there is no terminal to ask on; confirm with: {}",
+            with_yes(ctx, a)
+        ))
         .into());
     }
     eprint!("Proceed? [y/N] ");
@@ -116,7 +222,7 @@ pub struct RecoverArgs {
 pub fn recover(ctx: &Ctx, a: RecoverArgs) -> Result<i32> {
     let repo = ctx.open_locked("recover")?;
     if let Some(j) = a.abort {
-        println!("{}", restore::abort(&repo, &j)?);
+        println!("{}", ctx.complete(&restore::abort(&repo, &j)?));
         return Ok(0);
     }
     let done = restore::recover(&repo)?;
@@ -126,14 +232,16 @@ pub fn recover(ctx: &Ctx, a: RecoverArgs) -> Result<i32> {
     let mut code = 0;
     for r in done {
         match r.result {
-            Ok(line) => println!("{line}"),
+            Ok(line) => println!("{}", ctx.complete(&line)),
             Err(e) => {
                 code = 1;
+                let why = crate::cli::output::one_line(&anyhow::Error::from(e));
                 eprintln!(
-                    "sitesnap: error: journal {} ({}): {}",
+                    "{}journal {} ({}): {}",
+                    crate::cli::ERROR_PREFIX,
                     r.journal,
                     r.site,
-                    crate::cli::output::one_line(&anyhow::Error::from(e))
+                    ctx.complete(&why)
                 );
             }
         }

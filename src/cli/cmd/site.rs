@@ -15,6 +15,7 @@ use std::path::PathBuf;
 pub enum SiteCmd {
     /// Register a site
     Add {
+        /// The site's URI (its folder name under sites/)
         uri: String,
         #[command(flatten)]
         spec: SiteArgs,
@@ -24,10 +25,15 @@ pub enum SiteCmd {
     /// List sites
     List,
     /// Show a site
-    Show { uri: String },
+    Show {
+        /// The site's URI
+        uri: String,
+    },
     /// Forget a site (refused while it has snapshots unless --forget-snapshots)
     Remove {
+        /// The site's URI
         uri: String,
+        /// Also forget every snapshot of the site (their data goes at the next `gc`)
         #[arg(long)]
         forget_snapshots: bool,
     },
@@ -38,6 +44,7 @@ pub enum SiteCmd {
 /// Arguments of `site set`.
 #[derive(Args, Debug)]
 pub struct SetArgs {
+    /// The site's URI
     pub uri: String,
     /// New database URL
     #[arg(long, value_name = "URL")]

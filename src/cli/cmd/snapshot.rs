@@ -3,6 +3,7 @@
 use crate::capture::{self, CaptureOpts};
 use crate::catalog::SnapshotKind;
 use crate::catalog::{SiteRecord, SnapshotRecord};
+use crate::cli::ERROR_PREFIX;
 use crate::cli::args::Ctx;
 use crate::cli::metrics::write_metrics;
 use crate::cli::output::{fmt_bytes, one_line, print_json, short, snapshot_json};
@@ -21,7 +22,8 @@ pub struct SnapshotArgs {
     /// Snapshot every registered site
     #[arg(long, conflicts_with = "uris")]
     pub all: bool,
-    #[arg(long)]
+    /// A label stored with the snapshot (shown by `list` and `show`)
+    #[arg(long, value_name = "TEXT")]
     pub label: Option<String>,
     /// manual or scheduled
     #[arg(long, default_value = "manual", value_parser = ["manual", "scheduled"])]
@@ -34,8 +36,10 @@ pub struct SnapshotArgs {
 /// Arguments of `checkpoint`.
 #[derive(Args, Debug)]
 pub struct CheckpointArgs {
+    /// The site's URI
     pub uri: String,
-    #[arg(long)]
+    /// Why the checkpoint was taken (for example "before 7.105")
+    #[arg(long, value_name = "TEXT")]
     pub label: String,
 }
 
@@ -75,7 +79,7 @@ pub fn run(ctx: &Ctx, a: SnapshotArgs) -> Result<i32> {
         match take_snapshot(&repo, s, &opts) {
             Ok(snap) => done.push(snap),
             Err(e) if a.all => {
-                eprintln!("sitesnap: error: {}", one_line(&e));
+                eprintln!("{ERROR_PREFIX}{}", ctx.complete(&one_line(&e)));
                 failed.push(s.uri.clone());
             }
             Err(e) => return Err(e),
@@ -92,7 +96,7 @@ pub fn run(ctx: &Ctx, a: SnapshotArgs) -> Result<i32> {
     }
     if !failed.is_empty() {
         eprintln!(
-            "sitesnap: {} of {} site(s) failed",
+            "{ERROR_PREFIX}{} of {} site(s) failed",
             failed.len(),
             sites.len()
         );

@@ -1,5 +1,6 @@
 //! `sitesnap verify`: is every snapshot's data there and sound.
 
+use crate::cli::ERROR_PREFIX;
 use crate::cli::args::Ctx;
 use crate::cli::output::{fmt_bytes, local_time, print_json, short};
 use crate::verify::{VerifyOpts, VerifyReport};
@@ -27,14 +28,14 @@ pub fn run(ctx: &Ctx, a: VerifyArgs) -> Result<i32> {
     if ctx.json {
         print_json(&r)?;
     } else {
-        print_damage(&r);
+        print_damage(ctx, &r);
         if !r.ok || ctx.report_wanted() {
-            print_summary(&r, a.read_data);
+            print_summary(ctx, &r, a.read_data);
         }
     }
     if !r.ok {
         eprintln!(
-            "sitesnap: verify: damage found: {} snapshot(s) damaged, {} pack problem(s), {} missing chunk(s){}",
+            "{ERROR_PREFIX}verify: damage found: {} snapshot(s) damaged, {} pack problem(s), {} missing chunk(s){}",
             r.damaged_snapshots.len(),
             r.pack_problems.len(),
             r.missing_chunks,
@@ -49,7 +50,7 @@ pub fn run(ctx: &Ctx, a: VerifyArgs) -> Result<i32> {
     Ok(0)
 }
 
-fn print_damage(r: &VerifyReport) {
+fn print_damage(ctx: &Ctx, r: &VerifyReport) {
     for p in &r.pack_problems {
         println!(
             "DAMAGED pack {}: {} ({} indexed chunk(s) affected)",
@@ -57,11 +58,11 @@ fn print_damage(r: &VerifyReport) {
         );
     }
     if !r.store.is_empty() {
-        let hint = if r.store.v1_catalogue {
-            "sitesnap upgrade"
+        let hint = ctx.hint(if r.store.v1_catalogue {
+            "upgrade"
         } else {
-            "sitesnap repair catalog"
-        };
+            "repair catalog"
+        });
         println!(
             "CATALOGUE out of step with the store: {} (run `{hint}`)",
             r.store.summary()
@@ -69,7 +70,8 @@ fn print_damage(r: &VerifyReport) {
     }
     for o in &r.unknown_objects {
         println!(
-            "unknown {o}: no catalogue row or manifest refers to it (`sitesnap gc` removes it)"
+            "unknown {o}: no catalogue row or manifest refers to it (`{}` removes it)",
+            ctx.hint("gc")
         );
     }
     if r.missing_chunks > 0 {
@@ -96,7 +98,7 @@ fn print_damage(r: &VerifyReport) {
     }
 }
 
-fn print_summary(r: &VerifyReport, read_data: bool) {
+fn print_summary(ctx: &Ctx, r: &VerifyReport, read_data: bool) {
     let read = if read_data {
         format!(
             "; read and re-hashed {} chunk(s), {}",
@@ -108,8 +110,9 @@ fn print_summary(r: &VerifyReport, read_data: bool) {
     };
     let unreferenced = if r.unreferenced_damaged_chunks > 0 {
         format!(
-            "; {} damaged chunk(s) belong to no snapshot (`sitesnap gc` removes them)",
-            r.unreferenced_damaged_chunks
+            "; {} damaged chunk(s) belong to no snapshot (`{}` removes them)",
+            r.unreferenced_damaged_chunks,
+            ctx.hint("gc")
         )
     } else {
         String::new()

@@ -2,8 +2,8 @@
 
 use super::fixtures::{make_composer_platform, make_composer_site, make_platform, make_site};
 use super::repo::{CatalogState, catalog_state};
-use assert_cmd::Command;
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 pub struct World {
     pub dir: tempfile::TempDir,
@@ -55,7 +55,7 @@ impl World {
     }
 
     pub fn cmd(&self) -> Command {
-        let mut c = Command::cargo_bin("sitesnap").expect("binary");
+        let mut c = Command::new(env!("CARGO_BIN_EXE_sitesnap"));
         c.env("SITESNAP_REPO", &self.repo);
         c.env_remove("SITESNAP_FAILPOINT");
         c.env_remove("SITESNAP_TEST_NOW");
