@@ -87,8 +87,8 @@ pub enum Cmd {
     Doctor(doctor::DoctorArgs),
     /// What changed between two snapshots, or between a snapshot and the live site
     Diff(diff::DiffArgs),
-    /// Finish or undo restores that were interrupted
-    Recover,
+    /// Finish or undo restores that were interrupted (each site on its own)
+    Recover(restore::RecoverArgs),
 }
 
 /// Runs the CLI; returns the process exit code.
@@ -136,6 +136,6 @@ pub fn run(cli: Cli) -> Result<i32> {
         Cmd::Discover(a) => aegir::discover(&ctx, a),
         Cmd::Doctor(a) => doctor::run(&ctx, a),
         Cmd::Diff(a) => diff::run(&ctx, a),
-        Cmd::Recover => restore::recover(&ctx),
+        Cmd::Recover(a) => restore::recover(&ctx, a),
     }
 }

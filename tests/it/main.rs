@@ -12,6 +12,7 @@ mod doctor;
 mod encryption;
 mod export;
 mod gc;
+mod hardening;
 mod lock;
 mod migrate;
 mod ops_cli;
