@@ -362,3 +362,35 @@ fn verify_finds_a_flipped_byte_in_a_sealed_chunk() {
         r.stdout
     );
 }
+
+/// The associated data binds each sealed object to its kind and name: a manifest copied over
+/// another snapshot's manifest, or into the blob lists, does not open, while the original
+/// still does.
+#[test]
+fn a_sealed_object_moved_to_another_name_does_not_open() {
+    let e = Enc::new();
+    let p = e.w.platform("platforms/d7", 10);
+    e.site("example.com", &p);
+    let a = e.snapshot("example.com");
+    let b = e.snapshot("example.com");
+    let manifest = |id: &str| e.w.repo.join("data/snapshots").join(&id[..2]).join(id);
+    fs::copy(manifest(&a), manifest(&b)).unwrap();
+    let pass = sitesnap::crypto::Passphrase::new("correct horse battery staple".into());
+    let repo = sitesnap::repo::Repo::open(&e.w.repo, Some(&pass)).unwrap();
+    assert_eq!(sitesnap::objects::read_manifest(&repo, &a).unwrap().id, a);
+    let err = sitesnap::objects::read_manifest(&repo, &b)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("does not decrypt"), "{err}");
+    let stored = fs::read(manifest(&a)).unwrap();
+    let name = "00".repeat(32);
+    let as_blob = e.w.repo.join("data/blobs/00").join(&name);
+    fs::create_dir_all(as_blob.parent().unwrap()).unwrap();
+    fs::write(&as_blob, stored).unwrap();
+    let id = sitesnap::hash::Hash([0; 32]);
+    let err = sitesnap::objects::read_blob_list(&repo, &id)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("does not decrypt"), "{err}");
+    assert!(sitesnap::repo::Repo::open(&e.w.repo, None).is_err());
+}
