@@ -4,6 +4,7 @@
 //! streamed (see the `mysql` and `postgres` submodules; `child` runs the tools). This module
 //! never prints or logs a password and never passes one in argv.
 
+pub mod aegir;
 mod child;
 mod mysql;
 mod postgres;
@@ -103,6 +104,15 @@ impl Database {
             other => Err(bad(&format!(
                 "unknown scheme '{other}' (use sqlite, mysql or postgres)"
             ))),
+        }
+    }
+
+    /// The database a site's stored URL names: a URL as `parse` takes it, or a credentials
+    /// reference (`aegir:///<vhost or drushrc.php>`) read from that file now.
+    pub fn resolve(url: &str) -> Result<Database> {
+        match aegir::reference(url) {
+            Some(file) => aegir::read(file),
+            None => Database::parse(url),
         }
     }
 

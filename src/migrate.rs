@@ -254,7 +254,12 @@ fn move_site(
         repoint_binding(b, from, to)?;
     }
     let old_site_path = s.site_path();
-    if let Some(d) = s.database()? {
+    let db = if s.credentials_by_reference() {
+        None
+    } else {
+        s.database()?
+    };
+    if let Some(d) = db {
         s.platform = to.to_path_buf();
         if let Database::Sqlite(p) = site::rebase_db(d, &old_site_path, &s.site_path()) {
             s.db_url = Some(format!("sqlite://{}", p.display()));

@@ -3,6 +3,7 @@
 mod support;
 
 mod aegir;
+mod aegir_discover;
 mod bad_input;
 mod composer;
 mod crash;

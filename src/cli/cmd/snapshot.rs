@@ -73,7 +73,10 @@ pub fn run(ctx: &Ctx, a: SnapshotArgs) -> Result<i32> {
     let mut failed = Vec::new();
     for s in &sites {
         match take_snapshot(&repo, s, &opts) {
-            Ok(snap) => done.push(snap),
+            Ok(snap) => {
+                warn_no_database(&snap);
+                done.push(snap)
+            }
             Err(e) if a.all => {
                 eprintln!("sitesnap: error: {}", one_line(&e));
                 failed.push(s.uri.clone());
@@ -90,6 +93,18 @@ pub fn run(ctx: &Ctx, a: SnapshotArgs) -> Result<i32> {
     } else if ctx.report_wanted() {
         done.iter().for_each(print_done);
     }
+    let no_db: Vec<&str> = done
+        .iter()
+        .filter(|s| s.db_url.is_none())
+        .map(|s| s.site.as_str())
+        .collect();
+    if a.all && !no_db.is_empty() {
+        eprintln!(
+            "sitesnap: {} site(s) snapshotted without a database: {}",
+            no_db.len(),
+            no_db.join(", ")
+        );
+    }
     if !failed.is_empty() {
         eprintln!(
             "sitesnap: {} of {} site(s) failed",
@@ -99,6 +114,18 @@ pub fn run(ctx: &Ctx, a: SnapshotArgs) -> Result<i32> {
         return Ok(1);
     }
     Ok(0)
+}
+
+/// A snapshot of a site with no database holds its files only: say so.
+fn warn_no_database(s: &SnapshotRecord) {
+    if s.db_url.is_none() {
+        eprintln!(
+            "sitesnap: warning: site '{}' has no database registered; snapshot {} holds its files only (give it one with `site set {} --db URL`)",
+            s.site,
+            short(&s.id),
+            s.site
+        );
+    }
 }
 
 fn print_done(s: &SnapshotRecord) {
@@ -122,6 +149,7 @@ pub fn checkpoint(ctx: &Ctx, a: CheckpointArgs) -> Result<i32> {
     opts.label = Some(a.label);
     opts.progress = ctx.progress();
     let s = take_snapshot(&repo, &site, &opts)?;
+    warn_no_database(&s);
     if ctx.json {
         print_json(&snapshot_json(&s))?;
     } else {
