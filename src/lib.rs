@@ -18,6 +18,7 @@ pub mod gc;
 pub mod hash;
 pub mod migrate;
 pub mod objects;
+pub mod preflight;
 pub mod reach;
 pub mod read;
 pub mod repo;

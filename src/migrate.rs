@@ -11,6 +11,7 @@ use crate::catalog::SnapshotKind;
 use crate::db::Database;
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
+use crate::preflight;
 use crate::repo::Repo;
 use crate::restore::{self, RestoreOpts};
 use crate::site;
@@ -27,6 +28,8 @@ pub struct MigrateOpts {
     pub update_cmd: Option<String>,
     /// URL that must answer with a 2xx or 3xx status after the update.
     pub check_url: Option<String>,
+    /// Migrate even when the preflight finds enabled extensions missing on the target.
+    pub force: bool,
 }
 
 /// What a migration did.
@@ -44,6 +47,38 @@ pub struct MigrateOutcome {
     pub failed: Option<String>,
     /// The failed migration was undone by restoring the pre-migrate snapshot.
     pub rolled_back: bool,
+    /// What the preflight found.
+    pub preflight: preflight::Report,
+}
+
+/// Runs the preflight of migrating `uri` to `to` (after the checks of [`check`]); read only.
+pub fn preflight(repo: &Repo, uri: &str, to: &Path) -> Result<preflight::Report> {
+    let (from, to) = check(repo, uri, to)?;
+    let s = repo.cat.site(uri)?;
+    let web = repo
+        .cat
+        .platform_web_root(&to)?
+        .unwrap_or_else(|| crate::webroot::detect(&to));
+    preflight::check(&s, &from, &to, &web)
+}
+
+/// The one-line refusal for a preflight that blocks.
+fn refusal(r: &preflight::Report) -> Error {
+    let missing: Vec<String> = r
+        .findings
+        .iter()
+        .filter_map(|f| match f {
+            preflight::Finding::Missing { extension } => Some(extension.name.clone()),
+            _ => None,
+        })
+        .collect();
+    Error::Invalid(format!(
+        "preflight: {} enabled extension(s) of site '{}' missing on {}: {}; nothing changed (see `migrate --check-only`, or pass --force)",
+        missing.len(),
+        r.site,
+        r.to.display(),
+        missing.join(", ")
+    ))
 }
 
 /// Checks everything that can be checked before any change; returns (from, to).
@@ -200,6 +235,10 @@ fn move_extra_paths(s: &SiteRecord, from: &Path, to: &Path) -> Result<()> {
 /// Migrates `uri` to the platform `to`; rolls back on failure. Returns what happened; an error
 /// only when it could not even start or the rollback itself failed.
 pub fn migrate(repo: &Repo, uri: &str, to: &Path, opts: &MigrateOpts) -> Result<MigrateOutcome> {
+    let report = preflight(repo, uri, to)?;
+    if report.blocks() && !opts.force {
+        return Err(refusal(&report));
+    }
     let (from, to) = check(repo, uri, to)?;
     let mut s = repo.cat.site(uri)?;
     let mut o = CaptureOpts::new(SnapshotKind::PreMigrate);
@@ -214,6 +253,7 @@ pub fn migrate(repo: &Repo, uri: &str, to: &Path, opts: &MigrateOpts) -> Result<
         pre_migrate: pre.id.clone(),
         failed: None,
         rolled_back: false,
+        preflight: report,
     };
     let result = move_site(repo, uri, &mut s, &from, &to, opts);
     if let Err(e) = result {

@@ -15,6 +15,7 @@ mod gc;
 mod lock;
 mod migrate;
 mod ops_cli;
+mod preflight;
 mod repair;
 mod restore;
 mod retention;
