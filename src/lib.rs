@@ -16,6 +16,7 @@ pub mod error;
 pub mod fsutil;
 pub mod gc;
 pub mod hash;
+pub mod hooks;
 pub mod migrate;
 pub mod objects;
 pub mod preflight;

@@ -86,6 +86,9 @@ pub enum Cmd {
     Diff(diff::DiffArgs),
     /// Finish or undo restores that were interrupted
     Recover,
+    /// Commands run before a snapshot, after a restore or migration, or on a failure
+    #[command(subcommand)]
+    Hooks(hooks::HooksCmd),
 }
 
 /// Runs the CLI; returns the process exit code.
@@ -133,5 +136,6 @@ pub fn run(cli: Cli) -> Result<i32> {
         Cmd::Doctor(a) => doctor::run(&ctx, a),
         Cmd::Diff(a) => diff::run(&ctx, a),
         Cmd::Recover => restore::recover(&ctx),
+        Cmd::Hooks(c) => hooks::run(&ctx, c),
     }
 }

@@ -12,6 +12,7 @@ mod db;
 mod doctor;
 mod export;
 mod gc;
+mod hooks;
 mod lock;
 mod migrate;
 mod ops_cli;

@@ -3,6 +3,7 @@
 
 use crate::cli::args::Ctx;
 use crate::cli::output::{print_json, short};
+use crate::hooks::{self, Event, HookCtx, Hooks};
 use crate::migrate::MigrateOpts;
 use crate::preflight::{Finding, Report};
 use anyhow::Result;
@@ -66,6 +67,27 @@ fn check_only(ctx: &Ctx, a: &MigrateArgs) -> Result<i32> {
     Ok(if r.blocks() { 1 } else { 0 })
 }
 
+/// The `after-migrate` hook (on the new platform) or, after a rollback, `on-failure`; a
+/// failing hook is reported and changes nothing.
+fn run_hooks(repo: &crate::repo::Repo, out: &crate::migrate::MigrateOutcome) -> Result<()> {
+    let hooks = Hooks::load(repo)?;
+    let (event, platform) = match out.failed {
+        None => (Event::AfterMigrate, &out.to),
+        Some(_) => (Event::OnFailure, &out.from),
+    };
+    let ctx = HookCtx {
+        event,
+        site: &out.site,
+        platform,
+        snapshot: Some(&out.pre_migrate),
+        error: out.failed.as_deref(),
+    };
+    if let Err(e) = hooks::run(&hooks, &ctx) {
+        eprintln!("sitesnap: warning: {e}");
+    }
+    Ok(())
+}
+
 /// Migrates; exit 1 (after the rollback) if the migration failed.
 pub fn run(ctx: &Ctx, a: MigrateArgs) -> Result<i32> {
     if a.check_only {
@@ -79,6 +101,7 @@ pub fn run(ctx: &Ctx, a: MigrateArgs) -> Result<i32> {
     };
     let out = crate::migrate::migrate(&repo, &a.uri, &a.to, &opts)?;
     print_report(&out.preflight, true);
+    run_hooks(&repo, &out)?;
     if ctx.json {
         print_json(&out)?;
     }

@@ -6,6 +6,7 @@ pub mod diff;
 pub mod doctor;
 pub mod export;
 pub mod gc;
+pub mod hooks;
 pub mod init;
 pub mod list;
 pub mod migrate;

@@ -3,6 +3,7 @@
 use crate::cli::args::Ctx;
 use crate::cli::output::{print_json, short};
 use crate::error::Error;
+use crate::hooks::{self, Event, HookCtx, Hooks};
 use crate::restore::{self, PlatformAction, RestoreOpts};
 use anyhow::Result;
 use clap::Args;
@@ -66,7 +67,34 @@ pub fn run(ctx: &Ctx, a: RestoreArgs) -> Result<i32> {
         eprintln!("nothing changed");
         return Ok(1);
     }
-    let out = restore::run(&repo, &snap, &plan)?;
+    let hooks = Hooks::load(&repo)?;
+    let hook = |event| HookCtx {
+        event,
+        site: &plan.site,
+        platform: &plan.target_platform,
+        snapshot: Some(&snap.id),
+        error: None,
+    };
+    let out = match restore::run(&repo, &snap, &plan) {
+        Ok(o) => o,
+        Err(e) => {
+            let why = e.to_string();
+            if let Err(he) = hooks::run(
+                &hooks,
+                &HookCtx {
+                    error: Some(&why),
+                    ..hook(Event::OnFailure)
+                },
+            ) {
+                eprintln!("sitesnap: warning: {he}");
+            }
+            return Err(e.into());
+        }
+    };
+    // A failing after-restore hook is reported; the restore stays.
+    if let Err(he) = hooks::run(&hooks, &hook(Event::AfterRestore)) {
+        eprintln!("sitesnap: warning: the restore succeeded but {he}");
+    }
     if ctx.json {
         print_json(&out)?;
         return Ok(0);

@@ -7,6 +7,7 @@ use crate::cli::args::Ctx;
 use crate::cli::metrics::write_metrics;
 use crate::cli::output::{fmt_bytes, one_line, print_json, short, snapshot_json};
 use crate::error::Error;
+use crate::hooks::{self, Event, HookCtx, Hooks};
 use crate::repo::Repo;
 use crate::site;
 use anyhow::{Context, Result};
@@ -40,11 +41,37 @@ pub struct CheckpointArgs {
 }
 
 /// Takes a snapshot of a registered site where it is now.
+/// Runs the site's `before-snapshot` hook first (its failure stops the snapshot) and its
+/// `on-failure` hook if it fails.
 pub fn take_snapshot(repo: &Repo, site: &SiteRecord, opts: &CaptureOpts) -> Result<SnapshotRecord> {
     let platform = site::locate(&repo.cat, site)?;
-    let s = capture::snapshot(repo, site, &platform, opts)
-        .with_context(|| format!("snapshot of site '{}'", site.uri))?;
-    Ok(s)
+    let hooks = Hooks::load(repo)?;
+    let hook = |event| HookCtx {
+        event,
+        site: &site.uri,
+        platform: &platform,
+        snapshot: None,
+        error: None,
+    };
+    let res = hooks::run(&hooks, &hook(Event::BeforeSnapshot))
+        .map_err(anyhow::Error::from)
+        .and_then(|_| {
+            capture::snapshot(repo, site, &platform, opts)
+                .with_context(|| format!("snapshot of site '{}'", site.uri))
+        });
+    if let Err(e) = &res {
+        let why = one_line(e);
+        if let Err(he) = hooks::run(
+            &hooks,
+            &HookCtx {
+                error: Some(&why),
+                ..hook(Event::OnFailure)
+            },
+        ) {
+            eprintln!("sitesnap: warning: {he}");
+        }
+    }
+    res
 }
 
 /// The sites to snapshot: every one with `--all`, else the named ones (all resolved first, so
