@@ -10,6 +10,7 @@ mod crash;
 mod cron;
 mod db;
 mod doctor;
+mod drush_hook;
 mod export;
 mod gc;
 mod hooks;
