@@ -28,6 +28,7 @@ pub mod retention;
 pub mod site;
 pub mod store;
 pub mod tree;
+pub mod updatelog;
 pub mod verify;
 pub mod webroot;
 

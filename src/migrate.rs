@@ -160,36 +160,6 @@ fn repoint_binding(path: &Path, from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Runs a shell command for the migrated site; an error names the command and its status.
-fn run_hook(what: &str, cmd: &str, uri: &str, platform: &Path) -> Result<()> {
-    let out = Command::new("/bin/sh")
-        .arg("-c")
-        .arg(cmd)
-        .current_dir(platform)
-        .env("SITESNAP_SITE", uri)
-        .env("SITESNAP_PLATFORM", platform)
-        .output()
-        .map_err(|e| Error::Invalid(format!("{what} '{cmd}' could not start: {e}")))?;
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        let last = err
-            .lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or("");
-        return Err(Error::Invalid(format!(
-            "{what} '{cmd}' failed ({}){}",
-            out.status,
-            if last.is_empty() {
-                String::new()
-            } else {
-                format!(": {}", last.trim())
-            }
-        )));
-    }
-    Ok(())
-}
-
 /// Checks that `url` answers with 2xx or 3xx (through curl).
 fn check_url(url: &str) -> Result<()> {
     let out = Command::new("curl")
@@ -255,7 +225,7 @@ pub fn migrate(repo: &Repo, uri: &str, to: &Path, opts: &MigrateOpts) -> Result<
         rolled_back: false,
         preflight: report,
     };
-    let result = move_site(repo, uri, &mut s, &from, &to, opts);
+    let result = move_site(repo, uri, &mut s, &from, &to, opts, &pre.id);
     if let Err(e) = result {
         outcome.failed = Some(e.to_string());
         let snap = repo.cat.resolve_snapshot(&pre.id)?;
@@ -280,6 +250,7 @@ fn move_site(
     from: &Path,
     to: &Path,
     opts: &MigrateOpts,
+    pre: &str,
 ) -> Result<()> {
     let src = from.join(&s.site_dir);
     let dest = to.join(&s.site_dir);
@@ -309,7 +280,7 @@ fn move_site(
     crate::objects::update_site(repo, s)?;
     fsutil::failpoint("migrate-moved");
     if let Some(cmd) = &opts.update_cmd {
-        run_hook("update command", cmd, uri, to)?;
+        crate::updatelog::run(cmd, uri, to, &crate::updatelog::log_path(repo, pre))?;
     }
     if let Some(url) = &opts.check_url {
         check_url(url)?;
