@@ -67,34 +67,7 @@ pub fn run(ctx: &Ctx, a: RestoreArgs) -> Result<i32> {
         eprintln!("nothing changed");
         return Ok(1);
     }
-    let hooks = Hooks::load(&repo)?;
-    let hook = |event| HookCtx {
-        event,
-        site: &plan.site,
-        platform: &plan.target_platform,
-        snapshot: Some(&snap.id),
-        error: None,
-    };
-    let out = match restore::run(&repo, &snap, &plan) {
-        Ok(o) => o,
-        Err(e) => {
-            let why = e.to_string();
-            if let Err(he) = hooks::run(
-                &hooks,
-                &HookCtx {
-                    error: Some(&why),
-                    ..hook(Event::OnFailure)
-                },
-            ) {
-                eprintln!("sitesnap: warning: {he}");
-            }
-            return Err(e.into());
-        }
-    };
-    // A failing after-restore hook is reported; the restore stays.
-    if let Err(he) = hooks::run(&hooks, &hook(Event::AfterRestore)) {
-        eprintln!("sitesnap: warning: the restore succeeded but {he}");
-    }
+    let out = run_with_hooks(&repo, &snap, &plan)?;
     if ctx.json {
         print_json(&out)?;
         return Ok(0);
@@ -114,6 +87,42 @@ pub fn run(ctx: &Ctx, a: RestoreArgs) -> Result<i32> {
         out.undo
     );
     Ok(0)
+}
+
+/// Restores, then runs the `after-restore` hook (a failure is reported; the restore stays), or
+/// the `on-failure` hook if the restore failed.
+fn run_with_hooks(
+    repo: &crate::repo::Repo,
+    snap: &crate::catalog::SnapshotRecord,
+    plan: &restore::Plan,
+) -> Result<restore::Outcome> {
+    let hooks = Hooks::load(repo)?;
+    let hook = |event| HookCtx {
+        event,
+        site: &plan.site,
+        platform: &plan.target_platform,
+        snapshot: Some(&snap.id),
+        error: None,
+    };
+    match restore::run(repo, snap, plan) {
+        Ok(o) => {
+            if let Err(he) = hooks::run(&hooks, &hook(Event::AfterRestore)) {
+                eprintln!("sitesnap: warning: the restore succeeded but {he}");
+            }
+            Ok(o)
+        }
+        Err(e) => {
+            let why = e.to_string();
+            let ctx = HookCtx {
+                error: Some(&why),
+                ..hook(Event::OnFailure)
+            };
+            if let Err(he) = hooks::run(&hooks, &ctx) {
+                eprintln!("sitesnap: warning: {he}");
+            }
+            Err(e.into())
+        }
+    }
 }
 
 /// Asks on the terminal; refuses without one.
