@@ -268,8 +268,91 @@ fn preflight_of_a_site_without_an_extension_list_does_not_block() {
         .run(&["migrate", URI, "--to", &b.to_string_lossy(), "--check-only"])
         .ok();
     assert!(
-        r.stdout.contains("no Drupal 7 extension list"),
+        r.stdout.contains("no Drupal extension list"),
         "{}",
         r.stdout
     );
+}
+
+/// A Drupal 8+ platform: `<name>.info.yml` for each of `exts` at the given folders.
+fn d8_platform(w: &World, name: &str, exts: &[&str]) -> PathBuf {
+    let p = w.path(name);
+    for e in exts {
+        let d = p.join(e);
+        fs::create_dir_all(&d).unwrap();
+        let n = d.file_name().unwrap().to_string_lossy().into_owned();
+        fs::write(
+            d.join(format!("{n}.info.yml")),
+            format!("name: {n}\ntype: module\n"),
+        )
+        .unwrap();
+    }
+    fs::create_dir_all(p.join("sites/default")).unwrap();
+    p
+}
+
+#[test]
+fn preflight_reads_core_extension_of_a_drupal_8_site() {
+    let w = World::new();
+    let a = d8_platform(
+        &w,
+        "platforms/d10.1",
+        &[
+            "core/modules/node",
+            "core/themes/olivero",
+            "core/profiles/standard",
+            "modules/contrib/token",
+        ],
+    );
+    let b = d8_platform(
+        &w,
+        "platforms/d10.2",
+        &[
+            "core/modules/node",
+            "core/themes/olivero",
+            "core/profiles/standard",
+        ],
+    );
+    let site = a.join("sites").join(URI);
+    fs::create_dir_all(&site).unwrap();
+    let db = site.join("site.sqlite");
+    let data = r#"a:3:{s:6:"module";a:3:{s:4:"node";i:0;s:5:"token";i:0;s:8:"standard";i:1000;}s:5:"theme";a:1:{s:7:"olivero";i:0;}s:7:"profile";s:8:"standard";}"#;
+    let c = rusqlite::Connection::open(&db).unwrap();
+    c.execute_batch("CREATE TABLE config (collection TEXT, name TEXT, data BLOB);")
+        .unwrap();
+    c.execute(
+        "INSERT INTO config VALUES ('', 'core.extension', ?1)",
+        [data.as_bytes()],
+    )
+    .unwrap();
+    drop(c);
+    w.run(&[
+        "site",
+        "add",
+        URI,
+        "--platform",
+        &a.to_string_lossy(),
+        "--db",
+        &format!("sqlite://{}", db.display()),
+    ])
+    .ok();
+    let r = w
+        .run(&["migrate", URI, "--to", &b.to_string_lossy(), "--check-only"])
+        .fails(1);
+    assert!(
+        r.stdout.contains("4 enabled extension(s) checked"),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("module 'token' is enabled but missing"),
+        "{}",
+        r.stdout
+    );
+    for quiet in ["'node'", "'olivero'", "'standard'"] {
+        assert!(!r.stdout.contains(quiet), "{quiet}: {}", r.stdout);
+    }
+    // Against its own platform nothing is missing.
+    let r = w.run(&["doctor", URI]).ok();
+    assert!(!r.stdout.contains("missing"), "{}", r.stdout);
 }

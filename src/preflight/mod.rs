@@ -17,6 +17,8 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+mod d8;
+
 /// What kind of extension.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -67,7 +69,7 @@ pub enum Finding {
         to_core: String,
         changed: Vec<String>,
     },
-    /// The site's database has no Drupal 7 extension list (not Drupal 7, or unreadable).
+    /// The site's database has no extension list (not Drupal, or unreadable).
     NoExtensionList { why: String },
 }
 
@@ -112,7 +114,7 @@ impl std::fmt::Display for Finding {
             Finding::NoExtensionList { why } => {
                 write!(
                     f,
-                    "no Drupal 7 extension list in the database ({why}); nothing checked"
+                    "no Drupal extension list in the database ({why}); nothing checked"
                 )
             }
         }
@@ -243,10 +245,22 @@ pub fn check(site: &SiteRecord, from: &Path, to: &Path, to_web: &str) -> Result<
     };
     let from_web = from.join(site.site_dir.strip_suffix(&site_folder).unwrap_or(""));
     site_code(&site_src, &site_folder, &mut report.findings);
-    let exts = match site.database_at(from).and_then(|d| match d {
-        Some(d) => enabled_extensions(&d),
-        None => Ok(Vec::new()),
-    }) {
+    let db = match site.database_at(from) {
+        Ok(d) => d,
+        Err(e) => {
+            report
+                .findings
+                .push(Finding::NoExtensionList { why: e.to_string() });
+            return Ok(report);
+        }
+    };
+    if let Some(d8) = db.as_ref().and_then(|d| d8::enabled(d).ok()) {
+        let web = to.join(to_web);
+        report.enabled = d8.extensions.len();
+        d8::check(&d8, &web, &site_src, &mut report.findings);
+        return Ok(report);
+    }
+    let exts = match db.map(|d| enabled_extensions(&d)).unwrap_or(Ok(Vec::new())) {
         Ok(e) if e.is_empty() => {
             report.findings.push(Finding::NoExtensionList {
                 why: "no database or no enabled extension".into(),
