@@ -315,6 +315,11 @@ fn a_password_rotated_in_the_vhost_is_picked_up_by_the_next_snapshot() {
             "{pw}"
         );
     }
+    // A restore of the second snapshot reads the credentials from the vhost as it is then.
+    my.sql("INSERT INTO node VALUES (2);");
+    let id = second["id"].as_str().unwrap();
+    w.run(&["restore", id, "--yes"]).ok();
+    assert_eq!(my.sql("SELECT COUNT(*) FROM node;").trim(), "1");
     // A vhost with a wrong password fails the snapshot and records nothing.
     let before = w.snapshot_count();
     a.nginx(uri, &p, &refs(&server_creds(&my, &user, "Wrong-Pw3")));
