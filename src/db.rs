@@ -4,6 +4,7 @@
 //! streamed (see the `mysql` and `postgres` submodules; `child` runs the tools). This module
 //! never prints or logs a password and never passes one in argv.
 
+pub mod aegir;
 mod child;
 mod mysql;
 mod postgres;
@@ -106,6 +107,15 @@ impl Database {
         }
     }
 
+    /// The database a site's stored URL names: a URL as `parse` takes it, or a credentials
+    /// reference (`aegir:///<vhost or drushrc.php>`) read from that file now.
+    pub fn resolve(url: &str) -> Result<Database> {
+        match aegir::reference(url) {
+            Some(file) => aegir::read(file),
+            None => Database::parse(url),
+        }
+    }
+
     /// The engine's name as stored in snapshots (`sqlite`, `mysql`, `postgres`).
     pub fn kind(&self) -> &'static str {
         match self {
@@ -188,6 +198,54 @@ impl Database {
                 self.query_in(&tools, s, None, &s.name, "SELECT 1")
                     .map_err(|m| self.err(format!("cannot connect: {m}")))?;
                 Ok(())
+            }
+        }
+    }
+
+    /// Runs one read-only query and returns its rows, each field as text (NULL as empty).
+    /// Used for small lookups (a Drupal site's extension list), not for data.
+    pub fn query_rows(&self, sql: &str) -> Result<Vec<Vec<String>>> {
+        match self {
+            Database::Sqlite(p) => {
+                let c = Connection::open_with_flags(p, OpenFlags::SQLITE_OPEN_READ_ONLY)
+                    .map_err(|e| self.err(e.to_string()))?;
+                let mut st = c.prepare(sql).map_err(|e| self.err(e.to_string()))?;
+                let n = st.column_count();
+                let rows = st
+                    .query_map([], |r| {
+                        (0..n)
+                            .map(|i| {
+                                Ok(match r.get_ref(i)? {
+                                    rusqlite::types::ValueRef::Null => String::new(),
+                                    rusqlite::types::ValueRef::Integer(v) => v.to_string(),
+                                    rusqlite::types::ValueRef::Real(v) => v.to_string(),
+                                    rusqlite::types::ValueRef::Text(t)
+                                    | rusqlite::types::ValueRef::Blob(t) => {
+                                        String::from_utf8_lossy(t).into_owned()
+                                    }
+                                })
+                            })
+                            .collect::<rusqlite::Result<Vec<String>>>()
+                    })
+                    .map_err(|e| self.err(e.to_string()))?;
+                rows.collect::<rusqlite::Result<_>>()
+                    .map_err(|e| self.err(e.to_string()))
+            }
+            Database::Mysql(s) | Database::Postgres(s) => {
+                let tools = self.tools()?;
+                let out = self
+                    .query_in(&tools, s, None, &s.name, sql)
+                    .map_err(|m| self.err(m))?;
+                let sep = if matches!(self, Database::Mysql(_)) {
+                    '\t'
+                } else {
+                    '|'
+                };
+                Ok(String::from_utf8_lossy(&out)
+                    .lines()
+                    .filter(|l| !l.is_empty())
+                    .map(|l| l.split(sep).map(String::from).collect())
+                    .collect())
             }
         }
     }

@@ -203,7 +203,27 @@ fn check_site(repo: &Repo, s: &SiteRecord, out: &mut Vec<Finding>) -> Result<()>
         }
     }
     check_database(s, &now, out);
+    if now.join(&s.site_dir).is_dir() {
+        check_extensions(repo, s, &now, out)?;
+    }
     check_last_snapshot(repo, u, out)
+}
+
+/// The migrate preflight's lint against the site's own platform: enabled modules or themes
+/// missing from it, code in `sites/<uri>/modules|themes`.
+fn check_extensions(repo: &Repo, s: &SiteRecord, now: &Path, out: &mut Vec<Finding>) -> Result<()> {
+    let web = repo
+        .cat
+        .platform_web_root(now)?
+        .unwrap_or_else(|| crate::webroot::detect(now));
+    let report = crate::preflight::check(s, now, now, &web)?;
+    for f in &report.findings {
+        use crate::preflight::Finding as P;
+        if matches!(f, P::Missing { .. } | P::SiteCode { .. }) {
+            add(out, Level::Warning, &s.uri, f.to_string());
+        }
+    }
+    Ok(())
 }
 
 /// Checks the site's database can be reached.

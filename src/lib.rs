@@ -18,8 +18,10 @@ pub mod error;
 pub mod fsutil;
 pub mod gc;
 pub mod hash;
+pub mod hooks;
 pub mod migrate;
 pub mod objects;
+pub mod preflight;
 pub mod reach;
 pub mod read;
 pub mod repo;
@@ -29,6 +31,7 @@ pub mod site;
 pub mod stats;
 pub mod store;
 pub mod tree;
+pub mod updatelog;
 pub mod verify;
 pub mod webroot;
 

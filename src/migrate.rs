@@ -11,6 +11,7 @@ use crate::catalog::SnapshotKind;
 use crate::db::Database;
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
+use crate::preflight;
 use crate::repo::Repo;
 use crate::restore::{self, RestoreOpts};
 use crate::site;
@@ -27,6 +28,8 @@ pub struct MigrateOpts {
     pub update_cmd: Option<String>,
     /// URL that must answer with a 2xx or 3xx status after the update.
     pub check_url: Option<String>,
+    /// Migrate even when the preflight finds enabled extensions missing on the target.
+    pub force: bool,
 }
 
 /// What a migration did.
@@ -44,6 +47,38 @@ pub struct MigrateOutcome {
     pub failed: Option<String>,
     /// The failed migration was undone by restoring the pre-migrate snapshot.
     pub rolled_back: bool,
+    /// What the preflight found.
+    pub preflight: preflight::Report,
+}
+
+/// Runs the preflight of migrating `uri` to `to` (after the checks of [`check`]); read only.
+pub fn preflight(repo: &Repo, uri: &str, to: &Path) -> Result<preflight::Report> {
+    let (from, to) = check(repo, uri, to)?;
+    let s = repo.cat.site(uri)?;
+    let web = repo
+        .cat
+        .platform_web_root(&to)?
+        .unwrap_or_else(|| crate::webroot::detect(&to));
+    preflight::check(&s, &from, &to, &web)
+}
+
+/// The one-line refusal for a preflight that blocks.
+fn refusal(r: &preflight::Report) -> Error {
+    let missing: Vec<String> = r
+        .findings
+        .iter()
+        .filter_map(|f| match f {
+            preflight::Finding::Missing { extension } => Some(extension.name.clone()),
+            _ => None,
+        })
+        .collect();
+    Error::Invalid(format!(
+        "preflight: {} enabled extension(s) of site '{}' missing on {}: {}; nothing changed (see `migrate --check-only`, or pass --force)",
+        missing.len(),
+        r.site,
+        r.to.display(),
+        missing.join(", ")
+    ))
 }
 
 /// Checks everything that can be checked before any change; returns (from, to).
@@ -125,36 +160,6 @@ fn repoint_binding(path: &Path, from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Runs a shell command for the migrated site; an error names the command and its status.
-fn run_hook(what: &str, cmd: &str, uri: &str, platform: &Path) -> Result<()> {
-    let out = Command::new("/bin/sh")
-        .arg("-c")
-        .arg(cmd)
-        .current_dir(platform)
-        .env("SITESNAP_SITE", uri)
-        .env("SITESNAP_PLATFORM", platform)
-        .output()
-        .map_err(|e| Error::Invalid(format!("{what} '{cmd}' could not start: {e}")))?;
-    if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        let last = err
-            .lines()
-            .rev()
-            .find(|l| !l.trim().is_empty())
-            .unwrap_or("");
-        return Err(Error::Invalid(format!(
-            "{what} '{cmd}' failed ({}){}",
-            out.status,
-            if last.is_empty() {
-                String::new()
-            } else {
-                format!(": {}", last.trim())
-            }
-        )));
-    }
-    Ok(())
-}
-
 /// Checks that `url` answers with 2xx or 3xx (through curl).
 fn check_url(url: &str) -> Result<()> {
     let out = Command::new("curl")
@@ -200,6 +205,10 @@ fn move_extra_paths(s: &SiteRecord, from: &Path, to: &Path) -> Result<()> {
 /// Migrates `uri` to the platform `to`; rolls back on failure. Returns what happened; an error
 /// only when it could not even start or the rollback itself failed.
 pub fn migrate(repo: &Repo, uri: &str, to: &Path, opts: &MigrateOpts) -> Result<MigrateOutcome> {
+    let report = preflight(repo, uri, to)?;
+    if report.blocks() && !opts.force {
+        return Err(refusal(&report));
+    }
     let (from, to) = check(repo, uri, to)?;
     let mut s = repo.cat.site(uri)?;
     let mut o = CaptureOpts::new(SnapshotKind::PreMigrate);
@@ -214,8 +223,9 @@ pub fn migrate(repo: &Repo, uri: &str, to: &Path, opts: &MigrateOpts) -> Result<
         pre_migrate: pre.id.clone(),
         failed: None,
         rolled_back: false,
+        preflight: report,
     };
-    let result = move_site(repo, uri, &mut s, &from, &to, opts);
+    let result = move_site(repo, uri, &mut s, &from, &to, opts, &pre.id);
     if let Err(e) = result {
         outcome.failed = Some(e.to_string());
         let snap = repo.cat.resolve_snapshot(&pre.id)?;
@@ -240,6 +250,7 @@ fn move_site(
     from: &Path,
     to: &Path,
     opts: &MigrateOpts,
+    pre: &str,
 ) -> Result<()> {
     let src = from.join(&s.site_dir);
     let dest = to.join(&s.site_dir);
@@ -254,7 +265,12 @@ fn move_site(
         repoint_binding(b, from, to)?;
     }
     let old_site_path = s.site_path();
-    if let Some(d) = s.database()? {
+    let db = if s.credentials_by_reference() {
+        None
+    } else {
+        s.database()?
+    };
+    if let Some(d) = db {
         s.platform = to.to_path_buf();
         if let Database::Sqlite(p) = site::rebase_db(d, &old_site_path, &s.site_path()) {
             s.db_url = Some(format!("sqlite://{}", p.display()));
@@ -264,7 +280,7 @@ fn move_site(
     crate::objects::update_site(repo, s)?;
     fsutil::failpoint("migrate-moved");
     if let Some(cmd) = &opts.update_cmd {
-        run_hook("update command", cmd, uri, to)?;
+        crate::updatelog::run(cmd, uri, to, &crate::updatelog::log_path(repo, pre))?;
     }
     if let Some(url) = &opts.check_url {
         check_url(url)?;

@@ -196,7 +196,7 @@ pub fn new_site(uri: &str, spec: &SiteSpec) -> Result<SiteRecord> {
         bindings.push(b.clone());
     }
     if let Some(url) = &spec.db {
-        Database::parse(url)?;
+        Database::resolve(url)?;
     }
     Ok(SiteRecord {
         uri: uri.to_string(),
@@ -293,7 +293,15 @@ impl SiteRecord {
 
     /// The site's database as registered (on its registered platform).
     pub fn database(&self) -> Result<Option<Database>> {
-        self.db_url.as_deref().map(Database::parse).transpose()
+        self.db_url.as_deref().map(Database::resolve).transpose()
+    }
+
+    /// Whether its database credentials are read from a file at each use (`aegir:///<file>`)
+    /// rather than stored: such a URL is never rewritten when the site moves.
+    pub fn credentials_by_reference(&self) -> bool {
+        self.db_url
+            .as_deref()
+            .is_some_and(|u| crate::db::aegir::reference(u).is_some())
     }
 
     /// The site's database when the site sits on `platform`: an SQLite file inside the site

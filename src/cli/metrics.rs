@@ -71,6 +71,13 @@ pub fn write_metrics(
     family(
         &mut m,
         &last,
+        "sitesnap_site_has_database",
+        "1 if the site has a database registered (its snapshots hold a dump), else 0.",
+        &|s, _| Some(if s.db_url.is_some() { "1" } else { "0" }.into()),
+    );
+    family(
+        &mut m,
+        &last,
         "sitesnap_last_run_failed",
         "1 if the site's snapshot failed in the last run, else 0.",
         &|s, _| Some(if failed.contains(&s.uri) { "1" } else { "0" }.into()),

@@ -100,6 +100,9 @@ pub enum Cmd {
     Completions(docs::CompletionsArgs),
     /// Print the manual page, or write every command's page into a folder (--dir)
     Man(docs::ManArgs),
+    /// Commands run before a snapshot, after a restore or migration, or on a failure
+    #[command(subcommand)]
+    Hooks(hooks::HooksCmd),
 }
 
 /// Runs the CLI; returns the process exit code.
@@ -171,6 +174,7 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> Result<i32> {
         Cmd::Doctor(a) => doctor::run(ctx, a),
         Cmd::Diff(a) => diff::run(ctx, a),
         Cmd::Recover(a) => restore::recover(ctx, a),
+        Cmd::Hooks(c) => hooks::run(ctx, c),
         Cmd::Stats => stats::run(ctx),
         Cmd::Ls(a) => browse::ls(ctx, a),
         Cmd::Dump(a) => browse::dump(ctx, a),

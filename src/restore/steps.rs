@@ -38,7 +38,11 @@ pub(super) fn finish(
     let mut site = repo.cat.site(&plan.site)?;
     if plan.restore_files {
         let old_site_path = site.site_path();
-        let db = site.database()?;
+        let db = if site.credentials_by_reference() {
+            None
+        } else {
+            site.database()?
+        };
         site.platform = plan.target_platform.clone();
         if let Some(d) = db {
             // An SQLite file inside the site folder moved with it.

@@ -3,19 +3,23 @@
 mod support;
 
 mod aegir;
+mod aegir_discover;
 mod bad_input;
 mod composer;
 mod crash;
 mod cron;
 mod db;
 mod doctor;
+mod drush_hook;
 mod encryption;
 mod export;
 mod gc;
 mod hardening;
+mod hooks;
 mod lock;
 mod migrate;
 mod ops_cli;
+mod preflight;
 mod repair;
 mod restore;
 mod retention;

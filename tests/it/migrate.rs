@@ -74,8 +74,11 @@ fn failed_update_rolls_back_to_the_old_platform() {
             "echo broken > sites/$SITESNAP_SITE/files/half-updated.txt; echo 'PDOException: table missing' >&2; exit 3",
         ])
         .fails(1);
-    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
-    assert!(r.stderr.contains("rolled back"), "{}", r.stderr);
+    // The update command's output streamed, then one error line.
+    let lines: Vec<&str> = r.stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", r.stderr);
+    assert_eq!(lines[0], "PDOException: table missing");
+    assert!(lines[1].contains("rolled back"), "{}", r.stderr);
     assert!(r.stderr.contains("PDOException"), "{}", r.stderr);
     assert!(!b.join("sites").join(URI).exists());
     assert_eq!(
@@ -144,4 +147,60 @@ fn bad_migrations_change_nothing() {
     assert!(r.stderr.contains("already exists"), "{}", r.stderr);
     assert_eq!(w.snapshot_count(), 0);
     assert_eq!(listing(&site.dir), before);
+}
+
+#[test]
+fn update_output_is_streamed_and_saved_to_a_log_named_in_the_error_and_in_show() {
+    let w = World::new();
+    let a = w.platform("platforms/drupal-7.98", 30);
+    let b = w.platform("platforms/drupal-7.105", 30);
+    w.site(URI, &a);
+    let r = w
+        .run(&[
+            "migrate",
+            URI,
+            "--to",
+            &b.to_string_lossy(),
+            "--update-cmd",
+            "echo 'Performing system_update_7081'; echo 'WD php: Call to undefined function node_types_rebuild()' >&2; echo 'Finished: 1 failed' >&2; exit 3",
+        ])
+        .fails(1);
+    // Streamed: every line on the terminal (stderr), not only the last.
+    assert!(
+        r.stderr.contains("Performing system_update_7081"),
+        "{}",
+        r.stderr
+    );
+    assert!(r.stderr.contains("node_types_rebuild"), "{}", r.stderr);
+    let err = r.stderr.lines().last().unwrap();
+    assert!(err.contains("Finished: 1 failed"), "{err}");
+    let log = err
+        .split("its output is in ")
+        .nth(1)
+        .and_then(|t| t.split(';').next())
+        .unwrap()
+        .trim();
+    let text = fs::read_to_string(log).unwrap();
+    for l in [
+        "Performing system_update_7081",
+        "WD php: Call to undefined function node_types_rebuild()",
+        "Finished: 1 failed",
+    ] {
+        assert!(text.contains(l), "{text}");
+    }
+    assert_eq!(mode_of(std::path::Path::new(log)) & 0o777, 0o600);
+    let list = w.run(&["list", URI, "--json"]).ok().json();
+    let pre = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["kind"] == "pre-migrate")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let shown = w.run(&["show", &pre]).ok().stdout;
+    assert!(shown.contains(&format!("update log: {log}")), "{shown}");
+    let j = w.run(&["show", &pre, "--json"]).ok().json();
+    assert_eq!(j["update_log"], log);
 }

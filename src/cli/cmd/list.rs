@@ -78,10 +78,19 @@ pub fn list(ctx: &Ctx, a: ListArgs) -> Result<i32> {
 pub fn show(ctx: &Ctx, a: ShowArgs) -> Result<i32> {
     let repo = ctx.open()?;
     let s = repo.cat.resolve_snapshot(&a.id)?;
+    // The update command's output of the migration this snapshot was taken before.
+    let log = Some(crate::updatelog::log_path(&repo, &s.id)).filter(|p| p.is_file());
     if ctx.json {
-        print_json(&snapshot_json(&s))?;
+        let mut v = snapshot_json(&s);
+        if let Some(l) = &log {
+            v["update_log"] = serde_json::json!(l);
+        }
+        print_json(&v)?;
     } else {
         print_snapshot(&s);
+        if let Some(l) = &log {
+            println!("update log: {}", l.display());
+        }
     }
     Ok(0)
 }

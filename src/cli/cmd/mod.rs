@@ -8,6 +8,7 @@ pub mod docs;
 pub mod doctor;
 pub mod export;
 pub mod gc;
+pub mod hooks;
 pub mod init;
 pub mod key;
 pub mod list;

@@ -3,6 +3,7 @@
 use crate::cli::args::Ctx;
 use crate::cli::output::{fmt_bytes, print_json, short};
 use crate::error::Error;
+use crate::hooks::{self, Event, HookCtx, Hooks};
 use crate::restore::{self, PlatformAction, RestoreOpts};
 use anyhow::Result;
 use clap::Args;
@@ -88,7 +89,7 @@ pub fn run(ctx: &Ctx, a: RestoreArgs) -> Result<i32> {
         eprintln!("nothing changed");
         return Ok(1);
     }
-    let mut out = restore::run(&repo, &snap, &plan)?;
+    let mut out = run_with_hooks(&repo, &snap, &plan)?;
     out.undo = undo_hint(ctx, &out.pre_restore, plan.platform, a.yes);
     if ctx.json {
         print_json(&out)?;
@@ -191,6 +192,42 @@ fn with_yes(ctx: &Ctx, a: &RestoreArgs) -> String {
         }
     }
     ctx.hint(&format!("{cmd} --yes"))
+}
+
+/// Restores, then runs the `after-restore` hook (a failure is reported; the restore stays), or
+/// the `on-failure` hook if the restore failed.
+fn run_with_hooks(
+    repo: &crate::repo::Repo,
+    snap: &crate::catalog::SnapshotRecord,
+    plan: &restore::Plan,
+) -> Result<restore::Outcome> {
+    let hooks = Hooks::load(repo)?;
+    let hook = |event| HookCtx {
+        event,
+        site: &plan.site,
+        platform: &plan.target_platform,
+        snapshot: Some(&snap.id),
+        error: None,
+    };
+    match restore::run(repo, snap, plan) {
+        Ok(o) => {
+            if let Err(he) = hooks::run(&hooks, &hook(Event::AfterRestore)) {
+                eprintln!("sitesnap: warning: the restore succeeded but {he}");
+            }
+            Ok(o)
+        }
+        Err(e) => {
+            let why = e.to_string();
+            let ctx = HookCtx {
+                error: Some(&why),
+                ..hook(Event::OnFailure)
+            };
+            if let Err(he) = hooks::run(&hooks, &ctx) {
+                eprintln!("sitesnap: warning: {he}");
+            }
+            Err(e.into())
+        }
+    }
 }
 
 /// Asks on the terminal; refuses without one.

@@ -8,6 +8,7 @@ use crate::cli::args::Ctx;
 use crate::cli::metrics::write_metrics;
 use crate::cli::output::{fmt_bytes, one_line, print_json, short, snapshot_json};
 use crate::error::Error;
+use crate::hooks::{self, Event, HookCtx, Hooks};
 use crate::repo::Repo;
 use crate::site;
 use anyhow::{Context, Result};
@@ -44,11 +45,37 @@ pub struct CheckpointArgs {
 }
 
 /// Takes a snapshot of a registered site where it is now.
+/// Runs the site's `before-snapshot` hook first (its failure stops the snapshot) and its
+/// `on-failure` hook if it fails.
 pub fn take_snapshot(repo: &Repo, site: &SiteRecord, opts: &CaptureOpts) -> Result<SnapshotRecord> {
     let platform = site::locate(&repo.cat, site)?;
-    let s = capture::snapshot(repo, site, &platform, opts)
-        .with_context(|| format!("snapshot of site '{}'", site.uri))?;
-    Ok(s)
+    let hooks = Hooks::load(repo)?;
+    let hook = |event| HookCtx {
+        event,
+        site: &site.uri,
+        platform: &platform,
+        snapshot: None,
+        error: None,
+    };
+    let res = hooks::run(&hooks, &hook(Event::BeforeSnapshot))
+        .map_err(anyhow::Error::from)
+        .and_then(|_| {
+            capture::snapshot(repo, site, &platform, opts)
+                .with_context(|| format!("snapshot of site '{}'", site.uri))
+        });
+    if let Err(e) = &res {
+        let why = one_line(e);
+        if let Err(he) = hooks::run(
+            &hooks,
+            &HookCtx {
+                error: Some(&why),
+                ..hook(Event::OnFailure)
+            },
+        ) {
+            eprintln!("sitesnap: warning: {he}");
+        }
+    }
+    res
 }
 
 /// The sites to snapshot: every one with `--all`, else the named ones (all resolved first, so
@@ -77,7 +104,10 @@ pub fn run(ctx: &Ctx, a: SnapshotArgs) -> Result<i32> {
     let mut failed = Vec::new();
     for s in &sites {
         match take_snapshot(&repo, s, &opts) {
-            Ok(snap) => done.push(snap),
+            Ok(snap) => {
+                warn_no_database(&snap);
+                done.push(snap)
+            }
             Err(e) if a.all => {
                 eprintln!("{ERROR_PREFIX}{}", ctx.complete(&one_line(&e)));
                 failed.push(s.uri.clone());
@@ -94,6 +124,18 @@ pub fn run(ctx: &Ctx, a: SnapshotArgs) -> Result<i32> {
     } else if ctx.report_wanted() {
         done.iter().for_each(print_done);
     }
+    let no_db: Vec<&str> = done
+        .iter()
+        .filter(|s| s.db_url.is_none())
+        .map(|s| s.site.as_str())
+        .collect();
+    if a.all && !no_db.is_empty() {
+        eprintln!(
+            "sitesnap: {} site(s) snapshotted without a database: {}",
+            no_db.len(),
+            no_db.join(", ")
+        );
+    }
     if !failed.is_empty() {
         eprintln!(
             "{ERROR_PREFIX}{} of {} site(s) failed",
@@ -103,6 +145,18 @@ pub fn run(ctx: &Ctx, a: SnapshotArgs) -> Result<i32> {
         return Ok(1);
     }
     Ok(0)
+}
+
+/// A snapshot of a site with no database holds its files only: say so.
+fn warn_no_database(s: &SnapshotRecord) {
+    if s.db_url.is_none() {
+        eprintln!(
+            "sitesnap: warning: site '{}' has no database registered; snapshot {} holds its files only (give it one with `site set {} --db URL`)",
+            s.site,
+            short(&s.id),
+            s.site
+        );
+    }
 }
 
 fn print_done(s: &SnapshotRecord) {
@@ -126,6 +180,7 @@ pub fn checkpoint(ctx: &Ctx, a: CheckpointArgs) -> Result<i32> {
     opts.label = Some(a.label);
     opts.progress = ctx.progress();
     let s = take_snapshot(&repo, &site, &opts)?;
+    warn_no_database(&s);
     if ctx.json {
         print_json(&snapshot_json(&s))?;
     } else {

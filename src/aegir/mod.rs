@@ -4,6 +4,9 @@
 //! they are at import time and says so in the snapshot's note. Archives are extracted into a
 //! private temporary folder inside the repository with every path checked (no `..`, no absolute
 //! paths, nothing written through a symlink); this module never writes into a live site.
+//! Discovery (reading an Aegir server's aliases and vhosts) is in `discover`.
+
+pub mod discover;
 
 use crate::capture::{self, CaptureOpts, ImportSource};
 use crate::catalog::SnapshotKind;
@@ -12,11 +15,10 @@ use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
 use crate::repo::Repo;
 use crate::site;
-use crate::webroot;
 use chrono::{Local, NaiveDateTime, TimeZone, Utc};
 use std::fs;
 use std::io::Read;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Component, Path};
 
 /// The site URI and time an Aegir backup's file name carries:
 /// `<uri>-YYYYmmdd.HHMMSS[_N].tar.gz`.
@@ -258,103 +260,6 @@ fn remove_private_tree(p: &Path) -> std::io::Result<()> {
     fs::remove_dir_all(p)
 }
 
-/// A site found on an Aegir server.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Found {
-    /// The site's URI.
-    pub uri: String,
-    /// The platform it is on.
-    pub platform: PathBuf,
-    /// The platform's web root, relative to it (`""`: the platform root; `web` on a composer
-    /// platform whose alias or vhost `root` is `<platform>/web`).
-    pub web_root: String,
-    /// Its binding files (vhost, drush alias).
-    pub bindings: Vec<PathBuf>,
-    /// Its database (redacted URL).
-    pub db: Option<String>,
-    /// Already registered with sitesnap.
-    pub registered: bool,
-}
-
-fn php_value(text: &str, key: &str) -> Option<String> {
-    let i = text.find(&format!("'{key}'"))?;
-    let rest = text[i + key.len() + 2..]
-        .trim_start()
-        .strip_prefix("=>")?
-        .trim_start();
-    let q = rest.chars().next()?;
-    if q != '\'' && q != '"' {
-        return None;
-    }
-    let end = rest[1..].find(q)?;
-    Some(rest[1..1 + end].to_string())
-}
-
-/// Finds the sites of an Aegir server under `root` (default `/var/aegir`) from their drush
-/// aliases (`<root>/.drush/<uri>.alias.drushrc.php`: `root`, `uri`) and vhosts
-/// (`<root>/config/server_master/{nginx,apache}/vhost.d/<uri>`). Database credentials are not
-/// read: Aegir keeps them in the vhost, so `--db` is given by the operator.
-pub fn discover(repo: &Repo, root: &Path) -> Result<Vec<Found>> {
-    let drush = root.join(".drush");
-    let rd = fs::read_dir(&drush).map_err(|e| {
-        Error::Invalid(format!(
-            "{}: {e} (is {} an Aegir home?)",
-            drush.display(),
-            root.display()
-        ))
-    })?;
-    let mut out = Vec::new();
-    let mut names: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
-    names.sort();
-    for p in names {
-        let Some(name) = p.file_name().and_then(|n| n.to_str()) else {
-            continue;
-        };
-        let Some(uri) = name.strip_suffix(".alias.drushrc.php") else {
-            continue;
-        };
-        let Ok(text) = fs::read_to_string(&p) else {
-            continue;
-        };
-        // Platform and server aliases (platform_x, server_master, hm) have no site_path.
-        if php_value(&text, "site_path").is_none() || site::validate_uri(uri).is_err() {
-            continue;
-        }
-        let Some(served) = php_value(&text, "root").map(PathBuf::from) else {
-            continue;
-        };
-        let (platform, mut web_root) = webroot::split_served_root(&served);
-        let mut bindings = vec![p.clone()];
-        for server in ["nginx", "apache"] {
-            let v = root
-                .join("config/server_master")
-                .join(server)
-                .join("vhost.d")
-                .join(uri);
-            if v.is_file() {
-                // The vhost's root is the web root (Aegir's publish path).
-                if let Some(w) = fs::read_to_string(&v)
-                    .ok()
-                    .and_then(|t| webroot::vhost_root(&t))
-                    .and_then(|r| webroot::relative_to(&platform, &r))
-                {
-                    web_root = w;
-                }
-                bindings.push(v);
-            }
-        }
-        out.push(Found {
-            uri: uri.to_string(),
-            platform,
-            web_root,
-            bindings,
-            db: None,
-            registered: repo.cat.find_site(uri)?.is_some(),
-        });
-    }
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -372,17 +277,5 @@ mod tests {
         );
         assert!(parse_backup_name(Path::new("backup.tar.gz")).is_none());
         assert!(parse_backup_name(Path::new("a-b.zip")).is_none());
-    }
-
-    #[test]
-    fn php_values() {
-        let t =
-            "$aliases['x'] = array ('root' => '/var/aegir/platforms/d7', 'site_path' => \"/s\");";
-        assert_eq!(
-            php_value(t, "root").as_deref(),
-            Some("/var/aegir/platforms/d7")
-        );
-        assert_eq!(php_value(t, "site_path").as_deref(), Some("/s"));
-        assert_eq!(php_value(t, "uri"), None);
     }
 }
