@@ -44,6 +44,9 @@ pub enum Error {
     JournalOpen { site: String, journal: String },
     #[error("{0}")]
     Refused(String),
+    /// A remote (S3 bucket, NAS folder) failed: one line naming it and what went wrong.
+    #[error("{0}")]
+    Remote(String),
 }
 
 impl Error {

@@ -20,6 +20,7 @@ pub mod migrate;
 pub mod objects;
 pub mod reach;
 pub mod read;
+pub mod remote;
 pub mod repo;
 pub mod restore;
 pub mod retention;

@@ -86,6 +86,14 @@ pub enum Cmd {
     Diff(diff::DiffArgs),
     /// Finish or undo restores that were interrupted
     Recover,
+    /// Add, list or remove remotes (S3 buckets, NAS folders) to push to
+    #[command(subcommand)]
+    Remote(remote::RemoteCmd),
+    /// Upload the objects a remote lacks (resumable; data before the manifests naming it)
+    Push(push::PushArgs),
+    /// Rebuild a repository in a new folder from a remote (`--repo NEWDIR remote add ...`
+    /// first)
+    Pull(pull::PullArgs),
 }
 
 /// Runs the CLI; returns the process exit code.
@@ -133,5 +141,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Cmd::Doctor(a) => doctor::run(&ctx, a),
         Cmd::Diff(a) => diff::run(&ctx, a),
         Cmd::Recover => restore::recover(&ctx),
+        Cmd::Remote(c) => remote::run(&ctx, c),
+        Cmd::Push(a) => push::run(&ctx, a),
+        Cmd::Pull(a) => pull::run(&ctx, a),
     }
 }

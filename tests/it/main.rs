@@ -14,6 +14,7 @@ mod gc;
 mod lock;
 mod migrate;
 mod ops_cli;
+mod remote;
 mod repair;
 mod restore;
 mod retention;
