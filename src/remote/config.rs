@@ -183,8 +183,8 @@ impl Credentials {
         let secret = std::env::var("AWS_SECRET_ACCESS_KEY").unwrap_or_default();
         if id.is_empty() || secret.is_empty() {
             return Err(Error::Invalid(format!(
-                "remote '{}': no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY \
-                 or give the remote a --credentials-file",
+                "no credentials for remote '{}': set AWS_ACCESS_KEY_ID and \
+                 AWS_SECRET_ACCESS_KEY or give the remote a --credentials-file",
                 def.name
             )));
         }

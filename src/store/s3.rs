@@ -148,13 +148,29 @@ impl Inner {
 
     /// One line for a failed request about `what`.
     fn err(&self, what: &str, e: object_store::Error) -> Error {
+        let full = full_text(&e);
+        let no_bucket = format!("bucket '{}' does not exist", self.bucket);
+        let denied = format!(
+            "access denied (check the credentials and their rights on bucket '{}')",
+            self.bucket
+        );
         let cause = match &e {
+            _ if full.contains("NoSuchBucket") => no_bucket,
             object_store::Error::NotFound { .. } => "not found (is the bucket there?)".to_string(),
             object_store::Error::PermissionDenied { .. }
-            | object_store::Error::Unauthenticated { .. } => format!(
-                "access denied (check the credentials and their rights on bucket '{}')",
-                self.bucket
-            ),
+            | object_store::Error::Unauthenticated { .. } => denied,
+            _ if [
+                "403 Forbidden",
+                "InvalidAccessKeyId",
+                "SignatureDoesNotMatch",
+                "AccessDenied",
+            ]
+            .iter()
+            .any(|m| full.contains(m)) =>
+            {
+                denied
+            }
+            _ if full.contains("404 Not Found") => no_bucket,
             other => deepest_cause(other),
         };
         Error::Remote(format!(
@@ -181,6 +197,18 @@ impl Inner {
             w.finish().await.map(|_| ())
         })
     }
+}
+
+/// An error and all its causes, as one text (to recognise S3 error codes in response bodies).
+fn full_text(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        out.push('\n');
+        out.push_str(&s.to_string());
+        cur = s.source();
+    }
+    out
 }
 
 /// The innermost cause of an error, first line only (a transport error's "Connection refused").

@@ -42,10 +42,11 @@ fn place<F: Flavour>(w: &World, uri: &str) -> Option<Placed<F>> {
 }
 
 impl<F: Flavour> Placed<F> {
-    /// The platform (with the site folder) and the database are gone.
+    /// The platform (with the site folder) is gone and the database changed.
     fn lose(&self) {
         fs::remove_dir_all(&self.platform).unwrap();
-        self.db.drop_database();
+        self.db.mess_up();
+        self.db.check_messed(&self.state);
     }
 
     /// Restores from the repository at `repo`: everything is back byte for byte.
