@@ -379,3 +379,28 @@ fn remote_add_checks_everything_before_writing() {
     let r = w.run(&["remote", "add", "r", "file:///tmp"]);
     assert_one_line_error(&r, 1, &["already exists"]);
 }
+
+#[test]
+fn snapshot_all_push_sends_the_new_snapshots_and_reports_a_failed_push() {
+    let w = World::new();
+    let p = w.platform("platforms/d7", 10);
+    w.site("cron.example", &p);
+    let nas = w.path("nas");
+    fs::create_dir(&nas).unwrap();
+    w.run(&["remote", "add", "nas", &format!("file://{}", nas.display())])
+        .ok();
+    w.run(&["snapshot", "--all", "--kind", "scheduled", "--push", "nas"])
+        .ok();
+    assert_eq!(w.snapshot_count(), 1);
+    assert_eq!(object_files(&nas), object_files(&w.repo.join("data")));
+    // The share is gone: the snapshot is still taken, the push fails in one line, exit 1.
+    fs::remove_dir_all(&nas).unwrap();
+    let r = w.run(&["snapshot", "--all", "--push", "nas"]);
+    assert_one_line_error(&r, 1, &["push to remote 'nas'", "is the share mounted"]);
+    assert_eq!(w.snapshot_count(), 2);
+    assert!(!nas.exists(), "an unmounted share is not created");
+    // An unknown remote is refused before anything is captured.
+    let r = w.run(&["snapshot", "--all", "--push", "nowhere"]);
+    assert_one_line_error(&r, 1, &["nowhere"]);
+    assert_eq!(w.snapshot_count(), 2);
+}
