@@ -93,7 +93,7 @@ fn three_sites_come_back_from_garage_into_a_fresh_folder() {
     let url = s3.url("three");
     let creds = s3.env();
     let env = env_of(&creds);
-    let add = ["remote", "add", "offsite", &url, "--endpoint", &s3.endpoint];
+    let add = s3.add_args("offsite", &url);
     w.run(&add).ok();
     let first = w.run_env(&["push", "--json"], &env).ok();
     let r = first.json();
@@ -120,7 +120,7 @@ fn three_sites_come_back_from_garage_into_a_fresh_folder() {
     let fresh = w.path("rebuilt");
     let f = fresh.to_string_lossy();
     let mut add_fresh = vec!["--repo", &f];
-    add_fresh.extend(add);
+    add_fresh.extend(add.iter().copied());
     w.run(&add_fresh).ok();
     let pulled = w
         .run_env(&["--repo", &f, "pull", "offsite", "--json"], &env)
@@ -183,14 +183,13 @@ fn a_killed_push_to_garage_resumes_without_uploading_twice() {
     let Some(s3) = garage() else { return };
     let w = world_with_objects();
     let url = s3.url("kill");
-    w.run(&["remote", "add", "k", &url, "--endpoint", &s3.endpoint])
-        .ok();
+    w.run(&s3.add_args("k", &url)).ok();
     let (bucket, prefix) = url["s3://".len()..].split_once('/').unwrap();
     let cfg = sitesnap::store::S3Config {
         bucket: bucket.into(),
         prefix: prefix.into(),
         endpoint: Some(s3.endpoint.clone()),
-        region: "garage".into(),
+        region: s3.region.clone(),
         key_id: s3.key_id.clone(),
         secret: s3.secret.clone(),
     };
@@ -260,8 +259,18 @@ fn a_failing_remote_is_one_line_and_changes_nothing() {
         ),
     ];
     for (name, url, endpoint, env, says) in cases {
-        w.run(&["remote", "add", name, &url, "--endpoint", endpoint])
-            .ok();
+        let region = s3.region.as_str();
+        w.run(&[
+            "remote",
+            "add",
+            name,
+            &url,
+            "--endpoint",
+            endpoint,
+            "--region",
+            region,
+        ])
+        .ok();
         let before = w.state();
         let files = object_files(&w.repo.join("data"));
         let r = w.run_env(&["push", name], env);
@@ -281,6 +290,8 @@ fn a_failing_remote_is_one_line_and_changes_nothing() {
             &url,
             "--endpoint",
             endpoint,
+            "--region",
+            region,
         ])
         .ok();
         let r = w.run_env(&["--repo", &f, "pull", name], env);

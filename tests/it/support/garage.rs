@@ -9,6 +9,8 @@ use super::db::ci;
 #[derive(Clone)]
 pub struct S3Env {
     pub endpoint: String,
+    /// `AWS_REGION` (`.ci/garage.sh` exports `garage`), default `garage`.
+    pub region: String,
     pub bucket: String,
     pub key_id: String,
     pub secret: String,
@@ -20,6 +22,20 @@ impl S3Env {
         let mut b = [0u8; 6];
         getrandom::fill(&mut b).unwrap();
         format!("s3://{}/{tag}-{}", self.bucket, hex::encode(b))
+    }
+
+    /// `remote add NAME URL` arguments for this server: endpoint and region.
+    pub fn add_args<'a>(&'a self, name: &'a str, url: &'a str) -> Vec<&'a str> {
+        vec![
+            "remote",
+            "add",
+            name,
+            url,
+            "--endpoint",
+            &self.endpoint,
+            "--region",
+            &self.region,
+        ]
     }
 
     /// The credentials as environment variables for a run.
@@ -43,6 +59,7 @@ pub fn garage() -> Option<S3Env> {
     ) {
         (Some(endpoint), Some(bucket), Some(key_id), Some(secret)) => Some(S3Env {
             endpoint,
+            region: get("AWS_REGION").unwrap_or_else(|| "garage".into()),
             bucket,
             key_id,
             secret,
