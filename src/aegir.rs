@@ -57,8 +57,9 @@ fn extract_checked(archive: &Path, dest: &Path) -> Result<()> {
     let mut ar = open_archive(archive)?;
     ar.set_preserve_permissions(true);
     ar.set_preserve_mtime(true);
-    // SAFETY: geteuid has no preconditions, cannot fail and touches no memory of ours.
-    ar.set_preserve_ownerships(unsafe { libc::geteuid() } == 0);
+    // Owners are not taken from the archive: `tame_modes` gives everything the site
+    // folder's owner.
+    ar.set_preserve_ownerships(false);
     ar.set_unpack_xattrs(false);
     let bad = |p: &Path, why: &str| {
         Error::Invalid(format!(
@@ -98,7 +99,13 @@ fn extract_checked(archive: &Path, dest: &Path) -> Result<()> {
         }
         // unpack_in refuses paths that leave `dest`, including through symlinks it unpacked.
         let ok = e.unpack_in(dest).map_err(|err| {
-            Error::Invalid(format!("{}: {}: {err}", archive.display(), p.display()))
+            // tar's message hides the OS error (a full disk, ...): name both.
+            let mut root: Option<&dyn std::error::Error> = std::error::Error::source(&err);
+            while let Some(next) = root.and_then(|r| r.source()) {
+                root = Some(next);
+            }
+            let os = root.map(|s| format!(": {s}")).unwrap_or_default();
+            Error::Invalid(format!("{}: {}: {err}{os}", archive.display(), p.display()))
         })?;
         if !ok {
             return Err(bad(&p, "would be written outside the site folder"));
@@ -120,6 +127,8 @@ pub fn import(repo: &Repo, archive: &Path, uri: Option<&str>) -> Result<Snapshot
             )));
         }
     };
+    // A missing file is named as missing, before the site is looked up.
+    fs::metadata(archive).at(archive)?;
     let s: SiteRecord = repo.cat.site(&uri)?;
     let time = match &parsed {
         Some((_, t)) => *t,
@@ -148,9 +157,19 @@ fn import_from(
     time: chrono::DateTime<Utc>,
 ) -> Result<SnapshotRecord> {
     extract_checked(archive, work)?;
+    let tamed = tame_modes(work, &platform.join(&s.site_dir))?;
     // Aegir packs from inside the site folder: entries are ./settings.php, ./files/...
     let dump = work.join("database.sql");
-    let has_dump = dump.is_file();
+    let has_dump = match fs::symlink_metadata(&dump) {
+        Ok(m) if m.file_type().is_file() => true,
+        Ok(_) => {
+            return Err(Error::Invalid(format!(
+                "{}: entry 'database.sql' is not a regular file (a symlink?); nothing imported",
+                archive.display()
+            )));
+        }
+        Err(_) => false,
+    };
     let db = s.database()?;
     if has_dump && matches!(db, Some(crate::db::Database::Sqlite(_))) {
         return Err(Error::Invalid(format!(
@@ -167,7 +186,7 @@ fn import_from(
             ""
         },
         platform.display()
-    );
+    ) + &tamed;
     let mut o = CaptureOpts::new(SnapshotKind::Imported);
     o.source = Some(ImportSource {
         site_dir: work.to_path_buf(),
@@ -179,6 +198,54 @@ fn import_from(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned());
     capture::snapshot(repo, s, platform, &o)
+}
+
+/// Clears setuid, setgid and sticky bits under the extracted folder `work` and (as root) gives
+/// every entry the owner of the live site folder `live` (else of its parent). Returns what
+/// was changed, for the snapshot's note (empty when nothing was).
+fn tame_modes(work: &Path, live: &Path) -> Result<String> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let owner = [live, live.parent().unwrap_or(live)]
+        .iter()
+        .find_map(|p| fs::metadata(p).ok())
+        .map(|m| (m.uid(), m.gid()));
+    // SAFETY: geteuid has no preconditions, cannot fail and touches no memory of ours.
+    let owner = owner.filter(|_| unsafe { libc::geteuid() } == 0);
+    let mut cleared = Vec::new();
+    let mut chowned = 0usize;
+    for e in walkdir::WalkDir::new(work).min_depth(1) {
+        let e = e.map_err(|err| Error::Invalid(format!("{}: {err}", work.display())))?;
+        let md = e.path().symlink_metadata().at(e.path())?;
+        if let Some((u, g)) = owner
+            && (md.uid(), md.gid()) != (u, g)
+        {
+            std::os::unix::fs::lchown(e.path(), Some(u), Some(g)).at(e.path())?;
+            chowned += 1;
+        }
+        if !md.file_type().is_symlink() && md.mode() & 0o7000 != 0 {
+            let mode = md.mode() & 0o777;
+            fs::set_permissions(e.path(), fs::Permissions::from_mode(mode)).at(e.path())?;
+            let rel = e.path().strip_prefix(work).unwrap_or(e.path());
+            cleared.push(format!(
+                "{} ({:o} -> {mode:o})",
+                rel.display(),
+                md.mode() & 0o7777
+            ));
+        }
+    }
+    let mut out = String::new();
+    if !cleared.is_empty() {
+        out.push_str(&format!(
+            "; setuid/setgid/sticky bits cleared on {}",
+            cleared.join(", ")
+        ));
+    }
+    if let (Some((u, g)), true) = (owner, chowned > 0) {
+        out.push_str(&format!(
+            "; {chowned} entries given the site folder's owner {u}:{g}"
+        ));
+    }
+    Ok(out)
 }
 
 fn remove_private_tree(p: &Path) -> std::io::Result<()> {

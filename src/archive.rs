@@ -92,10 +92,10 @@ fn write_archive(
     file: fs::File,
     comp: Compression,
 ) -> Result<ExportStats> {
-    let w: Box<dyn Write> = match comp {
-        Compression::None => Box::new(std::io::BufWriter::new(file)),
-        Compression::Zstd => Box::new(zstd::Encoder::new(file, 3).at(tmp)?.auto_finish()),
-        Compression::Gzip => Box::new(flate2::write::GzEncoder::new(
+    let w = match comp {
+        Compression::None => Encoder::Plain(std::io::BufWriter::new(file)),
+        Compression::Zstd => Encoder::Zstd(zstd::Encoder::new(file, 3).at(tmp)?),
+        Compression::Gzip => Encoder::Gzip(flate2::write::GzEncoder::new(
             file,
             flate2::Compression::default(),
         )),
@@ -133,11 +133,47 @@ fn write_archive(
         stats.entries += 1;
         stats.bytes += size;
     }
-    let w = tar.into_inner().at(tmp)?;
-    drop(w);
-    let f = fs::File::open(tmp).at(tmp)?;
+    // Every error of the last writes (the encoder's final block, the buffer) counts.
+    let f = tar.into_inner().at(tmp)?.finish().at(tmp)?;
     f.sync_all().at(tmp)?;
     Ok(stats)
+}
+
+/// The archive's compression layer over the file, finished explicitly so that an error in
+/// its last writes is an error, not dropped.
+enum Encoder {
+    Plain(std::io::BufWriter<fs::File>),
+    Zstd(zstd::Encoder<'static, fs::File>),
+    Gzip(flate2::write::GzEncoder<fs::File>),
+}
+
+impl Encoder {
+    /// Writes what is buffered and the compressed stream's end; returns the file.
+    fn finish(self) -> std::io::Result<fs::File> {
+        match self {
+            Encoder::Plain(b) => b.into_inner().map_err(|e| e.into_error()),
+            Encoder::Zstd(z) => z.finish(),
+            Encoder::Gzip(g) => g.finish(),
+        }
+    }
+}
+
+impl Write for Encoder {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Encoder::Plain(w) => w.write(buf),
+            Encoder::Zstd(w) => w.write(buf),
+            Encoder::Gzip(w) => w.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Encoder::Plain(w) => w.flush(),
+            Encoder::Zstd(w) => w.flush(),
+            Encoder::Gzip(w) => w.flush(),
+        }
+    }
 }
 
 fn corrupt_or_io(e: std::io::Error, tmp: &Path, snap: &str, what: &str) -> Error {

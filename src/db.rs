@@ -159,6 +159,11 @@ impl Database {
     pub fn check(&self) -> Result<()> {
         match self {
             Database::Sqlite(p) => {
+                if fs::symlink_metadata(p).is_ok_and(|m| m.file_type().is_symlink()) {
+                    return Err(self.err(
+                        "the database path is a symlink: refused (it could lead to another file)",
+                    ));
+                }
                 if !p.is_file() {
                     return Err(self.err("database file does not exist"));
                 }

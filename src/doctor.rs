@@ -4,7 +4,7 @@
 //! restore, loose repository permissions, no recent snapshot) and never changes anything.
 
 use crate::catalog::ShortId;
-use crate::catalog::SiteRecord;
+use crate::catalog::{JournalRecord, SiteRecord};
 use crate::error::Result;
 use crate::repo::Repo;
 use crate::site;
@@ -48,15 +48,53 @@ pub fn check(repo: &Repo, only: Option<&str>) -> Result<Vec<Finding>> {
     let mut out = Vec::new();
     if only.is_none() {
         check_repository(repo, &mut out);
+        check_damage(repo, &mut out)?;
     }
     let sites: Vec<SiteRecord> = match only {
         Some(u) => vec![repo.cat.site(u)?],
         None => repo.cat.sites()?,
     };
     for s in &sites {
+        if only.is_some() {
+            check_journal(repo, s, &mut out);
+        }
         check_site(repo, s, &mut out)?;
     }
     Ok(out)
+}
+
+/// Damage `verify` recorded and snapshots `repair snapshots` marked, with what to run.
+fn check_damage(repo: &Repo, out: &mut Vec<Finding>) -> Result<()> {
+    let damaged = repo.cat.damaged_chunks()?.len();
+    if damaged > 0 {
+        add(
+            out,
+            Level::Problem,
+            "repository",
+            format!(
+                "{damaged} damaged chunk(s) found by verify: `sitesnap snapshot --all` stores them \
+                 anew where the live files still hold them, then `sitesnap verify --read-data`; \
+                 `sitesnap repair snapshots` names what is lost for good"
+            ),
+        );
+    }
+    let lost = repo.cat.lost_snapshots()?;
+    if !lost.is_empty() {
+        add(
+            out,
+            Level::Warning,
+            "repository",
+            format!(
+                "{} snapshot(s) have lost data ({}): `sitesnap repair snapshots` lists it",
+                lost.len(),
+                lost.iter()
+                    .map(|i| i.short())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        );
+    }
+    Ok(())
 }
 
 fn check_repository(repo: &Repo, out: &mut Vec<Finding>) {
@@ -84,12 +122,7 @@ fn check_repository(repo: &Repo, out: &mut Vec<Finding>) {
     match repo.cat.open_journals() {
         Ok(js) => {
             for j in js {
-                add(
-                    out,
-                    Level::Problem,
-                    &j.site,
-                    format!("restore {} is unfinished: run `sitesnap recover`", j.id),
-                );
+                add(out, Level::Problem, &j.site, unfinished(&j));
             }
         }
         Err(e) => add(out, Level::Problem, r, format!("catalogue: {e}")),
@@ -106,6 +139,23 @@ fn check_repository(repo: &Repo, out: &mut Vec<Finding>) {
                 tmp.display()
             ),
         );
+    }
+}
+
+/// The line for an unfinished restore journal.
+fn unfinished(j: &JournalRecord) -> String {
+    format!(
+        "restore {} is unfinished ({}): run `sitesnap recover`, or `sitesnap recover --abort {}` to put the site back as it was before",
+        j.id, j.state, j.id
+    )
+}
+
+/// Reports one site's unfinished restore (the repository check reports every site's).
+fn check_journal(repo: &Repo, s: &SiteRecord, out: &mut Vec<Finding>) {
+    match repo.cat.open_journal_for(&s.uri) {
+        Ok(Some(j)) => add(out, Level::Problem, &s.uri, unfinished(&j)),
+        Ok(None) => {}
+        Err(e) => add(out, Level::Problem, &s.uri, format!("catalogue: {e}")),
     }
 }
 

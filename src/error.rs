@@ -39,11 +39,31 @@ pub enum Error {
     #[error("repository is locked by {0}")]
     Locked(String),
     #[error(
-        "site '{site}' has an unfinished restore (journal {journal}); run `sitesnap recover` first"
+        "site '{site}' has an unfinished restore (journal {journal}); run `sitesnap recover` first (or `sitesnap recover --abort {journal}`)"
     )]
     JournalOpen { site: String, journal: String },
     #[error("{0}")]
     Refused(String),
+    /// A restore step failed and the site was put back exactly as it was before.
+    #[error(
+        "restore of {site} failed at the {step} step: {cause}; rolled back: the site is as it was before"
+    )]
+    RolledBack {
+        site: String,
+        step: String,
+        cause: Box<Error>,
+    },
+    /// A restore step failed and putting the site back failed too: `recover` finishes the undo.
+    #[error(
+        "restore of {site} failed at the {step} step: {cause}; rolling back failed too: {undo}; run `sitesnap recover` (journal {journal})"
+    )]
+    RollbackFailed {
+        site: String,
+        step: String,
+        journal: String,
+        cause: Box<Error>,
+        undo: Box<Error>,
+    },
     /// A remote (S3 bucket, NAS folder) failed: one line naming it and what went wrong.
     #[error("{0}")]
     Remote(String),

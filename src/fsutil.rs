@@ -211,3 +211,53 @@ pub fn pausepoint(point: &str) {
     #[cfg(not(debug_assertions))]
     let _ = point;
 }
+
+/// Bytes free for an unprivileged writer on the filesystem holding `path` (or its nearest
+/// existing ancestor), and that filesystem's device number.
+pub fn available_bytes(path: &Path) -> Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let mut probe = path.to_path_buf();
+    while fs::symlink_metadata(&probe).is_err() {
+        if !probe.pop() {
+            return Err(Error::Invalid(format!(
+                "{}: no existing folder above it",
+                path.display()
+            )));
+        }
+    }
+    let dev = fs::metadata(&probe).at(&probe)?.dev();
+    let c = std::ffi::CString::new(std::os::unix::ffi::OsStrExt::as_bytes(probe.as_os_str()))
+        .map_err(|_| Error::Invalid(format!("{}: NUL in path", probe.display())))?;
+    // SAFETY: all-zero bytes are a valid `statvfs` (plain integers), which statvfs(3) fills.
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a NUL-terminated path that outlives the call and `st` is a valid,
+    // writable statvfs buffer.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return Err(Error::io(&probe, std::io::Error::last_os_error()));
+    }
+    Ok((st.f_bavail as u64 * st.f_frsize as u64, dev))
+}
+
+/// A path for display: control characters (a newline that could fake a line of output, an
+/// escape sequence) shown escaped as `\n`, `\t`, `\xNN`; everything else as `display()`.
+pub fn shown(path: &Path) -> String {
+    shown_text(&path.display().to_string())
+}
+
+/// Text for display with control characters escaped (see [`shown`]).
+pub fn shown_text(s: &str) -> String {
+    if !s.chars().any(char::is_control) {
+        return s.to_string();
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}

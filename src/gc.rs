@@ -239,12 +239,16 @@ pub fn plan(repo: &Repo, opts: &GcOpts) -> Result<GcPlan> {
         .filter(|o| !indexed.contains(o.name.name.as_str()))
         .collect();
     plan.dead_chunks = usage.iter().map(|u| u.chunks - u.live_chunks).sum();
+    // A pack whose damaged chunk was stored anew is rewritten (its damaged bytes go); one
+    // still holding an unhealed damaged chunk cannot be copied and stays as it is.
+    let healed = repo.cat.damaged_packs(true)?;
+    let damaged = repo.cat.damaged_packs(false)?;
     for u in usage {
         if u.live_chunks == 0 {
             plan.dead.push(u);
-        } else {
+        } else if !damaged.contains(&u.name) {
             let unused = u.size.saturating_sub(pack_bytes_needed(&u));
-            if unused as f64 > opts.repack_threshold * u.size as f64 {
+            if healed.contains(&u.name) || unused as f64 > opts.repack_threshold * u.size as f64 {
                 plan.repack.push(u);
             }
         }
@@ -340,6 +344,7 @@ pub fn execute(repo: &Repo, mut plan: GcPlan) -> Result<GcReport> {
     rep.chunks_removed = rows.chunks;
     rep.blobs_removed = rows.blobs;
     rep.cache_rows_invalidated = rows.cache_rows;
+    repo.cat.forget_damage_of_removed_packs()?;
     fsutil::failpoint("gc-rows-deleted");
 
     // 3. Then the objects no row names any more.

@@ -9,6 +9,7 @@
 
 use crate::catalog::SnapshotKind;
 use crate::error::{Error, Result};
+use crate::fsutil;
 use chrono::{DateTime, Datelike, Days, Months, TimeZone, Timelike, Utc};
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -81,6 +82,9 @@ impl Span {
         if span.is_zero() {
             return Err(bad("it is zero"));
         }
+        if span.checked_before(&fsutil::now()).is_none() {
+            return Err(bad("it reaches beyond the calendar"));
+        }
         Ok(span)
     }
 
@@ -91,19 +95,14 @@ impl Span {
 
     /// `t` minus this span, calendar-wise in `t`'s time zone (years and months first, then
     /// weeks and days, then hours, like Go's `AddDate` followed by `Add`). Month ends clamp
-    /// (31 March minus 1m is 28/29 February).
-    pub fn before<Tz: TimeZone>(&self, t: &DateTime<Tz>) -> DateTime<Tz> {
-        let months = self.years * 12 + self.months;
+    /// (31 March minus 1m is 28/29 February). None when the result falls off the calendar.
+    pub fn checked_before<Tz: TimeZone>(&self, t: &DateTime<Tz>) -> Option<DateTime<Tz>> {
+        let months = u32::try_from(self.years as u64 * 12 + self.months as u64).ok()?;
         let days = self.weeks as u64 * 7 + self.days as u64;
-        let t = t
-            .clone()
-            .checked_sub_months(Months::new(months))
-            .unwrap_or_else(|| t.clone());
-        let t = t
-            .clone()
-            .checked_sub_days(Days::new(days))
-            .unwrap_or_else(|| t.clone());
-        t - chrono::Duration::hours(self.hours as i64)
+        t.clone()
+            .checked_sub_months(Months::new(months))?
+            .checked_sub_days(Days::new(days))?
+            .checked_sub_signed(chrono::Duration::hours(self.hours as i64))
     }
 }
 
@@ -370,7 +369,11 @@ pub fn apply<Tz: TimeZone>(
     let within_cutoff = policy
         .within
         .filter(|w| !w.is_zero())
-        .map(|w| w.before(&latest.with_timezone(tz)).with_timezone(&Utc));
+        // A span beyond the calendar keeps everything (parse refuses one; never keep nothing).
+        .map(|w| {
+            w.checked_before(&latest.with_timezone(tz))
+                .map_or(DateTime::<Utc>::MIN_UTC, |t| t.with_timezone(&Utc))
+        });
     let protect_cutoff = now - chrono::Duration::days(PROTECT_DAYS as i64);
     let mut buckets: Vec<(u32, Bucket, Option<i64>)> = policy
         .counts()
@@ -464,12 +467,12 @@ mod tests {
         }
         let p = Span::parse("1m").unwrap();
         assert_eq!(
-            p.before(&t("2026-03-31T10:00:00Z")),
+            p.checked_before(&t("2026-03-31T10:00:00Z")).unwrap(),
             t("2026-02-28T10:00:00Z")
         );
         let p = Span::parse("2w1h").unwrap();
         assert_eq!(
-            p.before(&t("2026-03-15T10:00:00Z")),
+            p.checked_before(&t("2026-03-15T10:00:00Z")).unwrap(),
             t("2026-03-01T09:00:00Z")
         );
     }

@@ -33,6 +33,27 @@ pub fn validate_uri(uri: &str) -> Result<()> {
     Ok(())
 }
 
+/// Checks a platform folder: not `/`, and not a folder that holds the repository `repo`
+/// (a restore or snapshot of it would reach into the repository).
+pub fn check_platform(platform: &Path, repo: &Path) -> Result<()> {
+    if platform.parent().is_none() {
+        return Err(Error::Invalid(format!(
+            "platform '{}' is the root folder, not a platform",
+            platform.display()
+        )));
+    }
+    let repo = std::fs::canonicalize(repo).unwrap_or_else(|_| repo.to_path_buf());
+    let plat = std::fs::canonicalize(platform).unwrap_or_else(|_| platform.to_path_buf());
+    if repo.starts_with(&plat) {
+        return Err(Error::Invalid(format!(
+            "platform {} holds the repository {}: refused",
+            platform.display(),
+            repo.display()
+        )));
+    }
+    Ok(())
+}
+
 /// Absolute, symlink-free form of an existing platform folder.
 pub fn canonical_platform(p: &Path) -> Result<PathBuf> {
     if !p.is_dir() {
@@ -113,6 +134,30 @@ pub fn validate_site_dir(site_dir: &str, web_root: Option<&str>) -> Result<Strin
     Ok(norm)
 }
 
+/// Checks a site's own folder: what [`validate_site_dir`] allows, and also exactly
+/// `sites/<name>` (or `<web root>/sites/<name>`), one folder deep, where `<name>` is a valid
+/// site URI. The one place this rule lives, for registration and before a restore. Returns the
+/// normalised path.
+pub fn validate_site_folder(site_dir: &str, web_root: Option<&str>) -> Result<String> {
+    let norm = validate_site_dir(site_dir, web_root)?;
+    let wr = web_root.unwrap_or("").trim_matches('/');
+    let bad = |why: String| {
+        Error::Invalid(format!(
+            "site directory '{site_dir}' {why} (a site folder is sites/<name>)"
+        ))
+    };
+    let under = [String::new(), format!("{wr}/")]
+        .into_iter()
+        .filter(|r| r.is_empty() || !wr.is_empty())
+        .find_map(|r| norm.strip_prefix(&format!("{r}sites/")).map(str::to_string));
+    match under {
+        Some(name) if !name.contains('/') => validate_uri(&name)
+            .map(|_| norm.clone())
+            .map_err(|e| bad(format!("is not a site name: {e}"))),
+        _ => Err(bad("is not a site's own folder".into())),
+    }
+}
+
 /// Builds and validates a new site record.
 pub fn new_site(uri: &str, spec: &SiteSpec) -> Result<SiteRecord> {
     validate_uri(uri)?;
@@ -127,7 +172,7 @@ pub fn new_site(uri: &str, spec: &SiteSpec) -> Result<SiteRecord> {
         None if web_root.is_empty() => format!("sites/{uri}"),
         None => format!("{web_root}/sites/{uri}"),
     };
-    let site_dir = validate_site_dir(&site_dir, Some(&web_root))?;
+    let site_dir = validate_site_folder(&site_dir, Some(&web_root))?;
     // Also when it does not exist yet: an existing ancestor may be a symlink leading out.
     fsutil::check_inside(&platform, &platform.join(&site_dir))?;
     let mut bindings = Vec::new();
@@ -219,6 +264,7 @@ pub fn register(
         }
     }
     let mut rec = new_site(uri, &spec)?;
+    check_platform(&rec.platform, &repo.root)?;
     rec.policy = policy;
     let web_root = spec_web_root(&rec.platform, &spec)?;
     rec.extra_paths = validate_extra_paths(cat, &rec, &web_root)?;

@@ -137,6 +137,7 @@ fn check_pack(
     backend: &dyn Backend,
     (id, name, size): (i64, &str, u64),
     read_data: bool,
+    healed: bool,
 ) -> Result<PackCheck> {
     let p = PackToCheck {
         name,
@@ -167,7 +168,7 @@ fn check_pack(
     let mut out = check_header(&p, &header);
     if read_data {
         match backend.read(&obj) {
-            Ok(bytes) => check_data(&p, &bytes, &mut out),
+            Ok(bytes) => check_data(&p, &bytes, &mut out, healed),
             Err(e) => {
                 let msg = format!("cannot be read: {}", store::cause(&e));
                 return Ok(PackCheck::all(&p.rows, msg));
@@ -202,8 +203,10 @@ fn check_header(p: &PackToCheck, header: &[PackEntry]) -> PackCheck {
     }
 }
 
-/// Decompresses and re-hashes every indexed chunk, and checks the pack's name.
-fn check_data(p: &PackToCheck, bytes: &[u8], out: &mut PackCheck) {
+/// Decompresses and re-hashes every indexed chunk, and checks the pack's name (a pack whose
+/// damaged chunk was stored anew elsewhere, `healed`, holds damage no index row names; `gc`
+/// rewrites it).
+fn check_data(p: &PackToCheck, bytes: &[u8], out: &mut PackCheck, healed: bool) {
     out.bytes_read = bytes.len() as u64;
     let sum = hex::encode(Sha256::digest(bytes));
     let mut bad_data = 0u64;
@@ -221,7 +224,7 @@ fn check_data(p: &PackToCheck, bytes: &[u8], out: &mut PackCheck) {
         out.add_problem(format!(
             "{bad_data} chunk(s) do not decompress to their hash"
         ));
-    } else if sum != p.name && out.problem.is_none() {
+    } else if sum != p.name && out.problem.is_none() && !healed {
         out.problem =
             Some("its content does not match its name (damage outside the indexed chunks)".into());
     }
@@ -335,6 +338,7 @@ fn check_packs(
 ) -> Result<Vec<(usize, PackCheck)>> {
     let backend = repo.backend();
     let cat_path = Repo::catalog_path(&repo.root);
+    let healed = repo.cat.damaged_packs(true)?;
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<(usize, PackCheck)>> = Mutex::new(Vec::new());
     let workers = std::thread::available_parallelism()
@@ -352,7 +356,9 @@ fn check_packs(
                         let Some((id, name, size)) = packs.get(i) else {
                             return Ok(());
                         };
-                        let r = check_pack(&cat, &**backend, (*id, name, *size), read_data)?;
+                        let sized = (*id, name.as_str(), *size);
+                        let r =
+                            check_pack(&cat, &**backend, sized, read_data, healed.contains(name))?;
                         results.lock().expect("results").push((i, r));
                     }
                 })
@@ -382,7 +388,9 @@ pub fn verify(repo: &Repo, opts: &VerifyOpts) -> Result<VerifyReport> {
     // 1. Packs, on all cores, each read once from start to end.
     let results = check_packs(repo, &packs, opts.read_data)?;
     let mut bad: HashSet<Hash> = HashSet::new();
+    let mut found: Vec<(Hash, String)> = Vec::new();
     for (i, r) in results {
+        found.extend(r.bad.iter().map(|h| (*h, packs[i].1.clone())));
         rep.chunks_read += r.chunks_read;
         rep.bytes_read += r.bytes_read;
         if let Some(problem) = r.problem {
@@ -394,6 +402,9 @@ pub fn verify(repo: &Repo, opts: &VerifyOpts) -> Result<VerifyReport> {
         }
         bad.extend(r.bad);
     }
+
+    // Remembered, so no later snapshot reuses a damaged chunk (a full read replaces the list).
+    repo.cat.record_damage(&found, opts.read_data)?;
 
     // 2. What the snapshots refer to.
     let marked = reach::mark(repo, &bad)?;
@@ -440,4 +451,48 @@ fn check_store(repo: &Repo, packs: &[(i64, String, u64)], rep: &mut VerifyReport
     rep.unknown_objects
         .extend(garbage.iter().map(|o| o.to_string()));
     Ok(())
+}
+
+/// What is lost for good now, without reading pack data: the snapshots whose data names a
+/// chunk `verify` recorded as damaged (and no later snapshot stored anew) or one the index
+/// does not know, each with its lost files. `repair snapshots` records it.
+pub fn lost(repo: &Repo) -> Result<Vec<DamagedSnapshot>> {
+    let recorded = repo.cat.damaged_chunks()?;
+    let snaps = repo.cat.snapshots(None)?;
+    let marked = reach::mark(repo, &recorded)?;
+    let mut bad = recorded;
+    bad.extend(repo.cat.live_missing()?);
+    let unreadable: HashSet<Hash> = marked.unreadable.iter().map(|u| u.blob).collect();
+    let mut live_bad = HashSet::new();
+    for h in bad {
+        if repo.cat.live_contains(&h)? {
+            live_bad.insert(h);
+        }
+    }
+    if live_bad.is_empty() && unreadable.is_empty() {
+        return Ok(Vec::new());
+    }
+    name_damage(repo, &snaps, &live_bad, &unreadable)
+}
+
+/// `repair snapshots`: finds what is lost for good ([`lost`]) and marks it in the catalogue
+/// (replacing earlier marks), so `doctor` and `restore` can name it.
+pub fn repair_snapshots(repo: &Repo) -> Result<Vec<DamagedSnapshot>> {
+    let lost = lost(repo)?;
+    let marks: Vec<(String, Vec<crate::catalog::LostItem>)> = lost
+        .iter()
+        .map(|s| {
+            let items = s
+                .damaged
+                .iter()
+                .map(|d| crate::catalog::LostItem {
+                    part: d.part.clone(),
+                    path: d.path.clone(),
+                })
+                .collect();
+            (s.id.clone(), items)
+        })
+        .collect();
+    repo.cat.mark_lost(&marks)?;
+    Ok(lost)
 }

@@ -80,7 +80,7 @@ pub(super) fn write_cache_rows(conn: &Connection, rows: &[(Vec<u8>, CacheEntry)]
 
 impl Catalog {
     /// Loads the files-cache rows for every path under `root` (inclusive), keyed by absolute
-    /// path.
+    /// path; rows naming a chunk recorded as damaged are left out.
     pub fn load_cache(&self, root: &Path) -> Result<HashMap<Vec<u8>, CacheEntry>> {
         use std::os::unix::ffi::OsStrExt;
         let root = root.as_os_str().as_bytes();
@@ -149,6 +149,12 @@ impl Catalog {
                 );
             }
             i = j;
+        }
+        // A row naming a damaged chunk is not trusted: the file is read again, so a live file
+        // that still has the content stores that chunk anew.
+        let damaged = self.damaged_chunks()?;
+        if !damaged.is_empty() {
+            map.retain(|_, e| !e.chunks.iter().any(|c| damaged.contains(c)));
         }
         Ok(map)
     }

@@ -21,29 +21,48 @@ pub struct JournalRecord {
     pub plan: String,
     /// Steps done.
     pub step: u32,
-    /// `open`, `done` or `rolled-back`.
+    /// `open`, `done`, `rolled-back` or `rolling-back`.
     pub state: JournalState,
 }
 
 impl Catalog {
-    /// The open journal of a site, if any.
+    /// The unfinished journal (open or being undone) of a site, if any.
     pub fn open_journal_for(&self, site: &str) -> Result<Option<JournalRecord>> {
         Ok(self
             .conn
             .query_row(
                 "SELECT id, site, snapshot, pre_restore, plan, step, state FROM journals
-                 WHERE site = ?1 AND state = 'open'",
+                 WHERE site = ?1 AND state IN ('open', 'rolling-back')",
                 [site],
                 Self::journal_from_row,
             )
             .optional()?)
     }
 
-    /// Every open journal, oldest first.
+    /// The unfinished journal whose id is or starts with `id`.
+    pub fn unfinished_journal(&self, id: &str) -> Result<Option<JournalRecord>> {
+        let mut found: Vec<JournalRecord> = self
+            .open_journals()?
+            .into_iter()
+            .filter(|j| !id.is_empty() && j.id.starts_with(id))
+            .collect();
+        Ok(if found.len() == 1 { found.pop() } else { None })
+    }
+
+    /// Marks a journal as being undone (it stays unfinished).
+    pub fn mark_rolling_back(&self, id: &str) -> Result<()> {
+        self.conn.execute(
+            "UPDATE journals SET state = ?2 WHERE id = ?1",
+            params![id, JournalState::RollingBack],
+        )?;
+        Ok(())
+    }
+
+    /// Every unfinished journal (open or being undone), oldest first.
     pub fn open_journals(&self) -> Result<Vec<JournalRecord>> {
         let mut st = self.conn.prepare(
             "SELECT id, site, snapshot, pre_restore, plan, step, state FROM journals
-             WHERE state = 'open' ORDER BY started",
+             WHERE state IN ('open', 'rolling-back') ORDER BY started",
         )?;
         let rows = st.query_map([], Self::journal_from_row)?;
         Ok(rows.collect::<rusqlite::Result<_>>()?)

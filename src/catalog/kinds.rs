@@ -110,8 +110,11 @@ pub enum JournalState {
     Open,
     /// The restore finished.
     Done,
-    /// The restore was undone before it changed the live site.
+    /// The restore was undone: the site is as it was before.
     RolledBack,
+    /// A step failed (or `recover --abort` was asked) and the undo is under way; `recover`
+    /// finishes the undo, never the restore.
+    RollingBack,
 }
 
 impl JournalState {
@@ -121,6 +124,7 @@ impl JournalState {
             JournalState::Open => "open",
             JournalState::Done => "done",
             JournalState::RolledBack => "rolled-back",
+            JournalState::RollingBack => "rolling-back",
         }
     }
 
@@ -130,6 +134,7 @@ impl JournalState {
             "open" => Ok(JournalState::Open),
             "done" => Ok(JournalState::Done),
             "rolled-back" => Ok(JournalState::RolledBack),
+            "rolling-back" => Ok(JournalState::RollingBack),
             other => Err(Error::Corrupt(format!("unknown journal state '{other}'"))),
         }
     }

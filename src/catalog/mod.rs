@@ -8,6 +8,7 @@
 //! (the live set of gc and verify), `cache` (the files cache), `journal` (restore journals).
 
 mod cache;
+mod damage;
 mod journal;
 mod kinds;
 mod live;
@@ -20,6 +21,7 @@ mod tests;
 
 pub use crate::store::pack::ChunkLocation;
 pub use cache::CacheEntry;
+pub use damage::LostItem;
 pub use journal::JournalRecord;
 pub use kinds::{JournalState, SHORT_ID_LEN, ShortId, SnapshotKind, short_id};
 pub use live::{Batch, DeadRows};
@@ -41,8 +43,10 @@ const SCHEMA_V2: &str = include_str!("../../schema_v2.sql");
 const SCHEMA_V3: &str = include_str!("../../schema_v3.sql");
 /// Migration from version 3 to 4: `meta` (the repository format of the rows).
 const SCHEMA_V4: &str = include_str!("../../schema_v4.sql");
+/// Migration from version 4 to 5: damaged chunks and snapshots with lost data.
+const SCHEMA_V5: &str = include_str!("../../schema_v5.sql");
 /// Schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 4;
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// An open catalogue: one SQLite connection (in WAL mode, fully synchronous).
 pub struct Catalog {
@@ -106,7 +110,12 @@ impl Catalog {
             }
             tx.commit()?;
         }
-        for (to, sql) in [(2, SCHEMA_V2), (3, SCHEMA_V3), (4, SCHEMA_V4)] {
+        for (to, sql) in [
+            (2, SCHEMA_V2),
+            (3, SCHEMA_V3),
+            (4, SCHEMA_V4),
+            (5, SCHEMA_V5),
+        ] {
             if v < to {
                 self.migrate_to(to, sql)?;
             }

@@ -25,11 +25,13 @@ pub struct PackUsage {
 }
 
 impl Catalog {
-    /// Is the chunk indexed?
+    /// Is the chunk indexed (and not recorded as damaged: a damaged chunk is stored anew)?
     pub fn chunk_exists(&self, h: &Hash) -> Result<bool> {
-        let mut st = self
-            .conn
-            .prepare_cached("SELECT 1 FROM chunks WHERE hash = ?1")?;
+        let mut st = self.conn.prepare_cached(
+            "SELECT 1 FROM chunks WHERE hash = ?1
+                 AND NOT EXISTS (SELECT 1 FROM damaged_chunks d
+                                 WHERE d.hash = ?1 AND d.healed IS NULL)",
+        )?;
         Ok(st.exists([&h.0[..]])?)
     }
 
@@ -54,10 +56,23 @@ impl Catalog {
     /// Records a durable pack and its chunks in one transaction. Call only after the pack file
     /// is fsynced and renamed into place.
     pub fn insert_pack(&self, info: &PackInfo) -> Result<()> {
+        // A chunk recorded as damaged is stored anew: its index row moves to the sound copy
+        // (healing every snapshot that shares it) and its damage row goes.
         self.record_pack(
             info,
-            "INSERT OR IGNORE INTO chunks (hash, pack_id, offset, clen, ulen) VALUES (?1, ?2, ?3, ?4, ?5)",
-        )
+            "INSERT INTO chunks (hash, pack_id, offset, clen, ulen) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT(hash) DO UPDATE SET pack_id = excluded.pack_id,
+                 offset = excluded.offset, clen = excluded.clen, ulen = excluded.ulen
+             WHERE EXISTS (SELECT 1 FROM damaged_chunks d
+                           WHERE d.hash = excluded.hash AND d.healed IS NULL)",
+        )?;
+        self.healed(info)
+    }
+
+    /// Marks the damaged copies of the chunks `info` now holds a sound copy of as healed.
+    fn healed(&self, info: &PackInfo) -> Result<()> {
+        let hashes: Vec<Hash> = info.entries.iter().map(|e| e.hash).collect();
+        self.mark_healed(&hashes)
     }
 
     /// Records a pack and runs `chunk_sql` (parameters: hash, pack id, offset, clen, ulen) for

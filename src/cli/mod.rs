@@ -84,8 +84,8 @@ pub enum Cmd {
     Doctor(doctor::DoctorArgs),
     /// What changed between two snapshots, or between a snapshot and the live site
     Diff(diff::DiffArgs),
-    /// Finish or undo restores that were interrupted
-    Recover,
+    /// Finish or undo restores that were interrupted (each site on its own)
+    Recover(restore::RecoverArgs),
     /// Add, list or remove remotes (S3 buckets, NAS folders) to push to
     #[command(subcommand)]
     Remote(remote::RemoteCmd),
@@ -140,7 +140,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Cmd::Discover(a) => aegir::discover(&ctx, a),
         Cmd::Doctor(a) => doctor::run(&ctx, a),
         Cmd::Diff(a) => diff::run(&ctx, a),
-        Cmd::Recover => restore::recover(&ctx),
+        Cmd::Recover(a) => restore::recover(&ctx, a),
         Cmd::Remote(c) => remote::run(&ctx, c),
         Cmd::Push(a) => push::run(&ctx, a),
         Cmd::Pull(a) => pull::run(&ctx, a),

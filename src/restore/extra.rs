@@ -138,6 +138,12 @@ pub(super) fn swap_extra(plan: &Plan) -> Result<()> {
         if fs::symlink_metadata(tmp).is_ok() {
             if fs::symlink_metadata(&target).is_ok() {
                 rename_durable(&target, aside)?;
+            } else if fs::symlink_metadata(aside).is_err() {
+                // There was nothing here: a rollback removes what is put in.
+                let absent = aside_name(&target, "absent", &plan.journal);
+                if fs::symlink_metadata(&absent).is_err() {
+                    fsutil::create_private_file(&absent)?;
+                }
             }
             if let Some(parent) = target.parent() {
                 fs::create_dir_all(parent).at(parent)?;
@@ -151,4 +157,53 @@ pub(super) fn swap_extra(plan: &Plan) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Undoes [`swap_extra`] after a failed step: each live extra path moved aside comes back (what
+/// the restore put there goes to its temporary place, removed with the temporary files); one
+/// that did not exist before is taken away again; copies moved off the platform the site was
+/// on come back. Decided from what is on disk, so it can be repeated.
+pub(super) fn undo_extra(plan: &Plan) -> Result<()> {
+    for ((x, tmp), aside) in plan
+        .extra_paths
+        .iter()
+        .zip(&plan.extra_tmps)
+        .zip(&plan.extra_asides)
+    {
+        let target = plan.target_platform.join(x);
+        let absent = aside_name(&target, "absent", &plan.journal);
+        if fs::symlink_metadata(aside).is_ok() {
+            if fs::symlink_metadata(&target).is_ok() {
+                put_away(&target, tmp)?;
+            }
+            rename_durable(aside, &target)?;
+        } else if fs::symlink_metadata(&absent).is_ok() {
+            if fs::symlink_metadata(tmp).is_err() && fs::symlink_metadata(&target).is_ok() {
+                rename_durable(&target, tmp)?;
+            }
+            fs::remove_file(&absent).at(&absent)?;
+        }
+    }
+    for (c, a) in current_copies(plan) {
+        if fs::symlink_metadata(&a).is_ok() && fs::symlink_metadata(&c).is_err() {
+            rename_durable(&a, &c)?;
+        }
+    }
+    Ok(())
+}
+
+/// Removes the markers of extra paths that did not exist before the restore.
+pub(super) fn remove_markers(plan: &Plan) {
+    for x in &plan.extra_paths {
+        let target = plan.target_platform.join(x);
+        let _ = fs::remove_file(aside_name(&target, "absent", &plan.journal));
+    }
+}
+
+/// Moves what the restore put at `live` to `tmp` (removed with the temporary files).
+fn put_away(live: &Path, tmp: &Path) -> Result<()> {
+    if fs::symlink_metadata(tmp).is_ok() {
+        super::write::remove_tree(tmp)?;
+    }
+    rename_durable(live, tmp)
 }

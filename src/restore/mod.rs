@@ -12,14 +12,16 @@
 mod extra;
 mod journal;
 mod plan;
+mod preflight;
 mod prepare;
 mod steps;
+mod undo;
 mod write;
 
 use crate::capture::{self, CaptureOpts};
-use crate::catalog::ShortId;
 use crate::catalog::SnapshotKind;
 use crate::catalog::{JournalRecord, SnapshotRecord};
+use crate::catalog::{ShortId, short_id};
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::repo::Repo;
@@ -62,6 +64,8 @@ pub fn run(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<Outcome> {
         )));
     }
     let site = repo.cat.site(&plan.site)?;
+    // 0. Checks before anything changes: targets, free space, the database account.
+    preflight::preflight(repo, snap, plan)?;
     // 1. The pre-restore snapshot: the current state, whatever it is, so this is undoable.
     let mut o = CaptureOpts::new(SnapshotKind::PreRestore);
     o.tolerant = true;
@@ -99,34 +103,80 @@ pub fn run(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<Outcome> {
     })
 }
 
-/// Finishes or undoes every interrupted restore. Returns one line per journal.
-pub fn recover(repo: &Repo) -> Result<Vec<String>> {
-    let mut out = Vec::new();
-    for j in repo.cat.open_journals()? {
-        let plan: Plan = serde_json::from_str(&j.plan)
-            .map_err(|e| Error::Corrupt(format!("journal {}: plan unreadable: {e}", j.id)))?;
-        if j.step < STEP_PREPARED {
-            // Nothing live was changed yet: remove what was being prepared.
-            rollback(&plan);
-            repo.cat.close_journal(&j.id, JournalState::RolledBack)?;
-            out.push(format!(
-                "restore of {} to {} had not started changing the site: undone (site unchanged)",
-                j.site,
-                &j.snapshot[..8.min(j.snapshot.len())]
-            ));
-            continue;
-        }
-        let snap = repo.cat.resolve_snapshot(&j.snapshot)?;
-        finish(repo, &snap, &plan, j.step)?;
-        out.push(format!(
-            "restore of {} to {} finished (undo with: sitesnap restore {})",
-            j.site,
-            &j.snapshot[..8.min(j.snapshot.len())],
-            j.pre_restore
-                .as_deref()
-                .map(|p| &p[..8.min(p.len())])
-                .unwrap_or("?")
+/// What `recover` did with one unfinished journal.
+#[derive(Debug)]
+pub struct Recovered {
+    /// The site restored.
+    pub site: String,
+    /// The journal id.
+    pub journal: String,
+    /// One line saying what was done, or why this journal could not be finished or undone.
+    pub result: Result<String>,
+}
+
+/// Finishes or undoes every interrupted restore, each site on its own: one journal that fails
+/// does not stop the others.
+pub fn recover(repo: &Repo) -> Result<Vec<Recovered>> {
+    Ok(repo
+        .cat
+        .open_journals()?
+        .into_iter()
+        .map(|j| Recovered {
+            site: j.site.clone(),
+            journal: j.id.clone(),
+            result: recover_one(repo, &j),
+        })
+        .collect())
+}
+
+/// Reads a journal's plan.
+fn journal_plan(j: &JournalRecord) -> Result<Plan> {
+    serde_json::from_str(&j.plan)
+        .map_err(|e| Error::Corrupt(format!("journal {}: plan unreadable: {e}", j.id)))
+}
+
+/// Finishes (or, once it was being undone, undoes) one interrupted restore.
+fn recover_one(repo: &Repo, j: &JournalRecord) -> Result<String> {
+    let plan = journal_plan(j)?;
+    let snap = short_id(&j.snapshot);
+    if j.state == JournalState::RollingBack {
+        undo::undo(repo, &plan, j)?;
+        return Ok(format!(
+            "restore of {} to {snap} was being rolled back: undone (the site is as it was before)",
+            j.site
         ));
     }
-    Ok(out)
+    if j.step < STEP_PREPARED {
+        // Nothing live was changed yet: remove what was being prepared.
+        rollback(&plan);
+        repo.cat.close_journal(&j.id, JournalState::RolledBack)?;
+        return Ok(format!(
+            "restore of {} to {snap} had not started changing the site: undone (site unchanged)",
+            j.site
+        ));
+    }
+    let rec = repo.cat.resolve_snapshot(&j.snapshot)?;
+    finish(repo, &rec, &plan, j.step)?;
+    Ok(format!(
+        "restore of {} to {snap} finished (undo with: sitesnap restore {})",
+        j.site,
+        j.pre_restore.as_deref().map(short_id).unwrap_or("?")
+    ))
+}
+
+/// `recover --abort <journal>`: brings the site of an unfinished restore back to its
+/// pre-restore state, whatever step the restore had reached.
+pub fn abort(repo: &Repo, journal: &str) -> Result<String> {
+    let j = repo.cat.unfinished_journal(journal)?.ok_or_else(|| {
+        Error::Invalid(format!(
+            "no unfinished restore with journal '{journal}' (see `sitesnap doctor`)"
+        ))
+    })?;
+    let plan = journal_plan(&j)?;
+    undo::undo(repo, &plan, &j)?;
+    Ok(format!(
+        "restore of {} to {} aborted: the site is as it was before",
+        j.site,
+        short_id(&j.snapshot)
+    ))
 }

@@ -3,7 +3,7 @@
 //! front so `recover` finds them. Planning reads live trees but changes nothing.
 
 use crate::capture;
-use crate::catalog::{SiteRecord, SnapshotRecord};
+use crate::catalog::{ShortId, SiteRecord, SnapshotRecord};
 use crate::db::Database;
 use crate::error::{Error, Result};
 use crate::fsutil;
@@ -154,6 +154,7 @@ pub(super) fn aside_name(path: &Path, tag: &str, journal: &str) -> PathBuf {
 pub fn plan(repo: &Repo, snap: &SnapshotRecord, opts: &RestoreOpts) -> Result<(Plan, SiteRecord)> {
     let site = repo.cat.site(&snap.site)?;
     check_can_plan(repo, snap, opts, &site)?;
+    check_not_lost(repo, snap, opts)?;
     let current = site::locate(&repo.cat, &site)?;
     check_platform_path(snap)?;
     let target = snap.platform_path.clone();
@@ -239,7 +240,57 @@ fn check_can_plan(
             "--no-db and --no-files together leave nothing to restore".into(),
         ));
     }
-    fsutil::check_relative(&snap.site_dir, "site directory in snapshot")
+    fsutil::check_relative(&snap.site_dir, "site directory in snapshot")?;
+    // The stored site and snapshot are held to the rules of registration.
+    let site_web_root = repo
+        .cat
+        .platform_web_root(&site.platform)?
+        .or_else(|| snap.web_root.clone());
+    for (dir, web_root) in [
+        (&snap.site_dir, snap.web_root.as_deref()),
+        (&site.site_dir, site_web_root.as_deref()),
+    ] {
+        site::validate_site_folder(dir, web_root)
+            .map_err(|e| Error::Refused(format!("site {}: {e}", site.uri)))?;
+    }
+    for p in [&snap.platform_path, &site.platform] {
+        site::check_platform(p, &repo.root)
+            .map_err(|e| Error::Refused(format!("site {}: {e}", site.uri)))?;
+    }
+    Ok(())
+}
+
+/// Refuses a snapshot whose parts being restored were marked as lost by `repair snapshots`
+/// and are still lost (a later snapshot may have stored the damaged chunks anew).
+fn check_not_lost(repo: &Repo, snap: &SnapshotRecord, opts: &RestoreOpts) -> Result<()> {
+    if repo.cat.lost_in(&snap.id)?.is_empty() {
+        return Ok(());
+    }
+    let now = crate::verify::lost(repo)?;
+    let Some(s) = now.iter().find(|s| s.id == snap.id) else {
+        return Ok(());
+    };
+    let hit: Vec<_> = s
+        .damaged
+        .iter()
+        .filter(|d| {
+            if d.part == "database" {
+                !opts.no_db
+            } else {
+                !opts.no_files
+            }
+        })
+        .collect();
+    match hit.first() {
+        None => Ok(()),
+        Some(first) => Err(Error::Refused(format!(
+            "snapshot {} has lost data: {} item(s), first {} {} (`sitesnap repair snapshots` lists them)",
+            snap.id.short(),
+            hit.len(),
+            first.part,
+            first.path
+        ))),
+    }
 }
 
 /// Refuses a snapshot that names a relative platform path.
@@ -354,8 +405,14 @@ impl Plan {
             &self.snapshot[..8.min(self.snapshot.len())],
             self.snapshot_time
         ));
-        out.push(format!("  now on:     {}", self.current_platform.display()));
-        out.push(format!("  back to:    {}", self.target_platform.display()));
+        out.push(format!(
+            "  now on:     {}",
+            fsutil::shown(&self.current_platform)
+        ));
+        out.push(format!(
+            "  back to:    {}",
+            fsutil::shown(&self.target_platform)
+        ));
         let p = match self.platform {
             PlatformAction::Keep => "exists and matches the snapshot: used as it is".to_string(),
             PlatformAction::Recreate => "is gone: recreated from the snapshot".to_string(),
@@ -376,12 +433,12 @@ impl Plan {
         if self.restore_files {
             out.push(format!(
                 "  site dir:   {} replaced by the snapshot's (the live one is moved aside)",
-                self.site_target.display()
+                fsutil::shown(&self.site_target)
             ));
             if let Some(c) = &self.current_copy {
                 out.push(format!(
                     "  old copy:   {} moved away from the current platform",
-                    c.display()
+                    fsutil::shown(c)
                 ));
             }
         } else {
@@ -389,9 +446,13 @@ impl Plan {
         }
         match (&self.db, self.restore_db) {
             (Some(db), true) => out.push(format!(
-                "  database:   {db}: every table dropped, then the snapshot's dump loaded"
+                "  database:   {}: every table dropped, then the snapshot's dump loaded",
+                fsutil::shown_text(db)
             )),
-            (Some(db), false) => out.push(format!("  database:   {db}: not touched")),
+            (Some(db), false) => out.push(format!(
+                "  database:   {}: not touched",
+                fsutil::shown_text(db)
+            )),
             (None, _) => out.push("  database:   none".to_string()),
         }
         for x in &self.extra_paths {
@@ -401,7 +462,7 @@ impl Plan {
             ));
         }
         for b in &self.bindings {
-            out.push(format!("  binding:    {} written back", b.display()));
+            out.push(format!("  binding:    {} written back", fsutil::shown(b)));
         }
         out.join("\n")
     }

@@ -3,9 +3,10 @@
 //! folders. Each step is a rename or a load that can be repeated, so `recover` can run them
 //! again after a crash.
 
-use super::journal::{JournalState, STEP_BINDINGS, STEP_DB, STEP_PLATFORM, STEP_SITE};
-use super::plan::{Plan, PlatformAction};
+use super::journal::{JournalState, Step};
+use super::plan::{Plan, PlatformAction, aside_name};
 use super::prepare::rollback;
+use super::undo;
 use super::write::{apply_meta, remove_tree, rename_durable};
 use crate::capture;
 use crate::catalog::{CacheEntry, SnapshotRecord};
@@ -22,37 +23,16 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// Runs the journaled steps after `done`, each repeatable; returns the aside folders removed
-/// and kept.
+/// and kept. A step that fails is undone with everything before it (see `undo`), and the error
+/// says so.
 pub(super) fn finish(
     repo: &Repo,
     snap: &SnapshotRecord,
     plan: &Plan,
     done: u32,
 ) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
-    let step = |n: u32| -> Result<()> { repo.cat.update_journal(&plan.journal, n, None) };
-    if done < STEP_PLATFORM {
-        step_platform(repo, snap, plan)?;
-        step(STEP_PLATFORM)?;
-        fsutil::failpoint("restore-platform");
-    }
-    if done < STEP_SITE {
-        step_site(plan)?;
-        step(STEP_SITE)?;
-        fsutil::failpoint("restore-site");
-    }
-    if done < STEP_DB {
-        step_db(repo, snap, plan)?;
-        step(STEP_DB)?;
-        fsutil::failpoint("restore-db");
-    }
-    if done < STEP_BINDINGS {
-        for (b, tmp) in plan.bindings.iter().zip(&plan.binding_tmps) {
-            if fs::symlink_metadata(tmp).is_ok() {
-                rename_durable(tmp, b)?;
-            }
-        }
-        step(STEP_BINDINGS)?;
-        fsutil::failpoint("restore-bindings");
+    if let Err((step, cause)) = run_steps(repo, snap, plan, done) {
+        return Err(undo::after_failure(repo, plan, step, cause));
     }
     // The catalogue: where the site is now, and the files cache for what was written.
     let mut site = repo.cat.site(&plan.site)?;
@@ -96,8 +76,57 @@ pub(super) fn finish(
         }
     }
     rollback(plan);
+    undo::remove_markers(plan);
     repo.cat.close_journal(&plan.journal, JournalState::Done)?;
     Ok((removed, kept))
+}
+
+/// The live steps after `done`: platform, site folder, database, binding files. On failure,
+/// the step that failed and why.
+fn run_steps(
+    repo: &Repo,
+    snap: &SnapshotRecord,
+    plan: &Plan,
+    done: u32,
+) -> std::result::Result<(), (Step, Error)> {
+    let run = |step: Step, f: &dyn Fn() -> Result<()>| -> std::result::Result<(), (Step, Error)> {
+        if done >= step.number() {
+            return Ok(());
+        }
+        f().and_then(|()| repo.cat.update_journal(&plan.journal, step.number(), None))
+            .map_err(|e| (step, e))
+    };
+    run(Step::Platform, &|| step_platform(repo, snap, plan))?;
+    fsutil::failpoint("restore-platform");
+    run(Step::SiteFolder, &|| step_site(plan))?;
+    fsutil::failpoint("restore-site");
+    run(Step::Database, &|| step_db(repo, snap, plan))?;
+    fsutil::failpoint("restore-db");
+    run(Step::Bindings, &|| step_bindings(plan))?;
+    fsutil::failpoint("restore-bindings");
+    Ok(())
+}
+
+/// Step 5: puts each prepared binding file in place. The live one is first linked aside (so
+/// a rollback can put it back) or, when there was none, a marker says so; the rename itself
+/// replaces the file in one go.
+fn step_bindings(plan: &Plan) -> Result<()> {
+    for (b, tmp) in plan.bindings.iter().zip(&plan.binding_tmps) {
+        if fs::symlink_metadata(tmp).is_err() {
+            continue;
+        }
+        let old = aside_name(b, "old", &plan.journal);
+        let absent = aside_name(b, "absent", &plan.journal);
+        if fs::symlink_metadata(&old).is_err() && fs::symlink_metadata(&absent).is_err() {
+            if fs::symlink_metadata(b).is_ok() {
+                fs::hard_link(b, &old).at(b)?;
+            } else {
+                fsutil::create_private_file(&absent)?;
+            }
+        }
+        rename_durable(tmp, b)?;
+    }
+    Ok(())
 }
 
 /// Step 2: puts a recreated platform in place, or repairs an existing one.
@@ -198,6 +227,12 @@ fn step_site(plan: &Plan) -> Result<()> {
     if fs::symlink_metadata(tmp).is_ok() {
         if fs::symlink_metadata(&plan.site_target).is_ok() {
             rename_durable(&plan.site_target, &plan.site_aside)?;
+        } else if fs::symlink_metadata(&plan.site_aside).is_err() {
+            // There was no site folder here: a rollback removes the one put in.
+            let absent = aside_name(&plan.site_target, "absent", &plan.journal);
+            if fs::symlink_metadata(&absent).is_err() {
+                fsutil::create_private_file(&absent)?;
+            }
         }
         rename_durable(tmp, &plan.site_target)?;
     }

@@ -11,6 +11,7 @@ mod db;
 mod doctor;
 mod export;
 mod gc;
+mod hardening;
 mod lock;
 mod migrate;
 mod ops_cli;

@@ -42,6 +42,21 @@ fn pack_path(repo: &std::path::Path, name: &str) -> std::path::PathBuf {
     repo.join("data").join(&name[..2]).join(name)
 }
 
+/// Flips one bit of the byte at `at` in `path`.
+fn flip(path: &std::path::Path, at: u64) {
+    let mut f = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
+    let mut b = [0u8; 1];
+    f.seek(SeekFrom::Start(at)).unwrap();
+    f.read_exact(&mut b).unwrap();
+    b[0] ^= 0x10;
+    f.seek(SeekFrom::Start(at)).unwrap();
+    f.write_all(&b).unwrap();
+}
+
 fn damaged(v: &serde_json::Value, id: &str) -> Option<Vec<String>> {
     v["damaged_snapshots"]
         .as_array()
@@ -85,20 +100,7 @@ fn sound_repository_verifies() {
 fn a_flipped_bit_is_found_and_the_file_named() {
     let s = scene();
     let (pack, offset, clen) = chunk_of(&s.w.repo, &s.first, "files/upload5.bin");
-    let path = pack_path(&s.w.repo, &pack);
-    let mut f = fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&path)
-        .unwrap();
-    let at = offset + clen as u64 / 2;
-    let mut b = [0u8; 1];
-    f.seek(SeekFrom::Start(at)).unwrap();
-    f.read_exact(&mut b).unwrap();
-    b[0] ^= 0x10;
-    f.seek(SeekFrom::Start(at)).unwrap();
-    f.write_all(&b).unwrap();
-    drop(f);
+    flip(&pack_path(&s.w.repo, &pack), offset + clen as u64 / 2);
 
     // The structure is intact: only reading the data finds it.
     s.w.run(&["verify"]).ok();
@@ -210,4 +212,106 @@ fn a_deleted_pack_is_found_and_every_damaged_file_named() {
         h.stdout
     );
     assert!(h.stdout.contains("\n  database dump\n"), "{}", h.stdout);
+}
+
+/// The scene with one bit flipped in the first chunk of files/upload5.bin (stored once, in the
+/// first pack, shared by both snapshots); returns the damaged pack's path.
+fn damaged_scene() -> (Scene, std::path::PathBuf) {
+    let s = scene();
+    let (pack, offset, clen) = chunk_of(&s.w.repo, &s.first, "files/upload5.bin");
+    let path = pack_path(&s.w.repo, &pack);
+    flip(&path, offset + clen as u64 / 2);
+    s.w.run(&["verify", "--read-data"]).fails(1);
+    (s, path)
+}
+
+#[test]
+fn a_damaged_chunk_is_healed_by_the_next_snapshot_of_the_unchanged_site() {
+    let (s, damaged_pack) = damaged_scene();
+    let file =
+        s.w.dir
+            .path()
+            .join("platforms/drupal-7.98/sites/example.com/files/upload5.bin");
+    let content = fs::read(&file).unwrap();
+    let d = s.w.run(&["doctor"]).fails(1);
+    assert!(
+        d.stdout.contains("1 damaged chunk(s) found by verify"),
+        "{}",
+        d.stdout
+    );
+    // The live file still has the content: the next snapshot stores the chunk anew (the files
+    // cache does not vouch for a file whose chunk is damaged).
+    let third = s.w.snapshot("example.com");
+    assert!(third["bytes_added"].as_u64().unwrap() > 0, "{third}");
+    let v = s.w.run(&["verify", "--read-data", "--json"]).ok().json();
+    assert_eq!(v["ok"], true, "{v}");
+    assert!(!s.w.run(&["doctor"]).stdout.contains("damaged chunk"));
+    // Every old snapshot shares the healed chunk and restores it.
+    for id in [&s.first, &s.second] {
+        fs::write(&file, b"overwritten").unwrap();
+        s.w.run(&["restore", id, "--yes"]).ok();
+        assert_eq!(fs::read(&file).unwrap(), content, "{id}");
+    }
+    // gc rewrites the pack that still holds the damaged bytes; all stays sound.
+    assert!(damaged_pack.exists());
+    s.w.run(&["gc"]).ok();
+    assert!(!damaged_pack.exists(), "the damaged pack is rewritten");
+    let v = s.w.run(&["verify", "--read-data", "--json"]).ok().json();
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(v["unknown_objects"].as_array().unwrap().len(), 0, "{v}");
+}
+
+#[test]
+fn a_chunk_whose_live_file_changed_is_named_lost_and_its_restore_refused() {
+    let (s, damaged_pack) = damaged_scene();
+    let site =
+        s.w.dir
+            .path()
+            .join("platforms/drupal-7.98/sites/example.com");
+    fs::write(site.join("files/upload5.bin"), noise(5, 9_000)).unwrap();
+    let third = s.w.snapshot("example.com")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    s.w.run(&["verify", "--read-data"]).fails(1);
+    let r = s.w.run(&["repair", "snapshots", "--json"]).fails(1).json();
+    let named: Vec<&str> = r
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(named.len(), 2, "{r}");
+    assert!(
+        named.contains(&s.first.as_str()) && named.contains(&s.second.as_str()),
+        "{r}"
+    );
+    for x in r.as_array().unwrap() {
+        assert_eq!(
+            x["damaged"][0]["path"], "sites/example.com/files/upload5.bin",
+            "{r}"
+        );
+    }
+    let h = s.w.run(&["repair", "snapshots"]).fails(1);
+    assert!(
+        h.stdout
+            .contains("site sites/example.com/files/upload5.bin"),
+        "{}",
+        h.stdout
+    );
+    assert!(
+        s.w.run(&["doctor"])
+            .stdout
+            .contains("2 snapshot(s) have lost data")
+    );
+    // Restoring the lost file is refused before anything changes; the database alone is fine.
+    let before = live_records(&site, |_, _| true);
+    let r = s.w.run(&["restore", &s.first, "--yes"]);
+    assert_one_line_error(&r, 1, &["lost data", "files/upload5.bin", &s.first[..8]]);
+    assert_eq!(live_records(&site, |_, _| true), before);
+    s.w.run(&["restore", &s.first, "--no-files", "--yes"]).ok();
+    s.w.run(&["restore", &third, "--yes"]).ok();
+    // gc leaves the pack it cannot copy as it is, and works.
+    s.w.run(&["gc"]).ok();
+    assert!(damaged_pack.exists());
 }

@@ -12,13 +12,46 @@ use clap::Subcommand;
 pub enum RepairCmd {
     /// Rebuild catalog.sqlite from the store alone (packs, manifests, blob lists, sites, pins)
     Catalog,
+    /// Name and mark the snapshots whose data is lost for good (chunks `verify` found damaged
+    /// that no later snapshot could store anew)
+    Snapshots,
 }
 
 /// Runs `repair <what>`.
 pub fn run(ctx: &Ctx, c: RepairCmd) -> Result<i32> {
     match c {
         RepairCmd::Catalog => catalog(ctx),
+        RepairCmd::Snapshots => snapshots(ctx),
     }
+}
+
+fn snapshots(ctx: &Ctx) -> Result<i32> {
+    let repo = ctx.open_locked("repair snapshots")?;
+    let lost = crate::verify::repair_snapshots(&repo)?;
+    if ctx.json {
+        print_json(&lost)?;
+    } else {
+        for s in &lost {
+            println!(
+                "snapshot {} of {} ({}) has lost data:",
+                short(&s.id),
+                s.site,
+                s.kind
+            );
+            for d in &s.damaged {
+                println!("  {} {}", d.part, d.path);
+            }
+        }
+        if lost.is_empty() {
+            println!("no snapshot has lost data");
+        } else {
+            println!(
+                "{} snapshot(s) marked as having lost data; restoring their lost parts is refused",
+                lost.len()
+            );
+        }
+    }
+    Ok(if lost.is_empty() { 0 } else { 1 })
 }
 
 fn catalog(ctx: &Ctx) -> Result<i32> {

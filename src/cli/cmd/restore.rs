@@ -102,15 +102,41 @@ fn confirmed() -> Result<bool> {
     Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
 }
 
-/// Finishes or undoes interrupted restores.
-pub fn recover(ctx: &Ctx) -> Result<i32> {
+/// Arguments of `recover`.
+#[derive(Args, Debug)]
+pub struct RecoverArgs {
+    /// Undo this unfinished restore instead (journal id or a unique prefix): the site goes
+    /// back to its pre-restore state
+    #[arg(long, value_name = "JOURNAL")]
+    pub abort: Option<String>,
+}
+
+/// Finishes or undoes interrupted restores, each site on its own; exit 1 if any of them could
+/// not be finished or undone.
+pub fn recover(ctx: &Ctx, a: RecoverArgs) -> Result<i32> {
     let repo = ctx.open_locked("recover")?;
-    let lines = restore::recover(&repo)?;
-    if lines.is_empty() {
+    if let Some(j) = a.abort {
+        println!("{}", restore::abort(&repo, &j)?);
+        return Ok(0);
+    }
+    let done = restore::recover(&repo)?;
+    if done.is_empty() {
         println!("no interrupted restore");
     }
-    for l in lines {
-        println!("{l}");
+    let mut code = 0;
+    for r in done {
+        match r.result {
+            Ok(line) => println!("{line}"),
+            Err(e) => {
+                code = 1;
+                eprintln!(
+                    "sitesnap: error: journal {} ({}): {}",
+                    r.journal,
+                    r.site,
+                    crate::cli::output::one_line(&anyhow::Error::from(e))
+                );
+            }
+        }
     }
-    Ok(0)
+    Ok(code)
 }
