@@ -64,6 +64,9 @@ pub enum Error {
         cause: Box<Error>,
         undo: Box<Error>,
     },
+    /// A remote (S3 bucket, NAS folder) failed: one line naming it and what went wrong.
+    #[error("{0}")]
+    Remote(String),
 }
 
 impl Error {

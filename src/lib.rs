@@ -24,6 +24,7 @@ pub mod objects;
 pub mod preflight;
 pub mod reach;
 pub mod read;
+pub mod remote;
 pub mod repo;
 pub mod restore;
 pub mod retention;

@@ -103,6 +103,14 @@ pub enum Cmd {
     /// Commands run before a snapshot, after a restore or migration, or on a failure
     #[command(subcommand)]
     Hooks(hooks::HooksCmd),
+    /// Add, list or remove remotes (S3 buckets, NAS folders) to push to
+    #[command(subcommand)]
+    Remote(remote::RemoteCmd),
+    /// Upload the objects a remote lacks (resumable; data before the manifests naming it)
+    Push(push::PushArgs),
+    /// Rebuild a repository in a new folder from a remote (`--repo NEWDIR remote add ...`
+    /// first)
+    Pull(pull::PullArgs),
 }
 
 /// Runs the CLI; returns the process exit code.
@@ -175,6 +183,9 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> Result<i32> {
         Cmd::Diff(a) => diff::run(ctx, a),
         Cmd::Recover(a) => restore::recover(ctx, a),
         Cmd::Hooks(c) => hooks::run(ctx, c),
+        Cmd::Remote(c) => remote::run(ctx, c),
+        Cmd::Push(a) => push::run(ctx, a),
+        Cmd::Pull(a) => pull::run(ctx, a),
         Cmd::Stats => stats::run(ctx),
         Cmd::Ls(a) => browse::ls(ctx, a),
         Cmd::Dump(a) => browse::dump(ctx, a),

@@ -137,6 +137,26 @@ impl KeyStore {
         Ok(ids)
     }
 
+    /// The bytes of key file `id` (to copy it to a remote).
+    pub fn raw(&self, id: &str) -> Result<Vec<u8>> {
+        let p = self.dir.join(id);
+        fs::read(&p).at(&p)
+    }
+
+    /// Writes key file `id` copied from a remote (mode 0600), after checking that it is a key
+    /// file of this format with that id.
+    pub fn put_raw(&self, id: &str, bytes: &[u8]) -> Result<()> {
+        let k: KeyFileJson = serde_json::from_slice(bytes)
+            .map_err(|e| Error::Corrupt(format!("key file {id} from the remote: {e}")))?;
+        if !is_key_id(id) || k.id != id {
+            return Err(Error::Corrupt(format!(
+                "key file {id} from the remote names another id"
+            )));
+        }
+        fsutil::create_private_dir(&self.dir)?;
+        fsutil::write_atomic(&self.dir.join(id), bytes, 0o600)
+    }
+
     fn read(&self, id: &str) -> Result<KeyFileJson> {
         let p = self.dir.join(id);
         let text = fs::read(&p).at(&p)?;

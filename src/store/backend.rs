@@ -28,6 +28,10 @@ pub enum ObjectKind {
     Site,
     /// A pin marker of a pinned snapshot, named by the snapshot id.
     Pin,
+    /// A key file of an encrypted repository (the master key sealed by a passphrase), named
+    /// by its 16-hex-digit id. Only remotes hold these as objects (`push` copies them from the
+    /// repository's `keys/`); they are not in [`ObjectKind::ALL`].
+    Key,
 }
 
 impl ObjectKind {
@@ -48,13 +52,14 @@ impl ObjectKind {
             ObjectKind::BlobList => Some("blobs"),
             ObjectKind::Site => Some("sites"),
             ObjectKind::Pin => Some("pins"),
+            ObjectKind::Key => Some("keys"),
         }
     }
 
     /// How many lowercase hex digits a name of this kind has.
     pub fn name_len(self) -> usize {
         match self {
-            ObjectKind::Snapshot | ObjectKind::Pin => 16,
+            ObjectKind::Snapshot | ObjectKind::Pin | ObjectKind::Key => 16,
             ObjectKind::Pack | ObjectKind::BlobList | ObjectKind::Site => 64,
         }
     }
@@ -67,6 +72,7 @@ impl ObjectKind {
             ObjectKind::BlobList => "blob list",
             ObjectKind::Site => "site object",
             ObjectKind::Pin => "pin",
+            ObjectKind::Key => "key file",
         }
     }
 
@@ -253,6 +259,7 @@ fn tmp_prefix(kind: ObjectKind) -> &'static str {
         ObjectKind::BlobList => "blobs",
         ObjectKind::Site => "site",
         ObjectKind::Pin => "pin",
+        ObjectKind::Key => "key",
     }
 }
 

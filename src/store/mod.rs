@@ -12,6 +12,7 @@ pub mod chunk;
 pub mod index;
 pub mod pack;
 pub mod reader;
+pub mod s3;
 pub mod writer;
 
 #[cfg(test)]
@@ -30,6 +31,7 @@ pub use pack::{
     read_pack_header,
 };
 pub use reader::{BlobReader, ChunkReader};
+pub use s3::{S3Backend, S3Config};
 pub use writer::{ChunkSink, PackRoller, PackWriter, SealedPack, SinkStats};
 
 /// The local folder of a repository's objects, under its root.

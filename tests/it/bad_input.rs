@@ -334,6 +334,7 @@ fn unreadable_file_and_folder_as_nobody() {
     let w = World {
         repo: dir.path().join("repo"),
         dir,
+        pass: None,
     };
     let p = w.path("platforms/drupal-7.98");
     make_platform(&p, 300, "nobody");

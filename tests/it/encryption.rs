@@ -19,6 +19,7 @@ impl Enc {
         let w = World {
             repo: dir.path().join("repo"),
             dir,
+            pass: None,
         };
         let pw = w.path("passphrase");
         fs::write(&pw, "correct horse battery staple\n").unwrap();

@@ -20,6 +20,7 @@ mod lock;
 mod migrate;
 mod ops_cli;
 mod preflight;
+mod remote;
 mod repair;
 mod restore;
 mod retention;

@@ -450,6 +450,7 @@ fn repository_is_private_and_secrets_stay_out_of_output() {
     let w2 = World {
         dir: tempfile::tempdir().unwrap(),
         repo: repo2.clone(),
+        pass: None,
     };
     w2.run(&[
         "site",

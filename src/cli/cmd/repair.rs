@@ -70,7 +70,8 @@ fn catalog(ctx: &Ctx) -> Result<i32> {
     )
 }
 
-fn print_repair(ctx: &Ctx, r: &RepairReport) {
+/// Prints what `repair catalog` (or `pull`) rebuilt and what it could not.
+pub fn print_repair(ctx: &Ctx, r: &RepairReport) {
     println!(
         "rebuilt the catalogue: {} pack(s), {} chunk(s), {} site(s), {} snapshot(s) ({} pinned)",
         r.packs, r.chunks, r.sites, r.snapshots, r.pinned

@@ -32,6 +32,9 @@ pub struct SnapshotArgs {
     /// Write Prometheus textfile-collector metrics for the sites of this run to FILE (atomically)
     #[arg(long, value_name = "FILE")]
     pub metrics: Option<PathBuf>,
+    /// Then push the repository to this remote (one error line and exit 1 if that fails)
+    #[arg(long, value_name = "NAME")]
+    pub push: Option<String>,
 }
 
 /// Arguments of `checkpoint`.
@@ -95,6 +98,11 @@ pub fn run(ctx: &Ctx, a: SnapshotArgs) -> Result<i32> {
     if !a.all && a.uris.is_empty() {
         return Err(Error::Usage("name the sites to snapshot, or use --all".into()).into());
     }
+    let push_to = a
+        .push
+        .as_deref()
+        .map(|n| crate::remote::find(&ctx.repo_path, n))
+        .transpose()?;
     let repo = ctx.open_locked("snapshot")?;
     let sites = chosen_sites(&repo, &a)?;
     let mut opts = CaptureOpts::new(a.kind.parse()?);
@@ -136,6 +144,7 @@ pub fn run(ctx: &Ctx, a: SnapshotArgs) -> Result<i32> {
             no_db.join(", ")
         );
     }
+    let pushed = push_to.map(|def| push_after(ctx, &repo, &def));
     if !failed.is_empty() {
         eprintln!(
             "{ERROR_PREFIX}{} of {} site(s) failed",
@@ -144,7 +153,23 @@ pub fn run(ctx: &Ctx, a: SnapshotArgs) -> Result<i32> {
         );
         return Ok(1);
     }
-    Ok(0)
+    Ok(if pushed == Some(false) { 1 } else { 0 })
+}
+
+/// `snapshot --push NAME`: pushes after the snapshots; a failure is one stderr line.
+fn push_after(ctx: &Ctx, repo: &Repo, def: &crate::remote::RemoteDef) -> bool {
+    match super::push::push_repo(repo, def) {
+        Ok(r) => {
+            if !ctx.json {
+                let _ = super::push::print_push(ctx, &r);
+            }
+            true
+        }
+        Err(e) => {
+            eprintln!("{ERROR_PREFIX}{}", ctx.complete(&one_line(&e)));
+            false
+        }
+    }
 }
 
 /// A snapshot of a site with no database holds its files only: say so.

@@ -73,7 +73,7 @@ const TABLES: &[(&str, &str)] = &[
 
 /// Everything a restore must bring back, as comparable text.
 #[derive(Debug, PartialEq)]
-struct State {
+pub struct State {
     tables: Vec<String>,
     digests: Vec<(String, (String, Vec<String>))>,
     views: String,
@@ -126,7 +126,7 @@ fn mess_up(db: &TestDb) {
 }
 
 /// MariaDB/MySQL on the test server (`Engine::Mysql`).
-struct MariaDb(TestDb);
+pub struct MariaDb(TestDb);
 
 impl Flavour for MariaDb {
     type State = State;

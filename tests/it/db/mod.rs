@@ -5,9 +5,9 @@
 use crate::support::*;
 
 mod hardening;
-mod mariadb;
-mod postgres;
-mod sqlite;
+pub mod mariadb;
+pub mod postgres;
+pub mod sqlite;
 
 /// One engine as the scenarios see it: a database made for one test, its schema, the state a
 /// restore must bring back, and the engine's own extra checks.

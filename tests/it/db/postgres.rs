@@ -77,7 +77,7 @@ const TABLES: &[(&str, &str)] = &[
 ];
 
 #[derive(Debug, PartialEq)]
-struct State {
+pub struct State {
     tables: Vec<String>,
     digests: Vec<(String, (String, Vec<String>))>,
     catalog: String,
@@ -133,7 +133,7 @@ fn mess_up(db: &TestDb) {
 }
 
 /// PostgreSQL on the test server (`Engine::Postgres`).
-struct Postgres(TestDb);
+pub struct Postgres(TestDb);
 
 impl Flavour for Postgres {
     type State = State;

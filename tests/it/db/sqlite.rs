@@ -32,14 +32,14 @@ CREATE TRIGGER node_logged AFTER INSERT ON node
 
 /// Tables with their rows, and every schema object's SQL.
 #[derive(Debug, PartialEq)]
-struct State {
+pub struct State {
     tables: Vec<String>,
     rows: Vec<(String, Vec<String>)>,
     schema: Vec<String>,
 }
 
 /// A database file in a temporary folder of its own.
-struct Sqlite {
+pub struct Sqlite {
     _dir: tempfile::TempDir,
     path: PathBuf,
 }

@@ -3,6 +3,7 @@
 
 pub mod db;
 pub mod fixtures;
+pub mod garage;
 pub mod procs;
 pub mod readback;
 pub mod repo;
@@ -11,6 +12,7 @@ pub mod world;
 
 pub use db::*;
 pub use fixtures::*;
+pub use garage::*;
 pub use procs::*;
 pub use readback::*;
 pub use repo::*;

@@ -8,6 +8,9 @@ use std::process::Command;
 pub struct World {
     pub dir: tempfile::TempDir,
     pub repo: PathBuf,
+    /// The passphrase file of an encrypted repository (given to every run through
+    /// `$SITESNAP_PASSWORD_FILE`).
+    pub pass: Option<PathBuf>,
 }
 
 /// Output of one run.
@@ -45,8 +48,28 @@ impl World {
     pub fn new() -> World {
         let dir = tempfile::tempdir().expect("tempdir");
         let repo = dir.path().join("repo");
-        let w = World { dir, repo };
+        let w = World {
+            dir,
+            repo,
+            pass: None,
+        };
         w.run(&["init"]).ok();
+        w
+    }
+
+    /// A new temporary world with an encrypted repository (`init --encrypt`); every run gets
+    /// its passphrase file.
+    pub fn encrypted() -> World {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let repo = dir.path().join("repo");
+        let pw = dir.path().join("passphrase");
+        std::fs::write(&pw, "correct horse battery staple\n").expect("passphrase");
+        let w = World {
+            dir,
+            repo,
+            pass: Some(pw),
+        };
+        w.run(&["init", "--encrypt"]).ok();
         w
     }
 
@@ -57,6 +80,9 @@ impl World {
     pub fn cmd(&self) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_sitesnap"));
         c.env("SITESNAP_REPO", &self.repo);
+        if let Some(p) = &self.pass {
+            c.env("SITESNAP_PASSWORD_FILE", p);
+        }
         c.env_remove("SITESNAP_FAILPOINT");
         c.env_remove("SITESNAP_TEST_NOW");
         c

@@ -1,0 +1,474 @@
+//! Remotes: push to a real S3 server (Garage, see `support::garage`) or a folder, lose the
+//! repository and the sites, pull into a fresh folder, restore; a killed push resumes without
+//! uploading anything twice; a failing remote gives one line and leaves the repository alone.
+use crate::db::mariadb::MariaDb;
+use crate::db::postgres::Postgres;
+use crate::db::sqlite::Sqlite;
+use crate::db::{Flavour, snapshot_id};
+use crate::support::*;
+use std::fs;
+use std::os::unix::process::ExitStatusExt;
+use std::path::{Path, PathBuf};
+
+/// A site placed and snapshotted: what a restore must bring back.
+struct Placed<F: Flavour> {
+    db: F,
+    uri: String,
+    platform: PathBuf,
+    listing: Vec<String>,
+    state: F::State,
+    id: String,
+}
+
+fn place<F: Flavour>(w: &World, uri: &str) -> Option<Placed<F>> {
+    let db = F::create("remote")?;
+    db.load_schema();
+    let state = db.state();
+    let platform = db_site(w, uri, &db.url());
+    fs::write(
+        platform.join("sites").join(uri).join("files/marker.txt"),
+        uri,
+    )
+    .unwrap();
+    let id = snapshot_id::<F>(w, uri);
+    Some(Placed {
+        listing: listing(&platform),
+        db,
+        uri: uri.to_string(),
+        platform,
+        state,
+        id,
+    })
+}
+
+impl<F: Flavour> Placed<F> {
+    /// The platform (with the site folder) is gone and the database changed.
+    fn lose(&self) {
+        fs::remove_dir_all(&self.platform).unwrap();
+        self.db.mess_up();
+        self.db.check_messed(&self.state);
+    }
+
+    /// Restores from the repository at `repo`: everything is back byte for byte.
+    fn check_restored(&self, w: &World, repo: &Path) {
+        let repo = repo.to_string_lossy();
+        w.run(&["--repo", &repo, "restore", &self.id, "--yes"]).ok();
+        assert_eq!(listing(&self.platform), self.listing, "{}", self.uri);
+        assert_eq!(self.db.state(), self.state, "{}", self.uri);
+    }
+}
+
+fn env_of<'a>(pairs: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    pairs.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+/// Every object file of a store folder (a repository's `data/` or a folder remote), key files
+/// (which only a remote holds as objects) left out.
+fn object_files(data: &Path) -> Vec<String> {
+    walkdir::WalkDir::new(data)
+        .into_iter()
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_type().is_file())
+        .filter(|e| !e.path().starts_with(data.join("keys")))
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| (n.len() == 64 || n.len() == 16) && n.bytes().all(|b| b.is_ascii_hexdigit()))
+        .collect()
+}
+
+fn push_json(w: &World, env: &[(&str, &str)]) -> serde_json::Value {
+    w.run_env(&["push", "--json"], env).ok().json()
+}
+
+#[test]
+fn three_sites_come_back_from_garage_into_a_fresh_folder() {
+    let Some(s3) = garage() else { return };
+    let w = World::encrypted();
+    let Some(lite) = place::<Sqlite>(&w, "lite.example") else {
+        return;
+    };
+    let Some(maria) = place::<MariaDb>(&w, "maria.example") else {
+        return;
+    };
+    let Some(pg) = place::<Postgres>(&w, "pg.example") else {
+        return;
+    };
+    let url = s3.url("three");
+    let creds = s3.env();
+    let env = env_of(&creds);
+    let add = s3.add_args("offsite", &url);
+    w.run(&add).ok();
+    let first = w.run_env(&["push", "--json"], &env).ok();
+    let r = first.json();
+    let total = object_files(&w.repo.join("data")).len() as u64;
+    assert_eq!(r["uploaded"], total, "{r}");
+    assert_eq!(r["skipped"], 0, "{r}");
+    let again = push_json(&w, &env);
+    assert_eq!(again["uploaded"], 0, "{again}");
+    assert_eq!(again["skipped"], total, "{again}");
+    // The secret is nowhere: not in output, the remotes file or the catalogue.
+    for text in [
+        first.stdout.into_bytes(),
+        first.stderr.into_bytes(),
+        fs::read(w.repo.join("remotes.json")).unwrap(),
+        fs::read(w.repo.join("catalog.sqlite")).unwrap(),
+    ] {
+        assert!(!String::from_utf8_lossy(&text).contains(&s3.secret));
+    }
+
+    fs::remove_dir_all(&w.repo).unwrap();
+    lite.lose();
+    maria.lose();
+    pg.lose();
+    let fresh = w.path("rebuilt");
+    let f = fresh.to_string_lossy();
+    let mut add_fresh = vec!["--repo", &f];
+    add_fresh.extend(add.iter().copied());
+    w.run(&add_fresh).ok();
+    let pulled = w
+        .run_env(&["--repo", &f, "pull", "offsite", "--json"], &env)
+        .ok();
+    let p = pulled.json();
+    assert_eq!(p["downloaded"], total, "{p}");
+    assert_eq!(p["repair"]["snapshots"], 3, "{p}");
+    lite.check_restored(&w, &fresh);
+    maria.check_restored(&w, &fresh);
+    pg.check_restored(&w, &fresh);
+}
+
+/// A world with one SQLite site and three snapshots (a dozen objects or more).
+fn world_with_objects() -> World {
+    let w = World::encrypted();
+    let p = w.platform("platforms/d7", 40);
+    let site = w.site("kill.example", &p);
+    for i in 0..3 {
+        fs::write(site.dir.join(format!("files/f{i}.txt")), noise(i, 300_000)).unwrap();
+        w.snapshot("kill.example");
+    }
+    w
+}
+
+/// Kills pushes at several points, then checks that the resumed push sends exactly what the
+/// remote lacks (`remote_count` reads the remote's object count from the server itself).
+fn kill_then_resume(w: &World, env: &[(&str, &str)], remote_count: &dyn Fn() -> u64) {
+    let total = object_files(&w.repo.join("data")).len() as u64;
+    assert!(total >= 12, "{total} objects");
+    let mut on_remote = 0;
+    // A push killed after its n-th object has at most n + 3 (the other uploads in flight) up.
+    for n in [1, 2] {
+        let fp = format!("push-object:{n}");
+        let mut e = env.to_vec();
+        e.push(("SITESNAP_FAILPOINT", &fp));
+        let (st, _, err) = w.run_status(&["push"], &e);
+        assert_eq!(st.signal(), Some(9), "push was killed at {fp}: {err}");
+        let now = remote_count();
+        assert!(now >= on_remote + n, "{now} objects after a kill at {fp}");
+        on_remote = now;
+    }
+    assert!(on_remote < total);
+    let r = push_json(w, env);
+    assert_eq!(r["skipped"], on_remote, "{r}");
+    assert_eq!(
+        r["uploaded"],
+        total - on_remote,
+        "nothing uploaded twice: {r}"
+    );
+    assert_eq!(remote_count(), total);
+    let r = push_json(w, env);
+    assert_eq!(
+        (r["uploaded"].as_u64(), r["skipped"].as_u64()),
+        (Some(0), Some(total))
+    );
+}
+
+#[test]
+fn a_killed_push_to_garage_resumes_without_uploading_twice() {
+    let Some(s3) = garage() else { return };
+    let w = world_with_objects();
+    let url = s3.url("kill");
+    w.run(&s3.add_args("k", &url)).ok();
+    let (bucket, prefix) = url["s3://".len()..].split_once('/').unwrap();
+    let cfg = sitesnap::store::S3Config {
+        bucket: bucket.into(),
+        prefix: prefix.into(),
+        endpoint: Some(s3.endpoint.clone()),
+        region: s3.region.clone(),
+        key_id: s3.key_id.clone(),
+        secret: s3.secret.clone(),
+    };
+    let server = sitesnap::store::S3Backend::new(&cfg).unwrap();
+    let count = || {
+        use sitesnap::store::{Backend, ObjectKind};
+        ObjectKind::ALL
+            .iter()
+            .map(|k| server.list(*k).unwrap().len() as u64)
+            .sum()
+    };
+    let creds = s3.env();
+    kill_then_resume(&w, &env_of(&creds), &count);
+}
+
+#[test]
+fn a_killed_push_to_a_folder_resumes_without_uploading_twice() {
+    let w = world_with_objects();
+    let nas = w.path("nas");
+    fs::create_dir(&nas).unwrap();
+    let url = format!("file://{}", nas.display());
+    w.run(&["remote", "add", "nas", &url]).ok();
+    kill_then_resume(&w, &[], &|| object_files(&nas).len() as u64);
+}
+
+/// A failing remote: name, URL, endpoint, environment, what the error line says.
+type Case<'a> = (&'a str, String, &'a str, &'a [(&'a str, &'a str)], &'a str);
+
+#[test]
+fn a_failing_remote_is_one_line_and_changes_nothing() {
+    let Some(s3) = garage() else { return };
+    let w = World::encrypted();
+    let p = w.platform("platforms/d7", 10);
+    w.site("fail.example", &p);
+    w.snapshot("fail.example");
+    let creds = s3.env();
+    let good = env_of(&creds);
+    let wrong: Vec<(&str, &str)> = vec![
+        ("AWS_ACCESS_KEY_ID", &s3.key_id),
+        (
+            "AWS_SECRET_ACCESS_KEY",
+            "0000000000000000000000000000000000000000000000000000000000000000",
+        ),
+    ];
+    let missing = "s3://no-such-bucket-sitesnap/x".to_string();
+    let cases: [Case; 3] = [
+        (
+            "badkey",
+            s3.url("f"),
+            s3.endpoint.as_str(),
+            &wrong,
+            "access denied",
+        ),
+        (
+            "down",
+            s3.url("f"),
+            "http://127.0.0.1:9",
+            &good,
+            "127.0.0.1:9",
+        ),
+        (
+            "nobucket",
+            missing,
+            s3.endpoint.as_str(),
+            &good,
+            "no-such-bucket",
+        ),
+    ];
+    for (name, url, endpoint, env, says) in cases {
+        let region = s3.region.as_str();
+        w.run(&[
+            "remote",
+            "add",
+            name,
+            &url,
+            "--endpoint",
+            endpoint,
+            "--region",
+            region,
+        ])
+        .ok();
+        let before = w.state();
+        let files = object_files(&w.repo.join("data"));
+        let r = w.run_env(&["push", name], env);
+        assert_one_line_error(&r, 1, &[&format!("push to remote '{name}'"), says]);
+        assert!(!r.stderr.contains(&s3.secret));
+        assert_eq!(w.state(), before, "{name}");
+        assert_eq!(object_files(&w.repo.join("data")), files, "{name}");
+        // A pull from it into a fresh folder fails the same way and writes no data.
+        let fresh = w.path(&format!("fresh-{name}"));
+        let f = fresh.to_string_lossy();
+        w.run(&[
+            "--repo",
+            &f,
+            "remote",
+            "add",
+            name,
+            &url,
+            "--endpoint",
+            endpoint,
+            "--region",
+            region,
+        ])
+        .ok();
+        let r = w.run_env(&["--repo", &f, "pull", name], env);
+        assert_one_line_error(&r, 1, &[&format!("pull from remote '{name}'"), says]);
+        assert!(!fresh.join("data").exists() && !fresh.join("catalog.sqlite").exists());
+    }
+}
+
+#[test]
+fn a_folder_remote_round_trips_a_lost_site() {
+    let w = World::encrypted();
+    let Some(lite) = place::<Sqlite>(&w, "nas.example") else {
+        return;
+    };
+    let nas = w.path("nas");
+    fs::create_dir(&nas).unwrap();
+    let url = format!("file://{}", nas.display());
+    w.run(&["remote", "add", "nas", &url]).ok();
+    let listed = w.run(&["remote", "list"]).ok();
+    assert!(listed.stdout.contains(&url), "{}", listed.stdout);
+    let r = push_json(&w, &[]);
+    assert_eq!(r["uploaded"], object_files(&nas).len() as u64, "{r}");
+    fs::remove_dir_all(&w.repo).unwrap();
+    lite.lose();
+    let fresh = w.path("again");
+    let f = fresh.to_string_lossy();
+    w.run(&["--repo", &f, "remote", "add", "nas", &url]).ok();
+    // Pulling into a folder that already holds a repository is refused.
+    w.run(&["--repo", &f, "pull", "nas"]).ok();
+    let r = w.run(&["--repo", &f, "pull", "nas"]);
+    assert_one_line_error(&r, 1, &["already holds a repository"]);
+    lite.check_restored(&w, &fresh);
+    w.run(&["--repo", &f, "remote", "remove", "nas"]).ok();
+    assert!(
+        !w.run(&["--repo", &f, "remote", "list"])
+            .ok()
+            .stdout
+            .contains("nas")
+    );
+}
+
+#[test]
+fn remote_add_checks_everything_before_writing() {
+    let w = World::encrypted();
+    let creds = w.path("creds");
+    fs::write(
+        &creds,
+        "aws_access_key_id = GKx\naws_secret_access_key = topsecret\n",
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&creds, fs::Permissions::from_mode(0o644)).unwrap();
+    let c = creds.to_string_lossy();
+    let e = "http://127.0.0.1:3900";
+    let bad: [&[&str]; 5] = [
+        &[
+            "remote",
+            "add",
+            "r",
+            "s3://bucket",
+            "--endpoint",
+            e,
+            "--credentials-file",
+            &c,
+        ],
+        &["remote", "add", "r", "s3://B", "--endpoint", e],
+        &["remote", "add", "r", "file://relative/path"],
+        &["remote", "add", "bad name", "s3://bucket"],
+        &["remote", "add", "r", "s3://bucket", "--endpoint", "ftp://x"],
+    ];
+    for args in bad {
+        let r = w.run(args);
+        assert_one_line_error(&r, 1, &[]);
+        assert!(!r.stderr.contains("topsecret"));
+        assert!(!w.repo.join("remotes.json").exists(), "{args:?}");
+    }
+    fs::set_permissions(&creds, fs::Permissions::from_mode(0o600)).unwrap();
+    w.run(&[
+        "remote",
+        "add",
+        "r",
+        "s3://bucket",
+        "--endpoint",
+        e,
+        "--credentials-file",
+        &c,
+    ])
+    .ok();
+    let md = fs::metadata(w.repo.join("remotes.json")).unwrap();
+    assert_eq!(md.permissions().mode() & 0o777, 0o600);
+    let text = fs::read_to_string(w.repo.join("remotes.json")).unwrap();
+    assert!(
+        !text.contains("topsecret") && !text.contains("GKx"),
+        "{text}"
+    );
+    let r = w.run(&["remote", "add", "r", "file:///tmp"]);
+    assert_one_line_error(&r, 1, &["already exists"]);
+}
+
+#[test]
+fn snapshot_all_push_sends_the_new_snapshots_and_reports_a_failed_push() {
+    let w = World::encrypted();
+    let p = w.platform("platforms/d7", 10);
+    w.site("cron.example", &p);
+    let nas = w.path("nas");
+    fs::create_dir(&nas).unwrap();
+    w.run(&["remote", "add", "nas", &format!("file://{}", nas.display())])
+        .ok();
+    w.run(&["snapshot", "--all", "--kind", "scheduled", "--push", "nas"])
+        .ok();
+    assert_eq!(w.snapshot_count(), 1);
+    assert_eq!(object_files(&nas), object_files(&w.repo.join("data")));
+    // The share is gone: the snapshot is still taken, the push fails in one line, exit 1.
+    fs::remove_dir_all(&nas).unwrap();
+    let r = w.run(&["snapshot", "--all", "--push", "nas"]);
+    assert_one_line_error(&r, 1, &["push to remote 'nas'", "is the share mounted"]);
+    assert_eq!(w.snapshot_count(), 2);
+    assert!(!nas.exists(), "an unmounted share is not created");
+    // An unknown remote is refused before anything is captured.
+    let r = w.run(&["snapshot", "--all", "--push", "nowhere"]);
+    assert_one_line_error(&r, 1, &["nowhere"]);
+    assert_eq!(w.snapshot_count(), 2);
+}
+
+/// Nothing readable leaves the machine: a plain repository may not push at all, and from an
+/// encrypted one a marker put in a site file, a database row and a vhost is in no object of
+/// the remote (the key files go too, so a fresh machine can open what it pulls).
+#[test]
+fn nothing_readable_leaves_the_machine() {
+    let plain = World::new();
+    let p = plain.platform("platforms/d7", 5);
+    plain.site("plain.example", &p);
+    plain.snapshot("plain.example");
+    let nas = plain.path("nas");
+    fs::create_dir(&nas).unwrap();
+    let url = format!("file://{}", nas.display());
+    plain.run(&["remote", "add", "nas", &url]).ok();
+    let r = plain.run(&["push", "nas"]);
+    assert_one_line_error(&r, 1, &["not encrypted", "init --encrypt"]);
+    assert!(object_files(&nas).is_empty(), "{:?}", object_files(&nas));
+
+    let w = World::encrypted();
+    let p = w.platform("platforms/d7", 5);
+    let site = w.site("m.example", &p);
+    let marker = "MARKER-7f3c9a1e-not-in-the-bucket";
+    fs::write(site.dir.join("files/secret.txt"), marker).unwrap();
+    let c = rusqlite::Connection::open(&site.db).unwrap();
+    c.execute_batch(&format!(
+        "CREATE TABLE m (x); INSERT INTO m VALUES ('{marker}');"
+    ))
+    .unwrap();
+    drop(c);
+    let mut vhost = fs::read_to_string(&site.vhost).unwrap();
+    vhost.push_str(&format!("# {marker}\n"));
+    fs::write(&site.vhost, vhost).unwrap();
+    w.snapshot("m.example");
+    let nas = w.path("nas");
+    fs::create_dir(&nas).unwrap();
+    let url = format!("file://{}", nas.display());
+    w.run(&["remote", "add", "nas", &url]).ok();
+    let r = push_json(&w, &[]);
+    assert!(r["uploaded"].as_u64().unwrap() > 3, "{r}");
+    let mut files = 0;
+    for e in walkdir::WalkDir::new(&nas) {
+        let e = e.unwrap();
+        if e.file_type().is_file() {
+            files += 1;
+            let bytes = fs::read(e.path()).unwrap();
+            assert!(
+                !bytes.windows(marker.len()).any(|x| x == marker.as_bytes()),
+                "{} holds the marker",
+                e.path().display()
+            );
+        }
+    }
+    assert!(files > 3);
+    assert!(nas.join("keys").is_dir(), "the key files are pushed");
+}
