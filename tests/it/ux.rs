@@ -152,15 +152,24 @@ fn subcommands(help: &str) -> Vec<String> {
 fn undocumented(help: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut inside = false;
-    for line in help.lines() {
+    let lines: Vec<&str> = help.lines().collect();
+    let is_item = |line: &str| {
+        let item = line.trim_start();
+        item.starts_with('-') || item.starts_with('<') || item.starts_with('[')
+    };
+    let indent = |line: &str| line.len() - line.trim_start().len();
+    for (i, line) in lines.iter().enumerate() {
         if !line.starts_with(' ') {
-            inside = line.ends_with(':') && line != "Commands:" && line != "Usage:";
+            inside = line.ends_with(':') && *line != "Commands:" && *line != "Usage:";
             continue;
         }
-        let item = line.trim_start();
-        let is_item = item.starts_with('-') || item.starts_with('<') || item.starts_with('[');
-        // An item and its help are separated by two spaces at least.
-        if inside && is_item && !item.trim_end().contains("  ") {
+        // An item and its help are separated by two spaces at least, or (when clap puts the
+        // help on the next line) the next line is a deeper-indented description.
+        let inline = line.trim_start().trim_end().contains("  ");
+        let below = lines
+            .get(i + 1)
+            .is_some_and(|n| !n.trim().is_empty() && !is_item(n) && indent(n) > indent(line));
+        if inside && is_item(line) && !inline && !below {
             out.push(line.to_string());
         }
     }
