@@ -277,25 +277,48 @@ pub fn check(site: &SiteRecord, from: &Path, to: &Path, to_web: &str) -> Result<
     };
     report.enabled = exts.len();
     let web = to.join(to_web);
-    let profile = profile_of(&exts);
+    let places = Places {
+        web: &web,
+        from_web: &from_web,
+        site_folder: &site_folder,
+        site_src: &site_src,
+    };
+    let changed = locate_d7(&exts, &places, &mut report.findings);
+    split_advice(&from_web, &web, changed, &mut report.findings);
+    Ok(report)
+}
+
+/// Where a Drupal 7 preflight looks: the target's web root, the source's, the site folder.
+struct Places<'a> {
+    web: &'a Path,
+    from_web: &'a Path,
+    site_folder: &'a str,
+    site_src: &'a Path,
+}
+
+/// Finds each enabled Drupal 7 extension on the target platform: missing and moved ones go to
+/// `findings`; returns the contrib extensions whose version changes.
+fn locate_d7(exts: &[Extension], at: &Places, findings: &mut Vec<Finding>) -> Vec<String> {
+    let (web, from_web) = (at.web, at.from_web);
+    let profile = profile_of(exts);
     let mut changed = Vec::new();
     for kind in [ExtensionKind::Module, ExtensionKind::Theme] {
-        let idx = index(&web, kind, profile.as_deref(), &site_folder, &site_src);
+        let idx = index(web, kind, profile.as_deref(), at.site_folder, at.site_src);
         for e in exts.iter().filter(|e| e.kind == kind) {
             if e.path.ends_with(".profile") {
                 let p = format!("profiles/{n}/{n}.profile", n = e.name);
                 if !web.join(&p).is_file() {
-                    report.findings.push(Finding::Missing {
+                    findings.push(Finding::Missing {
                         extension: e.clone(),
                     });
                 }
                 continue;
             }
             match idx.get(&kind.file_name(&e.name)) {
-                None => report.findings.push(Finding::Missing {
+                None => findings.push(Finding::Missing {
                     extension: e.clone(),
                 }),
-                Some(p) if *p != e.path => report.findings.push(Finding::Moved {
+                Some(p) if *p != e.path => findings.push(Finding::Moved {
                     extension: e.clone(),
                     to: p.clone(),
                 }),
@@ -303,14 +326,13 @@ pub fn check(site: &SiteRecord, from: &Path, to: &Path, to_web: &str) -> Result<
             }
             let contrib = e.path.starts_with("sites/all/") || e.path.starts_with("profiles/");
             if let (true, Some(p)) = (contrib, idx.get(&kind.file_name(&e.name)))
-                && info_version(&from_web, &e.path, &e.name) != info_version(&web, p, &e.name)
+                && info_version(from_web, &e.path, &e.name) != info_version(web, p, &e.name)
             {
                 changed.push(e.name.clone());
             }
         }
     }
-    split_advice(&from_web, &web, changed, &mut report.findings);
-    Ok(report)
+    changed
 }
 
 /// Code in `sites/<uri>/modules|themes`.
