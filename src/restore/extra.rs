@@ -41,37 +41,6 @@ pub(super) fn subtree(t: &Tree, x: &str) -> Option<(Entry, Tree)> {
     Some((own, Tree { entries, root }))
 }
 
-/// The extra paths a restore of `snap` puts back (those the snapshot holds) with their
-/// temporary and aside paths beside each target on `target`.
-pub(super) fn plan_extra(
-    repo: &Repo,
-    snap: &SnapshotRecord,
-    target: &Path,
-    journal: &str,
-    restore_files: bool,
-) -> Result<(Vec<String>, Vec<PathBuf>, Vec<PathBuf>)> {
-    let t = match read::part_tree(repo, snap, TreePart::Extra)? {
-        Some(t) if restore_files => t,
-        _ => return Ok(Default::default()),
-    };
-    let mut paths = Vec::new();
-    for x in &snap.extra_paths {
-        fsutil::check_relative(x, "extra path in snapshot")?;
-        if t.entries.iter().any(|e| e.path == x.as_bytes()) {
-            paths.push(x.clone());
-        }
-    }
-    let tmps = paths
-        .iter()
-        .map(|x| aside_name(&target.join(x), "new", journal))
-        .collect();
-    let asides = paths
-        .iter()
-        .map(|x| aside_name(&target.join(x), "old", journal))
-        .collect();
-    Ok((paths, tmps, asides))
-}
-
 /// Where extra path `i` is built: inside a recreated platform's temporary folder, else beside
 /// the live one.
 pub(super) fn extra_tmp(plan: &Plan, i: usize) -> PathBuf {

@@ -187,7 +187,7 @@ pub fn plan(repo: &Repo, snap: &SnapshotRecord, opts: &RestoreOpts) -> Result<(P
         .map(|b| aside_name(b, "new", &journal))
         .collect();
     let (extra_paths, extra_tmps, extra_asides) =
-        super::extra::plan_extra(repo, snap, &target, &journal, restore_files)?;
+        plan_extra(repo, snap, &target, &journal, restore_files)?;
     let p = Plan {
         journal: journal.clone(),
         site: site.uri.clone(),
@@ -477,4 +477,35 @@ impl Plan {
             )
         }
     }
+}
+
+/// The extra paths a restore of `snap` puts back (those the snapshot holds) with their
+/// temporary and aside paths beside each target on `target`.
+fn plan_extra(
+    repo: &Repo,
+    snap: &SnapshotRecord,
+    target: &Path,
+    journal: &str,
+    restore_files: bool,
+) -> Result<(Vec<String>, Vec<PathBuf>, Vec<PathBuf>)> {
+    let t = match read::part_tree(repo, snap, TreePart::Extra)? {
+        Some(t) if restore_files => t,
+        _ => return Ok(Default::default()),
+    };
+    let mut paths = Vec::new();
+    for x in &snap.extra_paths {
+        fsutil::check_relative(x, "extra path in snapshot")?;
+        if t.entries.iter().any(|e| e.path == x.as_bytes()) {
+            paths.push(x.clone());
+        }
+    }
+    let tmps = paths
+        .iter()
+        .map(|x| aside_name(&target.join(x), "new", journal))
+        .collect();
+    let asides = paths
+        .iter()
+        .map(|x| aside_name(&target.join(x), "old", journal))
+        .collect();
+    Ok((paths, tmps, asides))
 }

@@ -8,6 +8,11 @@ use crate::hash::Hash;
 use std::cell::RefCell;
 use std::sync::Arc;
 
+/// The first 8 bytes of every pack of an unencrypted repository.
+pub const PACK_MAGIC: &[u8; 8] = b"SSNPACK1";
+/// The first 8 bytes of every pack of an encrypted repository (sealed chunks and header).
+pub const PACK_MAGIC_SEALED: &[u8; 8] = b"SSNPACKS";
+
 /// Content-defined chunking parameters and zstd level for one kind of stream.
 #[derive(Debug, Clone, Copy)]
 pub struct ChunkParams {
@@ -175,8 +180,8 @@ impl ChunkCodec {
     /// The magic bytes packs of this codec start with.
     pub fn pack_magic(&self) -> &'static [u8; 8] {
         match &self.key {
-            Some(_) => super::pack::PACK_MAGIC_SEALED,
-            None => super::pack::PACK_MAGIC,
+            Some(_) => PACK_MAGIC_SEALED,
+            None => PACK_MAGIC,
         }
     }
 }

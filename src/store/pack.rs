@@ -12,10 +12,7 @@ use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-/// The first 8 bytes of every pack of an unencrypted repository.
-pub const PACK_MAGIC: &[u8; 8] = b"SSNPACK1";
-/// The first 8 bytes of every pack of an encrypted repository (sealed chunks and header).
-pub const PACK_MAGIC_SEALED: &[u8; 8] = b"SSNPACKS";
+pub use super::chunk::{PACK_MAGIC, PACK_MAGIC_SEALED};
 /// Header entry: hash (32) + offset (8) + clen (4) + ulen (4).
 pub const HEADER_ENTRY: usize = 48;
 /// Pack bytes beyond the chunks: magic (8) + header length (4); each chunk adds a header entry.
