@@ -5,7 +5,8 @@
 #   ./examples/quickstart.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --locked --bin sitesnap --example make_demo_site
+# Without the default `s3` feature (S3 remotes): the first build stays short.
+cargo build --release --locked --no-default-features --bin sitesnap --example make_demo_site
 work=$(mktemp -d /tmp/sitesnap-quickstart.XXXXXX)
 export SITESNAP_REPO="$work/repo"
 S=target/release/sitesnap

@@ -17,7 +17,9 @@ pub use push::{PUSH_ORDER, PushReport, push};
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::hash::Hash;
-use crate::store::{Backend, LocalBackend, ObjectInfo, ObjectKind, S3Backend, S3Config};
+use crate::store::{Backend, LocalBackend, ObjectInfo, ObjectKind};
+#[cfg(feature = "s3")]
+use crate::store::{S3Backend, S3Config};
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -29,19 +31,31 @@ pub const PARALLEL: usize = 4;
 pub fn open(def: &RemoteDef) -> Result<Arc<dyn Backend>> {
     match def.parsed()? {
         RemoteUrl::File(p) => open_folder(&p, &def.name),
-        RemoteUrl::S3 { bucket, prefix } => {
-            let c = Credentials::load(def)?;
-            let cfg = S3Config {
-                bucket,
-                prefix,
-                endpoint: def.endpoint.clone(),
-                region: def.region.clone(),
-                key_id: c.key_id,
-                secret: c.secret,
-            };
-            Ok(Arc::new(S3Backend::new(&cfg)?))
-        }
+        RemoteUrl::S3 { bucket, prefix } => open_s3(def, bucket, prefix),
     }
+}
+
+/// An S3 remote (needs the `s3` cargo feature, on by default).
+#[cfg(feature = "s3")]
+fn open_s3(def: &RemoteDef, bucket: String, prefix: String) -> Result<Arc<dyn Backend>> {
+    let c = Credentials::load(def)?;
+    let cfg = S3Config {
+        bucket,
+        prefix,
+        endpoint: def.endpoint.clone(),
+        region: def.region.clone(),
+        key_id: c.key_id,
+        secret: c.secret,
+    };
+    Ok(Arc::new(S3Backend::new(&cfg)?))
+}
+
+#[cfg(not(feature = "s3"))]
+fn open_s3(def: &RemoteDef, _bucket: String, _prefix: String) -> Result<Arc<dyn Backend>> {
+    Err(Error::Remote(format!(
+        "remote '{}': this sitesnap was built without S3 support (cargo feature `s3`)",
+        def.name
+    )))
 }
 
 /// A folder remote: the folder must exist (an unmounted NAS must not turn into a local folder

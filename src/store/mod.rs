@@ -12,6 +12,7 @@ pub mod chunk;
 pub mod index;
 pub mod pack;
 pub mod reader;
+#[cfg(feature = "s3")]
 pub mod s3;
 pub mod writer;
 
@@ -31,6 +32,7 @@ pub use pack::{
     read_pack_header,
 };
 pub use reader::{BlobReader, ChunkReader};
+#[cfg(feature = "s3")]
 pub use s3::{S3Backend, S3Config};
 pub use writer::{ChunkSink, PackRoller, PackWriter, SealedPack, SinkStats};
 
