@@ -585,3 +585,57 @@ fn progress_shows_on_a_terminal_only() {
         "{quiet}"
     );
 }
+
+/// `site add` and `site set --db` register the site but warn about what would make its next
+/// snapshot fail: a missing site folder, a database that cannot be read (password hidden).
+#[test]
+fn site_add_and_set_warn_about_a_missing_folder_and_an_unreachable_database() {
+    let w = World::new();
+    let p = w.platform("platforms/d7", 3);
+    let ps = p.to_string_lossy().into_owned();
+    let url = "mysql://nobody:s3cretpw@127.0.0.1:3306/sitesnap_no_such_db";
+    let r = w
+        .run(&[
+            "site",
+            "add",
+            "late.example",
+            "--platform",
+            &ps,
+            "--db",
+            url,
+        ])
+        .ok();
+    assert!(
+        r.stderr.contains("sites/late.example does not exist"),
+        "{}",
+        r.stderr
+    );
+    assert!(
+        r.stderr
+            .contains("late.example: database mysql://nobody:***@"),
+        "{}",
+        r.stderr
+    );
+    assert!(!r.stderr.contains("s3cretpw"), "{}", r.stderr);
+    assert_eq!(r.stderr.lines().count(), 2, "{}", r.stderr);
+    std::fs::create_dir_all(p.join("sites/late.example")).unwrap();
+    let db = p.join("sites/late.example/site.sqlite");
+    let lite = format!("sqlite://{}", db.display());
+    let r = w.run(&["site", "set", "late.example", "--db", &lite]).ok();
+    assert!(
+        r.stderr.contains("database file does not exist"),
+        "{}",
+        r.stderr
+    );
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch("CREATE TABLE t (x);")
+        .unwrap();
+    let r = w.run(&["site", "set", "late.example", "--db", &lite]).ok();
+    assert_eq!(r.stderr, "", "a ready site: no warning");
+    // -q silences the warnings.
+    let r = w
+        .run(&["-q", "site", "add", "x.example", "--platform", &ps])
+        .ok();
+    assert_eq!(r.stderr, "");
+}

@@ -110,7 +110,33 @@ fn add(ctx: &Ctx, uri: &str, spec: SiteArgs, keep: &KeepArgs) -> Result<i32> {
     if ctx.verbose {
         println!("added site {} on {}", rec.uri, rec.platform.display());
     }
+    warn_unready(ctx, &rec);
     Ok(0)
+}
+
+/// Warns (stderr, not an error: the site is registered) about what would make its next
+/// snapshot fail: a site folder that does not exist, a database that cannot be reached.
+fn warn_unready(ctx: &Ctx, rec: &SiteRecord) {
+    if ctx.quiet {
+        return;
+    }
+    let dir = rec.platform.join(&rec.site_dir);
+    if !dir.is_dir() {
+        eprintln!(
+            "sitesnap: warning: site {}: its folder {} does not exist (yet); snapshots fail until it does",
+            rec.uri,
+            crate::fsutil::shown(&dir)
+        );
+    }
+    let checked = rec
+        .database_at(&rec.platform)
+        .and_then(|d| d.map(|d| d.check()).transpose());
+    if let Err(e) = checked {
+        eprintln!(
+            "sitesnap: warning: site {}: {}; snapshots fail until it can be read",
+            rec.uri, e
+        );
+    }
 }
 
 fn list(ctx: &Ctx) -> Result<i32> {
@@ -228,6 +254,9 @@ fn set_fields(ctx: &Ctx, a: &SetArgs) -> Result<()> {
             redacted_db(&rec),
             rec.bindings.len()
         );
+    }
+    if a.db.is_some() || a.db_password_file.is_some() {
+        warn_unready(ctx, &rec);
     }
     Ok(())
 }
