@@ -396,6 +396,16 @@ fn binding_paths(repo: &Repo, snap: &SnapshotRecord, restore_files: bool) -> Res
 }
 
 impl Plan {
+    /// The platform whose copy of the site the database belongs to: the snapshot's when the
+    /// files are restored, else the one the site is on now (`--no-files`).
+    pub(super) fn db_platform(&self) -> &Path {
+        if self.restore_files {
+            &self.target_platform
+        } else {
+            &self.current_platform
+        }
+    }
+
     /// The plan in words, one line per part.
     pub fn describe(&self) -> String {
         let mut out = Vec::new();

@@ -110,11 +110,7 @@ fn check_database(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<()>
         return Ok(());
     };
     let site = repo.cat.site(&plan.site)?;
-    let at = if plan.restore_files {
-        &plan.target_platform
-    } else {
-        &plan.current_platform
-    };
+    let at = plan.db_platform();
     match site.database_at(at)? {
         Some(Database::Sqlite(p)) => {
             if fs::symlink_metadata(&p).is_ok_and(|m| m.file_type().is_symlink()) {

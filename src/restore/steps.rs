@@ -256,11 +256,7 @@ fn step_db(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<()> {
         return Ok(());
     }
     let site = repo.cat.site(&plan.site)?;
-    let at = if plan.restore_files {
-        &plan.target_platform
-    } else {
-        &plan.current_platform
-    };
+    let at = plan.db_platform();
     let db = site
         .database_at(at)?
         .ok_or_else(|| Error::Invalid(format!("site '{}' has no database any more", site.uri)))?;

@@ -109,11 +109,7 @@ fn undo_db(repo: &Repo, plan: &Plan, j: &JournalRecord) -> Result<()> {
         return Ok(());
     }
     let site = repo.cat.site(&plan.site)?;
-    let at = if plan.restore_files {
-        &plan.target_platform
-    } else {
-        &plan.current_platform
-    };
+    let at = plan.db_platform();
     let Some(db) = site.database_at(at)? else {
         return Ok(());
     };
