@@ -633,3 +633,25 @@ fn a_sound_garage_remote_verifies() {
         );
     }
 }
+
+#[test]
+fn verify_remote_names_a_missing_blob_list_and_refuses_an_unknown_remote() {
+    let (w, nas, _) = pushed_to_folder();
+    let r = w.run(&["verify", "--remote", "nope"]);
+    assert_one_line_error(&r, r.code, &["nope"]);
+    assert_ne!(r.code, 0);
+    let list = walkdir::WalkDir::new(nas.join("blobs"))
+        .into_iter()
+        .map(|e| e.unwrap())
+        .find(|e| e.file_type().is_file())
+        .unwrap();
+    fs::remove_file(list.path()).unwrap();
+    let r = w
+        .run(&["verify", "--remote", "nas", "--json"])
+        .fails(1)
+        .json();
+    let name = list.file_name().to_string_lossy().into_owned();
+    assert_eq!(r["bad_blob_lists"][0]["name"], name, "{r}");
+    assert_eq!(r["bad_blob_lists"][0]["problem"], "missing", "{r}");
+    assert!(!damaged_ids(&r).is_empty(), "{r}");
+}
