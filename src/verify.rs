@@ -268,73 +268,81 @@ fn name_damage(
 ) -> Result<Vec<DamagedSnapshot>> {
     let mut reader = repo.chunk_reader();
     let mut trees: HashMap<Hash, Option<Vec<Vec<u8>>>> = HashMap::new();
-    let mut out = Vec::new();
-    for s in snaps {
-        let mut items = Vec::new();
-        let parts = [
-            ("platform", s.platform_tree, "platform tree"),
-            ("site", s.site_tree, "site directory tree"),
-            ("binding", s.bindings_tree, "bindings tree"),
-            ("extra", s.extra_tree, "extra paths tree"),
-        ];
-        for (part, id, what) in parts {
-            let Some(id) = id else { continue };
-            let found = if unreadable.contains(&id) {
-                None
-            } else {
-                trees
-                    .entry(id)
-                    .or_insert_with(|| damaged_in_tree(repo, &mut reader, &id, bad))
-                    .clone()
-            };
-            match found {
-                None => items.push(DamagedItem {
-                    part: part.into(),
-                    path: format!("{what} (unreadable: none of its files can be listed)"),
-                    whole_tree: true,
-                }),
-                Some(paths) => {
-                    for p in paths {
-                        let p = String::from_utf8_lossy(&p).into_owned();
-                        let path = match part {
-                            "site" => format!("{}/{p}", s.site_dir),
-                            "binding" => format!("/{p}"),
-                            _ => p,
-                        };
-                        items.push(DamagedItem {
-                            part: part.into(),
-                            path,
-                            whole_tree: false,
-                        });
-                    }
+    let mut tree = |id: &Hash| {
+        if unreadable.contains(id) {
+            return None;
+        }
+        trees
+            .entry(*id)
+            .or_insert_with(|| damaged_in_tree(repo, &mut reader, id, bad))
+            .clone()
+    };
+    let dump = |d: &Hash| {
+        unreadable.contains(d)
+            || match repo.cat.blob(d) {
+                Ok((chunks, _)) => chunks.iter().any(|c| bad.contains(c)),
+                Err(_) => true,
+            }
+    };
+    Ok(snaps
+        .iter()
+        .filter_map(|s| snapshot_damage(s, &mut tree, &dump))
+        .collect())
+}
+
+/// Names what is damaged in snapshot `s`: `tree` gives a tree's damaged paths (None: the tree
+/// cannot be read), `dump` whether the dump is damaged. None when nothing is.
+pub(crate) fn snapshot_damage(
+    s: &SnapshotRecord,
+    tree: &mut dyn FnMut(&Hash) -> Option<Vec<Vec<u8>>>,
+    dump: &dyn Fn(&Hash) -> bool,
+) -> Option<DamagedSnapshot> {
+    let mut items = Vec::new();
+    let parts = [
+        ("platform", s.platform_tree, "platform tree"),
+        ("site", s.site_tree, "site directory tree"),
+        ("binding", s.bindings_tree, "bindings tree"),
+        ("extra", s.extra_tree, "extra paths tree"),
+    ];
+    for (part, id, what) in parts {
+        let Some(id) = id else { continue };
+        match tree(&id) {
+            None => items.push(DamagedItem {
+                part: part.into(),
+                path: format!("{what} (unreadable: none of its files can be listed)"),
+                whole_tree: true,
+            }),
+            Some(paths) => {
+                for p in paths {
+                    let p = String::from_utf8_lossy(&p).into_owned();
+                    let path = match part {
+                        "site" => format!("{}/{p}", s.site_dir),
+                        "binding" => format!("/{p}"),
+                        _ => p,
+                    };
+                    items.push(DamagedItem {
+                        part: part.into(),
+                        path,
+                        whole_tree: false,
+                    });
                 }
             }
         }
-        if let Some(d) = s.db_dump {
-            let damaged = unreadable.contains(&d)
-                || match repo.cat.blob(&d) {
-                    Ok((chunks, _)) => chunks.iter().any(|c| bad.contains(c)),
-                    Err(_) => true,
-                };
-            if damaged {
-                items.push(DamagedItem {
-                    part: "database".into(),
-                    path: "database dump".into(),
-                    whole_tree: false,
-                });
-            }
-        }
-        if !items.is_empty() {
-            out.push(DamagedSnapshot {
-                id: s.id.clone(),
-                site: s.site.clone(),
-                kind: s.kind,
-                time: s.time,
-                damaged: items,
-            });
-        }
     }
-    Ok(out)
+    if s.db_dump.is_some_and(|d| dump(&d)) {
+        items.push(DamagedItem {
+            part: "database".into(),
+            path: "database dump".into(),
+            whole_tree: false,
+        });
+    }
+    (!items.is_empty()).then(|| DamagedSnapshot {
+        id: s.id.clone(),
+        site: s.site.clone(),
+        kind: s.kind,
+        time: s.time,
+        damaged: items,
+    })
 }
 
 /// Checks every pack on all cores; results in the order of `packs`.

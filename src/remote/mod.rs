@@ -3,16 +3,19 @@
 //! (`file:///path`). Their definitions live in `<repo>/remotes.json` (0600) without any
 //! credential: S3 credentials come from `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY` or from a
 //! credentials file readable by its owner only, read when the remote is opened. `push` copies
-//! the objects a remote lacks (`push`), `pull` rebuilds a repository from one (`pull`). A remote
-//! is reached through the store's [`Backend`] trait only.
+//! the objects a remote lacks (`push`), `pull` rebuilds a repository from one (`pull`),
+//! `verify --remote` checks one (`verify`). A remote is reached through the store's
+//! [`Backend`] trait only.
 
 mod config;
 mod pull;
 mod push;
+mod verify;
 
 pub use config::{Credentials, DEFAULT_REGION, RemoteDef, RemoteUrl, add, find, load, remove};
 pub use pull::{PullReport, pull};
 pub use push::{PUSH_ORDER, PushReport, push};
+pub use verify::{BadObject, RemoteVerifyReport, verify};
 
 use crate::error::{Error, Result};
 use crate::fsutil;

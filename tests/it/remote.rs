@@ -472,3 +472,186 @@ fn nothing_readable_leaves_the_machine() {
     assert!(files > 3);
     assert!(nas.join("keys").is_dir(), "the key files are pushed");
 }
+
+/// `world_with_objects` pushed to a fresh folder remote `nas`: the world, the folder and the
+/// snapshot ids, oldest first.
+fn pushed_to_folder() -> (World, PathBuf, Vec<String>) {
+    let w = world_with_objects();
+    let nas = w.path("nas");
+    fs::create_dir(&nas).unwrap();
+    let url = format!("file://{}", nas.display());
+    w.run(&["remote", "add", "nas", &url]).ok();
+    push_json(&w, &[]);
+    let list = w.run(&["list", "kill.example", "--json"]).ok().json();
+    let mut snaps: Vec<(String, String)> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["time"].to_string(), s["id"].as_str().unwrap().to_string()))
+        .collect();
+    snaps.sort();
+    let ids = snaps.into_iter().map(|s| s.1).collect();
+    (w, nas, ids)
+}
+
+/// The pack the newest snapshot wrote (the newest pack file of the local repository), as
+/// the folder remote holds it.
+fn newest_pack(w: &World, nas: &Path) -> PathBuf {
+    let files = |root: &Path| -> Vec<walkdir::DirEntry> {
+        walkdir::WalkDir::new(root)
+            .into_iter()
+            .map(|e| e.unwrap())
+            .filter(|e| e.file_type().is_file() && e.file_name().len() == 64)
+            .collect()
+    };
+    let newest = files(&w.repo.join("data"))
+        .into_iter()
+        .filter(|e| e.depth() == 2) // data/<xx>/<pack>; other kinds sit one folder deeper
+        .max_by_key(|e| e.metadata().unwrap().modified().unwrap())
+        .unwrap();
+    files(nas)
+        .into_iter()
+        .find(|e| e.file_name() == newest.file_name())
+        .unwrap()
+        .into_path()
+}
+
+/// What must not change: the local catalogue's bytes and the remote folder's files.
+fn untouched(w: &World, nas: &Path) -> (Vec<u8>, Vec<String>) {
+    let mut remote = object_files(nas);
+    remote.sort();
+    (fs::read(w.repo.join("catalog.sqlite")).unwrap(), remote)
+}
+
+fn damaged_ids(r: &serde_json::Value) -> Vec<String> {
+    r["damaged_snapshots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn verify_remote_names_the_snapshot_of_a_pack_deleted_from_a_folder() {
+    let (w, nas, ids) = pushed_to_folder();
+    assert_eq!(ids.len(), 3);
+    for extra in [None, Some("--read-data")] {
+        let mut args = vec!["verify", "--remote", "nas", "--json"];
+        args.extend(extra);
+        let r = w.run(&args).ok().json();
+        assert_eq!(r["ok"], true, "{r}");
+        assert_eq!(r["snapshots"], 3, "{r}");
+        assert!(r["referenced_chunks"].as_u64().unwrap() > 0, "{r}");
+        assert_eq!(
+            r["bytes_read"].as_u64().unwrap() > 0,
+            extra.is_some(),
+            "{r}"
+        );
+    }
+    let text = w.run(&["verify", "--remote", "nas"]).ok();
+    assert!(
+        text.stdout.is_empty() || text.stdout.lines().count() == 1,
+        "{}",
+        text.stdout
+    );
+
+    let pack = newest_pack(&w, &nas);
+    fs::remove_file(&pack).unwrap();
+    let before = untouched(&w, &nas);
+    let r = w
+        .run(&["verify", "--remote", "nas", "--json"])
+        .fails(1)
+        .json();
+    assert!(r["missing_chunks"].as_u64().unwrap() > 0, "{r}");
+    assert_eq!(damaged_ids(&r), vec![ids[2].clone()], "{r}");
+    assert_eq!(r["damaged_snapshots"][0]["site"], "kill.example", "{r}");
+    let t = w.run(&["verify", "--remote", "nas"]).fails(1);
+    assert!(t.stdout.contains("DAMAGED snapshot"), "{}", t.stdout);
+    assert!(t.stdout.contains("kill.example"), "{}", t.stdout);
+    assert_eq!(t.stderr.lines().count(), 1, "{}", t.stderr);
+    assert!(
+        t.stderr.contains("damage found on remote 'nas'"),
+        "{}",
+        t.stderr
+    );
+    assert_eq!(untouched(&w, &nas), before);
+    // The local repository is sound and was not touched.
+    w.run(&["verify"]).ok();
+}
+
+#[test]
+fn a_byte_flipped_in_a_remote_pack_is_found_by_read_data_only() {
+    let (w, nas, ids) = pushed_to_folder();
+    let pack = newest_pack(&w, &nas);
+    let name = pack.file_name().unwrap().to_string_lossy().into_owned();
+    let mut bytes = fs::read(&pack).unwrap();
+    bytes[20] ^= 0x55;
+    let mut perm = fs::metadata(&pack).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o600);
+    fs::set_permissions(&pack, perm).unwrap();
+    fs::write(&pack, &bytes).unwrap();
+    let before = untouched(&w, &nas);
+    let quick = w.run(&["verify", "--remote", "nas", "--json"]).ok().json();
+    assert_eq!(quick["ok"], true, "{quick}");
+    let r = w
+        .run(&["verify", "--remote", "nas", "--read-data", "--json"])
+        .fails(1)
+        .json();
+    assert_eq!(r["pack_problems"][0]["pack"], name, "{r}");
+    assert_eq!(damaged_ids(&r), vec![ids[2].clone()], "{r}");
+    let items = r["damaged_snapshots"][0]["damaged"].as_array().unwrap();
+    assert!(
+        items
+            .iter()
+            .any(|d| d["path"].as_str().unwrap().ends_with("files/f2.txt")),
+        "{r}"
+    );
+    assert_eq!(untouched(&w, &nas), before);
+}
+
+#[test]
+fn a_sound_garage_remote_verifies() {
+    let Some(s3) = garage() else { return };
+    let w = world_with_objects();
+    let url = s3.url("verify");
+    let creds = s3.env();
+    let env = env_of(&creds);
+    w.run(&s3.add_args("offsite", &url)).ok();
+    w.run_env(&["push", "--json"], &env).ok();
+    for extra in [None, Some("--read-data")] {
+        let mut args = vec!["verify", "--remote", "offsite", "--json"];
+        args.extend(extra);
+        let r = w.run_env(&args, &env).ok().json();
+        assert_eq!(r["ok"], true, "{r}");
+        assert_eq!(r["snapshots"], 3, "{r}");
+        assert!(r["packs"].as_u64().unwrap() >= 1, "{r}");
+        assert_eq!(
+            r["bytes_read"].as_u64().unwrap() > 0,
+            extra.is_some(),
+            "{r}"
+        );
+    }
+}
+
+#[test]
+fn verify_remote_names_a_missing_blob_list_and_refuses_an_unknown_remote() {
+    let (w, nas, _) = pushed_to_folder();
+    let r = w.run(&["verify", "--remote", "nope"]);
+    assert_one_line_error(&r, r.code, &["nope"]);
+    assert_ne!(r.code, 0);
+    let list = walkdir::WalkDir::new(nas.join("blobs"))
+        .into_iter()
+        .map(|e| e.unwrap())
+        .find(|e| e.file_type().is_file())
+        .unwrap();
+    fs::remove_file(list.path()).unwrap();
+    let r = w
+        .run(&["verify", "--remote", "nas", "--json"])
+        .fails(1)
+        .json();
+    let name = list.file_name().to_string_lossy().into_owned();
+    assert_eq!(r["bad_blob_lists"][0]["name"], name, "{r}");
+    assert_eq!(r["bad_blob_lists"][0]["problem"], "missing", "{r}");
+    assert!(!damaged_ids(&r).is_empty(), "{r}");
+}
