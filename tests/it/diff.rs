@@ -199,7 +199,7 @@ fn gc_removes_restore_leftovers_but_not_while_a_restore_is_open_nor_kept_ones() 
         .execute("DELETE FROM journals WHERE id = 'abcdef123456'", [])
         .unwrap();
 
-    let done = w.run(&["gc"]).ok().stdout;
+    let done = w.run(&["-v", "gc"]).ok().stdout;
     assert!(done.contains("removed 1 restore leftover(s)"), "{done}");
     assert!(
         leftovers_in(parent).is_empty(),
