@@ -87,6 +87,13 @@ pub struct GcReport {
     pub packs_after: u64,
     /// Bytes of all objects and unfinished uploads after.
     pub bytes_after: u64,
+    /// Folders and files a closed restore left aside (`.<name>.sitesnap-replaced-*`, ...)
+    /// removed (see `leftovers`).
+    pub leftovers_removed: u64,
+    /// Bytes of the files in them.
+    pub leftover_bytes: u64,
+    /// Leftovers were not looked at: a restore journal is open.
+    pub leftovers_held: bool,
 }
 
 /// What a gc would do, decided against the live set marked by [`plan`]. The live set lives on
@@ -394,8 +401,21 @@ pub fn gc(repo: &Repo, opts: &GcOpts) -> Result<GcReport> {
         ));
     }
     let plan = plan(repo, opts)?;
-    if opts.dry_run {
-        return Ok(plan.estimate());
+    let leftovers = crate::leftovers::find(repo)?;
+    let mut rep = if opts.dry_run {
+        plan.estimate()
+    } else {
+        execute(repo, plan)?
+    };
+    match leftovers {
+        None => rep.leftovers_held = true,
+        Some(found) => {
+            if !opts.dry_run {
+                crate::leftovers::remove(&found)?;
+            }
+            rep.leftovers_removed = found.len() as u64;
+            rep.leftover_bytes = found.iter().map(|l| l.bytes).sum();
+        }
     }
-    execute(repo, plan)
+    Ok(rep)
 }

@@ -19,6 +19,7 @@ pub mod fsutil;
 pub mod gc;
 pub mod hash;
 pub mod hooks;
+pub mod leftovers;
 pub mod migrate;
 pub mod objects;
 pub mod preflight;

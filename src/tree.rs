@@ -132,7 +132,8 @@ impl Tree {
 }
 
 /// The parts of a snapshot stored as trees.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum TreePart {
     /// The platform's code (without any site's folder).
     Platform,

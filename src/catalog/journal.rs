@@ -58,6 +58,19 @@ impl Catalog {
         Ok(())
     }
 
+    /// The journal `id` (in any state), if this catalogue has it.
+    pub fn journal(&self, id: &str) -> Result<Option<JournalRecord>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT id, site, snapshot, pre_restore, plan, step, state FROM journals
+                 WHERE id = ?1",
+                [id],
+                Self::journal_from_row,
+            )
+            .optional()?)
+    }
+
     /// Every unfinished journal (open or being undone), oldest first.
     pub fn open_journals(&self) -> Result<Vec<JournalRecord>> {
         let mut st = self.conn.prepare(

@@ -9,6 +9,7 @@ mod composer;
 mod crash;
 mod cron;
 mod db;
+mod diff;
 mod doctor;
 mod drush_hook;
 mod encryption;

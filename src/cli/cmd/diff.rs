@@ -2,6 +2,7 @@
 
 use crate::cli::args::Ctx;
 use crate::cli::output::print_json;
+use crate::diff::DiffOpts;
 use anyhow::Result;
 use clap::Args;
 
@@ -15,6 +16,13 @@ pub struct DiffArgs {
     /// Compare with the live site (the default without a second id)
     #[arg(long, conflicts_with = "other")]
     pub live: bool,
+    /// Show the unified diff of changed text files (secrets masked; binary and large files
+    /// are only named)
+    #[arg(long)]
+    pub content: bool,
+    /// Compare snapshots of two different sites
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// Compares and prints the differences.
@@ -22,7 +30,11 @@ pub fn run(ctx: &Ctx, a: DiffArgs) -> Result<i32> {
     let repo = ctx.open()?;
     let first = repo.cat.resolve_snapshot(&a.id)?;
     let second = a.other.map(|o| repo.cat.resolve_snapshot(&o)).transpose()?;
-    let d = crate::diff::diff(&repo, &first, second.as_ref())?;
+    let opts = DiffOpts {
+        content: a.content,
+        force: a.force,
+    };
+    let d = crate::diff::diff(&repo, &first, second.as_ref(), opts)?;
     if ctx.json {
         print_json(&d)?;
     } else {

@@ -45,4 +45,14 @@ fn print_report(r: &GcReport, dry_run: bool) {
         fmt_bytes(r.bytes_before),
         fmt_bytes(r.bytes_after),
     );
+    if r.leftovers_held {
+        println!("restore leftovers not removed: a restore is unfinished (run `sitesnap recover`)");
+    } else if r.leftovers_removed > 0 {
+        println!(
+            "{} {} restore leftover(s), {}",
+            if dry_run { "would remove" } else { "removed" },
+            r.leftovers_removed,
+            fmt_bytes(r.leftover_bytes)
+        );
+    }
 }
