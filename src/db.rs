@@ -10,9 +10,11 @@ mod mysql;
 mod postgres;
 mod preflight;
 mod script;
+mod structure;
 
 pub use preflight::{Privilege, PrivilegeError};
 pub use script::{DumpSummary, Flavor, Refusal};
+pub use structure::StructureTables;
 
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
@@ -279,6 +281,9 @@ impl Database {
                     // the file's mode) with the umask, and a crash leaves it behind.
                     drop(fsutil::create_private_file(&copy)?);
                     sqlite_backup(p, &copy).map_err(|e| self.err(e))?;
+                    structure::empty_sqlite(&copy, &opts.structure_tables).map_err(|e| {
+                        self.err(format!("emptying its structure-only tables failed: {e}"))
+                    })?;
                     fsutil::failpoint("db-copied");
                     let mut f = fs::File::open(&copy).at(&copy)?;
                     consume(&mut f)
@@ -296,15 +301,36 @@ impl Database {
                     );
                 }
                 let cnf = mysql::OptionFile::create(s, Some(tmp))?;
+                let empty = self.mysql_structure_tables(&tools, &cnf, s, &opts.structure_tables)?;
+                // The definitions of the structure-only tables first (no rows, so nothing to
+                // keep consistent), then every other table's rows in one transaction.
+                let head = if empty.is_empty() {
+                    Vec::new()
+                } else {
+                    let mut cmd = cnf.command(&tools.dump);
+                    cmd.args(mysql::structure_args(&s.name, &empty));
+                    child::run(cmd, b"", self.secret()).map_err(|m| self.err(m))?
+                };
                 let mut cmd = cnf.command(&tools.dump);
-                cmd.args(mysql::dump_args(&s.name));
-                child::stream_out(cmd, mysql::trailer(), self.secret(), opts.timeout, consume)
-                    .map_err(|m| self.err(m))?
+                cmd.args(mysql::dump_args(&s.name, &empty));
+                let mut joined =
+                    |r: &mut dyn Read| consume(&mut std::io::Cursor::new(&head).chain(r));
+                child::stream_out(
+                    cmd,
+                    mysql::trailer(),
+                    self.secret(),
+                    opts.timeout,
+                    &mut joined,
+                )
+                .map_err(|m| self.err(m))?
             }
             Database::Postgres(s) => {
                 let tools = self.tools()?;
                 let mut cmd = postgres::command(&tools.dump, s, &s.name);
-                cmd.args(postgres::dump_args(opts.lock_wait_timeout));
+                cmd.args(postgres::dump_args(
+                    opts.lock_wait_timeout,
+                    &opts.structure_tables,
+                ));
                 child::stream_out(
                     cmd,
                     postgres::trailer(),
@@ -401,6 +427,28 @@ impl Database {
             Database::Mysql(s) => self.load_mysql(s, r),
             Database::Postgres(s) => self.load_postgres(s, r),
         }
+    }
+
+    /// The tables of a MariaDB database that `tables` makes structure-only.
+    fn mysql_structure_tables(
+        &self,
+        tools: &Tools,
+        cnf: &mysql::OptionFile,
+        s: &ServerUrl,
+        tables: &StructureTables,
+    ) -> Result<Vec<String>> {
+        if tables.is_empty() {
+            return Ok(Vec::new());
+        }
+        let out = self
+            .query_in(tools, s, Some(cnf), &s.name, mysql::LIST_TABLES)
+            .map_err(|m| self.err(format!("cannot list its tables: {m}")))?;
+        let names = mysql::parse_objects(&out).map_err(|m| self.err(m))?;
+        Ok(names
+            .into_iter()
+            .map(|(_, n)| n)
+            .filter(|n| tables.matches(n))
+            .collect())
     }
 
     fn secret(&self) -> Option<&str> {
@@ -592,14 +640,17 @@ pub const DEFAULT_DUMP_TIMEOUT: Duration = Duration::from_secs(3600);
 /// How long the dump tool waits for one table's lock (PostgreSQL's `--lock-wait-timeout`).
 pub const DEFAULT_LOCK_WAIT_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// Limits on one dump.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Limits and content of one dump.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DumpOptions {
     /// The whole dump, from start to end of stream.
     pub timeout: Duration,
     /// The server-side wait for a table lock (PostgreSQL; MariaDB's dump tool has no such
     /// setting, `timeout` bounds it).
     pub lock_wait_timeout: Duration,
+    /// Tables dumped as their definition alone (none by default; a snapshot uses the
+    /// site's list).
+    pub structure_tables: StructureTables,
 }
 
 impl Default for DumpOptions {
@@ -607,6 +658,7 @@ impl Default for DumpOptions {
         DumpOptions {
             timeout: DEFAULT_DUMP_TIMEOUT,
             lock_wait_timeout: DEFAULT_LOCK_WAIT_TIMEOUT,
+            structure_tables: StructureTables::none(),
         }
     }
 }

@@ -206,6 +206,7 @@ pub fn new_site(uri: &str, spec: &SiteSpec) -> Result<SiteRecord> {
         bindings,
         policy: None,
         extra_paths: spec.extra_paths.clone(),
+        structure_tables: None,
     })
 }
 

@@ -417,9 +417,13 @@ impl<'a> Capture<'a> {
         let d = self.db.as_ref().expect("database");
         let (chunks, size) = match &self.import_dump {
             Some(f) => sink.put_stream(fs::File::open(f).at(f)?, store::DUMP_CHUNKS)?,
-            None => d.dump(&self.repo.tmp_dir(), &mut |r| {
-                sink.put_stream(r, store::DUMP_CHUNKS)
-            })?,
+            None => {
+                let mut opts = crate::db::DumpOptions::from_env()?;
+                opts.structure_tables = self.site.structure_tables.clone().unwrap_or_default();
+                d.dump_with(&self.repo.tmp_dir(), &opts, &mut |r| {
+                    sink.put_stream(r, store::DUMP_CHUNKS)
+                })?
+            }
         };
         if size == 0 {
             return Err(Error::Database {

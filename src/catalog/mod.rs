@@ -51,8 +51,10 @@ const SCHEMA_V3: &str = include_str!("../../schema_v3.sql");
 const SCHEMA_V4: &str = include_str!("../../schema_v4.sql");
 /// Migration from version 4 to 5: damaged chunks and snapshots with lost data.
 const SCHEMA_V5: &str = include_str!("../../schema_v5.sql");
+/// Migration from version 5 to 6: structure-only tables per site.
+const SCHEMA_V6: &str = include_str!("../../schema_v6.sql");
 /// Schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// An open catalogue: one SQLite connection (in WAL mode, fully synchronous).
 pub struct Catalog {
@@ -127,6 +129,7 @@ impl Catalog {
             (3, SCHEMA_V3),
             (4, SCHEMA_V4),
             (5, SCHEMA_V5),
+            (6, SCHEMA_V6),
         ] {
             if v < to {
                 self.migrate_to(to, sql)?;

@@ -2,6 +2,7 @@
 
 use super::{Catalog, time_str};
 use crate::crypto::Binding;
+use crate::db::StructureTables;
 use crate::error::{Error, Result};
 use rusqlite::{OptionalExtension, params};
 use std::path::{Path, PathBuf};
@@ -25,6 +26,13 @@ pub struct SiteRecord {
     /// Paths that belong to the site alone outside its site folder (a private files folder, a
     /// config sync folder), relative to the platform.
     pub extra_paths: Vec<String>,
+    /// Tables dumped without their rows; `None`: the default list.
+    pub structure_tables: Option<StructureTables>,
+}
+
+/// The catalogue's text for a structure table list (NULL: the default).
+fn structure_text(t: &Option<StructureTables>) -> Option<String> {
+    t.as_ref().map(StructureTables::to_list)
 }
 
 /// The prefix of a sealed database URL in the catalogue (then hex of the sealed bytes).
@@ -74,8 +82,8 @@ impl Catalog {
     pub fn add_site(&self, s: &SiteRecord) -> Result<()> {
         let n = self.conn.execute(
             "INSERT OR IGNORE INTO sites (uri, platform, site_dir, db_url, bindings, policy, created,
-                extra_paths)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                extra_paths, structure_tables)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             params![
                 s.uri,
                 s.platform.to_string_lossy(),
@@ -85,6 +93,7 @@ impl Catalog {
                 s.policy,
                 time_str(&crate::fsutil::now()),
                 serde_json::to_string(&s.extra_paths).expect("paths serialize"),
+                structure_text(&s.structure_tables),
             ],
         )?;
         if n == 0 {
@@ -100,7 +109,7 @@ impl Catalog {
     pub fn update_site(&self, s: &SiteRecord) -> Result<()> {
         self.conn.execute(
             "UPDATE sites SET platform = ?2, site_dir = ?3, db_url = ?4, bindings = ?5, policy = ?6,
-                extra_paths = ?7
+                extra_paths = ?7, structure_tables = ?8
              WHERE uri = ?1",
             params![
                 s.uri,
@@ -110,6 +119,7 @@ impl Catalog {
                 serde_json::to_string(&s.bindings).expect("paths serialize"),
                 s.policy,
                 serde_json::to_string(&s.extra_paths).expect("paths serialize"),
+                structure_text(&s.structure_tables),
             ],
         )?;
         Ok(())
@@ -125,6 +135,10 @@ impl Catalog {
             bindings: serde_json::from_str(&bindings).unwrap_or_default(),
             policy: r.get(5)?,
             extra_paths: serde_json::from_str(&r.get::<_, String>(6)?).unwrap_or_default(),
+            // A stored list is validated when set; one that no longer parses dumps everything.
+            structure_tables: r
+                .get::<_, Option<String>>(7)?
+                .map(|t| StructureTables::parse(&t).unwrap_or_else(|_| StructureTables::none())),
         })
     }
 
@@ -132,7 +146,7 @@ impl Catalog {
     pub fn find_site(&self, uri: &str) -> Result<Option<SiteRecord>> {
         self.conn
             .query_row(
-                "SELECT uri, platform, site_dir, db_url, bindings, policy, extra_paths FROM sites WHERE uri = ?1",
+                "SELECT uri, platform, site_dir, db_url, bindings, policy, extra_paths, structure_tables FROM sites WHERE uri = ?1",
                 [uri],
                 Self::site_from_row,
             )
@@ -150,7 +164,7 @@ impl Catalog {
     /// Every site, by URI.
     pub fn sites(&self) -> Result<Vec<SiteRecord>> {
         let mut st = self.conn.prepare(
-            "SELECT uri, platform, site_dir, db_url, bindings, policy, extra_paths FROM sites ORDER BY uri",
+            "SELECT uri, platform, site_dir, db_url, bindings, policy, extra_paths, structure_tables FROM sites ORDER BY uri",
         )?;
         let rows: Vec<SiteRecord> = st
             .query_map([], Self::site_from_row)?

@@ -207,6 +207,7 @@ fn sealed_database_url_round_trip() {
         bindings: vec![],
         policy: None,
         extra_paths: vec![],
+        structure_tables: None,
     };
     cat.add_site(&s).unwrap();
     assert_eq!(cat.site("x.com").unwrap().db_url.as_deref(), Some(url));

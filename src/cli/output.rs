@@ -69,6 +69,8 @@ pub fn site_json(s: &SiteRecord) -> serde_json::Value {
         "db": s.db_url.as_ref().map(|_| redacted_db(s)),
         "bindings": s.bindings,
         "extra_paths": s.extra_paths,
+        "structure_tables": s.structure_tables.clone().unwrap_or_default().patterns().to_vec(),
+        "structure_tables_default": s.structure_tables.is_none(),
         "policy": s.policy.as_deref().and_then(|p| serde_json::from_str::<serde_json::Value>(p).ok()),
     })
 }

@@ -26,8 +26,10 @@ const TRAILER: &str = "-- Dump completed";
 /// no tablespaces (they need the PROCESS privilege, and sites do not own any), no date in the
 /// trailer (so an unchanged database dumps to identical bytes). No `--databases`: the dump
 /// has no `CREATE DATABASE`/`USE`, so it loads into whatever database the site uses now.
-pub(crate) fn dump_args(name: &str) -> Vec<String> {
-    [
+/// Tables in `structure` are left out (`--ignore-table`); `structure_args` dumps their
+/// definitions.
+pub(crate) fn dump_args(name: &str, structure: &[String]) -> Vec<String> {
+    let mut v: Vec<String> = [
         "--single-transaction",
         "--quick",
         "--routines",
@@ -38,13 +40,42 @@ pub(crate) fn dump_args(name: &str) -> Vec<String> {
         "--no-tablespaces",
         "--skip-dump-date",
         "--max-allowed-packet=1G",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    v.extend(
+        structure
+            .iter()
+            .map(|t| format!("--ignore-table={name}.{t}")),
+    );
+    v.extend(["--".to_string(), name.to_string()]);
+    v
+}
+
+/// The dump tool's arguments for the definitions (with their triggers) of `tables` alone.
+pub(crate) fn structure_args(name: &str, tables: &[String]) -> Vec<String> {
+    let mut v: Vec<String> = [
+        "--no-data",
+        "--triggers",
+        "--skip-routines",
+        "--skip-events",
+        "--default-character-set=utf8mb4",
+        "--no-tablespaces",
+        "--skip-dump-date",
         "--",
         name,
     ]
     .iter()
     .map(|s| s.to_string())
-    .collect()
+    .collect();
+    v.extend(tables.iter().cloned());
+    v
 }
+
+/// The base tables of the current database, as ('TABLE', HEX(name)) rows for `parse_objects`.
+pub(crate) const LIST_TABLES: &str = "SELECT 'TABLE', HEX(TABLE_NAME) FROM information_schema.TABLES \
+     WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE = 'BASE TABLE' ORDER BY TABLE_NAME";
 
 pub(crate) fn trailer() -> &'static str {
     TRAILER
@@ -372,7 +403,7 @@ mod tests {
         );
         assert_eq!(mode & 0o777, 0o600);
         let mut c = f.command(Path::new("/usr/bin/mariadb-dump"));
-        c.args(dump_args("site-db"));
+        c.args(dump_args("site-db", &["cache".into()]));
         let argv: Vec<String> = c
             .get_args()
             .map(|a| a.to_string_lossy().into_owned())

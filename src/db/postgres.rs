@@ -27,14 +27,26 @@ pub(crate) fn trailer() -> &'static str {
 /// pg_dump's arguments: plain SQL to stdout, the database from `PGDATABASE`, no owners and
 /// no privileges (the load makes the restoring role own everything, and a dump must not need
 /// roles the target server may not have), and a bound on the wait for each table's lock.
-pub(crate) fn dump_args(lock_wait: std::time::Duration) -> Vec<String> {
-    vec![
+/// Tables matching `structure` are dumped without their rows (`--exclude-table-data`, which
+/// takes the same `*` patterns), in the same consistent snapshot as the rest.
+pub(crate) fn dump_args(
+    lock_wait: std::time::Duration,
+    structure: &super::StructureTables,
+) -> Vec<String> {
+    let mut v: Vec<String> = vec![
         "--format=plain".into(),
         "--no-password".into(),
         "--no-owner".into(),
         "--no-privileges".into(),
         format!("--lock-wait-timeout={}", lock_wait.as_millis().max(1)),
-    ]
+    ];
+    v.extend(
+        structure
+            .patterns()
+            .iter()
+            .map(|p| format!("--exclude-table-data={p}")),
+    );
+    v
 }
 
 /// A command for `tool` connected to `database` of `s`, through the child's environment only.
@@ -180,7 +192,10 @@ mod tests {
             name: "db".into(),
         };
         let mut c = command(&PathBuf::from("/usr/bin/pg_dump"), &s, "db");
-        c.args(dump_args(std::time::Duration::from_secs(5)));
+        c.args(dump_args(
+            std::time::Duration::from_secs(5),
+            &crate::db::StructureTables::default(),
+        ));
         assert!(c.get_args().all(|a| !a.to_string_lossy().contains("s3cr")));
         let envs: Vec<_> = c.get_envs().collect();
         assert!(

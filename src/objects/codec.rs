@@ -234,6 +234,9 @@ pub struct SiteObject {
     /// The platform's web root, relative to the platform (`""`: the platform root).
     #[serde(default)]
     pub web_root: Option<String>,
+    /// Structure-only table patterns, comma-separated (absent: the default list).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub structure_tables: Option<String>,
 }
 
 impl SiteObject {
@@ -268,6 +271,10 @@ impl SiteObject {
             policy: s.policy.clone(),
             extra_paths: s.extra_paths.clone(),
             web_root,
+            structure_tables: s
+                .structure_tables
+                .as_ref()
+                .map(crate::db::StructureTables::to_list),
         }
     }
 
@@ -281,6 +288,10 @@ impl SiteObject {
             bindings: self.bindings.iter().map(PathBuf::from).collect(),
             policy: self.policy.clone(),
             extra_paths: self.extra_paths.clone(),
+            structure_tables: self.structure_tables.as_deref().map(|t| {
+                crate::db::StructureTables::parse(t)
+                    .unwrap_or_else(|_| crate::db::StructureTables::none())
+            }),
         }
     }
 

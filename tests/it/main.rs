@@ -5,6 +5,7 @@ mod support;
 mod aegir;
 mod aegir_discover;
 mod bad_input;
+mod cache_tables;
 mod composer;
 mod crash;
 mod cron;

@@ -3,6 +3,7 @@
 use crate::catalog::SiteRecord;
 use crate::cli::args::{Ctx, KeepArgs, SiteArgs};
 use crate::cli::output::{policy_text, print_json, redacted_db, site_json};
+use crate::db::StructureTables;
 use crate::error::Error;
 use crate::retention::Policy;
 use crate::site::{self, SiteSpec};
@@ -37,7 +38,8 @@ pub enum SiteCmd {
         #[arg(long)]
         forget_snapshots: bool,
     },
-    /// Store a site's retention policy (replacing the one stored), used by `prune` without flags
+    /// Change a site's database, bindings, extra paths or structure-only tables, or store its
+    /// retention policy (used by `prune` without flags)
     Set(SetArgs),
 }
 
@@ -59,6 +61,13 @@ pub struct SetArgs {
     /// several)
     #[arg(long = "extra-path", value_name = "DIR")]
     pub extra_paths: Vec<String>,
+    /// Tables dumped without their rows (comma-separated, `*` for any characters:
+    /// 'cache,cache_*,sessions'); `default` for the default list (shown by `site show`)
+    #[arg(long, value_name = "LIST", conflicts_with = "no_structure_tables")]
+    pub structure_tables: Option<String>,
+    /// Dump every table with its rows
+    #[arg(long)]
+    pub no_structure_tables: bool,
     #[command(flatten)]
     pub keep: KeepArgs,
     /// Remove the stored policy (prune then leaves the site alone)
@@ -181,6 +190,7 @@ fn show(ctx: &Ctx, uri: &str) -> Result<i32> {
         println!("extra:     {x}");
     }
     println!("database:  {}", redacted_db(&s));
+    println!("structure: {}", structure_text(&s));
     println!("retention: {}", policy_text(&s));
     for b in &s.bindings {
         println!("binding:   {}", b.display());
@@ -190,12 +200,14 @@ fn show(ctx: &Ctx, uri: &str) -> Result<i32> {
 }
 
 fn set(ctx: &Ctx, a: SetArgs) -> Result<i32> {
+    let structure = structure_choice(&a)?;
     if a.db.is_some()
         || a.db_password_file.is_some()
         || !a.bindings.is_empty()
         || !a.extra_paths.is_empty()
+        || structure.is_some()
     {
-        set_fields(ctx, &a)?;
+        set_fields(ctx, &a, structure)?;
         if a.keep.policy()?.is_none() && !a.clear_policy {
             return Ok(0);
         }
@@ -219,8 +231,31 @@ fn new_db_url(cur: &SiteRecord, a: &SetArgs) -> Result<Option<String>> {
     }
 }
 
-/// Changes a site's database URL or binding files, validated like `site add`.
-fn set_fields(ctx: &Ctx, a: &SetArgs) -> Result<()> {
+/// The structure-only tables `site set` was given: `None` when not given, `Some(None)` for
+/// the default list.
+fn structure_choice(a: &SetArgs) -> Result<Option<Option<StructureTables>>> {
+    if a.no_structure_tables {
+        return Ok(Some(Some(StructureTables::none())));
+    }
+    match a.structure_tables.as_deref().map(str::trim) {
+        None => Ok(None),
+        Some("default") => Ok(Some(None)),
+        Some(list) => Ok(Some(Some(StructureTables::parse(list)?))),
+    }
+}
+
+/// The structure-only tables in words, for `site show`.
+fn structure_text(s: &SiteRecord) -> String {
+    match &s.structure_tables {
+        None => format!("{} (default)", StructureTables::default().to_list()),
+        Some(t) if t.is_empty() => "none (every table is dumped with its rows)".into(),
+        Some(t) => t.to_list(),
+    }
+}
+
+/// Changes a site's database URL, binding files, extra paths or structure-only tables,
+/// validated like `site add`.
+fn set_fields(ctx: &Ctx, a: &SetArgs, structure: Option<Option<StructureTables>>) -> Result<()> {
     let repo = ctx.open_locked("site set")?;
     let cur = repo.cat.site(&a.uri)?;
     let db = new_db_url(&cur, a)?;
@@ -244,6 +279,7 @@ fn set_fields(ctx: &Ctx, a: &SetArgs) -> Result<()> {
     };
     let mut rec = site::new_site(&a.uri, &spec)?;
     rec.policy = cur.policy;
+    rec.structure_tables = structure.unwrap_or(cur.structure_tables);
     let web_root = site::web_root(&repo.cat, &rec, &rec.platform)?;
     rec.extra_paths = site::validate_extra_paths(&repo.cat, &rec, &web_root)?;
     crate::objects::update_site(&repo, &rec)?;

@@ -235,10 +235,10 @@ fn mysql_password_never_in_argv_output_or_snapshot_records() {
     db.sql_as(&user, &pw, SCHEMA);
     // A table big enough that the dump runs long enough to be watched (~40 MB of dump).
     db.sql(
-        "CREATE TABLE cache_page (cid INT PRIMARY KEY, data LONGBLOB NOT NULL);
+        "CREATE TABLE page_blob (cid INT PRIMARY KEY, data LONGBLOB NOT NULL);
          CREATE TABLE k (n INT PRIMARY KEY);
          INSERT INTO k WITH RECURSIVE s(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM s WHERE n < 999) SELECT n FROM s;
-         INSERT INTO cache_page SELECT a.n * 1000 + b.n, UNHEX(REPEAT(MD5(a.n * 1000 + b.n), 12)) FROM k a, k b WHERE a.n < 100;
+         INSERT INTO page_blob SELECT a.n * 1000 + b.n, UNHEX(REPEAT(MD5(a.n * 1000 + b.n), 12)) FROM k a, k b WHERE a.n < 100;
          DROP TABLE k;",
     );
     let url = db.url_as(&user, &pw);

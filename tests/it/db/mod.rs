@@ -65,6 +65,7 @@ pub fn roundtrip<F: Flavour>() {
 
     let w = World::new();
     db_site(&w, "db.example", &db.url());
+    full_dumps(&w, "db.example");
     let id = snapshot_id::<F>(&w, "db.example");
 
     db.mess_up();
@@ -86,6 +87,7 @@ pub fn missing_database<F: Flavour>() {
     let url = db.site_url();
     let w = World::new();
     db_site(&w, "missing.example", &url);
+    full_dumps(&w, "missing.example");
     let id = snapshot_id::<F>(&w, "missing.example");
     db.drop_database();
     assert!(!db.exists());
@@ -105,6 +107,7 @@ pub fn repair_then_restore<F: Flavour>() {
     let before = db.state();
     let w = World::new();
     db_site(&w, "repair.example", &db.url());
+    full_dumps(&w, "repair.example");
     let id = snapshot_id::<F>(&w, "repair.example");
     let files = stored(&w.repo, &id);
     let read = restore_read(&w.repo, &id);

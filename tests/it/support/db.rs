@@ -425,7 +425,7 @@ fn redact_url(u: &url::Url) -> String {
     u.to_string()
 }
 
-fn noise_seed_bytes() -> [u8; 6] {
+pub fn noise_seed_bytes() -> [u8; 6] {
     let mut b = [0u8; 6];
     getrandom::fill(&mut b).expect("random");
     b
@@ -449,6 +449,12 @@ pub fn db_site(w: &World, uri: &str, db_url: &str) -> PathBuf {
     ])
     .ok();
     p
+}
+
+/// Makes the site's dumps keep every table's rows (the suites compare whole databases; the
+/// default structure-only list would empty their watchdog table).
+pub fn full_dumps(w: &World, uri: &str) {
+    w.run(&["site", "set", uri, "--no-structure-tables"]).ok();
 }
 
 /// Restores a snapshot's database dump into `db_url` through the library (open the
