@@ -274,8 +274,12 @@ fn make_v1(repo: &Path) {
         let _ = fs::remove_dir_all(repo.join("data").join(d));
     }
     let c = rusqlite::Connection::open(repo.join("catalog.sqlite")).unwrap();
-    c.execute_batch("DROP TABLE meta; PRAGMA user_version = 3;")
-        .unwrap();
+    // Schema 3 as it was: no `meta` (schema 4), no damage tables (5), no structure tables (6).
+    c.execute_batch(
+        "DROP TABLE meta; DROP TABLE damaged_chunks; DROP TABLE snapshot_damage;
+         ALTER TABLE sites DROP COLUMN structure_tables; PRAGMA user_version = 3;",
+    )
+    .unwrap();
 }
 
 #[test]
