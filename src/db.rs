@@ -749,6 +749,8 @@ fn sqlite_backup(src: &Path, dest: &Path) -> std::result::Result<(), String> {
         Connection::open_with_flags(src, OpenFlags::SQLITE_OPEN_READ_WRITE).map_err(busy)?;
     s.busy_handler(Some(busy_poll)).map_err(busy)?;
     let mut d = Connection::open(dest).map_err(busy)?;
+    // The copy is a private temporary file: no fsync of it or its journal is needed.
+    d.pragma_update(None, "synchronous", "OFF").map_err(busy)?;
     {
         let b = rusqlite::backup::Backup::new(&s, &mut d).map_err(busy)?;
         let deadline = Instant::now() + SQLITE_BUSY_LIMIT;

@@ -8,6 +8,7 @@
 
 mod fill;
 mod scan;
+mod share;
 mod walk;
 
 use crate::catalog::SnapshotKind;
@@ -30,6 +31,8 @@ use std::time::Instant;
 use walk::{Item, root_meta, to_tree, walk_bindings, walk_extra, walk_platform, walk_site};
 
 pub use scan::{scan_bindings, scan_extra, scan_platform, scan_site_dir};
+pub use share::RunShare;
+use share::SharedPlatform;
 pub use walk::db_side_files;
 
 /// Old paths of the read side, which moved to [`crate::read`].
@@ -52,6 +55,9 @@ pub struct CaptureOpts {
     /// Take the site folder and the database dump from elsewhere (an imported backup) instead
     /// of the live site; the platform and binding files still come from disk.
     pub source: Option<ImportSource>,
+    /// Shared by the sites of one run (`snapshot --all`): each platform is walked and read
+    /// once.
+    pub share: Option<std::sync::Arc<RunShare>>,
 }
 
 /// Where an imported snapshot's site folder and dump come from.
@@ -77,6 +83,7 @@ impl CaptureOpts {
             tolerant: false,
             progress: false,
             source: None,
+            share: None,
         }
     }
 }
@@ -185,6 +192,9 @@ struct Capture<'a> {
 
 /// The walked items of the four file parts.
 struct Walked {
+    /// The platform tree stored earlier in this run, when it is shared: then `platform` is
+    /// empty.
+    shared: Option<SharedPlatform>,
     platform: Vec<Item>,
     site: Vec<Item>,
     bindings: Vec<Item>,
@@ -204,10 +214,12 @@ impl Walked {
     }
 }
 
-/// The stored database dump: its blob row and size.
+/// The stored database dump: its blob row and size, and the files-cache row that lets the
+/// next capture reuse an unchanged SQLite database's copy.
 struct Dump {
     blob: Option<BlobRow>,
     bytes: u64,
+    cache_row: Option<CacheRow>,
 }
 
 impl<'a> Capture<'a> {
@@ -285,9 +297,42 @@ impl<'a> Capture<'a> {
         })
     }
 
-    /// Walks the platform (without the site folder), the site folder and the binding files.
+    /// The key under which this capture's platform tree is shared with the run's other
+    /// sites, or `None` when it is not shared (no run share, an import, a tolerant capture, no
+    /// platform, or a site folder the platform filter would keep).
+    fn share_key(&self) -> Option<Vec<u8>> {
+        self.opts.share.as_ref()?;
+        if self.opts.source.is_some() || self.opts.tolerant || !self.platform_exists {
+            return None;
+        }
+        let rel = self.live_site_path.strip_prefix(self.platform).ok()?;
+        if self.filter.keeps(rel, true) {
+            return None;
+        }
+        let kept: Vec<&PathBuf> = self
+            .skip
+            .iter()
+            .filter(|p| {
+                p.strip_prefix(self.platform)
+                    .is_ok_and(|r| self.filter.keeps(r, false))
+            })
+            .collect();
+        Some(share::platform_key(
+            self.platform,
+            &self.filter.web_root,
+            &self.filter.extra,
+            &kept,
+        ))
+    }
+
+    /// Walks the platform (without the site folder; not at all when an earlier site of the
+    /// run stored it), the site folder and the binding files.
     fn walk(&self) -> Result<Walked> {
-        let platform = if self.platform_exists {
+        let shared = match (&self.opts.share, self.share_key()) {
+            (Some(run), Some(k)) => run.get(&k),
+            _ => None,
+        };
+        let platform = if self.platform_exists && shared.is_none() {
             let mut skip_p = self.skip.clone();
             skip_p.push(self.live_site_path.clone());
             walk_platform(self.platform, &self.filter, &skip_p)?
@@ -306,6 +351,7 @@ impl<'a> Capture<'a> {
         };
         let bindings = walk_bindings(&self.site.bindings, self.opts.tolerant)?;
         Ok(Walked {
+            shared,
             platform,
             site,
             bindings,
@@ -327,8 +373,10 @@ impl<'a> Capture<'a> {
         fsutil::failpoint("files-stored");
         let dump = self.store_dump(sink)?;
         fsutil::failpoint("db-stored");
+        cache_rows.extend(dump.cache_row.clone());
         let mut blobs: Vec<BlobRow> = dump.blob.iter().cloned().collect();
-        let (trees, files, bytes) = self.store_trees(walked, sink, &mut blobs)?;
+        let mut publish = None;
+        let (trees, files, bytes) = self.store_trees(walked, sink, &mut blobs, &mut publish)?;
         // Invariant 1: every pack is durable and indexed before the snapshot row exists.
         sink.finish()?;
         fsutil::failpoint("before-commit");
@@ -366,6 +414,10 @@ impl<'a> Capture<'a> {
         }
         crate::objects::commit_snapshot(self.repo, &rec, &blobs, &cache_rows)?;
         fsutil::failpoint("after-commit");
+        // Only a committed tree is shared: its chunks are durable and indexed.
+        if let (Some(run), Some(k), Some(p)) = (&self.opts.share, self.share_key(), publish) {
+            run.put(k, p);
+        }
         Ok(rec)
     }
 
@@ -380,11 +432,18 @@ impl<'a> Capture<'a> {
         pb: &ProgressBar,
     ) -> Result<Vec<CacheRow>> {
         let cat = &self.repo.cat;
-        // The site folder lies inside the platform, so the platform's cache rows cover it.
-        let mut cache = if self.platform_exists {
-            cat.load_cache(self.platform)?
-        } else {
+        // The site folder lies inside the platform, so the platform's cache rows cover it
+        // (when the platform is shared, only the site's own parts are looked up).
+        let mut cache = if !self.platform_exists {
             HashMap::new()
+        } else if walked.shared.is_some() {
+            let mut c = cat.load_cache(&self.site_path)?;
+            for x in &self.site.extra_paths {
+                c.extend(cat.load_cache(&self.platform.join(x))?);
+            }
+            c
+        } else {
+            cat.load_cache(self.platform)?
         };
         for b in &self.site.bindings {
             cache.extend(cat.load_cache(b)?);
@@ -406,24 +465,42 @@ impl<'a> Capture<'a> {
         Ok(cache_rows)
     }
 
-    /// Streams the database dump (or the imported dump file) into the sink.
+    /// Streams the database dump (or the imported dump file) into the sink; an unchanged
+    /// SQLite database's earlier copy is reused instead (see `share`).
     fn store_dump(&self, sink: &ChunkSink) -> Result<Dump> {
         if !self.dump_db {
             return Ok(Dump {
                 blob: None,
                 bytes: 0,
+                cache_row: None,
             });
         }
         let d = self.db.as_ref().expect("database");
+        let mut opts = crate::db::DumpOptions::from_env()?;
+        opts.structure_tables = self.site.structure_tables.clone().unwrap_or_default();
+        // An unchanged SQLite database: (cache key, fingerprint taken before the copy).
+        let sqlite = match (d, &self.import_dump) {
+            (Database::Sqlite(p), None) => share::sqlite_fingerprint(p).map(|fp| {
+                let key = share::sqlite_copy_key(p, &format!("{:?}", opts.structure_tables));
+                (key, fp)
+            }),
+            _ => None,
+        };
+        if let Some((key, fp)) = &sqlite
+            && let Some((chunks, size)) = share::reusable_copy(&self.repo.cat, key, fp)?
+        {
+            let id = Hash::of_list(&chunks);
+            return Ok(Dump {
+                blob: Some((id, chunks, size)),
+                bytes: size,
+                cache_row: None,
+            });
+        }
         let (chunks, size) = match &self.import_dump {
             Some(f) => sink.put_stream(fs::File::open(f).at(f)?, store::DUMP_CHUNKS)?,
-            None => {
-                let mut opts = crate::db::DumpOptions::from_env()?;
-                opts.structure_tables = self.site.structure_tables.clone().unwrap_or_default();
-                d.dump_with(&self.repo.tmp_dir(), &opts, &mut |r| {
-                    sink.put_stream(r, store::DUMP_CHUNKS)
-                })?
-            }
+            None => d.dump_with(&self.repo.tmp_dir(), &opts, &mut |r| {
+                sink.put_stream(r, store::DUMP_CHUNKS)
+            })?,
         };
         if size == 0 {
             return Err(Error::Database {
@@ -431,14 +508,23 @@ impl<'a> Capture<'a> {
                 msg: "the dump is empty".into(),
             });
         }
+        let cache_row = sqlite.map(|(key, fp)| {
+            let entry = crate::catalog::CacheEntry {
+                chunks: chunks.clone(),
+                ..fp
+            };
+            (key, entry)
+        });
         let id = Hash::of_list(&chunks);
         Ok(Dump {
             blob: Some((id, chunks, size)),
             bytes: size,
+            cache_row,
         })
     }
 
-    /// Stores the platform, site, bindings and extra paths trees (platform and site only when
+    /// Stores the platform (or takes the run's shared one; a newly stored one goes to
+    /// `publish`), site, bindings and extra paths trees (platform and site only when
     /// present, extra paths only when the site has some); returns their ids, the number of
     /// files and their bytes.
     fn store_trees(
@@ -446,7 +532,9 @@ impl<'a> Capture<'a> {
         walked: Walked,
         sink: &ChunkSink,
         blobs: &mut Vec<BlobRow>,
+        publish: &mut Option<SharedPlatform>,
     ) -> Result<([Option<Hash>; 4], u64, u64)> {
+        let shared = walked.shared;
         let platform_tree = to_tree(walked.platform, root_meta(self.platform));
         // An imported folder's root is our temporary extraction: its metadata means nothing.
         let site_root = if self.opts.source.is_none() {
@@ -457,20 +545,35 @@ impl<'a> Capture<'a> {
         let site_tree = to_tree(walked.site, site_root);
         let bindings_tree = to_tree(walked.bindings, None);
         let extra_tree = to_tree(walked.extra, None);
+        let mut ids = [None; 4];
+        let (mut files, mut bytes) = (0, 0);
+        match shared {
+            Some(p) => {
+                ids[0] = Some(p.tree.0);
+                (files, bytes) = (p.files, p.bytes);
+                blobs.push(p.tree);
+            }
+            None if self.platform_exists => {
+                let b = store_tree(sink, &platform_tree)?;
+                (files, bytes) = (platform_tree.files(), platform_tree.bytes());
+                ids[0] = Some(b.0);
+                let tree = b.clone();
+                *publish = Some(SharedPlatform { tree, files, bytes });
+                blobs.push(b);
+            }
+            None => {}
+        }
         let parts = [
-            (&platform_tree, self.platform_exists),
             (&site_tree, self.site_exists),
             (&bindings_tree, true),
             (&extra_tree, !self.site.extra_paths.is_empty()),
         ];
-        let mut ids = [None; 4];
-        let (mut files, mut bytes) = (0, 0);
         for (i, (t, present)) in parts.into_iter().enumerate() {
             files += t.files();
             bytes += t.bytes();
             if present {
                 let b = store_tree(sink, t)?;
-                ids[i] = Some(b.0);
+                ids[i + 1] = Some(b.0);
                 blobs.push(b);
             }
         }

@@ -26,6 +26,7 @@ mod remote;
 mod repair;
 mod restore;
 mod retention;
+mod run_share;
 mod site_set;
 mod smoke;
 mod snapshot;

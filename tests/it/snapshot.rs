@@ -482,7 +482,12 @@ fn repository_is_private_and_secrets_stay_out_of_output() {
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         fs::write(s.dir.join("files/new.txt"), fs::read(&s.vhost).unwrap()).unwrap();
     }
-    // A crash in the middle of the database dump leaves its temporary copy behind.
+    // A crash in the middle of the database dump leaves its temporary copy behind (a new row
+    // first: an unchanged SQLite database is not copied again).
+    rusqlite::Connection::open(&s.db)
+        .unwrap()
+        .execute("INSERT INTO variable VALUES ('changed', 'yes')", [])
+        .unwrap();
     let o = run_umask0(
         &w2,
         &["snapshot", "example.com"],

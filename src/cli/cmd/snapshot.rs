@@ -108,6 +108,9 @@ pub fn run(ctx: &Ctx, a: SnapshotArgs) -> Result<i32> {
     let mut opts = CaptureOpts::new(a.kind.parse()?);
     opts.label = a.label.clone();
     opts.progress = ctx.progress();
+    if sites.len() > 1 {
+        opts.share = Some(std::sync::Arc::new(crate::capture::RunShare::new()));
+    }
     let mut done = Vec::new();
     let mut failed = Vec::new();
     for s in &sites {

@@ -1,0 +1,195 @@
+//! What a capture skips because it provably has not changed: a platform is walked and read once
+//! per `snapshot --all` run, and an unchanged SQLite database is not copied again. The
+//! `db-copied` fail point (it kills the process right after a SQLite copy is made) shows whether
+//! a copy was made; `after-commit:1@stop` stops a run after its first site so the test can
+//! change the platform.
+use crate::support::*;
+use std::fs;
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Command, Stdio};
+
+/// Runs `args` with a fail point; returns (exit status, stderr).
+fn run_failpoint(w: &World, args: &[&str], point: &str) -> (std::process::ExitStatus, String) {
+    let o = Command::new(bin())
+        .args(args)
+        .env("SITESNAP_REPO", &w.repo)
+        .env("SITESNAP_FAILPOINT", point)
+        .env_remove("SITESNAP_TEST_NOW")
+        .output()
+        .unwrap();
+    (o.status, String::from_utf8_lossy(&o.stderr).into_owned())
+}
+
+/// The second snapshot of an untouched SQLite site takes no copy of its database (a copy would
+/// hit the fail point and be killed) and records the same dump, which restores the same rows.
+/// One committed row later, the database is copied again, and the new row is in the snapshot.
+#[test]
+fn an_unchanged_sqlite_database_is_not_copied_again() {
+    let w = World::new();
+    let p = w.platform("platforms/drupal-7.98", 50);
+    let s = w.site("example.com", &p);
+    let first = w.snapshot("example.com");
+    let (st, err) = run_failpoint(&w, &["snapshot", "example.com"], "db-copied");
+    assert!(
+        st.success(),
+        "an unchanged database was copied again: {err}"
+    );
+    let list = w.run(&["list", "example.com", "--json"]).ok().json();
+    let snaps = list.as_array().unwrap();
+    assert_eq!(snaps.len(), 2);
+    assert!(snaps.iter().all(|j| j["db_dump"] == first["db_dump"]));
+    let second = snaps
+        .iter()
+        .find(|j| j["id"] != first["id"])
+        .unwrap()
+        .clone();
+
+    let rows_before = sqlite_rows(&s.db, "node");
+    let c = rusqlite::Connection::open(&s.db).unwrap();
+    c.execute(
+        "INSERT INTO node (title, body) VALUES ('added later', x'00')",
+        [],
+    )
+    .unwrap();
+    drop(c);
+    let (st, err) = run_failpoint(&w, &["snapshot", "example.com"], "db-copied");
+    assert_eq!(
+        st.signal(),
+        Some(libc::SIGKILL),
+        "a changed database was not copied: {err}"
+    );
+    let third = w.snapshot("example.com");
+    assert_ne!(third["db_dump"], first["db_dump"]);
+
+    // The reused dump restores the rows it was taken with; the new one has the new row.
+    w.run(&["restore", second["id"].as_str().unwrap(), "--yes"])
+        .ok();
+    assert_eq!(sqlite_rows(&s.db, "node"), rows_before);
+    w.run(&["restore", third["id"].as_str().unwrap(), "--yes"])
+        .ok();
+    let rows = sqlite_rows(&s.db, "node");
+    assert_eq!(rows.len(), rows_before.len() + 1);
+    assert!(rows.iter().any(|r| r.contains("added later")));
+}
+
+/// A WAL-mode database whose recent commits are still in its `-wal` file is copied every time:
+/// the main file alone does not show them.
+#[test]
+fn a_sqlite_database_with_commits_in_its_wal_is_copied() {
+    let w = World::new();
+    let p = w.platform("platforms/drupal-7.98", 50);
+    let s = w.site("example.com", &p);
+    let c = rusqlite::Connection::open(&s.db).unwrap();
+    c.pragma_update(None, "journal_mode", "WAL").unwrap();
+    c.pragma_update(None, "wal_autocheckpoint", 0).unwrap();
+    w.snapshot("example.com");
+    c.execute(
+        "INSERT INTO node (title, body) VALUES ('in the wal', x'00')",
+        [],
+    )
+    .unwrap();
+    let wal = s.db.with_file_name("site.sqlite-wal");
+    assert!(
+        fs::metadata(&wal).unwrap().len() > 0,
+        "the commit is not in the WAL"
+    );
+    let (st, err) = run_failpoint(&w, &["snapshot", "example.com"], "db-copied");
+    assert_eq!(
+        st.signal(),
+        Some(libc::SIGKILL),
+        "a WAL with commits was not copied: {err}"
+    );
+    let j = w.snapshot("example.com");
+    drop(c);
+    let site = s.dir.clone();
+    w.run(&["restore", j["id"].as_str().unwrap(), "--yes"]).ok();
+    assert!(
+        sqlite_rows(&site.join("site.sqlite"), "node")
+            .iter()
+            .any(|r| r.contains("in the wal"))
+    );
+}
+
+/// `snapshot --all` reads a platform once: the sites of one run record the platform as the run
+/// found it at its first site, even when a platform file changes after that site's commit (the
+/// run is stopped there). The next run records the change, and every snapshot restores.
+#[test]
+fn snapshot_all_reads_each_platform_once_per_run() {
+    let w = World::new();
+    let p = w.platform("platforms/drupal-7.98", 200);
+    let q = w.platform("platforms/drupal-7.99", 100);
+    for u in ["a.example.com", "b.example.com", "c.example.com"] {
+        w.site(u, &p);
+    }
+    w.site("d.example.com", &q);
+    let child = Command::new(bin())
+        .args(["snapshot", "--all", "--json"])
+        .env("SITESNAP_REPO", &w.repo)
+        .env("SITESNAP_FAILPOINT", "after-commit:1@stop")
+        .env_remove("SITESNAP_TEST_NOW")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: waitpid on our own child with a valid status pointer.
+    assert_eq!(
+        unsafe { libc::waitpid(pid, &mut status, libc::WUNTRACED) },
+        pid
+    );
+    assert!(
+        libc::WIFSTOPPED(status),
+        "sitesnap did not stop after its first site"
+    );
+    let changed = p.join("includes/changed-mid-run.inc");
+    fs::write(&changed, "<?php // written while the run was stopped\n").unwrap();
+    // SAFETY: signalling our own stopped child.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGCONT) }, 0);
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let run: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let tree_of = |j: &serde_json::Value, uri: &str| {
+        j.as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["site"] == uri)
+            .unwrap()["platform_tree"]
+            .clone()
+    };
+    let a = tree_of(&run, "a.example.com");
+    assert_eq!(tree_of(&run, "b.example.com"), a);
+    assert_eq!(tree_of(&run, "c.example.com"), a);
+    assert_ne!(
+        tree_of(&run, "d.example.com"),
+        a,
+        "another platform, another tree"
+    );
+
+    let next = w.run(&["snapshot", "--all", "--json"]).ok().json();
+    let a2 = tree_of(&next, "a.example.com");
+    assert_ne!(a2, a, "the next run did not see the platform change");
+    assert_eq!(tree_of(&next, "c.example.com"), a2);
+
+    // A snapshot that used the shared tree restores the platform it recorded.
+    let b = next
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["site"] == "b.example.com")
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    fs::remove_file(&changed).unwrap();
+    w.run(&["restore", &b, "--yes", "--repair-platform"]).ok();
+    assert!(
+        changed.exists(),
+        "the restored platform lacks the file of its snapshot"
+    );
+    w.run(&["verify", "--read-data"]).ok();
+}
