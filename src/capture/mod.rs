@@ -17,6 +17,7 @@ use crate::db::Database;
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
 use crate::hash::Hash;
+use crate::objects::PendingSnapshot;
 use crate::repo::Repo;
 use crate::store::{self, ChunkSink};
 use crate::tree::{PlatformFilter, Tree};
@@ -128,6 +129,17 @@ pub fn new_snapshot_id(cat: &Catalog) -> Result<String> {
     }
 }
 
+/// A captured snapshot: its packs are durable and indexed; it exists once committed
+/// ([`commit`]).
+pub struct Captured(PendingSnapshot);
+
+impl Captured {
+    /// The snapshot's record.
+    pub fn record(&self) -> &SnapshotRecord {
+        &self.0.0
+    }
+}
+
 /// Captures `site`, currently on `platform`, into a new snapshot and commits it.
 pub fn snapshot(
     repo: &Repo,
@@ -135,6 +147,27 @@ pub fn snapshot(
     platform: &Path,
     opts: &CaptureOpts,
 ) -> Result<SnapshotRecord> {
+    let Captured((rec, blobs, cache_rows)) = capture(repo, site, platform, opts)?;
+    crate::objects::commit_snapshot(repo, &rec, &blobs, &cache_rows)?;
+    fsutil::failpoint("after-commit");
+    Ok(rec)
+}
+
+/// Commits captured snapshots together (see [`crate::objects::commit_snapshots`]).
+pub fn commit(repo: &Repo, batch: Vec<Captured>) -> Result<Vec<SnapshotRecord>> {
+    let batch: Vec<PendingSnapshot> = batch.into_iter().map(|c| c.0).collect();
+    crate::objects::commit_snapshots(repo, &batch)?;
+    fsutil::failpoint("after-commit");
+    Ok(batch.into_iter().map(|p| p.0).collect())
+}
+
+/// Captures `site`, currently on `platform`: everything but the commit.
+pub fn capture(
+    repo: &Repo,
+    site: &SiteRecord,
+    platform: &Path,
+    opts: &CaptureOpts,
+) -> Result<Captured> {
     let started = Instant::now();
     let c = Capture::check(repo, site, platform, opts)?;
     let pb = progress_bar(opts.progress, &format!("{} ", site.uri));
@@ -143,7 +176,7 @@ pub fn snapshot(
     pb.set_length(walked.total());
     pb.set_message("storing");
     let sink = repo.chunk_sink()?;
-    let res = c.store_and_commit(walked, &sink, &pb, started);
+    let res = c.store_all(walked, &sink, &pb, started);
     pb.finish_and_clear();
     if res.is_err() {
         // Stop the writer thread without indexing its last pack (packs it closed earlier are
@@ -359,15 +392,15 @@ impl<'a> Capture<'a> {
         })
     }
 
-    /// Stores files, dump and trees, waits for every pack to be durable, then commits the
-    /// snapshot row.
-    fn store_and_commit(
+    /// Stores files, dump and trees and waits for every pack to be durable and indexed; the
+    /// snapshot is then ready for its commit.
+    fn store_all(
         &self,
         mut walked: Walked,
         sink: &ChunkSink,
         pb: &ProgressBar,
         started: Instant,
-    ) -> Result<SnapshotRecord> {
+    ) -> Result<Captured> {
         let counters = Counters::default();
         let mut cache_rows = self.store_files(&mut walked, sink, &counters, pb)?;
         fsutil::failpoint("files-stored");
@@ -412,13 +445,12 @@ impl<'a> Capture<'a> {
             let tmp = self.site_path.as_os_str().as_bytes();
             cache_rows.retain(|(p, _)| !p.starts_with(tmp));
         }
-        crate::objects::commit_snapshot(self.repo, &rec, &blobs, &cache_rows)?;
-        fsutil::failpoint("after-commit");
-        // Only a committed tree is shared: its chunks are durable and indexed.
+        // The platform tree's chunks are durable and indexed now; the sites that share it
+        // carry its blob row in their own commits.
         if let (Some(run), Some(k), Some(p)) = (&self.opts.share, self.share_key(), publish) {
             run.put(k, p);
         }
-        Ok(rec)
+        Ok(Captured((rec, blobs, cache_rows)))
     }
 
     /// Stores the content of every walked file in one pass over platform, site and binding

@@ -33,7 +33,7 @@ pub use live::{Batch, DeadRows};
 pub use meta::StoreFormat;
 pub use packs::{CatalogIndex, PackUsage};
 pub use sites::SiteRecord;
-pub use snapshots::SnapshotRecord;
+pub use snapshots::{SnapshotCommit, SnapshotRecord};
 pub use stats::ChunkTotals;
 
 use crate::error::{Error, Result};

@@ -104,18 +104,45 @@ impl Catalog {
         blobs: &[(Hash, Vec<Hash>, u64)],
         cache: &[(Vec<u8>, CacheEntry)],
     ) -> Result<()> {
+        self.commit_snapshots(&[(s, blobs, cache)])
+    }
+
+    /// Inserts several snapshots (each with its blobs and files-cache rows) in one
+    /// transaction: all become visible together, or none.
+    pub fn commit_snapshots(&self, items: &[SnapshotCommit<'_>]) -> Result<()> {
         let tx = self.conn.unchecked_transaction()?;
-        {
-            let mut st = tx.prepare_cached(
-                "INSERT OR IGNORE INTO blobs (id, chunks, size) VALUES (?1, ?2, ?3)",
-            )?;
-            for (id, chunks, size) in blobs {
-                st.execute(params![&id.0[..], hashes_to_blob(chunks), *size as i64])?;
-            }
+        for (s, blobs, cache) in items {
+            insert_snapshot(&tx, s, blobs, cache)?;
         }
-        write_cache_rows(&tx, cache)?;
-        let oh = |h: &Option<Hash>| h.map(|h| h.0.to_vec());
-        tx.execute(
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+/// One snapshot of a commit: its record, the blobs it names, its files-cache rows.
+pub type SnapshotCommit<'a> = (
+    &'a SnapshotRecord,
+    &'a [(Hash, Vec<Hash>, u64)],
+    &'a [(Vec<u8>, CacheEntry)],
+);
+
+/// Inserts one snapshot's blobs, files-cache rows and row inside `tx`.
+fn insert_snapshot(
+    tx: &rusqlite::Transaction<'_>,
+    s: &SnapshotRecord,
+    blobs: &[(Hash, Vec<Hash>, u64)],
+    cache: &[(Vec<u8>, CacheEntry)],
+) -> Result<()> {
+    {
+        let mut st = tx
+            .prepare_cached("INSERT OR IGNORE INTO blobs (id, chunks, size) VALUES (?1, ?2, ?3)")?;
+        for (id, chunks, size) in blobs {
+            st.execute(params![&id.0[..], hashes_to_blob(chunks), *size as i64])?;
+        }
+    }
+    write_cache_rows(tx, cache)?;
+    let oh = |h: &Option<Hash>| h.map(|h| h.0.to_vec());
+    tx.execute(
             "INSERT INTO snapshots (id, site, kind, label, pinned, time, platform_path, platform_tree,
                 site_dir, site_tree, bindings_tree, db_kind, db_url, db_dump, files, bytes, bytes_read,
                 db_bytes, bytes_added, duration_ms, note, web_root, extra_paths, extra_tree)
@@ -148,10 +175,10 @@ impl Catalog {
                 oh(&s.extra_tree),
             ],
         )?;
-        tx.commit()?;
-        Ok(())
-    }
+    Ok(())
+}
 
+impl Catalog {
     const SNAP_COLS: &'static str =
         "id, site, kind, label, pinned, time, platform_path, platform_tree,
         site_dir, site_tree, bindings_tree, db_kind, db_url, db_dump, files, bytes, bytes_read,

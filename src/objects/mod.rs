@@ -22,7 +22,8 @@ pub use codec::{
 pub use repair::{RepairReport, repair_catalog};
 pub use upgrade::{UpgradeReport, ensure_upgraded, upgrade};
 pub use write::{
-    add_site, commit_snapshot, forget_snapshots, remove_site, set_pinned, set_policy, update_site,
+    PendingSnapshot, add_site, commit_snapshot, commit_snapshots, forget_snapshots, remove_site,
+    set_pinned, set_policy, update_site,
 };
 
 use crate::error::{Error, Result};

@@ -46,6 +46,82 @@ pub fn commit_snapshot(
     repo.cat.commit_snapshot(rec, blobs, cache)
 }
 
+/// One captured snapshot waiting for its commit: its record, its blob rows and its new
+/// files-cache rows.
+pub type PendingSnapshot = (
+    SnapshotRecord,
+    Vec<(Hash, Vec<Hash>, u64)>,
+    Vec<(Vec<u8>, CacheEntry)>,
+);
+
+/// Commits several captured snapshots at once (the sites of a `snapshot --all` run): the store
+/// objects of all of them (blob lists not yet stored, pins, manifests) are written durable
+/// first, with their `fsync`s issued from several threads so the file system can group them,
+/// then all their catalogue rows go in one transaction. A crash in between leaves manifests
+/// the catalogue does not know (`repair catalog` adopts them), never a row without its objects.
+pub fn commit_snapshots(repo: &Repo, batch: &[PendingSnapshot]) -> Result<()> {
+    let mut objects: Vec<(ObjectName, Vec<u8>)> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
+    for (rec, blobs, _) in batch {
+        for (id, chunks, size) in blobs {
+            let name = id.to_hex();
+            if seen.insert(name.clone()) && !exists(repo, ObjectKind::BlobList, &name)? {
+                let plain = encode_blob_list(chunks, *size);
+                let stored = repo.encode_object(ObjectKind::BlobList, &name, &plain)?;
+                objects.push((ObjectName::new(ObjectKind::BlobList, &name), stored));
+            }
+        }
+        if rec.pinned {
+            let pin = PinObject::new(&rec.id, &fsutil::now()).encode();
+            let stored = repo.encode_object(ObjectKind::Pin, &rec.id, &pin)?;
+            objects.push((ObjectName::new(ObjectKind::Pin, &rec.id), stored));
+        }
+    }
+    // Blob lists and pins before any manifest that names them.
+    put_parallel(repo, &objects)?;
+    fsutil::failpoint("blob-lists-written");
+    let mut manifests = Vec::with_capacity(batch.len());
+    for (rec, _, _) in batch {
+        let plain = Manifest::of(rec, &hostname()).encode();
+        let stored = repo.encode_object(ObjectKind::Snapshot, &rec.id, &plain)?;
+        manifests.push((ObjectName::new(ObjectKind::Snapshot, &rec.id), stored));
+    }
+    put_parallel(repo, &manifests)?;
+    fsutil::failpoint("manifest-written");
+    let items: Vec<crate::catalog::SnapshotCommit<'_>> = batch
+        .iter()
+        .map(|(r, b, c)| (r, b.as_slice(), c.as_slice()))
+        .collect();
+    repo.cat.commit_snapshots(&items)
+}
+
+/// Writes objects durably, several at a time; the first failure is returned once every
+/// thread has stopped.
+fn put_parallel(repo: &Repo, objects: &[(ObjectName, Vec<u8>)]) -> Result<()> {
+    let backend = repo.backend().as_ref();
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let threads = objects.len().clamp(1, 16);
+    std::thread::scope(|s| {
+        let hs: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| -> Result<()> {
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some((name, bytes)) = objects.get(i) else {
+                            return Ok(());
+                        };
+                        backend.put(name, bytes)?;
+                    }
+                })
+            })
+            .collect();
+        hs.into_iter()
+            .map(|h| h.join().expect("object writer panicked"))
+            .collect::<Result<Vec<()>>>()
+            .map(|_| ())
+    })
+}
+
 /// Removes a snapshot from the store: its manifest (that is the forget), then its pin.
 fn remove_snapshot_objects(repo: &Repo, id: &str) -> Result<()> {
     let b = repo.backend();

@@ -1,8 +1,9 @@
 //! What a capture skips because it provably has not changed: a platform is walked and read once
 //! per `snapshot --all` run, and an unchanged SQLite database is not copied again. The
 //! `db-copied` fail point (it kills the process right after a SQLite copy is made) shows whether
-//! a copy was made; `after-commit:1@stop` stops a run after its first site so the test can
-//! change the platform.
+//! a copy was made; `walked:2@stop` stops a run after its second site's walk so the test can
+//! change the platform. Several sites are committed in batches: a crash in a batch leaves
+//! manifests that `repair catalog` adopts, never a catalogue row without its objects.
 use crate::support::*;
 use std::fs;
 use std::os::unix::process::ExitStatusExt;
@@ -111,8 +112,9 @@ fn a_sqlite_database_with_commits_in_its_wal_is_copied() {
 }
 
 /// `snapshot --all` reads a platform once: the sites of one run record the platform as the run
-/// found it at its first site, even when a platform file changes after that site's commit (the
-/// run is stopped there). The next run records the change, and every snapshot restores.
+/// found it at its first site, even when a platform file changes after that site was captured
+/// (the run is stopped after the second site's walk). The next run records the change, and
+/// every snapshot restores.
 #[test]
 fn snapshot_all_reads_each_platform_once_per_run() {
     let w = World::new();
@@ -125,7 +127,7 @@ fn snapshot_all_reads_each_platform_once_per_run() {
     let child = Command::new(bin())
         .args(["snapshot", "--all", "--json"])
         .env("SITESNAP_REPO", &w.repo)
-        .env("SITESNAP_FAILPOINT", "after-commit:1@stop")
+        .env("SITESNAP_FAILPOINT", "walked:2@stop")
         .env_remove("SITESNAP_TEST_NOW")
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -140,7 +142,7 @@ fn snapshot_all_reads_each_platform_once_per_run() {
     );
     assert!(
         libc::WIFSTOPPED(status),
-        "sitesnap did not stop after its first site"
+        "sitesnap did not stop after its second walk"
     );
     let changed = p.join("includes/changed-mid-run.inc");
     fs::write(&changed, "<?php // written while the run was stopped\n").unwrap();
@@ -192,4 +194,41 @@ fn snapshot_all_reads_each_platform_once_per_run() {
         "the restored platform lacks the file of its snapshot"
     );
     w.run(&["verify", "--read-data"]).ok();
+}
+
+/// A `snapshot --all` run killed while it commits a batch (after its blob lists, then after its
+/// manifests) adds no catalogue row: the store is ahead, never behind. After the manifests,
+/// `repair catalog` adopts every snapshot of the batch and each one restores; the next run
+/// works either way.
+#[test]
+fn a_run_killed_in_its_batched_commit_leaves_the_store_ahead_and_repair_adopts_it() {
+    for point in ["blob-lists-written", "manifest-written"] {
+        let w = World::new();
+        let p = w.platform("platforms/drupal-7.98", 100);
+        let sites: Vec<Site> = ["a.example.com", "b.example.com", "c.example.com"]
+            .iter()
+            .map(|u| w.site(u, &p))
+            .collect();
+        let (status, _, stderr) =
+            w.run_status(&["snapshot", "--all"], &[("SITESNAP_FAILPOINT", point)]);
+        assert_eq!(status.signal(), Some(libc::SIGKILL), "{point}: {stderr}");
+        assert_eq!(
+            w.snapshot_count(),
+            0,
+            "{point}: a row came before its objects"
+        );
+        if point == "manifest-written" {
+            w.run(&["verify"]).fails(1);
+            w.run(&["repair", "catalog"]).ok();
+            assert_eq!(w.snapshot_count(), 3, "{point}: repair adopted the batch");
+            let list = w.run(&["list", "--json"]).ok().json();
+            for j in list.as_array().unwrap() {
+                let id = j["id"].as_str().unwrap();
+                let s = sites.iter().find(|s| j["site"] == s.uri.as_str()).unwrap();
+                assert_snapshot_matches_live(&w, id, &p, s);
+            }
+        }
+        w.run(&["snapshot", "--all"]).ok();
+        w.run(&["verify", "--read-data"]).ok();
+    }
 }

@@ -51,34 +51,84 @@ pub struct CheckpointArgs {
 /// Runs the site's `before-snapshot` hook first (its failure stops the snapshot) and its
 /// `on-failure` hook if it fails.
 pub fn take_snapshot(repo: &Repo, site: &SiteRecord, opts: &CaptureOpts) -> Result<SnapshotRecord> {
+    with_hooks(repo, site, |platform| {
+        capture::snapshot(repo, site, platform, opts)
+            .with_context(|| format!("snapshot of site '{}'", site.uri))
+    })
+}
+
+/// Captures a site for a batched commit, with the same hooks as [`take_snapshot`].
+fn capture_site(repo: &Repo, site: &SiteRecord, opts: &CaptureOpts) -> Result<capture::Captured> {
+    with_hooks(repo, site, |platform| {
+        capture::capture(repo, site, platform, opts)
+            .with_context(|| format!("snapshot of site '{}'", site.uri))
+    })
+}
+
+/// Runs `f` on the site's platform between its `before-snapshot` hook and, if anything
+/// failed, its `on-failure` hook.
+fn with_hooks<T>(
+    repo: &Repo,
+    site: &SiteRecord,
+    f: impl FnOnce(&std::path::Path) -> Result<T>,
+) -> Result<T> {
     let platform = site::locate(&repo.cat, site)?;
     let hooks = Hooks::load(repo)?;
-    let hook = |event| HookCtx {
-        event,
-        site: &site.uri,
-        platform: &platform,
-        snapshot: None,
-        error: None,
-    };
-    let res = hooks::run(&hooks, &hook(Event::BeforeSnapshot))
+    let res = hooks::run(&hooks, &hook_ctx(site, &platform, Event::BeforeSnapshot))
         .map_err(anyhow::Error::from)
-        .and_then(|_| {
-            capture::snapshot(repo, site, &platform, opts)
-                .with_context(|| format!("snapshot of site '{}'", site.uri))
-        });
+        .and_then(|_| f(&platform));
     if let Err(e) = &res {
-        let why = one_line(e);
-        if let Err(he) = hooks::run(
-            &hooks,
-            &HookCtx {
-                error: Some(&why),
-                ..hook(Event::OnFailure)
-            },
-        ) {
-            eprintln!("sitesnap: warning: {he}");
-        }
+        on_failure(&hooks, site, &platform, &one_line(e));
     }
     res
+}
+
+fn hook_ctx<'a>(site: &'a SiteRecord, platform: &'a std::path::Path, event: Event) -> HookCtx<'a> {
+    HookCtx {
+        event,
+        site: &site.uri,
+        platform,
+        snapshot: None,
+        error: None,
+    }
+}
+
+/// Runs the site's `on-failure` hook; its own failure is a warning.
+fn on_failure(hooks: &Hooks, site: &SiteRecord, platform: &std::path::Path, why: &str) {
+    let ctx = HookCtx {
+        error: Some(why),
+        ..hook_ctx(site, platform, Event::OnFailure)
+    };
+    if let Err(he) = hooks::run(hooks, &ctx) {
+        eprintln!("sitesnap: warning: {he}");
+    }
+}
+
+/// Sites captured and not yet committed: a run of several sites commits them in batches of
+/// at most this many, so their `fsync`s are grouped (a crash loses at most one batch's
+/// uncommitted snapshots; the next run takes them again).
+const COMMIT_BATCH: usize = 16;
+
+/// Commits the captured sites of a batch; on failure every one of them failed.
+fn flush(
+    repo: &Repo,
+    pending: &mut Vec<(capture::Captured, &SiteRecord)>,
+) -> std::result::Result<Vec<SnapshotRecord>, (anyhow::Error, Vec<String>)> {
+    if pending.is_empty() {
+        return Ok(Vec::new());
+    }
+    let (caps, sites): (Vec<_>, Vec<_>) = std::mem::take(pending).into_iter().unzip();
+    capture::commit(repo, caps).map_err(|e| {
+        let e = anyhow::Error::from(e).context("commit of the run's snapshots");
+        if let Ok(hooks) = Hooks::load(repo) {
+            for s in &sites {
+                if let Ok(p) = site::locate(&repo.cat, s) {
+                    on_failure(&hooks, s, &p, &one_line(&e));
+                }
+            }
+        }
+        (e, sites.iter().map(|s| s.uri.clone()).collect())
+    })
 }
 
 /// The sites to snapshot: every one with `--all`, else the named ones (all resolved first, so
@@ -111,21 +161,7 @@ pub fn run(ctx: &Ctx, a: SnapshotArgs) -> Result<i32> {
     if sites.len() > 1 {
         opts.share = Some(std::sync::Arc::new(crate::capture::RunShare::new()));
     }
-    let mut done = Vec::new();
-    let mut failed = Vec::new();
-    for s in &sites {
-        match take_snapshot(&repo, s, &opts) {
-            Ok(snap) => {
-                warn_no_database(&snap);
-                done.push(snap)
-            }
-            Err(e) if a.all => {
-                eprintln!("{ERROR_PREFIX}{}", ctx.complete(&one_line(&e)));
-                failed.push(s.uri.clone());
-            }
-            Err(e) => return Err(e),
-        }
-    }
+    let (done, failed) = snapshot_sites(ctx, &repo, &sites, &opts, a.all)?;
     if let Some(path) = &a.metrics {
         write_metrics(&repo, path, &sites, &failed)?;
     }
@@ -157,6 +193,49 @@ pub fn run(ctx: &Ctx, a: SnapshotArgs) -> Result<i32> {
         return Ok(1);
     }
     Ok(if pushed == Some(false) { 1 } else { 0 })
+}
+
+/// Snapshots `sites` one after another; several sites are committed in batches. With `all`, a
+/// failing site does not stop the others: returns (done, failed URIs).
+fn snapshot_sites(
+    ctx: &Ctx,
+    repo: &Repo,
+    sites: &[SiteRecord],
+    opts: &CaptureOpts,
+    all: bool,
+) -> Result<(Vec<SnapshotRecord>, Vec<String>)> {
+    let mut done = Vec::new();
+    let mut failed = Vec::new();
+    let mut pending = Vec::new();
+    let batched = sites.len() > 1;
+    for (i, s) in sites.iter().enumerate() {
+        let res = if batched {
+            capture_site(repo, s, opts).map(|c| pending.push((c, s)))
+        } else {
+            take_snapshot(repo, s, opts).map(|snap| done.push(snap))
+        };
+        if let Err(e) = res {
+            if !all {
+                // The sites captured before this one are still committed.
+                done.extend(flush(repo, &mut pending).map_err(|(e, _)| e)?);
+                return Err(e);
+            }
+            eprintln!("{ERROR_PREFIX}{}", ctx.complete(&one_line(&e)));
+            failed.push(s.uri.clone());
+        }
+        if pending.len() >= COMMIT_BATCH || i + 1 == sites.len() {
+            match flush(repo, &mut pending) {
+                Ok(recs) => done.extend(recs),
+                Err((e, _)) if !all => return Err(e),
+                Err((e, uris)) => {
+                    eprintln!("{ERROR_PREFIX}{}", ctx.complete(&one_line(&e)));
+                    failed.extend(uris);
+                }
+            }
+        }
+    }
+    done.iter().for_each(warn_no_database);
+    Ok((done, failed))
 }
 
 /// `snapshot --push NAME`: pushes after the snapshots; a failure is one stderr line.
