@@ -51,9 +51,18 @@ mod tests {
     #[test]
     fn healthchecks_urls() {
         let b = "https://hc-ping.com/0b5e0c1c-secret/";
-        assert_eq!(url_for(b, Signal::Start), "https://hc-ping.com/0b5e0c1c-secret/start");
-        assert_eq!(url_for(b, Signal::Success), "https://hc-ping.com/0b5e0c1c-secret");
-        assert_eq!(url_for(b, Signal::Fail), "https://hc-ping.com/0b5e0c1c-secret/fail");
+        assert_eq!(
+            url_for(b, Signal::Start),
+            "https://hc-ping.com/0b5e0c1c-secret/start"
+        );
+        assert_eq!(
+            url_for(b, Signal::Success),
+            "https://hc-ping.com/0b5e0c1c-secret"
+        );
+        assert_eq!(
+            url_for(b, Signal::Fail),
+            "https://hc-ping.com/0b5e0c1c-secret/fail"
+        );
         assert!(!shown(b).contains("secret"));
     }
 }

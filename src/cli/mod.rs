@@ -166,9 +166,9 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> Result<i32> {
         Cmd::Key(c) => key::run(ctx, c),
         Cmd::Site(c) => site::run(ctx, c),
         Cmd::Snapshot(a) => ping::around(ctx, "snapshot", &a.ping, || snapshot::run(ctx, a.args)),
-        Cmd::Checkpoint(a) => {
-            ping::around(ctx, "checkpoint", &a.ping, || snapshot::checkpoint(ctx, a.args))
-        }
+        Cmd::Checkpoint(a) => ping::around(ctx, "checkpoint", &a.ping, || {
+            snapshot::checkpoint(ctx, a.args)
+        }),
         Cmd::List(a) => list::list(ctx, a),
         Cmd::Show(a) => list::show(ctx, a),
         Cmd::Prune(a) => ping::around(ctx, "prune", &a.ping, || prune::run(ctx, a.args)),

@@ -15,7 +15,10 @@ fn is_sqlite_file(rel: &Path, db: Option<&Path>) -> bool {
         return false;
     };
     let (r, d) = (rel.to_string_lossy(), db.to_string_lossy());
-    r == d || ["-wal", "-shm", "-journal"].iter().any(|x| r == format!("{d}{x}"))
+    r == d
+        || ["-wal", "-shm", "-journal"]
+            .iter()
+            .any(|x| r == format!("{d}{x}"))
 }
 
 /// Copies the folder `src` to `dest` (which must not exist): folders, files with their
@@ -32,7 +35,10 @@ pub fn copy_folder(src: &Path, dest: &Path, sqlite_rel: Option<&Path>) -> Result
             let p = e.path().unwrap_or(src).to_path_buf();
             crate::error::Error::io(&p, std::io::Error::other(e.to_string()))
         })?;
-        let rel = e.path().strip_prefix(src).expect("walk stays under its root");
+        let rel = e
+            .path()
+            .strip_prefix(src)
+            .expect("walk stays under its root");
         if is_sqlite_file(rel, sqlite_rel) {
             continue;
         }
@@ -40,7 +46,10 @@ pub fn copy_folder(src: &Path, dest: &Path, sqlite_rel: Option<&Path>) -> Result
         let ft = e.file_type();
         if ft.is_dir() {
             fs::create_dir(&to).at(&to)?;
-            let mode = e.metadata().map(|m| m.permissions().mode()).unwrap_or(0o755);
+            let mode = e
+                .metadata()
+                .map(|m| m.permissions().mode())
+                .unwrap_or(0o755);
             fs::set_permissions(&to, fs::Permissions::from_mode(mode & 0o7777)).at(&to)?;
         } else if ft.is_file() {
             fs::copy(e.path(), &to).at(&to)?;
@@ -81,10 +90,9 @@ pub fn repoint_settings(clone: &Path, live: &Database, scratch: &Database) -> Re
 
 fn rewrite(text: &str, live: &Database, scratch: &Database) -> String {
     match (live, scratch) {
-        (Database::Sqlite(a), Database::Sqlite(b)) => text.replace(
-            a.to_string_lossy().as_ref(),
-            b.to_string_lossy().as_ref(),
-        ),
+        (Database::Sqlite(a), Database::Sqlite(b)) => {
+            text.replace(a.to_string_lossy().as_ref(), b.to_string_lossy().as_ref())
+        }
         _ => {
             let (Some(a), Some(b)) = (live.server_name(), scratch.server_name()) else {
                 return text.to_string();
@@ -109,12 +117,7 @@ fn rewrite(text: &str, live: &Database, scratch: &Database) -> String {
 /// The scratch copy of `live` for a clone whose folder is `clone` (an SQLite file inside the
 /// site folder keeps its place in it; one outside goes to the clone's top folder; a server
 /// database gets `scratch_name` on the same server).
-pub fn scratch_of(
-    live: &Database,
-    live_site: &Path,
-    clone: &Path,
-    scratch_name: &str,
-) -> Database {
+pub fn scratch_of(live: &Database, live_site: &Path, clone: &Path, scratch_name: &str) -> Database {
     match live {
         Database::Sqlite(p) => {
             let to = match p.strip_prefix(live_site) {

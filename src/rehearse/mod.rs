@@ -149,9 +149,14 @@ fn plan(repo: &Repo, uri: &str, to: &Path) -> Result<Plan> {
         .as_ref()
         .and_then(|d| d.server_name())
         .map(|n| crate::db::scratch_name(n, &id));
-    let scratch = live_db
-        .as_ref()
-        .map(|d| clone::scratch_of(d, &live_site, &clone_dir, scratch_name.as_deref().unwrap_or("")));
+    let scratch = live_db.as_ref().map(|d| {
+        clone::scratch_of(
+            d,
+            &live_site,
+            &clone_dir,
+            scratch_name.as_deref().unwrap_or(""),
+        )
+    });
     let web = repo
         .cat
         .platform_web_root(&to)?
@@ -258,9 +263,11 @@ pub fn clean_stale(repo: &Repo) -> Result<(Vec<String>, Vec<String>)> {
                 "rehearsal {} of {} was interrupted; nothing of it was left",
                 m.id, m.site
             )),
-            Ok(lines) => done.extend(lines.into_iter().map(|l| {
-                format!("rehearsal {} of {} was interrupted: {l}", m.id, m.site)
-            })),
+            Ok(lines) => done.extend(
+                lines
+                    .into_iter()
+                    .map(|l| format!("rehearsal {} of {} was interrupted: {l}", m.id, m.site)),
+            ),
             Err(e) => failed.push(e.to_string()),
         }
     }

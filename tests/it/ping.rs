@@ -46,19 +46,23 @@ fn pings_mark_start_success_and_failure_with_the_reason() {
     w.run(&["hooks", "ping", &stored.url("/hc/stored")]).ok();
     let listed = w.run(&["hooks", "list"]).ok().stdout;
     assert!(listed.contains("ping"), "{listed}");
-    assert!(!listed.contains("/hc/stored"), "the key is not shown: {listed}");
-    w.run(&["prune", "--keep-last", "5"]).ok();
-    assert_eq!(
-        calls(&stored),
-        ["POST /hc/stored/start", "POST /hc/stored"]
+    assert!(
+        !listed.contains("/hc/stored"),
+        "the key is not shown: {listed}"
     );
+    w.run(&["prune", "--keep-last", "5"]).ok();
+    assert_eq!(calls(&stored), ["POST /hc/stored/start", "POST /hc/stored"]);
     w.run(&["hooks", "ping", "--unset"]).ok();
     w.run(&["prune", "--keep-last", "5"]).ok();
     assert_eq!(calls(&stored).len(), 2);
     // Not a URL: refused, nothing stored.
     let r = w.run(&["hooks", "ping", "ftp://x/y"]);
     assert_ne!(r.code, 0);
-    assert!(!fs::read_to_string(w.repo.join("hooks.json")).unwrap().contains("ftp"));
+    assert!(
+        !fs::read_to_string(w.repo.join("hooks.json"))
+            .unwrap()
+            .contains("ftp")
+    );
 }
 
 #[test]
@@ -71,7 +75,8 @@ fn a_failing_ping_is_a_warning_not_a_failed_backup() {
         .run(&["snapshot", URI, "--ping", &broken.url("/hc/key")])
         .ok();
     assert!(
-        r.stderr.contains("warning: ping to http://127.0.0.1/… answered HTTP 500"),
+        r.stderr
+            .contains("warning: ping to http://127.0.0.1/… answered HTTP 500"),
         "{}",
         r.stderr
     );
@@ -84,7 +89,12 @@ fn a_failing_ping_is_a_warning_not_a_failed_backup() {
         .unwrap()
         .port();
     let r = w
-        .run(&["snapshot", URI, "--ping", &format!("http://127.0.0.1:{port}/hc/key")])
+        .run(&[
+            "snapshot",
+            URI,
+            "--ping",
+            &format!("http://127.0.0.1:{port}/hc/key"),
+        ])
         .ok();
     assert!(r.stderr.contains("warning: ping to"), "{}", r.stderr);
     assert_eq!(w.snapshot_count(), 2);

@@ -245,7 +245,11 @@ fn preflight_on_a_server(engine: Engine) {
         .fails(1);
     assert_report(&r);
     let site = a.join("sites").join(URI);
-    let before = (listing(&a), listing(&b), my.table_digest("system", "filename"));
+    let before = (
+        listing(&a),
+        listing(&b),
+        my.table_digest("system", "filename"),
+    );
     let r = w
         .run(&["migrate", URI, "--to", &b.to_string_lossy()])
         .fails(1);
@@ -253,7 +257,11 @@ fn preflight_on_a_server(engine: Engine) {
     assert_eq!(w.snapshot_count(), 0);
     assert!(site.is_dir());
     assert_eq!(
-        (listing(&a), listing(&b), my.table_digest("system", "filename")),
+        (
+            listing(&a),
+            listing(&b),
+            my.table_digest("system", "filename")
+        ),
         before
     );
 }
@@ -276,8 +284,16 @@ fn doctor_lints_every_site() {
     c.execute_batch(&format!("{SYSTEM_DDL};\n{}", system_inserts()))
         .unwrap();
     drop(c);
-    w.run(&["site", "add", URI, "--platform", &a.to_string_lossy(), "--db", &format!("sqlite://{}", db.display())])
-        .ok();
+    w.run(&[
+        "site",
+        "add",
+        URI,
+        "--platform",
+        &a.to_string_lossy(),
+        "--db",
+        &format!("sqlite://{}", db.display()),
+    ])
+    .ok();
     // A second site, on the platform that lacks ctools, with ctools enabled.
     const OTHER: &str = "other.example.com";
     let other = b.join("sites").join(OTHER);
@@ -289,8 +305,16 @@ fn doctor_lints_every_site() {
     ))
     .unwrap();
     drop(c);
-    w.run(&["site", "add", OTHER, "--platform", &b.to_string_lossy(), "--db", &format!("sqlite://{}", odb.display())])
-        .ok();
+    w.run(&[
+        "site",
+        "add",
+        OTHER,
+        "--platform",
+        &b.to_string_lossy(),
+        "--db",
+        &format!("sqlite://{}", odb.display()),
+    ])
+    .ok();
     // `doctor` with no site: the lint of each site, against the platform it is on.
     let r = w.run(&["doctor"]).ok();
     let line = |subject: &str, msg: &str| {
@@ -298,8 +322,16 @@ fn doctor_lints_every_site() {
             .lines()
             .any(|l| l.contains(subject) && l.contains(msg))
     };
-    assert!(line(URI, &format!("code in sites/{URI}/modules")), "{}", r.stdout);
-    assert!(line(OTHER, "module 'ctools' is enabled but missing"), "{}", r.stdout);
+    assert!(
+        line(URI, &format!("code in sites/{URI}/modules")),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        line(OTHER, "module 'ctools' is enabled but missing"),
+        "{}",
+        r.stdout
+    );
     assert!(!line(URI, "is enabled but missing"), "{}", r.stdout);
     assert!(!line(OTHER, "code in"), "{}", r.stdout);
 }

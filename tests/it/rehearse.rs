@@ -28,7 +28,12 @@ fn clones(b: &Path) -> Vec<PathBuf> {
     fs::read_dir(b.join("sites"))
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.file_name().unwrap().to_string_lossy().starts_with("rehearse-"))
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("rehearse-")
+        })
         .collect()
 }
 
@@ -96,7 +101,10 @@ fn rehearse_on_sqlite_leaves_the_live_site_identical_and_reports() {
         .fails(1);
     let j = r.json();
     let clone_uri = j["clone_uri"].as_str().unwrap().to_string();
-    assert!(clone_uri.starts_with("rehearse-") && clone_uri.ends_with(URI), "{j}");
+    assert!(
+        clone_uri.starts_with("rehearse-") && clone_uri.ends_with(URI),
+        "{j}"
+    );
     // The preflight names the missing module (so the rehearsal fails) and the moved one.
     let findings = j["preflight"]["findings"].to_string();
     assert!(findings.contains("ctools"), "{findings}");
@@ -111,7 +119,10 @@ fn rehearse_on_sqlite_leaves_the_live_site_identical_and_reports() {
         tail.contains(&format!("site={clone_uri} type=sqlite live={URI}")),
         "{tail}"
     );
-    assert!(tail.contains("\"1\""), "settings.php names the copy: {tail}");
+    assert!(
+        tail.contains("\"1\""),
+        "settings.php names the copy: {tail}"
+    );
     assert_eq!(j["repointed"][0], "settings.php");
     // The URL was fetched with the clone's Host.
     assert_eq!(j["http"]["status"], 200);
@@ -145,11 +156,7 @@ fn a_failing_update_command_fails_the_report_and_still_cleans_up() {
     let (w, a, b, db) = sqlite_world();
     // A target that has every module: only the update command can fail the rehearsal.
     fs::create_dir_all(b.join("sites/all/modules/ctools")).unwrap();
-    fs::write(
-        b.join("sites/all/modules/ctools/ctools.module"),
-        "<?php\n",
-    )
-    .unwrap();
+    fs::write(b.join("sites/all/modules/ctools/ctools.module"), "<?php\n").unwrap();
     let before = live(&a, &b, &|| file_sum(&db));
     let r = w
         .run(&[
@@ -179,7 +186,14 @@ fn a_failing_update_command_fails_the_report_and_still_cleans_up() {
     assert_eq!(live(&a, &b, &|| file_sum(&db)), before);
     // The same with a passing command passes.
     let r = w
-        .run(&["rehearse", URI, "--to", &b.to_string_lossy(), "--update-cmd", "true"])
+        .run(&[
+            "rehearse",
+            URI,
+            "--to",
+            &b.to_string_lossy(),
+            "--update-cmd",
+            "true",
+        ])
         .ok();
     assert!(r.stdout.contains("result:     PASSED"), "{}", r.stdout);
     assert_eq!(live(&a, &b, &|| file_sum(&db)), before);
@@ -189,7 +203,14 @@ fn a_failing_update_command_fails_the_report_and_still_cleans_up() {
 fn keep_keeps_the_clone() {
     let (w, _a, b, _db) = sqlite_world();
     let r = w
-        .run(&["rehearse", URI, "--to", &b.to_string_lossy(), "--keep", "--json"])
+        .run(&[
+            "rehearse",
+            URI,
+            "--to",
+            &b.to_string_lossy(),
+            "--keep",
+            "--json",
+        ])
         .fails(1);
     let j = r.json();
     let dir = PathBuf::from(j["clone_dir"].as_str().unwrap());
@@ -208,8 +229,16 @@ fn server_world(engine: Engine, tag: &str) -> Option<(World, PathBuf, PathBuf, T
     let my = TestDb::create(engine, tag)?;
     my.sql(&format!("{SYSTEM_DDL};\n{}", system_inserts()));
     let (w, a, b, _site) = world();
-    w.run(&["site", "add", URI, "--platform", &a.to_string_lossy(), "--db", &my.url()])
-        .ok();
+    w.run(&[
+        "site",
+        "add",
+        URI,
+        "--platform",
+        &a.to_string_lossy(),
+        "--db",
+        &my.url(),
+    ])
+    .ok();
     Some((w, a, b, my))
 }
 
@@ -248,7 +277,13 @@ fn rehearse_on_a_server(engine: Engine) {
     let Some((w, a, b, my)) = server_world(engine, "reh") else {
         return;
     };
-    let sum = || format!("{:?} {:?}", my.table_digest("system", "filename"), my.tables());
+    let sum = || {
+        format!(
+            "{:?} {:?}",
+            my.table_digest("system", "filename"),
+            my.tables()
+        )
+    };
     let before = live(&a, &b, &sum);
     let r = w
         .run(&[
@@ -266,12 +301,16 @@ fn rehearse_on_a_server(engine: Engine) {
     let scratch = j["scratch_db"].as_str().unwrap();
     assert!(scratch.contains(&format!("{}_rh", my.name)), "{scratch}");
     assert!(
-        j["update"]["tail"].to_string().contains(&format!("updated {}_rh", my.name)),
+        j["update"]["tail"]
+            .to_string()
+            .contains(&format!("updated {}_rh", my.name)),
         "{j}"
     );
     assert!(j["preflight"]["findings"].to_string().contains("ctools"));
     assert!(
-        j["cleaned"].to_string().contains("dropped scratch database"),
+        j["cleaned"]
+            .to_string()
+            .contains("dropped scratch database"),
         "{j}"
     );
     assert!(scratch_dbs(&my).is_empty(), "{:?}", scratch_dbs(&my));
@@ -279,12 +318,24 @@ fn rehearse_on_a_server(engine: Engine) {
     assert_eq!(live(&a, &b, &sum), before);
     // --keep keeps the scratch database (with the update's changes) and the folder.
     let j = w
-        .run(&["rehearse", URI, "--to", &b.to_string_lossy(), "--keep", "--update-cmd", client_update(engine), "--json"])
+        .run(&[
+            "rehearse",
+            URI,
+            "--to",
+            &b.to_string_lossy(),
+            "--keep",
+            "--update-cmd",
+            client_update(engine),
+            "--json",
+        ])
         .fails(1)
         .json();
     let kept = scratch_dbs(&my);
     assert_eq!(kept.len(), 1, "{j}");
-    assert_eq!(clones(&b).len(), 1);
+    let kept_dir = clones(&b);
+    assert_eq!(kept_dir.len(), 1);
+    assert_eq!(PathBuf::from(j["clone_dir"].as_str().unwrap()), kept_dir[0]);
+    fs::remove_dir_all(&kept_dir[0]).unwrap();
     assert_eq!(live(&a, &b, &sum), before);
     let drop = match engine {
         Engine::Mysql => format!("DROP DATABASE `{}`;", kept[0]),
@@ -308,7 +359,13 @@ fn a_killed_rehearsal_is_cleaned_by_recover_and_by_the_next_rehearsal() {
     let Some((w, a, b, my)) = server_world(Engine::Mysql, "rkill") else {
         return;
     };
-    let sum = || format!("{:?} {:?}", my.table_digest("system", "filename"), my.tables());
+    let sum = || {
+        format!(
+            "{:?} {:?}",
+            my.table_digest("system", "filename"),
+            my.tables()
+        )
+    };
     let before = live(&a, &b, &sum);
     let to = b.to_string_lossy().into_owned();
     // Killed (SIGKILL) once the clone exists: folder and scratch database are left.
@@ -322,13 +379,24 @@ fn a_killed_rehearsal_is_cleaned_by_recover_and_by_the_next_rehearsal() {
     assert_eq!(markers(&w), 1);
     let r = w.run(&["recover"]).ok();
     assert!(r.stdout.contains("removed clone folder"), "{}", r.stdout);
-    assert!(r.stdout.contains("dropped scratch database"), "{}", r.stdout);
+    assert!(
+        r.stdout.contains("dropped scratch database"),
+        "{}",
+        r.stdout
+    );
     assert!(clones(&b).is_empty());
     assert!(scratch_dbs(&my).is_empty());
     assert_eq!(markers(&w), 0);
     // Killed during the update command this time; the next rehearsal cleans it first.
     let r = w.run_env(
-        &["rehearse", URI, "--to", &to, "--update-cmd", client_update(Engine::Mysql)],
+        &[
+            "rehearse",
+            URI,
+            "--to",
+            &to,
+            "--update-cmd",
+            client_update(Engine::Mysql),
+        ],
         &[("SITESNAP_FAILPOINT", "rehearse-updated")],
     );
     assert_eq!(r.code, -1, "killed: {}", r.stderr);
@@ -351,11 +419,21 @@ fn bad_rehearsals_change_nothing() {
     let (w, a, b, db) = sqlite_world();
     let before = live(&a, &b, &|| file_sum(&db));
     let r = w
-        .run(&["rehearse", "nosuch.example.com", "--to", &b.to_string_lossy()])
+        .run(&[
+            "rehearse",
+            "nosuch.example.com",
+            "--to",
+            &b.to_string_lossy(),
+        ])
         .fails(1);
     assert_one_line_error(&r, 1, &["nosuch.example.com"]);
     let r = w
-        .run(&["rehearse", URI, "--to", &w.path("nowhere").to_string_lossy()])
+        .run(&[
+            "rehearse",
+            URI,
+            "--to",
+            &w.path("nowhere").to_string_lossy(),
+        ])
         .fails(1);
     assert_one_line_error(&r, 1, &["nowhere"]);
     assert_eq!(live(&a, &b, &|| file_sum(&db)), before);

@@ -94,7 +94,12 @@ fn list(ctx: &Ctx) -> Result<i32> {
         }
     }
     if let Some(p) = &h.ping {
-        println!("{:<16} {:<28} {}", "ping", "(every site)", crate::ping::shown(p));
+        println!(
+            "{:<16} {:<28} {}",
+            "ping",
+            "(every site)",
+            crate::ping::shown(p)
+        );
     }
     Ok(0)
 }

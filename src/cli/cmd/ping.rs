@@ -50,7 +50,11 @@ pub struct PruneCmd {
 pub fn check_url(u: &str) -> Result<()> {
     match url::Url::parse(u) {
         Ok(p) if matches!(p.scheme(), "http" | "https") && p.host_str().is_some() => Ok(()),
-        _ => Err(Error::Usage(format!("ping URL '{}': expected http(s)://host/…", ping::shown(u))).into()),
+        _ => Err(Error::Usage(format!(
+            "ping URL '{}': expected http(s)://host/…",
+            ping::shown(u)
+        ))
+        .into()),
     }
 }
 
@@ -71,7 +75,12 @@ fn warn(w: Option<String>) {
 }
 
 /// Runs `f` (the command `name`) between a start ping and a success or fail ping.
-pub fn around(ctx: &Ctx, name: &str, arg: &PingArg, f: impl FnOnce() -> Result<i32>) -> Result<i32> {
+pub fn around(
+    ctx: &Ctx,
+    name: &str,
+    arg: &PingArg,
+    f: impl FnOnce() -> Result<i32>,
+) -> Result<i32> {
     let Some(url) = target(ctx, arg)? else {
         return f();
     };
@@ -87,7 +96,10 @@ pub fn around(ctx: &Ctx, name: &str, arg: &PingArg, f: impl FnOnce() -> Result<i
         Err(e) => warn(ping::send(
             &url,
             Signal::Fail,
-            &format!("sitesnap {name} failed: {}", crate::cli::output::one_line(e)),
+            &format!(
+                "sitesnap {name} failed: {}",
+                crate::cli::output::one_line(e)
+            ),
         )),
     }
     res

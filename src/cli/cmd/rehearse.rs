@@ -37,7 +37,11 @@ fn secs(s: f64) -> String {
 
 fn print_update(u: &rehearse::UpdateRun) {
     let verdict = if u.ok { "passed" } else { "FAILED" };
-    println!("update:     `{}` {verdict} in {}", u.command, secs(u.seconds));
+    println!(
+        "update:     `{}` {verdict} in {}",
+        u.command,
+        secs(u.seconds)
+    );
     if let Some(e) = &u.error {
         println!("            {e}");
     }
@@ -54,7 +58,10 @@ fn print_http(h: &rehearse::HttpCheck) {
         (None, None) => "no answer".into(),
     };
     let verdict = if h.ok { "passed" } else { "FAILED" };
-    println!("check:      {} (Host: {}): {what}, {verdict}", h.url, h.host);
+    println!(
+        "check:      {} (Host: {}): {what}, {verdict}",
+        h.url, h.host
+    );
 }
 
 /// The report as text, fit to paste into a change ticket.
