@@ -9,10 +9,12 @@ mod child;
 mod mysql;
 mod postgres;
 mod preflight;
+mod scratch;
 mod script;
 mod structure;
 
 pub use preflight::{Privilege, PrivilegeError};
+pub use scratch::{SCRATCH_MARK, scratch_name};
 pub use script::{DumpSummary, Flavor, Refusal};
 pub use structure::StructureTables;
 

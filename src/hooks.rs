@@ -69,6 +69,10 @@ pub struct Hooks {
     /// Each site's own hooks.
     #[serde(default)]
     pub sites: BTreeMap<String, BTreeMap<Event, String>>,
+    /// Monitoring ping URL (Healthchecks style) for snapshot, checkpoint and prune runs that
+    /// do not give `--ping`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ping: Option<String>,
 }
 
 fn path(repo: &Repo) -> PathBuf {
@@ -78,7 +82,12 @@ fn path(repo: &Repo) -> PathBuf {
 impl Hooks {
     /// The repository's hooks (none if it has no hooks file).
     pub fn load(repo: &Repo) -> Result<Hooks> {
-        let p = path(repo);
+        Hooks::load_at(&repo.root)
+    }
+
+    /// The hooks of the repository at `root`, read without opening it (no passphrase).
+    pub fn load_at(root: &Path) -> Result<Hooks> {
+        let p = root.join("hooks.json");
         match std::fs::read(&p) {
             Ok(b) => serde_json::from_slice(&b)
                 .map_err(|e| Error::Invalid(format!("{}: {e}", p.display()))),

@@ -36,6 +36,17 @@ fn pump(r: impl Read, log: Arc<Mutex<std::fs::File>>) -> String {
 /// output streamed and saved to `log`. An error names the command, its status, its last line
 /// of output and the log.
 pub fn run(cmd: &str, uri: &str, platform: &Path, log: &Path) -> Result<()> {
+    run_with_env(cmd, uri, platform, log, &[])
+}
+
+/// [`run`] with more variables in the command's environment (never on its command line).
+pub fn run_with_env(
+    cmd: &str,
+    uri: &str,
+    platform: &Path,
+    log: &Path,
+    env: &[(String, String)],
+) -> Result<()> {
     if let Some(d) = log.parent() {
         fsutil::create_private_dir(d)?;
     }
@@ -46,6 +57,7 @@ pub fn run(cmd: &str, uri: &str, platform: &Path, log: &Path) -> Result<()> {
         .current_dir(platform)
         .env("SITESNAP_SITE", uri)
         .env("SITESNAP_PLATFORM", platform)
+        .envs(env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

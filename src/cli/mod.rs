@@ -46,15 +46,15 @@ pub enum Cmd {
     #[command(subcommand)]
     Site(site::SiteCmd),
     /// Snapshot sites (platform, site directory, database, bindings)
-    Snapshot(snapshot::SnapshotArgs),
+    Snapshot(ping::SnapshotCmd),
     /// Take a pinned checkpoint snapshot (kept by retention until deleted by hand)
-    Checkpoint(snapshot::CheckpointArgs),
+    Checkpoint(ping::CheckpointCmd),
     /// List snapshots
     List(list::ListArgs),
     /// Show one snapshot
     Show(list::ShowArgs),
     /// Forget snapshots by retention policy (per site; the data goes at the next `gc`)
-    Prune(prune::PruneArgs),
+    Prune(ping::PruneCmd),
     /// Pin a snapshot: retention never removes it
     Pin(pin::PinArgs),
     /// Unpin a snapshot: retention may remove it again
@@ -76,6 +76,9 @@ pub enum Cmd {
     /// Move a site to another platform: pre-migrate snapshot, move, update, check; rolled
     /// back to the old platform if any of it fails
     Migrate(migrate::MigrateArgs),
+    /// Rehearse a migration on a throw-away clone (temporary URI, copied folder and database):
+    /// preflight, update command, URL check, a report; the live site is not touched
+    Rehearse(rehearse::RehearseArgs),
     /// Write a snapshot as a portable archive (.tar.zst, .tar.gz or .tar)
     Export(export::ExportArgs),
     /// Import an Aegir backup (<uri>-YYYYmmdd.HHMMSS.tar.gz) of a registered site: its site
@@ -162,11 +165,13 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> Result<i32> {
         Cmd::Init(a) => init::run(ctx, a),
         Cmd::Key(c) => key::run(ctx, c),
         Cmd::Site(c) => site::run(ctx, c),
-        Cmd::Snapshot(a) => snapshot::run(ctx, a),
-        Cmd::Checkpoint(a) => snapshot::checkpoint(ctx, a),
+        Cmd::Snapshot(a) => ping::around(ctx, "snapshot", &a.ping, || snapshot::run(ctx, a.args)),
+        Cmd::Checkpoint(a) => ping::around(ctx, "checkpoint", &a.ping, || {
+            snapshot::checkpoint(ctx, a.args)
+        }),
         Cmd::List(a) => list::list(ctx, a),
         Cmd::Show(a) => list::show(ctx, a),
-        Cmd::Prune(a) => prune::run(ctx, a),
+        Cmd::Prune(a) => ping::around(ctx, "prune", &a.ping, || prune::run(ctx, a.args)),
         Cmd::Pin(a) => pin::pin(ctx, &a.id, true),
         Cmd::Unpin(a) => pin::pin(ctx, &a.id, false),
         Cmd::Forget(a) => pin::forget(ctx, a),
@@ -176,12 +181,13 @@ pub fn run(ctx: &Ctx, cmd: Cmd) -> Result<i32> {
         Cmd::Upgrade => repair::upgrade(ctx),
         Cmd::Restore(a) => restore::run(ctx, a),
         Cmd::Migrate(a) => migrate::run(ctx, a),
+        Cmd::Rehearse(a) => rehearse::run(ctx, a),
         Cmd::Export(a) => export::run(ctx, a),
         Cmd::Import(a) => aegir::import(ctx, a),
         Cmd::Discover(a) => aegir::discover(ctx, a),
         Cmd::Doctor(a) => doctor::run(ctx, a),
         Cmd::Diff(a) => diff::run(ctx, a),
-        Cmd::Recover(a) => restore::recover(ctx, a),
+        Cmd::Recover(a) => rehearse::recover(ctx, a),
         Cmd::Hooks(c) => hooks::run(ctx, c),
         Cmd::Remote(c) => remote::run(ctx, c),
         Cmd::Push(a) => push::run(ctx, a),

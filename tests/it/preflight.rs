@@ -6,7 +6,7 @@ use crate::support::*;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-const URI: &str = "shop.example.com";
+pub(crate) const URI: &str = "shop.example.com";
 
 /// Writes an extension: `<dir>/<name>.info` (with `version`) and, for a module, `<name>.module`.
 fn ext(root: &Path, dir: &str, name: &str, module: bool, version: &str) {
@@ -87,9 +87,9 @@ fn system_rows() -> Vec<(String, &'static str, &'static str, i32)> {
     ]
 }
 
-const SYSTEM_DDL: &str = "CREATE TABLE system (filename VARCHAR(255) PRIMARY KEY, name VARCHAR(255), type VARCHAR(12), status INT)";
+pub(crate) const SYSTEM_DDL: &str = "CREATE TABLE system (filename VARCHAR(255) PRIMARY KEY, name VARCHAR(255), type VARCHAR(12), status INT)";
 
-fn system_inserts() -> String {
+pub(crate) fn system_inserts() -> String {
     system_rows()
         .iter()
         .map(|(f, n, t, s)| format!("INSERT INTO system VALUES ('{f}', '{n}', '{t}', {s});"))
@@ -98,7 +98,7 @@ fn system_inserts() -> String {
 }
 
 /// Both platforms and the site folder (with its own module) on the old one.
-fn world() -> (World, PathBuf, PathBuf, PathBuf) {
+pub(crate) fn world() -> (World, PathBuf, PathBuf, PathBuf) {
     let w = World::new();
     let a = d7_platform(
         &w,
@@ -222,9 +222,10 @@ fn preflight_names_the_missing_and_the_moved_module_and_migrate_refuses() {
     );
 }
 
-#[test]
-fn preflight_reads_the_system_table_from_mariadb() {
-    let Some(my) = TestDb::create(Engine::Mysql, "pre") else {
+/// The preflight on a real database server: the `system` table read through the engine's
+/// client; the missing and the moved module named; migrate refused, nothing changed.
+fn preflight_on_a_server(engine: Engine) {
+    let Some(my) = TestDb::create(engine, "pre") else {
         return;
     };
     my.sql(&format!("{SYSTEM_DDL};\n{}", system_inserts()));
@@ -243,6 +244,96 @@ fn preflight_reads_the_system_table_from_mariadb() {
         .run(&["migrate", URI, "--to", &b.to_string_lossy(), "--check-only"])
         .fails(1);
     assert_report(&r);
+    let site = a.join("sites").join(URI);
+    let before = (
+        listing(&a),
+        listing(&b),
+        my.table_digest("system", "filename"),
+    );
+    let r = w
+        .run(&["migrate", URI, "--to", &b.to_string_lossy()])
+        .fails(1);
+    assert_one_line_error(&r, 1, &["ctools", "--force"]);
+    assert_eq!(w.snapshot_count(), 0);
+    assert!(site.is_dir());
+    assert_eq!(
+        (
+            listing(&a),
+            listing(&b),
+            my.table_digest("system", "filename")
+        ),
+        before
+    );
+}
+
+#[test]
+fn preflight_reads_the_system_table_from_mariadb() {
+    preflight_on_a_server(Engine::Mysql);
+}
+
+#[test]
+fn preflight_reads_the_system_table_from_postgresql() {
+    preflight_on_a_server(Engine::Postgres);
+}
+
+#[test]
+fn doctor_lints_every_site() {
+    let (w, a, b, site) = world();
+    let db = site.join("site.sqlite");
+    let c = rusqlite::Connection::open(&db).unwrap();
+    c.execute_batch(&format!("{SYSTEM_DDL};\n{}", system_inserts()))
+        .unwrap();
+    drop(c);
+    w.run(&[
+        "site",
+        "add",
+        URI,
+        "--platform",
+        &a.to_string_lossy(),
+        "--db",
+        &format!("sqlite://{}", db.display()),
+    ])
+    .ok();
+    // A second site, on the platform that lacks ctools, with ctools enabled.
+    const OTHER: &str = "other.example.com";
+    let other = b.join("sites").join(OTHER);
+    fs::create_dir_all(&other).unwrap();
+    let odb = other.join("site.sqlite");
+    let c = rusqlite::Connection::open(&odb).unwrap();
+    c.execute_batch(&format!(
+        "{SYSTEM_DDL};\nINSERT INTO system VALUES ('sites/all/modules/ctools/ctools.module', 'ctools', 'module', 1);\nINSERT INTO system VALUES ('modules/node/node.module', 'node', 'module', 1);"
+    ))
+    .unwrap();
+    drop(c);
+    w.run(&[
+        "site",
+        "add",
+        OTHER,
+        "--platform",
+        &b.to_string_lossy(),
+        "--db",
+        &format!("sqlite://{}", odb.display()),
+    ])
+    .ok();
+    // `doctor` with no site: the lint of each site, against the platform it is on.
+    let r = w.run(&["doctor"]).ok();
+    let line = |subject: &str, msg: &str| {
+        r.stdout
+            .lines()
+            .any(|l| l.contains(subject) && l.contains(msg))
+    };
+    assert!(
+        line(URI, &format!("code in sites/{URI}/modules")),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        line(OTHER, "module 'ctools' is enabled but missing"),
+        "{}",
+        r.stdout
+    );
+    assert!(!line(URI, "is enabled but missing"), "{}", r.stdout);
+    assert!(!line(OTHER, "code in"), "{}", r.stdout);
 }
 
 #[test]

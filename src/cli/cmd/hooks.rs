@@ -28,6 +28,16 @@ pub enum HooksCmd {
         #[arg(long, value_name = "URI")]
         site: Option<String>,
     },
+    /// Set the monitoring ping URL used by snapshot, checkpoint and prune when they get no
+    /// --ping (Healthchecks style: URL/start, URL on success, URL/fail with the reason)
+    Ping {
+        /// The ping URL (e.g. https://hc-ping.com/<uuid>)
+        #[arg(required_unless_present = "unset")]
+        url: Option<String>,
+        /// Remove the stored ping URL
+        #[arg(long, conflicts_with = "url")]
+        unset: bool,
+    },
     /// List the hooks
     List,
 }
@@ -41,8 +51,20 @@ pub fn run(ctx: &Ctx, c: HooksCmd) -> Result<i32> {
             site,
         } => change(ctx, site, event, Some(command)),
         HooksCmd::Unset { event, site } => change(ctx, site, event, None),
+        HooksCmd::Ping { url, .. } => set_ping(ctx, url),
         HooksCmd::List => list(ctx),
     }
+}
+
+fn set_ping(ctx: &Ctx, url: Option<String>) -> Result<i32> {
+    if let Some(u) = &url {
+        crate::cli::cmd::ping::check_url(u)?;
+    }
+    let repo = ctx.open_locked("hooks")?;
+    let mut h = Hooks::load(&repo)?;
+    h.ping = url;
+    h.save(&repo)?;
+    Ok(0)
 }
 
 fn change(ctx: &Ctx, site: Option<String>, event: Event, cmd: Option<String>) -> Result<i32> {
@@ -70,6 +92,14 @@ fn list(ctx: &Ctx) -> Result<i32> {
         for (e, c) in m {
             println!("{:<16} {s:<28} {c}", e.name());
         }
+    }
+    if let Some(p) = &h.ping {
+        println!(
+            "{:<16} {:<28} {}",
+            "ping",
+            "(every site)",
+            crate::ping::shown(p)
+        );
     }
     Ok(0)
 }

@@ -4,6 +4,7 @@
 pub mod db;
 pub mod fixtures;
 pub mod garage;
+pub mod http;
 pub mod procs;
 pub mod readback;
 pub mod repo;
@@ -13,6 +14,7 @@ pub mod world;
 pub use db::*;
 pub use fixtures::*;
 pub use garage::*;
+pub use http::*;
 pub use procs::*;
 pub use readback::*;
 pub use repo::*;
