@@ -52,6 +52,9 @@ pub struct CaptureOpts {
     /// Take the site folder and the database dump from elsewhere (an imported backup) instead
     /// of the live site; the platform and binding files still come from disk.
     pub source: Option<ImportSource>,
+    /// How long a server dump may run (`--dump-timeout`); `None`: `SITESNAP_DUMP_TIMEOUT` or
+    /// the default hour.
+    pub dump_timeout: Option<std::time::Duration>,
 }
 
 /// Where an imported snapshot's site folder and dump come from.
@@ -77,6 +80,7 @@ impl CaptureOpts {
             tolerant: false,
             progress: false,
             source: None,
+            dump_timeout: None,
         }
     }
 }
@@ -419,6 +423,9 @@ impl<'a> Capture<'a> {
             Some(f) => sink.put_stream(fs::File::open(f).at(f)?, store::DUMP_CHUNKS)?,
             None => {
                 let mut opts = crate::db::DumpOptions::from_env()?;
+                if let Some(t) = self.opts.dump_timeout {
+                    opts.timeout = t;
+                }
                 opts.structure_tables = self.site.structure_tables.clone().unwrap_or_default();
                 d.dump_with(&self.repo.tmp_dir(), &opts, &mut |r| {
                     sink.put_stream(r, store::DUMP_CHUNKS)

@@ -181,5 +181,7 @@ pub fn one_line(e: &anyhow::Error) -> String {
         }
         out.push_str(&c);
     }
-    out.replace('\n', " ")
+    // One line: a newline joins, any other control character (an escape sequence from a
+    // path or a server's message) is shown escaped.
+    crate::fsutil::shown_text(&out.replace('\n', " "))
 }
