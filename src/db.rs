@@ -315,14 +315,8 @@ impl Database {
                         r.read_to_end(&mut v).at(tmp)?;
                         Ok(v)
                     };
-                    child::stream_out(
-                        cmd,
-                        mysql::trailer(),
-                        self.secret(),
-                        opts.timeout,
-                        &mut all,
-                    )
-                    .map_err(|m| self.err(m))??
+                    child::stream_out(cmd, mysql::trailer(), self.secret(), opts.timeout, &mut all)
+                        .map_err(|m| self.err(m))??
                 };
                 let mut cmd = cnf.command(&tools.dump);
                 cmd.args(mysql::dump_args(&s.name, &empty));

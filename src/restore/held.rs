@@ -66,11 +66,6 @@ impl Held {
         })
     }
 
-    /// The folder's own path.
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     /// `p` reached through the handle when it lies in the held folder, else `p` itself.
     pub fn at(&self, p: &Path) -> PathBuf {
         match p.strip_prefix(&self.dir) {
@@ -106,12 +101,7 @@ impl Held {
 
     /// An error with every path through the handle shown as the folder's own path.
     pub fn unmap(&self, e: Error) -> Error {
-        let text = |s: String| {
-            s.replace(
-                &*self.via.to_string_lossy(),
-                &self.dir.to_string_lossy(),
-            )
-        };
+        let text = |s: String| s.replace(&*self.via.to_string_lossy(), &self.dir.to_string_lossy());
         match e {
             Error::Io { path, source } => Error::Io {
                 path: self.unmap_path(path),

@@ -81,11 +81,7 @@ pub(super) fn remove_markers(plan: &Plan) {
         let _ = fs::remove_file(aside_name(b, "old", &plan.journal));
         let _ = fs::remove_file(aside_name(b, "absent", &plan.journal));
     }
-    let _ = fs::remove_file(plan.at(&aside_name(
-        &plan.site_target,
-        "absent",
-        &plan.journal,
-    )));
+    let _ = fs::remove_file(plan.at(&aside_name(&plan.site_target, "absent", &plan.journal)));
     super::extra::remove_markers(plan);
 }
 

@@ -419,7 +419,11 @@ fn mysql_restore_of_an_imported_hostile_dump_is_refused_in_one_line() {
         assert_eq!(db.sql("SELECT v FROM keep;").trim(), "still here", "{sql}");
         assert_eq!(db.tables(), ["keep"], "{sql}");
         crate::hardening::assert_same_world(&sql, &crate::hardening::world_print(&w), &before.0);
-        assert_eq!(w.snapshot_count(), before.1, "no pre-restore snapshot: {sql}");
+        assert_eq!(
+            w.snapshot_count(),
+            before.1,
+            "no pre-restore snapshot: {sql}"
+        );
     }
 }
 
@@ -467,14 +471,25 @@ fn mysql_dump_timeout_flag_stops_a_dump_tool_that_never_answers() {
     let cases: [(&[&str], &str); 2] = [
         (&["snapshot", "hung.example", "--dump-timeout", "2"], "2 s"),
         (
-            &["checkpoint", "hung.example", "--label", "x", "--dump-timeout", "1s"],
+            &[
+                "checkpoint",
+                "hung.example",
+                "--label",
+                "x",
+                "--dump-timeout",
+                "1s",
+            ],
             "1 s",
         ),
     ];
     for (args, within) in cases {
         let r = w.run_env(args, &[("PATH", &path)]);
         crate::support::assert_one_line_error(&r, 1, &["did not finish within", within]);
-        assert_eq!(procs_with(&marker), Vec::<String>::new(), "the tool is gone");
+        assert_eq!(
+            procs_with(&marker),
+            Vec::<String>::new(),
+            "the tool is gone"
+        );
         let tmp = w.repo.join("data").join("tmp");
         let left: Vec<_> = std::fs::read_dir(&tmp)
             .map(|d| d.flatten().map(|e| e.file_name()).collect())

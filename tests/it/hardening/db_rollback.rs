@@ -135,10 +135,8 @@ fn a_kill_during_the_database_rollback_is_finished_by_recover() {
             .unwrap()
             .to_string();
         let before = (world_print(&w), db_print(&db));
-        let (status, _, stderr) = w.run_status(
-            &["restore", &id, "--yes"],
-            &[("SITESNAP_FAILPOINT", point)],
-        );
+        let (status, _, stderr) =
+            w.run_status(&["restore", &id, "--yes"], &[("SITESNAP_FAILPOINT", point)]);
         assert!(!status.success(), "{point}: killed: {stderr}");
         assert!(stderr.contains(point), "{point}: {stderr}");
         assert_eq!(journal_states(&w), ["rolling-back"], "{point}");

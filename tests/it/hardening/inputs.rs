@@ -152,7 +152,11 @@ fn a_path_with_control_characters_is_escaped_in_every_display() {
     assert_eq!(r.code, 1, "{}", r.stderr);
     assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
     assert!(!r.stderr.contains('\x1b'), "{:?}", r.stderr);
-    assert!(r.stderr.contains("nowhere\\nsitesnap: done"), "{:?}", r.stderr);
+    assert!(
+        r.stderr.contains("nowhere\\nsitesnap: done"),
+        "{:?}",
+        r.stderr
+    );
 }
 
 #[test]

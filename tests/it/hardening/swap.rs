@@ -83,9 +83,20 @@ fn a_sites_folder_that_is_a_symlink_is_refused_before_anything_changes() {
     fs::rename(p.join("sites"), &moved).unwrap();
     symlink(&moved, p.join("sites")).unwrap();
     let before = (world_print(&w), w.snapshot_count());
-    let r = w.run(&["restore", &snap, "--yes"]);
-    assert_one_line_error(&r, 1, &["sites", "symlink"]);
-    assert_same_world("symlinked sites/", &world_print(&w), &before.0);
-    assert_eq!(w.snapshot_count(), before.1, "no pre-restore snapshot");
-    assert!(journal_states(&w).is_empty());
+    // The platform no longer matches the snapshot (its sites/ is a symlink now): refused as
+    // drift; told to repair the platform, refused by the preflight as a symlink.
+    for (extra, name) in [
+        (None, "differs from snapshot"),
+        (Some("--repair-platform"), "symlink"),
+    ] {
+        let mut args = vec!["restore", &snap, "--yes"];
+        args.extend(extra);
+        let r = w.run(&args);
+        assert_eq!(r.code, 1, "{args:?}: {}{}", r.stdout, r.stderr);
+        assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+        assert!(r.stderr.contains(name), "{args:?}: {}", r.stderr);
+        assert_same_world("symlinked sites/", &world_print(&w), &before.0);
+        assert_eq!(w.snapshot_count(), before.1, "no pre-restore snapshot");
+        assert!(journal_states(&w).is_empty());
+    }
 }

@@ -43,10 +43,8 @@ fn raw_header(name: &str, kind: tar::EntryType, size: u64, mode: u32) -> tar::He
 fn tarball(w: &World, stamp: &str, members: &[Member]) -> PathBuf {
     let out = w.path(&format!("backups/{URI}-{stamp}.tar.gz"));
     fs::create_dir_all(out.parent().unwrap()).unwrap();
-    let gz = flate2::write::GzEncoder::new(
-        fs::File::create(&out).unwrap(),
-        flate2::Compression::fast(),
-    );
+    let gz =
+        flate2::write::GzEncoder::new(fs::File::create(&out).unwrap(), flate2::Compression::fast());
     let mut b = tar::Builder::new(gz);
     let settings = raw_header("./settings.php", tar::EntryType::Regular, 6, 0o644);
     let mut settings = settings;
@@ -174,7 +172,11 @@ fn hostile_tarballs_are_refused_or_sanitized_and_write_nothing_outside() {
         ),
         (
             "20240101.000011",
-            vec![Member::Lying("./files/huge.bin", 1 << 40, b"only a few bytes")],
+            vec![Member::Lying(
+                "./files/huge.bin",
+                1 << 40,
+                b"only a few bytes",
+            )],
             &["tar.example.org-20240101.000011.tar.gz"],
         ),
         (
@@ -211,7 +213,11 @@ fn hostile_tarballs_are_refused_or_sanitized_and_write_nothing_outside() {
         assert_eq!(r.code, 1, "{what}: {}{}", r.stdout, r.stderr);
         assert_eq!(r.stderr.lines().count(), 1, "{what}: {}", r.stderr);
         for n in *names {
-            assert!(r.stderr.contains(n), "{what} should name '{n}': {}", r.stderr);
+            assert!(
+                r.stderr.contains(n),
+                "{what} should name '{n}': {}",
+                r.stderr
+            );
         }
         assert!(!r.stderr.contains("shadow-hash"), "{}", r.stderr);
         assert_eq!(w.state(), before.0, "{what}: catalogue unchanged");
