@@ -309,9 +309,16 @@ impl Database {
                 let head = if empty.is_empty() {
                     Vec::new()
                 } else {
+                    // Bounded by the same timeout: a table lock blocks this dump too.
                     let mut cmd = cnf.command(&tools.dump);
                     cmd.args(mysql::structure_args(&s.name, &empty));
-                    child::run(cmd, b"", self.secret()).map_err(|m| self.err(m))?
+                    let mut all = |r: &mut dyn Read| {
+                        let mut v = Vec::new();
+                        r.read_to_end(&mut v).at(tmp)?;
+                        Ok(v)
+                    };
+                    child::stream_out(cmd, mysql::trailer(), self.secret(), opts.timeout, &mut all)
+                        .map_err(|m| self.err(m))??
                 };
                 let mut cmd = cnf.command(&tools.dump);
                 cmd.args(mysql::dump_args(&s.name, &empty));

@@ -327,6 +327,10 @@ pub fn execute(repo: &Repo, mut plan: GcPlan) -> Result<GcReport> {
         ));
     }
     let mut rep = plan.report_base(false);
+    // 0. Unfinished uploads first: removing them needs no room and makes some (a full disk).
+    for t in std::mem::take(&mut plan.incomplete) {
+        repo.backend().remove_incomplete(&t.id)?;
+    }
     // 1. New packs first, durable, then indexed.
     let new_packs = repack(repo, &plan.repack)?;
     for p in &new_packs {
@@ -390,6 +394,26 @@ fn remove_objects(backend: &dyn Backend, plan: &GcPlan) -> Result<()> {
         backend.remove(&o.name)?;
     }
     Ok(())
+}
+
+/// Removes every unfinished upload (`data/tmp` leftovers of a killed or failed writer, such
+/// as a snapshot that hit a full disk): it needs no room and frees some. Needs the repository
+/// lock (no writer can be filling one). Returns how many and their bytes.
+pub fn remove_unfinished(repo: &Repo) -> Result<(u64, u64)> {
+    if !repo.is_locked() {
+        return Err(Error::Invalid(
+            "removing unfinished uploads needs the repository lock (internal error)".into(),
+        ));
+    }
+    let backend = repo.backend();
+    let (mut n, mut bytes) = (0, 0);
+    for t in backend.incomplete()? {
+        if backend.remove_incomplete(&t.id)? {
+            n += 1;
+            bytes += t.size;
+        }
+    }
+    Ok((n, bytes))
 }
 
 /// Collects garbage: [`plan`], then [`execute`] unless `dry_run` (which reports the plan's

@@ -295,10 +295,16 @@ impl Repo {
             std::process::id(),
             chrono::Local::now().format("%Y-%m-%d %H:%M:%S")
         );
-        f.set_len(0).at(&path)?;
-        f.rewind().at(&path)?;
-        f.write_all(info.as_bytes()).at(&path)?;
-        f.sync_data().at(&path)?;
+        // The holder line is best effort: on a full disk the flock alone is the lock, so `gc`
+        // and `verify` can still run and make room.
+        let written = f
+            .set_len(0)
+            .and_then(|()| f.rewind())
+            .and_then(|_| f.write_all(info.as_bytes()))
+            .and_then(|()| f.sync_data());
+        if written.is_err() {
+            let _ = f.set_len(0);
+        }
         self.lock = Some(f);
         Ok(())
     }

@@ -59,6 +59,9 @@ pub struct CaptureOpts {
     /// Shared by the sites of one run (`snapshot --all`): each platform is walked and read
     /// once.
     pub share: Option<std::sync::Arc<RunShare>>,
+    /// How long a server dump may run (`--dump-timeout`); `None`: `SITESNAP_DUMP_TIMEOUT` or
+    /// the default hour.
+    pub dump_timeout: Option<std::time::Duration>,
 }
 
 /// Where an imported snapshot's site folder and dump come from.
@@ -85,6 +88,7 @@ impl CaptureOpts {
             progress: false,
             source: None,
             share: None,
+            dump_timeout: None,
         }
     }
 }
@@ -509,6 +513,9 @@ impl<'a> Capture<'a> {
         }
         let d = self.db.as_ref().expect("database");
         let mut opts = crate::db::DumpOptions::from_env()?;
+        if let Some(t) = self.opts.dump_timeout {
+            opts.timeout = t;
+        }
         opts.structure_tables = self.site.structure_tables.clone().unwrap_or_default();
         // An unchanged SQLite database: (cache key, fingerprint taken before the copy).
         let sqlite = match (d, &self.import_dump) {

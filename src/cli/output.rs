@@ -121,6 +121,7 @@ pub fn platform_short(path: &std::path::Path, width: usize) -> String {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| path.to_string_lossy().into_owned());
+    let name = crate::fsutil::shown_text(&name);
     if name.chars().count() <= width {
         return name;
     }
@@ -150,20 +151,26 @@ pub fn print_snapshot(s: &SnapshotRecord) {
         println!("label:      {l}");
     }
     let platform = absent(s.platform_tree.is_none());
-    println!("platform:   {}{platform}", s.platform_path.display());
+    println!(
+        "platform:   {}{platform}",
+        crate::fsutil::shown(&s.platform_path)
+    );
     println!(
         "site dir:   {}{}",
         s.site_dir,
         absent(s.site_tree.is_none())
     );
-    println!("database:   {}", s.db_url.as_deref().unwrap_or("-"));
+    println!(
+        "database:   {}",
+        crate::fsutil::shown_text(s.db_url.as_deref().unwrap_or("-"))
+    );
     println!("files:      {}", s.files);
     println!("size:       {}", fmt_bytes(s.bytes));
     println!("read:       {}", fmt_bytes(s.bytes_read + s.db_bytes));
     println!("added:      {}", fmt_bytes(s.bytes_added));
     println!("duration:   {:.2}s", s.duration_ms as f64 / 1000.0);
     if let Some(n) = &s.note {
-        println!("note:       {n}");
+        println!("note:       {}", crate::fsutil::shown_text(n));
     }
 }
 
@@ -181,5 +188,7 @@ pub fn one_line(e: &anyhow::Error) -> String {
         }
         out.push_str(&c);
     }
-    out.replace('\n', " ")
+    // One line: a newline joins, any other control character (an escape sequence from a
+    // path or a server's message) is shown escaped.
+    crate::fsutil::shown_text(&out.replace('\n', " "))
 }

@@ -10,6 +10,7 @@
 //! holds it. It never changes an existing platform unless told to (`--repair-platform`).
 
 mod extra;
+mod held;
 mod journal;
 mod plan;
 mod preflight;
@@ -84,18 +85,26 @@ pub fn run(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<Outcome> {
         step: 0,
         state: JournalState::Open,
     })?;
-    // 3. Prepare everything beside its target; any failure here leaves the live site as it was.
-    if let Err(e) = prepare(repo, snap, plan) {
-        rollback(plan);
+    // 3. The folder of the site folder held open, then everything prepared beside its target;
+    // any failure here leaves the live site as it was.
+    let mut held = plan.clone();
+    let prepared = held.hold().and_then(|()| {
+        fsutil::pausepoint("restore-held");
+        prepare(repo, snap, &held)
+    });
+    if let Err(e) = prepared {
+        rollback(&held);
         repo.cat
             .close_journal(&plan.journal, JournalState::RolledBack)?;
-        return Err(e);
+        return Err(held.unmap(e));
     }
     repo.cat
         .update_journal(&plan.journal, STEP_PREPARED, None)?;
     fsutil::failpoint("restore-prepared");
+    fsutil::pausepoint("restore-prepared");
     // 4. The steps.
-    let (removed_old, kept_old) = finish(repo, snap, plan, STEP_PREPARED)?;
+    let (removed_old, kept_old) =
+        finish(repo, snap, &held, STEP_PREPARED).map_err(|e| held.unmap(e))?;
     Ok(Outcome {
         plan: plan.clone(),
         undo: format!("sitesnap restore {}", pre.id.short()),
@@ -139,10 +148,16 @@ fn journal_plan(j: &JournalRecord) -> Result<Plan> {
 
 /// Finishes (or, once it was being undone, undoes) one interrupted restore.
 fn recover_one(repo: &Repo, j: &JournalRecord) -> Result<String> {
-    let plan = journal_plan(j)?;
+    let mut plan = journal_plan(j)?;
+    plan.hold()?;
+    recover_held(repo, j, &plan).map_err(|e| plan.unmap(e))
+}
+
+/// [`recover_one`] once the plan's folder is held.
+fn recover_held(repo: &Repo, j: &JournalRecord, plan: &Plan) -> Result<String> {
     let snap = short_id(&j.snapshot);
     if j.state == JournalState::RollingBack {
-        undo::undo(repo, &plan, j)?;
+        undo::undo(repo, plan, j)?;
         return Ok(format!(
             "restore of {} to {snap} was being rolled back: undone (the site is as it was before)",
             j.site
@@ -150,7 +165,7 @@ fn recover_one(repo: &Repo, j: &JournalRecord) -> Result<String> {
     }
     if j.step < STEP_PREPARED {
         // Nothing live was changed yet: remove what was being prepared.
-        rollback(&plan);
+        rollback(plan);
         repo.cat.close_journal(&j.id, JournalState::RolledBack)?;
         return Ok(format!(
             "restore of {} to {snap} had not started changing the site: undone (site unchanged)",
@@ -158,7 +173,7 @@ fn recover_one(repo: &Repo, j: &JournalRecord) -> Result<String> {
         ));
     }
     let rec = repo.cat.resolve_snapshot(&j.snapshot)?;
-    finish(repo, &rec, &plan, j.step)?;
+    finish(repo, &rec, plan, j.step)?;
     Ok(format!(
         "restore of {} to {snap} finished (undo with: sitesnap restore {})",
         j.site,
@@ -174,8 +189,9 @@ pub fn abort(repo: &Repo, journal: &str) -> Result<String> {
             "no unfinished restore with journal '{journal}' (see `sitesnap doctor`)"
         ))
     })?;
-    let plan = journal_plan(&j)?;
-    undo::undo(repo, &plan, &j)?;
+    let mut plan = journal_plan(&j)?;
+    plan.hold()?;
+    undo::undo(repo, &plan, &j).map_err(|e| plan.unmap(e))?;
     Ok(format!(
         "restore of {} to {} aborted: the site is as it was before",
         j.site,

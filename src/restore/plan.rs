@@ -107,6 +107,56 @@ pub struct Plan {
     /// Where the live extra paths are moved aside, one per extra path.
     #[serde(default)]
     pub extra_asides: Vec<PathBuf>,
+    /// The folder holding the site folder, held open while the restore writes in it (see
+    /// `held`); not part of the journal.
+    #[serde(skip)]
+    pub(super) held: Option<std::sync::Arc<super::held::Held>>,
+}
+
+impl Plan {
+    /// Holds the folder of the site folder open (when files are restored into an existing
+    /// platform), refusing one reached through a symlink. From then on every write in it goes
+    /// through the handle.
+    pub(super) fn hold(&mut self) -> Result<()> {
+        if !self.restore_files || self.platform == PlatformAction::Recreate {
+            return Ok(());
+        }
+        let Some(dir) = self.site_target.parent() else {
+            return Ok(());
+        };
+        // No sites/ folder yet (made when the site folder is prepared): hold the platform.
+        let dir = [dir, self.target_platform.as_path()]
+            .into_iter()
+            .find(|d| fs::symlink_metadata(d).is_ok());
+        if let Some(d) = dir {
+            self.held = Some(std::sync::Arc::new(super::held::Held::open(d)?));
+        }
+        Ok(())
+    }
+
+    /// `p` reached through the held folder when it lies in it, else `p`.
+    pub(super) fn at(&self, p: &Path) -> PathBuf {
+        match &self.held {
+            Some(h) => h.at(p),
+            None => p.to_path_buf(),
+        }
+    }
+
+    /// Fails when the held folder is no longer at its path.
+    pub(super) fn check_held(&self) -> Result<()> {
+        match &self.held {
+            Some(h) => h.check(),
+            None => Ok(()),
+        }
+    }
+
+    /// `e` with paths through the held folder shown as its own path.
+    pub(super) fn unmap(&self, e: Error) -> Error {
+        match &self.held {
+            Some(h) => h.unmap(e),
+            None => e,
+        }
+    }
 }
 
 /// A serializable tree difference.
@@ -217,6 +267,7 @@ pub fn plan(repo: &Repo, snap: &SnapshotRecord, opts: &RestoreOpts) -> Result<(P
         extra_paths,
         extra_tmps,
         extra_asides,
+        held: None,
     };
     Ok((p, site))
 }

@@ -65,7 +65,7 @@ fn site_tmp(plan: &Plan) -> PathBuf {
     if plan.platform == PlatformAction::Recreate {
         plan.platform_tmp.join(&plan.site_dir)
     } else {
-        plan.site_tmp.clone()
+        plan.at(&plan.site_tmp)
     }
 }
 
@@ -82,7 +82,8 @@ fn prepare_site(
         && !parent.exists()
         && plan.platform != PlatformAction::Recreate
     {
-        fs::create_dir_all(parent).at(parent)?;
+        let parent = plan.at(parent);
+        fs::create_dir_all(&parent).at(&parent)?;
     }
     let site_tmp = site_tmp(plan);
     if let Some(parent) = site_tmp.parent() {
@@ -170,7 +171,7 @@ fn prepare_db(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<()> {
     };
     let tmp = match (&plan.platform, &plan.sqlite_in_site) {
         (PlatformAction::Recreate, Some(rel)) => plan.platform_tmp.join(&plan.site_dir).join(rel),
-        _ => tmp.clone(),
+        _ => plan.at(tmp),
     };
     if let Some(parent) = tmp.parent() {
         fs::create_dir_all(parent).at(parent)?;
@@ -253,9 +254,9 @@ fn live_site_dir(plan: &Plan) -> Option<PathBuf> {
 /// Undoes a restore that had not started changing the live site: removes temporary files.
 pub(super) fn rollback(plan: &Plan) {
     let _ = remove_tree(&plan.platform_tmp);
-    let _ = remove_tree(&plan.site_tmp);
+    let _ = remove_tree(&plan.at(&plan.site_tmp));
     if let Some(t) = &plan.sqlite_tmp {
-        let _ = fs::remove_file(t);
+        let _ = fs::remove_file(plan.at(t));
     }
     for t in &plan.binding_tmps {
         let _ = fs::remove_file(t);

@@ -70,11 +70,11 @@ pub(super) fn finish(
             .map(|(_, a)| a),
     );
     for a in asides {
-        if fs::symlink_metadata(&a).is_ok() {
+        if fs::symlink_metadata(plan.at(&a)).is_ok() {
             if plan.keep_old {
                 kept.push(a);
             } else {
-                remove_tree(&a)?;
+                remove_tree(&plan.at(&a))?;
                 removed.push(a);
             }
         }
@@ -227,18 +227,25 @@ fn step_site(plan: &Plan) -> Result<()> {
     if !plan.restore_files {
         return Ok(());
     }
-    let tmp = &plan.site_tmp;
-    if fs::symlink_metadata(tmp).is_ok() {
-        if fs::symlink_metadata(&plan.site_target).is_ok() {
-            rename_durable(&plan.site_target, &plan.site_aside)?;
-        } else if fs::symlink_metadata(&plan.site_aside).is_err() {
+    // Every path in the site folder's parent is reached through the held handle, and the
+    // folder at that path must still be the one held.
+    plan.check_held()?;
+    let (tmp, target, aside) = (
+        plan.at(&plan.site_tmp),
+        plan.at(&plan.site_target),
+        plan.at(&plan.site_aside),
+    );
+    if fs::symlink_metadata(&tmp).is_ok() {
+        if fs::symlink_metadata(&target).is_ok() {
+            rename_durable(&target, &aside)?;
+        } else if fs::symlink_metadata(&aside).is_err() {
             // There was no site folder here: a rollback removes the one put in.
-            let absent = aside_name(&plan.site_target, "absent", &plan.journal);
+            let absent = plan.at(&aside_name(&plan.site_target, "absent", &plan.journal));
             if fs::symlink_metadata(&absent).is_err() {
                 fsutil::create_private_file(&absent)?;
             }
         }
-        rename_durable(tmp, &plan.site_target)?;
+        rename_durable(&tmp, &target)?;
     }
     super::extra::swap_extra(plan)?;
     if let (Some(c), Some(a)) = (&plan.current_copy, &plan.current_aside)
@@ -266,10 +273,11 @@ fn step_db(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<()> {
             Ok(())
         }
         (Database::Sqlite(_), Some(tmp)) => {
+            let tmp = plan.at(tmp);
             if tmp.exists() {
-                let mut f = File::open(tmp).at(tmp)?;
+                let mut f = File::open(&tmp).at(&tmp)?;
                 db.load(&mut f)?;
-                fs::remove_file(tmp).at(tmp)?;
+                fs::remove_file(&tmp).at(&tmp)?;
             }
             Ok(())
         }

@@ -81,7 +81,7 @@ pub(super) fn remove_markers(plan: &Plan) {
         let _ = fs::remove_file(aside_name(b, "old", &plan.journal));
         let _ = fs::remove_file(aside_name(b, "absent", &plan.journal));
     }
-    let _ = fs::remove_file(aside_name(&plan.site_target, "absent", &plan.journal));
+    let _ = fs::remove_file(plan.at(&aside_name(&plan.site_target, "absent", &plan.journal)));
     super::extra::remove_markers(plan);
 }
 
@@ -135,16 +135,21 @@ fn undo_site(plan: &Plan) -> Result<()> {
     if !plan.restore_files {
         return Ok(());
     }
-    let target = &plan.site_target;
-    let absent = aside_name(target, "absent", &plan.journal);
-    if fs::symlink_metadata(&plan.site_aside).is_ok() {
+    // Through the held handle, like the site step.
+    let (target, tmp, aside) = (
+        &plan.at(&plan.site_target),
+        &plan.at(&plan.site_tmp),
+        &plan.at(&plan.site_aside),
+    );
+    let absent = plan.at(&aside_name(&plan.site_target, "absent", &plan.journal));
+    if fs::symlink_metadata(aside).is_ok() {
         if fs::symlink_metadata(target).is_ok() {
-            put_away(target, &plan.site_tmp)?;
+            put_away(target, tmp)?;
         }
-        rename_durable(&plan.site_aside, target)?;
+        rename_durable(aside, target)?;
     } else if fs::symlink_metadata(&absent).is_ok() {
-        if fs::symlink_metadata(target).is_ok() && fs::symlink_metadata(&plan.site_tmp).is_err() {
-            rename_durable(target, &plan.site_tmp)?;
+        if fs::symlink_metadata(target).is_ok() && fs::symlink_metadata(tmp).is_err() {
+            rename_durable(target, tmp)?;
         }
         fs::remove_file(&absent).at(&absent)?;
     }

@@ -5,6 +5,7 @@ use crate::cli::args::{Ctx, KeepArgs, SiteArgs};
 use crate::cli::output::{policy_text, print_json, redacted_db, site_json};
 use crate::db::StructureTables;
 use crate::error::Error;
+use crate::fsutil::shown;
 use crate::retention::Policy;
 use crate::site::{self, SiteSpec};
 use anyhow::Result;
@@ -117,7 +118,7 @@ fn add(ctx: &Ctx, uri: &str, spec: SiteArgs, keep: &KeepArgs) -> Result<i32> {
         policy.map(|p| p.to_json()),
     )?;
     if ctx.verbose {
-        println!("added site {} on {}", rec.uri, rec.platform.display());
+        println!("added site {} on {}", rec.uri, shown(&rec.platform));
     }
     warn_unready(ctx, &rec);
     Ok(0)
@@ -158,7 +159,7 @@ fn list(ctx: &Ctx) -> Result<i32> {
         println!("{:<32} {:<8} PLATFORM", "SITE", "DB");
         for s in &sites {
             let db = s.database().ok().flatten().map(|d| d.kind()).unwrap_or("-");
-            println!("{:<32} {:<8} {}", s.uri, db, s.platform.display());
+            println!("{:<32} {:<8} {}", s.uri, db, shown(&s.platform));
         }
     }
     Ok(0)
@@ -177,11 +178,11 @@ fn show(ctx: &Ctx, uri: &str) -> Result<i32> {
         return Ok(0);
     }
     println!("site:      {}", s.uri);
-    println!("platform:  {}", s.platform.display());
+    println!("platform:  {}", shown(&s.platform));
     if now != s.platform {
         println!(
             "found on:  {} (its site directory is there now)",
-            now.display()
+            shown(&now)
         );
     }
     println!("site dir:  {}", s.site_dir);
@@ -189,11 +190,11 @@ fn show(ctx: &Ctx, uri: &str) -> Result<i32> {
     for x in &s.extra_paths {
         println!("extra:     {x}");
     }
-    println!("database:  {}", redacted_db(&s));
+    println!("database:  {}", crate::fsutil::shown_text(&redacted_db(&s)));
     println!("structure: {}", structure_text(&s));
     println!("retention: {}", policy_text(&s));
     for b in &s.bindings {
-        println!("binding:   {}", b.display());
+        println!("binding:   {}", shown(b));
     }
     println!("snapshots: {n}");
     Ok(0)

@@ -14,6 +14,7 @@ use crate::site;
 use anyhow::{Context, Result};
 use clap::Args;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Arguments of `snapshot`.
 #[derive(Args, Debug)]
@@ -35,6 +36,9 @@ pub struct SnapshotArgs {
     /// Then push the repository to this remote (one error line and exit 1 if that fails)
     #[arg(long, value_name = "NAME")]
     pub push: Option<String>,
+    /// Stop a database dump that runs longer than this (seconds, or with s/m/h; default 1h)
+    #[arg(long, value_name = "TIME", value_parser = parse_timeout)]
+    pub dump_timeout: Option<Duration>,
 }
 
 /// Arguments of `checkpoint`.
@@ -45,6 +49,29 @@ pub struct CheckpointArgs {
     /// Why the checkpoint was taken (for example "before 7.105")
     #[arg(long, value_name = "TEXT")]
     pub label: String,
+    /// Stop a database dump that runs longer than this (seconds, or with s/m/h; default 1h)
+    #[arg(long, value_name = "TIME", value_parser = parse_timeout)]
+    pub dump_timeout: Option<Duration>,
+}
+
+/// A dump timeout: a positive number of seconds, or of minutes or hours with `m` or `h`.
+fn parse_timeout(s: &str) -> std::result::Result<Duration, String> {
+    let t = s.trim();
+    let (num, unit) = match t.char_indices().last() {
+        Some((i, c @ ('s' | 'm' | 'h'))) => (&t[..i], c),
+        _ => (t, 's'),
+    };
+    let per = match unit {
+        'h' => 3600.0,
+        'm' => 60.0,
+        _ => 1.0,
+    };
+    num.parse::<f64>()
+        .ok()
+        .map(|n| n * per)
+        .filter(|secs| secs.is_finite() && *secs > 0.0 && *secs < 1e9)
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| format!("'{s}': expected a time such as 90, 90s, 10m or 2h"))
 }
 
 /// Takes a snapshot of a registered site where it is now.
@@ -161,6 +188,7 @@ pub fn run(ctx: &Ctx, a: SnapshotArgs) -> Result<i32> {
     if sites.len() > 1 {
         opts.share = Some(std::sync::Arc::new(crate::capture::RunShare::new()));
     }
+    opts.dump_timeout = a.dump_timeout;
     let (done, failed) = snapshot_sites(ctx, &repo, &sites, &opts, a.all)?;
     if let Some(path) = &a.metrics {
         write_metrics(&repo, path, &sites, &failed)?;
@@ -286,6 +314,7 @@ pub fn checkpoint(ctx: &Ctx, a: CheckpointArgs) -> Result<i32> {
     let mut opts = CaptureOpts::new(SnapshotKind::Checkpoint);
     opts.label = Some(a.label);
     opts.progress = ctx.progress();
+    opts.dump_timeout = a.dump_timeout;
     let s = take_snapshot(&repo, &site, &opts)?;
     warn_no_database(&s);
     if ctx.json {

@@ -26,6 +26,14 @@ pub fn run(ctx: &Ctx, a: VerifyArgs) -> Result<i32> {
     }
     // Verify takes the writer lock so that a concurrent gc cannot make packs vanish under it.
     let repo = ctx.open_locked("verify")?;
+    // Leftovers of a writer that died or hit a full disk: nothing refers to them.
+    let (n, bytes) = crate::gc::remove_unfinished(&repo)?;
+    if n > 0 {
+        eprintln!(
+            "sitesnap: notice: removed {n} unfinished upload(s) from data/tmp ({})",
+            fmt_bytes(bytes)
+        );
+    }
     let r = crate::verify::verify(
         &repo,
         &VerifyOpts {

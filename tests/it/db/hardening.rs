@@ -373,3 +373,138 @@ fn postgres_dump_behind_a_table_lock_gives_up_at_the_lock_wait_timeout() {
     let _ = holder.wait();
     drop(input);
 }
+
+#[test]
+fn mysql_restore_of_an_imported_hostile_dump_is_refused_in_one_line() {
+    let Some(db) = TestDb::create(Engine::Mysql, "import") else {
+        return;
+    };
+    db.sql("CREATE TABLE keep (v TEXT); INSERT INTO keep VALUES ('still here');");
+    let c = canary();
+    let cs = c.display().to_string();
+    let uri = "hostile-my.example.org";
+    let w = World::new();
+    let p = w.platform("platforms/drupal", 5);
+    let site = make_site(w.dir.path(), uri, &p);
+    w.run(&[
+        "site",
+        "add",
+        uri,
+        "--platform",
+        &p.to_string_lossy(),
+        "--db",
+        &db.url(),
+    ])
+    .ok();
+    let head = "DROP TABLE IF EXISTS keep;\nCREATE TABLE x (a TEXT);\n";
+    for sql in [
+        format!("{head}system touch {cs}\n"),
+        format!("{head}\\! touch {cs}\n"),
+        format!("{head}SELECT 'x' INTO OUTFILE '{cs}';\n"),
+        format!("{head}INSERT INTO x VALUES ('it\\'s');\nsource {cs}\n"),
+    ] {
+        let backup = aegir_backup(&w, uri, &site.dir, &sql);
+        let id = w
+            .run(&["import", &backup.to_string_lossy(), "--json"])
+            .ok()
+            .json()["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let before = (crate::hardening::world_print(&w), w.snapshot_count());
+        let r = w.run(&["restore", &id, "--yes"]).fails(1);
+        assert!(r.stderr.contains("refused at line"), "{sql}: {}", r.stderr);
+        assert_eq!(r.stderr.trim().lines().count(), 1, "{}", r.stderr);
+        assert!(!c.exists(), "canary appeared: {sql}");
+        assert_eq!(db.sql("SELECT v FROM keep;").trim(), "still here", "{sql}");
+        assert_eq!(db.tables(), ["keep"], "{sql}");
+        crate::hardening::assert_same_world(&sql, &crate::hardening::world_print(&w), &before.0);
+        assert_eq!(
+            w.snapshot_count(),
+            before.1,
+            "no pre-restore snapshot: {sql}"
+        );
+    }
+}
+
+/// Processes whose command line holds `needle`.
+fn procs_with(needle: &str) -> Vec<String> {
+    let mut v = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(c) = std::fs::read(e.path().join("cmdline")) {
+            let c = String::from_utf8_lossy(&c).replace('\0', " ");
+            if c.contains(needle) {
+                v.push(c);
+            }
+        }
+    }
+    v
+}
+
+#[test]
+fn mysql_dump_timeout_flag_stops_a_dump_tool_that_never_answers() {
+    let Some(db) = TestDb::create(Engine::Mysql, "hung") else {
+        return;
+    };
+    db.sql("CREATE TABLE t (a INT); INSERT INTO t VALUES (1);");
+    let w = World::new();
+    db_site(&w, "hung.example", &db.url());
+    let count = w.snapshot_count();
+    // A dump tool that never answers, first on PATH (the real client is still found after
+    // it); its unique sleep time names its process.
+    let mut b = [0u8; 4];
+    getrandom::fill(&mut b).unwrap();
+    let marker = format!("999.{}", u32::from_le_bytes(b));
+    let bin = w.path("fakebin");
+    std::fs::create_dir_all(&bin).unwrap();
+    for tool in ["mariadb-dump", "mysqldump"] {
+        let f = bin.join(tool);
+        std::fs::write(&f, format!("#!/bin/sh\nexec sleep {marker}\n")).unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let cases: [(&[&str], &str); 2] = [
+        (&["snapshot", "hung.example", "--dump-timeout", "2"], "2 s"),
+        (
+            &[
+                "checkpoint",
+                "hung.example",
+                "--label",
+                "x",
+                "--dump-timeout",
+                "1s",
+            ],
+            "1 s",
+        ),
+    ];
+    for (args, within) in cases {
+        let r = w.run_env(args, &[("PATH", &path)]);
+        crate::support::assert_one_line_error(&r, 1, &["did not finish within", within]);
+        assert_eq!(
+            procs_with(&marker),
+            Vec::<String>::new(),
+            "the tool is gone"
+        );
+        let tmp = w.repo.join("data").join("tmp");
+        let left: Vec<_> = std::fs::read_dir(&tmp)
+            .map(|d| d.flatten().map(|e| e.file_name()).collect())
+            .unwrap_or_default();
+        assert!(left.is_empty(), "{args:?}: left in data/tmp: {left:?}");
+        assert_eq!(w.snapshot_count(), count);
+        // The lock went with the run.
+        w.run(&["--lock-wait", "0", "gc"]).ok();
+    }
+    for bad in ["0", "-3", "soon", "1d"] {
+        let r = w.run(&["snapshot", "hung.example", "--dump-timeout", bad]);
+        assert_eq!(r.code, 2, "{bad}: {}", r.stderr);
+        assert!(r.stderr.contains(bad), "{}", r.stderr);
+    }
+    // Without the fake tool the same flag lets a normal dump through.
+    w.run(&["snapshot", "hung.example", "--dump-timeout", "10m"])
+        .ok();
+}

@@ -114,3 +114,36 @@ fn an_account_lacking_drop_is_refused_before_anything_changes() {
     );
     assert!(journal_states(&w).is_empty());
 }
+
+#[test]
+fn a_kill_during_the_database_rollback_is_finished_by_recover() {
+    // Killed after the binding files went back (the database still half loaded) and after the
+    // database was reloaded (the site folder not yet swapped back): `recover` finishes the
+    // undo and the site and its database are as before.
+    for point in ["restore-undo-bindings", "restore-undo-db"] {
+        let Some(db) = TestDb::create(Engine::Mysql, "undokill") else {
+            return;
+        };
+        let w = World::new();
+        let p = maria_site(&w, &db, &db.url());
+        let backup = failing_backup(&w, &p);
+        let id = w
+            .run(&["import", &backup.to_string_lossy(), "--json"])
+            .ok()
+            .json()["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let before = (world_print(&w), db_print(&db));
+        let (status, _, stderr) =
+            w.run_status(&["restore", &id, "--yes"], &[("SITESNAP_FAILPOINT", point)]);
+        assert!(!status.success(), "{point}: killed: {stderr}");
+        assert!(stderr.contains(point), "{point}: {stderr}");
+        assert_eq!(journal_states(&w), ["rolling-back"], "{point}");
+        let r = w.run(&["recover"]).ok();
+        assert!(r.stdout.contains("rolled back"), "{point}: {}", r.stdout);
+        assert_same_world(point, &world_print(&w), &before.0);
+        assert_eq!(db_print(&db), before.1, "{point}: database as before");
+        assert_eq!(journal_states(&w), ["rolled-back"], "{point}");
+    }
+}

@@ -150,3 +150,33 @@ fn an_sqlite_path_that_became_a_symlink_is_refused() {
     );
     assert_eq!(sqlite_tables(&other), ["secret"]);
 }
+
+#[test]
+fn a_hostile_dump_in_a_backup_of_an_sqlite_site_runs_nothing() {
+    // An SQLite site's database is a file, never a script: a backup that brings SQL (here with
+    // client commands that would run a program) is refused and nothing runs or changes.
+    let w = World::new();
+    let p = w.platform("platforms/d7", 10);
+    let site = w.site(URI, &p);
+    w.snapshot(URI);
+    let canary = w.path("canary");
+    let cs = canary.to_string_lossy().into_owned();
+    let src = w.path("src");
+    fs::create_dir_all(src.join("files")).unwrap();
+    fs::write(src.join("settings.php"), "<?php\n").unwrap();
+    fs::write(
+        src.join("database.sql"),
+        format!("CREATE TABLE x (a TEXT);\n\\! touch {cs}\nsystem touch {cs}\n.shell touch {cs}\n"),
+    )
+    .unwrap();
+    let backup = backup_of(&w, &src);
+    let db_before = fs::read(&site.db).unwrap();
+    let before = (w.state(), world_print(&w));
+    let r = w.run(&["import", &backup.to_string_lossy()]);
+    assert_one_line_error(&r, 1, &["SQLite"]);
+    assert!(!canary.exists(), "canary appeared");
+    assert_eq!(fs::read(&site.db).unwrap(), db_before);
+    assert_eq!(w.state(), before.0);
+    assert_same_world("sqlite import", &world_print(&w), &before.1);
+    assert!(tmp_is_empty(&w));
+}

@@ -117,3 +117,82 @@ fn a_path_with_a_newline_cannot_fake_a_line_of_the_plan() {
         r.stdout
     );
 }
+
+#[test]
+fn a_path_with_control_characters_is_escaped_in_every_display() {
+    let w = World::new();
+    let p = w.platform("platforms/d7\nplatform:   FAKE\x1b[2J", 10);
+    w.site(URI, &p);
+    let id = w.snapshot(URI)["id"].as_str().unwrap().to_string();
+    let faked = |out: &str| {
+        out.lines()
+            .any(|l| l.starts_with("platform:   FAKE") || l.contains('\x1b'))
+    };
+    for args in [
+        vec!["site", "list"],
+        vec!["site", "show", URI],
+        vec!["list"],
+        vec!["list", URI],
+        vec!["show", &id],
+        vec!["restore", &id, "--dry-run"],
+        vec!["doctor"],
+        vec!["doctor", URI],
+    ] {
+        let r = w.run(&args);
+        assert!(
+            !faked(&r.stdout) && !faked(&r.stderr),
+            "{args:?}: {}{}",
+            r.stdout,
+            r.stderr
+        );
+    }
+    // An error naming such a path is one line, escaped.
+    let missing = w.path("nowhere\nsitesnap: done\x1b[2J/x.example.org-20240131.120000.tar.gz");
+    let r = w.run(&["import", &missing.to_string_lossy()]);
+    assert_eq!(r.code, 1, "{}", r.stderr);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    assert!(!r.stderr.contains('\x1b'), "{:?}", r.stderr);
+    assert!(
+        r.stderr.contains("nowhere\\nsitesnap: done"),
+        "{:?}",
+        r.stderr
+    );
+}
+
+#[test]
+fn a_password_in_a_bad_database_url_is_never_shown() {
+    let w = World::new();
+    let p = w.platform("platforms/d7", 10);
+    w.site(URI, &p);
+    let ps = p.to_string_lossy().into_owned();
+    fs::create_dir_all(p.join("sites/other.example.org")).unwrap();
+    let before = w.state();
+    for url in [
+        "mysql://u:secret/db",
+        "mysql://u:secret@h:port/db",
+        "mysql://u:secret@h:99999/db",
+        "postgres://u:secret/",
+        "mysql://u:secret",
+        "oracle://u:secret@h/d",
+    ] {
+        for args in [
+            vec!["site", "set", URI, "--db", url],
+            vec![
+                "site",
+                "add",
+                "other.example.org",
+                "--platform",
+                &ps,
+                "--db",
+                url,
+            ],
+        ] {
+            let r = w.run(&args);
+            assert_ne!(r.code, 0, "{args:?}");
+            assert_eq!(r.stderr.lines().count(), 1, "{args:?}: {}", r.stderr);
+            assert!(!r.stderr.contains("secret"), "{args:?}: {}", r.stderr);
+            assert!(!r.stdout.contains("secret"), "{args:?}: {}", r.stdout);
+        }
+    }
+    assert_eq!(w.state(), before);
+}

@@ -4,10 +4,13 @@
 //! disk, and escaped display. Shared here: whole-world fingerprints and immutable files.
 
 mod db_rollback;
+mod full_disk;
 mod import;
 mod inputs;
 mod rollback;
 mod sites;
+mod swap;
+mod tarballs;
 
 use crate::support::*;
 use std::path::{Path, PathBuf};

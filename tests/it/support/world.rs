@@ -57,6 +57,21 @@ impl World {
         w
     }
 
+    /// A new temporary world whose repository is at `rel` under it, initialized after
+    /// `before_init` ran on the world's folder (to mount a small filesystem there, say).
+    pub fn with_repo_at(rel: &str, before_init: impl FnOnce(&Path)) -> World {
+        let dir = tempfile::tempdir().expect("tempdir");
+        before_init(dir.path());
+        let repo = dir.path().join(rel);
+        let w = World {
+            dir,
+            repo,
+            pass: None,
+        };
+        w.run(&["init"]).ok();
+        w
+    }
+
     /// A new temporary world with an encrypted repository (`init --encrypt`); every run gets
     /// its passphrase file.
     pub fn encrypted() -> World {

@@ -1,0 +1,120 @@
+//! A repository on a full disk: a snapshot that runs out of room fails in one line and adds no
+//! snapshot; with an unfinished upload in `data/tmp` (what a writer killed mid-pack leaves) and
+//! not one
+//! byte free, `verify` and `gc` still take the lock (its holder line is best effort), remove
+//! what is in `data/tmp`, and the repository verifies; with room again, snapshots work.
+use super::*;
+use std::fs;
+
+const URI: &str = "full.example.org";
+
+fn tmp_entries(w: &World) -> Vec<String> {
+    fs::read_dir(w.repo.join("data/tmp"))
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// What a writer killed (or stopped by a full disk) in the middle of a pack leaves: a partial
+/// `data/tmp/pack-*` upload (named as the store names its uploads).
+fn plant_unfinished_pack(w: &World) {
+    let tmp = w.repo.join("data/tmp");
+    fs::create_dir_all(&tmp).unwrap();
+    fs::write(tmp.join("pack-0123456789abcdef"), noise(14, 256 << 10)).unwrap();
+}
+
+#[test]
+fn a_full_disk_fails_a_snapshot_cleanly_and_gc_and_verify_still_run() {
+    if !is_root() {
+        eprintln!("needs root to mount a small tmpfs; skipped");
+        return;
+    }
+    let w = World::with_repo_at("small/repo", |dir| {
+        std::mem::forget(SmallDisk::mount(&dir.join("small"), "6m"));
+    });
+    // Unmounted before the world's folder is removed (dropped first).
+    let disk = SmallDisk(w.path("small"));
+    let p = w.platform("platforms/d7", 10);
+    let site = w.site(URI, &p);
+    w.snapshot(URI);
+    let count = w.snapshot_count();
+
+    // A file that cannot fit: the snapshot fails in one line and adds nothing.
+    plant_unfinished_pack(&w);
+    fs::write(site.dir.join("files/big.bin"), noise(11, 8 << 20)).unwrap();
+    let r = w.run(&["snapshot", URI]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("No space left on device") || r.stderr.contains("disk is full"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(w.snapshot_count(), count);
+    fs::remove_file(site.dir.join("files/big.bin")).unwrap();
+
+    // Not one byte free (an unfinished pack, what the failed snapshot left, a filler):
+    // verify and gc still run and clean data/tmp. SQLite needs its shared-memory file, which
+    // cannot be made with no byte free: a reader holds the catalogue open, so it exists.
+    let reader = w.catalog();
+    reader
+        .query_row("SELECT count(*) FROM snapshots", [], |r| r.get::<_, i64>(0))
+        .unwrap();
+    disk.leave_free(0);
+    assert!(free_bytes(&disk.0) < 4096, "the disk is full");
+    let r = w.run(&["verify"]);
+    assert_eq!(r.code, 0, "verify on a full disk: {}{}", r.stdout, r.stderr);
+    assert!(
+        r.stderr.contains("unfinished upload(s) from data/tmp"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(tmp_entries(&w), Vec::<String>::new());
+    disk.leave_free(0);
+    w.run(&["gc"]).ok();
+    assert_eq!(w.snapshot_count(), count);
+    drop(reader);
+
+    // Room again: snapshots work and everything verifies.
+    fs::remove_file(disk.0.join("fill")).unwrap();
+    w.snapshot(URI);
+    let v = w.run(&["verify", "--read-data", "--json"]).ok().json();
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(tmp_entries(&w), Vec::<String>::new());
+}
+
+#[test]
+fn gc_removes_unfinished_uploads_before_anything_needs_room() {
+    if !is_root() {
+        eprintln!("needs root to mount a small tmpfs; skipped");
+        return;
+    }
+    let w = World::with_repo_at("small/repo", |dir| {
+        std::mem::forget(SmallDisk::mount(&dir.join("small"), "6m"));
+    });
+    let disk = SmallDisk(w.path("small"));
+    let p = w.platform("platforms/d7", 10);
+    let site = w.site(URI, &p);
+    w.snapshot(URI);
+    let _ = site;
+    plant_unfinished_pack(&w);
+    let reader = w.catalog();
+    reader
+        .query_row("SELECT count(*) FROM snapshots", [], |r| r.get::<_, i64>(0))
+        .unwrap();
+    disk.leave_free(0);
+    let r = w.run(&["gc", "--json"]).ok();
+    assert!(
+        r.json()["tmp_files_removed"].as_u64().unwrap() >= 1,
+        "{}",
+        r.stdout
+    );
+    assert_eq!(tmp_entries(&w), Vec::<String>::new());
+    drop(reader);
+    fs::remove_file(disk.0.join("fill")).unwrap();
+    let v = w.run(&["verify", "--json"]).ok().json();
+    assert_eq!(v["ok"], true, "{v}");
+}
