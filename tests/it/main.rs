@@ -23,6 +23,8 @@ mod migrate;
 mod ops_cli;
 mod preflight;
 mod remote;
+mod remote_hosts;
+mod remote_restore;
 mod repair;
 mod restore;
 mod retention;
