@@ -199,7 +199,9 @@ fn read_snapshot(repo: &Repo, name: &str, remote: &dyn Backend, prefix: &str) ->
             .and_then(|p| decode_blob_list(&p))
             .and_then(|l| match Hash::of_list(&l.0) == b {
                 true => Ok(l),
-                false => Err(Error::Corrupt("its chunk list does not hash to its name".into())),
+                false => Err(Error::Corrupt(
+                    "its chunk list does not hash to its name".into(),
+                )),
             })
             .map_err(|e| bad(format!("blob list {}", b.short()), &e))?;
         blobs.push((b, chunks, size, stored));
@@ -386,7 +388,10 @@ fn store_snapshot(
         rep.need_password = s.db_password;
     }
     let id = &f.manifest.id;
-    local.put(&ObjectName::new(ObjectKind::Snapshot, id), &f.manifest_stored)?;
+    local.put(
+        &ObjectName::new(ObjectKind::Snapshot, id),
+        &f.manifest_stored,
+    )?;
     let blobs: Vec<(Hash, Vec<Hash>, u64)> = f
         .blobs
         .iter()

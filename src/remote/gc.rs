@@ -68,7 +68,14 @@ pub fn gc(
     let b = backend.as_ref();
     let _lock = match opts.dry_run {
         true => None,
-        false => Some(acquire(repo, b, name, "gc --remote", LockMode::Exclusive, opts.break_lock)?),
+        false => Some(acquire(
+            repo,
+            b,
+            name,
+            "gc --remote",
+            LockMode::Exclusive,
+            opts.break_lock,
+        )?),
     };
     let cutoff = SystemTime::now() - opts.grace;
     let (manifests, bad) = remote_manifests(repo, b)?;

@@ -120,9 +120,10 @@ fn conflict(
 ) -> Result<Option<Error>> {
     let now = fsutil::now();
     for (name, info) in others(repo, backend, own)? {
-        let what = info
-            .as_ref()
-            .map_or_else(|| format!("unreadable lock {}", name.name), LockInfo::describe);
+        let what = info.as_ref().map_or_else(
+            || format!("unreadable lock {}", name.name),
+            LockInfo::describe,
+        );
         let stale = info.as_ref().is_some_and(|i| i.is_stale(now));
         let conflicts = info.as_ref().is_none_or(|i| i.conflicts(mode));
         if stale || (break_lock && conflicts) {

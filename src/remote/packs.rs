@@ -4,7 +4,9 @@
 use crate::catalog::ChunkLocation;
 use crate::error::{Error, Result};
 use crate::hash::Hash;
-use crate::store::{self, Backend, ChunkCodec, ChunkIndex, ObjectInfo, ObjectKind, PackEntry, PackInfo};
+use crate::store::{
+    self, Backend, ChunkCodec, ChunkIndex, ObjectInfo, ObjectKind, PackEntry, PackInfo,
+};
 use std::collections::{BTreeMap, HashMap};
 
 /// Where the remote's packs hold each chunk.

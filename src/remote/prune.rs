@@ -80,7 +80,14 @@ pub fn prune<Tz: TimeZone>(
 ) -> Result<RemotePruneReport> {
     let _lock = match req.dry_run {
         true => None,
-        false => Some(acquire(repo, backend, name, "prune --remote", LockMode::Exclusive, req.break_lock)?),
+        false => Some(acquire(
+            repo,
+            backend,
+            name,
+            "prune --remote",
+            LockMode::Exclusive,
+            req.break_lock,
+        )?),
     };
     let (manifests, bad) = remote_manifests(repo, backend)?;
     let pins: HashSet<String> = backend
@@ -91,7 +98,10 @@ pub fn prune<Tz: TimeZone>(
     let mut groups: BTreeMap<(String, String), Vec<&Manifest>> = BTreeMap::new();
     for m in &manifests {
         if req.hosts.matches(&m.host) && req.site.as_ref().is_none_or(|s| *s == m.site) {
-            groups.entry((m.host.clone(), m.site.clone())).or_default().push(m);
+            groups
+                .entry((m.host.clone(), m.site.clone()))
+                .or_default()
+                .push(m);
         }
     }
     let mut rep = RemotePruneReport {

@@ -15,9 +15,9 @@
 use super::copy_objects;
 use super::lock::{LockMode, acquire};
 use crate::error::{Error, Result};
-use crate::repo::Repo;
 use crate::fsutil;
 use crate::hash::Hash;
+use crate::repo::Repo;
 use crate::store::{self, Backend, ObjectInfo, ObjectKind, ObjectName, PackEntry, PackRoller};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;

@@ -148,8 +148,14 @@ fn two_servers_share_a_platform_in_one_bucket_and_list_by_host() {
     let mut want = vec![one.clone(), two.clone()];
     want.sort();
     assert_eq!(all_ids, want);
-    let text = b.run(&["list", "--remote", "nas", "--all-hosts"]).ok().stdout;
-    assert!(text.contains("host web1:") && text.contains("host web2:"), "{text}");
+    let text = b
+        .run(&["list", "--remote", "nas", "--all-hosts"])
+        .ok()
+        .stdout;
+    assert!(
+        text.contains("host web1:") && text.contains("host web2:"),
+        "{text}"
+    );
     // The local repository: every snapshot it holds, or one host's.
     let local = b.run(&["list", "--host", "web1", "--json"]).ok().json();
     assert_eq!(local, serde_json::json!([]));
@@ -192,7 +198,11 @@ fn more_snapshots(a: &Server, n: u64) -> Vec<String> {
             if i > 0 {
                 fs::remove_file(site.join(format!("files/new{}.bin", i - 1))).unwrap();
             }
-            fs::write(site.join(format!("files/new{i}.bin")), noise(100 + i, 200_000)).unwrap();
+            fs::write(
+                site.join(format!("files/new{i}.bin")),
+                noise(100 + i, 200_000),
+            )
+            .unwrap();
             a.snapshot("one.example")
         })
         .collect()
@@ -211,7 +221,6 @@ fn remote_prune_and_gc_keep_every_hosts_data_and_wait_for_pushes() {
     let (a, b, nas, _platform, _one, two) = two_servers();
     let newer = more_snapshots(&a, 2);
     a.run(&["push"]).ok();
-    let packs_before = object_files(nas.path()).len();
     // web1 keeps its newest snapshot in the bucket; web2's are not its business.
     let r = a
         .run(&["prune", "--remote", "nas", "--keep-last", "1", "--json"])
@@ -227,17 +236,26 @@ fn remote_prune_and_gc_keep_every_hosts_data_and_wait_for_pushes() {
     let mut want = vec![newer[1].clone(), two.clone()];
     want.sort();
     assert_eq!(left, want);
+    let packs_before = object_files(nas.path()).len();
     // A push holds a shared lock: gc waits for it (refuses, removing nothing).
     let (push, gate) = b.paused(&["push"], "push");
     let r = a.run(&["gc", "--remote", "nas", "--grace", "0"]);
-    assert_one_line_error(&r, 1, &["remote 'nas' is locked", "push by pid", "host 'web2'"]);
+    assert_one_line_error(
+        &r,
+        1,
+        &["remote 'nas' is locked", "push by pid", "host 'web2'"],
+    );
     assert_eq!(object_files(nas.path()).len(), packs_before);
     fs::remove_file(&gate).unwrap();
     assert_eq!(finish(push).code, Some(0));
     // gc holds an exclusive lock: a push waits for it.
     let (gc, gate) = a.paused(&["gc", "--remote", "nas", "--grace", "0", "--json"], "gc");
     let r = b.run(&["push"]);
-    assert_one_line_error(&r, 1, &["push to remote 'nas'", "gc --remote by pid", "host 'web1'"]);
+    assert_one_line_error(
+        &r,
+        1,
+        &["push to remote 'nas'", "gc --remote by pid", "host 'web1'"],
+    );
     fs::remove_file(&gate).unwrap();
     let done = finish(gc);
     assert_eq!(done.code, Some(0), "{}", done.stderr);
@@ -265,11 +283,16 @@ fn gc_and_push_running_together_leave_a_sound_remote() {
     let (a, b, nas, _platform, _one, _two) = two_servers();
     more_snapshots(&a, 2);
     a.run(&["push"]).ok();
-    a.run(&["prune", "--remote", "nas", "--keep-last", "1"]).ok();
+    a.run(&["prune", "--remote", "nas", "--keep-last", "1"])
+        .ok();
     // web2 takes and pushes new snapshots while web1 collects garbage, several rounds.
     let site = b.w.path("platforms/d7/sites/two.example");
     for round in 0..3u64 {
-        fs::write(site.join(format!("files/r{round}.bin")), noise(300 + round, 150_000)).unwrap();
+        fs::write(
+            site.join(format!("files/r{round}.bin")),
+            noise(300 + round, 150_000),
+        )
+        .unwrap();
         b.snapshot("two.example");
         let pass = b.w.pass.as_ref().unwrap().to_string_lossy().into_owned();
         let env = [WEB2[0], ("SITESNAP_PASSWORD_FILE", pass.as_str())];
@@ -302,12 +325,14 @@ fn a_killed_holders_lock_is_stale_on_its_host_and_broken_on_request_elsewhere() 
     let mut push = push;
     push.kill().unwrap();
     push.wait().unwrap();
-    let locks = || fs::read_dir(nas.path().join("locks")).map_or(0, |d| {
-        d.map(|e| e.unwrap())
-            .filter(|e| e.path().is_dir())
-            .flat_map(|e| fs::read_dir(e.path()).unwrap())
-            .count()
-    });
+    let locks = || {
+        fs::read_dir(nas.path().join("locks")).map_or(0, |d| {
+            d.map(|e| e.unwrap())
+                .filter(|e| e.path().is_dir())
+                .flat_map(|e| fs::read_dir(e.path()).unwrap())
+                .count()
+        })
+    };
     assert_eq!(locks(), 1, "the killed push left its lock");
     // Another host cannot tell that the holder is gone: it refuses, naming the escape hatch.
     let r = a.run(&["gc", "--remote", "nas", "--grace", "0"]);
@@ -320,7 +345,9 @@ fn a_killed_holders_lock_is_stale_on_its_host_and_broken_on_request_elsewhere() 
     assert_eq!(locks(), 0);
     // --break-lock removes a live-looking lock of another host.
     let (push, gate) = b.paused(&["push"], "break");
-    let r = a.run(&["gc", "--remote", "nas", "--grace", "0", "--break-lock"]).ok();
+    let r = a
+        .run(&["gc", "--remote", "nas", "--grace", "0", "--break-lock"])
+        .ok();
     assert!(r.stderr.contains("--break-lock"), "{}", r.stderr);
     fs::remove_file(&gate).unwrap();
     finish(push);

@@ -2,10 +2,10 @@
 //! folder without a full pull; only the packs it needs are fetched, a second restore needs
 //! nothing from the remote, and a changed object in the remote is refused before the site is
 //! touched.
+use crate::db::Flavour;
 use crate::db::mariadb::MariaDb;
 use crate::db::postgres::Postgres;
 use crate::db::sqlite::Sqlite;
-use crate::db::Flavour;
 use crate::remote::{Placed, env_of, object_files, place};
 use crate::support::*;
 use std::fs;
@@ -17,7 +17,13 @@ fn fetched_packs(out: &str) -> (u64, u64) {
         .lines()
         .find(|l| l.starts_with("fetched snapshot"))
         .unwrap_or_else(|| panic!("no fetch line in: {out}"));
-    let after = line.split("): ").nth(1).unwrap();
+    let after = line
+        .split(" from ")
+        .nth(1)
+        .unwrap()
+        .split_once(": ")
+        .unwrap()
+        .1;
     let mut words = after.split_whitespace();
     let fetched = words.next().unwrap().parse().unwrap();
     assert_eq!(words.next(), Some("of"));
@@ -48,7 +54,11 @@ fn restore_from<F: Flavour>(
 /// Three sites (SQLite, MariaDB, PostgreSQL, each on a platform of its own) pushed to the
 /// remote `add` defines; then the repository and the sites are lost, and each comes back with
 /// `restore --from` into a fresh folder, fetching fewer packs than the remote holds.
-fn three_sites_restore_from(add: &[&str], env: &[(&str, &str)], count_remote_packs: &dyn Fn() -> u64) {
+fn three_sites_restore_from(
+    add: &[&str],
+    env: &[(&str, &str)],
+    count_remote_packs: &dyn Fn() -> u64,
+) {
     let w = World::encrypted();
     let Some(lite) = place::<Sqlite>(&w, "lite.example") else {
         return;
@@ -145,7 +155,10 @@ fn pushed_and_lost() -> (World, tempfile::TempDir, String, Site) {
     let p = w.platform("platforms/d7", 20);
     let site = w.site("from.example", &p);
     fs::write(site.dir.join("files/big.bin"), noise(7, 400_000)).unwrap();
-    let id = w.snapshot("from.example")["id"].as_str().unwrap().to_string();
+    let id = w.snapshot("from.example")["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let nas = tempfile::tempdir().unwrap();
     let url = format!("file://{}", nas.path().display());
     w.run(&["remote", "add", "nas", &url]).ok();
@@ -204,7 +217,11 @@ fn a_changed_pack_in_the_remote_is_refused_before_the_site_is_touched() {
     let r = w.run(&["--repo", &f, "restore", &id, "--from", "nas", "--yes"]);
     assert_one_line_error(&r, 1, &["restore from remote 'nas'", "hash to its name"]);
     assert_eq!(tree_bytes(&site.dir), before_site, "the site is untouched");
-    assert_eq!(tree_bytes(&fresh.join("data")), repo_before, "no object kept");
+    assert_eq!(
+        tree_bytes(&fresh.join("data")),
+        repo_before,
+        "no object kept"
+    );
     assert_eq!(fs::read(fresh.join("catalog.sqlite")).unwrap(), cat_before);
     assert!(w.run(&["--repo", &f, "list", "--json"]).ok().json() == serde_json::json!([]));
 }
@@ -225,8 +242,20 @@ fn restore_from_refuses_a_wrong_passphrase_and_an_unknown_snapshot() {
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
-    assert_eq!(left, vec!["remotes.json".to_string()], "the folder is as it was");
-    let r = w.run(&["--repo", &f, "restore", "0123456789abcdef", "--from", "nas", "--yes"]);
+    assert_eq!(
+        left,
+        vec!["remotes.json".to_string()],
+        "the folder is as it was"
+    );
+    let r = w.run(&[
+        "--repo",
+        &f,
+        "restore",
+        "0123456789abcdef",
+        "--from",
+        "nas",
+        "--yes",
+    ]);
     assert_one_line_error(&r, 1, &["holds no snapshot 0123456789abcdef"]);
     // A wrong remote name is one line too, and the right one then works.
     let r = w.run(&["--repo", &f, "restore", &id, "--from", "nope", "--yes"]);

@@ -90,7 +90,11 @@ fn remote_gc(ctx: &Ctx, a: &GcArgs, name: &str) -> Result<i32> {
             r.packs_young,
             r.packs_unreadable,
             r.snapshots,
-            if a.dry_run { " (dry run: nothing changed)" } else { "" }
+            if a.dry_run {
+                " (dry run: nothing changed)"
+            } else {
+                ""
+            }
         );
     }
     Ok(0)

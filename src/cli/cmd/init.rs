@@ -1,8 +1,8 @@
 //! `sitesnap init [--encrypt]`: create a repository, encrypted under a passphrase if asked.
 
 use crate::cli::args::Ctx;
-use crate::repo::Repo;
 use crate::remote;
+use crate::repo::Repo;
 use anyhow::{Context, Result};
 use clap::Args;
 
@@ -31,8 +31,14 @@ pub fn run(ctx: &Ctx, a: InitArgs) -> Result<i32> {
             ctx.passphrase(false)
                 .map_err(|e| crate::Error::Invalid(format!("{e:#}")))
         };
-        let repo = remote::join(&ctx.repo_path, &def.name, backend.as_ref(), ctx.lock_wait, &pass)
-            .with_context(what)?;
+        let repo = remote::join(
+            &ctx.repo_path,
+            &def.name,
+            backend.as_ref(),
+            ctx.lock_wait,
+            &pass,
+        )
+        .with_context(what)?;
         println!(
             "created encrypted repository {} under the key of remote '{}' (key {})",
             ctx.repo_path.display(),

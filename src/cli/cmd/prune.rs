@@ -4,8 +4,8 @@
 
 use crate::cli::args::{Ctx, KeepArgs};
 use crate::cli::output::print_json;
-use crate::retention::{PruneEntry, PrunePlan, PruneRequest, SitePlan, execute_prune, plan_prune};
 use crate::remote::{self, Hosts, RemotePruneRequest};
+use crate::retention::{PruneEntry, PrunePlan, PruneRequest, SitePlan, execute_prune, plan_prune};
 use anyhow::{Context, Result};
 use clap::Args;
 use serde::Serialize;
@@ -26,7 +26,12 @@ pub struct PruneArgs {
     #[arg(long, value_name = "NAME")]
     pub remote: Option<String>,
     /// With --remote: this host's snapshots (default: the host running prune)
-    #[arg(long, value_name = "HOST", requires = "remote", conflicts_with = "all_hosts")]
+    #[arg(
+        long,
+        value_name = "HOST",
+        requires = "remote",
+        conflicts_with = "all_hosts"
+    )]
     pub host: Option<String>,
     /// With --remote: every host's snapshots (each host's sites pruned on their own)
     #[arg(long, requires = "remote")]
@@ -103,8 +108,15 @@ fn remote_prune(ctx: &Ctx, a: &PruneArgs, name: &str) -> Result<i32> {
         break_lock: a.break_lock,
     };
     let now = crate::fsutil::now();
-    let r = remote::prune(&repo, &def.name, backend.as_ref(), &req, now, &chrono::Local)
-        .with_context(what)?;
+    let r = remote::prune(
+        &repo,
+        &def.name,
+        backend.as_ref(),
+        &req,
+        now,
+        &chrono::Local,
+    )
+    .with_context(what)?;
     if ctx.json {
         print_json(&r)?;
         return Ok(0);
@@ -115,7 +127,12 @@ fn remote_prune(ctx: &Ctx, a: &PruneArgs, name: &str) -> Result<i32> {
             for (tag, list) in [("keep", &g.keep), ("remove", &g.remove)] {
                 for e in list {
                     let reasons: Vec<String> = e.reasons.iter().map(ToString::to_string).collect();
-                    println!("  {tag:<6}  {}  {}  {}", &e.id[..8], e.time, reasons.join(", "));
+                    println!(
+                        "  {tag:<6}  {}  {}  {}",
+                        &e.id[..8],
+                        e.time,
+                        reasons.join(", ")
+                    );
                 }
             }
         }
@@ -128,7 +145,10 @@ fn remote_prune(ctx: &Ctx, a: &PruneArgs, name: &str) -> Result<i32> {
         );
     }
     for u in &r.unreadable {
-        eprintln!("sitesnap: warning: manifest {u} on remote '{}' cannot be read; left alone", r.remote);
+        eprintln!(
+            "sitesnap: warning: manifest {u} on remote '{}' cannot be read; left alone",
+            r.remote
+        );
     }
     Ok(0)
 }
