@@ -285,7 +285,10 @@ fn a_failing_remote_is_one_line_and_changes_nothing() {
         let others: [(&[&str], &str); 4] = [
             (&["list", "--remote", name], "list remote"),
             (&["gc", "--remote", name], "gc on remote"),
-            (&["prune", "--remote", name, "--keep-last", "1"], "prune on remote"),
+            (
+                &["prune", "--remote", name, "--keep-last", "1"],
+                "prune on remote",
+            ),
             (
                 &["restore", "0123456789abcdef", "--from", name, "--yes"],
                 "restore from remote",
@@ -296,7 +299,11 @@ fn a_failing_remote_is_one_line_and_changes_nothing() {
             assert_one_line_error(&r, 1, &[&format!("{what} '{name}'"), says]);
             assert!(!r.stderr.contains(&s3.secret));
             assert_eq!(w.state(), before, "{name}: {args:?}");
-            assert_eq!(object_files(&w.repo.join("data")), files, "{name}: {args:?}");
+            assert_eq!(
+                object_files(&w.repo.join("data")),
+                files,
+                "{name}: {args:?}"
+            );
         }
         // A pull from it into a fresh folder fails the same way and writes no data.
         let fresh = w.path(&format!("fresh-{name}"));
