@@ -458,8 +458,16 @@ fn data_is_empty(data: &Path) -> Result<bool> {
     Ok(true)
 }
 
-/// This machine's host name ("unknown-host" if it cannot be read).
+/// This machine's host name as recorded in manifests, key files and locks: `$SITESNAP_HOST` when
+/// set and not empty (several servers sharing one bucket under one host name, or tests playing
+/// two servers on one machine), else the system's host name ("unknown-host" if it cannot be
+/// read).
 pub fn hostname() -> String {
+    if let Ok(h) = std::env::var("SITESNAP_HOST")
+        && !h.trim().is_empty()
+    {
+        return h.trim().to_string();
+    }
     let mut buf = [0u8; 256];
     // SAFETY: `buf` is a live, writable buffer and its exact length is passed, so
     // gethostname writes only inside it.

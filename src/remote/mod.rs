@@ -8,13 +8,24 @@
 //! [`Backend`] trait only.
 
 mod config;
+mod fetch;
+mod gc;
+mod lock;
+mod packs;
+mod prune;
 mod pull;
 mod push;
+mod snapshots;
 mod verify;
 
 pub use config::{Credentials, DEFAULT_REGION, RemoteDef, RemoteUrl, add, find, load, remove};
+pub use fetch::{FetchReport, fetch_snapshot, join};
+pub use gc::{RemoteGcOpts, RemoteGcReport, gc};
+pub use lock::{LockMode, RemoteLock, STALE_AFTER, acquire};
+pub use prune::{RemoteEntry, RemoteGroup, RemotePruneReport, RemotePruneRequest, prune};
 pub use pull::{PullReport, pull};
 pub use push::{PUSH_ORDER, PushReport, push};
+pub use snapshots::{Hosts, remote_manifests};
 pub use verify::{BadObject, RemoteVerifyReport, verify};
 
 use crate::error::{Error, Result};

@@ -4,12 +4,23 @@
 //! never holds a manifest whose blob lists or packs are missing, nor a pin without its
 //! manifest. Objects are immutable and each upload is atomic, so a push killed at any point is
 //! resumed by the next one without sending anything twice.
+//!
+//! Servers sharing a bucket share the key, so their chunks have the same ids: before sending
+//! packs, push reads what the remote's packs hold (their headers) and sends a local pack whole
+//! only when none of its chunks is there; a pack some of whose chunks are there has only the
+//! others sent, in new packs; one whose chunks are all there is not sent. A platform twenty
+//! servers run is so stored once. A push holds a shared lock on the
+//! remote (`lock`), so `prune --remote` and `gc --remote` never run while it sends.
 
 use super::copy_objects;
+use super::lock::{LockMode, acquire};
 use crate::error::{Error, Result};
+use crate::fsutil;
+use crate::hash::Hash;
 use crate::repo::Repo;
-use crate::store::{Backend, ObjectInfo, ObjectKind, ObjectName};
-use std::collections::HashMap;
+use crate::store::{self, Backend, ObjectInfo, ObjectKind, ObjectName, PackEntry, PackRoller};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Instant;
 
 /// The order kinds go up in: data before what refers to it.
@@ -36,6 +47,13 @@ pub struct PushReport {
     pub skipped_bytes: u64,
     /// Key files uploaded (not counted in `uploaded`, which counts store objects).
     pub keys_uploaded: u64,
+    /// Local packs the remote lacked by name but whose chunks were all there (pushed by
+    /// another server sharing the key): nothing sent for them.
+    pub packs_deduplicated: u64,
+    /// Local packs only some of whose chunks the remote lacked: those went up in new packs.
+    pub packs_repacked: u64,
+    /// Chunks not sent because the remote already held them in other packs.
+    pub chunks_deduplicated: u64,
     /// Wall time of the push in milliseconds.
     pub duration_ms: u64,
 }
@@ -43,7 +61,8 @@ pub struct PushReport {
 /// Pushes every object of `repo` that `remote` lacks (an object of the same name and size is
 /// there). The caller holds the repository's writer lock, so nothing is removed meanwhile.
 /// Refused for a repository that is not encrypted: nothing readable leaves the machine.
-pub fn push(repo: &Repo, name: &str, remote: &dyn Backend) -> Result<PushReport> {
+pub fn push(repo: &Repo, name: &str, remote_arc: Arc<dyn Backend>) -> Result<PushReport> {
+    let remote = remote_arc.as_ref();
     if !repo.is_encrypted() {
         return Err(Error::Refused(format!(
             "repository {} is not encrypted and nothing readable leaves this machine: push \
@@ -52,36 +71,147 @@ pub fn push(repo: &Repo, name: &str, remote: &dyn Backend) -> Result<PushReport>
         )));
     }
     let start = Instant::now();
+    // Shared: pushes from several servers run together; prune and gc --remote wait.
+    let _lock = acquire(repo, remote, name, "push", LockMode::Shared, false)?;
     let mut rep = PushReport {
         remote: name.to_string(),
         ..Default::default()
     };
     push_keys(repo, remote, &mut rep)?;
     let mut plan: Vec<Vec<ObjectInfo>> = Vec::new();
+    let mut partial = Vec::new();
     for kind in PUSH_ORDER {
-        let have: HashMap<String, u64> = remote
-            .list(kind)?
-            .into_iter()
-            .map(|o| (o.name.name, o.size))
+        let listed = remote.list(kind)?;
+        let have: HashMap<String, u64> = listed
+            .iter()
+            .map(|o| (o.name.name.clone(), o.size))
             .collect();
-        let (there, send): (Vec<ObjectInfo>, Vec<ObjectInfo>) = repo
+        let (there, mut send): (Vec<ObjectInfo>, Vec<ObjectInfo>) = repo
             .backend()
             .list(kind)?
             .into_iter()
             .partition(|o| have.get(&o.name.name) == Some(&o.size));
         rep.skipped += there.len() as u64;
         rep.skipped_bytes += there.iter().map(|o| o.size).sum::<u64>();
+        if kind == ObjectKind::Pack && !send.is_empty() {
+            let p = plan_packs(repo, remote, &listed, send, &mut rep)?;
+            send = p.whole;
+            partial = p.partial;
+        }
         plan.push(send);
     }
-    for send in &plan {
-        let r = copy_objects(repo.backend().as_ref(), remote, send, "push-object");
-        // Count what went up even when a later object failed.
-        let (n, bytes) = r?;
+    for (i, send) in plan.iter().enumerate() {
+        let (n, bytes) = copy_objects(repo.backend().as_ref(), remote, send, "push-object")?;
         rep.uploaded += n;
         rep.uploaded_bytes += bytes;
+        if i == 0 {
+            let (n, bytes) = repack(repo, &remote_arc, &partial)?;
+            rep.uploaded += n;
+            rep.uploaded_bytes += bytes;
+        }
     }
     rep.duration_ms = start.elapsed().as_millis() as u64;
     Ok(rep)
+}
+
+/// The local packs a remote lacks by name, split by what the remote holds of their chunks
+/// (it may hold them in other packs, pushed by another server sharing the key).
+struct PackPlan {
+    /// None of their chunks is there: sent as they are.
+    whole: Vec<ObjectInfo>,
+    /// Some are: the missing chunks of each go up in new packs.
+    partial: Vec<(String, Vec<PackEntry>)>,
+}
+
+/// Reads what the remote's packs hold (their headers: the local copy's when the pack is here
+/// too, else three range reads on the remote) and splits `send` by it.
+fn plan_packs(
+    repo: &Repo,
+    remote: &dyn Backend,
+    remote_packs: &[ObjectInfo],
+    send: Vec<ObjectInfo>,
+    rep: &mut PushReport,
+) -> Result<PackPlan> {
+    let local = repo.backend().as_ref();
+    let codec = repo.codec();
+    let header = |b: &dyn Backend, o: &ObjectInfo| {
+        store::pack::read_header_with(&o.name.name, o.size, &codec, |off, len| {
+            b.read_range(&o.name, off, len)
+        })
+    };
+    let mut there: HashSet<Hash> = HashSet::new();
+    for o in remote_packs {
+        let from = match local.size(&o.name)? == Some(o.size) {
+            true => local,
+            false => remote,
+        };
+        // A pack whose header cannot be read counts as holding nothing.
+        if let Ok(entries) = header(from, o) {
+            there.extend(entries.iter().map(|e| e.hash));
+        }
+    }
+    let mut plan = PackPlan {
+        whole: Vec::new(),
+        partial: Vec::new(),
+    };
+    for o in send {
+        let entries = header(local, &o)?;
+        let missing: Vec<PackEntry> = entries
+            .iter()
+            .filter(|e| !there.contains(&e.hash))
+            .cloned()
+            .collect();
+        there.extend(entries.iter().map(|e| e.hash));
+        rep.chunks_deduplicated += (entries.len() - missing.len()) as u64;
+        if missing.len() == entries.len() {
+            plan.whole.push(o);
+        } else if missing.is_empty() {
+            rep.packs_deduplicated += 1;
+        } else {
+            rep.packs_repacked += 1;
+            plan.partial.push((o.name.name, missing));
+        }
+    }
+    Ok(plan)
+}
+
+/// Sends the chunks of `partial` (each read from its local pack and checked) in new packs;
+/// returns the packs and bytes uploaded.
+fn repack(
+    repo: &Repo,
+    remote: &Arc<dyn Backend>,
+    partial: &[(String, Vec<PackEntry>)],
+) -> Result<(u64, u64)> {
+    let local = repo.backend();
+    let codec = repo.codec();
+    let mut roller = PackRoller::new(remote.clone(), codec.clone());
+    let mut done = (0u64, 0u64);
+    let mut sent = |p: Option<store::SealedPack>| -> Result<()> {
+        if let Some(p) = p {
+            let info = p.commit()?;
+            done.0 += 1;
+            done.1 += info.size;
+            fsutil::failpoint("push-object");
+        }
+        Ok(())
+    };
+    for (pack, entries) in partial {
+        for e in entries {
+            let r = local
+                .read_range(&ObjectName::pack(pack), e.offset, e.clen as usize)
+                .and_then(|stored| codec.decode(&e.hash, &stored, e.ulen).map(|_| stored))
+                .and_then(|stored| roller.add(e.hash, &stored, e.ulen));
+            match r {
+                Ok(p) => sent(p)?,
+                Err(err) => {
+                    roller.discard();
+                    return Err(err);
+                }
+            }
+        }
+    }
+    sent(roller.finish()?)?;
+    Ok(done)
 }
 
 /// Copies the repository's key files the remote lacks (sealed by their passphrases, so a

@@ -32,6 +32,9 @@ pub enum ObjectKind {
     /// by its 16-hex-digit id. Only remotes hold these as objects (`push` copies them from the
     /// repository's `keys/`); they are not in [`ObjectKind::ALL`].
     Key,
+    /// A lock of a remote (who runs `gc`/`prune` or `push` on it, since when), named by a
+    /// random 16-hex-digit id. Only remotes hold these; not in [`ObjectKind::ALL`].
+    Lock,
 }
 
 impl ObjectKind {
@@ -53,13 +56,14 @@ impl ObjectKind {
             ObjectKind::Site => Some("sites"),
             ObjectKind::Pin => Some("pins"),
             ObjectKind::Key => Some("keys"),
+            ObjectKind::Lock => Some("locks"),
         }
     }
 
     /// How many lowercase hex digits a name of this kind has.
     pub fn name_len(self) -> usize {
         match self {
-            ObjectKind::Snapshot | ObjectKind::Pin | ObjectKind::Key => 16,
+            ObjectKind::Snapshot | ObjectKind::Pin | ObjectKind::Key | ObjectKind::Lock => 16,
             ObjectKind::Pack | ObjectKind::BlobList | ObjectKind::Site => 64,
         }
     }
@@ -73,6 +77,7 @@ impl ObjectKind {
             ObjectKind::Site => "site object",
             ObjectKind::Pin => "pin",
             ObjectKind::Key => "key file",
+            ObjectKind::Lock => "lock",
         }
     }
 
@@ -163,6 +168,8 @@ pub trait Backend: Send + Sync + std::fmt::Debug {
     fn list(&self, kind: ObjectKind) -> Result<Vec<ObjectInfo>>;
     /// An object's size, or `None` if it does not exist.
     fn size(&self, name: &ObjectName) -> Result<Option<u64>>;
+    /// When an object was last written, or `None` if it does not exist.
+    fn modified(&self, name: &ObjectName) -> Result<Option<std::time::SystemTime>>;
     /// `len` bytes of an object from `offset` (an error if the object is shorter).
     fn read_range(&self, name: &ObjectName, offset: u64, len: usize) -> Result<Vec<u8>>;
     /// A whole object.
@@ -260,6 +267,7 @@ fn tmp_prefix(kind: ObjectKind) -> &'static str {
         ObjectKind::Site => "site",
         ObjectKind::Pin => "pin",
         ObjectKind::Key => "key",
+        ObjectKind::Lock => "lock",
     }
 }
 
@@ -309,6 +317,15 @@ impl Backend for LocalBackend {
         let p = self.path(name);
         match fs::metadata(&p) {
             Ok(m) => Ok(Some(m.len())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(Error::io(p, e)),
+        }
+    }
+
+    fn modified(&self, name: &ObjectName) -> Result<Option<std::time::SystemTime>> {
+        let p = self.path(name);
+        match fs::metadata(&p) {
+            Ok(m) => Ok(Some(m.modified().at(&p)?)),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Error::io(p, e)),
         }

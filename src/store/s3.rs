@@ -278,6 +278,15 @@ impl Backend for S3Backend {
         }
     }
 
+    fn modified(&self, name: &ObjectName) -> Result<Option<std::time::SystemTime>> {
+        let i = &self.inner;
+        match i.rt.block_on(i.store.head(&i.key(name))) {
+            Ok(m) => Ok(Some(m.last_modified.into())),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(i.err(&format!("look up {name}"), e)),
+        }
+    }
+
     fn read_range(&self, name: &ObjectName, offset: u64, len: usize) -> Result<Vec<u8>> {
         let i = &self.inner;
         let range = offset..offset + len as u64;

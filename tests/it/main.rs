@@ -25,6 +25,8 @@ mod ping;
 mod preflight;
 mod rehearse;
 mod remote;
+mod remote_hosts;
+mod remote_restore;
 mod repair;
 mod restore;
 mod retention;

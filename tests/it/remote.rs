@@ -11,16 +11,16 @@ use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 
 /// A site placed and snapshotted: what a restore must bring back.
-struct Placed<F: Flavour> {
-    db: F,
-    uri: String,
-    platform: PathBuf,
-    listing: Vec<String>,
-    state: F::State,
-    id: String,
+pub(crate) struct Placed<F: Flavour> {
+    pub(crate) db: F,
+    pub(crate) uri: String,
+    pub(crate) platform: PathBuf,
+    pub(crate) listing: Vec<String>,
+    pub(crate) state: F::State,
+    pub(crate) id: String,
 }
 
-fn place<F: Flavour>(w: &World, uri: &str) -> Option<Placed<F>> {
+pub(crate) fn place<F: Flavour>(w: &World, uri: &str) -> Option<Placed<F>> {
     let db = F::create("remote")?;
     db.load_schema();
     let state = db.state();
@@ -43,14 +43,14 @@ fn place<F: Flavour>(w: &World, uri: &str) -> Option<Placed<F>> {
 
 impl<F: Flavour> Placed<F> {
     /// The platform (with the site folder) is gone and the database changed.
-    fn lose(&self) {
+    pub(crate) fn lose(&self) {
         fs::remove_dir_all(&self.platform).unwrap();
         self.db.mess_up();
         self.db.check_messed(&self.state);
     }
 
     /// Restores from the repository at `repo`: everything is back byte for byte.
-    fn check_restored(&self, w: &World, repo: &Path) {
+    pub(crate) fn check_restored(&self, w: &World, repo: &Path) {
         let repo = repo.to_string_lossy();
         w.run(&["--repo", &repo, "restore", &self.id, "--yes"]).ok();
         assert_eq!(listing(&self.platform), self.listing, "{}", self.uri);
@@ -58,18 +58,19 @@ impl<F: Flavour> Placed<F> {
     }
 }
 
-fn env_of<'a>(pairs: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+pub(crate) fn env_of<'a>(pairs: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
     pairs.iter().map(|(k, v)| (*k, v.as_str())).collect()
 }
 
 /// Every object file of a store folder (a repository's `data/` or a folder remote), key files
-/// (which only a remote holds as objects) left out.
-fn object_files(data: &Path) -> Vec<String> {
+/// and locks (which only a remote holds as objects) left out.
+pub(crate) fn object_files(data: &Path) -> Vec<String> {
     walkdir::WalkDir::new(data)
         .into_iter()
         .map(|e| e.unwrap())
         .filter(|e| e.file_type().is_file())
         .filter(|e| !e.path().starts_with(data.join("keys")))
+        .filter(|e| !e.path().starts_with(data.join("locks")))
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter(|n| (n.len() == 64 || n.len() == 16) && n.bytes().all(|b| b.is_ascii_hexdigit()))
         .collect()
@@ -280,6 +281,30 @@ fn a_failing_remote_is_one_line_and_changes_nothing() {
         assert!(!r.stderr.contains(&s3.secret));
         assert_eq!(w.state(), before, "{name}");
         assert_eq!(object_files(&w.repo.join("data")), files, "{name}");
+        // The commands that read or change a remote fail the same way.
+        let others: [(&[&str], &str); 4] = [
+            (&["list", "--remote", name], "list remote"),
+            (&["gc", "--remote", name], "gc on remote"),
+            (
+                &["prune", "--remote", name, "--keep-last", "1"],
+                "prune on remote",
+            ),
+            (
+                &["restore", "0123456789abcdef", "--from", name, "--yes"],
+                "restore from remote",
+            ),
+        ];
+        for (args, what) in others {
+            let r = w.run_env(args, env);
+            assert_one_line_error(&r, 1, &[&format!("{what} '{name}'"), says]);
+            assert!(!r.stderr.contains(&s3.secret));
+            assert_eq!(w.state(), before, "{name}: {args:?}");
+            assert_eq!(
+                object_files(&w.repo.join("data")),
+                files,
+                "{name}: {args:?}"
+            );
+        }
         // A pull from it into a fresh folder fails the same way and writes no data.
         let fresh = w.path(&format!("fresh-{name}"));
         let f = fresh.to_string_lossy();

@@ -3,8 +3,10 @@
 use crate::cli::args::Ctx;
 use crate::cli::output::{fmt_bytes, print_json};
 use crate::gc::{GcOpts, GcReport};
-use anyhow::Result;
+use crate::remote::{self, RemoteGcOpts};
+use anyhow::{Context, Result};
 use clap::Args;
+use std::time::Duration;
 
 /// Arguments of `gc`.
 #[derive(Args, Debug)]
@@ -12,10 +14,42 @@ pub struct GcArgs {
     /// Report what would be removed; change nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// Collect a remote's garbage instead: packs no manifest in it (of any host) refers to,
+    /// under the remote's exclusive lock
+    #[arg(long, value_name = "NAME")]
+    pub remote: Option<String>,
+    /// With --remote: keep unused objects written less than this long ago (30s, 10m, 1h, 2d;
+    /// default 1h)
+    #[arg(long, value_name = "DURATION", requires = "remote", value_parser = parse_grace)]
+    pub grace: Option<Duration>,
+    /// With --remote: remove the remote's conflicting locks instead of refusing (when their
+    /// holder is known to be gone)
+    #[arg(long, requires = "remote")]
+    pub break_lock: bool,
+}
+
+/// `30s`, `10m`, `1h`, `2d` or a number of seconds.
+pub fn parse_grace(s: &str) -> std::result::Result<Duration, String> {
+    let t = s.trim();
+    let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("'{s}' is not a duration (30s, 10m, 1h, 2d)"))?;
+    let secs = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86400,
+        _ => return Err(format!("'{s}' is not a duration (30s, 10m, 1h, 2d)")),
+    };
+    Ok(Duration::from_secs(n * secs))
 }
 
 /// Collects garbage (or reports what it would collect).
 pub fn run(ctx: &Ctx, a: GcArgs) -> Result<i32> {
+    if let Some(name) = &a.remote {
+        return remote_gc(ctx, &a, name);
+    }
     let repo = ctx.open_for(a.dry_run, "gc")?;
     let opts = GcOpts {
         dry_run: a.dry_run,
@@ -26,6 +60,42 @@ pub fn run(ctx: &Ctx, a: GcArgs) -> Result<i32> {
         print_json(&r)?;
     } else if a.dry_run || ctx.report_wanted() {
         print_report(&r, a.dry_run);
+    }
+    Ok(0)
+}
+
+/// `gc --remote NAME`.
+fn remote_gc(ctx: &Ctx, a: &GcArgs, name: &str) -> Result<i32> {
+    let repo = ctx.open()?;
+    let def = remote::find(&ctx.repo_path, name)?;
+    let what = || format!("gc on remote '{}'", def.name);
+    let backend = remote::open(&def).with_context(what)?;
+    let opts = RemoteGcOpts {
+        dry_run: a.dry_run,
+        grace: a.grace.unwrap_or(Duration::from_secs(3600)),
+        break_lock: a.break_lock,
+    };
+    let r = remote::gc(&repo, &def.name, backend, &opts).with_context(what)?;
+    if ctx.json {
+        print_json(&r)?;
+    } else if a.dry_run || ctx.report_wanted() {
+        println!(
+            "remote {}: {} {} unused pack(s) ({}), {} blob list(s), {} pin(s); kept {} pack(s) younger than the grace period, {} unreadable; {} snapshot(s) of every host keep their data{}",
+            r.remote,
+            if a.dry_run { "would remove" } else { "removed" },
+            r.packs_removed,
+            fmt_bytes(r.bytes_freed),
+            r.blob_lists_removed,
+            r.pins_removed,
+            r.packs_young,
+            r.packs_unreadable,
+            r.snapshots,
+            if a.dry_run {
+                " (dry run: nothing changed)"
+            } else {
+                ""
+            }
+        );
     }
     Ok(0)
 }

@@ -4,8 +4,9 @@
 
 use crate::cli::args::{Ctx, KeepArgs};
 use crate::cli::output::print_json;
+use crate::remote::{self, Hosts, RemotePruneRequest};
 use crate::retention::{PruneEntry, PrunePlan, PruneRequest, SitePlan, execute_prune, plan_prune};
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Args;
 use serde::Serialize;
 
@@ -20,6 +21,24 @@ pub struct PruneArgs {
     /// Show what would be kept and removed; change nothing
     #[arg(long)]
     pub dry_run: bool,
+    /// Prune a remote's snapshots instead, with the --keep-* flags given (remote retention
+    /// may differ from local), under the remote's exclusive lock; `gc --remote` frees the data
+    #[arg(long, value_name = "NAME")]
+    pub remote: Option<String>,
+    /// With --remote: this host's snapshots (default: the host running prune)
+    #[arg(
+        long,
+        value_name = "HOST",
+        requires = "remote",
+        conflicts_with = "all_hosts"
+    )]
+    pub host: Option<String>,
+    /// With --remote: every host's snapshots (each host's sites pruned on their own)
+    #[arg(long, requires = "remote")]
+    pub all_hosts: bool,
+    /// With --remote: remove the remote's conflicting locks instead of refusing
+    #[arg(long, requires = "remote")]
+    pub break_lock: bool,
 }
 
 /// The `--json` answer.
@@ -32,6 +51,9 @@ struct PruneJson<'a> {
 
 /// Plans, shows and (unless a dry run) applies the retention policies.
 pub fn run(ctx: &Ctx, a: PruneArgs) -> Result<i32> {
+    if let Some(name) = &a.remote {
+        return remote_prune(ctx, &a, name);
+    }
     let req = PruneRequest {
         policy: a.keep.policy()?,
         site: a.site.clone(),
@@ -61,6 +83,71 @@ pub fn run(ctx: &Ctx, a: PruneArgs) -> Result<i32> {
         eprintln!(
             "sitesnap: notice: no retention policy is stored for {which}; nothing pruned (store one with `{}` or give --keep-* flags)",
             ctx.hint("site set <uri> --keep-daily 7 ...")
+        );
+    }
+    Ok(0)
+}
+
+/// `prune --remote NAME`.
+fn remote_prune(ctx: &Ctx, a: &PruneArgs, name: &str) -> Result<i32> {
+    let Some(policy) = a.keep.policy()? else {
+        return Err(crate::Error::Usage(
+            "prune --remote needs its retention as --keep-* flags (e.g. --keep-monthly 12)".into(),
+        )
+        .into());
+    };
+    let repo = ctx.open()?;
+    let def = remote::find(&ctx.repo_path, name)?;
+    let what = || format!("prune on remote '{}'", def.name);
+    let backend = remote::open(&def).with_context(what)?;
+    let req = RemotePruneRequest {
+        policy,
+        hosts: Hosts::from_args(a.host.as_deref(), a.all_hosts, Hosts::This),
+        site: a.site.clone(),
+        dry_run: a.dry_run,
+        break_lock: a.break_lock,
+    };
+    let now = crate::fsutil::now();
+    let r = remote::prune(
+        &repo,
+        &def.name,
+        backend.as_ref(),
+        &req,
+        now,
+        &chrono::Local,
+    )
+    .with_context(what)?;
+    if ctx.json {
+        print_json(&r)?;
+        return Ok(0);
+    }
+    if a.dry_run || ctx.report_wanted() {
+        for g in &r.groups {
+            println!("{} on {}:", g.site, g.host);
+            for (tag, list) in [("keep", &g.keep), ("remove", &g.remove)] {
+                for e in list {
+                    let reasons: Vec<String> = e.reasons.iter().map(ToString::to_string).collect();
+                    println!(
+                        "  {tag:<6}  {}  {}  {}",
+                        &e.id[..8],
+                        e.time,
+                        reasons.join(", ")
+                    );
+                }
+            }
+        }
+        let verb = if a.dry_run { "would remove" } else { "removed" };
+        println!(
+            "remote {}: {verb} {} snapshot(s); `{}` frees their data",
+            r.remote,
+            r.removed,
+            ctx.hint(&format!("gc --remote {}", r.remote))
+        );
+    }
+    for u in &r.unreadable {
+        eprintln!(
+            "sitesnap: warning: manifest {u} on remote '{}' cannot be read; left alone",
+            r.remote
         );
     }
     Ok(0)

@@ -33,7 +33,7 @@ pub fn push_to(ctx: &Ctx, def: &RemoteDef) -> Result<PushReport> {
 pub fn push_repo(repo: &Repo, def: &RemoteDef) -> Result<PushReport> {
     let what = || format!("push to remote '{}'", def.name);
     let backend = remote::open(def).with_context(what)?;
-    remote::push(repo, &def.name, backend.as_ref()).with_context(what)
+    remote::push(repo, &def.name, backend).with_context(what)
 }
 
 /// Prints a push report as text or JSON.

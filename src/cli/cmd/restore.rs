@@ -4,8 +4,10 @@ use crate::cli::args::Ctx;
 use crate::cli::output::{fmt_bytes, print_json, short};
 use crate::error::Error;
 use crate::hooks::{self, Event, HookCtx, Hooks};
+use crate::remote;
+use crate::repo::Repo;
 use crate::restore::{self, PlatformAction, RestoreOpts};
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Args;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -43,6 +45,14 @@ pub struct RestoreArgs {
     /// it; repeat for several
     #[arg(long, value_name = "GLOB", requires = "target")]
     pub include: Vec<String>,
+    /// Fetch the snapshot from this remote first: only its manifest, blob lists and the packs
+    /// it needs (kept as local objects). A folder without a repository becomes one under the
+    /// remote's key (its passphrase is asked)
+    #[arg(long, value_name = "NAME")]
+    pub from: Option<String>,
+    /// With --from: the host that took the snapshot (required for another server's snapshot)
+    #[arg(long, value_name = "HOST", requires = "from")]
+    pub host: Option<String>,
 }
 
 /// Plans a restore, shows it, asks (unless `--yes`) and runs it.
@@ -53,6 +63,9 @@ pub fn run(ctx: &Ctx, a: RestoreArgs) -> Result<i32> {
         no_files: a.no_files,
         keep_old: a.keep_old,
     };
+    if let Some(name) = &a.from {
+        fetch_from(ctx, &a, name)?;
+    }
     if let Some(t) = &a.target {
         return to_target(ctx, &a, t);
     }
@@ -110,6 +123,60 @@ pub fn run(ctx: &Ctx, a: RestoreArgs) -> Result<i32> {
         out.undo
     );
     Ok(0)
+}
+
+/// `restore --from NAME`: brings the snapshot from the remote into the repository (made first
+/// under the remote's key when the folder holds none) unless it is already there.
+fn fetch_from(ctx: &Ctx, a: &RestoreArgs, name: &str) -> Result<()> {
+    let def = remote::find(&ctx.repo_path, name)?;
+    let what = || format!("restore from remote '{}'", def.name);
+    if !Repo::catalog_path(&ctx.repo_path).exists() {
+        let backend = remote::open(&def).with_context(what)?;
+        let pass = || {
+            ctx.passphrase(false)
+                .map_err(|e| Error::Invalid(format!("{e:#}")))
+        };
+        remote::join(
+            &ctx.repo_path,
+            &def.name,
+            backend.as_ref(),
+            ctx.lock_wait,
+            &pass,
+        )
+        .with_context(what)?;
+    }
+    let repo = ctx.open_locked("restore --from")?;
+    if repo.cat.resolve_snapshot(&a.id).is_ok() {
+        return Ok(());
+    }
+    let backend = remote::open(&def).with_context(what)?;
+    let r = remote::fetch_snapshot(&repo, &def.name, backend, &a.id, a.host.as_deref())
+        .with_context(what)?;
+    let line = format!(
+        "fetched snapshot {} ({}, host {}) from {}: {} of {} pack(s), {}; {} of {} chunk(s) were already here",
+        short(&r.snapshot),
+        r.site,
+        r.host,
+        r.remote,
+        r.fetched_packs,
+        r.remote_packs,
+        fmt_bytes(r.fetched_bytes),
+        r.chunks_local,
+        r.chunks
+    );
+    if ctx.json {
+        eprintln!("{line}");
+    } else if !ctx.quiet {
+        println!("{line}");
+    }
+    if r.need_password {
+        eprintln!(
+            "sitesnap: notice: the database password of {} is not in the store; give it with `{}`",
+            r.site,
+            ctx.hint(&format!("site set {} --db URL", r.site))
+        );
+    }
+    Ok(())
 }
 
 /// `restore --target`: into a new folder, read-only on the repository, the live site untouched.

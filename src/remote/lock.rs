@@ -1,0 +1,184 @@
+//! Locks on a remote shared by several servers. A lock is an object in the remote's `locks/`
+//! (random 16-hex-digit name), sealed like every other object, saying who holds it: host, pid,
+//! command, time, and whether it is exclusive. `push` takes a shared lock (pushes from several
+//! servers run together); `prune --remote` and `gc --remote` take an exclusive one, so they
+//! never run while a push, another prune or gc runs, and no push starts while they run.
+//!
+//! Taking a lock: list the locks, drop the stale ones (older than [`STALE_AFTER`], or held on
+//! this host by a process that is gone), refuse if one conflicts, write ours, then list again
+//! and back off (remove ours, refuse) if a conflicting one appeared meanwhile: two servers that
+//! race both back off, neither runs. `--break-lock` removes conflicting locks instead of
+//! refusing (for a lock whose holder is known to be dead on another host). A lock is removed
+//! when its holder finishes or fails; a killed holder's lock turns stale.
+
+use crate::error::{Error, Result};
+use crate::fsutil;
+use crate::repo::{Repo, hostname};
+use crate::store::{Backend, ObjectKind, ObjectName};
+use chrono::{DateTime, Utc};
+
+/// A lock older than this is stale, whoever holds it.
+pub const STALE_AFTER: chrono::Duration = chrono::Duration::hours(24);
+
+/// Who may run beside the holder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LockMode {
+    /// Others with a shared lock may run too (push).
+    Shared,
+    /// Nobody else may run (prune, gc).
+    Exclusive,
+}
+
+/// The content of a lock object.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct LockInfo {
+    host: String,
+    pid: u32,
+    command: String,
+    time: DateTime<Utc>,
+    mode: LockMode,
+}
+
+impl LockInfo {
+    fn describe(&self) -> String {
+        format!(
+            "{} by pid {} on host '{}' since {}",
+            self.command,
+            self.pid,
+            self.host,
+            self.time.format("%Y-%m-%d %H:%M:%S UTC")
+        )
+    }
+
+    /// Stale: too old, or this host's and its process is gone.
+    fn is_stale(&self, now: DateTime<Utc>) -> bool {
+        now - self.time > STALE_AFTER || (self.host == hostname() && !process_alive(self.pid))
+    }
+
+    fn conflicts(&self, mode: LockMode) -> bool {
+        mode == LockMode::Exclusive || self.mode == LockMode::Exclusive
+    }
+}
+
+/// Is process `pid` alive on this machine?
+fn process_alive(pid: u32) -> bool {
+    let Ok(pid) = i32::try_from(pid) else {
+        return false;
+    };
+    // SAFETY: kill with signal 0 only checks that the process exists; it sends nothing.
+    let r = unsafe { libc::kill(pid, 0) };
+    r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// A lock held on a remote; removed when dropped.
+pub struct RemoteLock<'a> {
+    backend: &'a dyn Backend,
+    name: ObjectName,
+}
+
+impl Drop for RemoteLock<'_> {
+    fn drop(&mut self) {
+        let _ = self.backend.remove(&self.name);
+    }
+}
+
+/// The remote's locks other than `own`: (name, what it says; None: unreadable).
+fn others(
+    repo: &Repo,
+    backend: &dyn Backend,
+    own: Option<&str>,
+) -> Result<Vec<(ObjectName, Option<LockInfo>)>> {
+    let mut out = Vec::new();
+    for o in backend.list(ObjectKind::Lock)? {
+        if Some(o.name.name.as_str()) == own {
+            continue;
+        }
+        let info = match backend.read(&o.name) {
+            Ok(b) => repo
+                .decode_object(ObjectKind::Lock, &o.name.name, &b)
+                .ok()
+                .and_then(|p| serde_json::from_slice::<LockInfo>(&p).ok()),
+            // Removed meanwhile: its holder finished.
+            Err(_) if backend.size(&o.name)?.is_none() => continue,
+            Err(e) => return Err(e),
+        };
+        out.push((o.name, info));
+    }
+    Ok(out)
+}
+
+/// The first lock conflicting with `mode` (stale ones are removed, or every conflicting one
+/// with `break_lock`), as a refusal.
+fn conflict(
+    repo: &Repo,
+    backend: &dyn Backend,
+    remote: &str,
+    mode: LockMode,
+    own: Option<&str>,
+    break_lock: bool,
+) -> Result<Option<Error>> {
+    let now = fsutil::now();
+    for (name, info) in others(repo, backend, own)? {
+        let what = info.as_ref().map_or_else(
+            || format!("unreadable lock {}", name.name),
+            LockInfo::describe,
+        );
+        let stale = info.as_ref().is_some_and(|i| i.is_stale(now));
+        let conflicts = info.as_ref().is_none_or(|i| i.conflicts(mode));
+        if stale || (break_lock && conflicts) {
+            backend.remove(&name)?;
+            match stale {
+                true => eprintln!(
+                    "sitesnap: notice: removed a stale lock of remote '{remote}' ({what})"
+                ),
+                false => eprintln!(
+                    "sitesnap: notice: broke the lock of remote '{remote}' ({what}) as --break-lock asks"
+                ),
+            }
+            continue;
+        }
+        if conflicts {
+            let hint = match mode {
+                LockMode::Exclusive => "if that process is gone, run again with --break-lock",
+                LockMode::Shared => "try again once it has finished",
+            };
+            return Ok(Some(Error::Refused(format!(
+                "remote '{remote}' is locked ({what}); {hint}"
+            ))));
+        }
+    }
+    Ok(None)
+}
+
+/// Takes a lock of `mode` on remote `remote` for `command`.
+pub fn acquire<'a>(
+    repo: &Repo,
+    backend: &'a dyn Backend,
+    remote: &str,
+    command: &str,
+    mode: LockMode,
+    break_lock: bool,
+) -> Result<RemoteLock<'a>> {
+    if let Some(e) = conflict(repo, backend, remote, mode, None, break_lock)? {
+        return Err(e);
+    }
+    let info = LockInfo {
+        host: hostname(),
+        pid: std::process::id(),
+        command: command.to_string(),
+        time: fsutil::now(),
+        mode,
+    };
+    let id = fsutil::random_hex(8);
+    let plain = serde_json::to_vec(&info).expect("a lock serializes");
+    let stored = repo.encode_object(ObjectKind::Lock, &id, &plain)?;
+    let name = ObjectName::new(ObjectKind::Lock, &id);
+    backend.put(&name, &stored)?;
+    let lock = RemoteLock { backend, name };
+    fsutil::pausepoint("remote-locked");
+    if let Some(e) = conflict(repo, backend, remote, mode, Some(&id), false)? {
+        return Err(e);
+    }
+    Ok(lock)
+}
