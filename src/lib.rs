@@ -23,6 +23,7 @@ pub mod leftovers;
 pub mod migrate;
 pub mod objects;
 pub mod preflight;
+pub mod progress;
 pub mod reach;
 pub mod read;
 pub mod remote;

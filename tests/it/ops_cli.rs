@@ -88,12 +88,12 @@ fn pinned_snapshots_need_force_or_unpin_to_be_forgotten() {
     );
     assert_eq!(w.snapshot_count(), 7);
     // Unpin, then forget works.
-    let r = w.run(&["unpin", &cp]).ok();
+    let r = w.run(&["-v", "unpin", &cp]).ok();
     assert!(
         r.stdout
             .starts_with(&format!("unpinned snapshot {}", &cp[..8]))
     );
-    let r = w.run(&["forget", &cp, &ids[0]]).ok();
+    let r = w.run(&["-v", "forget", &cp, &ids[0]]).ok();
     assert_eq!(
         r.stdout.matches("forgot snapshot ").count(),
         2,

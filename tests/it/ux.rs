@@ -30,7 +30,8 @@ fn hints(text: &str) -> Vec<String> {
 /// without `$SITESNAP_REPO`, no terminal on stdin.
 fn paste(hint: &str) -> (i32, String, String) {
     let bin = env!("CARGO_BIN_EXE_sitesnap");
-    let line = hint.replacen("sitesnap", bin, 1);
+    // -v: off a terminal the summary (with its undo hint) shows only when asked for.
+    let line = hint.replacen("sitesnap", &format!("{bin} -v"), 1);
     let o = Command::new("sh")
         .arg("-c")
         .arg(&line)

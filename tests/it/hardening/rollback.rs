@@ -91,7 +91,7 @@ fn a_kill_during_the_rollback_is_finished_by_recover() {
         // Other commands wait for recover.
         let r = w.run(&["snapshot", URI]).fails(1);
         assert!(r.stderr.contains("recover --abort"), "{}", r.stderr);
-        let r = w.run(&["recover"]).ok();
+        let r = w.run(&["-v", "recover"]).ok();
         assert!(
             r.stdout.contains("rolled back: undone"),
             "{point}: {}",
