@@ -291,7 +291,7 @@ fn repack(repo: &Repo, packs: &[PackUsage]) -> Result<Vec<PackInfo>> {
     let mut done = Vec::new();
     let codec = repo.codec();
     let mut roller = PackRoller::new(repo.backend().clone(), codec.clone());
-    let total = packs.iter().map(|u| u.size).sum();
+    let total: u64 = packs.iter().map(|u| u.size).sum();
     crate::progress::phase_of("gc: repacking", total, packs.len() as u64, "packs");
     for u in packs {
         let bytes = read_pack(&**repo.backend(), u)?;

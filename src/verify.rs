@@ -403,7 +403,7 @@ pub fn verify(repo: &Repo, opts: &VerifyOpts) -> Result<VerifyReport> {
     };
 
     // 1. Packs, on all cores, each read once from start to end.
-    let pack_bytes = if opts.read_data {
+    let pack_bytes: u64 = if opts.read_data {
         packs.iter().map(|p| p.2).sum()
     } else {
         0

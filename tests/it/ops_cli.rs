@@ -103,7 +103,7 @@ fn pinned_snapshots_need_force_or_unpin_to_be_forgotten() {
     assert_eq!(w.snapshot_count(), 5);
     // Pin a scheduled snapshot: retention keeps it; forget needs --force.
     w.run(&["pin", &ids[2]]).ok();
-    let again = w.run(&["pin", &ids[2]]).ok();
+    let again = w.run(&["-v", "pin", &ids[2]]).ok();
     assert!(again.stdout.contains("already pinned"));
     let v = w
         .run(&[

@@ -24,7 +24,7 @@ pub fn on_a_terminal(w: &World, args: &str) -> String {
 /// The three runs of one writing command: `-q` prints nothing at all; off a terminal nothing
 /// on stdout; `-v` ends with the summary line, which starts with `summary`.
 fn three_ways(w: &World, quiet: &[&str], plain: &[&str], verbose: &[&str], summary: &str) {
-    let q = w.run(&[&["-q"], quiet].concat()).ok();
+    let q = w.run(&[&["-q"][..], quiet].concat()).ok();
     assert_eq!(
         (q.stdout.as_str(), q.stderr.as_str()),
         ("", ""),
@@ -32,7 +32,7 @@ fn three_ways(w: &World, quiet: &[&str], plain: &[&str], verbose: &[&str], summa
     );
     let p = w.run(plain).ok();
     assert_eq!(p.stdout, "", "{plain:?} off a terminal printed on stdout");
-    let v = w.run(&[&["-v"], verbose].concat()).ok();
+    let v = w.run(&[&["-v"][..], verbose].concat()).ok();
     assert_summary(&v, verbose, summary);
 }
 
@@ -63,7 +63,7 @@ fn every_writing_command_ends_with_one_summary_and_q_silences_it() {
     for u in ["a.example", "b.example", "c.example"] {
         std::fs::create_dir_all(p.join("sites").join(u)).unwrap();
     }
-    let add = |u: &'static str| ["site", "add", u, "--platform", &ps].map(str::to_string);
+    let add = |u: &'static str| ["site", "add", u, "--platform", ps.as_str()].map(str::to_string);
     let (qa, pa, va) = (add("a.example"), add("b.example"), add("c.example"));
     let s = |v: &[String; 5]| v.iter().map(String::as_str).collect::<Vec<_>>();
     three_ways(&w, &s(&qa), &s(&pa), &s(&va), "added site c.example");
@@ -141,10 +141,10 @@ fn key_and_remote_commands_end_with_one_summary() {
     let f = w.path("second");
     std::fs::write(&f, "another passphrase of some length\n").unwrap();
     let fs = f.to_string_lossy().into_owned();
-    let add = ["key", "add", "--new-password-file", &fs];
-    let q = w.run(&[&["-q"], &add[..]].concat()).ok();
+    let add = ["key", "add", "--new-password-file", fs.as_str()];
+    let q = w.run(&[&["-q"][..], &add[..]].concat()).ok();
     assert_eq!((q.stdout.as_str(), q.stderr.as_str()), ("", ""));
-    let v = w.run(&[&["-v"], &add[..]].concat()).ok();
+    let v = w.run(&[&["-v"][..], &add[..]].concat()).ok();
     assert_summary(&v, &add, "added key ");
     let keys = w.run(&["key", "list", "--json"]).ok().json();
     let other: Vec<String> = keys

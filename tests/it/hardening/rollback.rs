@@ -127,7 +127,7 @@ fn recover_abort_puts_the_site_back_at_any_step() {
             "{point}: {}",
             r.stdout
         );
-        let r = w.run(&["recover", "--abort", &j[..6]]).ok();
+        let r = w.run(&["-v", "recover", "--abort", &j[..6]]).ok();
         assert!(r.stdout.contains("as it was before"), "{}", r.stdout);
         assert_same_world(point, &world_print(&w), &before);
         assert_eq!(journal_states(&w), ["rolled-back"], "{point}");
