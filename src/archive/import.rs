@@ -7,7 +7,7 @@
 
 use super::META_TREE_DIR;
 use crate::catalog::{SnapshotKind, SnapshotRecord};
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, Result};
 use crate::hash::Hash;
 use crate::repo::Repo;
 use crate::store::{ChunkSink, DUMP_CHUNKS, FILE_CHUNKS, TREE_CHUNKS};
@@ -65,7 +65,11 @@ impl Record {
             .with_timezone(&chrono::Utc);
         let extra_paths = v["extra_paths"]
             .as_array()
-            .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect()
+            })
             .unwrap_or_default();
         Ok(Record {
             id: need("id")?,
@@ -183,7 +187,8 @@ fn read_all<R: Read>(
         if top == META_TREE_DIR.as_bytes() {
             let i = part_index(rest).ok_or_else(|| unexpected(archive, &path))?;
             buf.clear();
-            e.read_to_end(&mut buf).map_err(|err| damaged(archive, err))?;
+            e.read_to_end(&mut buf)
+                .map_err(|err| damaged(archive, err))?;
             out.parts[i].exact = Some(Tree::decode(&buf)?);
         } else if let Some(i) = part_index(top) {
             out.parts[i].present = true;

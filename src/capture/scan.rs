@@ -8,10 +8,10 @@ use super::walk::{
 use crate::catalog::CacheEntry;
 use crate::db::Database;
 use crate::error::Result;
+use crate::progress::Meter;
 use crate::repo::Repo;
 use crate::store::ChunkCodec;
 use crate::tree::{PlatformFilter, RootMeta, Tree};
-use crate::progress::Meter;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 

@@ -99,9 +99,11 @@ impl Ctx {
         let from_env = std::env::var_os("SITESNAP_REPO").map(PathBuf::from);
         // Hints name the repository unless it is the default one (or the default config's).
         let from_config = config.repository.clone();
-        let named = g.repo.clone().or(from_env.clone()).or_else(|| {
-            from_config.clone().filter(|_| config.named)
-        });
+        let named = g
+            .repo
+            .clone()
+            .or(from_env.clone())
+            .or_else(|| from_config.clone().filter(|_| config.named));
         let repo_path = g
             .repo
             .clone()

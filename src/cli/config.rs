@@ -121,11 +121,7 @@ impl Config {
 impl RetentionDefaults {
     /// The policy, `None` when the section gives none.
     pub fn policy(&self) -> crate::Result<Option<Policy>> {
-        let within = self
-            .keep_within
-            .as_deref()
-            .map(Span::parse)
-            .transpose()?;
+        let within = self.keep_within.as_deref().map(Span::parse).transpose()?;
         let p = Policy {
             last: self.keep_last,
             hourly: self.keep_hourly,

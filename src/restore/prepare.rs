@@ -167,7 +167,11 @@ fn prepare_binding(
 fn prepare_db(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<()> {
     let id = snap.db_dump.expect("dump");
     let (chunks, size) = read::blob_chunks(repo, &id)?;
-    crate::progress::phase(&format!("{}: reading the database dump", plan.site), size, 0);
+    crate::progress::phase(
+        &format!("{}: reading the database dump", plan.site),
+        size,
+        0,
+    );
     let mut reader = read::chunk_reader(repo);
     let wrap = |e: Error| match e {
         Error::Corrupt(m) => Error::Corrupt(format!("snapshot {}, database dump: {m}", snap.id)),

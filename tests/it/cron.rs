@@ -52,7 +52,11 @@ fn snapshot_all_is_silent_on_success_and_talks_with_v() {
     assert!(lines[0].starts_with("snapshot ") && lines[0].contains(" of a.example.com: "));
     assert!(lines[1].contains(" of b.example.com: "));
     // The summary line ends it.
-    assert!(lines[2].starts_with("2 of 2 site(s) snapshotted"), "{}", lines[2]);
+    assert!(
+        lines[2].starts_with("2 of 2 site(s) snapshotted"),
+        "{}",
+        lines[2]
+    );
 }
 
 #[test]

@@ -171,7 +171,11 @@ fn gc_removes_restore_leftovers_but_not_while_a_restore_is_open_nor_kept_ones() 
     let parent = p.parent().unwrap();
     // The restore removed the platform files it replaced (its pre-restore snapshot holds
     // them); a leftover as an older sitesnap, or a repair of another platform, leaves one:
-    assert!(leftovers_in(parent).is_empty(), "{:?}", leftovers_in(parent));
+    assert!(
+        leftovers_in(parent).is_empty(),
+        "{:?}",
+        leftovers_in(parent)
+    );
     let journal: String = w
         .catalog()
         .query_row("SELECT id FROM journals", [], |r| r.get(0))

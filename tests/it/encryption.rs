@@ -285,7 +285,9 @@ fn key_add_list_remove_round_trip() {
     let new_pw = e.w.path("new-passphrase");
     fs::write(&new_pw, "a brand new passphrase\n").unwrap();
     let new_s = new_pw.to_string_lossy().into_owned();
-    let r = e.run(&["-v", "key", "add", "--new-password-file", &new_s]).ok();
+    let r = e
+        .run(&["-v", "key", "add", "--new-password-file", &new_s])
+        .ok();
     assert!(r.stdout.starts_with("added key "), "{}", r.stdout);
     let keys = e.run(&["key", "list", "--json"]).ok().json();
     let keys = keys.as_array().unwrap();

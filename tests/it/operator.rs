@@ -42,7 +42,11 @@ fn keep_platform_rolls_back_the_site_and_keeps_the_hotfix() {
     // A hotfix on the shared platform, then the site changes.
     let hotfix = p.join("includes/file0.php");
     fs::write(&hotfix, "<?php // security hotfix\n").unwrap();
-    fs::write(p.join("includes/patch.php"), "<?php // added by the hotfix\n").unwrap();
+    fs::write(
+        p.join("includes/patch.php"),
+        "<?php // added by the hotfix\n",
+    )
+    .unwrap();
     damage_site(&site);
     let other_before = site_state(&other);
     let platform_before = listing_filtered(&p, |r| !r.starts_with("sites"));
@@ -130,7 +134,9 @@ fn an_export_imports_back_byte_for_byte_and_restores() {
     let before = site_state(&site);
     let plat = |p: &Path| listing_filtered(p, |r| !r.ends_with("site.sqlite"));
     let platform_before = plat(&p);
-    let s1 = w.snapshot("example.com");
+    let s1 = id(&w.snapshot("example.com"));
+    // As the catalogue keeps it (times to the millisecond).
+    let s1 = w.run(&["show", &s1, "--json"]).ok().json();
     for ext in ["tar.zst", "tar.gz"] {
         let out = w.path(&format!("export.{ext}"));
         w.run(&["export", &id(&s1), "-o", &out.to_string_lossy()])
@@ -218,7 +224,14 @@ fn restore_removes_the_replaced_platform_files_unless_keep_old() {
     let hotfix = |text: &str| fs::write(p.join("includes/file0.php"), text).unwrap();
     hotfix("<?php // hotfix one\n");
     let r = w
-        .run(&["restore", &s1, "--yes", "--repair-platform", "--keep-old", "--json"])
+        .run(&[
+            "restore",
+            &s1,
+            "--yes",
+            "--repair-platform",
+            "--keep-old",
+            "--json",
+        ])
         .ok()
         .json();
     let kept = asides();
@@ -227,7 +240,12 @@ fn restore_removes_the_replaced_platform_files_unless_keep_old() {
         fs::read_to_string(kept[0].join("includes/file0.php")).unwrap(),
         "<?php // hotfix one\n"
     );
-    assert!(r["kept_old"].to_string().contains(".plat.sitesnap-replaced-"), "{r}");
+    assert!(
+        r["kept_old"]
+            .to_string()
+            .contains(".plat.sitesnap-replaced-"),
+        "{r}"
+    );
     fs::remove_dir_all(&kept[0]).unwrap();
     // Without --keep-old: removed after success; the pre-restore snapshot holds the file.
     hotfix("<?php // hotfix two\n");
@@ -237,7 +255,9 @@ fn restore_removes_the_replaced_platform_files_unless_keep_old() {
         .json();
     assert!(asides().is_empty(), "{:?}", asides());
     let pre = r["pre_restore"].as_str().unwrap().to_string();
-    let d = w.run(&["dump", &pre[..8], "platform/includes/file0.php"]).ok();
+    let d = w
+        .run(&["dump", &pre[..8], "platform/includes/file0.php"])
+        .ok();
     assert_eq!(d.stdout, "<?php // hotfix two\n");
 }
 
@@ -283,7 +303,13 @@ fn a_config_file_makes_the_cron_line_short_and_loses_to_env_and_flags() {
     cron(&w, &conf, &["snapshot", "--all"], &[]).ok();
     assert_eq!(kinds(&w), ["scheduled", "scheduled"]);
     // A flag beats the file.
-    cron(&w, &conf, &["snapshot", "a.example", "--kind", "manual"], &[]).ok();
+    cron(
+        &w,
+        &conf,
+        &["snapshot", "a.example", "--kind", "manual"],
+        &[],
+    )
+    .ok();
     assert_eq!(kinds(&w).iter().filter(|k| *k == "manual").count(), 1);
     // prune without flags: the file's retention for a site that stores none.
     cron(&w, &conf, &["prune"], &[]).ok();
@@ -315,7 +341,10 @@ fn a_bad_config_file_is_one_line_naming_file_and_key_and_changes_nothing() {
             format!("repository = \"{repo}\"\nlock_wait = \"soon\"\n"),
             vec!["line 2", "lock_wait"],
         ),
-        ("repository = \"relative/repo\"\n".to_string(), vec!["repository", "absolute"]),
+        (
+            "repository = \"relative/repo\"\n".to_string(),
+            vec!["repository", "absolute"],
+        ),
         (
             format!("repository = \"{repo}\"\n[snapshot]\nkind = \"hourly\"\n"),
             vec!["snapshot.kind", "hourly"],

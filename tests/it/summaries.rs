@@ -63,10 +63,14 @@ fn every_writing_command_ends_with_one_summary_and_q_silences_it() {
     for u in ["a.example", "b.example", "c.example"] {
         std::fs::create_dir_all(p.join("sites").join(u)).unwrap();
     }
-    let add = |u: &'static str| ["site", "add", u, "--platform", ps.as_str()].map(str::to_string);
-    let (qa, pa, va) = (add("a.example"), add("b.example"), add("c.example"));
-    let s = |v: &[String; 5]| v.iter().map(String::as_str).collect::<Vec<_>>();
-    three_ways(&w, &s(&qa), &s(&pa), &s(&va), "added site c.example");
+    let add = |u| ["site", "add", u, "--platform", ps.as_str()];
+    three_ways(
+        &w,
+        &add("a.example"),
+        &add("b.example"),
+        &add("c.example"),
+        "added site c.example",
+    );
     let set = ["site", "set", "a.example", "--keep-last", "3"];
     three_ways(&w, &set, &set, &set, "changed site a.example");
     // A site without a database warns on stderr; -q silences the warning too.
@@ -163,7 +167,10 @@ fn key_and_remote_commands_end_with_one_summary() {
     let p = w.platform("platforms/d7", 5);
     w.site("a.example", &p);
     w.snapshot("a.example");
-    let r = |n: &str| format!("file://{}", w.path(n).display());
+    let r = |n: &str| {
+        std::fs::create_dir_all(w.path(n)).unwrap();
+        format!("file://{}", w.path(n).display())
+    };
     let (r1, r2, r3) = (r("r1"), r("r2"), r("r3"));
     three_ways(
         &w,
@@ -203,9 +210,21 @@ fn long_commands_draw_progress_on_a_terminal_only() {
             "writing the site folder",
             "restored example.com",
         ),
-        (format!("export {s1} -o {archive}"), "export ", "exported snapshot"),
-        ("verify --read-data".to_string(), "verify: packs", "checked "),
-        ("prune --keep-last 1".to_string(), "prune: forgetting", "removed"),
+        (
+            format!("export {s1} -o {archive}"),
+            "export ",
+            "exported snapshot",
+        ),
+        (
+            "verify --read-data".to_string(),
+            "verify: packs",
+            "checked ",
+        ),
+        (
+            "prune --keep-last 1".to_string(),
+            "prune: forgetting",
+            "removed",
+        ),
         ("gc".to_string(), "gc: ", "removed"),
     ];
     for (args, phase, summary) in &cases {
@@ -213,6 +232,8 @@ fn long_commands_draw_progress_on_a_terminal_only() {
         assert!(tty.contains(phase), "{args}: no '{phase}' bar: {tty}");
         assert!(tty.contains(summary), "{args}: no summary: {tty}");
     }
+    // A snapshot prune kept.
+    let s1 = snap_ids(&w, "example.com").pop().unwrap();
     // With totals: percent, files done/total and an estimate.
     let tty = on_a_terminal(&w, &format!("restore {s1} --yes"));
     assert!(

@@ -51,7 +51,9 @@ fn report_line(r: &GcReport, dry_run: bool) -> String {
         fmt_bytes(r.bytes_after),
     );
     if r.leftovers_held {
-        line.push_str("; restore leftovers not removed: a restore is unfinished (run `sitesnap recover`)");
+        line.push_str(
+            "; restore leftovers not removed: a restore is unfinished (run `sitesnap recover`)",
+        );
     } else if r.leftovers_removed > 0 {
         line.push_str(&format!(
             "; {} {} restore leftover(s), {}",

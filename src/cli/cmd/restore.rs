@@ -104,7 +104,7 @@ pub fn run(ctx: &Ctx, a: RestoreArgs) -> Result<i32> {
     for k in &out.kept_old {
         ctx.explain(format!("kept the replaced copy at {}", k.display()));
     }
-    let kept = match (&plan.platform, &plan.platform_diff) {
+    let kept = match (&out.plan.platform, &out.plan.platform_diff) {
         (PlatformAction::Kept, Some(d)) => format!(
             " (platform kept as it is now: {} path(s) differ from the snapshot)",
             d.added.len() + d.removed.len() + d.changed.len()

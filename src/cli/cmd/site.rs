@@ -128,10 +128,7 @@ fn add(ctx: &Ctx, uri: &str, spec: SiteArgs, keep: &KeepArgs) -> Result<i32> {
 fn absolute(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     paths
         .iter()
-        .map(|p| {
-            std::path::absolute(p)
-                .map_err(|e| crate::error::Error::io(p, e).into())
-        })
+        .map(|p| std::path::absolute(p).map_err(|e| crate::error::Error::io(p, e).into()))
         .collect()
 }
 
