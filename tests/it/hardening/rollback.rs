@@ -153,7 +153,7 @@ fn recover_takes_each_site_on_its_own() {
     // site b's is still finished.
     let r = {
         let _lock = Immutable::new(&a.vhost);
-        w.run(&["recover"]).fails(1)
+        w.run(&["-v", "recover"]).fails(1)
     };
     assert!(
         r.stderr.contains("a.example.com") && r.stderr.contains("rolled back"),
