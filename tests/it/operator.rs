@@ -372,3 +372,34 @@ fn a_bad_config_file_is_one_line_naming_file_and_key_and_changes_nothing() {
     let r = cron(&w, &w.path("none.toml"), &["list"], &[]);
     assert_one_line_error(&r, 1, &["none.toml"]);
 }
+
+#[test]
+fn a_relative_bind_is_made_absolute_like_the_platform() {
+    let w = World::new();
+    let p = w.platform("platforms/d7", 3);
+    let s = make_site(w.dir.path(), "rel.example", &p);
+    let mut c = w.cmd();
+    c.current_dir(w.dir.path()).args([
+        "site",
+        "add",
+        "rel.example",
+        "--platform",
+        "platforms/d7",
+        "--bind",
+        "config/vhost.d/rel.example",
+    ]);
+    assert!(c.status().unwrap().success());
+    let v = w
+        .run(&["site", "show", "rel.example", "--json"])
+        .ok()
+        .json();
+    assert_eq!(v["bindings"][0], s.vhost.to_string_lossy().as_ref(), "{v}");
+    assert_eq!(
+        v["platform"],
+        std::fs::canonicalize(&p)
+            .unwrap()
+            .to_string_lossy()
+            .as_ref(),
+        "{v}"
+    );
+}
