@@ -2,7 +2,13 @@
 //! name) holding `sitesnap-snapshot.json`, `platform/`, `site/`, `bindings/<absolute path>` and
 //! the database dump, with modes, owners and mtimes; every chunk is verified as it is read. The
 //! archive is written to a temporary file (0600: binding files hold secrets) and renamed into
-//! place. It never writes anywhere but the named output file.
+//! place. It never writes anywhere but the named output file. Each part's tree (without its
+//! chunk lists) rides along as `sitesnap-tree-v1/<part>`, so `import` ([`import`]) gives back
+//! the very same trees.
+
+mod import;
+
+pub use import::{import, is_sitesnap_archive};
 
 use crate::catalog::SnapshotRecord;
 use crate::error::{Error, IoContext, Result};
@@ -115,8 +121,14 @@ fn write_archive(
     h.set_entry_type(tar::EntryType::Regular);
     tar.append_data(&mut h, "sitesnap-snapshot.json", &meta[..])
         .at(tmp)?;
+    crate::progress::phase(
+        &format!("export {}", crate::catalog::short_id(&snap.id)),
+        snap.bytes,
+        snap.files,
+    );
     for part in TreePart::ALL {
         if let Some(t) = read::part_tree(repo, snap, part)? {
+            append_meta_tree(&mut tar, part, &t, snap, tmp)?;
             append_tree(repo, &mut tar, part.as_str(), &t, &snap.id, &mut stats, tmp)?;
         }
     }
@@ -132,11 +144,37 @@ fn write_archive(
             .map_err(|e| corrupt_or_io(e, tmp, &snap.id, "database dump"))?;
         stats.entries += 1;
         stats.bytes += size;
+        crate::progress::add(size, 0);
     }
     // Every error of the last writes (the encoder's final block, the buffer) counts.
     let f = tar.into_inner().at(tmp)?.finish().at(tmp)?;
     f.sync_all().at(tmp)?;
     Ok(stats)
+}
+
+/// Where an archive keeps each part's tree without its chunk lists (the exact modes, owners,
+/// nanosecond mtimes and root folder that tar headers cannot all carry), so `import` gives
+/// back the very same trees.
+pub const META_TREE_DIR: &str = "sitesnap-tree-v1";
+
+/// Appends `t` without its chunk lists as `sitesnap-tree-v1/<part>`.
+fn append_meta_tree<W: Write>(
+    tar: &mut tar::Builder<W>,
+    part: TreePart,
+    t: &Tree,
+    snap: &SnapshotRecord,
+    tmp: &Path,
+) -> Result<()> {
+    let mut bare = t.clone();
+    bare.entries.iter_mut().for_each(|e| e.chunks.clear());
+    let bytes = bare.encode();
+    let mut h = tar::Header::new_gnu();
+    h.set_size(bytes.len() as u64);
+    h.set_mode(0o600);
+    h.set_mtime(snap.time.timestamp().max(0) as u64);
+    h.set_entry_type(tar::EntryType::Regular);
+    let name = format!("{META_TREE_DIR}/{}", part.as_str());
+    tar.append_data(&mut h, name, &bytes[..]).at(tmp)
 }
 
 /// The archive's compression layer over the file, finished explicitly so that an error in
@@ -228,6 +266,7 @@ fn append_tree<W: Write>(
                     corrupt_or_io(err, tmp, snap, &format!("{prefix} file {}", e.path_str()))
                 })?;
                 stats.bytes += e.size;
+                crate::progress::add(e.size, 1);
             }
         }
         stats.entries += 1;

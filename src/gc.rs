@@ -291,6 +291,8 @@ fn repack(repo: &Repo, packs: &[PackUsage]) -> Result<Vec<PackInfo>> {
     let mut done = Vec::new();
     let codec = repo.codec();
     let mut roller = PackRoller::new(repo.backend().clone(), codec.clone());
+    let total: u64 = packs.iter().map(|u| u.size).sum();
+    crate::progress::phase_of("gc: repacking", total, packs.len() as u64, "packs");
     for u in packs {
         let bytes = read_pack(&**repo.backend(), u)?;
         for e in repo.cat.live_chunks_in_pack(u.id)? {
@@ -310,6 +312,7 @@ fn repack(repo: &Repo, packs: &[PackUsage]) -> Result<Vec<PackInfo>> {
                 fsutil::failpoint("gc-repacked");
             }
         }
+        crate::progress::add(u.size, 1);
     }
     if let Some(sealed) = roller.finish()? {
         done.push(sealed.commit()?);

@@ -1,7 +1,8 @@
 //! Leftovers of finished restores: what a restore moved aside and kept, named
 //! `.<name>.sitesnap-<tag>-<journal>` next to the platform, the site folder, an extra path or
 //! a binding file (see `restore::plan::aside_name`): the replaced files of a platform
-//! (`replaced`, always kept by restore) and, with `--keep-old`, the old site folder (`old`).
+//! (`replaced`, removed by restore when the pre-restore snapshot holds them, else kept) and,
+//! with `--keep-old`, the old site folder and replaced platform files.
 //! `gc` removes those whose restore is closed and was not run with `--keep-old`; it removes
 //! none while any restore journal is open (`recover` may still need them).
 

@@ -25,6 +25,7 @@ pub mod migrate;
 pub mod objects;
 pub mod ping;
 pub mod preflight;
+pub mod progress;
 pub mod reach;
 pub mod read;
 pub mod rehearse;

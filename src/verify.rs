@@ -375,6 +375,7 @@ fn check_packs(
                         let pack = (*id, name.as_str(), *size);
                         let healed = healed.contains(name);
                         let r = check_pack(&cat, &**backend, &codec, pack, read_data, healed)?;
+                        crate::progress::add(if read_data { *size } else { 0 }, 1);
                         results.lock().expect("results").push((i, r));
                     }
                 })
@@ -402,6 +403,12 @@ pub fn verify(repo: &Repo, opts: &VerifyOpts) -> Result<VerifyReport> {
     };
 
     // 1. Packs, on all cores, each read once from start to end.
+    let pack_bytes: u64 = if opts.read_data {
+        packs.iter().map(|p| p.2).sum()
+    } else {
+        0
+    };
+    crate::progress::phase_of("verify: packs", pack_bytes, rep.packs, "packs");
     let results = check_packs(repo, &packs, opts.read_data)?;
     let mut bad: HashSet<Hash> = HashSet::new();
     let mut found: Vec<(Hash, String)> = Vec::new();

@@ -37,7 +37,8 @@ pub fn parse_backup_name(path: &Path) -> Option<(String, chrono::DateTime<Utc>)>
     Some((uri.to_string(), local.with_timezone(&Utc)))
 }
 
-fn open_archive(path: &Path) -> Result<tar::Archive<Box<dyn Read>>> {
+/// Opens a tar archive, plain, gzip or zstd (by its first bytes).
+pub(crate) fn open_archive(path: &Path) -> Result<tar::Archive<Box<dyn Read>>> {
     let f = fs::File::open(path).at(path)?;
     let mut magic = [0u8; 4];
     let n = (&f).read(&mut magic).at(path)?;
@@ -158,6 +159,7 @@ fn import_from(
     work: &Path,
     time: chrono::DateTime<Utc>,
 ) -> Result<SnapshotRecord> {
+    crate::progress::phase(&format!("import {}: extracting", archive.display()), 0, 0);
     extract_checked(archive, work)?;
     let tamed = tame_modes(work, &platform.join(&s.site_dir))?;
     // Aegir packs from inside the site folder: entries are ./settings.php, ./files/...
@@ -190,6 +192,7 @@ fn import_from(
         platform.display()
     ) + &tamed;
     let mut o = CaptureOpts::new(SnapshotKind::Imported);
+    o.progress = true;
     o.source = Some(ImportSource {
         site_dir: work.to_path_buf(),
         dump: (has_dump && db.is_some()).then_some(dump),

@@ -5,9 +5,9 @@ use super::walk::Item;
 use crate::catalog::CacheEntry;
 use crate::error::{Error, IoContext, Result};
 use crate::hash::Hash;
+use crate::progress::Meter;
 use crate::store::{ChunkCodec, ChunkSink, FILE_CHUNKS};
 use crate::tree::Kind;
-use indicatif::ProgressBar;
 use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::Read;
@@ -121,13 +121,13 @@ pub(super) fn fill(
     mode: Reading<'_>,
     cache: &HashMap<Vec<u8>, CacheEntry>,
     counters: &Counters,
-    pb: &ProgressBar,
+    meter: Meter,
 ) -> Result<Vec<CacheRow>> {
-    let jobs = fill_from_cache(items, cache, pb);
+    let jobs = fill_from_cache(items, cache, meter);
     if jobs.is_empty() {
         return Ok(Vec::new());
     }
-    let results = read_jobs(items, &jobs, mode, counters, pb);
+    let results = read_jobs(items, &jobs, mode, counters, meter);
     let mut rows = Vec::new();
     for r in results {
         for (i, read) in r? {
@@ -144,7 +144,7 @@ pub(super) fn fill(
 fn fill_from_cache(
     items: &mut [Item],
     cache: &HashMap<Vec<u8>, CacheEntry>,
-    pb: &ProgressBar,
+    meter: Meter,
 ) -> Vec<usize> {
     let mut jobs = Vec::new();
     for (i, it) in items.iter_mut().enumerate() {
@@ -159,7 +159,7 @@ fn fill_from_cache(
             && c.ctime_ns == it.ctime_ns
         {
             it.entry.chunks = c.chunks.clone();
-            pb.inc(it.entry.size);
+            meter.add(it.entry.size, 1);
             continue;
         }
         jobs.push(i);
@@ -173,7 +173,7 @@ fn read_jobs(
     jobs: &[usize],
     mode: Reading<'_>,
     counters: &Counters,
-    pb: &ProgressBar,
+    meter: Meter,
 ) -> Vec<WorkerOut> {
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
@@ -192,7 +192,7 @@ fn read_jobs(
                 Ok(r) => {
                     let n = r.as_ref().map_or(0, |r| r.1);
                     counters.bytes_read.fetch_add(n, Ordering::Relaxed);
-                    pb.inc(n);
+                    meter.add(n, 1);
                     out.push((i, r));
                 }
                 Err(e) => {

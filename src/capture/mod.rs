@@ -18,11 +18,11 @@ use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
 use crate::hash::Hash;
 use crate::objects::PendingSnapshot;
+use crate::progress::Meter;
 use crate::repo::Repo;
 use crate::store::{self, ChunkSink};
 use crate::tree::{PlatformFilter, Tree};
 use fill::{CacheRow, Counters, Reading, fill};
-use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::HashMap;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
@@ -93,26 +93,6 @@ impl CaptureOpts {
     }
 }
 
-fn progress_bar(enabled: bool, what: &str) -> ProgressBar {
-    use std::io::IsTerminal;
-    if !enabled || !std::io::stderr().is_terminal() {
-        return ProgressBar::hidden();
-    }
-    let pb = ProgressBar::new(0);
-    pb.set_style(
-        ProgressStyle::with_template(
-            "{prefix} {msg:<8} [{bar:24}] {bytes}/{total_bytes} ({percent}%) {binary_bytes_per_sec} eta {eta}",
-        )
-        .expect("template")
-        .progress_chars("=> "),
-    );
-    pb.set_prefix(what.trim_end().to_string());
-    pb.set_message("walking");
-    // Redrawn while the walk and the database dump run without moving the bar.
-    pb.enable_steady_tick(std::time::Duration::from_millis(250));
-    pb
-}
-
 /// A stored blob: (blob id, chunks, size).
 type BlobRow = (Hash, Vec<Hash>, u64);
 
@@ -174,14 +154,14 @@ pub fn capture(
 ) -> Result<Captured> {
     let started = Instant::now();
     let c = Capture::check(repo, site, platform, opts)?;
-    let pb = progress_bar(opts.progress, &format!("{} ", site.uri));
+    let meter = Meter(opts.progress);
+    meter.phase(&format!("{}: walking", site.uri), 0, 0);
     let walked = c.walk()?;
     fsutil::failpoint("walked");
-    pb.set_length(walked.total());
-    pb.set_message("storing");
+    let (bytes, files) = walked.total();
+    meter.phase(&format!("{}: storing", site.uri), bytes, files);
     let sink = repo.chunk_sink()?;
-    let res = c.store_all(walked, &sink, &pb, started);
-    pb.finish_and_clear();
+    let res = c.store_all(walked, &sink, meter, started);
     if res.is_err() {
         // Stop the writer thread without indexing its last pack (packs it closed earlier are
         // durable and indexed: reused by the next capture, else garbage for gc).
@@ -239,15 +219,15 @@ struct Walked {
 }
 
 impl Walked {
-    /// The bytes of every file walked (the progress bar's length).
-    fn total(&self) -> u64 {
+    /// The bytes and number of the files walked (the progress totals).
+    fn total(&self) -> (u64, u64) {
         self.platform
             .iter()
             .chain(&self.site)
             .chain(&self.bindings)
             .chain(&self.extra)
-            .map(|i| i.entry.size)
-            .sum()
+            .filter(|i| i.entry.kind == crate::tree::Kind::File)
+            .fold((0, 0), |(b, n), i| (b + i.entry.size, n + 1))
     }
 }
 
@@ -402,12 +382,15 @@ impl<'a> Capture<'a> {
         &self,
         mut walked: Walked,
         sink: &ChunkSink,
-        pb: &ProgressBar,
+        meter: Meter,
         started: Instant,
     ) -> Result<Captured> {
         let counters = Counters::default();
-        let mut cache_rows = self.store_files(&mut walked, sink, &counters, pb)?;
+        let mut cache_rows = self.store_files(&mut walked, sink, &counters, meter)?;
         fsutil::failpoint("files-stored");
+        if self.dump_db {
+            meter.phase(&format!("{}: database dump", self.site.uri), 0, 0);
+        }
         let dump = self.store_dump(sink)?;
         fsutil::failpoint("db-stored");
         cache_rows.extend(dump.cache_row.clone());
@@ -465,7 +448,7 @@ impl<'a> Capture<'a> {
         walked: &mut Walked,
         sink: &ChunkSink,
         counters: &Counters,
-        pb: &ProgressBar,
+        meter: Meter,
     ) -> Result<Vec<CacheRow>> {
         let cat = &self.repo.cat;
         // The site folder lies inside the platform, so the platform's cache rows cover it
@@ -490,7 +473,7 @@ impl<'a> Capture<'a> {
         all.append(&mut walked.site);
         all.append(&mut walked.bindings);
         all.append(&mut walked.extra);
-        let mut cache_rows = fill(&mut all, Reading::Store(sink), &cache, counters, pb)?;
+        let mut cache_rows = fill(&mut all, Reading::Store(sink), &cache, counters, meter)?;
         drop(cache);
         walked.extra = all.split_off(np + ns + nb);
         walked.bindings = all.split_off(np + ns);

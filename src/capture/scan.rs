@@ -8,10 +8,10 @@ use super::walk::{
 use crate::catalog::CacheEntry;
 use crate::db::Database;
 use crate::error::Result;
+use crate::progress::Meter;
 use crate::repo::Repo;
 use crate::store::ChunkCodec;
 use crate::tree::{PlatformFilter, RootMeta, Tree};
-use indicatif::ProgressBar;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
@@ -74,7 +74,7 @@ fn hash_only(
         Reading::Hash(&codec),
         cache,
         &counters,
-        &ProgressBar::hidden(),
+        Meter(false),
     )?;
     Ok(to_tree(items, root))
 }

@@ -1,6 +1,7 @@
 //! Arguments shared by several commands: the global options (accepted before or after the
 //! command name), the retention flags, and the context a command runs in.
 
+use crate::cli::config::Config;
 use crate::cli::hint::Hinter;
 use crate::crypto::Passphrase;
 use crate::error::Error;
@@ -40,15 +41,24 @@ pub struct GlobalArgs {
         conflicts_with = "verbose"
     )]
     pub quiet: bool,
-    /// Seconds to wait for another sitesnap writer to finish
+    /// Seconds to wait for another sitesnap writer to finish (default: the config file's
+    /// lock_wait, else 30)
     #[arg(
         long,
         global = true,
         help_heading = "Global options",
-        default_value_t = 30,
         value_name = "SECS"
     )]
-    pub lock_wait: u64,
+    pub lock_wait: Option<u64>,
+    /// Configuration file (TOML; default: $SITESNAP_CONFIG, else /etc/sitesnap.toml if it
+    /// exists): repository, password_file, lock_wait, [snapshot] and [retention] defaults
+    #[arg(
+        long,
+        global = true,
+        help_heading = "Global options",
+        value_name = "FILE"
+    )]
+    pub config: Option<PathBuf>,
     /// File whose first line is the passphrase of an encrypted repository (default:
     /// $SITESNAP_PASSWORD_FILE, else asked on the terminal)
     #[arg(
@@ -77,25 +87,39 @@ pub struct Ctx {
     pub password_file: Option<PathBuf>,
     /// Printed next-step commands, completed with `--repo`.
     pub hints: Hinter,
+    /// The configuration file's settings and defaults.
+    pub config: Config,
 }
 
 impl Ctx {
-    /// The context for these global options; `commands` names every command (for hints).
-    pub fn new(g: &GlobalArgs, commands: Vec<String>) -> Ctx {
-        // Hints name the repository unless it is the default one.
+    /// The context for these global options and the configuration file; `commands` names
+    /// every command (for hints). Flag, then environment, then the file, then the default.
+    pub fn new(g: &GlobalArgs, commands: Vec<String>) -> crate::Result<Ctx> {
+        let config = Config::load(g.config.as_deref())?;
+        let from_env = std::env::var_os("SITESNAP_REPO").map(PathBuf::from);
+        // Hints name the repository unless it is the default one (or the default config's).
+        let from_config = config.repository.clone();
         let named = g
             .repo
             .clone()
-            .or_else(|| std::env::var_os("SITESNAP_REPO").map(PathBuf::from));
-        Ctx {
+            .or(from_env.clone())
+            .or_else(|| from_config.clone().filter(|_| config.named));
+        let repo_path = g
+            .repo
+            .clone()
+            .or(from_env)
+            .or(from_config)
+            .unwrap_or_else(repo::default_path);
+        Ok(Ctx {
             hints: Hinter::new(named.as_deref(), commands),
-            repo_path: g.repo.clone().unwrap_or_else(repo::default_path),
+            repo_path,
             json: g.json,
             verbose: g.verbose,
             quiet: g.quiet,
-            lock_wait: Duration::from_secs(g.lock_wait),
+            lock_wait: Duration::from_secs(g.lock_wait.or(config.lock_wait).unwrap_or(30)),
             password_file: g.password_file.clone(),
-        }
+            config,
+        })
     }
 
     /// The repository's passphrase: `--password-file`, else `$SITESNAP_PASSWORD_FILE`, else
@@ -104,7 +128,8 @@ impl Ctx {
         let file = self
             .password_file
             .clone()
-            .or_else(|| std::env::var_os("SITESNAP_PASSWORD_FILE").map(PathBuf::from));
+            .or_else(|| std::env::var_os("SITESNAP_PASSWORD_FILE").map(PathBuf::from))
+            .or_else(|| self.config.password_file.clone());
         if let Some(f) = file {
             return Ok(Passphrase::from_file(&f)?);
         }
@@ -173,6 +198,29 @@ impl Ctx {
     /// Whether progress bars may be shown (they appear only on a terminal).
     pub fn progress(&self) -> bool {
         !self.quiet
+    }
+
+    /// Ends the progress bar and prints a writing command's one summary line: on a terminal
+    /// or with `-v`; never with `-q`, nor with `--json` (which prints the result instead).
+    pub fn summary(&self, line: impl std::fmt::Display) {
+        crate::progress::finish();
+        if self.report_wanted() && !self.json {
+            println!("{line}");
+        }
+    }
+
+    /// What `-v` explains before the summary (a plan, what was kept, a note): shown when the
+    /// summary is.
+    pub fn explain(&self, line: impl std::fmt::Display) {
+        self.summary(line);
+    }
+
+    /// A warning on stderr (`sitesnap: warning: ...`), silenced by `-q`.
+    pub fn warn(&self, msg: impl std::fmt::Display) {
+        crate::progress::finish();
+        if !self.quiet {
+            eprintln!("sitesnap: warning: {msg}");
+        }
     }
 }
 

@@ -5,9 +5,11 @@
 
 pub mod args;
 pub mod cmd;
+pub mod config;
 pub mod hint;
 pub mod metrics;
 pub mod output;
+pub mod progress;
 
 pub use args::{Ctx, GlobalArgs, KeepArgs, SiteArgs};
 pub use cmd::snapshot::take_snapshot;
@@ -81,8 +83,9 @@ pub enum Cmd {
     Rehearse(rehearse::RehearseArgs),
     /// Write a snapshot as a portable archive (.tar.zst, .tar.gz or .tar)
     Export(export::ExportArgs),
-    /// Import an Aegir backup (<uri>-YYYYmmdd.HHMMSS.tar.gz) of a registered site: its site
-    /// folder and database.sql; platform and bindings are taken from disk as they are now
+    /// Import an archive `export` wrote (every part, byte for byte), or an Aegir backup
+    /// (<uri>-YYYYmmdd.HHMMSS.tar.gz) of a registered site: its site folder and database.sql,
+    /// with platform and bindings taken from disk as they are now
     Import(aegir::ImportArgs),
     /// Find the sites of an Aegir server from its drush aliases and vhosts
     Discover(aegir::DiscoverArgs),
@@ -122,8 +125,17 @@ pub fn main() -> i32 {
         Ok(c) => c,
         Err(e) => return usage_error(e),
     };
-    let ctx = Ctx::new(&cli.global, command_names());
-    match run(&ctx, cli.cmd) {
+    let ctx = match Ctx::new(&cli.global, command_names()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{ERROR_PREFIX}{e}");
+            return e.exit_code();
+        }
+    };
+    progress::install(ctx.progress());
+    let res = run(&ctx, cli.cmd);
+    crate::progress::finish();
+    match res {
         Ok(code) => code,
         Err(e) => {
             eprintln!("{ERROR_PREFIX}{}", ctx.complete(&output::one_line(&e)));

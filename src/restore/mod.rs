@@ -73,6 +73,7 @@ pub fn run(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<Outcome> {
     let mut o = CaptureOpts::new(SnapshotKind::PreRestore);
     o.tolerant = true;
     o.label = Some(format!("before restoring {}", snap.id.short()));
+    o.progress = true;
     let pre = capture::snapshot(repo, &site, &plan.current_platform, &o)?;
     fsutil::failpoint("restore-pre-snapshot");
     // 2. The journal.

@@ -26,6 +26,8 @@ pub struct RestoreOpts {
     pub no_files: bool,
     /// Keep the replaced site folders (`--keep-old`).
     pub keep_old: bool,
+    /// Leave a platform that changed since the snapshot as it is now (`--keep-platform`).
+    pub keep_platform: bool,
 }
 
 /// What happens to the snapshot's platform.
@@ -40,6 +42,8 @@ pub enum PlatformAction {
     Drift,
     /// It differs and --repair-platform brings back the snapshot's files.
     Repair,
+    /// It differs and --keep-platform leaves it as it is (a hotfix on a shared platform).
+    Kept,
     /// Files are not restored (--no-files).
     Untouched,
 }
@@ -370,6 +374,13 @@ fn platform_action(
     let target = &snap.platform_path;
     let snap_tree = read::part_tree(repo, snap, TreePart::Platform)?;
     if !target.exists() {
+        if opts.keep_platform {
+            return Err(Error::Refused(format!(
+                "platform {} of snapshot {} no longer exists, so there is nothing to keep: use the normal restore (without --keep-platform), which recreates it",
+                fsutil::shown(target),
+                snap.id.short()
+            )));
+        }
         if snap_tree.is_none() {
             return Err(Error::Refused(format!(
                 "platform {} is gone and snapshot {} does not hold it",
@@ -392,6 +403,8 @@ fn platform_action(
     let d = tree::diff(&filter.apply(&t), &live);
     Ok(if d.is_empty() {
         (PlatformAction::Keep, None)
+    } else if opts.keep_platform {
+        (PlatformAction::Kept, Some(TreeDiffSer::from(d)))
     } else if opts.repair_platform {
         (PlatformAction::Repair, Some(TreeDiffSer::from(d)))
     } else {
@@ -484,6 +497,17 @@ impl Plan {
             PlatformAction::Repair => format!(
                 "differs from the snapshot: repaired to the snapshot's files{}",
                 self.others_note()
+            ),
+            PlatformAction::Kept => format!(
+                "differs from the snapshot: kept as it is now (--keep-platform){}",
+                if self.other_sites.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "; the other sites on it are not touched: {}",
+                        self.other_sites.join(", ")
+                    )
+                }
             ),
             PlatformAction::Untouched => "not touched (--no-files)".to_string(),
         };

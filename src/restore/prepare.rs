@@ -55,6 +55,11 @@ fn prepare_platform(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<O
     )?;
     // Never another site's folder or extra path, even where an older snapshot recorded one.
     let t = crate::site::snapshot_filter(&repo.cat, snap, &plan.target_platform)?.apply(&t);
+    crate::progress::phase(
+        &format!("{}: writing the platform", plan.site),
+        t.bytes(),
+        t.files(),
+    );
     write_tree(repo, &t, &plan.platform_tmp, &snap.id)?;
     Ok(Some(t))
 }
@@ -89,6 +94,11 @@ fn prepare_site(
     if let Some(parent) = site_tmp.parent() {
         fs::create_dir_all(parent).at(parent)?;
     }
+    crate::progress::phase(
+        &format!("{}: writing the site folder", plan.site),
+        site_tree.bytes(),
+        site_tree.files(),
+    );
     write_tree(repo, &site_tree, &site_tmp, &snap.id)?;
     if plan.platform == PlatformAction::Recreate
         && let Some(pt) = platform_tree
@@ -157,7 +167,12 @@ fn prepare_binding(
 /// so corrupt data stops the restore before any change (it is loaded at its step).
 fn prepare_db(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<()> {
     let id = snap.db_dump.expect("dump");
-    let (chunks, _) = read::blob_chunks(repo, &id)?;
+    let (chunks, size) = read::blob_chunks(repo, &id)?;
+    crate::progress::phase(
+        &format!("{}: reading the database dump", plan.site),
+        size,
+        0,
+    );
     let mut reader = read::chunk_reader(repo);
     let wrap = |e: Error| match e {
         Error::Corrupt(m) => Error::Corrupt(format!("snapshot {}, database dump: {m}", snap.id)),

@@ -55,11 +55,18 @@ pub(super) fn finish(
         refresh_cache(repo, snap, plan)?;
     }
     // The replaced site folders are held by the pre-restore snapshot, so they go unless asked
-    // to keep them. Files replaced on a shared platform are not in any snapshot: always kept.
+    // to keep them (--keep-old). So do the platform files a repair replaced when the
+    // pre-restore snapshot captured that platform (the site was on it); files replaced on
+    // another platform are in no snapshot: kept (gc removes them later).
     let mut removed = Vec::new();
     let mut kept = Vec::new();
     if fs::symlink_metadata(&plan.platform_aside).is_ok() {
-        kept.push(plan.platform_aside.clone());
+        if plan.keep_old || plan.current_platform != plan.target_platform {
+            kept.push(plan.platform_aside.clone());
+        } else {
+            remove_tree(&plan.platform_aside)?;
+            removed.push(plan.platform_aside.clone());
+        }
     }
     let mut asides = vec![plan.site_aside.clone()];
     asides.extend(plan.current_aside.clone());

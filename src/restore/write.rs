@@ -121,7 +121,11 @@ pub fn write_tree(repo: &Repo, t: &Tree, dest: &Path, snap: &str) -> Result<()> 
                             return Ok(());
                         };
                         let p = dest.join(e.rel_path());
-                        if let Err(err) = write_file(&mut reader, e, &p) {
+                        let res = write_file(&mut reader, e, &p);
+                        if res.is_ok() {
+                            crate::progress::add(e.size, 1);
+                        }
+                        if let Err(err) = res {
                             failed.store(true, Ordering::Relaxed);
                             return Err(match err {
                                 Error::Corrupt(m) => Error::Corrupt(format!(

@@ -19,6 +19,9 @@ pub struct PruneRequest {
     pub policy: Option<Policy>,
     /// Only this site (it must be registered); `None`: every site.
     pub site: Option<String>,
+    /// The policy for sites that store none (the configuration file's); `None`: such sites
+    /// are left alone.
+    pub default_policy: Option<Policy>,
 }
 
 /// What prune keeps and forgets, grouped per site (sorted by uri).
@@ -131,7 +134,7 @@ where
     for (site, snaps) in group_by_site(cat, req.site.as_deref())? {
         let policy = match &req.policy {
             Some(p) => Some(p.clone()),
-            None => stored_policy(cat, &site)?,
+            None => stored_policy(cat, &site)?.or_else(|| req.default_policy.clone()),
         };
         sites.push(match policy {
             None => SitePlan {

@@ -48,9 +48,15 @@ fn snapshot_all_is_silent_on_success_and_talks_with_v() {
         .ok();
     assert_eq!(r.stderr, "");
     let lines: Vec<&str> = r.stdout.lines().collect();
-    assert_eq!(lines.len(), 2, "{}", r.stdout);
+    assert_eq!(lines.len(), 3, "{}", r.stdout);
     assert!(lines[0].starts_with("snapshot ") && lines[0].contains(" of a.example.com: "));
     assert!(lines[1].contains(" of b.example.com: "));
+    // The summary line ends it.
+    assert!(
+        lines[2].starts_with("2 of 2 site(s) snapshotted"),
+        "{}",
+        lines[2]
+    );
 }
 
 #[test]

@@ -169,6 +169,21 @@ fn gc_removes_restore_leftovers_but_not_while_a_restore_is_open_nor_kept_ones() 
     fs::write(p.join("includes/added.php"), "<?php // added\n").unwrap();
     w.run(&["restore", &s1, "--yes", "--repair-platform"]).ok();
     let parent = p.parent().unwrap();
+    // The restore removed the platform files it replaced (its pre-restore snapshot holds
+    // them); a leftover as an older sitesnap, or a repair of another platform, leaves one:
+    assert!(
+        leftovers_in(parent).is_empty(),
+        "{:?}",
+        leftovers_in(parent)
+    );
+    let journal: String = w
+        .catalog()
+        .query_row("SELECT id FROM journals", [], |r| r.get(0))
+        .unwrap();
+    let fake = parent.join(format!(".plat.sitesnap-replaced-{journal}"));
+    fs::create_dir_all(fake.join("includes")).unwrap();
+    fs::write(fake.join("includes/file0.php"), "<?php // hotfix\n").unwrap();
+    fs::write(fake.join("includes/added.php"), "<?php // added\n").unwrap();
     let aside = leftovers_in(parent);
     assert_eq!(aside.len(), 1, "{aside:?}");
     assert!(

@@ -24,7 +24,7 @@ impl Enc {
         let pw = w.path("passphrase");
         fs::write(&pw, "correct horse battery staple\n").unwrap();
         let e = Enc { w, pw };
-        let r = e.run(&["init", "--encrypt"]).ok();
+        let r = e.run(&["-v", "init", "--encrypt"]).ok();
         assert!(r.stdout.contains("encrypted"), "{}", r.stdout);
         e
     }
@@ -223,7 +223,7 @@ fn restore_is_exact_on_an_encrypted_repository_also_after_repair() {
     for f in ["catalog.sqlite", "catalog.sqlite-wal", "catalog.sqlite-shm"] {
         let _ = fs::remove_file(e.w.repo.join(f));
     }
-    let r = e.run(&["repair", "catalog"]).ok();
+    let r = e.run(&["-v", "repair", "catalog"]).ok();
     assert!(r.stdout.contains("site(s)"), "{}", r.stdout);
     e.run(&["verify", "--read-data"]).ok();
     damage_live(&s, 2);
@@ -285,7 +285,9 @@ fn key_add_list_remove_round_trip() {
     let new_pw = e.w.path("new-passphrase");
     fs::write(&new_pw, "a brand new passphrase\n").unwrap();
     let new_s = new_pw.to_string_lossy().into_owned();
-    let r = e.run(&["key", "add", "--new-password-file", &new_s]).ok();
+    let r = e
+        .run(&["-v", "key", "add", "--new-password-file", &new_s])
+        .ok();
     assert!(r.stdout.starts_with("added key "), "{}", r.stdout);
     let keys = e.run(&["key", "list", "--json"]).ok().json();
     let keys = keys.as_array().unwrap();

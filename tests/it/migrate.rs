@@ -22,6 +22,7 @@ fn migrate_moves_site_and_bindings_then_update_runs() {
     let files = listing(&site.dir);
     let r = w
         .run(&[
+            "-v",
             "migrate",
             URI,
             "--to",

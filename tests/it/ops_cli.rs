@@ -88,12 +88,12 @@ fn pinned_snapshots_need_force_or_unpin_to_be_forgotten() {
     );
     assert_eq!(w.snapshot_count(), 7);
     // Unpin, then forget works.
-    let r = w.run(&["unpin", &cp]).ok();
+    let r = w.run(&["-v", "unpin", &cp]).ok();
     assert!(
         r.stdout
             .starts_with(&format!("unpinned snapshot {}", &cp[..8]))
     );
-    let r = w.run(&["forget", &cp, &ids[0]]).ok();
+    let r = w.run(&["-v", "forget", &cp, &ids[0]]).ok();
     assert_eq!(
         r.stdout.matches("forgot snapshot ").count(),
         2,
@@ -103,7 +103,7 @@ fn pinned_snapshots_need_force_or_unpin_to_be_forgotten() {
     assert_eq!(w.snapshot_count(), 5);
     // Pin a scheduled snapshot: retention keeps it; forget needs --force.
     w.run(&["pin", &ids[2]]).ok();
-    let again = w.run(&["pin", &ids[2]]).ok();
+    let again = w.run(&["-v", "pin", &ids[2]]).ok();
     assert!(again.stdout.contains("already pinned"));
     let v = w
         .run(&[

@@ -98,7 +98,7 @@ fn repair_catalog_rebuilds_everything_from_the_store() {
     let packs = pack_files(&w.repo).len();
 
     remove_catalog(&w.repo);
-    let r = w.run(&["repair", "catalog"]).ok();
+    let r = w.run(&["-v", "repair", "catalog"]).ok();
     assert!(
         r.stdout.contains("4 snapshot(s) (2 pinned)"),
         "{}",
@@ -295,9 +295,9 @@ fn a_v1_repository_is_upgraded_even_when_killed_in_the_middle() {
         assert_eq!(status.signal(), Some(libc::SIGKILL), "{point}: {stderr}");
         assert_eq!(listed(&w), before, "{point}");
     }
-    let r = w.run(&["upgrade"]).ok();
+    let r = w.run(&["-v", "upgrade"]).ok();
     assert!(r.stdout.contains("upgraded to format 2"), "{}", r.stdout);
-    assert!(w.run(&["upgrade"]).ok().stdout.contains("already"));
+    assert!(w.run(&["-v", "upgrade"]).ok().stdout.contains("already"));
     w.run(&["verify", "--read-data"]).ok();
     remove_catalog(&w.repo);
     w.run(&["repair", "catalog"]).ok();

@@ -156,7 +156,8 @@ fn migrate(_w: &World, a: &Path, b: &Path, site: &Site) {
 }
 
 fn restore(w: &World, id: &str, extra: &[&str]) -> Run {
-    let mut args = vec!["restore", id, "--yes"];
+    // -v: the plan and the summary (with its undo hint) off a terminal.
+    let mut args = vec!["-v", "restore", id, "--yes"];
     args.extend_from_slice(extra);
     w.run(&args)
 }

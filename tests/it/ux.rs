@@ -30,7 +30,8 @@ fn hints(text: &str) -> Vec<String> {
 /// without `$SITESNAP_REPO`, no terminal on stdin.
 fn paste(hint: &str) -> (i32, String, String) {
     let bin = env!("CARGO_BIN_EXE_sitesnap");
-    let line = hint.replacen("sitesnap", bin, 1);
+    // -v: off a terminal the summary (with its undo hint) shows only when asked for.
+    let line = hint.replacen("sitesnap", &format!("{bin} -v"), 1);
     let o = Command::new("sh")
         .arg("-c")
         .arg(&line)
@@ -104,7 +105,7 @@ fn printed_hints_run_as_pasted() {
 
     // forget names `gc`; pasted, gc runs on the right repository.
     let s2 = id_of(&w.snapshot("example.com"));
-    let r = w.run(&["forget", &s2]).ok();
+    let r = w.run(&["-v", "forget", &s2]).ok();
     let gc = hints(&r.stdout);
     assert_eq!(gc.len(), 1, "{}", r.stdout);
     paste_ok(&gc[0]);
@@ -429,7 +430,7 @@ fn restore_to_target_never_touches_the_live_site() {
 
     let t = w.path("restored");
     let r = w
-        .run(&["restore", &s1, "--target", &t.to_string_lossy()])
+        .run(&["-v", "restore", &s1, "--target", &t.to_string_lossy()])
         .ok();
     assert!(r.stdout.contains("wrote"), "{}", r.stdout);
     assert_eq!(live(&p, &site), before, "the live site is byte-identical");

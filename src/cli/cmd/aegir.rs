@@ -14,9 +14,10 @@ use std::path::PathBuf;
 /// Arguments of `import`.
 #[derive(Args, Debug)]
 pub struct ImportArgs {
-    /// The Aegir backup tarball (<uri>-YYYYmmdd.HHMMSS.tar.gz)
+    /// An archive `sitesnap export` wrote, or an Aegir backup tarball
+    /// (<uri>-YYYYmmdd.HHMMSS.tar.gz)
     pub file: PathBuf,
-    /// The site (default: from the file name)
+    /// The site (default: the one the archive names, or from the Aegir backup's file name)
     #[arg(long, value_name = "URI")]
     pub site: Option<String>,
 }
@@ -39,20 +40,24 @@ pub struct DiscoverArgs {
 /// Imports an Aegir backup as a snapshot.
 pub fn import(ctx: &Ctx, a: ImportArgs) -> Result<i32> {
     let repo = ctx.open_locked("import")?;
-    let s = crate::aegir::import(&repo, &a.file, a.site.as_deref())?;
+    let own = a.file.is_file() && crate::archive::is_sitesnap_archive(&a.file)?;
+    let s = if own {
+        crate::archive::import(&repo, &a.file, a.site.as_deref())?
+    } else {
+        crate::aegir::import(&repo, &a.file, a.site.as_deref())?
+    };
     if ctx.json {
         print_json(&snapshot_json(&s))?;
-    } else {
-        println!(
-            "imported {} as snapshot {} of {}",
-            a.file.display(),
-            short(&s.id),
-            s.site
-        );
-        if let Some(n) = &s.note {
-            println!("note: {n}");
-        }
     }
+    if let Some(n) = &s.note {
+        ctx.explain(format!("note: {n}"));
+    }
+    ctx.summary(format!(
+        "imported {} as snapshot {} of {}",
+        a.file.display(),
+        short(&s.id),
+        s.site
+    ));
     Ok(0)
 }
 

@@ -23,14 +23,14 @@ pub fn run(ctx: &Ctx, a: ExportArgs) -> Result<i32> {
     let st = crate::archive::export(&repo, &snap, &a.output)?;
     if ctx.json {
         print_json(&st)?;
-    } else if ctx.verbose {
-        println!(
-            "exported snapshot {} to {}: {} entries, {}",
-            short(&snap.id),
-            st.file.display(),
-            st.entries,
-            fmt_bytes(st.bytes)
-        );
     }
+    ctx.summary(format!(
+        "exported snapshot {} of {} to {}: {} entries, {}",
+        short(&snap.id),
+        snap.site,
+        st.file.display(),
+        st.entries,
+        fmt_bytes(st.bytes)
+    ));
     Ok(0)
 }

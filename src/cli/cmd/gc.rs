@@ -55,11 +55,15 @@ pub fn run(ctx: &Ctx, a: GcArgs) -> Result<i32> {
         dry_run: a.dry_run,
         ..Default::default()
     };
+    crate::progress::phase_of("gc: marking what snapshots use", 0, 0, "packs");
     let r = crate::gc::gc(&repo, &opts)?;
+    crate::progress::finish();
     if ctx.json {
         print_json(&r)?;
-    } else if a.dry_run || ctx.report_wanted() {
-        print_report(&r, a.dry_run);
+    } else if a.dry_run {
+        println!("{}", ctx.complete(&report_line(&r, true)));
+    } else {
+        ctx.summary(ctx.complete(&report_line(&r, false)));
     }
     Ok(0)
 }
@@ -100,8 +104,9 @@ fn remote_gc(ctx: &Ctx, a: &GcArgs, name: &str) -> Result<i32> {
     Ok(0)
 }
 
-fn print_report(r: &GcReport, dry_run: bool) {
-    println!(
+/// The one line that says what gc did (or would do).
+fn report_line(r: &GcReport, dry_run: bool) -> String {
+    let mut line = format!(
         "{} {} unused pack(s), repack {} pack(s) into {}, {} chunk(s), {} blob(s), {} leftover file(s); {} {}; repository {} -> {}",
         if dry_run { "would remove" } else { "removed" },
         r.packs_deleted,
@@ -116,13 +121,16 @@ fn print_report(r: &GcReport, dry_run: bool) {
         fmt_bytes(r.bytes_after),
     );
     if r.leftovers_held {
-        println!("restore leftovers not removed: a restore is unfinished (run `sitesnap recover`)");
+        line.push_str(
+            "; restore leftovers not removed: a restore is unfinished (run `sitesnap recover`)",
+        );
     } else if r.leftovers_removed > 0 {
-        println!(
-            "{} {} restore leftover(s), {}",
+        line.push_str(&format!(
+            "; {} {} restore leftover(s), {}",
             if dry_run { "would remove" } else { "removed" },
             r.leftovers_removed,
             fmt_bytes(r.leftover_bytes)
-        );
+        ));
     }
+    line
 }

@@ -53,12 +53,12 @@ pub fn run(ctx: &Ctx, a: InitArgs) -> Result<i32> {
         None
     };
     let repo = Repo::init(&ctx.repo_path, pass.as_ref())?;
-    match repo.key_id() {
-        Some(id) => println!(
+    ctx.summary(match repo.key_id() {
+        Some(id) => format!(
             "created encrypted repository {} (key {id}); without its passphrase the data cannot be read",
             ctx.repo_path.display()
         ),
-        None => println!("created repository {}", ctx.repo_path.display()),
-    }
+        None => format!("created repository {}", ctx.repo_path.display()),
+    });
     Ok(0)
 }

@@ -57,9 +57,8 @@ fn add(ctx: &Ctx, file: Option<PathBuf>) -> Result<i32> {
     let id = repo.add_key(&pass)?;
     if ctx.json {
         print_json(&serde_json::json!({ "added": id }))?;
-    } else {
-        println!("added key {id}");
     }
+    ctx.summary(format!("added key {id}"));
     Ok(0)
 }
 
@@ -109,8 +108,6 @@ fn remove(ctx: &Ctx, id: &str) -> Result<i32> {
         .into());
     }
     repo.keys().remove(id)?;
-    if !ctx.quiet {
-        println!("removed key {id}");
-    }
+    ctx.summary(format!("removed key {id}"));
     Ok(0)
 }

@@ -116,14 +116,12 @@ pub fn run(ctx: &Ctx, a: MigrateArgs) -> Result<i32> {
         );
         return Ok(1);
     }
-    if !ctx.json {
-        println!(
-            "migrated {} from {} to {} (undo with: {})",
-            out.site,
-            out.from.display(),
-            out.to.display(),
-            ctx.hint(&format!("restore {} --yes", short(&out.pre_migrate)))
-        );
-    }
+    ctx.summary(format!(
+        "migrated {} from {} to {} (undo with: {})",
+        out.site,
+        out.from.display(),
+        out.to.display(),
+        ctx.hint(&format!("restore {} --yes", short(&out.pre_migrate)))
+    ));
     Ok(0)
 }

@@ -33,16 +33,20 @@ pub fn pin(ctx: &Ctx, id: &str, pin: bool) -> Result<i32> {
     let s = repo.cat.resolve_snapshot(id)?;
     let what = if pin { "pinned" } else { "unpinned" };
     if s.pinned == pin {
-        println!("snapshot {} of {} is already {what}", short(&s.id), s.site);
+        ctx.summary(format!(
+            "snapshot {} of {} is already {what}",
+            short(&s.id),
+            s.site
+        ));
         return Ok(0);
     }
     crate::objects::set_pinned(&repo, &s.id, pin)?;
-    println!(
+    ctx.summary(format!(
         "{what} snapshot {} of {} ({})",
         short(&s.id),
         s.site,
         local_time(&s.time)
-    );
+    ));
     Ok(0)
 }
 
@@ -88,14 +92,18 @@ pub fn forget(ctx: &Ctx, a: ForgetArgs) -> Result<i32> {
     let list: Vec<String> = snaps.iter().map(|s| s.id.clone()).collect();
     crate::objects::forget_snapshots(&repo, &list)?;
     for s in &snaps {
-        println!(
+        ctx.explain(format!(
             "forgot snapshot {} of {} ({}, {})",
             short(&s.id),
             s.site,
             local_time(&s.time),
             s.kind
-        );
+        ));
     }
-    println!("`{}` frees their data", ctx.hint("gc"));
+    ctx.summary(format!(
+        "forgot {} snapshot(s); `{}` frees their data",
+        snaps.len(),
+        ctx.hint("gc")
+    ));
     Ok(0)
 }

@@ -57,12 +57,17 @@ pub fn run(ctx: &Ctx, a: PruneArgs) -> Result<i32> {
     let req = PruneRequest {
         policy: a.keep.policy()?,
         site: a.site.clone(),
+        default_policy: ctx.config.retention.policy()?,
     };
     let repo = ctx.open_for(a.dry_run, "prune")?;
     let plan = plan_prune(&repo.cat, &req, crate::fsutil::now(), &chrono::Local)?;
     if !a.dry_run {
+        let n = plan.remove_count() as u64;
+        crate::progress::phase_of("prune: forgetting", 0, n, "snapshots");
         execute_prune(&repo, &plan)?;
+        crate::progress::add(0, n);
     }
+    crate::progress::finish();
     if ctx.json {
         let out = PruneJson {
             dry_run: a.dry_run,
@@ -71,10 +76,12 @@ pub fn run(ctx: &Ctx, a: PruneArgs) -> Result<i32> {
         };
         // Through a `Value`: its keys come out sorted, as they always have.
         print_json(&serde_json::to_value(&out)?)?;
-    } else if a.dry_run || ctx.report_wanted() {
-        print_plan(ctx, &plan, a.dry_run);
+    } else if a.dry_run {
+        print_plan(&|l| println!("{l}"), ctx, &plan, true);
+    } else {
+        print_plan(&|l| ctx.explain(l), ctx, &plan, false);
     }
-    if !plan.explicit_policy && !plan.any_policy() && !plan.sites.is_empty() {
+    if !plan.explicit_policy && !plan.any_policy() && !plan.sites.is_empty() && !ctx.quiet {
         let which = if a.site.is_some() {
             "this site"
         } else {
@@ -153,50 +160,54 @@ fn remote_prune(ctx: &Ctx, a: &PruneArgs, name: &str) -> Result<i32> {
     Ok(0)
 }
 
-fn print_plan(ctx: &Ctx, plan: &PrunePlan, dry_run: bool) {
+/// Prints the plan line by line through `out` (stdout for a dry run; else shown when the
+/// summary is); its last line is the summary.
+fn print_plan(out: &dyn Fn(String), ctx: &Ctx, plan: &PrunePlan, dry_run: bool) {
     for s in &plan.sites {
-        print_site(ctx, s);
+        print_site(out, ctx, s);
     }
     let n = plan.remove_count();
     if dry_run {
-        println!("would remove {n} snapshot(s) (dry run: nothing changed)");
+        out(format!(
+            "would remove {n} snapshot(s) (dry run: nothing changed)"
+        ));
     } else {
-        println!(
+        out(format!(
             "removed {n} snapshot(s); `{}` frees their data",
             ctx.hint("gc")
-        );
+        ));
     }
 }
 
-fn print_site(ctx: &Ctx, s: &SitePlan) {
+fn print_site(out: &dyn Fn(String), ctx: &Ctx, s: &SitePlan) {
     let site = &s.site;
     let Some(policy) = &s.policy else {
-        println!(
+        out(format!(
             "{site}: no retention policy stored; nothing pruned (set one: {} --keep-daily 7 ...)",
             ctx.hint(&format!("site set {site}"))
-        );
+        ));
         return;
     };
-    println!("{site}: {policy}");
+    out(format!("{site}: {policy}"));
     for (tag, list) in [("keep", &s.keep), ("remove", &s.remove)] {
         for e in list {
-            print_entry(tag, e);
+            out(entry_line(tag, e));
         }
     }
 }
 
-fn print_entry(tag: &str, e: &PruneEntry) {
+fn entry_line(tag: &str, e: &PruneEntry) -> String {
     let reasons: Vec<String> = e.reasons.iter().map(ToString::to_string).collect();
     let label = e
         .label
         .as_deref()
         .map(|l| format!("  [{l}]"))
         .unwrap_or_default();
-    println!(
+    format!(
         "  {tag:<6}  {}  {}  {:<11}  {}{label}",
         e.short_id,
         e.time_local,
         e.kind,
         reasons.join(", ")
-    );
+    )
 }

@@ -34,14 +34,14 @@ pub fn run(ctx: &Ctx, a: PullArgs) -> Result<i32> {
     if ctx.json {
         print_json(&r)?;
     } else {
-        println!(
+        print_repair(ctx, &r.repair);
+        ctx.summary(format!(
             "pulled from {}: {} object(s) downloaded ({}), {} already here",
             r.remote,
             r.downloaded,
             fmt_bytes(r.downloaded_bytes),
             r.skipped
-        );
-        print_repair(ctx, &r.repair);
+        ));
     }
     let clean = r.repair.bad_packs.is_empty() && r.repair.skipped_snapshots.is_empty();
     Ok(if clean { 0 } else { 1 })

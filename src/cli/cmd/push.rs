@@ -40,8 +40,8 @@ pub fn push_repo(repo: &Repo, def: &RemoteDef) -> Result<PushReport> {
 pub fn print_push(ctx: &Ctx, r: &PushReport) -> Result<()> {
     if ctx.json {
         print_json(r)?;
-    } else if ctx.report_wanted() {
-        println!(
+    } else {
+        ctx.summary(format!(
             "pushed to {}: {} object(s) uploaded ({}), {} already there ({}), {:.1} s",
             r.remote,
             r.uploaded,
@@ -49,7 +49,7 @@ pub fn print_push(ctx: &Ctx, r: &PushReport) -> Result<()> {
             r.skipped,
             fmt_bytes(r.skipped_bytes),
             r.duration_ms as f64 / 1000.0
-        );
+        ));
     }
     Ok(())
 }

@@ -59,9 +59,7 @@ pub fn run(ctx: &Ctx, c: RemoteCmd) -> Result<i32> {
                 credentials_file,
             };
             remote::add(&ctx.repo_path, def.clone())?;
-            if ctx.report_wanted() {
-                println!("added remote {} ({})", def.name, def.url);
-            }
+            ctx.summary(format!("added remote {} ({})", def.name, def.url));
         }
         RemoteCmd::List => {
             let defs = remote::load(&ctx.repo_path)?;
@@ -81,12 +79,10 @@ pub fn run(ctx: &Ctx, c: RemoteCmd) -> Result<i32> {
         }
         RemoteCmd::Remove { name } => {
             let d = remote::remove(&ctx.repo_path, &name)?;
-            if ctx.report_wanted() {
-                println!(
-                    "removed remote {} ({}); its objects were left",
-                    d.name, d.url
-                );
-            }
+            ctx.summary(format!(
+                "removed remote {} ({}); its objects were left",
+                d.name, d.url
+            ));
         }
     }
     Ok(0)

@@ -43,7 +43,7 @@ fn snapshots(ctx: &Ctx) -> Result<i32> {
             }
         }
         if lost.is_empty() {
-            println!("no snapshot has lost data");
+            ctx.summary("no snapshot has lost data");
         } else {
             println!(
                 "{} snapshot(s) marked as having lost data; restoring their lost parts is refused",
@@ -70,12 +70,10 @@ fn catalog(ctx: &Ctx) -> Result<i32> {
     )
 }
 
-/// Prints what `repair catalog` (or `pull`) rebuilt and what it could not.
+/// Prints what `repair catalog` (or `pull`) could not rebuild (always), then what it rebuilt
+/// (the summary line).
 pub fn print_repair(ctx: &Ctx, r: &RepairReport) {
-    println!(
-        "rebuilt the catalogue: {} pack(s), {} chunk(s), {} site(s), {} snapshot(s) ({} pinned)",
-        r.packs, r.chunks, r.sites, r.snapshots, r.pinned
-    );
+    crate::progress::finish();
     for (p, why) in &r.bad_packs {
         println!("pack {p}: header unreadable ({why}); its chunks are not indexed");
     }
@@ -94,6 +92,10 @@ pub fn print_repair(ctx: &Ctx, r: &RepairReport) {
             ctx.hint(&format!("site set {uri} --db <url>"))
         );
     }
+    ctx.summary(format!(
+        "rebuilt the catalogue: {} pack(s), {} chunk(s), {} site(s), {} snapshot(s) ({} pinned)",
+        r.packs, r.chunks, r.sites, r.snapshots, r.pinned
+    ));
 }
 
 /// Runs `upgrade`.
@@ -111,18 +113,18 @@ pub fn upgrade(ctx: &Ctx) -> Result<i32> {
 
 fn print_upgrade(ctx: &Ctx, r: &UpgradeReport) {
     if r.already {
-        println!("the repository is already in format 2");
+        ctx.summary("the repository is already in format 2");
         return;
     }
-    println!(
-        "upgraded to format 2: {} site object(s), {} manifest(s), {} blob list(s), {} pin(s) written",
-        r.sites, r.manifests, r.blob_lists, r.pins
-    );
     for b in &r.missing_blobs {
-        println!(
+        eprintln!(
             "blob {}: the catalogue cannot list it (run `{}`)",
             &b[..8],
             ctx.hint("verify")
         );
     }
+    ctx.summary(format!(
+        "upgraded to format 2: {} site object(s), {} manifest(s), {} blob list(s), {} pin(s) written",
+        r.sites, r.manifests, r.blob_lists, r.pins
+    ));
 }

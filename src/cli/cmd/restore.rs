@@ -27,6 +27,10 @@ pub struct RestoreArgs {
     /// (other sites on that platform are affected)
     #[arg(long)]
     pub repair_platform: bool,
+    /// Leave a platform that changed since the snapshot (a hotfix on a shared platform) as it
+    /// is now; the site folder, database and bindings still go back; the differences are listed
+    #[arg(long, conflicts_with_all = ["repair_platform", "no_files"])]
+    pub keep_platform: bool,
     /// Leave the database as it is
     #[arg(long)]
     pub no_db: bool,
@@ -38,7 +42,7 @@ pub struct RestoreArgs {
     pub keep_old: bool,
     /// Write the snapshot's files and dump into this new (or empty) folder instead, never
     /// touching the live site: platform/, site/, extra/, bindings/<path>, database.sql
-    #[arg(long, value_name = "DIR", conflicts_with_all = ["repair_platform", "no_db", "no_files", "keep_old"])]
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["repair_platform", "keep_platform", "no_db", "no_files", "keep_old"])]
     pub target: Option<PathBuf>,
     /// With --target: only paths matching this glob (as `ls` shows them: site/files/*.pdf,
     /// platform/**/*.info, /etc/nginx/*, database); a matched folder brings everything below
@@ -62,6 +66,7 @@ pub fn run(ctx: &Ctx, a: RestoreArgs) -> Result<i32> {
         no_db: a.no_db,
         no_files: a.no_files,
         keep_old: a.keep_old,
+        keep_platform: a.keep_platform,
     };
     if let Some(name) = &a.from {
         fetch_from(ctx, &a, name)?;
@@ -88,7 +93,8 @@ pub fn run(ctx: &Ctx, a: RestoreArgs) -> Result<i32> {
         }
         return Ok(if drift { 1 } else { 0 });
     }
-    if !ctx.json {
+    if !ctx.json && (ctx.report_wanted() || !a.yes) {
+        // Shown before the question, and on a terminal or with -v.
         println!("{}", plan.describe());
     }
     if drift {
@@ -108,20 +114,24 @@ pub fn run(ctx: &Ctx, a: RestoreArgs) -> Result<i32> {
         print_json(&out)?;
         return Ok(0);
     }
-    println!(
-        "restored {} to snapshot {} on {}",
+    for k in &out.kept_old {
+        ctx.explain(format!("kept the replaced copy at {}", k.display()));
+    }
+    let kept = match (&out.plan.platform, &out.plan.platform_diff) {
+        (PlatformAction::Kept, Some(d)) => format!(
+            " (platform kept as it is now: {} path(s) differ from the snapshot)",
+            d.added.len() + d.removed.len() + d.changed.len()
+        ),
+        _ => String::new(),
+    };
+    ctx.summary(format!(
+        "restored {} to snapshot {} on {}{kept}; the state before is pre-restore snapshot {}; undo with: {}",
         plan.site,
         short(&snap.id),
-        plan.target_platform.display()
-    );
-    for k in &out.kept_old {
-        println!("kept the replaced copy at {}", k.display());
-    }
-    println!(
-        "current state saved as pre-restore snapshot {}; undo with: {}",
+        plan.target_platform.display(),
         short(&out.pre_restore),
         out.undo
-    );
+    ));
     Ok(0)
 }
 
@@ -198,8 +208,9 @@ fn to_target(ctx: &Ctx, a: &RestoreArgs, target: &Path) -> Result<i32> {
     } else if a.dry_run || ctx.verbose {
         out.paths.iter().for_each(|p| println!("{p}"));
     }
-    if !ctx.json && !ctx.quiet {
+    if !ctx.json && (a.dry_run || ctx.report_wanted()) {
         let verb = if a.dry_run { "would write" } else { "wrote" };
+        crate::progress::finish();
         println!(
             "{verb} {} file(s), {} of snapshot {} into {}{}",
             out.files,
@@ -250,6 +261,7 @@ fn with_yes(ctx: &Ctx, a: &RestoreArgs) -> String {
     let mut cmd = format!("restore {}", a.id);
     for (on, flag) in [
         (a.repair_platform, " --repair-platform"),
+        (a.keep_platform, " --keep-platform"),
         (a.no_db, " --no-db"),
         (a.no_files, " --no-files"),
         (a.keep_old, " --keep-old"),
@@ -326,17 +338,17 @@ pub struct RecoverArgs {
 pub fn recover(ctx: &Ctx, a: RecoverArgs) -> Result<i32> {
     let repo = ctx.open_locked("recover")?;
     if let Some(j) = a.abort {
-        println!("{}", ctx.complete(&restore::abort(&repo, &j)?));
+        ctx.summary(ctx.complete(&restore::abort(&repo, &j)?));
         return Ok(0);
     }
     let done = restore::recover(&repo)?;
     if done.is_empty() {
-        println!("no interrupted restore");
+        ctx.summary("no interrupted restore");
     }
     let mut code = 0;
     for r in done {
         match r.result {
-            Ok(line) => println!("{}", ctx.complete(&line)),
+            Ok(line) => ctx.summary(ctx.complete(&line)),
             Err(e) => {
                 code = 1;
                 let why = crate::cli::output::one_line(&anyhow::Error::from(e));

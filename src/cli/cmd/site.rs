@@ -88,9 +88,7 @@ pub fn run(ctx: &Ctx, c: SiteCmd) -> Result<i32> {
         } => {
             let repo = ctx.open_locked("site remove")?;
             crate::objects::remove_site(&repo, &uri, forget_snapshots)?;
-            if ctx.verbose {
-                println!("removed site {uri}");
-            }
+            ctx.summary(format!("removed site {uri}"));
             Ok(0)
         }
         SiteCmd::Set(a) => set(ctx, a),
@@ -111,17 +109,28 @@ fn add(ctx: &Ctx, uri: &str, spec: SiteArgs, keep: &KeepArgs) -> Result<i32> {
             platform: spec.platform,
             site_dir: spec.site_dir,
             db,
-            bindings: spec.bindings,
+            bindings: absolute(&spec.bindings)?,
             web_root: spec.web_root,
             extra_paths: spec.extra_paths,
         },
         policy.map(|p| p.to_json()),
     )?;
-    if ctx.verbose {
-        println!("added site {} on {}", rec.uri, shown(&rec.platform));
-    }
+    ctx.summary(format!(
+        "added site {} on {}",
+        rec.uri,
+        crate::fsutil::shown(&rec.platform)
+    ));
     warn_unready(ctx, &rec);
     Ok(0)
+}
+
+/// Paths given on the command line, made absolute against the current folder the way
+/// `--platform` is (binding files are stored by their absolute path).
+fn absolute(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    paths
+        .iter()
+        .map(|p| std::path::absolute(p).map_err(|e| crate::error::Error::io(p, e).into()))
+        .collect()
 }
 
 /// Warns (stderr, not an error: the site is registered) about what would make its next
@@ -132,20 +141,20 @@ fn warn_unready(ctx: &Ctx, rec: &SiteRecord) {
     }
     let dir = rec.platform.join(&rec.site_dir);
     if !dir.is_dir() {
-        eprintln!(
-            "sitesnap: warning: site {}: its folder {} does not exist (yet); snapshots fail until it does",
+        ctx.warn(format!(
+            "site {}: its folder {} does not exist (yet); snapshots fail until it does",
             rec.uri,
             crate::fsutil::shown(&dir)
-        );
+        ));
     }
     let checked = rec
         .database_at(&rec.platform)
         .and_then(|d| d.map(|d| d.check()).transpose());
     if let Err(e) = checked {
-        eprintln!(
-            "sitesnap: warning: site {}: {}; snapshots fail until it can be read",
-            rec.uri, e
-        );
+        ctx.warn(format!(
+            "site {}: {e}; snapshots fail until it can be read",
+            rec.uri
+        ));
     }
 }
 
@@ -263,7 +272,7 @@ fn set_fields(ctx: &Ctx, a: &SetArgs, structure: Option<Option<StructureTables>>
     let bindings = if a.bindings.is_empty() {
         cur.bindings.clone()
     } else {
-        a.bindings.clone()
+        absolute(&a.bindings)?
     };
     let extra_paths = if a.extra_paths.is_empty() {
         cur.extra_paths.clone()
@@ -284,14 +293,12 @@ fn set_fields(ctx: &Ctx, a: &SetArgs, structure: Option<Option<StructureTables>>
     let web_root = site::web_root(&repo.cat, &rec, &rec.platform)?;
     rec.extra_paths = site::validate_extra_paths(&repo.cat, &rec, &web_root)?;
     crate::objects::update_site(&repo, &rec)?;
-    if ctx.verbose {
-        println!(
-            "{}: database {}, {} binding file(s)",
-            a.uri,
-            redacted_db(&rec),
-            rec.bindings.len()
-        );
-    }
+    ctx.summary(format!(
+        "changed site {}: database {}, {} binding file(s)",
+        a.uri,
+        redacted_db(&rec),
+        rec.bindings.len()
+    ));
     if a.db.is_some() || a.db_password_file.is_some() {
         warn_unready(ctx, &rec);
     }
@@ -311,11 +318,9 @@ fn set_policy(ctx: &Ctx, uri: &str, keep: &KeepArgs, clear: bool) -> Result<i32>
     repo.cat.site(uri)?;
     let json = policy.as_ref().map(Policy::to_json);
     crate::objects::set_policy(&repo, uri, json.as_deref())?;
-    if ctx.verbose {
-        match &policy {
-            Some(p) => println!("{uri}: retention policy: {p}"),
-            None => println!("{uri}: retention policy removed"),
-        }
-    }
+    ctx.summary(match &policy {
+        Some(p) => format!("changed site {uri}: retention policy: {p}"),
+        None => format!("changed site {uri}: retention policy removed"),
+    });
     Ok(0)
 }

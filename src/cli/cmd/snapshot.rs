@@ -27,13 +27,15 @@ pub struct SnapshotArgs {
     /// A label stored with the snapshot (shown by `list` and `show`)
     #[arg(long, value_name = "TEXT")]
     pub label: Option<String>,
-    /// manual or scheduled
-    #[arg(long, default_value = "manual", value_parser = ["manual", "scheduled"])]
-    pub kind: String,
-    /// Write Prometheus textfile-collector metrics for the sites of this run to FILE (atomically)
+    /// manual or scheduled (default: the config file's [snapshot] kind, else manual)
+    #[arg(long, value_parser = ["manual", "scheduled"])]
+    pub kind: Option<String>,
+    /// Write Prometheus textfile-collector metrics for the sites of this run to FILE
+    /// (atomically; default: the config file's [snapshot] metrics)
     #[arg(long, value_name = "FILE")]
     pub metrics: Option<PathBuf>,
-    /// Then push the repository to this remote (one error line and exit 1 if that fails)
+    /// Then push the repository to this remote (one error line and exit 1 if that fails;
+    /// default: the config file's [snapshot] push)
     #[arg(long, value_name = "NAME")]
     pub push: Option<String>,
     /// Stop a database dump that runs longer than this (seconds, or with s/m/h; default 1h)
@@ -171,10 +173,14 @@ fn chosen_sites(repo: &Repo, a: &SnapshotArgs) -> Result<Vec<SiteRecord>> {
 }
 
 /// Snapshots the chosen sites; with `--all` a failing site does not stop the others (exit 1).
-pub fn run(ctx: &Ctx, a: SnapshotArgs) -> Result<i32> {
+pub fn run(ctx: &Ctx, mut a: SnapshotArgs) -> Result<i32> {
     if !a.all && a.uris.is_empty() {
         return Err(Error::Usage("name the sites to snapshot, or use --all".into()).into());
     }
+    let defaults = &ctx.config.snapshot;
+    a.kind = a.kind.or_else(|| defaults.kind.clone());
+    a.push = a.push.or_else(|| defaults.push.clone());
+    a.metrics = a.metrics.or_else(|| defaults.metrics.clone());
     let push_to = a
         .push
         .as_deref()
@@ -182,7 +188,7 @@ pub fn run(ctx: &Ctx, a: SnapshotArgs) -> Result<i32> {
         .transpose()?;
     let repo = ctx.open_locked("snapshot")?;
     let sites = chosen_sites(&repo, &a)?;
-    let mut opts = CaptureOpts::new(a.kind.parse()?);
+    let mut opts = CaptureOpts::new(a.kind.as_deref().unwrap_or("manual").parse()?);
     opts.label = a.label.clone();
     opts.progress = ctx.progress();
     if sites.len() > 1 {
@@ -196,15 +202,15 @@ pub fn run(ctx: &Ctx, a: SnapshotArgs) -> Result<i32> {
     if ctx.json {
         let v: Vec<_> = done.iter().map(snapshot_json).collect();
         print_json(&v)?;
-    } else if ctx.report_wanted() {
-        done.iter().for_each(print_done);
+    } else {
+        print_done(ctx, &done, sites.len());
     }
     let no_db: Vec<&str> = done
         .iter()
         .filter(|s| s.db_url.is_none())
         .map(|s| s.site.as_str())
         .collect();
-    if a.all && !no_db.is_empty() {
+    if a.all && !no_db.is_empty() && !ctx.quiet {
         eprintln!(
             "sitesnap: {} site(s) snapshotted without a database: {}",
             no_db.len(),
@@ -262,7 +268,7 @@ fn snapshot_sites(
             }
         }
     }
-    done.iter().for_each(warn_no_database);
+    done.iter().for_each(|s| warn_no_database(ctx, s));
     Ok((done, failed))
 }
 
@@ -283,19 +289,19 @@ fn push_after(ctx: &Ctx, repo: &Repo, def: &crate::remote::RemoteDef) -> bool {
 }
 
 /// A snapshot of a site with no database holds its files only: say so.
-fn warn_no_database(s: &SnapshotRecord) {
+fn warn_no_database(ctx: &Ctx, s: &SnapshotRecord) {
     if s.db_url.is_none() {
-        eprintln!(
-            "sitesnap: warning: site '{}' has no database registered; snapshot {} holds its files only (give it one with `site set {} --db URL`)",
+        ctx.warn(format!(
+            "site '{}' has no database registered; snapshot {} holds its files only (give it one with `{}`)",
             s.site,
             short(&s.id),
-            s.site
-        );
+            ctx.hint(&format!("site set {} --db URL", s.site))
+        ));
     }
 }
 
-fn print_done(s: &SnapshotRecord) {
-    println!(
+fn done_line(s: &SnapshotRecord) -> String {
+    format!(
         "snapshot {} of {}: {} files, {}, read {}, added {} in {:.1}s",
         short(&s.id),
         s.site,
@@ -304,7 +310,25 @@ fn print_done(s: &SnapshotRecord) {
         fmt_bytes(s.bytes_read + s.db_bytes),
         fmt_bytes(s.bytes_added),
         s.duration_ms as f64 / 1000.0
-    );
+    )
+}
+
+/// One site: its line is the summary. Several: a line each, then the totals.
+fn print_done(ctx: &Ctx, done: &[SnapshotRecord], tried: usize) {
+    if let [one] = done
+        && tried == 1
+    {
+        return ctx.summary(done_line(one));
+    }
+    done.iter().for_each(|s| ctx.explain(done_line(s)));
+    let added: u64 = done.iter().map(|s| s.bytes_added).sum();
+    let ms: u64 = done.iter().map(|s| s.duration_ms).sum();
+    ctx.summary(format!(
+        "{} of {tried} site(s) snapshotted, added {} in {:.1}s",
+        done.len(),
+        fmt_bytes(added),
+        ms as f64 / 1000.0
+    ));
 }
 
 /// Takes a pinned checkpoint snapshot.
@@ -316,18 +340,17 @@ pub fn checkpoint(ctx: &Ctx, a: CheckpointArgs) -> Result<i32> {
     opts.progress = ctx.progress();
     opts.dump_timeout = a.dump_timeout;
     let s = take_snapshot(&repo, &site, &opts)?;
-    warn_no_database(&s);
+    warn_no_database(ctx, &s);
     if ctx.json {
         print_json(&snapshot_json(&s))?;
-    } else {
-        println!(
-            "checkpoint {} of {} ({}): {} files, {} added",
-            short(&s.id),
-            s.site,
-            s.label.as_deref().unwrap_or(""),
-            s.files,
-            fmt_bytes(s.bytes_added)
-        );
     }
+    ctx.summary(format!(
+        "checkpoint {} of {} ({}): {} files, {} added",
+        short(&s.id),
+        s.site,
+        s.label.as_deref().unwrap_or(""),
+        s.files,
+        fmt_bytes(s.bytes_added)
+    ));
     Ok(0)
 }

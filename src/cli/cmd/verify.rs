@@ -40,6 +40,7 @@ pub fn run(ctx: &Ctx, a: VerifyArgs) -> Result<i32> {
             read_data: a.read_data,
         },
     )?;
+    crate::progress::finish();
     if ctx.json {
         print_json(&r)?;
     } else {

@@ -639,7 +639,7 @@ fn migrated_mariadb_site_goes_back_to_its_platform_and_database() {
          DROP VIEW titles;",
     );
 
-    let r = w.run(&["restore", &snap, "--yes"]).ok();
+    let r = w.run(&["-v", "restore", &snap, "--yes"]).ok();
     assert!(r.stdout.contains("undo with"), "{}", r.stdout);
     assert!(!moved.exists());
     assert_eq!(listing(&site.dir), files_before);

@@ -91,7 +91,7 @@ fn a_kill_during_the_rollback_is_finished_by_recover() {
         // Other commands wait for recover.
         let r = w.run(&["snapshot", URI]).fails(1);
         assert!(r.stderr.contains("recover --abort"), "{}", r.stderr);
-        let r = w.run(&["recover"]).ok();
+        let r = w.run(&["-v", "recover"]).ok();
         assert!(
             r.stdout.contains("rolled back: undone"),
             "{point}: {}",
@@ -127,7 +127,7 @@ fn recover_abort_puts_the_site_back_at_any_step() {
             "{point}: {}",
             r.stdout
         );
-        let r = w.run(&["recover", "--abort", &j[..6]]).ok();
+        let r = w.run(&["-v", "recover", "--abort", &j[..6]]).ok();
         assert!(r.stdout.contains("as it was before"), "{}", r.stdout);
         assert_same_world(point, &world_print(&w), &before);
         assert_eq!(journal_states(&w), ["rolled-back"], "{point}");
@@ -153,7 +153,7 @@ fn recover_takes_each_site_on_its_own() {
     // site b's is still finished.
     let r = {
         let _lock = Immutable::new(&a.vhost);
-        w.run(&["recover"]).fails(1)
+        w.run(&["-v", "recover"]).fails(1)
     };
     assert!(
         r.stderr.contains("a.example.com") && r.stderr.contains("rolled back"),
