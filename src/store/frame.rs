@@ -279,7 +279,11 @@ mod tests {
             let pack: Vec<u8> = [&b"SSNPACK2"[..], &broken].concat();
             let all: Vec<PackEntry> = (0..3).map(e).collect();
             let bad = damaged_chunks(&codec, PackFormat::V2, &pack, &all);
-            assert_eq!(bad.len(), 3, "a damaged frame damages all its chunks");
+            if codec.is_sealed() {
+                assert_eq!(bad.len(), 3, "a sealed frame that does not open damages all");
+            } else {
+                assert!(!bad.is_empty(), "a damaged frame damages the chunks it changes");
+            }
             let good: Vec<u8> = [&b"SSNPACK2"[..], &f.stored].concat();
             assert!(damaged_chunks(&codec, PackFormat::V2, &good, &all).is_empty());
         }
