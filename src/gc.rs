@@ -303,13 +303,16 @@ fn repack(repo: &Repo, packs: &[PackUsage]) -> Result<Vec<PackInfo>> {
         for e in repo.cat.live_chunks_in_pack(u.id)? {
             let stored = || {
                 let end = e.offset as usize + e.clen as usize;
-                bytes.get(e.offset as usize..end).map(<[u8]>::to_vec).ok_or_else(|| {
-                    Error::Corrupt(format!(
-                        "pack {}: chunk {} lies past its end",
-                        u.name,
-                        e.hash.short()
-                    ))
-                })
+                bytes
+                    .get(e.offset as usize..end)
+                    .map(<[u8]>::to_vec)
+                    .ok_or_else(|| {
+                        Error::Corrupt(format!(
+                            "pack {}: chunk {} lies past its end",
+                            u.name,
+                            e.hash.short()
+                        ))
+                    })
             };
             let data = frames
                 .chunk(&codec, &u.name, format, &e, stored)

@@ -9,7 +9,6 @@ use crate::hash::Hash;
 use std::cell::RefCell;
 use std::sync::Arc;
 
-
 /// Content-defined chunking parameters and zstd level for one kind of stream.
 #[derive(Debug, Clone, Copy)]
 pub struct ChunkParams {

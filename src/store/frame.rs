@@ -196,12 +196,15 @@ pub fn damaged_chunks(
     for e in entries {
         let stored = || {
             let end = e.offset as usize + e.clen as usize;
-            bytes.get(e.offset as usize..end).map(<[u8]>::to_vec).ok_or_else(|| {
-                crate::error::Error::Corrupt(format!(
-                    "chunk {} lies past the pack's end",
-                    e.hash.short()
-                ))
-            })
+            bytes
+                .get(e.offset as usize..end)
+                .map(<[u8]>::to_vec)
+                .ok_or_else(|| {
+                    crate::error::Error::Corrupt(format!(
+                        "chunk {} lies past the pack's end",
+                        e.hash.short()
+                    ))
+                })
         };
         if cache.chunk(codec, "", format, e, stored).is_err() {
             bad.push(e.hash);
@@ -268,10 +271,14 @@ mod tests {
             let again = cache.chunk(&codec, "p", PackFormat::V2, &e(1), || unreachable!());
             assert_eq!(again.unwrap(), chunks[1]);
             let beyond = PackEntry { inner: 300, ..e(2) };
-            let err = codec.decode_entry(PackFormat::V2, &beyond, &f.stored).unwrap_err();
+            let err = codec
+                .decode_entry(PackFormat::V2, &beyond, &f.stored)
+                .unwrap_err();
             assert!(matches!(err, Error::Corrupt(_)) && err.to_string().contains("outside"));
             let wrong = PackEntry { inner: 1, ..e(0) };
-            let err = codec.decode_entry(PackFormat::V2, &wrong, &f.stored).unwrap_err();
+            let err = codec
+                .decode_entry(PackFormat::V2, &wrong, &f.stored)
+                .unwrap_err();
             assert!(matches!(err, Error::Corrupt(_)), "{err}");
             let mut broken = f.stored.clone();
             let n = broken.len();
@@ -280,9 +287,16 @@ mod tests {
             let all: Vec<PackEntry> = (0..3).map(e).collect();
             let bad = damaged_chunks(&codec, PackFormat::V2, &pack, &all);
             if codec.is_sealed() {
-                assert_eq!(bad.len(), 3, "a sealed frame that does not open damages all");
+                assert_eq!(
+                    bad.len(),
+                    3,
+                    "a sealed frame that does not open damages all"
+                );
             } else {
-                assert!(!bad.is_empty(), "a damaged frame damages the chunks it changes");
+                assert!(
+                    !bad.is_empty(),
+                    "a damaged frame damages the chunks it changes"
+                );
             }
             let good: Vec<u8> = [&b"SSNPACK2"[..], &f.stored].concat();
             assert!(damaged_chunks(&codec, PackFormat::V2, &good, &all).is_empty());

@@ -28,8 +28,8 @@ pub use chunk::{
     ChunkCodec, ChunkParams, DUMP_CHUNKS, FILE_CHUNKS, TREE_CHUNKS, ZSTD_LEVEL, compress_chunk,
     decode_chunk, hash_bytes,
 };
-pub use index::{ChunkIndex, IndexOpener};
 pub use frame::{Frame, FrameCache};
+pub use index::{ChunkIndex, IndexOpener};
 pub use pack::{
     ChunkLocation, HEADER_ENTRY, PACK_MAGIC, PACK_OVERHEAD, PACK_TARGET, PackEntry, PackFormat,
     PackHeader, PackInfo, read_pack_header,

@@ -84,7 +84,9 @@ impl PackFormat {
         match n {
             1 => Ok(PackFormat::V1),
             2 => Ok(PackFormat::V2),
-            _ => Err(Error::Corrupt(format!("unknown pack format {n} in the index"))),
+            _ => Err(Error::Corrupt(format!(
+                "unknown pack format {n} in the index"
+            ))),
         }
     }
 }
@@ -253,7 +255,11 @@ pub fn decode_entries(
             offset: u64::from_le_bytes(e[32..40].try_into().expect("8")),
             clen: u32_at(40),
             ulen: u32_at(44),
-            inner: if format == PackFormat::V2 { u32_at(48) } else { 0 },
+            inner: if format == PackFormat::V2 {
+                u32_at(48)
+            } else {
+                0
+            },
         };
         let end = entry.offset.checked_add(entry.clen as u64);
         if entry.offset < PACK_MAGIC.len() as u64 || end.is_none_or(|end| end > data_end) {
@@ -336,7 +342,11 @@ mod tests {
             8 + 30 + 3 * HEADER_ENTRY_V1 + 4
         );
         // A format-1 entry is the first 48 bytes of a format-2 one.
-        let v1 = encode_header(&ChunkCodec::plain(), PackFormat::V1, &entries(PackFormat::V1));
+        let v1 = encode_header(
+            &ChunkCodec::plain(),
+            PackFormat::V1,
+            &entries(PackFormat::V1),
+        );
         assert_eq!(v1.unwrap().len(), 3 * 48 + 4);
     }
 
@@ -349,14 +359,22 @@ mod tests {
             let mut p = pack_bytes(f, &e);
             p[0] = b'X';
             assert!(read(&p).unwrap_err().to_string().contains("bad magic"));
-            assert!(read(f.magic(false)).unwrap_err().to_string().contains("too short"));
+            assert!(
+                read(f.magic(false))
+                    .unwrap_err()
+                    .to_string()
+                    .contains("too short")
+            );
             let mut p = pack_bytes(f, &e);
             let n = p.len();
             p[n - 4] = 47;
             assert!(read(&p).unwrap_err().to_string().contains("header length"));
             for (i, broken) in [
                 PackEntry { clen: 1000, ..e[2] },
-                PackEntry { offset: u64::MAX - 2, ..e[2] },
+                PackEntry {
+                    offset: u64::MAX - 2,
+                    ..e[2]
+                },
                 PackEntry { offset: 3, ..e[2] },
             ]
             .into_iter()
@@ -373,7 +391,10 @@ mod tests {
         far[1].inner = u32::MAX;
         far[1].ulen = u32::MAX;
         let err = read(&pack_bytes(PackFormat::V2, &far)).unwrap_err();
-        assert!(err.to_string().contains("beyond the largest frame"), "{err}");
+        assert!(
+            err.to_string().contains("beyond the largest frame"),
+            "{err}"
+        );
         // A format-1 header read as format 2 (wrong magic for its entries) is refused.
         let mut p = pack_bytes(PackFormat::V1, &entries(PackFormat::V1));
         p[..8].copy_from_slice(PACK_MAGIC_V2);

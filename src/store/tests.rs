@@ -134,12 +134,21 @@ fn written_pack_reads_back_with(codec: ChunkCodec) {
     assert_eq!(header.format, PackFormat::V2);
     assert_eq!(header.entries, info.entries);
     let frames: std::collections::HashSet<u64> = header.entries.iter().map(|e| e.offset).collect();
-    assert_eq!(frames.len(), 2, "five small chunks in one frame, the large one alone");
+    assert_eq!(
+        frames.len(),
+        2,
+        "five small chunks in one frame, the large one alone"
+    );
     let mut cache = FrameCache::default();
     for e in &header.entries {
         let c = chunks.iter().find(|c| codec.id(c) == e.hash).unwrap();
         let z = || b.read_range(&n, e.offset, e.clen as usize);
-        assert_eq!(&cache.chunk(&codec, &info.name, header.format, e, z).unwrap(), c);
+        assert_eq!(
+            &cache
+                .chunk(&codec, &info.name, header.format, e, z)
+                .unwrap(),
+            c
+        );
     }
     if codec.is_sealed() {
         assert!(read(&ChunkCodec::plain()).is_err());

@@ -66,9 +66,7 @@ fn check_index(repo: &Path) {
                 .map(|e| (e.hash.0, e))
                 .collect();
         let mut st = c
-            .prepare(
-                "SELECT hash, offset, clen, ulen, inner_offset FROM chunks WHERE pack_id = ?1",
-            )
+            .prepare("SELECT hash, offset, clen, ulen, inner_offset FROM chunks WHERE pack_id = ?1")
             .unwrap();
         let rows: Vec<(Vec<u8>, i64, i64, i64, i64)> = st
             .query_map([id], |r| {
@@ -83,7 +81,12 @@ fn check_index(repo: &Path) {
                 .get(&h)
                 .unwrap_or_else(|| panic!("pack {name}'s header lacks an indexed chunk"));
             assert_eq!(
-                (e.offset as i64, e.clen as i64, e.ulen as i64, e.inner as i64),
+                (
+                    e.offset as i64,
+                    e.clen as i64,
+                    e.ulen as i64,
+                    e.inner as i64
+                ),
                 (offset, clen, ulen, inner)
             );
             let data = reader.read(&sitesnap::hash::Hash(h)).unwrap();

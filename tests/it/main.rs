@@ -28,7 +28,7 @@ mod restore;
 mod retention;
 mod site_set;
 mod smoke;
-mod solid;
 mod snapshot;
+mod solid;
 mod ux;
 mod verify;

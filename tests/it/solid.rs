@@ -48,7 +48,11 @@ fn small_files_share_frames_and_restore_byte_exact() {
     for i in 0..10 {
         // The same small file ten times: stored once, although its first copy is still in an
         // open section when the next one comes.
-        fs::write(p.join(format!("includes/same{i}.inc")), "<?php // same\n".repeat(30)).unwrap();
+        fs::write(
+            p.join(format!("includes/same{i}.inc")),
+            "<?php // same\n".repeat(30),
+        )
+        .unwrap();
     }
     let site = w.site("example.com", &p);
     let snap = id(&w.snapshot("example.com"));
@@ -82,7 +86,9 @@ fn small_files_share_frames_and_restore_byte_exact() {
         let mut counted = std::collections::HashSet::new();
         for e in &h.entries {
             let stored = &bytes[e.offset as usize..(e.offset + e.clen as u64) as usize];
-            if stored.len() as u64 == 0 || h.entries.iter().filter(|x| x.offset == e.offset).count() < 2 {
+            if stored.len() as u64 == 0
+                || h.entries.iter().filter(|x| x.offset == e.offset).count() < 2
+            {
                 continue;
             }
             if counted.insert(e.offset) {
@@ -92,7 +98,10 @@ fn small_files_share_frames_and_restore_byte_exact() {
             one_by_one += sitesnap::store::compress_chunk(&data, 4).unwrap().len() as u64;
         }
     }
-    assert!(shared * 4 < one_by_one * 3, "shared frames {shared}, one by one {one_by_one}");
+    assert!(
+        shared * 4 < one_by_one * 3,
+        "shared frames {shared}, one by one {one_by_one}"
+    );
     assert_snapshot_matches_live(&w, &snap, &p, &site);
     w.run(&["verify", "--read-data"]).ok();
     // A restore writes back byte for byte what the snapshot holds.
@@ -100,7 +109,8 @@ fn small_files_share_frames_and_restore_byte_exact() {
     for i in 0..5 {
         fs::write(p.join(format!("includes/file{}.php", i * 8)), b"changed").unwrap();
     }
-    w.run(&["restore", &snap, "--repair-platform", "--yes"]).ok();
+    w.run(&["restore", &snap, "--repair-platform", "--yes"])
+        .ok();
     assert_eq!(expected(&p, "example.com", &[&site.vhost, &site.alias]), {
         let mut m = want.clone();
         m.retain(|k, _| !k.starts_with("extra:"));
@@ -118,10 +128,17 @@ fn format_1_packs_read_verify_and_mix_with_new_ones() {
     let first = id(&w.snapshot("example.com"));
     let first_content = stored(&w.repo, &first);
     assert!(packs_to_format_1(&w.repo) > 0);
-    assert!(pack_headers(&w.repo).iter().all(|h| h.format == PackFormat::V1));
+    assert!(
+        pack_headers(&w.repo)
+            .iter()
+            .all(|h| h.format == PackFormat::V1)
+    );
     remove_catalog(&w.repo);
     w.run(&["repair", "catalog"]).ok();
-    assert_eq!(indexed_formats(&w).keys().copied().collect::<Vec<_>>(), vec![1]);
+    assert_eq!(
+        indexed_formats(&w).keys().copied().collect::<Vec<_>>(),
+        vec![1]
+    );
     w.run(&["verify", "--read-data"]).ok();
     assert_eq!(stored(&w.repo, &first), first_content);
     // New snapshots into it write format-2 packs; both kinds read, verify and restore.
@@ -136,7 +153,10 @@ fn format_1_packs_read_verify_and_mix_with_new_ones() {
     let second = id(&w.snapshot("example.com"));
     let second_content = stored(&w.repo, &second);
     let formats = indexed_formats(&w);
-    assert!(formats.contains_key(&1) && formats.contains_key(&2), "{formats:?}");
+    assert!(
+        formats.contains_key(&1) && formats.contains_key(&2),
+        "{formats:?}"
+    );
     w.run(&["verify", "--read-data"]).ok();
     assert_snapshot_matches_live(&w, &second, &p, &site);
     // The catalogue rebuilt from both kinds of pack headers restores byte for byte.
@@ -160,7 +180,10 @@ fn format_1_packs_read_verify_and_mix_with_new_ones() {
         }
     }
     w.run(&["gc"]).ok();
-    assert_eq!(indexed_formats(&w).keys().copied().collect::<Vec<_>>(), vec![2]);
+    assert_eq!(
+        indexed_formats(&w).keys().copied().collect::<Vec<_>>(),
+        vec![2]
+    );
     w.run(&["verify", "--read-data"]).ok();
     assert_eq!(stored(&w.repo, &second), second_content);
 }
