@@ -15,7 +15,7 @@ pub const GROUP_BELOW: usize = 64 << 10;
 /// A section is closed (compressed as one frame) once it holds this many plain bytes.
 pub const SECTION_TARGET: usize = 1 << 20;
 /// Frames a reader keeps opened.
-const CACHED_FRAMES: usize = 4;
+const CACHED_FRAMES: usize = 8;
 /// Bits of entropy per byte above which a chunk counts as incompressible.
 const INCOMPRESSIBLE_BITS: f64 = 7.5;
 
