@@ -7,7 +7,11 @@
 #   benches/compare.sh [RUNS]
 #   env: RUNS (default 5), SEED (42), SCALE (1.0), BENCH_DIR (<checkout>/bench-data, which must be
 #        on the disk being measured), KEEP=1 keeps the last run's repositories, SITESNAP_BIN
-#        (another sitesnap binary to measure instead of this checkout's release build).
+#        (another sitesnap binary to measure instead of this checkout's release build),
+#        SITESNAP_BASE_BIN (a second sitesnap build, e.g. main before a change, measured in the
+#        same runs as "base"), TREE_DIR (a real tree to measure instead of the generated one,
+#        e.g. "$(rustc --print sysroot)/share/doc/rust/html": copied into BENCH_DIR as the
+#        platform, with an empty site folder added).
 #
 # Caches are warm (dropping them needs root on the host): the tree is read once before the
 # first run, and `sync` runs before every timed command so one tool's writeback is not billed
@@ -47,10 +51,21 @@ mkdir -p "$BENCH_DIR"
 BENCH_DIR=$(cd "$BENCH_DIR" && pwd)
 TREE=$BENCH_DIR/tree-seed$SEED-scale$SCALE
 PLATFORM=$TREE/platform
+if [ -n "${TREE_DIR:-}" ]; then
+    TREE=$BENCH_DIR/tree-$(basename "$TREE_DIR")
+    PLATFORM=$TREE/platform
+fi
 if [ ! -f "$TREE/generated" ]; then
     rm -rf "$TREE"
     mkdir -p "$TREE"
-    "$GEN" "$PLATFORM" --seed "$SEED" --scale "$SCALE" | tee "$TREE/generated.tmp" >&2
+    if [ -n "${TREE_DIR:-}" ]; then
+        cp -a "$TREE_DIR" "$PLATFORM"
+        mkdir -p "$PLATFORM/sites/$URI"
+        printf '<?php\n$settings = [];\n' >"$PLATFORM/sites/$URI/settings.php"
+        echo "copied $TREE_DIR: $(find "$PLATFORM" -type f | wc -l) files, $(du -sm "$PLATFORM" | cut -f1) MB" >"$TREE/generated.tmp"
+    else
+        "$GEN" "$PLATFORM" --seed "$SEED" --scale "$SCALE" | tee "$TREE/generated.tmp" >&2
+    fi
     mv "$TREE/generated.tmp" "$TREE/generated"
 fi
 WORK=$BENCH_DIR/work
@@ -62,6 +77,8 @@ RESULTS=$BENCH_DIR/results-$(date +%Y%m%d-%H%M%S).txt
 export RESTIC_PASSWORD=${RESTIC_PASSWORD:-sitesnap-bench}
 export RESTIC_CACHE_DIR=$WORK/restic-cache
 export SITESNAP_REPO=$WORK/sitesnap-repo
+BASE=${SITESNAP_BASE_BIN:-}
+BASE_REPO=$WORK/base-repo
 
 # measure TOOL PHASE RUN CMD...: wall seconds (ns clock) and peak RSS (KiB) into RESULTS.
 measure() {
@@ -100,20 +117,29 @@ HAVE_RESTORE=0
 # last minutes when it allocates new ones, so deleting 50,000 files and then creating 50,000
 # costs ten times more in the kernel and would be billed to whichever tool comes next.
 # sitesnap is measured only when this build has `sitesnap restore`.
+# sitesnap_restore TOOL BIN REPO RUN SNAP: one sitesnap build's restore.
+sitesnap_restore() {
+    local tool=$1 bin=$2 repo=$3 run=$4 snap=$5
+    mkdir -p "$BENCH_DIR/aside"
+    mv "$PLATFORM" "$BENCH_DIR/aside/platform"
+    trap 'mv "$PLATFORM" "$WORK/trash/restored-platform.$$"; mv "$BENCH_DIR/aside/platform" "$PLATFORM"' EXIT
+    SITESNAP_REPO=$repo measure "$tool" restore "$run" "$bin" restore "$snap" --yes
+    local n
+    n=$(nfiles "$PLATFORM")
+    mv "$PLATFORM" "$WORK/trash/$run/$tool"
+    mv "$BENCH_DIR/aside/platform" "$PLATFORM"
+    trap - EXIT
+    record "$tool" restore "$run" files "$n"
+}
+
 restore_phase() {
-    local run=$1 snap=$2
+    local run=$1 snap=$2 base_snap=${3:-}
     mkdir -p "$WORK/trash/$run"
     if [ "$HAVE_RESTORE" = 1 ]; then
-        mkdir -p "$BENCH_DIR/aside"
-        mv "$PLATFORM" "$BENCH_DIR/aside/platform"
-        trap 'mv "$PLATFORM" "$WORK/trash/restored-platform.$$"; mv "$BENCH_DIR/aside/platform" "$PLATFORM"' EXIT
-        measure sitesnap restore "$run" "$SITESNAP" restore "$snap" --yes
-        local n
-        n=$(nfiles "$PLATFORM")
-        mv "$PLATFORM" "$WORK/trash/$run/sitesnap"
-        mv "$BENCH_DIR/aside/platform" "$PLATFORM"
-        trap - EXIT
-        record sitesnap restore "$run" files "$n"
+        sitesnap_restore sitesnap "$SITESNAP" "$SITESNAP_REPO" "$run" "$snap"
+    fi
+    if [ -n "$base_snap" ]; then
+        sitesnap_restore base "$BASE" "$BASE_REPO" "$run" "$base_snap"
     fi
     measure restic restore "$run" restic --repo "$WORK/restic-repo" restore latest \
         --target "$WORK/trash/$run/restic"
@@ -124,7 +150,7 @@ restore_phase() {
 }
 
 # Room for every restored tree (3 per run, kept until the end) and the repositories.
-need_kb=$(( ($(du -sk "$PLATFORM" | cut -f1) * (3 * RUNS + 4)) ))
+need_kb=$(( ($(du -sk "$PLATFORM" | cut -f1) * (4 * RUNS + 5)) ))
 avail_kb=$(df -Pk "$BENCH_DIR" | awk 'NR == 2 { print $4 }')
 if [ "$avail_kb" -lt "$need_kb" ]; then
     echo "not enough space in $BENCH_DIR: need $((need_kb / 1024)) MiB, have $((avail_kb / 1024)) MiB" >&2
@@ -155,6 +181,19 @@ for run in $(seq 1 "$RUNS"); do
     record sitesnap repeat "$run" size "$(du -sb "$SITESNAP_REPO" | cut -f1)"
     "$SITESNAP" list --json >"$WORK/list.json"
     first_id=$(awk -F'"' '/^ *"id":/ { print $4; exit }' "$WORK/list.json")
+    base_id=
+    if [ -n "$BASE" ]; then
+        export SITESNAP_REPO=$BASE_REPO
+        rm -rf "$BASE_REPO"
+        "$BASE" init >/dev/null
+        "$BASE" site add "$URI" --platform "$PLATFORM" >/dev/null
+        measure base first "$run" "$BASE" snapshot "$URI"
+        record base first "$run" size "$(du -sb "$BASE_REPO" | cut -f1)"
+        measure base repeat "$run" "$BASE" snapshot "$URI"
+        record base repeat "$run" size "$(du -sb "$BASE_REPO" | cut -f1)"
+        base_id=$("$BASE" list --json | awk -F'"' '/^ *"id":/ { print $4; exit }')
+        export SITESNAP_REPO=$WORK/sitesnap-repo
+    fi
 
     rm -rf "$WORK/restic-repo" "$RESTIC_CACHE_DIR"
     restic --repo "$WORK/restic-repo" init -q >/dev/null
@@ -172,7 +211,7 @@ for run in $(seq 1 "$RUNS"); do
         -cf "$WORK/incr.tar.zst" -C "$TREE" platform
     record tar repeat "$run" size "$(( $(stat -c %s "$WORK/full.tar.zst") + $(stat -c %s "$WORK/incr.tar.zst") ))"
 
-    restore_phase "$run" "$first_id"
+    restore_phase "$run" "$first_id" "$base_id"
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$RESULTS" >&2
 
@@ -187,12 +226,15 @@ echo
 echo "tree: $(cat "$TREE/generated")"
 echo "machine: $(nproc) cores, $(uname -r); warm page cache; $RUNS runs; medians"
 echo "$(grep '^load' "$RESULTS" | tr '\n' ' ')"
-printf '%-22s %10s %10s %10s %10s %10s\n' "" sitesnap restic tar "ss/restic" "ss/tar"
+printf '%-22s %10s %10s %10s %10s %10s %10s %10s %10s\n' "" sitesnap restic tar "ss/restic" \
+    "ss/tar" base "base/restic" "ss/base"
 row() { # LABEL PHASE METRIC DIVISOR [FORMAT]
-    local s r t
+    local s r t b
     s=$(median sitesnap "$2" "$3"); r=$(median restic "$2" "$3"); t=$(median tar "$2" "$3")
-    printf '%-22s %10s %10s %10s %10s %10s\n' "$1" "$(mb "$s" "$4" "${5:-}")" \
-        "$(mb "$r" "$4" "${5:-}")" "$(mb "$t" "$4" "${5:-}")" "$(ratio "$s" "$r")" "$(ratio "$s" "$t")"
+    b=$(median base "$2" "$3")
+    printf '%-22s %10s %10s %10s %10s %10s %10s %10s %10s\n' "$1" "$(mb "$s" "$4" "${5:-}")" \
+        "$(mb "$r" "$4" "${5:-}")" "$(mb "$t" "$4" "${5:-}")" "$(ratio "$s" "$r")" \
+        "$(ratio "$s" "$t")" "$(mb "$b" "$4" "${5:-}")" "$(ratio "$b" "$r")" "$(ratio "$s" "$b")"
 }
 row "first snapshot (s)" first wall 1 %.2f
 row "repeat snapshot (s)" repeat wall 1 %.2f
@@ -214,7 +256,7 @@ med() { median "$1" "$2" "$3"; }
 echo "targets:"
 check "first snapshot / restic" "$(ratio "$(med sitesnap first wall)" "$(med restic first wall)")" "<=" 0.70
 check "repeat snapshot / restic" "$(ratio "$(med sitesnap repeat wall)" "$(med restic repeat wall)")" "<=" 0.50
-check "repository / restic" "$(ratio "$(med sitesnap first size)" "$(med restic first size)")" "<=" 1.00
+check "repository / restic" "$(ratio "$(med sitesnap first size)" "$(med restic first size)")" "<=" 0.60
 check "peak RSS of a snapshot (MiB)" "$(mb "$(med sitesnap first rss)" 1024)" "<" 150
 check "restore / restic restore" "$(ratio "$(med sitesnap restore wall)" "$(med restic restore wall)")" "<=" 0.70
 check "restore / tar -x (no database here)" "$(ratio "$(med sitesnap restore wall)" "$(med tar restore wall)")" "<=" 1.00

@@ -24,7 +24,8 @@ use crate::fsutil;
 use crate::reach;
 use crate::repo::Repo;
 use crate::store::{
-    self, Backend, Incomplete, ObjectInfo, ObjectKind, ObjectName, PackInfo, PackRoller,
+    self, Backend, FrameCache, Incomplete, ObjectInfo, ObjectKind, ObjectName, PackFormat,
+    PackInfo, PackRoller,
 };
 use std::collections::HashSet;
 
@@ -285,8 +286,8 @@ fn read_pack(backend: &dyn Backend, u: &PackUsage) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// Copies the live chunks of `packs` into new packs (each verified against its hash on the
-/// way); returns the new, durable packs (not yet indexed).
+/// Copies the live chunks of `packs` into new packs, grouped again into frames (each chunk
+/// verified against its hash on the way); returns the new, durable packs (not yet indexed).
 fn repack(repo: &Repo, packs: &[PackUsage]) -> Result<Vec<PackInfo>> {
     let mut done = Vec::new();
     let codec = repo.codec();
@@ -295,26 +296,39 @@ fn repack(repo: &Repo, packs: &[PackUsage]) -> Result<Vec<PackInfo>> {
     crate::progress::phase_of("gc: repacking", total, packs.len() as u64, "packs");
     for u in packs {
         let bytes = read_pack(&**repo.backend(), u)?;
+        let format = bytes
+            .get(..8)
+            .and_then(PackFormat::of_magic)
+            .map(|(f, _)| f)
+            .ok_or_else(|| refuse(format!("pack {} has a bad magic", u.name), "verify"))?;
+        let mut frames = FrameCache::default();
         for e in repo.cat.live_chunks_in_pack(u.id)? {
-            let end = e.offset as usize + e.clen as usize;
-            let c = bytes.get(e.offset as usize..end).ok_or_else(|| {
-                Error::Corrupt(format!(
-                    "pack {}: chunk {} lies past its end",
-                    u.name,
-                    e.hash.short()
-                ))
-            })?;
-            codec.decode(&e.hash, c, e.ulen).map_err(|err| {
-                refuse(format!("{err} (in pack {})", u.name), "verify --read-data")
-            })?;
-            if let Some(sealed) = roller.add(e.hash, c, e.ulen)? {
+            let stored = || {
+                let end = e.offset as usize + e.clen as usize;
+                bytes
+                    .get(e.offset as usize..end)
+                    .map(<[u8]>::to_vec)
+                    .ok_or_else(|| {
+                        Error::Corrupt(format!(
+                            "pack {}: chunk {} lies past its end",
+                            u.name,
+                            e.hash.short()
+                        ))
+                    })
+            };
+            let data = frames
+                .chunk(&codec, &u.name, format, &e, stored)
+                .map_err(|err| {
+                    refuse(format!("{err} (in pack {})", u.name), "verify --read-data")
+                })?;
+            if let Some(sealed) = roller.add_chunk(e.hash, &data)? {
                 done.push(sealed.commit()?);
                 fsutil::failpoint("gc-repacked");
             }
         }
         crate::progress::add(u.size, 1);
     }
-    if let Some(sealed) = roller.finish()? {
+    for sealed in roller.finish()? {
         done.push(sealed.commit()?);
         fsutil::failpoint("gc-repacked");
     }

@@ -13,7 +13,7 @@ use crate::error::Result;
 use crate::hash::Hash;
 use crate::reach;
 use crate::repo::Repo;
-use crate::store::{self, Backend, ChunkCodec, ChunkReader, ObjectName, PackEntry};
+use crate::store::{self, Backend, ChunkCodec, ChunkReader, ObjectName, PackEntry, PackFormat};
 use crate::tree::Tree;
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
@@ -166,10 +166,10 @@ fn check_pack(
         Ok(h) => h,
         Err(e) => return Ok(PackCheck::all(&p.rows, format!("bad header: {e}"))),
     };
-    let mut out = check_header(&p, &header);
+    let mut out = check_header(&p, &header.entries);
     if read_data {
         match backend.read(&obj) {
-            Ok(bytes) => check_data(&p, &bytes, codec, &mut out, healed),
+            Ok(bytes) => check_data(&p, &bytes, (codec, header.format), &mut out, healed),
             Err(e) => {
                 let msg = format!("cannot be read: {}", store::cause(&e));
                 return Ok(PackCheck::all(&p.rows, msg));
@@ -181,14 +181,11 @@ fn check_pack(
 
 /// Index rows the pack's own header does not list.
 fn check_header(p: &PackToCheck, header: &[PackEntry]) -> PackCheck {
-    let listed: HashSet<(Hash, u64, u32, u32)> = header
-        .iter()
-        .map(|e| (e.hash, e.offset, e.clen, e.ulen))
-        .collect();
+    let listed: HashSet<&PackEntry> = header.iter().collect();
     let bad: Vec<Hash> = p
         .rows
         .iter()
-        .filter(|e| !listed.contains(&(e.hash, e.offset, e.clen, e.ulen)))
+        .filter(|e| !listed.contains(e))
         .map(|e| e.hash)
         .collect();
     PackCheck {
@@ -204,26 +201,30 @@ fn check_header(p: &PackToCheck, header: &[PackEntry]) -> PackCheck {
     }
 }
 
-/// Decompresses and re-hashes every indexed chunk, and checks the pack's name (a pack whose
-/// damaged chunk was stored anew elsewhere, `healed`, holds damage no index row names; `gc`
-/// rewrites it).
+/// Decompresses every frame and re-hashes every indexed chunk in it, and checks the pack's
+/// name (a pack whose damaged chunk was stored anew elsewhere, `healed`, holds damage no index
+/// row names; `gc` rewrites it). A damaged frame damages every chunk it holds.
 fn check_data(
     p: &PackToCheck,
     bytes: &[u8],
-    codec: &ChunkCodec,
+    (codec, format): (&ChunkCodec, PackFormat),
     out: &mut PackCheck,
     healed: bool,
 ) {
     out.bytes_read = bytes.len() as u64;
     let sum = hex::encode(Sha256::digest(bytes));
     let mut bad_data = 0u64;
-    for e in &p.rows {
-        let Some(c) = bytes.get(e.offset as usize..(e.offset + e.clen as u64) as usize) else {
-            continue; // already counted as a header mismatch
-        };
-        out.chunks_read += 1;
-        if codec.decode(&e.hash, c, e.ulen).is_err() && !out.bad.contains(&e.hash) {
-            out.bad.push(e.hash);
+    // Rows past the pack's end were already counted as header mismatches.
+    let rows: Vec<PackEntry> = p
+        .rows
+        .iter()
+        .filter(|e| e.offset + e.clen as u64 <= bytes.len() as u64)
+        .copied()
+        .collect();
+    out.chunks_read += rows.len() as u64;
+    for h in store::frame::damaged_chunks(codec, format, bytes, &rows) {
+        if !out.bad.contains(&h) {
+            out.bad.push(h);
             bad_data += 1;
         }
     }

@@ -120,9 +120,9 @@ impl Catalog {
     /// The live chunks of one pack, by offset.
     pub fn live_chunks_in_pack(&self, pack_id: i64) -> Result<Vec<PackEntry>> {
         self.pack_entries(
-            "SELECT c.hash, c.offset, c.clen, c.ulen FROM chunks c
+            "SELECT c.hash, c.offset, c.clen, c.ulen, c.inner_offset FROM chunks c
              JOIN temp.live_chunks l ON l.hash = c.hash
-             WHERE c.pack_id = ?1 ORDER BY c.offset",
+             WHERE c.pack_id = ?1 ORDER BY c.offset, c.inner_offset",
             pack_id,
         )
     }

@@ -53,8 +53,10 @@ const SCHEMA_V4: &str = include_str!("../../schema_v4.sql");
 const SCHEMA_V5: &str = include_str!("../../schema_v5.sql");
 /// Migration from version 5 to 6: structure-only tables per site.
 const SCHEMA_V6: &str = include_str!("../../schema_v6.sql");
+/// Migration from version 6 to 7: pack formats and chunks' places inside frames.
+const SCHEMA_V7: &str = include_str!("../../schema_v7.sql");
 /// Schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// An open catalogue: one SQLite connection (in WAL mode, fully synchronous).
 pub struct Catalog {
@@ -130,6 +132,7 @@ impl Catalog {
             (4, SCHEMA_V4),
             (5, SCHEMA_V5),
             (6, SCHEMA_V6),
+            (7, SCHEMA_V7),
         ] {
             if v < to {
                 self.migrate_to(to, sql)?;

@@ -3,7 +3,7 @@
 use super::{Catalog, time_str};
 use crate::error::{Error, Result};
 use crate::hash::Hash;
-use crate::store::pack::{ChunkLocation, PackEntry, PackInfo};
+use crate::store::pack::{ChunkLocation, PackEntry, PackFormat, PackInfo};
 use chrono::Utc;
 use rusqlite::{OptionalExtension, params};
 
@@ -20,7 +20,7 @@ pub struct PackUsage {
     pub chunks: u64,
     /// Of those, the live ones.
     pub live_chunks: u64,
-    /// Compressed bytes of the live ones.
+    /// Stored bytes of the frames holding live ones.
     pub live_bytes: u64,
 }
 
@@ -38,19 +38,31 @@ impl Catalog {
     /// Where the chunk is stored, if indexed.
     pub fn chunk_location(&self, h: &Hash) -> Result<Option<ChunkLocation>> {
         let mut st = self.conn.prepare_cached(
-            "SELECT p.name, c.offset, c.clen, c.ulen FROM chunks c JOIN packs p ON p.id = c.pack_id
-             WHERE c.hash = ?1",
+            "SELECT p.name, p.format, c.offset, c.clen, c.ulen, c.inner_offset
+             FROM chunks c JOIN packs p ON p.id = c.pack_id WHERE c.hash = ?1",
         )?;
-        Ok(st
+        let row = st
             .query_row([&h.0[..]], |r| {
-                Ok(ChunkLocation {
-                    pack: r.get(0)?,
-                    offset: r.get::<_, i64>(1)? as u64,
-                    clen: r.get::<_, i64>(2)? as u32,
-                    ulen: r.get::<_, i64>(3)? as u32,
-                })
+                Ok((
+                    r.get::<_, i64>(1)?,
+                    ChunkLocation {
+                        pack: r.get(0)?,
+                        format: PackFormat::V1,
+                        offset: r.get::<_, i64>(2)? as u64,
+                        clen: r.get::<_, i64>(3)? as u32,
+                        ulen: r.get::<_, i64>(4)? as u32,
+                        inner: r.get::<_, i64>(5)? as u32,
+                    },
+                ))
             })
-            .optional()?)
+            .optional()?;
+        row.map(|(format, loc)| {
+            Ok(ChunkLocation {
+                format: PackFormat::from_number(format)?,
+                ..loc
+            })
+        })
+        .transpose()
     }
 
     /// Records a durable pack and its chunks in one transaction. Call only after the pack file
@@ -60,9 +72,11 @@ impl Catalog {
         // (healing every snapshot that shares it) and its damage row goes.
         self.record_pack(
             info,
-            "INSERT INTO chunks (hash, pack_id, offset, clen, ulen) VALUES (?1, ?2, ?3, ?4, ?5)
+            "INSERT INTO chunks (hash, pack_id, offset, clen, ulen, inner_offset)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT(hash) DO UPDATE SET pack_id = excluded.pack_id,
-                 offset = excluded.offset, clen = excluded.clen, ulen = excluded.ulen
+                 offset = excluded.offset, clen = excluded.clen, ulen = excluded.ulen,
+                 inner_offset = excluded.inner_offset
              WHERE EXISTS (SELECT 1 FROM damaged_chunks d
                            WHERE d.hash = excluded.hash AND d.healed IS NULL)",
         )?;
@@ -75,13 +89,18 @@ impl Catalog {
         self.mark_healed(&hashes)
     }
 
-    /// Records a pack and runs `chunk_sql` (parameters: hash, pack id, offset, clen, ulen) for
-    /// each of its chunks, in one transaction.
+    /// Records a pack and runs `chunk_sql` (parameters: hash, pack id, offset, clen, ulen,
+    /// inner offset) for each of its chunks, in one transaction.
     fn record_pack(&self, info: &PackInfo, chunk_sql: &str) -> Result<()> {
         let tx = self.conn.unchecked_transaction()?;
         tx.execute(
-            "INSERT OR IGNORE INTO packs (name, size, created) VALUES (?1, ?2, ?3)",
-            params![info.name, info.size as i64, time_str(&Utc::now())],
+            "INSERT OR IGNORE INTO packs (name, size, created, format) VALUES (?1, ?2, ?3, ?4)",
+            params![
+                info.name,
+                info.size as i64,
+                time_str(&Utc::now()),
+                info.format.number()
+            ],
         )?;
         let pack_id: i64 =
             tx.query_row("SELECT id FROM packs WHERE name = ?1", [&info.name], |r| {
@@ -95,7 +114,8 @@ impl Catalog {
                     pack_id,
                     e.offset as i64,
                     e.clen as i64,
-                    e.ulen as i64
+                    e.ulen as i64,
+                    e.inner as i64
                 ])?;
             }
         }
@@ -117,7 +137,8 @@ impl Catalog {
     /// The index rows of one pack, by offset.
     pub fn chunks_in_pack(&self, pack_id: i64) -> Result<Vec<PackEntry>> {
         self.pack_entries(
-            "SELECT hash, offset, clen, ulen FROM chunks WHERE pack_id = ?1 ORDER BY offset",
+            "SELECT hash, offset, clen, ulen, inner_offset FROM chunks WHERE pack_id = ?1
+             ORDER BY offset, inner_offset",
             pack_id,
         )
     }
@@ -131,11 +152,12 @@ impl Catalog {
                 r.get::<_, i64>(1)?,
                 r.get::<_, i64>(2)?,
                 r.get::<_, i64>(3)?,
+                r.get::<_, i64>(4)?,
             ))
         })?;
         let mut out = Vec::new();
         for row in rows {
-            let (h, offset, clen, ulen) = row?;
+            let (h, offset, clen, ulen, inner) = row?;
             let hash = Hash(h.try_into().map_err(|_| {
                 Error::Corrupt("chunk hash of the wrong length in the index".into())
             })?);
@@ -144,16 +166,20 @@ impl Catalog {
                 offset: offset as u64,
                 clen: clen as u32,
                 ulen: ulen as u32,
+                inner: inner as u32,
             });
         }
         Ok(out)
     }
 
-    /// Per pack: its chunks, and how many of them (and how many compressed bytes) are live.
+    /// Per pack: its chunks, how many of them are live, and the stored bytes of the frames
+    /// holding live chunks (each frame counted once).
     pub fn pack_usage(&self) -> Result<Vec<PackUsage>> {
         let mut st = self.conn.prepare(
             "SELECT p.id, p.name, p.size, count(c.hash), count(l.hash),
-                    coalesce(sum(CASE WHEN l.hash IS NULL THEN 0 ELSE c.clen END), 0)
+                    coalesce((SELECT sum(f.clen) FROM (SELECT DISTINCT c2.offset, c2.clen
+                        FROM chunks c2 JOIN temp.live_chunks l2 ON l2.hash = c2.hash
+                        WHERE c2.pack_id = p.id) f), 0)
              FROM packs p
              LEFT JOIN chunks c ON c.pack_id = p.id
              LEFT JOIN temp.live_chunks l ON l.hash = c.hash
@@ -177,9 +203,11 @@ impl Catalog {
     pub fn move_chunks(&self, info: &PackInfo) -> Result<()> {
         self.record_pack(
             info,
-            "INSERT INTO chunks (hash, pack_id, offset, clen, ulen) VALUES (?1, ?2, ?3, ?4, ?5)
+            "INSERT INTO chunks (hash, pack_id, offset, clen, ulen, inner_offset)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
              ON CONFLICT (hash) DO UPDATE SET pack_id = excluded.pack_id,
-                offset = excluded.offset, clen = excluded.clen, ulen = excluded.ulen",
+                offset = excluded.offset, clen = excluded.clen, ulen = excluded.ulen,
+                inner_offset = excluded.inner_offset",
         )
     }
 }

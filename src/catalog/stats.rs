@@ -10,7 +10,7 @@ pub struct ChunkTotals {
     pub chunks: u64,
     /// Their plain bytes (each distinct chunk once).
     pub plain: u64,
-    /// Their compressed bytes in the packs.
+    /// Their compressed bytes in the packs (each frame once).
     pub stored: u64,
 }
 
@@ -18,7 +18,10 @@ impl Catalog {
     /// Count and sizes of every indexed chunk.
     pub fn chunk_totals(&self) -> Result<ChunkTotals> {
         let t = self.conn.query_row(
-            "SELECT count(*), coalesce(sum(ulen), 0), coalesce(sum(clen), 0) FROM chunks",
+            "SELECT count(*), coalesce(sum(ulen), 0),
+                    (SELECT coalesce(sum(clen), 0)
+                     FROM (SELECT DISTINCT pack_id, offset, clen FROM chunks))
+             FROM chunks",
             [],
             |r| {
                 Ok(ChunkTotals {

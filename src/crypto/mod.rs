@@ -36,6 +36,8 @@ pub enum Binding<'a> {
     Chunk(&'a Hash),
     /// A pack's header (the chunk list at its end).
     PackHeader,
+    /// A frame of a format-2 pack (one or more chunks; each is checked against its id).
+    Frame,
     /// A store object of a kind (its folder name) under a name.
     Object(&'a str, &'a str),
     /// A secret column of the catalogue (such as a database URL) of one row.
@@ -58,6 +60,7 @@ impl Binding<'_> {
                 v.extend_from_slice(&h.0);
             }
             Binding::PackHeader => part(b"sitesnap-pack-header"),
+            Binding::Frame => part(b"sitesnap-frame"),
             Binding::Object(kind, name) => {
                 part(b"sitesnap-object");
                 part(kind.as_bytes());

@@ -94,12 +94,13 @@ fn index_packs(repo: &Repo, rep: &mut RepairReport) -> Result<()> {
             backend.read_range(&obj, off, len)
         });
         match header {
-            Ok(entries) => {
-                rep.chunks += entries.len() as u64;
+            Ok(header) => {
+                rep.chunks += header.entries.len() as u64;
                 repo.cat.insert_pack(&PackInfo {
                     name,
                     size: o.size,
-                    entries,
+                    format: header.format,
+                    entries: header.entries,
                 })?;
                 rep.packs += 1;
                 fsutil::failpoint("repair-pack");

@@ -143,11 +143,12 @@ pub fn fetch_snapshot(
     rep.fetched_packs = want.len() as u64;
     rep.fetched_bytes = want.iter().map(|o| o.size).sum();
     for o in &want {
-        let (size, entries) = &packs.packs[&o.name.name];
+        let (size, header) = &packs.packs[&o.name.name];
         repo.cat.insert_pack(&PackInfo {
             name: o.name.name.clone(),
             size: *size,
-            entries: entries.clone(),
+            format: header.format,
+            entries: header.entries.clone(),
         })?;
     }
     store_snapshot(repo, remote.as_ref(), &f, &mut rep)?;

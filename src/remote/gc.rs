@@ -97,8 +97,8 @@ pub fn gc(
         ..Default::default()
     };
     let mut gone: Vec<(ObjectName, u64)> = Vec::new();
-    for (pack, (size, entries)) in &packs.packs {
-        if entries.iter().any(|e| referenced.contains(&e.hash)) {
+    for (pack, (size, header)) in &packs.packs {
+        if header.entries.iter().any(|e| referenced.contains(&e.hash)) {
             continue;
         }
         let obj = ObjectName::pack(pack);

@@ -5,7 +5,7 @@ use crate::catalog::ChunkLocation;
 use crate::error::{Error, Result};
 use crate::hash::Hash;
 use crate::store::{
-    self, Backend, ChunkCodec, ChunkIndex, ObjectInfo, ObjectKind, PackEntry, PackInfo,
+    self, Backend, ChunkCodec, ChunkIndex, ObjectInfo, ObjectKind, PackHeader, PackInfo,
 };
 use std::collections::{BTreeMap, HashMap};
 
@@ -15,7 +15,7 @@ pub(crate) struct RemotePacks {
     /// A chunk's first place.
     pub at: HashMap<Hash, ChunkLocation>,
     /// Every pack read: its size and header entries.
-    pub packs: BTreeMap<String, (u64, Vec<PackEntry>)>,
+    pub packs: BTreeMap<String, (u64, PackHeader)>,
     /// Packs whose header cannot be read.
     pub bad: Vec<String>,
     /// Packs listed (read or skipped).
@@ -39,19 +39,21 @@ impl RemotePacks {
             let header = store::pack::read_header_with(&n, info.size, codec, |o, l| {
                 remote.read_range(&info.name, o, l)
             });
-            let Ok(entries) = header else {
+            let Ok(header) = header else {
                 out.bad.push(n);
                 continue;
             };
-            for e in &entries {
+            for e in &header.entries {
                 out.at.entry(e.hash).or_insert_with(|| ChunkLocation {
                     pack: n.clone(),
+                    format: header.format,
                     offset: e.offset,
                     clen: e.clen,
                     ulen: e.ulen,
+                    inner: e.inner,
                 });
             }
-            out.packs.insert(n, (info.size, entries));
+            out.packs.insert(n, (info.size, header));
         }
         Ok(out)
     }

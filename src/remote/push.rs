@@ -18,7 +18,9 @@ use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::hash::Hash;
 use crate::repo::Repo;
-use crate::store::{self, Backend, ObjectInfo, ObjectKind, ObjectName, PackEntry, PackRoller};
+use crate::store::{
+    self, Backend, FrameCache, ObjectInfo, ObjectKind, ObjectName, PackEntry, PackFormat, PackRoller,
+};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Instant;
@@ -120,7 +122,7 @@ struct PackPlan {
     /// None of their chunks is there: sent as they are.
     whole: Vec<ObjectInfo>,
     /// Some are: the missing chunks of each go up in new packs.
-    partial: Vec<(String, Vec<PackEntry>)>,
+    partial: Vec<(String, PackFormat, Vec<PackEntry>)>,
 }
 
 /// Reads what the remote's packs hold (their headers: the local copy's when the pack is here
@@ -146,8 +148,8 @@ fn plan_packs(
             false => remote,
         };
         // A pack whose header cannot be read counts as holding nothing.
-        if let Ok(entries) = header(from, o) {
-            there.extend(entries.iter().map(|e| e.hash));
+        if let Ok(h) = header(from, o) {
+            there.extend(h.entries.iter().map(|e| e.hash));
         }
     }
     let mut plan = PackPlan {
@@ -155,7 +157,8 @@ fn plan_packs(
         partial: Vec::new(),
     };
     for o in send {
-        let entries = header(local, &o)?;
+        let h = header(local, &o)?;
+        let entries = h.entries;
         let missing: Vec<PackEntry> = entries
             .iter()
             .filter(|e| !there.contains(&e.hash))
@@ -169,7 +172,7 @@ fn plan_packs(
             rep.packs_deduplicated += 1;
         } else {
             rep.packs_repacked += 1;
-            plan.partial.push((o.name.name, missing));
+            plan.partial.push((o.name.name, h.format, missing));
         }
     }
     Ok(plan)
@@ -180,7 +183,7 @@ fn plan_packs(
 fn repack(
     repo: &Repo,
     remote: &Arc<dyn Backend>,
-    partial: &[(String, Vec<PackEntry>)],
+    partial: &[(String, PackFormat, Vec<PackEntry>)],
 ) -> Result<(u64, u64)> {
     let local = repo.backend();
     let codec = repo.codec();
@@ -195,12 +198,15 @@ fn repack(
         }
         Ok(())
     };
-    for (pack, entries) in partial {
+    let mut frames = FrameCache::default();
+    for (pack, format, entries) in partial {
         for e in entries {
-            let r = local
-                .read_range(&ObjectName::pack(pack), e.offset, e.clen as usize)
-                .and_then(|stored| codec.decode(&e.hash, &stored, e.ulen).map(|_| stored))
-                .and_then(|stored| roller.add(e.hash, &stored, e.ulen));
+            let obj = ObjectName::pack(pack);
+            let r = frames
+                .chunk(&codec, pack, *format, e, || {
+                    local.read_range(&obj, e.offset, e.clen as usize)
+                })
+                .and_then(|data| roller.add_chunk(e.hash, &data));
             match r {
                 Ok(p) => sent(p)?,
                 Err(err) => {
@@ -210,7 +216,9 @@ fn repack(
             }
         }
     }
-    sent(roller.finish()?)?;
+    for p in roller.finish()? {
+        sent(Some(p))?;
+    }
     Ok(done)
 }
 

@@ -11,7 +11,10 @@ use crate::error::Result;
 use crate::hash::Hash;
 use crate::objects::{Manifest, decode_blob_list};
 use crate::repo::Repo;
-use crate::store::{self, Backend, ChunkCodec, ObjectInfo, ObjectKind, ObjectName, PackEntry};
+use crate::store::{
+    self, Backend, ChunkCodec, FrameCache, ObjectInfo, ObjectKind, ObjectName, PackEntry,
+    PackFormat, PackHeader,
+};
 use crate::tree::Tree;
 use crate::verify::{DamagedSnapshot, PackProblem, snapshot_damage};
 use sha2::{Digest, Sha256};
@@ -64,7 +67,7 @@ pub struct RemoteVerifyReport {
 /// What the remote's packs hold: where each chunk is, and which chunks are damaged.
 #[derive(Default)]
 struct Packs {
-    at: HashMap<Hash, (String, PackEntry)>,
+    at: HashMap<Hash, (String, PackFormat, PackEntry)>,
     bad: HashSet<Hash>,
 }
 
@@ -142,20 +145,21 @@ fn check_packs(r: &Remote, read_data: bool, rep: &mut RemoteVerifyReport) -> Res
     let mut packs = Packs::default();
     for info in r.backend.list(ObjectKind::Pack)? {
         rep.packs += 1;
-        let (entries, problem) = if read_data {
+        let (header, problem) = if read_data {
             read_pack(r, &info, rep, &mut packs.bad)?
         } else {
             let obj = &info.name;
             match store::pack::read_header_with(&obj.name, info.size, &r.codec, |o, l| {
                 r.backend.read_range(obj, o, l)
             }) {
-                Ok(e) => (e, None),
+                Ok(h) => (h, None),
                 Err(e) => (
-                    Vec::new(),
+                    no_entries(),
                     Some(format!("bad header: {}", store::cause(&e))),
                 ),
             }
         };
+        let (format, entries) = (header.format, header.entries);
         if let Some(problem) = problem {
             let damaged_chunks = entries
                 .iter()
@@ -168,20 +172,29 @@ fn check_packs(r: &Remote, read_data: bool, rep: &mut RemoteVerifyReport) -> Res
             });
         }
         for e in entries {
-            packs.at.insert(e.hash, (info.name.name.clone(), e));
+            packs.at.insert(e.hash, (info.name.name.clone(), format, e));
         }
     }
     Ok(packs)
 }
 
+/// A header listing nothing (of a pack whose own header cannot be read).
+fn no_entries() -> PackHeader {
+    PackHeader {
+        format: PackFormat::V2,
+        entries: Vec::new(),
+    }
+}
+
 /// Downloads one pack, checks its SHA-256 against its name and decodes every chunk its header
-/// lists (the damaged ones go to `bad`); returns its entries and what is wrong with it.
+/// lists, each frame once (the damaged ones go to `bad`); returns its header and what is
+/// wrong with it.
 fn read_pack(
     r: &Remote,
     info: &ObjectInfo,
     rep: &mut RemoteVerifyReport,
     bad: &mut HashSet<Hash>,
-) -> Result<(Vec<PackEntry>, Option<String>)> {
+) -> Result<(PackHeader, Option<String>)> {
     let bytes = r.backend.read(&info.name)?;
     rep.bytes_read += bytes.len() as u64;
     let name = &info.name.name;
@@ -191,24 +204,20 @@ fn read_pack(
             .unwrap_or_default()
             .to_vec())
     };
-    let entries = match store::pack::read_header_with(name, bytes.len() as u64, &r.codec, slice) {
-        Ok(e) => e,
+    let header = match store::pack::read_header_with(name, bytes.len() as u64, &r.codec, slice) {
+        Ok(h) => h,
         Err(e) => {
             return Ok((
-                Vec::new(),
+                no_entries(),
                 Some(format!("bad header: {}", store::cause(&e))),
             ));
         }
     };
-    let mut damaged = 0u64;
-    for e in &entries {
-        rep.chunks_read += 1;
-        let c = &bytes[e.offset as usize..(e.offset + e.clen as u64) as usize];
-        if r.codec.decode(&e.hash, c, e.ulen).is_err() {
-            bad.insert(e.hash);
-            damaged += 1;
-        }
-    }
+    rep.chunks_read += header.entries.len() as u64;
+    let damaged_list =
+        store::frame::damaged_chunks(&r.codec, header.format, &bytes, &header.entries);
+    let damaged = damaged_list.len() as u64;
+    bad.extend(damaged_list);
     let problem = if damaged > 0 {
         Some(format!(
             "{damaged} chunk(s) cannot be opened or do not match their hash"
@@ -218,7 +227,7 @@ fn read_pack(
     } else {
         None
     };
-    Ok((entries, problem))
+    Ok((header, problem))
 }
 
 /// Decodes every manifest; the unreadable ones are reported.
@@ -318,12 +327,14 @@ fn read_tree(
         return Ok(None);
     }
     let mut buf = Vec::new();
+    let mut frames = FrameCache::default();
     for c in chunks {
-        let (pack, e) = &packs.at[c];
-        let stored = r
-            .backend
-            .read_range(&ObjectName::pack(pack), e.offset, e.clen as usize)?;
-        match r.codec.decode(c, &stored, e.ulen) {
+        let (pack, format, e) = &packs.at[c];
+        let stored = || {
+            r.backend
+                .read_range(&ObjectName::pack(pack), e.offset, e.clen as usize)
+        };
+        match frames.chunk(&r.codec, pack, *format, e, stored) {
             Ok(plain) => buf.extend_from_slice(&plain),
             Err(_) => return Ok(None),
         }

@@ -98,6 +98,8 @@ pub fn write_tree(repo: &Repo, t: &Tree, dest: &Path, snap: &str) -> Result<()> 
         apply_meta(&p, e)?;
     }
     let files: Vec<&Entry> = t.entries.iter().filter(|e| e.kind == Kind::File).collect();
+    /// Files a worker takes at a time.
+    const BATCH: usize = 64;
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
     let workers = std::thread::available_parallelism()
@@ -116,24 +118,28 @@ pub fn write_tree(repo: &Repo, t: &Tree, dest: &Path, snap: &str) -> Result<()> 
                         if failed.load(Ordering::Relaxed) {
                             return Ok(());
                         }
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(e) = files.get(i) else {
+                        // Runs of neighbouring files: they share frames, which each
+                        // reader then decompresses once.
+                        let i = next.fetch_add(BATCH, Ordering::Relaxed);
+                        if i >= files.len() {
                             return Ok(());
-                        };
-                        let p = dest.join(e.rel_path());
-                        let res = write_file(&mut reader, e, &p);
-                        if res.is_ok() {
-                            crate::progress::add(e.size, 1);
                         }
-                        if let Err(err) = res {
-                            failed.store(true, Ordering::Relaxed);
-                            return Err(match err {
-                                Error::Corrupt(m) => Error::Corrupt(format!(
-                                    "snapshot {snap}, file {}: {m}",
-                                    e.path_str()
-                                )),
-                                other => other,
-                            });
+                        for e in &files[i..(i + BATCH).min(files.len())] {
+                            let p = dest.join(e.rel_path());
+                            let res = write_file(&mut reader, e, &p);
+                            if res.is_ok() {
+                                crate::progress::add(e.size, 1);
+                            }
+                            if let Err(err) = res {
+                                failed.store(true, Ordering::Relaxed);
+                                return Err(match err {
+                                    Error::Corrupt(m) => Error::Corrupt(format!(
+                                        "snapshot {snap}, file {}: {m}",
+                                        e.path_str()
+                                    )),
+                                    other => other,
+                                });
+                            }
                         }
                     }
                 })

@@ -2,16 +2,12 @@
 //! reused per-thread context, and decoding (decompress, then check against the hash). Every
 //! chunk read anywhere goes through [`decode_chunk`].
 
+use super::pack::{MAX_FRAME, PackFormat};
 use crate::crypto::{Binding, MasterKey};
 use crate::error::{Error, Result};
 use crate::hash::Hash;
 use std::cell::RefCell;
 use std::sync::Arc;
-
-/// The first 8 bytes of every pack of an unencrypted repository.
-pub const PACK_MAGIC: &[u8; 8] = b"SSNPACK1";
-/// The first 8 bytes of every pack of an encrypted repository (sealed chunks and header).
-pub const PACK_MAGIC_SEALED: &[u8; 8] = b"SSNPACKS";
 
 /// Content-defined chunking parameters and zstd level for one kind of stream.
 #[derive(Debug, Clone, Copy)]
@@ -177,17 +173,89 @@ impl ChunkCodec {
         }
     }
 
-    /// The magic bytes packs of this codec start with.
+    /// The magic bytes new packs of this codec start with (format 2).
     pub fn pack_magic(&self) -> &'static [u8; 8] {
+        PackFormat::V2.magic(self.is_sealed())
+    }
+
+    /// The stored bytes of a format-2 frame holding `plain` (one or more chunks back to back):
+    /// one zstd frame, sealed as one message bound to "frame" in an encrypted repository.
+    pub fn encode_frame(&self, plain: &[u8], level: i32) -> Result<Vec<u8>> {
+        let c = compress_chunk(plain, level)?;
         match &self.key {
-            Some(_) => PACK_MAGIC_SEALED,
-            None => PACK_MAGIC,
+            Some(k) => k.seal(Binding::Frame, &c),
+            None => Ok(c),
         }
+    }
+
+    /// The plain bytes of a stored frame of a `format` pack, read to get chunk `id` of plain
+    /// length `ulen` (named in messages; in format 1 the frame is that chunk, sealed bound to
+    /// its id). Not checked against any id: see [`ChunkCodec::chunk_of`].
+    pub fn open_frame(
+        &self,
+        format: PackFormat,
+        id: &Hash,
+        stored: &[u8],
+        ulen: u32,
+    ) -> Result<Vec<u8>> {
+        let binding = match format {
+            PackFormat::V1 => Binding::Chunk(id),
+            PackFormat::V2 => Binding::Frame,
+        };
+        let opened;
+        let c = match &self.key {
+            Some(k) => {
+                opened = k.open(binding, stored, &format!("chunk {}", id.short()))?;
+                &opened[..]
+            }
+            None => stored,
+        };
+        let cap = match format {
+            PackFormat::V1 => ulen as u64,
+            PackFormat::V2 => frame_size(id, c)?,
+        };
+        decompress(id, c, cap as u32)
+    }
+
+    /// Chunk `id` from its frame's plain bytes, at `inner`, `ulen` long, checked against id.
+    pub fn chunk_of(&self, id: &Hash, frame: &[u8], inner: u32, ulen: u32) -> Result<Vec<u8>> {
+        let (start, end) = (inner as usize, inner as usize + ulen as usize);
+        let data = frame.get(start..end).ok_or_else(|| {
+            Error::Corrupt(format!("chunk {} lies outside its frame", id.short()))
+        })?;
+        if self.id(data) != *id {
+            return Err(mismatch(id));
+        }
+        Ok(data.to_vec())
+    }
+
+    /// Opens a stored frame and takes chunk `e` out of it (one-off reads; readers of many
+    /// chunks keep frames in a [`super::frame::FrameCache`]).
+    pub fn decode_entry(
+        &self,
+        format: PackFormat,
+        e: &super::pack::PackEntry,
+        stored: &[u8],
+    ) -> Result<Vec<u8>> {
+        let frame = self.open_frame(format, &e.hash, stored, e.ulen)?;
+        self.chunk_of(&e.hash, &frame, e.inner, e.ulen)
     }
 }
 
 fn mismatch(hash: &Hash) -> Error {
     Error::Corrupt(format!("chunk {} does not match its hash", hash.short()))
+}
+
+/// The plain size a format-2 zstd frame says it holds (written by every compressor here),
+/// refused when missing or beyond [`MAX_FRAME`].
+fn frame_size(id: &Hash, compressed: &[u8]) -> Result<u64> {
+    match zstd::zstd_safe::get_frame_content_size(compressed) {
+        Ok(Some(n)) if n <= MAX_FRAME => Ok(n),
+        _ => Err(Error::Corrupt(format!(
+            "chunk {}: its frame does not say a valid size",
+            id.short()
+        ))),
+    }
 }
 
 /// Decompresses one chunk's zstd frame to at most `ulen` bytes.

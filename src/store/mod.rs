@@ -1,7 +1,8 @@
 //! The content store: chunking, pack files and reading chunks back, over a [`Backend`] that
 //! says where objects live. A pack (`pack`) is written through an upload, made durable (locally:
 //! fsync, rename to `data/<xx>/<sha256 of the pack>`, fsync of the folder) and only then indexed
-//! in the catalogue. Every chunk read is decompressed and checked against its hash. The store
+//! in the catalogue. Every chunk read is decompressed (its frame, once) and checked against
+//! its hash. The store
 //! never deletes a pack that is still indexed; only `gc` removes packs.
 //!
 //! Only this module knows the on-disk layout of a local repository's `data/` folder
@@ -9,6 +10,7 @@
 
 pub mod backend;
 pub mod chunk;
+pub mod frame;
 pub mod index;
 pub mod pack;
 pub mod reader;
@@ -26,10 +28,11 @@ pub use chunk::{
     ChunkCodec, ChunkParams, DUMP_CHUNKS, FILE_CHUNKS, TREE_CHUNKS, ZSTD_LEVEL, compress_chunk,
     decode_chunk, hash_bytes,
 };
+pub use frame::{Frame, FrameCache};
 pub use index::{ChunkIndex, IndexOpener};
 pub use pack::{
-    ChunkLocation, HEADER_ENTRY, PACK_MAGIC, PACK_OVERHEAD, PACK_TARGET, PackEntry, PackInfo,
-    read_pack_header,
+    ChunkLocation, HEADER_ENTRY, PACK_MAGIC, PACK_OVERHEAD, PACK_TARGET, PackEntry, PackFormat,
+    PackHeader, PackInfo, read_pack_header,
 };
 pub use reader::{BlobReader, ChunkReader};
 #[cfg(feature = "s3")]

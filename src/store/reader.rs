@@ -1,8 +1,10 @@
-//! Reading chunks back: the catalogue's index says which pack and byte range hold a chunk, the
-//! backend reads that range, and [`decode_chunk`] checks it against its hash.
+//! Reading chunks back: the catalogue's index says which pack, frame and place in the frame hold
+//! a chunk, the backend reads the frame, and the chunk cut from it is checked against its id.
+//! A reader keeps its last frames opened, so reading a frame's chunks in turn opens it once.
 
 use super::backend::{Backend, LocalBackend, ObjectName};
 use super::chunk::ChunkCodec;
+use super::frame::FrameCache;
 use super::index::ChunkIndex;
 use super::pack::ChunkLocation;
 use crate::error::{Error, Result};
@@ -16,6 +18,7 @@ pub struct ChunkReader<'a> {
     backend: Arc<dyn Backend>,
     codec: ChunkCodec,
     cat: &'a dyn ChunkIndex,
+    frames: FrameCache,
 }
 
 impl<'a> ChunkReader<'a> {
@@ -35,6 +38,7 @@ impl<'a> ChunkReader<'a> {
             backend,
             codec,
             cat,
+            frames: FrameCache::default(),
         }
     }
 
@@ -49,19 +53,24 @@ impl<'a> ChunkReader<'a> {
     /// Reads, decompresses and verifies a chunk at a known place.
     pub fn read_at(&mut self, hash: &Hash, loc: &ChunkLocation) -> Result<Vec<u8>> {
         let short = &loc.pack[..8.min(loc.pack.len())];
-        let buf = self
-            .backend
-            .read_range(&ObjectName::pack(&loc.pack), loc.offset, loc.clen as usize)
-            .map_err(|e| {
-                Error::Corrupt(format!(
-                    "pack {short} holding chunk {}: {}",
-                    hash.short(),
-                    super::cause(&e)
-                ))
-            })?;
-        self.codec
-            .decode(hash, &buf, loc.ulen)
-            .map_err(|e| Error::Corrupt(format!("{e} (in pack {short})")))
+        let backend = &self.backend;
+        let read = || {
+            backend
+                .read_range(&ObjectName::pack(&loc.pack), loc.offset, loc.clen as usize)
+                .map_err(|e| {
+                    Error::Corrupt(format!(
+                        "pack {short} holding chunk {}: {}",
+                        hash.short(),
+                        super::cause(&e)
+                    ))
+                })
+        };
+        self.frames
+            .chunk(&self.codec, &loc.pack, loc.format, &loc.entry(*hash), read)
+            .map_err(|e| match e {
+                Error::Corrupt(m) if m.starts_with("pack ") => Error::Corrupt(m),
+                e => Error::Corrupt(format!("{e} (in pack {short})")),
+            })
     }
 
     /// Writes a whole blob (list of chunks) into `w`.

@@ -1,12 +1,14 @@
-//! Writing packs. [`PackWriter`] writes one pack through a backend upload; [`PackRoller`] fills
-//! packs up to [`PACK_TARGET`] and is shared by snapshot writing ([`ChunkSink`]) and gc's
-//! repack. A pack is durable before it is indexed: its upload is committed (locally: fsync,
+//! Writing packs (always format 2). [`PackWriter`] writes one pack of frames through a backend
+//! upload; [`PackRoller`] fills packs up to [`PACK_TARGET`] and is shared by snapshot writing
+//! ([`ChunkSink`]) and gc's repack. Small chunks are grouped into sections
+//! ([`super::frame`]), each compressed as one frame on the thread that filled it. A pack is durable before it is indexed: its upload is committed (locally: fsync,
 //! rename into place, fsync of the folder) and only then recorded in the catalogue.
 
 use super::backend::{Backend, ObjectKind, ObjectName, Upload};
 use super::chunk::{ChunkCodec, ChunkParams, ZSTD_LEVEL, cut_bytes};
+use super::frame::{Frame, Section, groupable};
 use super::index::{ChunkIndex, IndexOpener};
-use super::pack::{PACK_TARGET, PackEntry, PackInfo, encode_header};
+use super::pack::{PACK_TARGET, PackEntry, PackFormat, PackInfo, encode_header};
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::hash::Hash;
@@ -49,16 +51,19 @@ impl PackWriter {
         Ok(())
     }
 
-    /// Appends one chunk's stored bytes (from [`ChunkCodec::encode`]).
-    pub fn add(&mut self, hash: Hash, compressed: &[u8], ulen: u32) -> Result<()> {
+    /// Appends one frame: its stored bytes, and an entry per chunk it holds.
+    pub fn add_frame(&mut self, frame: &Frame) -> Result<()> {
         let offset = self.len;
-        self.write(compressed)?;
-        self.entries.push(PackEntry {
-            hash,
-            offset,
-            clen: compressed.len() as u32,
-            ulen,
-        });
+        self.write(&frame.stored)?;
+        for c in &frame.chunks {
+            self.entries.push(PackEntry {
+                hash: c.hash,
+                offset,
+                clen: frame.stored.len() as u32,
+                ulen: c.ulen,
+                inner: c.inner,
+            });
+        }
         Ok(())
     }
 
@@ -84,7 +89,7 @@ impl PackWriter {
 
     /// Writes the header and flushes the pack; it is not durable until [`SealedPack::commit`].
     pub fn seal(mut self) -> Result<SealedPack> {
-        let header = encode_header(&self.codec, &self.entries)?;
+        let header = encode_header(&self.codec, PackFormat::V2, &self.entries)?;
         self.write(&header)?;
         self.up.flush_all()?;
         Ok(SealedPack {
@@ -111,17 +116,20 @@ impl SealedPack {
         Ok(PackInfo {
             name: self.name,
             size: self.len,
+            format: PackFormat::V2,
             entries: self.entries,
         })
     }
 }
 
 /// Fills packs one after another: each reaching [`PACK_TARGET`] bytes is sealed and handed
-/// back. Used by the capture's pack-writer thread and by gc's repack.
+/// back. Used by the capture's pack-writer thread (with frames compressed elsewhere) and by
+/// gc's repack (with plain chunks it groups itself).
 pub struct PackRoller {
     backend: Arc<dyn Backend>,
     codec: ChunkCodec,
     cur: Option<PackWriter>,
+    section: Section,
 }
 
 impl PackRoller {
@@ -131,24 +139,50 @@ impl PackRoller {
             backend,
             codec,
             cur: None,
+            section: Section::new(ZSTD_LEVEL),
         }
     }
 
-    /// Adds a chunk; returns the pack it filled, sealed, if it filled one.
-    pub fn add(&mut self, hash: Hash, compressed: &[u8], ulen: u32) -> Result<Option<SealedPack>> {
+    /// Adds a frame; returns the pack it filled, sealed, if it filled one.
+    pub fn add_frame(&mut self, frame: &Frame) -> Result<Option<SealedPack>> {
         if self.cur.is_none() {
             self.cur = Some(PackWriter::create(&*self.backend, self.codec.clone())?);
         }
         let w = self.cur.as_mut().expect("open");
-        w.add(hash, compressed, ulen)?;
+        w.add_frame(frame)?;
         if w.len() >= PACK_TARGET {
             return Ok(Some(self.cur.take().expect("open").seal()?));
         }
         Ok(None)
     }
 
-    /// Seals the last, partly filled pack (`None` if it holds nothing).
-    pub fn finish(mut self) -> Result<Option<SealedPack>> {
+    /// Adds a chunk's plain bytes: a small, compressible one joins the open section
+    /// (compressed when it is full), any other is a frame of its own. Returns the pack it filled, if any.
+    pub fn add_chunk(&mut self, hash: Hash, data: &[u8]) -> Result<Option<SealedPack>> {
+        if !groupable(data) {
+            let frame = Frame::single(&self.codec, hash, data, ZSTD_LEVEL)?;
+            return self.add_frame(&frame);
+        }
+        if !self.section.push(hash, data) {
+            return Ok(None);
+        }
+        let frame = self.section.take().seal(&self.codec)?;
+        self.add_frame(&frame)
+    }
+
+    /// Seals the last, partly filled pack (`None` if it holds nothing), after the open
+    /// section; returns the packs sealed (two when the section filled one).
+    pub fn finish(mut self) -> Result<Vec<SealedPack>> {
+        let mut out = Vec::new();
+        if !self.section.is_empty() {
+            let frame = self.section.take().seal(&self.codec)?;
+            out.extend(self.add_frame(&frame)?);
+        }
+        out.extend(self.finish_pack()?);
+        Ok(out)
+    }
+
+    fn finish_pack(&mut self) -> Result<Option<SealedPack>> {
         match self.cur.take() {
             Some(w) if !w.is_empty() => Ok(Some(w.seal()?)),
             Some(w) => {
@@ -216,18 +250,12 @@ impl Drop for CloseOnDrop {
     }
 }
 
-struct PackItem {
-    hash: Hash,
-    compressed: Vec<u8>,
-    ulen: u32,
-}
-
 /// What the pack-writer thread works with.
 struct WriterJob {
     backend: Arc<dyn Backend>,
     codec: ChunkCodec,
     index: Arc<dyn IndexOpener>,
-    rx: crossbeam_channel::Receiver<PackItem>,
+    rx: crossbeam_channel::Receiver<Frame>,
     budget: Arc<Budget>,
     stop: Arc<AtomicBool>,
 }
@@ -252,13 +280,13 @@ fn sync_packs(
 /// Fills packs from the channel and passes each sealed one to the sync thread.
 fn fill_packs(job: &WriterJob, stx: &crossbeam_channel::Sender<SealedPack>) -> Result<()> {
     let mut roller = PackRoller::new(job.backend.clone(), job.codec.clone());
-    for item in &job.rx {
+    for frame in &job.rx {
         if job.stop.load(Ordering::SeqCst) {
             break;
         }
-        let n = item.compressed.len();
-        let sealed = roller.add(item.hash, &item.compressed, item.ulen)?;
-        drop(item);
+        let n = frame.stored.len();
+        let sealed = roller.add_frame(&frame)?;
+        drop(frame);
         job.budget.give(n);
         if let Some(sealed) = sealed
             && stx.send(sealed).is_err()
@@ -268,8 +296,10 @@ fn fill_packs(job: &WriterJob, stx: &crossbeam_channel::Sender<SealedPack>) -> R
     }
     if job.stop.load(Ordering::SeqCst) {
         roller.discard();
-    } else if let Some(sealed) = roller.finish()? {
-        let _ = stx.send(sealed);
+    } else {
+        for sealed in roller.finish()? {
+            let _ = stx.send(sealed);
+        }
     }
     Ok(())
 }
@@ -296,19 +326,21 @@ fn write_packs(job: WriterJob) -> Result<Vec<PackInfo>> {
 
 /// Deduplicating chunk sink shared by capture workers. Callers hash and compress on their own
 /// threads (one zstd context each); the dedup check consults the set of chunks this session
-/// already took, then the catalogue's index through a pool of read connections (one per
-/// concurrent caller, so callers never queue behind one SQLite connection). New chunks go to
-/// the pack-writer thread, which fills packs up to `PACK_TARGET` and hands each sealed pack to
+/// already took (including chunks still waiting in an open section), then the catalogue's index
+/// through a pool of read connections (one per concurrent caller, so callers never queue behind
+/// one SQLite connection). A new small chunk joins the open section of its zstd level; the
+/// caller that fills a section compresses it as one frame. Frames go to the pack-writer thread, which fills packs up to `PACK_TARGET` and hands each sealed pack to
 /// a sync thread; that one commits it and only then indexes it, while the writer fills the next
 /// pack. A capture that fails calls `abort`: the pack being filled is dropped unindexed (packs
 /// already sealed are made durable and indexed, and are reused by the next capture).
 pub struct ChunkSink {
     codec: ChunkCodec,
     seen: Mutex<HashSet<Hash>>,
+    sections: Mutex<Vec<Section>>,
     aborted: Arc<AtomicBool>,
     lookups: Mutex<Vec<Box<dyn ChunkIndex + Send>>>,
     index: Arc<dyn IndexOpener>,
-    tx: RwLock<Option<crossbeam_channel::Sender<PackItem>>>,
+    tx: RwLock<Option<crossbeam_channel::Sender<Frame>>>,
     budget: Arc<Budget>,
     writer: Mutex<Option<std::thread::JoinHandle<Result<Vec<PackInfo>>>>>,
     /// What this sink added.
@@ -324,7 +356,7 @@ impl ChunkSink {
         codec: ChunkCodec,
     ) -> Result<Self> {
         let reader = index.open_index()?;
-        let (tx, rx) = crossbeam_channel::unbounded::<PackItem>();
+        let (tx, rx) = crossbeam_channel::unbounded::<Frame>();
         let budget = Arc::new(Budget {
             state: Mutex::new((0, false)),
             cv: Condvar::new(),
@@ -345,6 +377,7 @@ impl ChunkSink {
         Ok(ChunkSink {
             codec,
             seen: Mutex::new(HashSet::new()),
+            sections: Mutex::new(Vec::new()),
             aborted,
             lookups: Mutex::new(vec![reader]),
             index,
@@ -383,21 +416,37 @@ impl ChunkSink {
         if !self.seen.lock().expect("sink lock").insert(h) || self.indexed(&h)? {
             return Ok(());
         }
-        let c = self.codec.encode(&h, data, level)?;
-        self.stats
-            .bytes_added
-            .fetch_add(c.len() as u64, Ordering::Relaxed);
         self.stats.chunks_added.fetch_add(1, Ordering::Relaxed);
         fsutil::failpoint("chunk-stored");
-        let n = c.len();
-        self.budget.take(n);
-        let item = PackItem {
-            hash: h,
-            compressed: c,
-            ulen: data.len() as u32,
+        if !groupable(data) {
+            return self.send(Frame::single(&self.codec, h, data, level)?);
+        }
+        let full = {
+            let mut sections = self.sections.lock().expect("sink sections");
+            let i = match sections.iter().position(|s| s.level() == level) {
+                Some(i) => i,
+                None => {
+                    sections.push(Section::new(level));
+                    sections.len() - 1
+                }
+            };
+            sections[i].push(h, data).then(|| sections[i].take())
         };
+        match full {
+            Some(section) => self.send(section.seal(&self.codec)?),
+            None => Ok(()),
+        }
+    }
+
+    /// Hands a frame to the pack writer (waiting while too many bytes are in flight).
+    fn send(&self, frame: Frame) -> Result<()> {
+        let n = frame.stored.len();
+        self.stats
+            .bytes_added
+            .fetch_add(n as u64, Ordering::Relaxed);
+        self.budget.take(n);
         let sent = match &*self.tx.read().expect("sink tx") {
-            Some(tx) => tx.send(item).is_ok(),
+            Some(tx) => tx.send(frame).is_ok(),
             None => false,
         };
         if sent {
@@ -406,6 +455,15 @@ impl ChunkSink {
             self.budget.give(n);
             Err(self.writer_error())
         }
+    }
+
+    /// Compresses and sends the sections still open.
+    fn flush_sections(&self) -> Result<()> {
+        let open = std::mem::take(&mut *self.sections.lock().expect("sink sections"));
+        for s in open.into_iter().filter(|s| !s.is_empty()) {
+            self.send(s.seal(&self.codec)?)?;
+        }
+        Ok(())
     }
 
     fn writer_error(&self) -> Error {
@@ -451,14 +509,20 @@ impl ChunkSink {
     /// capture that fails on small input leaves the catalogue as it was.
     pub fn abort(&self) {
         self.aborted.store(true, Ordering::SeqCst);
+        self.sections.lock().expect("sink sections").clear();
         self.tx.write().expect("sink tx").take();
         if let Some(h) = self.writer.lock().expect("sink writer").take() {
             let _ = h.join();
         }
     }
 
-    /// Flushes the last pack and waits until every pack is durable and indexed.
+    /// Flushes the open sections and the last pack and waits until every pack is durable and
+    /// indexed.
     pub fn finish(&self) -> Result<Vec<PackInfo>> {
+        if let Err(e) = self.flush_sections() {
+            self.abort();
+            return Err(e);
+        }
         self.tx.write().expect("sink tx").take();
         match self.writer.lock().expect("sink writer").take() {
             Some(h) => h

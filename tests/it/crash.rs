@@ -66,21 +66,28 @@ fn check_index(repo: &Path) {
                 .map(|e| (e.hash.0, e))
                 .collect();
         let mut st = c
-            .prepare("SELECT hash, offset, clen, ulen FROM chunks WHERE pack_id = ?1")
+            .prepare("SELECT hash, offset, clen, ulen, inner_offset FROM chunks WHERE pack_id = ?1")
             .unwrap();
-        let rows: Vec<(Vec<u8>, i64, i64, i64)> = st
-            .query_map([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        let rows: Vec<(Vec<u8>, i64, i64, i64, i64)> = st
+            .query_map([id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+            })
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap();
-        for (hash, offset, clen, ulen) in rows {
+        for (hash, offset, clen, ulen, inner) in rows {
             let h: [u8; 32] = hash.try_into().unwrap();
             let e = header
                 .get(&h)
                 .unwrap_or_else(|| panic!("pack {name}'s header lacks an indexed chunk"));
             assert_eq!(
-                (e.offset as i64, e.clen as i64, e.ulen as i64),
-                (offset, clen, ulen)
+                (
+                    e.offset as i64,
+                    e.clen as i64,
+                    e.ulen as i64,
+                    e.inner as i64
+                ),
+                (offset, clen, ulen, inner)
             );
             let data = reader.read(&sitesnap::hash::Hash(h)).unwrap();
             assert_eq!(data.len() as i64, ulen);

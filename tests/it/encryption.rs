@@ -351,7 +351,7 @@ fn verify_finds_a_flipped_byte_in_a_sealed_chunk() {
         .collect();
     assert!(!packs.is_empty());
     for pk in &packs {
-        assert_eq!(&fs::read(pk).unwrap()[..8], b"SSNPACKS");
+        assert_eq!(&fs::read(pk).unwrap()[..8], b"SSNPACS2");
         assert!(sitesnap::store::read_pack_header(pk).is_err());
     }
     let mut b = fs::read(&packs[0]).unwrap();

@@ -35,6 +35,7 @@ mod run_share;
 mod site_set;
 mod smoke;
 mod snapshot;
+mod solid;
 mod summaries;
 mod ux;
 mod verify;

@@ -269,15 +269,23 @@ fn gc_keeps_what_the_store_manifests_name_and_removes_store_garbage() {
 
 /// Turns a v2 repository into what an older sitesnap left: no store objects besides packs, a
 /// schema-3 catalogue without `meta`.
-fn make_v1(repo: &Path) {
+fn make_v1(w: &World) {
+    let repo = &w.repo;
+    // Its packs as the first store format wrote them (`SSNPACK1`), indexed from their headers.
+    assert!(packs_to_format_1(repo) > 0);
+    remove_catalog(repo);
+    w.run(&["repair", "catalog"]).ok();
     for d in ["snapshots", "blobs", "sites", "pins"] {
         let _ = fs::remove_dir_all(repo.join("data").join(d));
     }
     let c = rusqlite::Connection::open(repo.join("catalog.sqlite")).unwrap();
-    // Schema 3 as it was: no `meta` (schema 4), no damage tables (5), no structure tables (6).
+    // Schema 3 as it was: no `meta` (schema 4), no damage tables (5), no structure tables (6),
+    // no pack formats nor places inside frames (7).
     c.execute_batch(
         "DROP TABLE meta; DROP TABLE damaged_chunks; DROP TABLE snapshot_damage;
-         ALTER TABLE sites DROP COLUMN structure_tables; PRAGMA user_version = 3;",
+         ALTER TABLE sites DROP COLUMN structure_tables;
+         ALTER TABLE chunks DROP COLUMN inner_offset; ALTER TABLE packs DROP COLUMN format;
+         PRAGMA user_version = 3;",
     )
     .unwrap();
 }
@@ -287,7 +295,7 @@ fn a_v1_repository_is_upgraded_even_when_killed_in_the_middle() {
     let (w, _) = world_with_history();
     let before = listed(&w);
     let data = read_all(&w);
-    make_v1(&w.repo);
+    make_v1(&w);
     // Reading still works on v1.
     assert_eq!(listed(&w), before);
     for point in ["upgrade-sites", "upgrade-snapshot:2"] {
@@ -309,7 +317,7 @@ fn a_v1_repository_is_upgraded_even_when_killed_in_the_middle() {
 fn a_v1_repository_gets_its_objects_at_the_first_write() {
     let (w, _) = world_with_history();
     let before = listed(&w);
-    make_v1(&w.repo);
+    make_v1(&w);
     // gc on its own (a dry run does not write) says what to run; a writing command upgrades.
     assert_one_line_error(&w.run(&["gc", "--dry-run"]), 1, &[" upgrade`"]);
     w.run(&["gc"]).ok();

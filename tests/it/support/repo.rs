@@ -101,3 +101,61 @@ pub fn pack_files(repo: &Path) -> Vec<PathBuf> {
     v.sort();
     v
 }
+
+/// Rewrites every pack of an unencrypted repository as a format-1 pack (`SSNPACK1`, one
+/// chunk per zstd frame, 48-byte entries), as sitesnap wrote them before format 2: the fixture
+/// of an old repository. The catalogue is not touched (rebuild it with `repair catalog`).
+/// Returns how many packs it rewrote.
+pub fn packs_to_format_1(repo: &Path) -> usize {
+    use fs::Permissions;
+    use sitesnap::store::{ChunkCodec, PACK_MAGIC, PackEntry, PackFormat, pack};
+    use std::os::unix::fs::PermissionsExt;
+    let codec = ChunkCodec::plain();
+    let packs = pack_files(repo);
+    for path in &packs {
+        let bytes = fs::read(path).unwrap();
+        let header = pack::read_header_with("fixture", bytes.len() as u64, &codec, |o, l| {
+            Ok(bytes[o as usize..o as usize + l].to_vec())
+        })
+        .unwrap();
+        let mut out = PACK_MAGIC.to_vec();
+        let mut entries = Vec::new();
+        for e in &header.entries {
+            let stored = &bytes[e.offset as usize..(e.offset + e.clen as u64) as usize];
+            let data = codec.decode_entry(header.format, e, stored).unwrap();
+            let z = codec.encode(&e.hash, &data, 3).unwrap();
+            entries.push(PackEntry {
+                offset: out.len() as u64,
+                clen: z.len() as u32,
+                inner: 0,
+                ..*e
+            });
+            out.extend_from_slice(&z);
+        }
+        out.extend(pack::encode_header(&codec, PackFormat::V1, &entries).unwrap());
+        let name = super::trees::sha_hex(&out);
+        let dir = repo.join("data").join(&name[..2]);
+        fs::create_dir_all(&dir).unwrap();
+        fs::set_permissions(&dir, Permissions::from_mode(0o700)).unwrap();
+        fs::remove_file(path).unwrap();
+        let to = dir.join(&name);
+        fs::write(&to, &out).unwrap();
+        fs::set_permissions(&to, Permissions::from_mode(0o600)).unwrap();
+    }
+    packs.len()
+}
+
+/// Every pack's frames: for each pack file, (format, entries of its header).
+pub fn pack_headers(repo: &Path) -> Vec<sitesnap::store::PackHeader> {
+    let codec = sitesnap::store::ChunkCodec::plain();
+    pack_files(repo)
+        .iter()
+        .map(|p| {
+            let bytes = fs::read(p).unwrap();
+            sitesnap::store::pack::read_header_with("t", bytes.len() as u64, &codec, |o, l| {
+                Ok(bytes[o as usize..o as usize + l].to_vec())
+            })
+            .unwrap()
+        })
+        .collect()
+}
