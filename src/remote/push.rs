@@ -19,7 +19,8 @@ use crate::fsutil;
 use crate::hash::Hash;
 use crate::repo::Repo;
 use crate::store::{
-    self, Backend, FrameCache, ObjectInfo, ObjectKind, ObjectName, PackEntry, PackFormat, PackRoller,
+    self, Backend, FrameCache, ObjectInfo, ObjectKind, ObjectName, PackEntry, PackFormat,
+    PackRoller,
 };
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;

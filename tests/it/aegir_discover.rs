@@ -139,7 +139,9 @@ fn discover_registers_complete_sites_on_mariadb_postgres_and_sqlite() {
     my.sql("CREATE TABLE node (nid INT PRIMARY KEY, title VARCHAR(20)); INSERT INTO node VALUES (1, 'hello');");
     pg.create_user("disc_pg", "PgPw-1x");
     pg.sql_as("disc_pg", "PgPw-1x", "CREATE TABLE node (nid INT PRIMARY KEY, title TEXT); INSERT INTO node VALUES (1, 'hello');");
-    let w = World::new();
+    // Encrypted: the vhost (a binding, stored by every snapshot) holds the password; only an
+    // encrypted store keeps it unreadable, and then it must be found nowhere in the repository.
+    let w = World::encrypted();
     let a = AegirHome::new(&w);
     let p = w.platform("aegir/platforms/drupal-7.98", 10);
     // MariaDB site: nginx vhost.
@@ -288,7 +290,9 @@ fn a_password_rotated_in_the_vhost_is_picked_up_by_the_next_snapshot() {
     let user = format!("rot{}", &my.name[my.name.len() - 6..]);
     my.create_user(&user, "First-Pw1");
     my.sql("CREATE TABLE node (nid INT PRIMARY KEY); INSERT INTO node VALUES (1);");
-    let w = World::new();
+    // Encrypted: the vhost (a binding, stored by every snapshot) holds the password; only an
+    // encrypted store keeps it unreadable, and then it must be found nowhere in the repository.
+    let w = World::encrypted();
     let a = AegirHome::new(&w);
     let p = w.platform("aegir/platforms/d7", 5);
     let uri = "rot.example.com";

@@ -140,7 +140,7 @@ fn a_kill_during_the_database_rollback_is_finished_by_recover() {
         assert!(!status.success(), "{point}: killed: {stderr}");
         assert!(stderr.contains(point), "{point}: {stderr}");
         assert_eq!(journal_states(&w), ["rolling-back"], "{point}");
-        let r = w.run(&["recover"]).ok();
+        let r = w.run(&["-v", "recover"]).ok();
         assert!(r.stdout.contains("rolled back"), "{point}: {}", r.stdout);
         assert_same_world(point, &world_print(&w), &before.0);
         assert_eq!(db_print(&db), before.1, "{point}: database as before");

@@ -49,9 +49,12 @@ pub fn catalog_state(repo: &Path) -> CatalogState {
 /// Sum of the compressed sizes of the chunks in the catalogue.
 pub fn stored_bytes(repo: &Path) -> i64 {
     let c = rusqlite::Connection::open(repo.join("catalog.sqlite")).unwrap();
-    c.query_row("SELECT coalesce(sum(clen), 0) FROM chunks", [], |r| {
-        r.get(0)
-    })
+    // Each frame once: small chunks share frames (format-2 packs).
+    c.query_row(
+        "SELECT coalesce(sum(clen), 0) FROM (SELECT DISTINCT pack_id, offset, clen FROM chunks)",
+        [],
+        |r| r.get(0),
+    )
     .unwrap()
 }
 
