@@ -275,24 +275,7 @@ impl Database {
         consume: &mut dyn FnMut(&mut dyn Read) -> Result<T>,
     ) -> Result<T> {
         match self {
-            Database::Sqlite(p) => {
-                self.check()?;
-                let copy = tmp.join(format!("sqlite-{}.db", fsutil::random_hex(8)));
-                let res = (|| {
-                    // Created 0600 here: SQLite would create it (and its journal, which takes
-                    // the file's mode) with the umask, and a crash leaves it behind.
-                    drop(fsutil::create_private_file(&copy)?);
-                    sqlite_backup(p, &copy).map_err(|e| self.err(e))?;
-                    structure::empty_sqlite(&copy, &opts.structure_tables).map_err(|e| {
-                        self.err(format!("emptying its structure-only tables failed: {e}"))
-                    })?;
-                    fsutil::failpoint("db-copied");
-                    let mut f = fs::File::open(&copy).at(&copy)?;
-                    consume(&mut f)
-                })();
-                let _ = fs::remove_file(&copy);
-                res
-            }
+            Database::Sqlite(p) => self.dump_sqlite(p, tmp, opts, consume),
             Database::Mysql(s) => {
                 let tools = self.tools()?;
                 let stale = mysql::clean_stale(tmp);
@@ -350,6 +333,32 @@ impl Database {
                 .map_err(|m| self.err(m))?
             }
         }
+    }
+
+    /// The SQLite "dump": a consistent copy of the file in `tmp` (structure-only tables
+    /// emptied), streamed to `consume` and removed afterwards.
+    fn dump_sqlite<T>(
+        &self,
+        p: &Path,
+        tmp: &Path,
+        opts: &DumpOptions,
+        consume: &mut dyn FnMut(&mut dyn Read) -> Result<T>,
+    ) -> Result<T> {
+        self.check()?;
+        let copy = tmp.join(format!("sqlite-{}.db", fsutil::random_hex(8)));
+        let res = (|| {
+            // Created 0600 here: SQLite would create it (and its journal, which takes the
+            // file's mode) with the umask, and a crash leaves it behind.
+            drop(fsutil::create_private_file(&copy)?);
+            sqlite_backup(p, &copy).map_err(|e| self.err(e))?;
+            structure::empty_sqlite(&copy, &opts.structure_tables)
+                .map_err(|e| self.err(format!("emptying its structure-only tables failed: {e}")))?;
+            fsutil::failpoint("db-copied");
+            let mut f = fs::File::open(&copy).at(&copy)?;
+            consume(&mut f)
+        })();
+        let _ = fs::remove_file(&copy);
+        res
     }
 
     /// Replaces the database's whole content with the dump read from `r`: objects created after

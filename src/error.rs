@@ -24,7 +24,7 @@ pub enum Error {
     UnknownSnapshot(String),
     #[error("snapshot id '{0}' is ambiguous: it matches {1}")]
     AmbiguousSnapshot(String, String),
-    #[error("{}: {source}", crate::fsutil::shown(path))]
+    #[error("{}: {source}", crate::shown::shown(path))]
     Io {
         path: PathBuf,
         #[source]

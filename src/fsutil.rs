@@ -238,26 +238,4 @@ pub fn available_bytes(path: &Path) -> Result<(u64, u64)> {
     Ok((st.f_bavail as u64 * st.f_frsize as u64, dev))
 }
 
-/// A path for display: control characters (a newline that could fake a line of output, an
-/// escape sequence) shown escaped as `\n`, `\t`, `\xNN`; everything else as `display()`.
-pub fn shown(path: &Path) -> String {
-    shown_text(&path.display().to_string())
-}
-
-/// Text for display with control characters escaped (see [`shown`]).
-pub fn shown_text(s: &str) -> String {
-    if !s.chars().any(char::is_control) {
-        return s.to_string();
-    }
-    let mut out = String::with_capacity(s.len() + 8);
-    for c in s.chars() {
-        match c {
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if c.is_control() => out.push_str(&format!("\\x{:02x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use crate::shown::{shown, shown_text};

@@ -33,6 +33,7 @@ pub mod remote;
 pub mod repo;
 pub mod restore;
 pub mod retention;
+pub mod shown;
 pub mod site;
 pub mod stats;
 pub mod store;

@@ -2,7 +2,7 @@
 //! reused per-thread context, and decoding (decompress, then check against the hash). Every
 //! chunk read anywhere goes through [`decode_chunk`].
 
-use super::pack::{MAX_FRAME, PackFormat};
+use super::format::{MAX_FRAME, PackEntry, PackFormat};
 use crate::crypto::{Binding, MasterKey};
 use crate::error::{Error, Result};
 use crate::hash::Hash;
@@ -234,7 +234,7 @@ impl ChunkCodec {
     pub fn decode_entry(
         &self,
         format: PackFormat,
-        e: &super::pack::PackEntry,
+        e: &PackEntry,
         stored: &[u8],
     ) -> Result<Vec<u8>> {
         let frame = self.open_frame(format, &e.hash, stored, e.ulen)?;

@@ -10,6 +10,7 @@
 
 pub mod backend;
 pub mod chunk;
+pub mod format;
 pub mod frame;
 pub mod index;
 pub mod pack;
