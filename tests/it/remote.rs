@@ -519,24 +519,19 @@ fn pushed_to_folder() -> (World, PathBuf, Vec<String>) {
     (w, nas, ids)
 }
 
-/// The pack the newest snapshot wrote (the newest pack file of the local repository), as
-/// the folder remote holds it.
+/// The pack the newest snapshot wrote (the last pack the local catalogue indexed: file times
+/// can tie within the clock's tick), as the folder remote holds it.
 fn newest_pack(w: &World, nas: &Path) -> PathBuf {
-    let files = |root: &Path| -> Vec<walkdir::DirEntry> {
-        walkdir::WalkDir::new(root)
-            .into_iter()
-            .map(|e| e.unwrap())
-            .filter(|e| e.file_type().is_file() && e.file_name().len() == 64)
-            .collect()
-    };
-    let newest = files(&w.repo.join("data"))
-        .into_iter()
-        .filter(|e| e.depth() == 2) // data/<xx>/<pack>; other kinds sit one folder deeper
-        .max_by_key(|e| e.metadata().unwrap().modified().unwrap())
+    let name: String = w
+        .catalog()
+        .query_row("SELECT name FROM packs ORDER BY id DESC LIMIT 1", [], |r| {
+            r.get(0)
+        })
         .unwrap();
-    files(nas)
+    walkdir::WalkDir::new(nas)
         .into_iter()
-        .find(|e| e.file_name() == newest.file_name())
+        .map(|e| e.unwrap())
+        .find(|e| e.file_type().is_file() && e.file_name().to_string_lossy() == name)
         .unwrap()
         .into_path()
 }
