@@ -11,6 +11,7 @@ mod postgres;
 mod preflight;
 mod scratch;
 mod script;
+mod sqlite;
 mod structure;
 
 pub use preflight::{Privilege, PrivilegeError};
@@ -24,7 +25,7 @@ use rusqlite::{Connection, OpenFlags};
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A site database.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -350,7 +351,7 @@ impl Database {
             // Created 0600 here: SQLite would create it (and its journal, which takes the
             // file's mode) with the umask, and a crash leaves it behind.
             drop(fsutil::create_private_file(&copy)?);
-            sqlite_backup(p, &copy).map_err(|e| self.err(e))?;
+            sqlite::backup(p, &copy).map_err(|e| self.err(e))?;
             structure::empty_sqlite(&copy, &opts.structure_tables)
                 .map_err(|e| self.err(format!("emptying its structure-only tables failed: {e}")))?;
             fsutil::failpoint("db-copied");
@@ -726,64 +727,6 @@ impl LoadNotes {
 struct Tools {
     dump: PathBuf,
     client: PathBuf,
-}
-
-/// How long a capture waits for a site's SQLite database to let it read.
-const SQLITE_BUSY_LIMIT: Duration = Duration::from_secs(120);
-
-/// A short random pause (0.5 to 3 ms). A site that commits back to back leaves only short
-/// gaps between its exclusive locks; SQLite's default busy handler backs off to 100 ms sleeps
-/// and can miss them for many seconds, so poll often and out of step with the writer.
-fn jitter() -> Duration {
-    let mut b = [0u8; 1];
-    let _ = getrandom::fill(&mut b);
-    Duration::from_micros(500 + b[0] as u64 * 10)
-}
-
-fn busy_poll(calls: i32) -> bool {
-    // About 1.8 ms per call on average.
-    if calls as u128 * 18 >= SQLITE_BUSY_LIMIT.as_millis() * 10 {
-        return false;
-    }
-    std::thread::sleep(jitter());
-    true
-}
-
-/// Consistent online copy of a live SQLite database into `dest`, in one backup step (the
-/// source's writers wait for the copy instead of restarting it). Gives up, with a message
-/// saying so, if the database stays locked for `SQLITE_BUSY_LIMIT`.
-fn sqlite_backup(src: &Path, dest: &Path) -> std::result::Result<(), String> {
-    let locked = || {
-        format!(
-            "database is locked (still busy after {} s)",
-            SQLITE_BUSY_LIMIT.as_secs()
-        )
-    };
-    let busy = |e: rusqlite::Error| match e.sqlite_error_code() {
-        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => locked(),
-        _ => e.to_string(),
-    };
-    let mut s =
-        Connection::open_with_flags(src, OpenFlags::SQLITE_OPEN_READ_WRITE).map_err(busy)?;
-    s.busy_handler(Some(busy_poll)).map_err(busy)?;
-    let mut d = Connection::open(dest).map_err(busy)?;
-    // The copy is a private temporary file: no fsync of it or its journal is needed.
-    d.pragma_update(None, "synchronous", "OFF").map_err(busy)?;
-    {
-        let b = rusqlite::backup::Backup::new(&s, &mut d).map_err(busy)?;
-        let deadline = Instant::now() + SQLITE_BUSY_LIMIT;
-        loop {
-            match b.step(-1).map_err(busy)? {
-                rusqlite::backup::StepResult::Done => break,
-                _ if Instant::now() < deadline => std::thread::sleep(jitter()),
-                _ => return Err(locked()),
-            }
-        }
-    }
-    // A rollback-journal copy is one self-contained file.
-    d.pragma_update(None, "journal_mode", "DELETE")
-        .map_err(busy)?;
-    Ok(())
 }
 
 /// Puts the first line of `file` into a server URL as its password (percent-encoded), so
