@@ -140,7 +140,11 @@ pub fn snapshot(
 /// Commits captured snapshots together (see [`crate::objects::commit_snapshots`]).
 pub fn commit(repo: &Repo, batch: Vec<Captured>) -> Result<Vec<SnapshotRecord>> {
     let batch: Vec<PendingSnapshot> = batch.into_iter().map(|c| c.0).collect();
-    crate::objects::commit_snapshots(repo, &batch)?;
+    let items: Vec<crate::catalog::SnapshotCommit<'_>> = batch
+        .iter()
+        .map(|(r, b, c)| (r, b.as_slice(), c.as_slice()))
+        .collect();
+    crate::objects::commit_snapshots(repo, &items)?;
     fsutil::failpoint("after-commit");
     Ok(batch.into_iter().map(|p| p.0).collect())
 }

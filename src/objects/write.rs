@@ -4,7 +4,7 @@
 
 use super::codec::{Manifest, PinObject, SiteObject, encode_blob_list, site_object_name_input};
 use super::{exists, get, names, put};
-use crate::catalog::{CacheEntry, SiteRecord, SnapshotRecord};
+use crate::catalog::{CacheEntry, SiteRecord, SnapshotCommit, SnapshotRecord};
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::hash::Hash;
@@ -20,30 +20,7 @@ pub fn commit_snapshot(
     blobs: &[(Hash, Vec<Hash>, u64)],
     cache: &[(Vec<u8>, CacheEntry)],
 ) -> Result<()> {
-    for (id, chunks, size) in blobs {
-        let name = id.to_hex();
-        if !exists(repo, ObjectKind::BlobList, &name)? {
-            put(
-                repo,
-                ObjectKind::BlobList,
-                &name,
-                &encode_blob_list(chunks, *size),
-            )?;
-        }
-    }
-    fsutil::failpoint("blob-lists-written");
-    if rec.pinned {
-        let pin = PinObject::new(&rec.id, &fsutil::now());
-        put(repo, ObjectKind::Pin, &rec.id, &pin.encode())?;
-    }
-    put(
-        repo,
-        ObjectKind::Snapshot,
-        &rec.id,
-        &Manifest::of(rec, &hostname()).encode(),
-    )?;
-    fsutil::failpoint("manifest-written");
-    repo.cat.commit_snapshot(rec, blobs, cache)
+    commit_snapshots(repo, &[(rec, blobs, cache)])
 }
 
 /// One captured snapshot waiting for its commit: its record, its blob rows and its new
@@ -54,53 +31,64 @@ pub type PendingSnapshot = (
     Vec<(Vec<u8>, CacheEntry)>,
 );
 
-/// Commits several captured snapshots at once (the sites of a `snapshot --all` run): the store
-/// objects of all of them (blob lists not yet stored, pins, manifests) are written durable
-/// first, with their `fsync`s issued from several threads so the file system can group them,
-/// then all their catalogue rows go in one transaction. A crash in between leaves manifests
-/// the catalogue does not know (`repair catalog` adopts them), never a row without its objects.
-pub fn commit_snapshots(repo: &Repo, batch: &[PendingSnapshot]) -> Result<()> {
-    let mut objects: Vec<(ObjectName, Vec<u8>)> = Vec::new();
+/// Commits captured snapshots at once (one, or the sites of a `snapshot --all` run batch): the
+/// blob lists not yet stored, then the pins, then the manifests, each group written durable
+/// with its `fsync`s issued from several threads so the file system can group them, then all
+/// the catalogue rows in one transaction. A crash in between leaves objects the catalogue does
+/// not know (`repair catalog` adopts the manifests), never a row without its objects.
+pub fn commit_snapshots(repo: &Repo, batch: &[SnapshotCommit<'_>]) -> Result<()> {
+    let mut lists: Vec<(ObjectName, Vec<u8>)> = Vec::new();
     let mut seen = std::collections::HashSet::new();
-    for (rec, blobs, _) in batch {
-        for (id, chunks, size) in blobs {
+    for (_, blobs, _) in batch {
+        for (id, chunks, size) in blobs.iter() {
             let name = id.to_hex();
             if seen.insert(name.clone()) && !exists(repo, ObjectKind::BlobList, &name)? {
                 let plain = encode_blob_list(chunks, *size);
-                let stored = repo.encode_object(ObjectKind::BlobList, &name, &plain)?;
-                objects.push((ObjectName::new(ObjectKind::BlobList, &name), stored));
+                lists.push(encoded(repo, ObjectKind::BlobList, &name, &plain)?);
             }
         }
-        if rec.pinned {
-            let pin = PinObject::new(&rec.id, &fsutil::now()).encode();
-            let stored = repo.encode_object(ObjectKind::Pin, &rec.id, &pin)?;
-            objects.push((ObjectName::new(ObjectKind::Pin, &rec.id), stored));
-        }
     }
-    // Blob lists and pins before any manifest that names them.
-    put_parallel(repo, &objects)?;
+    put_parallel(repo, &lists)?;
     fsutil::failpoint("blob-lists-written");
+    let mut pins = Vec::new();
     let mut manifests = Vec::with_capacity(batch.len());
     for (rec, _, _) in batch {
+        if rec.pinned {
+            let pin = PinObject::new(&rec.id, &fsutil::now()).encode();
+            pins.push(encoded(repo, ObjectKind::Pin, &rec.id, &pin)?);
+        }
         let plain = Manifest::of(rec, &hostname()).encode();
-        let stored = repo.encode_object(ObjectKind::Snapshot, &rec.id, &plain)?;
-        manifests.push((ObjectName::new(ObjectKind::Snapshot, &rec.id), stored));
+        manifests.push(encoded(repo, ObjectKind::Snapshot, &rec.id, &plain)?);
     }
+    // Pins before the manifests they belong to.
+    put_parallel(repo, &pins)?;
     put_parallel(repo, &manifests)?;
     fsutil::failpoint("manifest-written");
-    let items: Vec<crate::catalog::SnapshotCommit<'_>> = batch
-        .iter()
-        .map(|(r, b, c)| (r, b.as_slice(), c.as_slice()))
-        .collect();
-    repo.cat.commit_snapshots(&items)
+    repo.cat.commit_snapshots(batch)
+}
+
+/// An object's name and its stored bytes (sealed in an encrypted repository).
+fn encoded(
+    repo: &Repo,
+    kind: ObjectKind,
+    name: &str,
+    plain: &[u8],
+) -> Result<(ObjectName, Vec<u8>)> {
+    Ok((
+        ObjectName::new(kind, name),
+        repo.encode_object(kind, name, plain)?,
+    ))
 }
 
 /// Writes objects durably, several at a time; the first failure is returned once every
 /// thread has stopped.
 fn put_parallel(repo: &Repo, objects: &[(ObjectName, Vec<u8>)]) -> Result<()> {
     let backend = repo.backend().as_ref();
+    if let [(name, bytes)] = objects {
+        return backend.put(name, bytes);
+    }
     let next = std::sync::atomic::AtomicUsize::new(0);
-    let threads = objects.len().clamp(1, 16);
+    let threads = objects.len().min(16);
     std::thread::scope(|s| {
         let hs: Vec<_> = (0..threads)
             .map(|_| {
