@@ -42,7 +42,9 @@ pub fn parse_grace(s: &str) -> std::result::Result<Duration, String> {
         "d" => 86400,
         _ => return Err(format!("'{s}' is not a duration (30s, 10m, 1h, 2d)")),
     };
-    Ok(Duration::from_secs(n * secs))
+    n.checked_mul(secs)
+        .map(Duration::from_secs)
+        .ok_or_else(|| format!("'{s}' is too long a duration"))
 }
 
 /// Collects garbage (or reports what it would collect).
@@ -133,4 +135,19 @@ fn report_line(r: &GcReport, dry_run: bool) -> String {
         ));
     }
     line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_grace;
+    use std::time::Duration;
+
+    /// Units, and a span too long to count in seconds refused instead of overflowing.
+    #[test]
+    fn grace_spans() {
+        assert_eq!(parse_grace("0"), Ok(Duration::ZERO));
+        assert_eq!(parse_grace("2d"), Ok(Duration::from_secs(172_800)));
+        assert!(parse_grace("1w").is_err());
+        assert!(parse_grace("99999999999999999d").is_err());
+    }
 }
