@@ -10,6 +10,7 @@ pub mod hint;
 pub mod metrics;
 pub mod output;
 pub mod progress;
+pub mod span;
 
 pub use args::{Ctx, GlobalArgs, KeepArgs, SiteArgs};
 pub use cmd::snapshot::take_snapshot;

@@ -84,6 +84,9 @@ impl S3Backend {
         let label = cfg.label();
         let endpoint = cfg.endpoint.clone().unwrap_or_else(|| "AWS".into());
         let bad = |e: &dyn std::fmt::Display| Error::Remote(format!("{label}: {e}"));
+        // HTTPS endpoints use rustls with ring (the build carries no other crypto provider);
+        // installing it twice is harmless (the first one stays).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let client = ClientOptions::new()
             .with_allow_http(true)
             .with_connect_timeout(Duration::from_secs(10))

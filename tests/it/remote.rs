@@ -182,21 +182,13 @@ fn kill_then_resume(w: &World, env: &[(&str, &str)], remote_count: &dyn Fn() -> 
 }
 
 #[test]
+#[cfg(feature = "s3")]
 fn a_killed_push_to_garage_resumes_without_uploading_twice() {
     let Some(s3) = garage() else { return };
     let w = world_with_objects();
     let url = s3.url("kill");
     w.run(&s3.add_args("k", &url)).ok();
-    let (bucket, prefix) = url["s3://".len()..].split_once('/').unwrap();
-    let cfg = sitesnap::store::S3Config {
-        bucket: bucket.into(),
-        prefix: prefix.into(),
-        endpoint: Some(s3.endpoint.clone()),
-        region: s3.region.clone(),
-        key_id: s3.key_id.clone(),
-        secret: s3.secret.clone(),
-    };
-    let server = sitesnap::store::S3Backend::new(&cfg).unwrap();
+    let server = s3.server(&url);
     let count = || {
         use sitesnap::store::{Backend, ObjectKind};
         ObjectKind::ALL

@@ -126,19 +126,11 @@ fn blob_and_site_objects(root: &Path) -> u64 {
 }
 
 #[test]
+#[cfg(feature = "s3")]
 fn three_sites_come_back_with_restore_from_garage() {
     let Some(s3) = garage() else { return };
     let url = s3.url("from");
-    let (bucket, prefix) = url["s3://".len()..].split_once('/').unwrap();
-    let cfg = sitesnap::store::S3Config {
-        bucket: bucket.into(),
-        prefix: prefix.into(),
-        endpoint: Some(s3.endpoint.clone()),
-        region: s3.region.clone(),
-        key_id: s3.key_id.clone(),
-        secret: s3.secret.clone(),
-    };
-    let server = sitesnap::store::S3Backend::new(&cfg).unwrap();
+    let server = s3.server(&url);
     let count = || {
         use sitesnap::store::{Backend, ObjectKind};
         server.list(ObjectKind::Pack).unwrap().len() as u64

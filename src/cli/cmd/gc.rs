@@ -20,31 +20,12 @@ pub struct GcArgs {
     pub remote: Option<String>,
     /// With --remote: keep unused objects written less than this long ago (30s, 10m, 1h, 2d;
     /// default 1h)
-    #[arg(long, value_name = "DURATION", requires = "remote", value_parser = parse_grace)]
+    #[arg(long, value_name = "DURATION", requires = "remote", value_parser = crate::cli::span::parse_grace)]
     pub grace: Option<Duration>,
     /// With --remote: remove the remote's conflicting locks instead of refusing (when their
     /// holder is known to be gone)
     #[arg(long, requires = "remote")]
     pub break_lock: bool,
-}
-
-/// `30s`, `10m`, `1h`, `2d` or a number of seconds.
-pub fn parse_grace(s: &str) -> std::result::Result<Duration, String> {
-    let t = s.trim();
-    let (num, unit) = t.split_at(t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len()));
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("'{s}' is not a duration (30s, 10m, 1h, 2d)"))?;
-    let secs = match unit {
-        "" | "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86400,
-        _ => return Err(format!("'{s}' is not a duration (30s, 10m, 1h, 2d)")),
-    };
-    n.checked_mul(secs)
-        .map(Duration::from_secs)
-        .ok_or_else(|| format!("'{s}' is too long a duration"))
 }
 
 /// Collects garbage (or reports what it would collect).
@@ -135,19 +116,4 @@ fn report_line(r: &GcReport, dry_run: bool) -> String {
         ));
     }
     line
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_grace;
-    use std::time::Duration;
-
-    /// Units, and a span too long to count in seconds refused instead of overflowing.
-    #[test]
-    fn grace_spans() {
-        assert_eq!(parse_grace("0"), Ok(Duration::ZERO));
-        assert_eq!(parse_grace("2d"), Ok(Duration::from_secs(172_800)));
-        assert!(parse_grace("1w").is_err());
-        assert!(parse_grace("99999999999999999d").is_err());
-    }
 }

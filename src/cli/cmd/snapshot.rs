@@ -38,8 +38,8 @@ pub struct SnapshotArgs {
     /// default: the config file's [snapshot] push)
     #[arg(long, value_name = "NAME")]
     pub push: Option<String>,
-    /// Stop a database dump that runs longer than this (seconds, or with s/m/h; default 1h)
-    #[arg(long, value_name = "TIME", value_parser = parse_timeout)]
+    /// Stop a database dump that runs longer than this (seconds, or with s/m/h/d; default 1h)
+    #[arg(long, value_name = "TIME", value_parser = crate::cli::span::parse_timeout)]
     pub dump_timeout: Option<Duration>,
 }
 
@@ -51,29 +51,9 @@ pub struct CheckpointArgs {
     /// Why the checkpoint was taken (for example "before 7.105")
     #[arg(long, value_name = "TEXT")]
     pub label: String,
-    /// Stop a database dump that runs longer than this (seconds, or with s/m/h; default 1h)
-    #[arg(long, value_name = "TIME", value_parser = parse_timeout)]
+    /// Stop a database dump that runs longer than this (seconds, or with s/m/h/d; default 1h)
+    #[arg(long, value_name = "TIME", value_parser = crate::cli::span::parse_timeout)]
     pub dump_timeout: Option<Duration>,
-}
-
-/// A dump timeout: a positive number of seconds, or of minutes or hours with `m` or `h`.
-fn parse_timeout(s: &str) -> std::result::Result<Duration, String> {
-    let t = s.trim();
-    let (num, unit) = match t.char_indices().last() {
-        Some((i, c @ ('s' | 'm' | 'h'))) => (&t[..i], c),
-        _ => (t, 's'),
-    };
-    let per = match unit {
-        'h' => 3600.0,
-        'm' => 60.0,
-        _ => 1.0,
-    };
-    num.parse::<f64>()
-        .ok()
-        .map(|n| n * per)
-        .filter(|secs| secs.is_finite() && *secs > 0.0 && *secs < 1e9)
-        .map(Duration::from_secs_f64)
-        .ok_or_else(|| format!("'{s}': expected a time such as 90, 90s, 10m or 2h"))
 }
 
 /// Takes a snapshot of a registered site where it is now.
