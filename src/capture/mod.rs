@@ -137,24 +137,112 @@ pub fn snapshot(
     Ok(rec)
 }
 
-/// Commits captured snapshots together (see [`crate::objects::commit_snapshots`]).
-pub fn commit(repo: &Repo, batch: Vec<Captured>) -> Result<Vec<SnapshotRecord>> {
-    let batch: Vec<PendingSnapshot> = batch.into_iter().map(|c| c.0).collect();
-    let items: Vec<crate::catalog::SnapshotCommit<'_>> = batch
-        .iter()
-        .map(|(r, b, c)| (r, b.as_slice(), c.as_slice()))
-        .collect();
-    crate::objects::commit_snapshots(repo, &items)?;
-    fsutil::failpoint("after-commit");
-    Ok(batch.into_iter().map(|p| p.0).collect())
+/// Sites captured into one chunk sink and committed together (`snapshot --all`): one stream
+/// of packs and one wait for durability per batch instead of one per site.
+pub struct Batch {
+    sink: ChunkSink,
+    done: Vec<Captured>,
 }
 
-/// Captures `site`, currently on `platform`: everything but the commit.
+impl Batch {
+    /// An empty batch with its own sink.
+    pub fn new(repo: &Repo) -> Result<Batch> {
+        Ok(Batch {
+            sink: repo.chunk_sink()?,
+            done: Vec::new(),
+        })
+    }
+
+    /// The sites captured so far.
+    pub fn len(&self) -> usize {
+        self.done.len()
+    }
+
+    /// Is nothing captured yet?
+    pub fn is_empty(&self) -> bool {
+        self.done.is_empty()
+    }
+
+    /// Captures `site`, currently on `platform`, into the batch. After a failure the caller
+    /// commits (or drops) the batch and starts another: the failed capture's chunks may sit in
+    /// the sink, whole and unreferenced (stored with the batch, collected by gc), or the sink
+    /// itself may have failed.
+    pub fn capture(
+        &mut self,
+        repo: &Repo,
+        site: &SiteRecord,
+        platform: &Path,
+        opts: &CaptureOpts,
+    ) -> Result<()> {
+        let c = capture_into(repo, site, platform, opts, &self.sink, SinkUse::Shared)?;
+        self.done.push(c);
+        Ok(())
+    }
+
+    /// Makes every pack of the batch durable and indexed (invariant 1), then commits its
+    /// snapshots together (see [`crate::objects::commit_snapshots`]). On failure nothing of
+    /// the batch is committed, and the platforms the run shared are forgotten (their trees may
+    /// not be durable).
+    pub fn commit(self, repo: &Repo, opts: &CaptureOpts) -> Result<Vec<SnapshotRecord>> {
+        let res = self.commit_inner(repo);
+        if res.is_err()
+            && let Some(run) = &opts.share
+        {
+            run.forget();
+        }
+        res
+    }
+
+    fn commit_inner(self, repo: &Repo) -> Result<Vec<SnapshotRecord>> {
+        if let Err(e) = self.sink.finish() {
+            self.sink.abort();
+            return Err(e);
+        }
+        fsutil::failpoint("before-commit");
+        let batch: Vec<PendingSnapshot> = self.done.into_iter().map(|c| c.0).collect();
+        let items: Vec<crate::catalog::SnapshotCommit<'_>> = batch
+            .iter()
+            .map(|(r, b, c)| (r, b.as_slice(), c.as_slice()))
+            .collect();
+        crate::objects::commit_snapshots(repo, &items)?;
+        fsutil::failpoint("after-commit");
+        Ok(batch.into_iter().map(|p| p.0).collect())
+    }
+}
+
+/// Captures `site`, currently on `platform`: everything but the commit (its own sink,
+/// finished: every pack durable and indexed).
 pub fn capture(
     repo: &Repo,
     site: &SiteRecord,
     platform: &Path,
     opts: &CaptureOpts,
+) -> Result<Captured> {
+    let sink = repo.chunk_sink()?;
+    let res = capture_into(repo, site, platform, opts, &sink, SinkUse::Own);
+    if res.is_err() {
+        // Stop the writer thread without indexing its last pack (packs it closed earlier are
+        // durable and indexed: reused by the next capture, else garbage for gc).
+        sink.abort();
+    }
+    res
+}
+
+/// Whether a capture has its sink to itself (and finishes it) or shares a batch's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SinkUse {
+    Own,
+    Shared,
+}
+
+/// Captures `site` into `sink`.
+fn capture_into(
+    repo: &Repo,
+    site: &SiteRecord,
+    platform: &Path,
+    opts: &CaptureOpts,
+    sink: &ChunkSink,
+    sink_use: SinkUse,
 ) -> Result<Captured> {
     let started = Instant::now();
     let c = Capture::check(repo, site, platform, opts)?;
@@ -164,14 +252,7 @@ pub fn capture(
     fsutil::failpoint("walked");
     let (bytes, files) = walked.total();
     meter.phase(&format!("{}: storing", site.uri), bytes, files);
-    let sink = repo.chunk_sink()?;
-    let res = c.store_all(walked, &sink, meter, started);
-    if res.is_err() {
-        // Stop the writer thread without indexing its last pack (packs it closed earlier are
-        // durable and indexed: reused by the next capture, else garbage for gc).
-        sink.abort();
-    }
-    res
+    c.store_all(walked, sink, sink_use, meter, started)
 }
 
 /// Refuses an unknown kind, and any capture but a pre-restore one while a restore of the site
@@ -386,9 +467,11 @@ impl<'a> Capture<'a> {
         &self,
         mut walked: Walked,
         sink: &ChunkSink,
+        sink_use: SinkUse,
         meter: Meter,
         started: Instant,
     ) -> Result<Captured> {
+        let added_before = sink.stats.bytes_added.load(Ordering::Relaxed);
         let counters = Counters::default();
         let mut cache_rows = self.store_files(&mut walked, sink, &counters, meter)?;
         fsutil::failpoint("files-stored");
@@ -401,9 +484,16 @@ impl<'a> Capture<'a> {
         let mut blobs: Vec<BlobRow> = dump.blob.iter().cloned().collect();
         let mut publish = None;
         let (trees, files, bytes) = self.store_trees(walked, sink, &mut blobs, &mut publish)?;
-        // Invariant 1: every pack is durable and indexed before the snapshot row exists.
-        sink.finish()?;
-        fsutil::failpoint("before-commit");
+        match sink_use {
+            // Invariant 1: every pack is durable and indexed before the snapshot row exists
+            // (a shared sink is finished by its batch's commit).
+            SinkUse::Own => {
+                sink.finish()?;
+                fsutil::failpoint("before-commit");
+            }
+            // This site's chunks leave the open sections, so its added bytes are its own.
+            SinkUse::Shared => sink.flush_sections()?,
+        }
         let (site, opts, db) = (self.site, self.opts, self.db.as_ref());
         let rec = SnapshotRecord {
             id: new_snapshot_id(&self.repo.cat)?,
@@ -427,7 +517,7 @@ impl<'a> Capture<'a> {
             bytes: bytes + dump.bytes,
             bytes_read: counters.bytes_read.load(Ordering::Relaxed),
             db_bytes: dump.bytes,
-            bytes_added: sink.stats.bytes_added.load(Ordering::Relaxed),
+            bytes_added: sink.stats.bytes_added.load(Ordering::Relaxed) - added_before,
             duration_ms: started.elapsed().as_millis() as u64,
             note: opts.source.as_ref().map(|s| s.note.clone()),
         };
@@ -436,8 +526,9 @@ impl<'a> Capture<'a> {
             let tmp = self.site_path.as_os_str().as_bytes();
             cache_rows.retain(|(p, _)| !p.starts_with(tmp));
         }
-        // The platform tree's chunks are durable and indexed now; the sites that share it
-        // carry its blob row in their own commits.
+        // The platform tree's chunks are durable and indexed now, or (shared sink) will be
+        // before any commit that refers to them; the sites that share it carry its blob row
+        // in their own commits.
         if let (Some(run), Some(k), Some(p)) = (&self.opts.share, self.share_key(), publish) {
             run.put(k, p);
         }

@@ -55,6 +55,13 @@ impl RunShare {
         self.platforms.lock().ok()?.get(key).cloned()
     }
 
+    /// Forgets every shared platform (after a failed batch, whose trees may not be durable).
+    pub fn forget(&self) {
+        if let Ok(mut m) = self.platforms.lock() {
+            m.clear();
+        }
+    }
+
     pub(super) fn put(&self, key: Vec<u8>, p: SharedPlatform) {
         if let Ok(mut m) = self.platforms.lock() {
             m.insert(key, p);

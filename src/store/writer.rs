@@ -457,8 +457,8 @@ impl ChunkSink {
         }
     }
 
-    /// Compresses and sends the sections still open.
-    fn flush_sections(&self) -> Result<()> {
+    /// Compresses and sends the sections still open (the packs stay open).
+    pub fn flush_sections(&self) -> Result<()> {
         let open = std::mem::take(&mut *self.sections.lock().expect("sink sections"));
         for s in open.into_iter().filter(|s| !s.is_empty()) {
             self.send(s.seal(&self.codec)?)?;

@@ -232,3 +232,98 @@ fn a_run_killed_in_its_batched_commit_leaves_the_store_ahead_and_repair_adopts_i
         w.run(&["verify", "--read-data"]).ok();
     }
 }
+
+/// `snapshot --all` captures a batch of sites through one chunk sink: the new data of five
+/// small sites lands in one pack (one wait for durability instead of five), each snapshot
+/// still reports the bytes it added itself, and each reads back exactly.
+#[test]
+fn a_batch_of_sites_shares_its_packs() {
+    let w = World::new();
+    let p = w.platform("platforms/drupal-7.98", 100);
+    let sites: Vec<Site> = (1..=5)
+        .map(|i| w.site(&format!("s{i}.example.com"), &p))
+        .collect();
+    for (i, s) in sites.iter().enumerate() {
+        fs::write(s.dir.join("files/own.bin"), noise(900 + i as u64, 200_000)).unwrap();
+    }
+    let run = w.run(&["snapshot", "--all", "--json"]).ok().json();
+    let packs = w.state().counts.iter().find(|c| c.0 == "packs").unwrap().1;
+    assert_eq!(packs, 1, "the run's sites share one pack");
+    let snaps = run.as_array().unwrap();
+    assert_eq!(snaps.len(), 5);
+    let added: Vec<u64> = snaps
+        .iter()
+        .map(|j| j["bytes_added"].as_u64().unwrap())
+        .collect();
+    // Each site's own incompressible file is counted once, by its own snapshot.
+    assert!(added.iter().all(|&b| b >= 200_000), "{added:?}");
+    assert!(added[1..].iter().all(|&b| b < 300_000), "{added:?}");
+    for j in snaps {
+        let s = sites.iter().find(|s| j["site"] == s.uri.as_str()).unwrap();
+        assert_snapshot_matches_live(&w, j["id"].as_str().unwrap(), &p, s);
+    }
+    w.run(&["verify", "--read-data"]).ok();
+}
+
+/// A site whose capture fails in the middle of a batch (its files are stored, then its
+/// database turns out not to be one) costs only itself: the sites before and after it are committed
+/// and read back exactly, the run exits 1 naming it, and the repository verifies, also after
+/// gc collected what the failed capture left.
+#[test]
+fn a_site_failing_in_a_batch_leaves_the_others_whole() {
+    let w = World::new();
+    let p = w.platform("platforms/drupal-7.98", 100);
+    let sites: Vec<Site> = ["a.example.com", "b.example.com", "c.example.com"]
+        .iter()
+        .map(|u| w.site(u, &p))
+        .collect();
+    for (i, s) in sites.iter().enumerate() {
+        fs::write(s.dir.join("files/own.bin"), noise(700 + i as u64, 150_000)).unwrap();
+    }
+    // Stop the run once the second site's files are stored, then make its database
+    // unreadable: its dump fails.
+    let child = Command::new(bin())
+        .args(["snapshot", "--all"])
+        .env("SITESNAP_REPO", &w.repo)
+        .env("SITESNAP_FAILPOINT", "files-stored:2@stop")
+        .env_remove("SITESNAP_TEST_NOW")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: waitpid on our own child with a valid status pointer.
+    assert_eq!(
+        unsafe { libc::waitpid(pid, &mut status, libc::WUNTRACED) },
+        pid
+    );
+    assert!(libc::WIFSTOPPED(status), "the run did not stop");
+    fs::write(&sites[1].db, noise(5, 64 << 10)).unwrap();
+    // SAFETY: signalling our own stopped child.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGCONT) }, 0);
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("b.example.com"), "{stderr}");
+    assert!(stderr.contains("1 of 3 site(s) failed"), "{stderr}");
+    let list = w.run(&["list", "--json"]).ok().json();
+    let mut listed: Vec<String> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["site"].as_str().unwrap().to_string())
+        .collect();
+    listed.sort();
+    assert_eq!(listed, ["a.example.com", "c.example.com"]);
+    let check = |w: &World| {
+        for j in w.run(&["list", "--json"]).ok().json().as_array().unwrap() {
+            let s = sites.iter().find(|s| j["site"] == s.uri.as_str()).unwrap();
+            assert_snapshot_matches_live(w, j["id"].as_str().unwrap(), &p, s);
+        }
+        w.run(&["verify", "--read-data"]).ok();
+    };
+    check(&w);
+    w.run(&["gc"]).ok();
+    check(&w);
+}

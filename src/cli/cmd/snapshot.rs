@@ -66,10 +66,16 @@ pub fn take_snapshot(repo: &Repo, site: &SiteRecord, opts: &CaptureOpts) -> Resu
     })
 }
 
-/// Captures a site for a batched commit, with the same hooks as [`take_snapshot`].
-fn capture_site(repo: &Repo, site: &SiteRecord, opts: &CaptureOpts) -> Result<capture::Captured> {
+/// Captures a site into a batch, with the same hooks as [`take_snapshot`].
+fn capture_site(
+    repo: &Repo,
+    batch: &mut capture::Batch,
+    site: &SiteRecord,
+    opts: &CaptureOpts,
+) -> Result<()> {
     with_hooks(repo, site, |platform| {
-        capture::capture(repo, site, platform, opts)
+        batch
+            .capture(repo, site, platform, opts)
             .with_context(|| format!("snapshot of site '{}'", site.uri))
     })
 }
@@ -118,26 +124,58 @@ fn on_failure(hooks: &Hooks, site: &SiteRecord, platform: &std::path::Path, why:
 /// uncommitted snapshots; the next run takes them again).
 const COMMIT_BATCH: usize = 16;
 
-/// Commits the captured sites of a batch; on failure every one of them failed.
-fn flush(
-    repo: &Repo,
-    pending: &mut Vec<(capture::Captured, &SiteRecord)>,
-) -> std::result::Result<Vec<SnapshotRecord>, (anyhow::Error, Vec<String>)> {
-    if pending.is_empty() {
-        return Ok(Vec::new());
+/// The sites of a run captured and not yet committed, with their shared chunk sink.
+struct Pending<'a> {
+    batch: Option<capture::Batch>,
+    sites: Vec<&'a SiteRecord>,
+}
+
+/// A failed commit: the error and the sites it failed.
+type Failed = (anyhow::Error, Vec<String>);
+
+impl<'a> Pending<'a> {
+    /// Captures `site` into the open batch (opening one first).
+    fn capture(&mut self, repo: &Repo, site: &'a SiteRecord, opts: &CaptureOpts) -> Result<()> {
+        let batch = match &mut self.batch {
+            Some(b) => b,
+            None => self.batch.insert(capture::Batch::new(repo)?),
+        };
+        capture_site(repo, batch, site, opts)?;
+        self.sites.push(site);
+        Ok(())
     }
-    let (caps, sites): (Vec<_>, Vec<_>) = std::mem::take(pending).into_iter().unzip();
-    capture::commit(repo, caps).map_err(|e| {
-        let e = anyhow::Error::from(e).context("commit of the run's snapshots");
-        if let Ok(hooks) = Hooks::load(repo) {
-            for s in &sites {
-                if let Ok(p) = site::locate(&repo.cat, s) {
-                    on_failure(&hooks, s, &p, &one_line(&e));
+
+    /// How many sites wait for their commit.
+    fn len(&self) -> usize {
+        self.sites.len()
+    }
+
+    /// Commits the batch; on failure every one of its sites failed (their `on-failure` hooks
+    /// run). A batch whose captures all failed is dropped: its sink is stopped.
+    fn flush(
+        &mut self,
+        repo: &Repo,
+        opts: &CaptureOpts,
+    ) -> std::result::Result<Vec<SnapshotRecord>, Failed> {
+        let sites = std::mem::take(&mut self.sites);
+        let Some(batch) = self.batch.take() else {
+            return Ok(Vec::new());
+        };
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        batch.commit(repo, opts).map_err(|e| {
+            let e = anyhow::Error::from(e).context("commit of the run's snapshots");
+            if let Ok(hooks) = Hooks::load(repo) {
+                for s in &sites {
+                    if let Ok(p) = site::locate(&repo.cat, s) {
+                        on_failure(&hooks, s, &p, &one_line(&e));
+                    }
                 }
             }
-        }
-        (e, sites.iter().map(|s| s.uri.clone()).collect())
-    })
+            (e, sites.iter().map(|s| s.uri.clone()).collect())
+        })
+    }
 }
 
 /// The sites to snapshot: every one with `--all`, else the named ones (all resolved first, so
@@ -209,8 +247,10 @@ pub fn run(ctx: &Ctx, mut a: SnapshotArgs) -> Result<i32> {
     Ok(if pushed == Some(false) { 1 } else { 0 })
 }
 
-/// Snapshots `sites` one after another; several sites are committed in batches. With `all`, a
-/// failing site does not stop the others: returns (done, failed URIs).
+/// Snapshots `sites` one after another; several sites are captured into one chunk sink and
+/// committed in batches (a failed capture first commits the sites captured before it, so its
+/// batch starts over with a fresh sink). With `all`, a failing site does not stop the others:
+/// returns (done, failed URIs).
 fn snapshot_sites(
     ctx: &Ctx,
     repo: &Repo,
@@ -218,27 +258,28 @@ fn snapshot_sites(
     opts: &CaptureOpts,
     all: bool,
 ) -> Result<(Vec<SnapshotRecord>, Vec<String>)> {
+    if let [one] = sites {
+        return match take_snapshot(repo, one, opts) {
+            Ok(snap) => {
+                warn_no_database(ctx, &snap);
+                Ok((vec![snap], Vec::new()))
+            }
+            Err(e) if !all => Err(e),
+            Err(e) => {
+                eprintln!("{ERROR_PREFIX}{}", ctx.complete(&one_line(&e)));
+                Ok((Vec::new(), vec![one.uri.clone()]))
+            }
+        };
+    }
     let mut done = Vec::new();
     let mut failed = Vec::new();
-    let mut pending = Vec::new();
-    let batched = sites.len() > 1;
-    for (i, s) in sites.iter().enumerate() {
-        let res = if batched {
-            capture_site(repo, s, opts).map(|c| pending.push((c, s)))
-        } else {
-            take_snapshot(repo, s, opts).map(|snap| done.push(snap))
-        };
-        if let Err(e) = res {
-            if !all {
-                // The sites captured before this one are still committed.
-                done.extend(flush(repo, &mut pending).map_err(|(e, _)| e)?);
-                return Err(e);
-            }
-            eprintln!("{ERROR_PREFIX}{}", ctx.complete(&one_line(&e)));
-            failed.push(s.uri.clone());
-        }
-        if pending.len() >= COMMIT_BATCH || i + 1 == sites.len() {
-            match flush(repo, &mut pending) {
+    let mut pending = Pending {
+        batch: None,
+        sites: Vec::new(),
+    };
+    let commit =
+        |pending: &mut Pending, done: &mut Vec<SnapshotRecord>, failed: &mut Vec<String>| {
+            match pending.flush(repo, opts) {
                 Ok(recs) => done.extend(recs),
                 Err((e, _)) if !all => return Err(e),
                 Err((e, uris)) => {
@@ -246,6 +287,20 @@ fn snapshot_sites(
                     failed.extend(uris);
                 }
             }
+            Ok(())
+        };
+    for (i, s) in sites.iter().enumerate() {
+        if let Err(e) = pending.capture(repo, s, opts) {
+            // The sites captured before this one are still committed.
+            commit(&mut pending, &mut done, &mut failed)?;
+            if !all {
+                return Err(e);
+            }
+            eprintln!("{ERROR_PREFIX}{}", ctx.complete(&one_line(&e)));
+            failed.push(s.uri.clone());
+        }
+        if pending.len() >= COMMIT_BATCH || i + 1 == sites.len() {
+            commit(&mut pending, &mut done, &mut failed)?;
         }
     }
     done.iter().for_each(|s| warn_no_database(ctx, s));
