@@ -587,9 +587,10 @@ fn mysql_dump_dedup_1_percent_clustered_change_adds_under_10_percent() {
         clustered < 0.10,
         "clustered 1% change added {clustered:.3} of the first"
     );
-    // Scattered changes touch most 8 KiB chunks less often than not; it must still dedup.
+    // Dumps are cut at row ends into ~1 KiB chunks (store/rows.rs): 1% of rows changed at
+    // random touches under a tenth of them (issue 14).
     assert!(
-        scattered < 0.60,
+        scattered < 0.10,
         "scattered 1% change added {scattered:.3} of the first"
     );
 }
@@ -602,13 +603,17 @@ fn mysql_dump_dedup_200mb() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(200);
-    let Some((clustered, _scattered, dump)) = dedup_fractions("dedup200", mb * 4_200) else {
+    let Some((clustered, scattered, dump)) = dedup_fractions("dedup200", mb * 4_200) else {
         return;
     };
     assert!(dump > mb * 900_000, "dump of {dump} bytes");
     assert!(
         clustered < 0.10,
         "clustered 1% change added {clustered:.3} of the first"
+    );
+    assert!(
+        scattered < 0.10,
+        "scattered 1% change added {scattered:.3} of the first"
     );
 }
 
