@@ -16,7 +16,7 @@ use sitesnap::hash::Hash;
 use sitesnap::repo::Repo;
 use sitesnap::site::{self, SiteSpec};
 use sitesnap::store::{
-    ChunkParams, DUMP_CHUNKS, SQLITE_CHUNKS, FILE_CHUNKS, cut_bytes, stream_chunks,
+    ChunkParams, DUMP_CHUNKS, FILE_CHUNKS, SQLITE_CHUNKS, cut_bytes, stream_chunks,
 };
 use std::hint::black_box;
 use std::path::Path;
@@ -98,12 +98,20 @@ fn bench_chunking(c: &mut Criterion) {
     let sql = sql_sample();
     let mut g = c.benchmark_group("dump-chunker");
     g.throughput(Throughput::Bytes(sql.len() as u64));
-    g.bench_with_input(BenchmarkId::new("fastcdc", "2K/8K/64K"), &SQLITE_CHUNKS, |b, p| {
-        b.iter(|| fastcdc::v2020::FastCDC::new(black_box(&sql[..]), p.min, p.avg, p.max).count())
-    });
-    g.bench_with_input(BenchmarkId::new("rows", "in-memory"), &DUMP_CHUNKS, |b, p| {
-        b.iter(|| cut_bytes(black_box(&sql[..]), *p).count())
-    });
+    g.bench_with_input(
+        BenchmarkId::new("fastcdc", "2K/8K/64K"),
+        &SQLITE_CHUNKS,
+        |b, p| {
+            b.iter(|| {
+                fastcdc::v2020::FastCDC::new(black_box(&sql[..]), p.min, p.avg, p.max).count()
+            })
+        },
+    );
+    g.bench_with_input(
+        BenchmarkId::new("rows", "in-memory"),
+        &DUMP_CHUNKS,
+        |b, p| b.iter(|| cut_bytes(black_box(&sql[..]), *p).count()),
+    );
     g.bench_with_input(BenchmarkId::new("rows", "stream"), &DUMP_CHUNKS, |b, p| {
         b.iter(|| stream_chunks(black_box(&sql[..]), *p).count())
     });

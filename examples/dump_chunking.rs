@@ -90,7 +90,13 @@ fn main() {
         let first = added[0] as f64;
         println!(
             "{:>22}  {:>9}  {:>12}  {}  {:>7.0}",
-            format!("{:?} {}/{}/{}", set.cut, kib(set.min), kib(set.avg), kib(set.max)),
+            format!(
+                "{:?} {}/{}/{}",
+                set.cut,
+                kib(set.min),
+                kib(set.avg),
+                kib(set.max)
+            ),
             chunks_first,
             added[0],
             added[1..]
@@ -117,7 +123,7 @@ fn compressed(section: &[u8]) -> u64 {
 }
 
 fn kib(n: usize) -> String {
-    if n >= 1024 && n % 1024 == 0 {
+    if n >= 1024 && n.is_multiple_of(1024) {
         format!("{}K", n / 1024)
     } else {
         format!("{n}")

@@ -123,7 +123,9 @@ pub fn stream_chunks<'a>(
 ) -> Box<dyn Iterator<Item = Result<Vec<u8>>> + 'a> {
     let read_err = |e: std::io::Error| Error::Invalid(format!("read failed: {e}"));
     match params.cut {
-        Cut::Rows => Box::new(super::rows::RowChunks::new(r, params).map(move |c| c.map_err(read_err))),
+        Cut::Rows => {
+            Box::new(super::rows::RowChunks::new(r, params).map(move |c| c.map_err(read_err)))
+        }
         Cut::Bytes => Box::new(
             fastcdc::v2020::StreamCDC::new(r, params.min, params.avg, params.max).map(move |c| {
                 c.map(|c| c.data).map_err(|e| match e {

@@ -90,7 +90,10 @@ fn cuts_fall_only_at_row_ends_and_cover_the_dump() {
     }
     // About `avg` bytes a chunk, not one row (rows here are about 140 bytes).
     let avg = d.len() / cs.len();
-    assert!(avg > DUMP_CHUNKS.min && avg < 3 * DUMP_CHUNKS.avg, "average {avg}");
+    assert!(
+        avg > DUMP_CHUNKS.min && avg < 3 * DUMP_CHUNKS.avg,
+        "average {avg}"
+    );
 }
 
 #[test]
@@ -139,7 +142,10 @@ fn a_changed_row_changes_only_its_own_chunks() {
             new.len()
         );
         let bytes: usize = new.iter().map(|c| c.len()).sum();
-        assert!(bytes <= 4 * DUMP_CHUNKS.max, "row {changed}: {bytes} new bytes");
+        assert!(
+            bytes <= 4 * DUMP_CHUNKS.max,
+            "row {changed}: {bytes} new bytes"
+        );
         let needle = row(changed, true);
         let joined: Vec<u8> = new.concat();
         assert!(
@@ -181,7 +187,10 @@ fn no_row_end_in_100_mb_gives_bounded_content_defined_chunks() {
         }
     }
     assert_eq!(sum, total);
-    assert!(largest <= hard_max(&DUMP_CHUNKS), "chunk of {largest} bytes");
+    assert!(
+        largest <= hard_max(&DUMP_CHUNKS),
+        "chunk of {largest} bytes"
+    );
     // Cut where the content says, hardly ever at the limit.
     assert!(n > total / hard_max(&DUMP_CHUNKS) as u64, "{n} chunks");
     assert!(forced * 100 < n, "{forced} of {n} chunks cut at the limit");
@@ -207,7 +216,10 @@ fn binary_data_is_cut_into_bounded_chunks_that_cover_it() {
     .unwrap();
     let cs = chunks(&d);
     assert_eq!(cs.iter().map(|c| c.len()).sum::<usize>(), d.len());
-    assert!(cs.iter().all(|c| !c.is_empty() && c.len() <= hard_max(&DUMP_CHUNKS)));
+    assert!(
+        cs.iter()
+            .all(|c| !c.is_empty() && c.len() <= hard_max(&DUMP_CHUNKS))
+    );
     let streamed: Vec<Vec<u8>> = RowChunks::new(&d[..], DUMP_CHUNKS)
         .map(|c| c.unwrap())
         .collect();
