@@ -15,7 +15,9 @@ use sitesnap::capture::{self, CaptureOpts};
 use sitesnap::hash::Hash;
 use sitesnap::repo::Repo;
 use sitesnap::site::{self, SiteSpec};
-use sitesnap::store::{ChunkParams, DUMP_CHUNKS, FILE_CHUNKS};
+use sitesnap::store::{
+    ChunkParams, DUMP_CHUNKS, FILE_CHUNKS, SQLITE_CHUNKS, cut_bytes, stream_chunks,
+};
 use std::hint::black_box;
 use std::path::Path;
 use std::time::Duration;
@@ -47,17 +49,43 @@ fn sample(text: bool) -> Vec<u8> {
     }
 }
 
+/// About 32 MiB of a MariaDB-style dump: extended INSERTs with one row per line, rows of
+/// about 240 bytes with hex digests in them (like `benches/dump_dedup.sh`'s table).
+fn sql_sample() -> Vec<u8> {
+    let mut out = Vec::with_capacity(33 << 20);
+    let mut id = 0u64;
+    while out.len() < 32 << 20 {
+        out.extend_from_slice(b"INSERT INTO `big` VALUES ");
+        for _ in 0..2000 {
+            id += 1;
+            let h = Hash::of(&id.to_le_bytes()).to_string();
+            let row = format!(
+                "({id},'Article {id} about {}','Lorem ipsum dolor sit amet {} consectetur {} \
+                 adipiscing elit, sed do eiusmod tempor {}',0x{},{},{}),\n",
+                &h[..6],
+                &h[6..38],
+                &h[20..60],
+                id % 977,
+                &h[40..56],
+                1_600_000_000 + id,
+                1_600_000_000 + 2 * id
+            );
+            out.extend_from_slice(row.as_bytes());
+        }
+        out.extend_from_slice(b"(0,'','',NULL,0,0);\n");
+    }
+    out
+}
+
 fn chunks_of(data: &[u8], p: ChunkParams) -> Vec<(usize, usize)> {
-    fastcdc::v2020::FastCDC::new(data, p.min, p.avg, p.max)
-        .map(|c| (c.offset, c.length))
-        .collect()
+    cut_bytes(data, p).collect()
 }
 
 fn bench_chunking(c: &mut Criterion) {
     let text = sample(true);
     let mut g = c.benchmark_group("chunking");
     g.throughput(Throughput::Bytes(text.len() as u64));
-    for (name, p) in [("file", FILE_CHUNKS), ("dump", DUMP_CHUNKS)] {
+    for (name, p) in [("file", FILE_CHUNKS), ("sqlite", SQLITE_CHUNKS)] {
         g.bench_with_input(BenchmarkId::new("fastcdc", name), &p, |b, p| {
             b.iter(|| {
                 fastcdc::v2020::FastCDC::new(black_box(&text[..]), p.min, p.avg, p.max).count()
@@ -65,13 +93,40 @@ fn bench_chunking(c: &mut Criterion) {
         });
     }
     g.finish();
+    // The dump chunker on an SQL dump: FastCDC as before, row-aligned cuts in memory, and
+    // streaming (what a dump from mariadb-dump goes through).
+    let sql = sql_sample();
+    let mut g = c.benchmark_group("dump-chunker");
+    g.throughput(Throughput::Bytes(sql.len() as u64));
+    g.bench_with_input(
+        BenchmarkId::new("fastcdc", "2K/8K/64K"),
+        &SQLITE_CHUNKS,
+        |b, p| {
+            b.iter(|| {
+                fastcdc::v2020::FastCDC::new(black_box(&sql[..]), p.min, p.avg, p.max).count()
+            })
+        },
+    );
+    g.bench_with_input(
+        BenchmarkId::new("rows", "in-memory"),
+        &DUMP_CHUNKS,
+        |b, p| b.iter(|| cut_bytes(black_box(&sql[..]), *p).count()),
+    );
+    g.bench_with_input(BenchmarkId::new("rows", "stream"), &DUMP_CHUNKS, |b, p| {
+        b.iter(|| stream_chunks(black_box(&sql[..]), *p).count())
+    });
+    g.finish();
 }
 
 fn bench_hash_compress(c: &mut Criterion) {
     let mut g = c.benchmark_group("sha256+zstd");
     for (kind, data) in [("text", sample(true)), ("media", sample(false))] {
         g.throughput(Throughput::Bytes(data.len() as u64));
-        for (pname, p) in [("file", FILE_CHUNKS), ("dump", DUMP_CHUNKS)] {
+        for (pname, p) in [
+            ("file", FILE_CHUNKS),
+            ("sqlite", SQLITE_CHUNKS),
+            ("dump", DUMP_CHUNKS),
+        ] {
             let cuts = chunks_of(&data, p);
             g.bench_function(
                 BenchmarkId::new(kind, format!("{pname}-zstd{}", p.level)),

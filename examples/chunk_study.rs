@@ -17,7 +17,7 @@
 mod tree_gen;
 
 use sitesnap::hash::Hash;
-use sitesnap::store::{ChunkParams, DUMP_CHUNKS, FILE_CHUNKS};
+use sitesnap::store::{ChunkParams, Cut, DUMP_CHUNKS, FILE_CHUNKS};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -28,6 +28,7 @@ const MI: usize = 1 << 20;
 
 fn p(min: usize, avg: usize, max: usize, level: i32) -> ChunkParams {
     ChunkParams {
+        cut: Cut::Bytes,
         min,
         avg,
         max,

@@ -10,7 +10,7 @@ use crate::catalog::{SnapshotKind, SnapshotRecord};
 use crate::error::{Error, Result};
 use crate::hash::Hash;
 use crate::repo::Repo;
-use crate::store::{ChunkSink, DUMP_CHUNKS, FILE_CHUNKS, TREE_CHUNKS};
+use crate::store::{ChunkSink, DUMP_CHUNKS, FILE_CHUNKS, SQLITE_CHUNKS, TREE_CHUNKS};
 use crate::tree::{Entry, Kind, Tree, TreePart};
 use std::collections::HashMap;
 use std::io::Read;
@@ -197,7 +197,12 @@ fn read_all<R: Read>(
             }
         } else if (top == b"database.sql" || top == b"database.sqlite") && rest.is_empty() {
             if has_db {
-                let (chunks, n) = sink.put_stream(&mut e, DUMP_CHUNKS)?;
+                // SQL text is cut at row ends; an SQLite page image anywhere.
+                let params = match top {
+                    b"database.sql" => DUMP_CHUNKS,
+                    _ => SQLITE_CHUNKS,
+                };
+                let (chunks, n) = sink.put_stream(&mut e, params)?;
                 crate::progress::add(n, 0);
                 out.dump = Some((chunks, n));
             }

@@ -613,10 +613,15 @@ impl<'a> Capture<'a> {
                 cache_row: None,
             });
         }
+        // SQL text is cut at row ends; an SQLite page image anywhere.
+        let params = match d {
+            Database::Sqlite(_) => store::SQLITE_CHUNKS,
+            _ => store::DUMP_CHUNKS,
+        };
         let (chunks, size) = match &self.import_dump {
-            Some(f) => sink.put_stream(fs::File::open(f).at(f)?, store::DUMP_CHUNKS)?,
+            Some(f) => sink.put_stream(fs::File::open(f).at(f)?, params)?,
             None => d.dump_with(&self.repo.tmp_dir(), &opts, &mut |r| {
-                sink.put_stream(r, store::DUMP_CHUNKS)
+                sink.put_stream(r, params)
             })?,
         };
         if size == 0 {

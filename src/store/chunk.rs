@@ -9,9 +9,21 @@ use crate::hash::Hash;
 use std::cell::RefCell;
 use std::sync::Arc;
 
+/// Where a stream may be cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cut {
+    /// Anywhere (FastCDC 2020).
+    Bytes,
+    /// Only at the end of a row of a database dump, unless `max` bytes hold none
+    /// ([`super::rows`]).
+    Rows,
+}
+
 /// Content-defined chunking parameters and zstd level for one kind of stream.
 #[derive(Debug, Clone, Copy)]
 pub struct ChunkParams {
+    /// Where cuts may fall.
+    pub cut: Cut,
     /// Smallest chunk (a smaller input is one chunk).
     pub min: usize,
     /// Average chunk.
@@ -26,14 +38,28 @@ pub struct ChunkParams {
 /// one chunk. Level 4 stores code 2.4% smaller than level 3 for about 20% more compression
 /// time; media does not compress at any level and costs little (docs/performance.md).
 pub const FILE_CHUNKS: ChunkParams = ChunkParams {
+    cut: Cut::Bytes,
     min: 512 << 10,
     avg: 1 << 20,
     max: 8 << 20,
     level: 4,
 };
-/// Database dumps: small chunks, so scattered row changes leave most chunks intact. Level 3:
-/// on 8 KiB chunks of SQL, level 4 saves under 1% and compresses a third slower.
+/// Database dumps: small chunks cut only at row ends, so scattered row changes leave most
+/// chunks intact (docs/performance.md). Level 3: on small chunks of SQL, level 4 saves under 1%
+/// and compresses a third slower. Chunks stay under 64 KiB (`4 × max`), so they are grouped
+/// into frames.
 pub const DUMP_CHUNKS: ChunkParams = ChunkParams {
+    cut: Cut::Rows,
+    min: 512,
+    avg: 1 << 10,
+    max: 8 << 10,
+    level: 3,
+};
+/// SQLite databases, stored as a page image (an online copy), not as SQL text: FastCDC 2/8/64
+/// KiB, what every dump was cut with before row-aligned cuts (so SQLite sites keep deduping
+/// against their older snapshots).
+pub const SQLITE_CHUNKS: ChunkParams = ChunkParams {
+    cut: Cut::Bytes,
     min: 2 << 10,
     avg: 8 << 10,
     max: 64 << 10,
@@ -41,6 +67,7 @@ pub const DUMP_CHUNKS: ChunkParams = ChunkParams {
 };
 /// Serialized trees.
 pub const TREE_CHUNKS: ChunkParams = ChunkParams {
+    cut: Cut::Bytes,
     min: 16 << 10,
     avg: 64 << 10,
     max: 256 << 10,
@@ -87,6 +114,27 @@ pub fn decode_chunk(hash: &Hash, compressed: &[u8], ulen: u32) -> Result<Vec<u8>
         return Err(mismatch(hash));
     }
     Ok(data)
+}
+
+/// A stream cut into chunks with `params`, each chunk's bytes in turn.
+pub fn stream_chunks<'a>(
+    r: impl std::io::Read + 'a,
+    params: ChunkParams,
+) -> Box<dyn Iterator<Item = Result<Vec<u8>>> + 'a> {
+    let read_err = |e: std::io::Error| Error::Invalid(format!("read failed: {e}"));
+    match params.cut {
+        Cut::Rows => {
+            Box::new(super::rows::RowChunks::new(r, params).map(move |c| c.map_err(read_err)))
+        }
+        Cut::Bytes => Box::new(
+            fastcdc::v2020::StreamCDC::new(r, params.min, params.avg, params.max).map(move |c| {
+                c.map(|c| c.data).map_err(|e| match e {
+                    fastcdc::v2020::Error::IoError(e) => read_err(e),
+                    other => Error::Invalid(format!("chunker: {other}")),
+                })
+            }),
+        ),
+    }
 }
 
 /// Chunks a buffer without storing, naming chunks as an unencrypted repository does (prefer
@@ -280,6 +328,9 @@ pub fn cut_bytes(
     data: &[u8],
     params: ChunkParams,
 ) -> Box<dyn Iterator<Item = (usize, usize)> + '_> {
+    if params.cut == Cut::Rows {
+        return Box::new(super::rows::cut_rows(data, params));
+    }
     if data.len() <= params.min {
         return Box::new(std::iter::once((0, data.len())));
     }

@@ -15,6 +15,7 @@ pub mod frame;
 pub mod index;
 pub mod pack;
 pub mod reader;
+pub mod rows;
 #[cfg(feature = "s3")]
 pub mod s3;
 pub mod writer;
@@ -26,8 +27,8 @@ pub use backend::{
     Backend, Incomplete, LocalBackend, ObjectInfo, ObjectKind, ObjectName, Upload, pack_path,
 };
 pub use chunk::{
-    ChunkCodec, ChunkParams, DUMP_CHUNKS, FILE_CHUNKS, TREE_CHUNKS, ZSTD_LEVEL, compress_chunk,
-    decode_chunk, hash_bytes,
+    ChunkCodec, ChunkParams, Cut, DUMP_CHUNKS, FILE_CHUNKS, SQLITE_CHUNKS, TREE_CHUNKS, ZSTD_LEVEL,
+    compress_chunk, cut_bytes, decode_chunk, hash_bytes, stream_chunks,
 };
 pub use frame::{Frame, FrameCache};
 pub use index::{ChunkIndex, IndexOpener};

@@ -5,7 +5,7 @@
 //! rename into place, fsync of the folder) and only then recorded in the catalogue.
 
 use super::backend::{Backend, ObjectKind, ObjectName, Upload};
-use super::chunk::{ChunkCodec, ChunkParams, ZSTD_LEVEL, cut_bytes};
+use super::chunk::{ChunkCodec, ChunkParams, ZSTD_LEVEL, cut_bytes, stream_chunks};
 use super::frame::{Frame, Section, groupable};
 use super::index::{ChunkIndex, IndexOpener};
 use super::pack::{PACK_TARGET, PackEntry, PackFormat, PackInfo, encode_header};
@@ -487,13 +487,10 @@ impl ChunkSink {
     pub fn put_stream(&self, r: impl Read, params: ChunkParams) -> Result<(Vec<Hash>, u64)> {
         let mut out = Vec::new();
         let mut total = 0u64;
-        for c in fastcdc::v2020::StreamCDC::new(r, params.min, params.avg, params.max) {
-            let c = c.map_err(|e| match e {
-                fastcdc::v2020::Error::IoError(e) => Error::Invalid(format!("read failed: {e}")),
-                other => Error::Invalid(format!("chunker: {other}")),
-            })?;
-            total += c.length as u64;
-            out.push(self.put_at(&c.data, params.level)?);
+        for c in stream_chunks(r, params) {
+            let c = c?;
+            total += c.len() as u64;
+            out.push(self.put_at(&c, params.level)?);
         }
         Ok((out, total))
     }

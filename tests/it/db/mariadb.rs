@@ -515,6 +515,7 @@ fn dedup_fractions(tag: &str, rows: u64) -> Option<(f64, f64, u64)> {
     let w = World::new();
     db_site(&w, "dedup.example", &db.url());
     let first = w.snapshot("dedup.example");
+    let growth = [dump_shape(&w, &first)];
     let changed = rows / 100;
     let from = rows / 2;
     db.sql(&format!(
@@ -523,11 +524,13 @@ fn dedup_fractions(tag: &str, rows: u64) -> Option<(f64, f64, u64)> {
         from + changed
     ));
     let clustered = w.snapshot("dedup.example");
+    let growth = [growth[0], dump_shape(&w, &clustered)];
     let n = db.sql(
         "UPDATE big SET title = CONCAT(title, ' (edited)'), changed = changed + 86400 \
          WHERE CRC32(id * 7919) % 100 = 42; SELECT ROW_COUNT();",
     );
     let scattered = w.snapshot("dedup.example");
+    let growth = [growth[0], growth[1], dump_shape(&w, &scattered)];
     let a = first["bytes_added"].as_u64().unwrap() as f64;
     let c = clustered["bytes_added"].as_u64().unwrap() as f64 / a;
     let s = scattered["bytes_added"].as_u64().unwrap() as f64 / a;
@@ -540,7 +543,38 @@ fn dedup_fractions(tag: &str, rows: u64) -> Option<(f64, f64, u64)> {
         n.trim(),
         s * 100.0
     );
+    for (name, (chunks, indexed, catalog)) in ["first", "clustered", "scattered"].iter().zip(growth)
+    {
+        eprintln!(
+            "dump dedup {name}: {chunks} chunks in the dump, {indexed} chunks indexed, \
+             catalogue {catalog} bytes"
+        );
+    }
     Some((c, s, first["db_bytes"].as_u64().unwrap()))
+}
+
+/// The chunks of `snap`'s dump, the chunks indexed in all, and the bytes of the catalogue's
+/// pages in use (its write-ahead log included).
+fn dump_shape(w: &World, snap: &serde_json::Value) -> (i64, i64, u64) {
+    let cat = w.catalog();
+    let id = snap["id"].as_str().unwrap();
+    let chunks: i64 = cat
+        .query_row(
+            "SELECT length(b.chunks) / 32 FROM snapshots s JOIN blobs b ON b.id = s.db_dump \
+             WHERE s.id = ?1",
+            [id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let indexed: i64 = cat
+        .query_row("SELECT count(*) FROM chunks", [], |r| r.get(0))
+        .unwrap();
+    let pragma = |p: &str| -> u64 {
+        cat.query_row(&format!("PRAGMA {p}"), [], |r| r.get::<_, i64>(0))
+            .unwrap() as u64
+    };
+    let used = (pragma("page_count") - pragma("freelist_count")) * pragma("page_size");
+    (chunks, indexed, used)
 }
 
 #[test]
@@ -553,9 +587,10 @@ fn mysql_dump_dedup_1_percent_clustered_change_adds_under_10_percent() {
         clustered < 0.10,
         "clustered 1% change added {clustered:.3} of the first"
     );
-    // Scattered changes touch most 8 KiB chunks less often than not; it must still dedup.
+    // Dumps are cut at row ends into ~1 KiB chunks (store/rows.rs): 1% of rows changed at
+    // random touches under a tenth of them (issue 14).
     assert!(
-        scattered < 0.60,
+        scattered < 0.10,
         "scattered 1% change added {scattered:.3} of the first"
     );
 }
@@ -568,13 +603,17 @@ fn mysql_dump_dedup_200mb() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(200);
-    let Some((clustered, _scattered, dump)) = dedup_fractions("dedup200", mb * 4_200) else {
+    let Some((clustered, scattered, dump)) = dedup_fractions("dedup200", mb * 4_200) else {
         return;
     };
     assert!(dump > mb * 900_000, "dump of {dump} bytes");
     assert!(
         clustered < 0.10,
         "clustered 1% change added {clustered:.3} of the first"
+    );
+    assert!(
+        scattered < 0.10,
+        "scattered 1% change added {scattered:.3} of the first"
     );
 }
 
