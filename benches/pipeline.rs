@@ -16,7 +16,7 @@ use sitesnap::hash::Hash;
 use sitesnap::repo::Repo;
 use sitesnap::site::{self, SiteSpec};
 use sitesnap::store::{
-    ChunkParams, DUMP_CHUNKS, FILE_CHUNKS, SQLITE_CHUNKS, cut_bytes, stream_chunks,
+    ChunkParams, DUMP_CHUNKS, DUMP_ROW_CHUNKS, FILE_CHUNKS, SQLITE_CHUNKS, cut_bytes, stream_chunks,
 };
 use std::hint::black_box;
 use std::path::Path;
@@ -109,12 +109,14 @@ fn bench_chunking(c: &mut Criterion) {
     );
     g.bench_with_input(
         BenchmarkId::new("rows", "in-memory"),
-        &DUMP_CHUNKS,
+        &DUMP_ROW_CHUNKS,
         |b, p| b.iter(|| cut_bytes(black_box(&sql[..]), *p).count()),
     );
-    g.bench_with_input(BenchmarkId::new("rows", "stream"), &DUMP_CHUNKS, |b, p| {
-        b.iter(|| stream_chunks(black_box(&sql[..]), *p).count())
-    });
+    g.bench_with_input(
+        BenchmarkId::new("rows", "stream"),
+        &DUMP_ROW_CHUNKS,
+        |b, p| b.iter(|| stream_chunks(black_box(&sql[..]), *p).count()),
+    );
     g.finish();
 }
 

@@ -613,7 +613,7 @@ impl<'a> Capture<'a> {
                 cache_row: None,
             });
         }
-        // SQL text is cut at row ends; an SQLite page image anywhere.
+        // SQL text with the dump parameters; an SQLite page image with FastCDC.
         let params = match d {
             Database::Sqlite(_) => store::SQLITE_CHUNKS,
             _ => store::DUMP_CHUNKS,

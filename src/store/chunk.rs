@@ -44,11 +44,22 @@ pub const FILE_CHUNKS: ChunkParams = ChunkParams {
     max: 8 << 20,
     level: 4,
 };
-/// Database dumps: small chunks cut only at row ends, so scattered row changes leave most
-/// chunks intact (docs/performance.md). Level 3: on small chunks of SQL, level 4 saves under 1%
-/// and compresses a third slower. Chunks stay under 64 KiB (`4 × max`), so they are grouped
-/// into frames.
+/// Database dumps: FastCDC 2/8/64 KiB. Row-aligned cuts ([`Cut::Rows`], store/rows.rs) at
+/// 512 B/1 KiB/8 KiB bring a scattered 1% row change of a 200 MB dump from 43.7% to 6.6% added,
+/// but with ten times the chunks they raise a 2 GB dump's peak memory to 532 MB and the
+/// catalogue and each changed dump's chunk list tenfold (docs/performance.md); they wait for
+/// chunk lists stored as chunked streams. Level 3: on small chunks of SQL, level 4 saves under
+/// 1% and compresses a third slower.
 pub const DUMP_CHUNKS: ChunkParams = ChunkParams {
+    cut: Cut::Bytes,
+    min: 2 << 10,
+    avg: 8 << 10,
+    max: 64 << 10,
+    level: 3,
+};
+/// Row-aligned dump chunks: the candidate measured in docs/performance.md (not the default
+/// yet, see [`DUMP_CHUNKS`]).
+pub const DUMP_ROW_CHUNKS: ChunkParams = ChunkParams {
     cut: Cut::Rows,
     min: 512,
     avg: 1 << 10,

@@ -27,8 +27,8 @@ pub use backend::{
     Backend, Incomplete, LocalBackend, ObjectInfo, ObjectKind, ObjectName, Upload, pack_path,
 };
 pub use chunk::{
-    ChunkCodec, ChunkParams, Cut, DUMP_CHUNKS, FILE_CHUNKS, SQLITE_CHUNKS, TREE_CHUNKS, ZSTD_LEVEL,
-    compress_chunk, cut_bytes, decode_chunk, hash_bytes, stream_chunks,
+    ChunkCodec, ChunkParams, Cut, DUMP_CHUNKS, DUMP_ROW_CHUNKS, FILE_CHUNKS, SQLITE_CHUNKS,
+    TREE_CHUNKS, ZSTD_LEVEL, compress_chunk, cut_bytes, decode_chunk, hash_bytes, stream_chunks,
 };
 pub use frame::{Frame, FrameCache};
 pub use index::{ChunkIndex, IndexOpener};

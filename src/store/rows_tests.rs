@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::hash::Hash;
-use crate::store::DUMP_CHUNKS;
+use crate::store::DUMP_ROW_CHUNKS;
 use std::collections::HashSet;
 
 /// One dump row like mariadb-dump writes it (one row per line inside an extended INSERT).
@@ -28,7 +28,7 @@ fn dump(rows: std::ops::Range<u64>, edited: &[u64]) -> Vec<u8> {
 }
 
 fn chunks(data: &[u8]) -> Vec<&[u8]> {
-    cut_rows(data, DUMP_CHUNKS)
+    cut_rows(data, DUMP_ROW_CHUNKS)
         .map(|(o, l)| &data[o..o + l])
         .collect()
 }
@@ -86,12 +86,12 @@ fn cuts_fall_only_at_row_ends_and_cover_the_dump() {
     for c in &cs {
         end += c.len();
         assert!(at_row_end(&d, end), "cut at {end} is inside a row");
-        assert!(c.len() <= DUMP_CHUNKS.max, "chunk of {} bytes", c.len());
+        assert!(c.len() <= DUMP_ROW_CHUNKS.max, "chunk of {} bytes", c.len());
     }
     // About `avg` bytes a chunk, not one row (rows here are about 140 bytes).
     let avg = d.len() / cs.len();
     assert!(
-        avg > DUMP_CHUNKS.min && avg < 3 * DUMP_CHUNKS.avg,
+        avg > DUMP_ROW_CHUNKS.min && avg < 3 * DUMP_ROW_CHUNKS.avg,
         "average {avg}"
     );
 }
@@ -109,7 +109,7 @@ fn mysql_one_line_extended_insert_is_cut_between_rows() {
     for c in &cs[..cs.len() - 1] {
         end += c.len();
         assert!(at_row_end(&d, end), "cut at {end} is inside a row");
-        assert!(c.len() <= DUMP_CHUNKS.max);
+        assert!(c.len() <= DUMP_ROW_CHUNKS.max);
     }
 }
 
@@ -143,7 +143,7 @@ fn a_changed_row_changes_only_its_own_chunks() {
         );
         let bytes: usize = new.iter().map(|c| c.len()).sum();
         assert!(
-            bytes <= 4 * DUMP_CHUNKS.max,
+            bytes <= 4 * DUMP_ROW_CHUNKS.max,
             "row {changed}: {bytes} new bytes"
         );
         let needle = row(changed, true);
@@ -159,11 +159,11 @@ fn a_changed_row_changes_only_its_own_chunks() {
 fn streaming_cuts_as_the_buffer_does_whatever_the_reads() {
     let d = dump(1..8_000, &[3, 500, 7_000]);
     let whole: Vec<Vec<u8>> = chunks(&d).into_iter().map(<[u8]>::to_vec).collect();
-    let streamed: Vec<Vec<u8>> = RowChunks::new(Trickle(&d, 0), DUMP_CHUNKS)
+    let streamed: Vec<Vec<u8>> = RowChunks::new(Trickle(&d, 0), DUMP_ROW_CHUNKS)
         .map(|c| c.unwrap())
         .collect();
     assert_eq!(streamed, whole);
-    assert_eq!(RowChunks::new(&b""[..], DUMP_CHUNKS).count(), 0);
+    assert_eq!(RowChunks::new(&b""[..], DUMP_ROW_CHUNKS).count(), 0);
 }
 
 #[test]
@@ -176,23 +176,23 @@ fn no_row_end_in_100_mb_gives_bounded_content_defined_chunks() {
     };
     let (mut n, mut sum, mut largest, mut forced) = (0u64, 0u64, 0usize, 0u64);
     let mut first = Vec::new();
-    for c in RowChunks::new(noise(), DUMP_CHUNKS) {
+    for c in RowChunks::new(noise(), DUMP_ROW_CHUNKS) {
         let c = c.unwrap();
         n += 1;
         sum += c.len() as u64;
         largest = largest.max(c.len());
-        forced += u64::from(c.len() == hard_max(&DUMP_CHUNKS));
+        forced += u64::from(c.len() == hard_max(&DUMP_ROW_CHUNKS));
         if first.len() < 50 {
             first.push(Hash::of(&c));
         }
     }
     assert_eq!(sum, total);
     assert!(
-        largest <= hard_max(&DUMP_CHUNKS),
+        largest <= hard_max(&DUMP_ROW_CHUNKS),
         "chunk of {largest} bytes"
     );
     // Cut where the content says, hardly ever at the limit.
-    assert!(n > total / hard_max(&DUMP_CHUNKS) as u64, "{n} chunks");
+    assert!(n > total / hard_max(&DUMP_ROW_CHUNKS) as u64, "{n} chunks");
     assert!(forced * 100 < n, "{forced} of {n} chunks cut at the limit");
     // Content-defined: the same bytes behind a different start still meet the same cuts.
     let mut shifted = vec![b'x'; 1000];
@@ -218,9 +218,9 @@ fn binary_data_is_cut_into_bounded_chunks_that_cover_it() {
     assert_eq!(cs.iter().map(|c| c.len()).sum::<usize>(), d.len());
     assert!(
         cs.iter()
-            .all(|c| !c.is_empty() && c.len() <= hard_max(&DUMP_CHUNKS))
+            .all(|c| !c.is_empty() && c.len() <= hard_max(&DUMP_ROW_CHUNKS))
     );
-    let streamed: Vec<Vec<u8>> = RowChunks::new(&d[..], DUMP_CHUNKS)
+    let streamed: Vec<Vec<u8>> = RowChunks::new(&d[..], DUMP_ROW_CHUNKS)
         .map(|c| c.unwrap())
         .collect();
     assert_eq!(streamed.len(), cs.len());
