@@ -15,6 +15,7 @@ mod packs;
 mod prune;
 mod pull;
 mod push;
+mod select;
 mod snapshots;
 mod verify;
 

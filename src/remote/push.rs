@@ -11,9 +11,12 @@
 //! others sent, in new packs; one whose chunks are all there is not sent. A platform twenty
 //! servers run is so stored once. A push holds a shared lock on the
 //! remote (`lock`), so `prune --remote` and `gc --remote` never run while it sends.
+//!
+//! `push --site URI` limits every kind to what the given sites' snapshots need (`select`).
 
 use super::copy_objects;
 use super::lock::{LockMode, acquire};
+use super::select::Selection;
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::hash::Hash;
@@ -59,12 +62,21 @@ pub struct PushReport {
     pub chunks_deduplicated: u64,
     /// Wall time of the push in milliseconds.
     pub duration_ms: u64,
+    /// The sites the push was limited to (`--site`; empty: every object).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sites: Vec<String>,
 }
 
 /// Pushes every object of `repo` that `remote` lacks (an object of the same name and size is
-/// there). The caller holds the repository's writer lock, so nothing is removed meanwhile.
-/// Refused for a repository that is not encrypted: nothing readable leaves the machine.
-pub fn push(repo: &Repo, name: &str, remote_arc: Arc<dyn Backend>) -> Result<PushReport> {
+/// there); with `sites`, only those the sites' snapshots need. The caller holds the
+/// repository's writer lock, so nothing is removed meanwhile. Refused for a repository that is
+/// not encrypted: nothing readable leaves the machine.
+pub fn push(
+    repo: &Repo,
+    name: &str,
+    remote_arc: Arc<dyn Backend>,
+    sites: &[String],
+) -> Result<PushReport> {
     let remote = remote_arc.as_ref();
     if !repo.is_encrypted() {
         return Err(Error::Refused(format!(
@@ -74,10 +86,15 @@ pub fn push(repo: &Repo, name: &str, remote_arc: Arc<dyn Backend>) -> Result<Pus
         )));
     }
     let start = Instant::now();
+    let only = match sites.is_empty() {
+        true => None,
+        false => Some(Selection::of_sites(repo, sites)?),
+    };
     // Shared: pushes from several servers run together; prune and gc --remote wait.
     let _lock = acquire(repo, remote, name, "push", LockMode::Shared, false)?;
     let mut rep = PushReport {
         remote: name.to_string(),
+        sites: sites.to_vec(),
         ..Default::default()
     };
     push_keys(repo, remote, &mut rep)?;
@@ -93,6 +110,7 @@ pub fn push(repo: &Repo, name: &str, remote_arc: Arc<dyn Backend>) -> Result<Pus
             .backend()
             .list(kind)?
             .into_iter()
+            .filter(|o| only.as_ref().is_none_or(|sel| sel.keeps(&o.name)))
             .partition(|o| have.get(&o.name.name) == Some(&o.size));
         rep.skipped += there.len() as u64;
         rep.skipped_bytes += there.iter().map(|o| o.size).sum::<u64>();

@@ -274,7 +274,7 @@ fn snapshot_sites(
 
 /// `snapshot --push NAME`: pushes after the snapshots; a failure is one stderr line.
 fn push_after(ctx: &Ctx, repo: &Repo, def: &crate::remote::RemoteDef) -> bool {
-    match super::push::push_repo(repo, def) {
+    match super::push::push_repo(repo, def, &[]) {
         Ok(r) => {
             if !ctx.json {
                 let _ = super::push::print_push(ctx, &r);

@@ -1,0 +1,105 @@
+//! `push` options: `--site URI` sends only what a site's snapshots need; `--metrics FILE`
+//! writes Prometheus textfile metrics; a progress bar on a terminal only; a remote lock held
+//! by a working process is refreshed and never turns stale, one whose holder was killed does.
+use crate::db::Flavour;
+use crate::db::sqlite::Sqlite;
+use crate::remote::{Placed, object_files, place};
+use crate::support::*;
+use std::fs;
+use std::path::PathBuf;
+
+/// The ids `list --remote NAME --all-hosts --json` shows.
+fn remote_ids(w: &World, name: &str) -> Vec<String> {
+    let v = w
+        .run(&["list", "--remote", name, "--all-hosts", "--json"])
+        .ok()
+        .json();
+    let mut ids: Vec<String> = v
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    ids
+}
+
+/// A world with two SQLite sites, each on a platform of its own and snapshotted twice, and a
+/// folder remote `nas`.
+fn two_sites() -> (World, Placed<Sqlite>, Placed<Sqlite>, PathBuf) {
+    let w = World::encrypted();
+    let a = place::<Sqlite>(&w, "a.example").unwrap();
+    let b = place::<Sqlite>(&w, "b.example").unwrap();
+    fs::write(
+        b.platform.join("sites/b.example/files/more.bin"),
+        noise(7, 200_000),
+    )
+    .unwrap();
+    w.snapshot("b.example");
+    let nas = w.path("nas");
+    fs::create_dir(&nas).unwrap();
+    w.run(&["remote", "add", "nas", &format!("file://{}", nas.display())])
+        .ok();
+    (w, a, b, nas)
+}
+
+#[test]
+fn push_site_sends_only_that_sites_snapshots_and_a_full_push_the_rest() {
+    let (w, a, b, nas) = two_sites();
+    // An unknown site is refused before anything is sent.
+    let r = w.run(&["push", "--site", "nope.example"]);
+    assert_one_line_error(&r, 1, &["nope.example"]);
+    assert!(object_files(&nas).is_empty());
+
+    let first = w
+        .run(&["push", "--site", "a.example", "--json"])
+        .ok()
+        .json();
+    let sent = first["uploaded"].as_u64().unwrap();
+    assert_eq!(sent, object_files(&nas).len() as u64, "{first}");
+    assert_eq!(first["sites"][0], "a.example", "{first}");
+    // Only a.example's snapshot is on the remote; b.example's two are not.
+    assert_eq!(remote_ids(&w, "nas"), vec![a.id.clone()]);
+    let b_ids: Vec<String> = w
+        .run(&["list", "b.example", "--json"])
+        .ok()
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(b_ids.len(), 2);
+    assert!(b_ids.contains(&b.id));
+    // Again: nothing more to send for a.example.
+    let again = w
+        .run(&["push", "--site", "a.example", "--json"])
+        .ok()
+        .json();
+    assert_eq!(
+        (again["uploaded"].as_u64(), again["skipped"].as_u64()),
+        (Some(0), Some(sent))
+    );
+
+    // a.example comes back from the remote into a fresh folder.
+    let fresh = w.path("fresh");
+    let f = fresh.to_string_lossy().into_owned();
+    let url = format!("file://{}", nas.display());
+    w.run(&["--repo", &f, "remote", "add", "nas", &url]).ok();
+    a.lose();
+    w.run(&["--repo", &f, "restore", &a.id, "--from", "nas", "--yes"])
+        .ok();
+    assert_eq!(listing(&a.platform), a.listing);
+    assert_eq!(a.db.state(), a.state);
+
+    // A full push sends only what b.example needs: nothing already sent goes again.
+    let total = object_files(&w.repo.join("data")).len() as u64;
+    let full = w.run(&["push", "--json"]).ok().json();
+    assert_eq!(full["skipped"].as_u64(), Some(sent), "{full}");
+    assert_eq!(full["uploaded"].as_u64(), Some(total - sent), "{full}");
+    assert!(full.get("sites").is_none(), "{full}");
+    let mut all = b_ids.clone();
+    all.push(a.id.clone());
+    all.sort();
+    assert_eq!(remote_ids(&w, "nas"), all);
+}
