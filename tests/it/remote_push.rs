@@ -103,3 +103,77 @@ fn push_site_sends_only_that_sites_snapshots_and_a_full_push_the_rest() {
     all.sort();
     assert_eq!(remote_ids(&w, "nas"), all);
 }
+
+/// The value of `name{remote="nas"}` in a metrics text.
+fn gauge(text: &str, name: &str) -> Option<String> {
+    let prefix = format!("{name}{{remote=\"nas\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&prefix))
+        .map(str::to_string)
+}
+
+#[test]
+fn push_metrics_count_a_push_and_keep_the_last_success_when_one_fails() {
+    let (w, _a, _b, nas) = two_sites();
+    let prom = w.path("push.prom");
+    let p = prom.to_string_lossy().into_owned();
+    let r = w.run(&["push", "--metrics", &p, "--json"]).ok().json();
+    let text = fs::read_to_string(&prom).unwrap();
+    let g = |name: &str| gauge(&text, name).unwrap_or_else(|| panic!("{name}: {text}"));
+    assert_eq!(
+        g("sitesnap_push_uploaded_objects"),
+        r["uploaded"].to_string()
+    );
+    assert_eq!(
+        g("sitesnap_push_uploaded_bytes"),
+        r["uploaded_bytes"].to_string()
+    );
+    assert_eq!(g("sitesnap_push_skipped_objects"), "0");
+    assert_eq!(g("sitesnap_push_skipped_bytes"), "0");
+    assert_eq!(g("sitesnap_push_last_run_failed"), "0");
+    assert!(g("sitesnap_push_duration_seconds").parse::<f64>().is_ok());
+    let success = g("sitesnap_push_last_success_timestamp_seconds");
+    assert!(success.parse::<f64>().unwrap() > 1e9, "{text}");
+    assert!(
+        text.contains("# TYPE sitesnap_push_uploaded_bytes gauge"),
+        "{text}"
+    );
+
+    // The share is gone: the push fails, the file says so and keeps the last success.
+    fs::remove_dir_all(&nas).unwrap();
+    let r = w.run(&["push", "--metrics", &p]);
+    assert_one_line_error(&r, 1, &["push to remote 'nas'"]);
+    let text = fs::read_to_string(&prom).unwrap();
+    assert_eq!(
+        gauge(&text, "sitesnap_push_last_run_failed").as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        gauge(&text, "sitesnap_push_last_success_timestamp_seconds"),
+        Some(success)
+    );
+    assert_eq!(
+        gauge(&text, "sitesnap_push_uploaded_objects"),
+        None,
+        "{text}"
+    );
+
+    // The nightly run writes the sites' and the push's metrics in one file.
+    fs::create_dir(&nas).unwrap();
+    w.run(&["snapshot", "--all", "--push", "nas", "--metrics", &p])
+        .ok();
+    let text = fs::read_to_string(&prom).unwrap();
+    assert!(
+        text.contains("sitesnap_last_run_failed{site=\"a.example\"} 0"),
+        "{text}"
+    );
+    assert_eq!(
+        gauge(&text, "sitesnap_push_last_run_failed").as_deref(),
+        Some("0")
+    );
+    let sent: u64 = gauge(&text, "sitesnap_push_uploaded_objects")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(sent, object_files(&nas).len() as u64, "{text}");
+}

@@ -1,12 +1,13 @@
 //! `sitesnap push [NAME]`: upload the objects a remote lacks.
 
 use crate::cli::args::Ctx;
+use crate::cli::metrics;
 use crate::cli::output::{fmt_bytes, print_json};
 use crate::remote::{self, PushReport, RemoteDef};
 use crate::repo::Repo;
 use anyhow::{Context, Result};
 use clap::Args;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Arguments of `push`.
 #[derive(Args, Debug)]
@@ -16,13 +17,25 @@ pub struct PushArgs {
     /// Push only what this site's snapshots need (repeatable; default: everything)
     #[arg(long = "site", value_name = "URI")]
     pub sites: Vec<String>,
+    /// Write Prometheus textfile-collector metrics of this push to FILE (atomically; also
+    /// when the push fails)
+    #[arg(long, value_name = "FILE")]
+    pub metrics: Option<PathBuf>,
 }
 
 /// Pushes to a remote.
 pub fn run(ctx: &Ctx, a: PushArgs) -> Result<i32> {
     let def = pick(&ctx.repo_path, a.name.as_deref())?;
-    let r = push_to(ctx, &def, &a.sites)?;
-    print_push(ctx, &r)?;
+    let r = push_to(ctx, &def, &a.sites);
+    if let Some(path) = &a.metrics {
+        let m = metrics::push_metrics(&def.name, r.as_ref().ok(), &metrics::previous(path));
+        let written = metrics::write_file(path, &m);
+        // A failed push is the error reported, not a failed metrics write after it.
+        if r.is_ok() {
+            written?;
+        }
+    }
+    print_push(ctx, &r?)?;
     Ok(0)
 }
 
