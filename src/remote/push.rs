@@ -13,6 +13,8 @@
 //! remote (`lock`), so `prune --remote` and `gc --remote` never run while it sends.
 //!
 //! `push --site URI` limits every kind to what the given sites' snapshots need (`select`).
+//! Progress goes to the process's reporter: listing, reading the remote's pack headers, then
+//! uploading (bytes and objects done of the total).
 
 use super::copy_objects;
 use super::lock::{LockMode, acquire};
@@ -20,6 +22,7 @@ use super::select::Selection;
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::hash::Hash;
+use crate::progress::{self, Meter};
 use crate::repo::Repo;
 use crate::store::{
     self, Backend, FrameCache, ObjectInfo, ObjectKind, ObjectName, PackEntry, PackFormat,
@@ -97,6 +100,7 @@ pub fn push(
         sites: sites.to_vec(),
         ..Default::default()
     };
+    progress::phase_of(&format!("push to {name}: listing"), 0, 0, "objects");
     push_keys(repo, remote, &mut rep)?;
     let mut plan: Vec<Vec<ObjectInfo>> = Vec::new();
     let mut partial = Vec::new();
@@ -115,14 +119,16 @@ pub fn push(
         rep.skipped += there.len() as u64;
         rep.skipped_bytes += there.iter().map(|o| o.size).sum::<u64>();
         if kind == ObjectKind::Pack && !send.is_empty() {
-            let p = plan_packs(repo, remote, &listed, send, &mut rep)?;
+            let p = plan_packs(repo, name, remote, &listed, send, &mut rep)?;
             send = p.whole;
             partial = p.partial;
         }
         plan.push(send);
     }
+    upload_phase(name, &plan, &partial);
     for (i, send) in plan.iter().enumerate() {
-        let (n, bytes) = copy_objects(repo.backend().as_ref(), remote, send, "push-object")?;
+        let local = repo.backend();
+        let (n, bytes) = copy_objects(local.as_ref(), remote, send, "push-object", Meter(true))?;
         rep.uploaded += n;
         rep.uploaded_bytes += bytes;
         if i == 0 {
@@ -135,19 +141,43 @@ pub fn push(
     Ok(rep)
 }
 
+/// Starts the upload phase: the bytes and objects of `plan`, and the stored bytes of the frames
+/// holding the chunks of `partial` (an estimate of the packs they go up in).
+fn upload_phase(name: &str, plan: &[Vec<ObjectInfo>], partial: &[PartialPack]) {
+    let objects = plan.iter().map(|k| k.len() as u64).sum();
+    let whole: u64 = plan.iter().flatten().map(|o| o.size).sum();
+    let frames: u64 = partial
+        .iter()
+        .map(|(_, _, entries)| {
+            let f: HashSet<(u64, u32)> = entries.iter().map(|e| (e.offset, e.clen)).collect();
+            f.iter().map(|(_, clen)| u64::from(*clen)).sum::<u64>()
+        })
+        .sum();
+    progress::phase_of(
+        &format!("push to {name}: uploading"),
+        whole + frames,
+        objects,
+        "objects",
+    );
+}
+
+/// A local pack some of whose chunks the remote lacks: its name, format and those chunks.
+type PartialPack = (String, PackFormat, Vec<PackEntry>);
+
 /// The local packs a remote lacks by name, split by what the remote holds of their chunks
 /// (it may hold them in other packs, pushed by another server sharing the key).
 struct PackPlan {
     /// None of their chunks is there: sent as they are.
     whole: Vec<ObjectInfo>,
     /// Some are: the missing chunks of each go up in new packs.
-    partial: Vec<(String, PackFormat, Vec<PackEntry>)>,
+    partial: Vec<PartialPack>,
 }
 
 /// Reads what the remote's packs hold (their headers: the local copy's when the pack is here
 /// too, else three range reads on the remote) and splits `send` by it.
 fn plan_packs(
     repo: &Repo,
+    name: &str,
     remote: &dyn Backend,
     remote_packs: &[ObjectInfo],
     send: Vec<ObjectInfo>,
@@ -161,7 +191,10 @@ fn plan_packs(
         })
     };
     let mut there: HashSet<Hash> = HashSet::new();
+    let what = format!("push to {name}: reading pack headers");
+    progress::phase_of(&what, 0, remote_packs.len() as u64, "packs");
     for o in remote_packs {
+        progress::add(0, 1);
         let from = match local.size(&o.name)? == Some(o.size) {
             true => local,
             false => remote,
@@ -199,11 +232,7 @@ fn plan_packs(
 
 /// Sends the chunks of `partial` (each read from its local pack and checked) in new packs;
 /// returns the packs and bytes uploaded.
-fn repack(
-    repo: &Repo,
-    remote: &Arc<dyn Backend>,
-    partial: &[(String, PackFormat, Vec<PackEntry>)],
-) -> Result<(u64, u64)> {
+fn repack(repo: &Repo, remote: &Arc<dyn Backend>, partial: &[PartialPack]) -> Result<(u64, u64)> {
     let local = repo.backend();
     let codec = repo.codec();
     let mut roller = PackRoller::new(remote.clone(), codec.clone());
@@ -213,6 +242,8 @@ fn repack(
             let info = p.commit()?;
             done.0 += 1;
             done.1 += info.size;
+            // Not among the objects counted in the phase's total (an estimate in bytes).
+            progress::add(info.size, 0);
             fsutil::failpoint("push-object");
         }
         Ok(())

@@ -177,3 +177,54 @@ fn push_metrics_count_a_push_and_keep_the_last_success_when_one_fails() {
         .unwrap();
     assert_eq!(sent, object_files(&nas).len() as u64, "{text}");
 }
+
+/// Runs sitesnap under a pseudo-terminal (`script` from util-linux) with the world's
+/// passphrase file; returns what the terminal got (stdout and stderr together).
+fn on_a_terminal(w: &World, args: &str) -> String {
+    let bin = env!("CARGO_BIN_EXE_sitesnap");
+    let mut c = std::process::Command::new("script");
+    c.args(["-qec", &format!("{bin} {args}"), "/dev/null"])
+        .env("SITESNAP_REPO", &w.repo)
+        .env("TERM", "xterm");
+    if let Some(p) = &w.pass {
+        c.env("SITESNAP_PASSWORD_FILE", p);
+    }
+    let o = c.output().expect("script (util-linux)");
+    let out = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(o.status.success(), "{args}: {out}");
+    out
+}
+
+#[test]
+fn push_shows_progress_on_a_terminal_only() {
+    let w = World::encrypted();
+    let p = w.platform("platforms/d7", 20);
+    let site = w.site("big.example", &p);
+    for i in 0..6 {
+        fs::write(
+            site.dir.join(format!("files/media{i}.bin")),
+            noise(100 + i, 4_000_000),
+        )
+        .unwrap();
+    }
+    w.snapshot("big.example");
+    let nas = w.path("nas");
+    fs::create_dir(&nas).unwrap();
+    let url = format!("file://{}", nas.display());
+    w.run(&["remote", "add", "nas", &url]).ok();
+    let tty = on_a_terminal(&w, "push nas");
+    assert!(tty.contains("push to nas"), "{tty}");
+    assert!(
+        tty.contains("objects") && tty.contains("eta") && tty.contains('%'),
+        "a bar with objects, total and estimate: {tty}"
+    );
+    assert!(tty.contains("pushed to nas"), "the summary follows: {tty}");
+    // Off a terminal: nothing at all.
+    let nas2 = w.path("nas2");
+    fs::create_dir(&nas2).unwrap();
+    let url2 = format!("file://{}", nas2.display());
+    w.run(&["remote", "add", "nas2", &url2]).ok();
+    let r = w.run(&["push", "nas2"]).ok();
+    assert_eq!((r.stdout.as_str(), r.stderr.as_str()), ("", ""));
+    assert!(!object_files(&nas2).is_empty());
+}
