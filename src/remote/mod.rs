@@ -22,7 +22,7 @@ mod verify;
 pub use config::{Credentials, DEFAULT_REGION, RemoteDef, RemoteUrl, add, find, load, remove};
 pub use fetch::{FetchReport, fetch_snapshot, join};
 pub use gc::{RemoteGcOpts, RemoteGcReport, gc};
-pub use lock::{LockMode, RemoteLock, STALE_AFTER, acquire};
+pub use lock::{LockMode, RemoteLock, STALE_AFTER, acquire, stale_after};
 pub use prune::{RemoteEntry, RemoteGroup, RemotePruneReport, RemotePruneRequest, prune};
 pub use pull::{PullReport, pull};
 pub use push::{PUSH_ORDER, PushReport, push};

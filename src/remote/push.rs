@@ -94,7 +94,7 @@ pub fn push(
         false => Some(Selection::of_sites(repo, sites)?),
     };
     // Shared: pushes from several servers run together; prune and gc --remote wait.
-    let _lock = acquire(repo, remote, name, "push", LockMode::Shared, false)?;
+    let _lock = acquire(repo, &remote_arc, name, "push", LockMode::Shared, false)?;
     let mut rep = PushReport {
         remote: name.to_string(),
         sites: sites.to_vec(),

@@ -228,3 +228,42 @@ fn push_shows_progress_on_a_terminal_only() {
     assert_eq!((r.stdout.as_str(), r.stderr.as_str()), ("", ""));
     assert!(!object_files(&nas2).is_empty());
 }
+
+/// A remote lock whose holder is alive and working is refreshed, so another server never
+/// takes it as stale however long it is held; once its holder is killed, it turns stale after
+/// the stale age and is removed. `SITESNAP_TEST_LOCK_STALE_SECS` (debug builds, tests only)
+/// makes that age 3 s; the holder says it runs on host web2, so web1 cannot see its process
+/// and only the lock's age tells.
+#[test]
+fn a_refreshed_remote_lock_never_turns_stale_and_a_killed_holders_does() {
+    let (w, _a, _b, _nas) = two_sites();
+    w.run(&["push"]).ok();
+    let stale = ("SITESNAP_TEST_LOCK_STALE_SECS", "3");
+    let gate = w.path("gate");
+    let pass = w.pass.as_ref().unwrap().to_string_lossy().into_owned();
+    let prune = ["prune", "--remote", "nas", "--keep-last", "5"];
+    let mut holder = spawn(
+        &w.repo,
+        &prune,
+        &[
+            stale,
+            ("SITESNAP_HOST", "web2"),
+            ("SITESNAP_PASSWORD_FILE", &pass),
+            ("SITESNAP_PAUSE", "remote-locked"),
+            ("SITESNAP_PAUSE_FILE", gate.to_str().unwrap()),
+        ],
+    );
+    wait_for(&gate);
+    let web1 = [stale, ("SITESNAP_HOST", "web1")];
+    // Twice the stale age: a lock that was not refreshed would be stale by now.
+    std::thread::sleep(std::time::Duration::from_secs(6));
+    let r = w.run_env(&prune, &web1);
+    assert_one_line_error(&r, 1, &["is locked", "host 'web2'"]);
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    // Killed: no more refreshes; past the stale age web1 removes it and runs.
+    std::thread::sleep(std::time::Duration::from_secs(4));
+    let r = w.run_env(&prune, &web1).ok();
+    assert!(r.stderr.contains("removed a stale lock"), "{}", r.stderr);
+    assert!(r.stderr.contains("host 'web2'"), "{}", r.stderr);
+}
