@@ -127,14 +127,19 @@ done
 echo "sitesnap push report (run 1): $(cat "$WORK/push-1.json")"
 
 # restore --from into a fresh repository folder (manifest, blob lists and packs from the bucket).
+# Restored trees are moved aside and deleted only after the last run: ext4 skips inodes freed
+# in the last minutes, so deleting 65,000 files just before a restore makes it several times
+# slower (measured here: 29 s, then 102 s).
+mkdir -p "$WORK/trash"
 for r in $(seq 1 "$RUNS"); do
     fresh=$WORK/fresh-$r
     "$SITESNAP" --repo "$fresh" remote add offsite "s3://$S3_BUCKET/bench-$STAMP/sitesnap-1" \
         --endpoint "$S3_ENDPOINT" --region "$AWS_DEFAULT_REGION" >/dev/null
     timed "restore-from" "$r" "$SS_BYTES" \
         "$SITESNAP" --repo "$fresh" restore "$ID" --from offsite --target "$WORK/out-$r"
-    rm -rf "$WORK/out-$r"
+    mv "$WORK/out-$r" "$WORK/trash/"
 done
+rm -rf "$WORK/trash"
 
 echo
 echo "medians of $RUNS runs (one run, interleaved), to $S3_ENDPOINT:"
