@@ -37,6 +37,21 @@ struct Unlocked {
     key_id: String,
 }
 
+/// Seals objects as [`Repo::encode_object`] does, without borrowing the repository (the
+/// thread that refreshes a remote lock holds one).
+#[derive(Clone)]
+pub struct ObjectSealer(Option<Arc<MasterKey>>);
+
+impl ObjectSealer {
+    /// As [`Repo::encode_object`].
+    pub fn encode(&self, kind: ObjectKind, name: &str, plain: &[u8]) -> Result<Vec<u8>> {
+        match &self.0 {
+            Some(k) => k.seal(object_binding(kind, name), plain),
+            None => Ok(plain.to_vec()),
+        }
+    }
+}
+
 /// The default repository: `$SITESNAP_REPO`, else `/var/lib/sitesnap` for root, else
 /// `$XDG_DATA_HOME/sitesnap` or `~/.local/share/sitesnap`.
 pub fn default_path() -> PathBuf {
@@ -394,6 +409,11 @@ impl Repo {
             Some(u) => u.key.seal(object_binding(kind, name), plain),
             None => Ok(plain.to_vec()),
         }
+    }
+
+    /// A sealer of objects that outlives this borrow (see [`ObjectSealer`]).
+    pub fn object_sealer(&self) -> ObjectSealer {
+        ObjectSealer(self.key.as_ref().map(|u| u.key.clone()))
     }
 
     /// The plain bytes of a stored object (the inverse of [`Repo::encode_object`]).

@@ -356,7 +356,13 @@ fn download(repo: &Repo, remote: &dyn Backend, want: &[ObjectInfo]) -> Result<()
             w.names.push(o.name.clone());
         }
     }
-    copy_objects(remote, local.as_ref(), want, "fetch-pack")?;
+    copy_objects(
+        remote,
+        local.as_ref(),
+        want,
+        "fetch-pack",
+        crate::progress::Meter(false),
+    )?;
     w.done = true;
     Ok(())
 }

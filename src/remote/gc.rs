@@ -70,7 +70,7 @@ pub fn gc(
         true => None,
         false => Some(acquire(
             repo,
-            b,
+            &backend,
             name,
             "gc --remote",
             LockMode::Exclusive,

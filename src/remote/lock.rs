@@ -10,15 +10,44 @@
 //! race both back off, neither runs. `--break-lock` removes conflicting locks instead of
 //! refusing (for a lock whose holder is known to be dead on another host). A lock is removed
 //! when its holder finishes or fails; a killed holder's lock turns stale.
+//!
+//! While held, a lock is refreshed: a background thread rewrites it with a new `refreshed`
+//! time every twelfth of the stale age, so a prune, gc or push that runs longer than
+//! [`STALE_AFTER`] never sees its lock broken as stale by another server; a killed holder's
+//! lock stops being refreshed and turns stale. The thread stops (and the lock is removed) when
+//! the [`RemoteLock`] is dropped; a lock removed meanwhile (`--break-lock`) is not written
+//! back.
 
 use crate::error::{Error, Result};
 use crate::fsutil;
-use crate::repo::{Repo, hostname};
+use crate::repo::{ObjectSealer, Repo, hostname};
 use crate::store::{Backend, ObjectKind, ObjectName};
 use chrono::{DateTime, Utc};
+use std::sync::Arc;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::thread::JoinHandle;
 
-/// A lock older than this is stale, whoever holds it.
+/// A lock not refreshed for this long is stale, whoever holds it.
 pub const STALE_AFTER: chrono::Duration = chrono::Duration::hours(24);
+
+/// The stale age in force: [`STALE_AFTER`]; for tests only, debug builds take a number of
+/// seconds from `SITESNAP_TEST_LOCK_STALE_SECS` (release builds ignore it).
+pub fn stale_after() -> chrono::Duration {
+    #[cfg(debug_assertions)]
+    if let Some(s) = std::env::var("SITESNAP_TEST_LOCK_STALE_SECS")
+        .ok()
+        .and_then(|v| v.parse::<i64>().ok())
+        .filter(|s| *s > 0)
+    {
+        return chrono::Duration::seconds(s);
+    }
+    STALE_AFTER
+}
+
+/// How often a held lock is rewritten: a twelfth of the stale age (two hours for a day).
+fn refresh_every() -> std::time::Duration {
+    (stale_after() / 12).to_std().expect("a positive stale age")
+}
 
 /// Who may run beside the holder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -38,6 +67,9 @@ struct LockInfo {
     command: String,
     time: DateTime<Utc>,
     mode: LockMode,
+    /// When the holder last rewrote it (absent until the first refresh).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    refreshed: Option<DateTime<Utc>>,
 }
 
 impl LockInfo {
@@ -51,9 +83,10 @@ impl LockInfo {
         )
     }
 
-    /// Stale: too old, or this host's and its process is gone.
+    /// Stale: not refreshed for too long, or this host's and its process is gone.
     fn is_stale(&self, now: DateTime<Utc>) -> bool {
-        now - self.time > STALE_AFTER || (self.host == hostname() && !process_alive(self.pid))
+        now - self.refreshed.unwrap_or(self.time) > stale_after()
+            || (self.host == hostname() && !process_alive(self.pid))
     }
 
     fn conflicts(&self, mode: LockMode) -> bool {
@@ -71,16 +104,49 @@ fn process_alive(pid: u32) -> bool {
     r == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
 
-/// A lock held on a remote; removed when dropped.
-pub struct RemoteLock<'a> {
-    backend: &'a dyn Backend,
+/// A lock held on a remote, refreshed while held; removed when dropped.
+pub struct RemoteLock {
+    backend: Arc<dyn Backend>,
     name: ObjectName,
+    refresher: Option<(mpsc::Sender<()>, JoinHandle<()>)>,
 }
 
-impl Drop for RemoteLock<'_> {
+impl Drop for RemoteLock {
     fn drop(&mut self) {
+        // Stop the refresher first, so it never writes the lock back after its removal.
+        if let Some((stop, thread)) = self.refresher.take() {
+            drop(stop);
+            let _ = thread.join();
+        }
         let _ = self.backend.remove(&self.name);
     }
+}
+
+/// Rewrites the lock `name` (saying `info`) every [`refresh_every`] until `stop` is dropped,
+/// or the lock is found removed. A failed rewrite is tried again at the next turn.
+fn refresher(
+    backend: Arc<dyn Backend>,
+    name: ObjectName,
+    mut info: LockInfo,
+    sealer: ObjectSealer,
+) -> (mpsc::Sender<()>, JoinHandle<()>) {
+    let (stop, stopped) = mpsc::channel::<()>();
+    let every = refresh_every();
+    let thread = std::thread::spawn(move || {
+        while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(every) {
+            match backend.size(&name) {
+                Ok(None) => return,
+                Err(_) => continue,
+                Ok(Some(_)) => {}
+            }
+            info.refreshed = Some(fsutil::now());
+            let plain = serde_json::to_vec(&info).expect("a lock serializes");
+            if let Ok(stored) = sealer.encode(ObjectKind::Lock, &name.name, &plain) {
+                let _ = backend.put(&name, &stored);
+            }
+        }
+    });
+    (stop, thread)
 }
 
 /// The remote's locks other than `own`: (name, what it says; None: unreadable).
@@ -151,16 +217,17 @@ fn conflict(
     Ok(None)
 }
 
-/// Takes a lock of `mode` on remote `remote` for `command`.
-pub fn acquire<'a>(
+/// Takes a lock of `mode` on remote `remote` for `command`; it is refreshed until dropped.
+pub fn acquire(
     repo: &Repo,
-    backend: &'a dyn Backend,
+    backend: &Arc<dyn Backend>,
     remote: &str,
     command: &str,
     mode: LockMode,
     break_lock: bool,
-) -> Result<RemoteLock<'a>> {
-    if let Some(e) = conflict(repo, backend, remote, mode, None, break_lock)? {
+) -> Result<RemoteLock> {
+    let b = backend.as_ref();
+    if let Some(e) = conflict(repo, b, remote, mode, None, break_lock)? {
         return Err(e);
     }
     let info = LockInfo {
@@ -169,15 +236,25 @@ pub fn acquire<'a>(
         command: command.to_string(),
         time: fsutil::now(),
         mode,
+        refreshed: None,
     };
     let id = fsutil::random_hex(8);
     let plain = serde_json::to_vec(&info).expect("a lock serializes");
     let stored = repo.encode_object(ObjectKind::Lock, &id, &plain)?;
     let name = ObjectName::new(ObjectKind::Lock, &id);
-    backend.put(&name, &stored)?;
-    let lock = RemoteLock { backend, name };
+    b.put(&name, &stored)?;
+    let lock = RemoteLock {
+        backend: backend.clone(),
+        refresher: Some(refresher(
+            backend.clone(),
+            name.clone(),
+            info,
+            repo.object_sealer(),
+        )),
+        name,
+    };
     fsutil::pausepoint("remote-locked");
-    if let Some(e) = conflict(repo, backend, remote, mode, Some(&id), false)? {
+    if let Some(e) = conflict(repo, b, remote, mode, Some(&id), false)? {
         return Err(e);
     }
     Ok(lock)

@@ -15,13 +15,14 @@ mod packs;
 mod prune;
 mod pull;
 mod push;
+mod select;
 mod snapshots;
 mod verify;
 
 pub use config::{Credentials, DEFAULT_REGION, RemoteDef, RemoteUrl, add, find, load, remove};
 pub use fetch::{FetchReport, fetch_snapshot, join};
 pub use gc::{RemoteGcOpts, RemoteGcReport, gc};
-pub use lock::{LockMode, RemoteLock, STALE_AFTER, acquire};
+pub use lock::{LockMode, RemoteLock, STALE_AFTER, acquire, stale_after};
 pub use prune::{RemoteEntry, RemoteGroup, RemotePruneReport, RemotePruneRequest, prune};
 pub use pull::{PullReport, pull};
 pub use push::{PUSH_ORDER, PushReport, push};
@@ -31,6 +32,7 @@ pub use verify::{BadObject, RemoteVerifyReport, verify};
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::hash::Hash;
+use crate::progress::Meter;
 use crate::store::{Backend, LocalBackend, ObjectInfo, ObjectKind};
 #[cfg(feature = "s3")]
 use crate::store::{S3Backend, S3Config};
@@ -91,12 +93,14 @@ fn open_folder(p: &Path, name: &str) -> Result<Arc<dyn Backend>> {
 /// Copies `objs` from `from` to `to`, [`PARALLEL`] at a time; returns the objects and bytes
 /// copied. Each object is read whole and written whole (atomic on every backend), so a copy
 /// killed at any point leaves only complete objects. A pack whose bytes do not hash to its name
-/// is never copied. The first failure stops the copy and is returned.
+/// is never copied. The first failure stops the copy and is returned. Each object copied is
+/// counted on `meter` (bytes and one object).
 pub(crate) fn copy_objects(
     from: &dyn Backend,
     to: &dyn Backend,
     objs: &[ObjectInfo],
     failpoint: &str,
+    meter: Meter,
 ) -> Result<(u64, u64)> {
     let next = AtomicUsize::new(0);
     let done = Mutex::new((0u64, 0u64));
@@ -116,6 +120,7 @@ pub(crate) fn copy_objects(
                             d.0 += 1;
                             d.1 += o.size;
                             drop(d);
+                            meter.add(o.size, 1);
                             fsutil::failpoint(failpoint);
                         }
                         Err(e) => {

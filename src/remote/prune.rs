@@ -14,6 +14,7 @@ use crate::retention::{Candidate, Policy, Reason, apply};
 use crate::store::{Backend, ObjectKind, ObjectName};
 use chrono::{DateTime, TimeZone, Utc};
 use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
 
 /// What to prune.
 #[derive(Debug, Clone)]
@@ -73,7 +74,7 @@ pub struct RemotePruneReport {
 pub fn prune<Tz: TimeZone>(
     repo: &Repo,
     name: &str,
-    backend: &dyn Backend,
+    backend: &Arc<dyn Backend>,
     req: &RemotePruneRequest,
     now: DateTime<Utc>,
     tz: &Tz,
@@ -89,7 +90,7 @@ pub fn prune<Tz: TimeZone>(
             req.break_lock,
         )?),
     };
-    let (manifests, bad) = remote_manifests(repo, backend)?;
+    let (manifests, bad) = remote_manifests(repo, backend.as_ref())?;
     let pins: HashSet<String> = backend
         .list(ObjectKind::Pin)?
         .into_iter()

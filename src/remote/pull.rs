@@ -68,7 +68,13 @@ pub fn pull(
     let (there, fetch): (Vec<ObjectInfo>, Vec<ObjectInfo>) = listed
         .into_iter()
         .partition(|o| have.get(&(o.name.kind, o.name.name.clone())) == Some(&o.size));
-    let (downloaded, downloaded_bytes) = copy_objects(remote, &local, &fetch, "pull-object")?;
+    let (downloaded, downloaded_bytes) = copy_objects(
+        remote,
+        &local,
+        &fetch,
+        "pull-object",
+        crate::progress::Meter(false),
+    )?;
     pull_keys(root, remote)?;
     let pass = match Repo::needs_passphrase(root)? {
         true => Some(pass()?),

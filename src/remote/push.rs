@@ -11,12 +11,18 @@
 //! others sent, in new packs; one whose chunks are all there is not sent. A platform twenty
 //! servers run is so stored once. A push holds a shared lock on the
 //! remote (`lock`), so `prune --remote` and `gc --remote` never run while it sends.
+//!
+//! `push --site URI` limits every kind to what the given sites' snapshots need (`select`).
+//! Progress goes to the process's reporter: listing, reading the remote's pack headers, then
+//! uploading (bytes and objects done of the total).
 
 use super::copy_objects;
 use super::lock::{LockMode, acquire};
+use super::select::Selection;
 use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::hash::Hash;
+use crate::progress::{self, Meter};
 use crate::repo::Repo;
 use crate::store::{
     self, Backend, FrameCache, ObjectInfo, ObjectKind, ObjectName, PackEntry, PackFormat,
@@ -59,12 +65,21 @@ pub struct PushReport {
     pub chunks_deduplicated: u64,
     /// Wall time of the push in milliseconds.
     pub duration_ms: u64,
+    /// The sites the push was limited to (`--site`; empty: every object).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sites: Vec<String>,
 }
 
 /// Pushes every object of `repo` that `remote` lacks (an object of the same name and size is
-/// there). The caller holds the repository's writer lock, so nothing is removed meanwhile.
-/// Refused for a repository that is not encrypted: nothing readable leaves the machine.
-pub fn push(repo: &Repo, name: &str, remote_arc: Arc<dyn Backend>) -> Result<PushReport> {
+/// there); with `sites`, only those the sites' snapshots need. The caller holds the
+/// repository's writer lock, so nothing is removed meanwhile. Refused for a repository that is
+/// not encrypted: nothing readable leaves the machine.
+pub fn push(
+    repo: &Repo,
+    name: &str,
+    remote_arc: Arc<dyn Backend>,
+    sites: &[String],
+) -> Result<PushReport> {
     let remote = remote_arc.as_ref();
     if !repo.is_encrypted() {
         return Err(Error::Refused(format!(
@@ -74,12 +89,18 @@ pub fn push(repo: &Repo, name: &str, remote_arc: Arc<dyn Backend>) -> Result<Pus
         )));
     }
     let start = Instant::now();
+    let only = match sites.is_empty() {
+        true => None,
+        false => Some(Selection::of_sites(repo, sites)?),
+    };
     // Shared: pushes from several servers run together; prune and gc --remote wait.
-    let _lock = acquire(repo, remote, name, "push", LockMode::Shared, false)?;
+    let _lock = acquire(repo, &remote_arc, name, "push", LockMode::Shared, false)?;
     let mut rep = PushReport {
         remote: name.to_string(),
+        sites: sites.to_vec(),
         ..Default::default()
     };
+    progress::phase_of(&format!("push to {name}: listing"), 0, 0, "objects");
     push_keys(repo, remote, &mut rep)?;
     let mut plan: Vec<Vec<ObjectInfo>> = Vec::new();
     let mut partial = Vec::new();
@@ -93,18 +114,21 @@ pub fn push(repo: &Repo, name: &str, remote_arc: Arc<dyn Backend>) -> Result<Pus
             .backend()
             .list(kind)?
             .into_iter()
+            .filter(|o| only.as_ref().is_none_or(|sel| sel.keeps(&o.name)))
             .partition(|o| have.get(&o.name.name) == Some(&o.size));
         rep.skipped += there.len() as u64;
         rep.skipped_bytes += there.iter().map(|o| o.size).sum::<u64>();
         if kind == ObjectKind::Pack && !send.is_empty() {
-            let p = plan_packs(repo, remote, &listed, send, &mut rep)?;
+            let p = plan_packs(repo, name, remote, &listed, send, &mut rep)?;
             send = p.whole;
             partial = p.partial;
         }
         plan.push(send);
     }
+    upload_phase(name, &plan, &partial);
     for (i, send) in plan.iter().enumerate() {
-        let (n, bytes) = copy_objects(repo.backend().as_ref(), remote, send, "push-object")?;
+        let local = repo.backend();
+        let (n, bytes) = copy_objects(local.as_ref(), remote, send, "push-object", Meter(true))?;
         rep.uploaded += n;
         rep.uploaded_bytes += bytes;
         if i == 0 {
@@ -117,19 +141,43 @@ pub fn push(repo: &Repo, name: &str, remote_arc: Arc<dyn Backend>) -> Result<Pus
     Ok(rep)
 }
 
+/// Starts the upload phase: the bytes and objects of `plan`, and the stored bytes of the frames
+/// holding the chunks of `partial` (an estimate of the packs they go up in).
+fn upload_phase(name: &str, plan: &[Vec<ObjectInfo>], partial: &[PartialPack]) {
+    let objects = plan.iter().map(|k| k.len() as u64).sum();
+    let whole: u64 = plan.iter().flatten().map(|o| o.size).sum();
+    let frames: u64 = partial
+        .iter()
+        .map(|(_, _, entries)| {
+            let f: HashSet<(u64, u32)> = entries.iter().map(|e| (e.offset, e.clen)).collect();
+            f.iter().map(|(_, clen)| u64::from(*clen)).sum::<u64>()
+        })
+        .sum();
+    progress::phase_of(
+        &format!("push to {name}: uploading"),
+        whole + frames,
+        objects,
+        "objects",
+    );
+}
+
+/// A local pack some of whose chunks the remote lacks: its name, format and those chunks.
+type PartialPack = (String, PackFormat, Vec<PackEntry>);
+
 /// The local packs a remote lacks by name, split by what the remote holds of their chunks
 /// (it may hold them in other packs, pushed by another server sharing the key).
 struct PackPlan {
     /// None of their chunks is there: sent as they are.
     whole: Vec<ObjectInfo>,
     /// Some are: the missing chunks of each go up in new packs.
-    partial: Vec<(String, PackFormat, Vec<PackEntry>)>,
+    partial: Vec<PartialPack>,
 }
 
 /// Reads what the remote's packs hold (their headers: the local copy's when the pack is here
 /// too, else three range reads on the remote) and splits `send` by it.
 fn plan_packs(
     repo: &Repo,
+    name: &str,
     remote: &dyn Backend,
     remote_packs: &[ObjectInfo],
     send: Vec<ObjectInfo>,
@@ -143,7 +191,10 @@ fn plan_packs(
         })
     };
     let mut there: HashSet<Hash> = HashSet::new();
+    let what = format!("push to {name}: reading pack headers");
+    progress::phase_of(&what, 0, remote_packs.len() as u64, "packs");
     for o in remote_packs {
+        progress::add(0, 1);
         let from = match local.size(&o.name)? == Some(o.size) {
             true => local,
             false => remote,
@@ -181,11 +232,7 @@ fn plan_packs(
 
 /// Sends the chunks of `partial` (each read from its local pack and checked) in new packs;
 /// returns the packs and bytes uploaded.
-fn repack(
-    repo: &Repo,
-    remote: &Arc<dyn Backend>,
-    partial: &[(String, PackFormat, Vec<PackEntry>)],
-) -> Result<(u64, u64)> {
+fn repack(repo: &Repo, remote: &Arc<dyn Backend>, partial: &[PartialPack]) -> Result<(u64, u64)> {
     let local = repo.backend();
     let codec = repo.codec();
     let mut roller = PackRoller::new(remote.clone(), codec.clone());
@@ -195,6 +242,8 @@ fn repack(
             let info = p.commit()?;
             done.0 += 1;
             done.1 += info.size;
+            // Not among the objects counted in the phase's total (an estimate in bytes).
+            progress::add(info.size, 0);
             fsutil::failpoint("push-object");
         }
         Ok(())

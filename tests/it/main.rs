@@ -27,6 +27,7 @@ mod preflight;
 mod rehearse;
 mod remote;
 mod remote_hosts;
+mod remote_push;
 mod remote_restore;
 mod repair;
 mod restore;

@@ -115,15 +115,8 @@ fn remote_prune(ctx: &Ctx, a: &PruneArgs, name: &str) -> Result<i32> {
         break_lock: a.break_lock,
     };
     let now = crate::fsutil::now();
-    let r = remote::prune(
-        &repo,
-        &def.name,
-        backend.as_ref(),
-        &req,
-        now,
-        &chrono::Local,
-    )
-    .with_context(what)?;
+    let r =
+        remote::prune(&repo, &def.name, &backend, &req, now, &chrono::Local).with_context(what)?;
     if ctx.json {
         print_json(&r)?;
         return Ok(0);

@@ -5,7 +5,7 @@ use crate::catalog::SnapshotKind;
 use crate::catalog::{SiteRecord, SnapshotRecord};
 use crate::cli::ERROR_PREFIX;
 use crate::cli::args::Ctx;
-use crate::cli::metrics::write_metrics;
+use crate::cli::metrics;
 use crate::cli::output::{fmt_bytes, one_line, print_json, short, snapshot_json};
 use crate::error::Error;
 use crate::hooks::{self, Event, HookCtx, Hooks};
@@ -30,8 +30,8 @@ pub struct SnapshotArgs {
     /// manual or scheduled (default: the config file's [snapshot] kind, else manual)
     #[arg(long, value_parser = ["manual", "scheduled"])]
     pub kind: Option<String>,
-    /// Write Prometheus textfile-collector metrics for the sites of this run to FILE
-    /// (atomically; default: the config file's [snapshot] metrics)
+    /// Write Prometheus textfile-collector metrics for the sites of this run (and the push,
+    /// with --push) to FILE (atomically; default: the config file's [snapshot] metrics)
     #[arg(long, value_name = "FILE")]
     pub metrics: Option<PathBuf>,
     /// Then push the repository to this remote (one error line and exit 1 if that fails;
@@ -214,9 +214,6 @@ pub fn run(ctx: &Ctx, mut a: SnapshotArgs) -> Result<i32> {
     }
     opts.dump_timeout = a.dump_timeout;
     let (done, failed) = snapshot_sites(ctx, &repo, &sites, &opts, a.all)?;
-    if let Some(path) = &a.metrics {
-        write_metrics(&repo, path, &sites, &failed)?;
-    }
     if ctx.json {
         let v: Vec<_> = done.iter().map(snapshot_json).collect();
         print_json(&v)?;
@@ -235,7 +232,11 @@ pub fn run(ctx: &Ctx, mut a: SnapshotArgs) -> Result<i32> {
             no_db.join(", ")
         );
     }
-    let pushed = push_to.map(|def| push_after(ctx, &repo, &def));
+    let pushed = push_to.as_ref().map(|def| push_after(ctx, &repo, def));
+    if let Some(path) = &a.metrics {
+        let push = push_to.as_ref().zip(pushed.as_ref());
+        write_run_metrics(&repo, path, &sites, &failed, push)?;
+    }
     if !failed.is_empty() {
         eprintln!(
             "{ERROR_PREFIX}{} of {} site(s) failed",
@@ -244,7 +245,7 @@ pub fn run(ctx: &Ctx, mut a: SnapshotArgs) -> Result<i32> {
         );
         return Ok(1);
     }
-    Ok(if pushed == Some(false) { 1 } else { 0 })
+    Ok(if matches!(pushed, Some(None)) { 1 } else { 0 })
 }
 
 /// Snapshots `sites` one after another; several sites are captured into one chunk sink and
@@ -307,18 +308,42 @@ fn snapshot_sites(
     Ok((done, failed))
 }
 
-/// `snapshot --push NAME`: pushes after the snapshots; a failure is one stderr line.
-fn push_after(ctx: &Ctx, repo: &Repo, def: &crate::remote::RemoteDef) -> bool {
-    match super::push::push_repo(repo, def) {
+/// `--metrics FILE`: the metrics of this run's sites and, after `--push`, of the push (its
+/// report, or `None` when it failed), in one file written atomically.
+fn write_run_metrics(
+    repo: &Repo,
+    path: &std::path::Path,
+    sites: &[SiteRecord],
+    failed: &[String],
+    push: Option<(
+        &crate::remote::RemoteDef,
+        &Option<crate::remote::PushReport>,
+    )>,
+) -> Result<()> {
+    let mut m = metrics::snapshot_metrics(repo, sites, failed)?;
+    if let Some((def, report)) = push {
+        let old = metrics::previous(path);
+        m.push_str(&metrics::push_metrics(&def.name, report.as_ref(), &old));
+    }
+    metrics::write_file(path, &m)
+}
+
+/// `snapshot --push NAME`: pushes after the snapshots; a failure is one stderr line (`None`).
+fn push_after(
+    ctx: &Ctx,
+    repo: &Repo,
+    def: &crate::remote::RemoteDef,
+) -> Option<crate::remote::PushReport> {
+    match super::push::push_repo(repo, def, &[]) {
         Ok(r) => {
             if !ctx.json {
                 let _ = super::push::print_push(ctx, &r);
             }
-            true
+            Some(r)
         }
         Err(e) => {
             eprintln!("{ERROR_PREFIX}{}", ctx.complete(&one_line(&e)));
-            false
+            None
         }
     }
 }
