@@ -89,8 +89,60 @@ pub struct KeyStore {
     dir: PathBuf,
 }
 
-/// Derives the key that seals the master key in a key file.
+/// Keys derived in this process, by everything the derivation reads (a SHA-256 of salt,
+/// parameters and passphrase): one command that opens the same key file twice (a restore
+/// `--from` a remote into a fresh folder opens the remote's key file, then the local one made
+/// from it) pays for argon2id once. Zeroized when the process ends.
+static DERIVED: std::sync::Mutex<Vec<([u8; 32], Zeroizing<[u8; 32]>)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// How many argon2id derivations this process ran (for tests).
+static DERIVATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// The cache key of a derivation.
+fn derivation_id(pass: &Passphrase, salt: &[u8], m: u32, t: u32, p: u32) -> [u8; 32] {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    for part in [
+        &(salt.len() as u64).to_le_bytes()[..],
+        salt,
+        &m.to_le_bytes(),
+        &t.to_le_bytes(),
+        &p.to_le_bytes(),
+        pass.bytes(),
+    ] {
+        h.update(part);
+    }
+    h.finalize().into()
+}
+
+/// Derives the key that seals the master key in a key file (once per process for the same
+/// inputs).
 fn derive(pass: &Passphrase, salt: &[u8], m: u32, t: u32, p: u32) -> Result<Zeroizing<[u8; 32]>> {
+    let id = derivation_id(pass, salt, m, t, p);
+    let cached = DERIVED
+        .lock()
+        .ok()
+        .and_then(|c| c.iter().find(|(k, _)| *k == id).map(|(_, v)| v.clone()));
+    if let Some(kek) = cached {
+        return Ok(kek);
+    }
+    let kek = derive_now(pass, salt, m, t, p)?;
+    if let Ok(mut c) = DERIVED.lock() {
+        c.push((id, kek.clone()));
+    }
+    Ok(kek)
+}
+
+/// Runs argon2id.
+fn derive_now(
+    pass: &Passphrase,
+    salt: &[u8],
+    m: u32,
+    t: u32,
+    p: u32,
+) -> Result<Zeroizing<[u8; 32]>> {
+    DERIVATIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let params = argon2::Params::new(m, t, p, Some(32))
         .map_err(|e| Error::Invalid(format!("key file: bad argon2 parameters: {e}")))?;
     let a = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
@@ -301,5 +353,25 @@ mod tests {
                 .permissions(),
         );
         assert_eq!(mode & 0o777, 0o600);
+    }
+
+    /// The same key file opened twice in one process derives its key once; another
+    /// passphrase or another salt derives again, and a wrong passphrase is still refused.
+    #[test]
+    fn a_derivation_is_reused_only_for_the_same_inputs() {
+        let (salt, other_salt) = ([7u8; 16], [8u8; 16]);
+        let pass = || Passphrase::new("cache test passphrase".into());
+        let runs = || DERIVATIONS.load(std::sync::atomic::Ordering::Relaxed);
+        let a = derive(&pass(), &salt, 8, 1, 1).unwrap();
+        let after_first = runs();
+        let b = derive(&pass(), &salt, 8, 1, 1).unwrap();
+        assert_eq!(*a, *b);
+        assert_eq!(runs(), after_first, "the second derivation was not reused");
+        let c = derive(&Passphrase::new("another".into()), &salt, 8, 1, 1).unwrap();
+        let d = derive(&pass(), &other_salt, 8, 1, 1).unwrap();
+        assert!(runs() >= after_first + 2, "other inputs derived again");
+        assert_ne!(*a, *c);
+        assert_ne!(*a, *d);
+        assert_eq!(*derive_now(&pass(), &salt, 8, 1, 1).unwrap(), *a);
     }
 }
