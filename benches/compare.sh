@@ -214,7 +214,7 @@ for run in $(seq 1 "$RUNS"); do
     record restic repeat "$run" size "$(du -sb "$WORK/restic-repo" | cut -f1)"
 
     rm -rf "$WORK/borg-repo" "$BORG_CACHE_DIR"
-    borg init -q --encryption=none "$WORK/borg-repo"
+    borg init --encryption=none "$WORK/borg-repo" >/dev/null
     measure borg first "$run" borg create --compression zstd,3 "$WORK/borg-repo::first" "$PLATFORM"
     record borg first "$run" size "$(du -sb "$WORK/borg-repo" | cut -f1)"
     measure borg repeat "$run" borg create --compression zstd,3 "$WORK/borg-repo::repeat" "$PLATFORM"

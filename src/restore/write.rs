@@ -112,26 +112,16 @@ pub fn write_tree(repo: &Repo, t: &Tree, dest: &Path, snap: &str) -> Result<()> 
     const BATCH: usize = 64;
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
+    // Two workers per core: creating a file also waits in the kernel (journal, directory
+    // locks), and another worker's decompression fills that time. Measured on 2 cores, 52k
+    // files: 4 workers median 12.3 s against 13.1 s with 2 (6 runs each, a loaded machine).
     let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2)
-        .clamp(1, 4)
+        .map(|n| n.get() * 2)
+        .unwrap_or(4)
+        .clamp(2, 8)
         .min(files.len().max(1));
     let source = read::Source::of(repo);
-    let workers: usize = std::env::var("XP_WORKERS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(workers);
-    let done = AtomicBool::new(false);
     let results: Vec<Result<()>> = std::thread::scope(|s| {
-        if std::env::var("XP_WB").as_deref() == Ok("loop") {
-            s.spawn(|| {
-                while !done.load(Ordering::Relaxed) {
-                    let _ = sync_tree(dest);
-                    std::thread::sleep(std::time::Duration::from_millis(100));
-                }
-            });
-        }
         let hs: Vec<_> = (0..workers)
             .map(|_| {
                 s.spawn(|| -> Result<()> {
@@ -168,12 +158,9 @@ pub fn write_tree(repo: &Repo, t: &Tree, dest: &Path, snap: &str) -> Result<()> 
                 })
             })
             .collect();
-        let r = hs
-            .into_iter()
+        hs.into_iter()
             .map(|h| h.join().expect("restore worker panicked"))
-            .collect();
-        done.store(true, Ordering::Relaxed);
-        r
+            .collect()
     });
     for r in results {
         r?;
@@ -221,8 +208,7 @@ pub(super) fn write_file(reader: &mut ChunkReader, e: &Entry, p: &Path) -> Resul
 }
 
 /// [`write_file`] with the chunks' places already looked up in `locs` (the others are looked
-/// up one by one). The metadata is set through the open descriptor (no path lookups), and
-/// the file's writeback is started so the final sync finds little left to write.
+/// up one by one). The metadata is set through the open descriptor (no path lookups).
 fn write_file_located(
     reader: &mut ChunkReader,
     locs: &HashMap<Hash, ChunkLocation>,
@@ -243,9 +229,7 @@ fn write_file_located(
         };
         f.write_all(&d).at(p)?;
     }
-    apply_file_meta(&f, p, e)?;
-    start_writeback(&f);
-    Ok(())
+    apply_file_meta(&f, p, e)
 }
 
 /// Gives an open file its recorded owner (as root), mode and mtime, in that order (a change
@@ -264,21 +248,6 @@ fn apply_file_meta(f: &File, p: &Path, e: &Entry) -> Result<()> {
         return Err(Error::io(p, std::io::Error::last_os_error()));
     }
     Ok(())
-}
-
-/// Asks the kernel to start writing a file's data to disk now, without waiting: the disk
-/// works while the next files are written, and the `syncfs` that makes the tree durable
-/// (`sync_tree`) has less left to do. A hint only: durability still comes from `sync_tree`.
-fn start_writeback(f: &File) {
-    use std::os::fd::AsRawFd;
-    // SAFETY: the descriptor belongs to `f`, which outlives the call; the call reads no
-    // memory of ours. Its result is ignored: it only schedules writeback early.
-    if std::env::var("XP_WB").as_deref() != Ok("file") {
-        return;
-    }
-    unsafe {
-        libc::sync_file_range(f.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE);
-    }
 }
 
 /// Makes a freshly written tree durable before it is renamed into place: one `syncfs` of the
