@@ -202,7 +202,9 @@ for run in $(seq 1 "$RUNS"); do
         record base first "$run" size "$(du -sb "$BASE_REPO" | cut -f1)"
         measure base repeat "$run" "$BASE" snapshot "$URI"
         record base repeat "$run" size "$(du -sb "$BASE_REPO" | cut -f1)"
-        base_id=$("$BASE" list --json | awk -F'"' '/^ *"id":/ { print $4; exit }')
+        # Through a file: awk leaving at the first match would end `list` with SIGPIPE.
+        "$BASE" list --json >"$WORK/base-list.json"
+        base_id=$(awk -F'"' '/^ *"id":/ { print $4; exit }' "$WORK/base-list.json")
         export SITESNAP_REPO=$WORK/sitesnap-repo
     fi
 

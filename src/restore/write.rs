@@ -5,9 +5,9 @@
 
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
+use crate::hash::Hash;
 use crate::read;
 use crate::repo::Repo;
-use crate::hash::Hash;
 use crate::store::ChunkReader;
 use crate::store::pack::ChunkLocation;
 use crate::tree::{Entry, Kind, RootMeta, Tree};
@@ -195,7 +195,10 @@ pub(super) fn apply_root(dest: &Path, root: Option<&RootMeta>) -> Result<()> {
 /// Where the chunks of `files` are stored, by chunk id (a chunk the index lacks is left out:
 /// reading it then fails with the index's own error).
 fn locate(repo: &Repo, files: &[&Entry]) -> Result<HashMap<Hash, ChunkLocation>> {
-    let mut wanted: Vec<Hash> = files.iter().flat_map(|e| e.chunks.iter().copied()).collect();
+    let mut wanted: Vec<Hash> = files
+        .iter()
+        .flat_map(|e| e.chunks.iter().copied())
+        .collect();
     wanted.sort_unstable();
     wanted.dedup();
     repo.cat.chunk_locations(&wanted)
