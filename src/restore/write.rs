@@ -112,13 +112,13 @@ pub fn write_tree(repo: &Repo, t: &Tree, dest: &Path, snap: &str) -> Result<()> 
     const BATCH: usize = 64;
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
-    // Two workers per core: creating a file also waits in the kernel (journal, directory
-    // locks), and another worker's decompression fills that time. Measured on 2 cores, 52k
-    // files: 4 workers median 12.3 s against 13.1 s with 2 (6 runs each, a loaded machine).
+    // One worker per core (at most 4). Two per core were tried: faster on a machine loaded
+    // by other builds (they take a larger share of it), slower on a quieter one, where the
+    // extra workers decompress frames their neighbours also open, and 35 MiB more memory.
     let workers = std::thread::available_parallelism()
-        .map(|n| n.get() * 2)
-        .unwrap_or(4)
-        .clamp(2, 8)
+        .map(|n| n.get())
+        .unwrap_or(2)
+        .clamp(1, 4)
         .min(files.len().max(1));
     let source = read::Source::of(repo);
     let results: Vec<Result<()>> = std::thread::scope(|s| {
