@@ -112,9 +112,9 @@ pub fn write_tree(repo: &Repo, t: &Tree, dest: &Path, snap: &str) -> Result<()> 
     const BATCH: usize = 64;
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
-    // One worker per core (at most 4). Two per core were tried: faster on a machine loaded
-    // by other builds (they take a larger share of it), slower on a quieter one, where the
-    // extra workers decompress frames their neighbours also open, and 35 MiB more memory.
+    // One worker per core (at most 4). Two per core were tried (docs/performance.md): a
+    // little faster while other builds loaded the machine, no faster than main in a
+    // comparison run, and 35 MiB more memory (each worker keeps its own opened frames).
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2)
