@@ -1,7 +1,9 @@
 //! Criterion benches of the capture pipeline: content-defined chunking with the file and dump
 //! parameters, SHA-256 + zstd per chunk at each stream's level (code-like text and
 //! incompressible media), and whole snapshots (first and repeat) of a generated Drupal-like
-//! tree through the library.
+//! tree through the library; and of the restore path: reading and verifying every chunk of a
+//! snapshot's platform tree, writing the tree into a new folder (`write_tree`: folders, files
+//! and their metadata, no sync), and `restore --target` whole (written, made durable, renamed).
 //!
 //! `cargo bench --features bench --bench pipeline` (env `SITESNAP_BENCH_SCALE`, default 0.02: about 1,000 files
 //! and 16 MB, so a run stays in minutes on two cores). The end-to-end comparison with restic
@@ -13,11 +15,14 @@ mod tree_gen;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use sitesnap::capture::{self, CaptureOpts};
 use sitesnap::hash::Hash;
+use sitesnap::read;
 use sitesnap::repo::Repo;
+use sitesnap::restore;
 use sitesnap::site::{self, SiteSpec};
 use sitesnap::store::{
     ChunkParams, DUMP_CHUNKS, DUMP_ROW_CHUNKS, FILE_CHUNKS, SQLITE_CHUNKS, cut_bytes, stream_chunks,
 };
+use sitesnap::tree::Kind;
 use std::hint::black_box;
 use std::path::Path;
 use std::time::Duration;
@@ -202,5 +207,67 @@ fn bench_snapshot(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, bench_chunking, bench_hash_compress, bench_snapshot);
+fn bench_restore(c: &mut Criterion) {
+    let scale: f64 = std::env::var("SITESNAP_BENCH_SCALE")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0.02);
+    let world = tempfile::tempdir().expect("tempdir");
+    let platform = world.path().join("platform");
+    let stats = tree_gen::generate(&platform, 42, scale);
+    let platform = std::fs::canonicalize(&platform).expect("canonical");
+    let opts = CaptureOpts::new(sitesnap::catalog::SnapshotKind::Manual);
+    let dir = tempfile::tempdir_in(world.path()).expect("tempdir");
+    let (repo, rec) = new_repo(dir.path(), &platform);
+    let snap = capture::snapshot(&repo, &rec, &platform, &opts).expect("snapshot");
+    let tree = read::load_tree(&repo, &snap.platform_tree.expect("platform tree")).expect("tree");
+    let mut g = c.benchmark_group("restore");
+    g.sample_size(10);
+    g.measurement_time(Duration::from_secs(20));
+    g.throughput(Throughput::Bytes(tree.bytes()));
+    let label = format!("{}files-{}MB", tree.files(), tree.bytes() / 1_000_000);
+    g.bench_function(BenchmarkId::new("read-verify", &label), |b| {
+        b.iter(|| {
+            let mut reader = read::chunk_reader(&repo);
+            let mut n = 0;
+            for e in tree.entries.iter().filter(|e| e.kind == Kind::File) {
+                for h in &e.chunks {
+                    n += reader.read(h).expect("chunk").len() as u64;
+                }
+            }
+            assert_eq!(n, tree.bytes());
+            n
+        })
+    });
+    // Every iteration writes into a new folder (never where a tree was just deleted).
+    let out = tempfile::tempdir_in(world.path()).expect("tempdir");
+    let mut i = 0u32;
+    g.bench_function(BenchmarkId::new("write-tree", &label), |b| {
+        b.iter(|| {
+            i += 1;
+            let dest = out.path().join(format!("w{i}"));
+            restore::write_tree(&repo, &tree, &dest, &snap.id).expect("write");
+            dest
+        })
+    });
+    g.bench_function(BenchmarkId::new("to-target-synced", &label), |b| {
+        b.iter(|| {
+            i += 1;
+            let dest = out.path().join(format!("t{i}"));
+            let inc = restore::Include::default();
+            let o = restore::to_target(&repo, &snap, &dest, &inc, false).expect("restore");
+            assert!(o.files >= tree.files() && o.files <= stats.files + 1);
+            dest
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_chunking,
+    bench_hash_compress,
+    bench_snapshot,
+    bench_restore
+);
 criterion_main!(benches);

@@ -65,6 +65,43 @@ impl Catalog {
         .transpose()
     }
 
+    /// Where each of `hashes` is stored, for those indexed: one query per 500 hashes instead
+    /// of one per chunk (a restore of 50,000 small files spent 14% of its CPU time in the
+    /// per-chunk query, which SQLite prepared again on every call).
+    pub fn chunk_locations(
+        &self,
+        hashes: &[Hash],
+    ) -> Result<std::collections::HashMap<Hash, ChunkLocation>> {
+        /// Hashes per query (well under SQLite's limit of bound parameters).
+        const BATCH: usize = 500;
+        let mut out = std::collections::HashMap::with_capacity(hashes.len());
+        for batch in hashes.chunks(BATCH) {
+            let marks = vec!["?"; batch.len()].join(",");
+            let mut st = self.conn.prepare_cached(&format!(
+                "SELECT c.hash, p.name, p.format, c.offset, c.clen, c.ulen, c.inner_offset
+                 FROM chunks c JOIN packs p ON p.id = c.pack_id WHERE c.hash IN ({marks})"
+            ))?;
+            let params = rusqlite::params_from_iter(batch.iter().map(|h| &h.0[..]));
+            let mut rows = st.query(params)?;
+            while let Some(r) = rows.next()? {
+                let raw: Vec<u8> = r.get(0)?;
+                let hash = <[u8; 32]>::try_from(raw.as_slice())
+                    .map(Hash)
+                    .map_err(|_| Error::Corrupt("chunk index: a hash of the wrong size".into()))?;
+                let loc = ChunkLocation {
+                    pack: r.get(1)?,
+                    format: PackFormat::from_number(r.get::<_, i64>(2)?)?,
+                    offset: r.get::<_, i64>(3)? as u64,
+                    clen: r.get::<_, i64>(4)? as u32,
+                    ulen: r.get::<_, i64>(5)? as u32,
+                    inner: r.get::<_, i64>(6)? as u32,
+                };
+                out.insert(hash, loc);
+            }
+        }
+        Ok(out)
+    }
+
     /// Records a durable pack and its chunks in one transaction. Call only after the pack file
     /// is fsynced and renamed into place.
     pub fn insert_pack(&self, info: &PackInfo) -> Result<()> {

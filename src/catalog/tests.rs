@@ -222,3 +222,54 @@ fn sealed_database_url_round_trip() {
     let e = plain.site("x.com").unwrap_err().to_string();
     assert!(e.contains("sealed"), "{e}");
 }
+
+/// The batched lookup a restore uses agrees with the one-chunk lookup, across the 500-hash
+/// query boundary, and leaves out hashes the index does not hold (and no others).
+#[test]
+fn chunk_locations_match_single_lookups() {
+    use crate::store::pack::{PackEntry, PackFormat, PackInfo};
+    let d = tempfile::tempdir().unwrap();
+    let cat = Catalog::open(&d.path().join("c.sqlite")).unwrap();
+    let hash = |i: u32| {
+        let mut h = [0u8; 32];
+        h[..4].copy_from_slice(&i.to_be_bytes());
+        Hash(h)
+    };
+    for (p, range) in [("aa", 0..700u32), ("bb", 700..1203u32)] {
+        let entries = range
+            .map(|i| PackEntry {
+                hash: hash(i),
+                offset: u64::from(i) * 10,
+                clen: 10,
+                ulen: 100 + i,
+                inner: i % 7,
+            })
+            .collect();
+        cat.insert_pack(&PackInfo {
+            name: p.repeat(32),
+            size: 20_000,
+            format: PackFormat::V2,
+            entries,
+        })
+        .unwrap();
+    }
+    // 1,203 indexed hashes and 40 unknown ones, in no particular order.
+    let mut wanted: Vec<Hash> = (0..1243u32).rev().map(hash).collect();
+    wanted.swap(3, 900);
+    let locs = cat.chunk_locations(&wanted).unwrap();
+    assert_eq!(locs.len(), 1203);
+    for h in &wanted {
+        let single = cat.chunk_location(h).unwrap();
+        match (locs.get(h), single) {
+            (Some(a), Some(b)) => {
+                assert_eq!(
+                    (&a.pack, a.format, a.offset, a.clen, a.ulen, a.inner),
+                    (&b.pack, b.format, b.offset, b.clen, b.ulen, b.inner)
+                );
+            }
+            (None, None) => {}
+            (a, b) => panic!("{h:?}: batched {a:?}, single {b:?}"),
+        }
+    }
+    assert!(cat.chunk_locations(&[]).unwrap().is_empty());
+}

@@ -93,8 +93,10 @@ pub struct KeyStore {
 /// parameters and passphrase): one command that opens the same key file twice (a restore
 /// `--from` a remote into a fresh folder opens the remote's key file, then the local one made
 /// from it) pays for argon2id once. Zeroized when the process ends.
-static DERIVED: std::sync::Mutex<Vec<([u8; 32], Zeroizing<[u8; 32]>)>> =
-    std::sync::Mutex::new(Vec::new());
+static DERIVED: std::sync::Mutex<Vec<Derived>> = std::sync::Mutex::new(Vec::new());
+
+/// A derived key by its derivation's id.
+type Derived = ([u8; 32], Zeroizing<[u8; 32]>);
 
 /// How many argon2id derivations this process ran (for tests).
 static DERIVATIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);

@@ -18,6 +18,7 @@ use crate::tree::{Entry, Kind, Tree, TreePart};
 use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// Builds the new trees, SQLite file and binding files in temporary places.
@@ -235,23 +236,25 @@ fn carry_live_sqlite(repo: &Repo, plan: &Plan) -> Result<()> {
     Ok(())
 }
 
-/// Makes everything prepared durable before the journal says so.
+/// Makes everything prepared durable before the journal says so: one `syncfs` per
+/// filesystem holding something prepared (everything is written by now, so a second
+/// `syncfs` of the same filesystem would only flush other programs' writes).
 fn sync_prepared(plan: &Plan) -> Result<()> {
-    for p in [&plan.platform_tmp, &plan.site_tmp]
+    let trees = [&plan.platform_tmp, &plan.site_tmp]
         .into_iter()
         .chain(&plan.extra_tmps)
-    {
-        if p.is_dir() {
-            sync_tree(p)?;
-        }
-    }
-    for p in plan
+        .filter(|p| p.is_dir())
+        .map(PathBuf::as_path);
+    let parents = plan
         .binding_tmps
         .iter()
         .chain(&plan.sqlite_tmp)
         .chain(&plan.extra_tmps)
-    {
-        if let Some(dir) = p.parent().filter(|d| d.exists()) {
+        .filter_map(|p| p.parent().filter(|d| d.exists()));
+    let mut synced = std::collections::HashSet::new();
+    for dir in trees.chain(parents) {
+        let dev = fs::metadata(dir).at(dir)?.dev();
+        if synced.insert(dev) {
             sync_tree(dir)?;
         }
     }
