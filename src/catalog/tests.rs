@@ -273,3 +273,33 @@ fn chunk_locations_match_single_lookups() {
     }
     assert!(cat.chunk_locations(&[]).unwrap().is_empty());
 }
+
+/// The per-chunk lookups (a capture's dedup check, a read's location) run from their cached
+/// statements without being prepared again at each call (they were, for the join, 199 times in
+/// 200 calls before the catalogue asked for a stable query plan).
+#[test]
+fn chunk_lookups_are_not_prepared_again_per_call() {
+    let d = tempfile::tempdir().unwrap();
+    let cat = Catalog::open(&d.path().join("c.sqlite")).unwrap();
+    for i in 0..200u32 {
+        let mut h = [0u8; 32];
+        h[..4].copy_from_slice(&i.to_be_bytes());
+        assert!(!cat.chunk_exists(&Hash(h)).unwrap());
+        assert!(cat.chunk_location(&Hash(h)).unwrap().is_none());
+    }
+    for sql in [
+        "SELECT 1 FROM chunks WHERE hash = ?1
+                 AND NOT EXISTS (SELECT 1 FROM damaged_chunks d
+                                 WHERE d.hash = ?1 AND d.healed IS NULL)",
+        "SELECT p.name, p.format, c.offset, c.clen, c.ulen, c.inner_offset
+             FROM chunks c JOIN packs p ON p.id = c.pack_id WHERE c.hash = ?1",
+    ] {
+        let st = cat.conn.prepare_cached(sql).unwrap();
+        assert_eq!(st.get_status(rusqlite::StatementStatus::Run), 200, "{sql}");
+        assert_eq!(
+            st.get_status(rusqlite::StatementStatus::RePrepare),
+            0,
+            "{sql}"
+        );
+    }
+}
