@@ -7,7 +7,7 @@
 use crate::support::*;
 use std::fs;
 use std::os::unix::process::ExitStatusExt;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 /// Runs `args` with a fail point; returns (exit status, stderr).
 fn run_failpoint(w: &World, args: &[&str], point: &str) -> (std::process::ExitStatus, String) {
@@ -124,31 +124,10 @@ fn snapshot_all_reads_each_platform_once_per_run() {
         w.site(u, &p);
     }
     w.site("d.example.com", &q);
-    let child = Command::new(bin())
-        .args(["snapshot", "--all", "--json"])
-        .env("SITESNAP_REPO", &w.repo)
-        .env("SITESNAP_FAILPOINT", "walked:2@stop")
-        .env_remove("SITESNAP_TEST_NOW")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: waitpid on our own child with a valid status pointer.
-    assert_eq!(
-        unsafe { libc::waitpid(pid, &mut status, libc::WUNTRACED) },
-        pid
-    );
-    assert!(
-        libc::WIFSTOPPED(status),
-        "sitesnap did not stop after its second walk"
-    );
+    let stopped = Stopped::at(&w, &["snapshot", "--all", "--json"], "walked:2@stop");
     let changed = p.join("includes/changed-mid-run.inc");
     fs::write(&changed, "<?php // written while the run was stopped\n").unwrap();
-    // SAFETY: signalling our own stopped child.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGCONT) }, 0);
-    let out = child.wait_with_output().unwrap();
+    let out = stopped.resume();
     assert!(
         out.status.success(),
         "{}",
@@ -282,27 +261,9 @@ fn a_site_failing_in_a_batch_leaves_the_others_whole() {
     }
     // Stop the run once the second site's files are stored, then make its database
     // unreadable: its dump fails.
-    let child = Command::new(bin())
-        .args(["snapshot", "--all"])
-        .env("SITESNAP_REPO", &w.repo)
-        .env("SITESNAP_FAILPOINT", "files-stored:2@stop")
-        .env_remove("SITESNAP_TEST_NOW")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: waitpid on our own child with a valid status pointer.
-    assert_eq!(
-        unsafe { libc::waitpid(pid, &mut status, libc::WUNTRACED) },
-        pid
-    );
-    assert!(libc::WIFSTOPPED(status), "the run did not stop");
+    let stopped = Stopped::at(&w, &["snapshot", "--all"], "files-stored:2@stop");
     fs::write(&sites[1].db, noise(5, 64 << 10)).unwrap();
-    // SAFETY: signalling our own stopped child.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGCONT) }, 0);
-    let out = child.wait_with_output().unwrap();
+    let out = stopped.resume();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("b.example.com"), "{stderr}");

@@ -590,24 +590,7 @@ fn files_changing_between_walk_and_read() {
     fs::write(&secret, "TOP SECRET: root's eyes only\n").unwrap();
     fs::set_permissions(&secret, fs::Permissions::from_mode(0o600)).unwrap();
 
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_sitesnap"))
-        .args(["snapshot", "example.com", "--json"])
-        .env("SITESNAP_REPO", &w.repo)
-        .env("SITESNAP_FAILPOINT", "walked@stop")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    assert_eq!(
-        unsafe { libc::waitpid(pid, &mut status, libc::WUNTRACED) },
-        pid
-    );
-    assert!(
-        libc::WIFSTOPPED(status),
-        "sitesnap did not stop at the fail point"
-    );
+    let stopped = Stopped::at(&w, &["snapshot", "example.com", "--json"], "walked@stop");
 
     for i in 0..10 {
         fs::remove_file(churn.join(format!("f{i}"))).unwrap();
@@ -623,8 +606,7 @@ fn files_changing_between_walk_and_read() {
     fs::rename(&replacement, churn.join("f12")).unwrap();
     fs::write(churn.join("f13"), b"short").unwrap();
 
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGCONT) }, 0);
-    let out = child.wait_with_output().unwrap();
+    let out = stopped.resume();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "snapshot failed: {stderr}");
     let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();

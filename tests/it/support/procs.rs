@@ -169,3 +169,49 @@ pub fn wait_for(path: &Path) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// A run of the binary stopped at a fail point (`point@stop`), so a test can change the world
+/// at that moment; [`Stopped::resume`] lets it go on.
+pub struct Stopped(Child);
+
+impl Stopped {
+    /// Runs `args` in the world `w` with `SITESNAP_FAILPOINT=point` (which ends in `@stop`) and
+    /// waits until it stops there (a run that ends without stopping fails the test).
+    pub fn at(w: &World, args: &[&str], point: &str) -> Stopped {
+        assert!(
+            point.ends_with("@stop"),
+            "{point}: not a stopping fail point"
+        );
+        let child = Command::new(bin())
+            .args(args)
+            .env("SITESNAP_REPO", &w.repo)
+            .env("SITESNAP_FAILPOINT", point)
+            .env_remove("SITESNAP_TEST_NOW")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let pid = child.id() as libc::pid_t;
+        let mut status = 0;
+        // SAFETY: waitpid on our own child with a valid status pointer.
+        assert_eq!(
+            unsafe { libc::waitpid(pid, &mut status, libc::WUNTRACED) },
+            pid
+        );
+        assert!(
+            libc::WIFSTOPPED(status),
+            "{args:?} did not stop at the fail point {point}"
+        );
+        Stopped(child)
+    }
+
+    /// Continues the stopped run and waits for its end.
+    pub fn resume(self) -> std::process::Output {
+        // SAFETY: signalling our own stopped child.
+        assert_eq!(
+            unsafe { libc::kill(self.0.id() as libc::pid_t, libc::SIGCONT) },
+            0
+        );
+        self.0.wait_with_output().unwrap()
+    }
+}
