@@ -153,11 +153,6 @@ impl Batch {
         })
     }
 
-    /// The sites captured so far.
-    pub fn len(&self) -> usize {
-        self.done.len()
-    }
-
     /// Is nothing captured yet?
     pub fn is_empty(&self) -> bool {
         self.done.is_empty()

@@ -343,6 +343,8 @@ pub struct ChunkSink {
     tx: RwLock<Option<crossbeam_channel::Sender<Frame>>>,
     budget: Arc<Budget>,
     writer: Mutex<Option<std::thread::JoinHandle<Result<Vec<PackInfo>>>>>,
+    /// Why the writer failed, once a caller has seen it.
+    failure: Mutex<Option<String>>,
     /// What this sink added.
     pub stats: SinkStats,
 }
@@ -384,6 +386,7 @@ impl ChunkSink {
             tx: RwLock::new(Some(tx)),
             budget,
             writer: Mutex::new(Some(handle)),
+            failure: Mutex::new(None),
             stats: SinkStats::default(),
         })
     }
@@ -469,11 +472,24 @@ impl ChunkSink {
     fn writer_error(&self) -> Error {
         self.tx.write().expect("sink tx").take();
         match self.writer.lock().expect("sink writer").take() {
-            Some(h) => match h.join() {
-                Ok(Err(e)) => e,
-                Ok(Ok(_)) => Error::Invalid("pack writer stopped early".into()),
-                Err(_) => Error::Invalid("pack writer panicked".into()),
-            },
+            Some(h) => {
+                let e = match h.join() {
+                    Ok(Err(e)) => e,
+                    Ok(Ok(_)) => Error::Invalid("pack writer stopped early".into()),
+                    Err(_) => Error::Invalid("pack writer panicked".into()),
+                };
+                *self.failure.lock().expect("sink failure") = Some(e.to_string());
+                e
+            }
+            None => self.writer_gone(),
+        }
+    }
+
+    /// The error of a writer that already stopped: the reason it failed with, when it did (a
+    /// batch's later captures and its commit name the real cause, such as a full disk).
+    fn writer_gone(&self) -> Error {
+        match &*self.failure.lock().expect("sink failure") {
+            Some(why) => Error::Invalid(why.clone()),
             None => Error::Invalid("pack writer already stopped".into()),
         }
     }
@@ -525,7 +541,7 @@ impl ChunkSink {
             Some(h) => h
                 .join()
                 .map_err(|_| Error::Invalid("pack writer panicked".into()))?,
-            None => Err(Error::Invalid("pack writer already stopped".into())),
+            None => Err(self.writer_gone()),
         }
     }
 }

@@ -292,13 +292,15 @@ fn snapshot_sites(
         };
     for (i, s) in sites.iter().enumerate() {
         if let Err(e) = pending.capture(repo, s, opts) {
+            if all {
+                eprintln!("{ERROR_PREFIX}{}", ctx.complete(&one_line(&e)));
+                failed.push(s.uri.clone());
+            }
             // The sites captured before this one are still committed.
             commit(&mut pending, &mut done, &mut failed)?;
             if !all {
                 return Err(e);
             }
-            eprintln!("{ERROR_PREFIX}{}", ctx.complete(&one_line(&e)));
-            failed.push(s.uri.clone());
         }
         if pending.len() >= COMMIT_BATCH || i + 1 == sites.len() {
             commit(&mut pending, &mut done, &mut failed)?;

@@ -118,3 +118,78 @@ fn gc_removes_unfinished_uploads_before_anything_needs_room() {
     let v = w.run(&["verify", "--json"]).ok().json();
     assert_eq!(v["ok"], true, "{v}");
 }
+
+/// `snapshot --all` captures a batch of sites into one chunk sink; when the disk fills while
+/// the batch is stored, every site of that batch fails (none is half committed) and each
+/// error line names the full disk, the run exits 1, the sites not named failed are committed
+/// whole, the snapshots taken before are intact, and with room again the next run works and
+/// everything verifies.
+#[test]
+fn a_full_disk_fails_a_whole_batch_and_commits_nothing_of_it() {
+    if !is_root() {
+        eprintln!("needs root to mount a small tmpfs; skipped");
+        return;
+    }
+    let w = World::with_repo_at("small/repo", |dir| {
+        std::mem::forget(SmallDisk::mount(&dir.join("small"), "6m"));
+    });
+    let _disk = SmallDisk(w.path("small"));
+    let p = w.platform("platforms/d7", 10);
+    let uris = ["a.example.org", "b.example.org", "c.example.org"];
+    let sites: Vec<Site> = uris.iter().map(|u| w.site(u, &p)).collect();
+    w.run(&["snapshot", "--all"]).ok();
+    let before = w.run(&["list", "--json"]).ok().json();
+    assert_eq!(before.as_array().unwrap().len(), 3);
+
+    // 9 MiB of new, incompressible data for a 6 MiB disk.
+    for (i, s) in sites.iter().enumerate() {
+        fs::write(s.dir.join("files/big.bin"), noise(40 + i as u64, 3 << 20)).unwrap();
+    }
+    let r = w.run(&["snapshot", "--all"]);
+    assert_eq!(r.code, 1, "{}{}", r.stdout, r.stderr);
+    // Each failure names the cause, a batch's commit too (not "writer already stopped").
+    let summary = r.stderr.lines().last().unwrap();
+    for line in r.stderr.lines().filter(|l| *l != summary) {
+        assert!(
+            line.contains("No space left on device") || line.contains("disk is full"),
+            "{}",
+            r.stderr
+        );
+    }
+    // Where the disk filled decides how many sites failed (the batch that was storing when
+    // it did fails whole; a site after it may fit in the room its failure gave back); every
+    // site not named failed is committed whole.
+    let failed: usize = summary
+        .strip_prefix("sitesnap: error: ")
+        .and_then(|t| t.strip_suffix(" of 3 site(s) failed"))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{}", r.stderr));
+    assert!(failed >= 2, "{}", r.stderr);
+    let after = w.run(&["list", "--json"]).ok().json();
+    let after = after.as_array().unwrap();
+    assert_eq!(after.len(), 3 + (3 - failed), "{}", r.stderr);
+    for j in before.as_array().unwrap() {
+        assert!(after.contains(j), "{j} is gone");
+    }
+    for j in after
+        .iter()
+        .filter(|j| !before.as_array().unwrap().contains(j))
+    {
+        let s = sites.iter().find(|s| j["site"] == s.uri.as_str()).unwrap();
+        assert_snapshot_matches_live(&w, j["id"].as_str().unwrap(), &p, s);
+    }
+
+    // Room again: the run works, the earlier snapshots read back, everything verifies.
+    for s in &sites {
+        fs::remove_file(s.dir.join("files/big.bin")).unwrap();
+    }
+    w.run(&["gc"]).ok();
+    w.run(&["snapshot", "--all"]).ok();
+    assert_eq!(w.snapshot_count() as usize, after.len() + 3);
+    for j in before.as_array().unwrap() {
+        restore_read(&w.repo, j["id"].as_str().unwrap());
+    }
+    let v = w.run(&["verify", "--read-data", "--json"]).ok().json();
+    assert_eq!(v["ok"], true, "{v}");
+    assert_eq!(tmp_entries(&w), Vec::<String>::new());
+}
