@@ -153,11 +153,6 @@ impl Batch {
         })
     }
 
-    /// Is nothing captured yet?
-    pub fn is_empty(&self) -> bool {
-        self.done.is_empty()
-    }
-
     /// Captures `site`, currently on `platform`, into the batch. After a failure the caller
     /// commits (or drops) the batch and starts another: the failed capture's chunks may sit in
     /// the sink, whole and unreferenced (stored with the batch, collected by gc), or the sink
@@ -175,7 +170,7 @@ impl Batch {
     }
 
     /// Makes every pack of the batch durable and indexed (invariant 1), then commits its
-    /// snapshots together (see [`crate::objects::commit_snapshots`]). On failure nothing of
+    /// snapshots together (a batch whose captures all failed only stops its sink) (see [`crate::objects::commit_snapshots`]). On failure nothing of
     /// the batch is committed, and the platforms the run shared are forgotten (their trees may
     /// not be durable).
     pub fn commit(self, repo: &Repo, opts: &CaptureOpts) -> Result<Vec<SnapshotRecord>> {
@@ -189,6 +184,11 @@ impl Batch {
     }
 
     fn commit_inner(self, repo: &Repo) -> Result<Vec<SnapshotRecord>> {
+        if self.done.is_empty() {
+            // Every capture failed: stop the writer without storing what they left.
+            self.sink.abort();
+            return Ok(Vec::new());
+        }
         if let Err(e) = self.sink.finish() {
             self.sink.abort();
             return Err(e);

@@ -151,7 +151,7 @@ impl<'a> Pending<'a> {
     }
 
     /// Commits the batch; on failure every one of its sites failed (their `on-failure` hooks
-    /// run). A batch whose captures all failed is dropped: its sink is stopped.
+    /// run).
     fn flush(
         &mut self,
         repo: &Repo,
@@ -161,9 +161,6 @@ impl<'a> Pending<'a> {
         let Some(batch) = self.batch.take() else {
             return Ok(Vec::new());
         };
-        if batch.is_empty() {
-            return Ok(Vec::new());
-        }
         batch.commit(repo, opts).map_err(|e| {
             let e = anyhow::Error::from(e).context("commit of the run's snapshots");
             if let Ok(hooks) = Hooks::load(repo) {

@@ -26,17 +26,26 @@ fn plant_unfinished_pack(w: &World) {
     fs::write(tmp.join("pack-0123456789abcdef"), noise(14, 256 << 10)).unwrap();
 }
 
-#[test]
-fn a_full_disk_fails_a_snapshot_cleanly_and_gc_and_verify_still_run() {
+/// A world whose repository is on a 6 MiB tmpfs, with the handle that unmounts it (bind it
+/// after the world, so it is dropped first and unmounts before the world's folder is
+/// removed); `None` (skipped, with a message) when not root.
+fn world_on_small_disk() -> Option<(World, SmallDisk)> {
     if !is_root() {
         eprintln!("needs root to mount a small tmpfs; skipped");
-        return;
+        return None;
     }
     let w = World::with_repo_at("small/repo", |dir| {
         std::mem::forget(SmallDisk::mount(&dir.join("small"), "6m"));
     });
-    // Unmounted before the world's folder is removed (dropped first).
     let disk = SmallDisk(w.path("small"));
+    Some((w, disk))
+}
+
+#[test]
+fn a_full_disk_fails_a_snapshot_cleanly_and_gc_and_verify_still_run() {
+    let Some((w, disk)) = world_on_small_disk() else {
+        return;
+    };
     let p = w.platform("platforms/d7", 10);
     let site = w.site(URI, &p);
     w.snapshot(URI);
@@ -88,14 +97,9 @@ fn a_full_disk_fails_a_snapshot_cleanly_and_gc_and_verify_still_run() {
 
 #[test]
 fn gc_removes_unfinished_uploads_before_anything_needs_room() {
-    if !is_root() {
-        eprintln!("needs root to mount a small tmpfs; skipped");
+    let Some((w, disk)) = world_on_small_disk() else {
         return;
-    }
-    let w = World::with_repo_at("small/repo", |dir| {
-        std::mem::forget(SmallDisk::mount(&dir.join("small"), "6m"));
-    });
-    let disk = SmallDisk(w.path("small"));
+    };
     let p = w.platform("platforms/d7", 10);
     let site = w.site(URI, &p);
     w.snapshot(URI);
@@ -126,14 +130,9 @@ fn gc_removes_unfinished_uploads_before_anything_needs_room() {
 /// everything verifies.
 #[test]
 fn a_full_disk_fails_a_whole_batch_and_commits_nothing_of_it() {
-    if !is_root() {
-        eprintln!("needs root to mount a small tmpfs; skipped");
+    let Some((w, _disk)) = world_on_small_disk() else {
         return;
-    }
-    let w = World::with_repo_at("small/repo", |dir| {
-        std::mem::forget(SmallDisk::mount(&dir.join("small"), "6m"));
-    });
-    let _disk = SmallDisk(w.path("small"));
+    };
     let p = w.platform("platforms/d7", 10);
     let uris = ["a.example.org", "b.example.org", "c.example.org"];
     let sites: Vec<Site> = uris.iter().map(|u| w.site(u, &p)).collect();
