@@ -46,10 +46,10 @@ pub const FILE_CHUNKS: ChunkParams = ChunkParams {
 };
 /// Database dumps: FastCDC 2/8/64 KiB. Row-aligned cuts ([`Cut::Rows`], store/rows.rs) at
 /// 512 B/1 KiB/8 KiB bring a scattered 1% row change of a 200 MB dump from 43.7% to 6.6% added,
-/// but with ten times the chunks they raise a 2 GB dump's peak memory to 532 MB and the
-/// catalogue and each changed dump's chunk list tenfold (docs/performance.md); they wait for
-/// chunk lists stored as chunked streams. Level 3: on small chunks of SQL, level 4 saves under
-/// 1% and compresses a third slower.
+/// but with ten times the chunks they raise a 2 GB dump's peak memory to 482 MB (533 MB
+/// before the sink's set of chunks was bounded) and the catalogue and each changed dump's chunk
+/// list tenfold (docs/performance.md); they wait for chunk lists stored as chunked streams.
+/// Level 3: on small chunks of SQL, level 4 saves under 1% and compresses a third slower.
 pub const DUMP_CHUNKS: ChunkParams = ChunkParams {
     cut: Cut::Bytes,
     min: 2 << 10,
@@ -58,7 +58,8 @@ pub const DUMP_CHUNKS: ChunkParams = ChunkParams {
     level: 3,
 };
 /// Row-aligned dump chunks: the candidate measured in docs/performance.md (not the default
-/// yet, see [`DUMP_CHUNKS`]).
+/// yet, see [`DUMP_CHUNKS`]: a 2 GB dump is 1.9 million chunks whose flat list the capture
+/// and the commit hold several times).
 pub const DUMP_ROW_CHUNKS: ChunkParams = ChunkParams {
     cut: Cut::Rows,
     min: 512,

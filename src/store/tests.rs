@@ -164,3 +164,121 @@ fn written_pack_reads_back_with(codec: ChunkCodec) {
             .is_empty()
     );
 }
+
+/// An in-memory chunk index for sink tests: where each chunk lives, and how many times a pack
+/// brought each chunk.
+#[derive(Debug, Default, Clone)]
+struct MemIndex(std::sync::Arc<std::sync::Mutex<MemState>>);
+
+#[derive(Debug, Default)]
+struct MemState {
+    at: std::collections::HashMap<crate::hash::Hash, ChunkLocation>,
+    stored: std::collections::HashMap<crate::hash::Hash, u32>,
+}
+
+impl ChunkIndex for MemIndex {
+    fn chunk_exists(&self, h: &crate::hash::Hash) -> crate::error::Result<bool> {
+        Ok(self.0.lock().unwrap().at.contains_key(h))
+    }
+    fn chunk_location(
+        &self,
+        h: &crate::hash::Hash,
+    ) -> crate::error::Result<Option<ChunkLocation>> {
+        Ok(self.0.lock().unwrap().at.get(h).cloned())
+    }
+    fn insert_pack(&self, info: &PackInfo) -> crate::error::Result<()> {
+        let mut st = self.0.lock().unwrap();
+        for e in &info.entries {
+            *st.stored.entry(e.hash).or_default() += 1;
+            let loc = ChunkLocation {
+                pack: info.name.clone(),
+                format: info.format,
+                offset: e.offset,
+                clen: e.clen,
+                ulen: e.ulen,
+                inner: e.inner,
+            };
+            st.at.entry(e.hash).or_insert(loc);
+        }
+        Ok(())
+    }
+}
+
+impl IndexOpener for MemIndex {
+    fn open_index(&self) -> crate::error::Result<Box<dyn ChunkIndex + Send>> {
+        Ok(Box::new(self.clone()))
+    }
+}
+
+/// `n` bytes no compressor shrinks (xorshift from `seed`): each is a frame of its own.
+fn noise(seed: u64, n: usize) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+    let mut v = Vec::with_capacity(n + 8);
+    while v.len() < n {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.extend_from_slice(&x.to_le_bytes());
+    }
+    v.truncate(n);
+    v
+}
+
+/// A chunk taken again after its pack was indexed, and a small one repeated while the packs
+/// fill, are each stored once and read back; the sink forgets every chunk once its pack is
+/// indexed (its memory does not grow with the capture).
+#[test]
+fn sink_stores_a_chunk_repeated_across_packs_once() {
+    let (d, b) = backend();
+    let b: std::sync::Arc<dyn Backend> = std::sync::Arc::new(b);
+    let index = MemIndex::default();
+    let sink =
+        ChunkSink::start_with(b.clone(), std::sync::Arc::new(index.clone()), ChunkCodec::plain())
+            .unwrap();
+    let big = noise(1, 1 << 20);
+    let small = b"INSERT INTO t VALUES (1,'a row that repeats');\n".repeat(40);
+    let (hb, hs) = (sink.put(&big).unwrap(), sink.put(&small).unwrap());
+    let mut seed = 2;
+    // Fill packs until the first one (holding both) is indexed: the writer's queues are
+    // bounded, so this ends after a few packs.
+    while !index.chunk_exists(&hb).unwrap() {
+        assert!(seed < 1000, "the first pack was never indexed");
+        sink.put(&noise(seed, 1 << 20)).unwrap();
+        assert_eq!(sink.put(&small).unwrap(), hs);
+        seed += 1;
+    }
+    assert_eq!(sink.put(&big).unwrap(), hb);
+    assert_eq!(sink.put(&small).unwrap(), hs);
+    let packs = sink.finish().unwrap();
+    assert!(packs.len() >= 2, "the chunks crossed a pack boundary");
+    assert_eq!(sink.pending_chunks(), 0, "every chunk is forgotten once indexed");
+    let st = index.0.lock().unwrap();
+    assert_eq!(st.stored.get(&hb), Some(&1));
+    assert_eq!(st.stored.get(&hs), Some(&1));
+    assert!(st.stored.values().all(|n| *n == 1), "no chunk stored twice");
+    drop(st);
+    let mut r = ChunkReader::new(d.path(), &index);
+    assert_eq!(r.read(&hb).unwrap(), big);
+    assert_eq!(r.read(&hs).unwrap(), small);
+}
+
+/// A second sink given chunks the index holds stores none and holds none of them.
+#[test]
+fn sink_holds_no_chunk_the_index_has() {
+    let (_d, b) = backend();
+    let b: std::sync::Arc<dyn Backend> = std::sync::Arc::new(b);
+    let index = std::sync::Arc::new(MemIndex::default());
+    let chunks: Vec<Vec<u8>> = (0..50u64).map(|i| noise(i, 3000)).collect();
+    let first = ChunkSink::start_with(b.clone(), index.clone(), ChunkCodec::plain()).unwrap();
+    for c in &chunks {
+        first.put(c).unwrap();
+    }
+    first.finish().unwrap();
+    let second = ChunkSink::start_with(b, index, ChunkCodec::plain()).unwrap();
+    for c in &chunks {
+        second.put(c).unwrap();
+    }
+    assert_eq!(second.pending_chunks(), 0);
+    assert_eq!(second.stats.chunks_added.load(std::sync::atomic::Ordering::Relaxed), 0);
+    assert!(second.finish().unwrap().is_empty());
+}

@@ -250,6 +250,44 @@ impl Drop for CloseOnDrop {
     }
 }
 
+/// The chunks a sink has taken that the catalogue's index does not hold yet: in open sections,
+/// in flight to the pack writer, in the pack being filled, sealed or being committed. A chunk
+/// leaves the set once its pack is indexed (the sync thread), or at once when the index
+/// already held it, so the set stays as small as what is in flight, whatever the size of the
+/// capture. Correct because a hash is in the set only while its holder stores it, and removed
+/// only after the index can answer for it: two callers never both store a chunk, and a chunk
+/// is never skipped unless it is in the set (on its way into a pack) or indexed (durable).
+#[derive(Default)]
+struct Pending(Mutex<HashSet<Hash>>);
+
+impl Pending {
+    /// Claims `h` for storing: false if the sink already holds it on its way into a pack.
+    fn claim(&self, h: Hash) -> bool {
+        self.0.lock().expect("sink pending").insert(h)
+    }
+
+    /// Gives up a claim (the chunk turned out to be indexed already).
+    fn release(&self, h: &Hash) {
+        self.0.lock().expect("sink pending").remove(h);
+    }
+
+    /// Forgets the chunks of a pack that is now indexed; gives back the memory of a burst.
+    fn indexed(&self, info: &PackInfo) {
+        let mut set = self.0.lock().expect("sink pending");
+        for e in &info.entries {
+            set.remove(&e.hash);
+        }
+        let live = set.len();
+        if set.capacity() > 4 * live + 4096 {
+            set.shrink_to(2 * live);
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.0.lock().expect("sink pending").len()
+    }
+}
+
 /// What the pack-writer thread works with.
 struct WriterJob {
     backend: Arc<dyn Backend>,
@@ -258,13 +296,15 @@ struct WriterJob {
     rx: crossbeam_channel::Receiver<Frame>,
     budget: Arc<Budget>,
     stop: Arc<AtomicBool>,
+    pending: Arc<Pending>,
 }
 
 /// The sync thread: commits each sealed pack, then indexes it (invariant 1: durable first,
-/// indexed second).
+/// indexed second), and only then lets the sink forget its chunks.
 fn sync_packs(
     cat: Box<dyn ChunkIndex + Send>,
     srx: crossbeam_channel::Receiver<SealedPack>,
+    pending: Arc<Pending>,
 ) -> Result<Vec<PackInfo>> {
     let mut done = Vec::new();
     for sealed in srx {
@@ -272,6 +312,7 @@ fn sync_packs(
         fsutil::failpoint("pack-written");
         cat.insert_pack(&info)?;
         fsutil::failpoint("pack-indexed");
+        pending.indexed(&info);
         done.push(info);
     }
     Ok(done)
@@ -309,9 +350,10 @@ fn write_packs(job: WriterJob) -> Result<Vec<PackInfo>> {
     let _close = CloseOnDrop(job.budget.clone());
     let writer_cat = job.index.open_index()?;
     let (stx, srx) = crossbeam_channel::bounded::<SealedPack>(SEALED_QUEUE);
+    let pending = job.pending.clone();
     let syncer = std::thread::Builder::new()
         .name("pack-sync".into())
-        .spawn(move || sync_packs(writer_cat, srx))
+        .spawn(move || sync_packs(writer_cat, srx, pending))
         .map_err(|e| Error::Invalid(format!("cannot start pack sync thread: {e}")))?;
     let fill = fill_packs(&job, &stx);
     // Stop taking chunks (producers then see a closed channel), let the syncer finish.
@@ -326,7 +368,8 @@ fn write_packs(job: WriterJob) -> Result<Vec<PackInfo>> {
 
 /// Deduplicating chunk sink shared by capture workers. Callers hash and compress on their own
 /// threads (one zstd context each); the dedup check consults the set of chunks this session
-/// already took (including chunks still waiting in an open section), then the catalogue's index
+/// took that are not indexed yet ([`Pending`]: in an open section, in flight, in a pack not yet
+/// indexed), then the catalogue's index
 /// through a pool of read connections (one per concurrent caller, so callers never queue behind
 /// one SQLite connection). A new small chunk joins the open section of its zstd level; the
 /// caller that fills a section compresses it as one frame. Frames go to the pack-writer thread, which fills packs up to `PACK_TARGET` and hands each sealed pack to
@@ -335,7 +378,7 @@ fn write_packs(job: WriterJob) -> Result<Vec<PackInfo>> {
 /// already sealed are made durable and indexed, and are reused by the next capture).
 pub struct ChunkSink {
     codec: ChunkCodec,
-    seen: Mutex<HashSet<Hash>>,
+    pending: Arc<Pending>,
     sections: Mutex<Vec<Section>>,
     aborted: Arc<AtomicBool>,
     lookups: Mutex<Vec<Box<dyn ChunkIndex + Send>>>,
@@ -364,6 +407,7 @@ impl ChunkSink {
             cv: Condvar::new(),
         });
         let aborted = Arc::new(AtomicBool::new(false));
+        let pending = Arc::new(Pending::default());
         let job = WriterJob {
             backend,
             codec: codec.clone(),
@@ -371,6 +415,7 @@ impl ChunkSink {
             rx,
             budget: budget.clone(),
             stop: aborted.clone(),
+            pending: pending.clone(),
         };
         let handle = std::thread::Builder::new()
             .name("pack-writer".into())
@@ -378,7 +423,7 @@ impl ChunkSink {
             .map_err(|e| Error::Invalid(format!("cannot start pack writer: {e}")))?;
         Ok(ChunkSink {
             codec,
-            seen: Mutex::new(HashSet::new()),
+            pending,
             sections: Mutex::new(Vec::new()),
             aborted,
             lookups: Mutex::new(vec![reader]),
@@ -416,8 +461,19 @@ impl ChunkSink {
     }
 
     fn put_hashed(&self, h: Hash, data: &[u8], level: i32) -> Result<()> {
-        if !self.seen.lock().expect("sink lock").insert(h) || self.indexed(&h)? {
+        if !self.pending.claim(h) {
             return Ok(());
+        }
+        match self.indexed(&h) {
+            Ok(false) => {}
+            Ok(true) => {
+                self.pending.release(&h);
+                return Ok(());
+            }
+            Err(e) => {
+                self.pending.release(&h);
+                return Err(e);
+            }
         }
         self.stats.chunks_added.fetch_add(1, Ordering::Relaxed);
         fsutil::failpoint("chunk-stored");
@@ -492,6 +548,11 @@ impl ChunkSink {
             Some(why) => Error::Invalid(why.clone()),
             None => Error::Invalid("pack writer already stopped".into()),
         }
+    }
+
+    /// How many chunks this sink took that are not indexed yet (bounded by what is in flight).
+    pub fn pending_chunks(&self) -> usize {
+        self.pending.len()
     }
 
     /// How this sink names chunks.
