@@ -174,16 +174,19 @@ struct MemIndex(std::sync::Arc<std::sync::Mutex<MemState>>);
 struct MemState {
     at: std::collections::HashMap<crate::hash::Hash, ChunkLocation>,
     stored: std::collections::HashMap<crate::hash::Hash, u32>,
+    /// Lookups fail.
+    broken: bool,
 }
 
 impl ChunkIndex for MemIndex {
     fn chunk_exists(&self, h: &crate::hash::Hash) -> crate::error::Result<bool> {
-        Ok(self.0.lock().unwrap().at.contains_key(h))
+        let st = self.0.lock().unwrap();
+        if st.broken {
+            return Err(crate::error::Error::Invalid("index lookup failed".into()));
+        }
+        Ok(st.at.contains_key(h))
     }
-    fn chunk_location(
-        &self,
-        h: &crate::hash::Hash,
-    ) -> crate::error::Result<Option<ChunkLocation>> {
+    fn chunk_location(&self, h: &crate::hash::Hash) -> crate::error::Result<Option<ChunkLocation>> {
         Ok(self.0.lock().unwrap().at.get(h).cloned())
     }
     fn insert_pack(&self, info: &PackInfo) -> crate::error::Result<()> {
@@ -232,9 +235,12 @@ fn sink_stores_a_chunk_repeated_across_packs_once() {
     let (d, b) = backend();
     let b: std::sync::Arc<dyn Backend> = std::sync::Arc::new(b);
     let index = MemIndex::default();
-    let sink =
-        ChunkSink::start_with(b.clone(), std::sync::Arc::new(index.clone()), ChunkCodec::plain())
-            .unwrap();
+    let sink = ChunkSink::start_with(
+        b.clone(),
+        std::sync::Arc::new(index.clone()),
+        ChunkCodec::plain(),
+    )
+    .unwrap();
     let big = noise(1, 1 << 20);
     let small = b"INSERT INTO t VALUES (1,'a row that repeats');\n".repeat(40);
     let (hb, hs) = (sink.put(&big).unwrap(), sink.put(&small).unwrap());
@@ -251,7 +257,11 @@ fn sink_stores_a_chunk_repeated_across_packs_once() {
     assert_eq!(sink.put(&small).unwrap(), hs);
     let packs = sink.finish().unwrap();
     assert!(packs.len() >= 2, "the chunks crossed a pack boundary");
-    assert_eq!(sink.pending_chunks(), 0, "every chunk is forgotten once indexed");
+    assert_eq!(
+        sink.pending_chunks(),
+        0,
+        "every chunk is forgotten once indexed"
+    );
     let st = index.0.lock().unwrap();
     assert_eq!(st.stored.get(&hb), Some(&1));
     assert_eq!(st.stored.get(&hs), Some(&1));
@@ -279,6 +289,37 @@ fn sink_holds_no_chunk_the_index_has() {
         second.put(c).unwrap();
     }
     assert_eq!(second.pending_chunks(), 0);
-    assert_eq!(second.stats.chunks_added.load(std::sync::atomic::Ordering::Relaxed), 0);
+    assert_eq!(
+        second
+            .stats
+            .chunks_added
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0
+    );
     assert!(second.finish().unwrap().is_empty());
+}
+
+/// A chunk the sink took but could not store (its index lookup failed) stops the sink: the
+/// same chunk given again is not skipped as taken, and `finish` fails with the reason, so no
+/// snapshot can name a chunk that is in no pack.
+#[test]
+fn sink_stops_when_a_taken_chunk_is_lost() {
+    let (_d, b) = backend();
+    let b: std::sync::Arc<dyn Backend> = std::sync::Arc::new(b);
+    let index = MemIndex::default();
+    let sink =
+        ChunkSink::start_with(b, std::sync::Arc::new(index.clone()), ChunkCodec::plain()).unwrap();
+    let a = noise(7, 5000);
+    index.0.lock().unwrap().broken = true;
+    assert!(sink.put(&a).is_err());
+    index.0.lock().unwrap().broken = false;
+    let again = sink.put(&a).map(|_| ());
+    let finished = sink.finish().map(|_| ());
+    let why = again.and(finished).unwrap_err().to_string();
+    assert!(why.contains("index lookup failed"), "{why}");
+    assert_eq!(index.0.lock().unwrap().stored.get(&codec_id(&a)), None);
+}
+
+fn codec_id(data: &[u8]) -> crate::hash::Hash {
+    ChunkCodec::plain().id(data)
 }

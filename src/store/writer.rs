@@ -460,20 +460,21 @@ impl ChunkSink {
         found
     }
 
+    /// Stores chunk `h` unless this sink holds it or the index has it. A failure once it is
+    /// claimed stops the sink: other callers may have skipped the chunk as taken, and it is in
+    /// no pack, so nothing may commit with this sink any more.
     fn put_hashed(&self, h: Hash, data: &[u8], level: i32) -> Result<()> {
         if !self.pending.claim(h) {
             return Ok(());
         }
-        match self.indexed(&h) {
-            Ok(false) => {}
-            Ok(true) => {
-                self.pending.release(&h);
-                return Ok(());
-            }
-            Err(e) => {
-                self.pending.release(&h);
-                return Err(e);
-            }
+        self.store_claimed(h, data, level)
+            .inspect_err(|e| self.fail(e))
+    }
+
+    fn store_claimed(&self, h: Hash, data: &[u8], level: i32) -> Result<()> {
+        if self.indexed(&h)? {
+            self.pending.release(&h);
+            return Ok(());
         }
         self.stats.chunks_added.fetch_add(1, Ordering::Relaxed);
         fsutil::failpoint("chunk-stored");
@@ -497,6 +498,16 @@ impl ChunkSink {
         }
     }
 
+    /// Stops the sink after chunks it took were lost (see [`ChunkSink::put_hashed`]); later
+    /// calls and `finish` fail with `e`'s reason (or the writer's own, if it failed first).
+    fn fail(&self, e: &Error) {
+        self.failure
+            .lock()
+            .expect("sink failure")
+            .get_or_insert_with(|| e.to_string());
+        self.abort();
+    }
+
     /// Hands a frame to the pack writer (waiting while too many bytes are in flight).
     fn send(&self, frame: Frame) -> Result<()> {
         let n = frame.stored.len();
@@ -517,10 +528,12 @@ impl ChunkSink {
     }
 
     /// Compresses and sends the sections still open (the packs stay open).
+    /// A failure stops the sink (the sections' chunks are in no pack).
     pub fn flush_sections(&self) -> Result<()> {
         let open = std::mem::take(&mut *self.sections.lock().expect("sink sections"));
         for s in open.into_iter().filter(|s| !s.is_empty()) {
-            self.send(s.seal(&self.codec)?)?;
+            let sent = s.seal(&self.codec).and_then(|f| self.send(f));
+            sent.inspect_err(|e| self.fail(e))?;
         }
         Ok(())
     }
