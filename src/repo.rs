@@ -176,9 +176,7 @@ impl Repo {
     pub fn chunk_sink(&self) -> Result<ChunkSink> {
         ChunkSink::start_with(
             self.backend.clone(),
-            Arc::new(CatalogIndex {
-                path: Self::catalog_path(&self.root),
-            }),
+            Arc::new(CatalogIndex::new(Self::catalog_path(&self.root))),
             self.codec(),
         )
     }

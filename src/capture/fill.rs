@@ -31,8 +31,8 @@ impl Reading<'_> {
     }
 }
 
-/// What one worker read: (item index, what reading it gave).
-type WorkerOut = Result<Vec<(usize, ReadResult)>>;
+/// What one worker did: its first failure, if any.
+type WorkerOut = Result<()>;
 
 /// Counters of one capture.
 #[derive(Default)]
@@ -66,22 +66,54 @@ fn open_regular(abs: &Path) -> Result<Option<(File, fs::Metadata)>> {
 
 /// What reading one file gave: its chunks, the bytes read, and the metadata of the file that
 /// was actually read (it may have been replaced since the walk).
-type ReadResult = Option<(Vec<Hash>, u64, fs::Metadata)>;
+type ReadResult = Option<(Vec<Hash>, u64, FileMeta)>;
+
+/// The metadata of a file as it was read (what a tree entry and a files-cache row keep).
+#[derive(Debug, Clone, Copy)]
+struct FileMeta {
+    mode: u32,
+    uid: u32,
+    gid: u32,
+    mtime_ns: i64,
+    ctime_ns: i64,
+    dev: u64,
+    ino: u64,
+    len: u64,
+}
+
+impl FileMeta {
+    fn of(md: &fs::Metadata) -> FileMeta {
+        FileMeta {
+            mode: md.mode() & 0o7777,
+            uid: md.uid(),
+            gid: md.gid(),
+            mtime_ns: md.mtime() * 1_000_000_000 + md.mtime_nsec(),
+            ctime_ns: md.ctime() * 1_000_000_000 + md.ctime_nsec(),
+            dev: md.dev(),
+            ino: md.ino(),
+            len: md.len(),
+        }
+    }
+}
 
 fn read_file(abs: &Path, mode: Reading<'_>, buf: &mut Vec<u8>) -> Result<ReadResult> {
     let Some((f, md)) = open_regular(abs)? else {
         return Ok(None);
     };
     if md.len() <= FILE_CHUNKS.max as u64 {
-        buf.clear();
-        (&f).read_to_end(buf).at(abs)?;
+        read_whole(&f, md.len(), buf).at(abs)?;
         let chunks = match mode {
             Reading::Store(s) => s
                 .put_bytes(buf, FILE_CHUNKS)
                 .map_err(|e| annotate(e, abs))?,
             Reading::Hash(c) => c.hash_bytes(buf, FILE_CHUNKS),
         };
-        return Ok(Some((chunks, buf.len() as u64, md)));
+        let n = buf.len() as u64;
+        if buf.capacity() > KEPT_BUFFER {
+            // A big file's buffer is not kept for the small files that follow.
+            *buf = Vec::new();
+        }
+        return Ok(Some((chunks, n, FileMeta::of(&md))));
     }
     let (chunks, n) = match mode {
         Reading::Store(s) => s.put_stream(f, FILE_CHUNKS).map_err(|e| annotate(e, abs))?,
@@ -98,7 +130,38 @@ fn read_file(abs: &Path, mode: Reading<'_>, buf: &mut Vec<u8>) -> Result<ReadRes
             (out, n)
         }
     };
-    Ok(Some((chunks, n, md)))
+    Ok(Some((chunks, n, FileMeta::of(&md))))
+}
+
+/// A read buffer above this capacity is freed after its file.
+const KEPT_BUFFER: usize = 1 << 20;
+
+/// Reads a file that `fstat` said is `len` bytes long, to its end, into `buf`: one `read`
+/// for a file that did not change size (a short read of a regular file is its end), more for
+/// one that grew meanwhile. Unlike `read_to_end` it does not `fstat` and `lseek` the file
+/// again nor probe for the end with a second small read.
+fn read_whole(f: &File, len: u64, buf: &mut Vec<u8>) -> std::io::Result<()> {
+    let want = usize::try_from(len).unwrap_or(usize::MAX).saturating_add(1);
+    buf.clear();
+    buf.resize(want.max(1), 0);
+    let mut filled = 0;
+    loop {
+        match (&*f).read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => {
+                filled += n;
+                if filled < buf.len() {
+                    break;
+                }
+                let more = buf.len();
+                buf.resize(more + more.max(8192), 0);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(filled);
+    Ok(())
 }
 
 fn annotate(e: Error, abs: &Path) -> Error {
@@ -127,16 +190,15 @@ pub(super) fn fill(
     if jobs.is_empty() {
         return Ok(Vec::new());
     }
-    let results = read_jobs(items, &jobs, mode, counters, meter);
-    let mut rows = Vec::new();
-    for r in results {
-        for (i, read) in r? {
-            if let Some(row) = record_read(&mut items[i], read, mode.storing()) {
-                rows.push(row);
-            }
-        }
+    for r in read_jobs(items, &jobs, mode, counters, meter) {
+        r?;
     }
-    Ok(rows)
+    // The rows are made once every file is read, not held beside the read buffers.
+    Ok(jobs
+        .iter()
+        .filter(|&&i| items[i].cacheable)
+        .map(|&i| cache_row(&items[i]))
+        .collect())
 }
 
 /// Takes the chunk lists the files cache vouches for; returns the indexes of the file items
@@ -167,41 +229,79 @@ fn fill_from_cache(
     jobs
 }
 
-/// Reads the items at `jobs` on worker threads; the first failure stops every worker.
+/// A run of neighbouring files read by one worker: at most this many files...
+const RUN_FILES: usize = 64;
+/// ... or this many bytes.
+const RUN_BYTES: u64 = 8 << 20;
+
+/// The jobs cut into runs of neighbouring files (ranges of `jobs`).
+fn runs(items: &[Item], jobs: &[usize]) -> Vec<std::ops::Range<usize>> {
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0u64);
+    for (j, &i) in jobs.iter().enumerate() {
+        bytes += items[i].entry.size;
+        if j + 1 - start >= RUN_FILES || bytes >= RUN_BYTES {
+            out.push(start..j + 1);
+            (start, bytes) = (j + 1, 0);
+        }
+    }
+    if start < jobs.len() {
+        out.push(start..jobs.len());
+    }
+    out
+}
+
+/// Reads the items at `jobs` on worker threads, in runs of neighbouring files (so a folder's
+/// files share sections, and the items are locked twice per run, not per file), each run
+/// recorded into its items once read; the first failure stops every worker.
 fn read_jobs(
-    items: &[Item],
+    items: &mut [Item],
     jobs: &[usize],
     mode: Reading<'_>,
     counters: &Counters,
     meter: Meter,
 ) -> Vec<WorkerOut> {
+    let runs = runs(items, jobs);
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2)
-        .min(jobs.len())
+        .min(runs.len())
         .max(1);
+    let items = std::sync::Mutex::new(items);
     let worker = || -> WorkerOut {
-        let mut out = Vec::new();
         let mut buf = Vec::new();
         while !failed.load(Ordering::Relaxed) {
-            let j = next.fetch_add(1, Ordering::Relaxed);
-            let Some(&i) = jobs.get(j) else { break };
-            match read_file(&items[i].abs, mode, &mut buf) {
-                Ok(r) => {
-                    let n = r.as_ref().map_or(0, |r| r.1);
-                    counters.bytes_read.fetch_add(n, Ordering::Relaxed);
-                    meter.add(n, 1);
-                    out.push((i, r));
-                }
-                Err(e) => {
-                    failed.store(true, Ordering::Relaxed);
-                    return Err(e);
+            let Some(run) = runs.get(next.fetch_add(1, Ordering::Relaxed)) else {
+                break;
+            };
+            let run = &jobs[run.clone()];
+            let paths: Vec<std::path::PathBuf> = {
+                let items = items.lock().expect("capture items");
+                run.iter().map(|&i| items[i].abs.clone()).collect()
+            };
+            let mut read = Vec::with_capacity(run.len());
+            for abs in &paths {
+                match read_file(abs, mode, &mut buf) {
+                    Ok(r) => {
+                        let n = r.as_ref().map_or(0, |r| r.1);
+                        counters.bytes_read.fetch_add(n, Ordering::Relaxed);
+                        meter.add(n, 1);
+                        read.push(r);
+                    }
+                    Err(e) => {
+                        failed.store(true, Ordering::Relaxed);
+                        return Err(e);
+                    }
                 }
             }
+            let mut items = items.lock().expect("capture items");
+            for (&i, r) in run.iter().zip(read) {
+                record_read(&mut items[i], r, mode.storing());
+            }
         }
-        Ok(out)
+        Ok(())
     };
     std::thread::scope(|s| {
         let hs: Vec<_> = (0..workers).map(|_| s.spawn(worker)).collect();
@@ -211,37 +311,40 @@ fn read_jobs(
     })
 }
 
-/// Records what reading one item gave; returns its new files-cache row when storing and the
+/// Records what reading one item gave; marks it for a new files-cache row when storing and the
 /// file did not change while it was read.
-fn record_read(it: &mut Item, read: ReadResult, storing: bool) -> Option<CacheRow> {
+fn record_read(it: &mut Item, read: ReadResult, storing: bool) {
     let Some((chunks, n, md)) = read else {
         it.gone = true;
-        return None;
+        return;
     };
     // Record the file that was read, with its metadata (an atomic replace since the walk
     // brings a new inode, mode, owner and times).
-    it.entry.mode = md.mode() & 0o7777;
-    it.entry.uid = md.uid();
-    it.entry.gid = md.gid();
-    it.entry.mtime_ns = md.mtime() * 1_000_000_000 + md.mtime_nsec();
-    it.dev = md.dev();
-    it.ino = md.ino();
-    it.ctime_ns = md.ctime() * 1_000_000_000 + md.ctime_nsec();
-    let steady = n == md.len();
+    it.entry.mode = md.mode;
+    it.entry.uid = md.uid;
+    it.entry.gid = md.gid;
+    it.entry.mtime_ns = md.mtime_ns;
+    it.dev = md.dev;
+    it.ino = md.ino;
+    it.ctime_ns = md.ctime_ns;
+    let steady = n == md.len;
     it.entry.size = n;
     it.entry.chunks = chunks;
     // A file that changed while it was read is read again next time.
-    (storing && steady).then(|| {
-        (
-            it.abs.as_os_str().as_bytes().to_vec(),
-            CacheEntry {
-                dev: it.dev,
-                ino: it.ino,
-                size: n,
-                mtime_ns: it.entry.mtime_ns,
-                ctime_ns: it.ctime_ns,
-                chunks: it.entry.chunks.clone(),
-            },
-        )
-    })
+    it.cacheable = storing && steady;
+}
+
+/// The files-cache row of an item that was read.
+fn cache_row(it: &Item) -> CacheRow {
+    (
+        it.abs.as_os_str().as_bytes().to_vec(),
+        CacheEntry {
+            dev: it.dev,
+            ino: it.ino,
+            size: it.entry.size,
+            mtime_ns: it.entry.mtime_ns,
+            ctime_ns: it.ctime_ns,
+            chunks: it.entry.chunks.clone(),
+        },
+    )
 }

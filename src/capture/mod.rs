@@ -559,7 +559,9 @@ impl<'a> Capture<'a> {
         }
         let (np, ns) = (walked.platform.len(), walked.site.len());
         let nb = walked.bindings.len();
-        let mut all = std::mem::take(&mut walked.platform);
+        let ne = walked.extra.len();
+        let mut all = Vec::with_capacity(np + ns + nb + ne);
+        all.append(&mut walked.platform);
         all.append(&mut walked.site);
         all.append(&mut walked.bindings);
         all.append(&mut walked.extra);

@@ -23,6 +23,8 @@ pub(super) struct Item {
     /// Was a regular file at the walk but is not one any more (vanished, or replaced by a
     /// symlink, folder or FIFO) when it came to be read: left out of the tree.
     pub(super) gone: bool,
+    /// Was read whole while it did not change: it gets a new files-cache row.
+    pub(super) cacheable: bool,
 }
 
 fn item_from(abs: PathBuf, rel: Vec<u8>, md: &fs::Metadata) -> Result<Option<Item>> {
@@ -64,6 +66,7 @@ fn item_from(abs: PathBuf, rel: Vec<u8>, md: &fs::Metadata) -> Result<Option<Ite
         ino: md.ino(),
         ctime_ns: md.ctime() * 1_000_000_000 + md.ctime_nsec(),
         gone: false,
+        cacheable: false,
     }))
 }
 

@@ -70,13 +70,26 @@ impl Catalog {
 
     /// Marks the damaged copies of the chunks in `hashes` as healed (a sound copy is indexed).
     pub(super) fn mark_healed(&self, hashes: &[Hash]) -> Result<()> {
-        let mut st = self.conn.prepare_cached(
-            "UPDATE damaged_chunks SET healed = ?2 WHERE hash = ?1 AND healed IS NULL",
+        // Nearly always nothing is damaged: one query instead of one write per chunk.
+        let any: bool = self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM damaged_chunks WHERE healed IS NULL)",
+            [],
+            |r| r.get(0),
         )?;
-        let now = time_str(&Utc::now());
-        for h in hashes {
-            st.execute(params![&h.0[..], now])?;
+        if !any {
+            return Ok(());
         }
+        let tx = self.conn.unchecked_transaction()?;
+        {
+            let mut st = tx.prepare_cached(
+                "UPDATE damaged_chunks SET healed = ?2 WHERE hash = ?1 AND healed IS NULL",
+            )?;
+            let now = time_str(&Utc::now());
+            for h in hashes {
+                st.execute(params![&h.0[..], now])?;
+            }
+        }
+        tx.commit()?;
         Ok(())
     }
 

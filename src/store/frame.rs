@@ -8,7 +8,7 @@ use super::pack::{PackEntry, PackFormat};
 use crate::error::Result;
 use crate::hash::Hash;
 use std::collections::VecDeque;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 /// Chunks smaller than this are grouped into sections; larger ones are frames of their own.
 pub const GROUP_BELOW: usize = 64 << 10;
@@ -27,13 +27,29 @@ pub fn groupable(data: &[u8]) -> bool {
     data.len() < GROUP_BELOW && entropy_bits(data) <= INCOMPRESSIBLE_BITS
 }
 
-/// The Shannon entropy of `data`'s bytes, in bits per byte.
+/// Bytes an entropy estimate looks at, at most: spread over the chunk in blocks of
+/// [`SAMPLE_BLOCK`] (a chunk is small, or one kind of content throughout).
+const SAMPLE_BYTES: usize = 2 << 10;
+const SAMPLE_BLOCK: usize = 256;
+
+/// The Shannon entropy of `data`'s bytes, in bits per byte: of all of them for a chunk up to
+/// [`SAMPLE_BYTES`], else of evenly spaced blocks holding that many.
 fn entropy_bits(data: &[u8]) -> f64 {
     let mut counts = [0u32; 256];
-    for b in data {
-        counts[*b as usize] += 1;
+    let mut n = 0usize;
+    if data.len() <= SAMPLE_BYTES {
+        count_bytes(data, &mut counts);
+        n = data.len();
+    } else {
+        let blocks = SAMPLE_BYTES / SAMPLE_BLOCK;
+        let step = (data.len() - SAMPLE_BLOCK) / (blocks - 1);
+        for b in 0..blocks {
+            let at = b * step;
+            count_bytes(&data[at..at + SAMPLE_BLOCK], &mut counts);
+            n += SAMPLE_BLOCK;
+        }
     }
-    let n = data.len() as f64;
+    let n = n as f64;
     counts
         .iter()
         .filter(|c| **c > 0)
@@ -42,6 +58,12 @@ fn entropy_bits(data: &[u8]) -> f64 {
             -p * p.log2()
         })
         .sum()
+}
+
+fn count_bytes(data: &[u8], counts: &mut [u32; 256]) {
+    for b in data {
+        counts[*b as usize] += 1;
+    }
 }
 
 /// One chunk of a frame.
@@ -103,6 +125,9 @@ impl Section {
 
     /// Appends a chunk; returns whether the section reached [`SECTION_TARGET`].
     pub fn push(&mut self, hash: Hash, data: &[u8]) -> bool {
+        if self.plain.capacity() == 0 {
+            self.plain = spare_buffer();
+        }
         self.chunks.push(FrameChunk {
             hash,
             inner: self.plain.len() as u32,
@@ -124,10 +149,38 @@ impl Section {
 
     /// Compresses (and seals) the section as one frame.
     pub fn seal(self, codec: &ChunkCodec) -> Result<Frame> {
+        let stored = codec.encode_frame(&self.plain, self.level);
+        give_back(self.plain);
         Ok(Frame {
-            stored: codec.encode_frame(&self.plain, self.level)?,
+            stored: stored?,
             chunks: self.chunks,
         })
+    }
+}
+
+/// Plain buffers of sealed sections, kept for the next sections: a section's megabyte is
+/// reused instead of allocated (and, above the allocator's mmap threshold, page-faulted in)
+/// again for every frame.
+static SPARE: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+/// Spare buffers kept at most (one per compressing thread is enough).
+const SPARE_KEPT: usize = 4;
+
+/// An empty buffer that holds a full section without growing.
+fn spare_buffer() -> Vec<u8> {
+    let kept = SPARE.lock().map(|mut v| v.pop()).unwrap_or(None);
+    kept.unwrap_or_else(|| Vec::with_capacity(SECTION_TARGET + GROUP_BELOW))
+}
+
+/// Keeps a sealed section's buffer for a later section.
+fn give_back(mut plain: Vec<u8>) {
+    if plain.capacity() != SECTION_TARGET + GROUP_BELOW {
+        return;
+    }
+    plain.clear();
+    if let Ok(mut v) = SPARE.lock()
+        && v.len() < SPARE_KEPT
+    {
+        v.push(plain);
     }
 }
 

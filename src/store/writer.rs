@@ -582,14 +582,19 @@ impl ChunkSink {
             total += c.len() as u64;
             out.push(self.put_at(&c, params.level)?);
         }
+        out.shrink_to_fit();
         Ok((out, total))
     }
 
     /// Cuts an in-memory buffer into chunks and stores them.
     pub fn put_bytes(&self, data: &[u8], params: ChunkParams) -> Result<Vec<Hash>> {
-        cut_bytes(data, params)
+        let mut out = cut_bytes(data, params)
             .map(|(o, l)| self.put_at(&data[o..o + l], params.level))
-            .collect()
+            .collect::<Result<Vec<Hash>>>()?;
+        // A file's list lives as long as the capture: no room for the three more ids a
+        // collected Vec starts with (most files are one chunk).
+        out.shrink_to_fit();
+        Ok(out)
     }
 
     /// Stops after a failed capture: the pack being filled is discarded, not indexed, so a
@@ -601,6 +606,12 @@ impl ChunkSink {
         if let Some(h) = self.writer.lock().expect("sink writer").take() {
             let _ = h.join();
         }
+        self.close_lookups();
+    }
+
+    /// Closes the lookup connections (and the read transactions they may hold).
+    fn close_lookups(&self) {
+        self.lookups.lock().expect("sink pool").clear();
     }
 
     /// Flushes the open sections and the last pack and waits until every pack is durable and
@@ -611,11 +622,13 @@ impl ChunkSink {
             return Err(e);
         }
         self.tx.write().expect("sink tx").take();
-        match self.writer.lock().expect("sink writer").take() {
+        let done = match self.writer.lock().expect("sink writer").take() {
             Some(h) => h
                 .join()
                 .map_err(|_| Error::Invalid("pack writer panicked".into()))?,
             None => Err(self.writer_gone()),
-        }
+        };
+        self.close_lookups();
+        done
     }
 }
