@@ -31,12 +31,15 @@ fn quiet_broken_stdout() {
 /// Makes glibc's allocator give large freed buffers (a big file read whole, a frame's output)
 /// back to the system at once. By default it raises its mmap threshold after such a free and
 /// then keeps later large buffers in its heaps, where freed megabytes stay resident: a first
-/// snapshot of 52,000 files peaked about 30 MB higher than what it had allocated.
+/// snapshot of 52,000 files peaked about 30 MB higher than what it had allocated. glibc's own
+/// `MALLOC_MMAP_THRESHOLD_`, when set, wins.
 fn tune_allocator() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: mallopt only sets allocator parameters; it is called before any other thread
-    // exists.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 10);
+    if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_none() {
+        // SAFETY: mallopt only sets allocator parameters; it is called before any other
+        // thread exists.
+        unsafe {
+            libc::mallopt(libc::M_MMAP_THRESHOLD, 256 << 10);
+        }
     }
 }

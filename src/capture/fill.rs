@@ -2,13 +2,12 @@
 //! file, else by reading it (storing through the chunk sink, or only hashing for a scan).
 
 use super::walk::Item;
-use crate::catalog::CacheEntry;
+use crate::catalog::{CacheEntry, CacheMap};
 use crate::error::{Error, IoContext, Result};
 use crate::hash::Hash;
 use crate::progress::Meter;
 use crate::store::{ChunkCodec, ChunkSink, FILE_CHUNKS};
 use crate::tree::Kind;
-use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::Read;
 use std::os::unix::ffi::OsStrExt;
@@ -182,11 +181,13 @@ pub(super) type CacheRow = (Vec<u8>, CacheEntry);
 pub(super) fn fill(
     items: &mut [Item],
     mode: Reading<'_>,
-    cache: &HashMap<Vec<u8>, CacheEntry>,
+    cache: &mut CacheMap,
     counters: &Counters,
     meter: Meter,
 ) -> Result<Vec<CacheRow>> {
     let jobs = fill_from_cache(items, cache, meter);
+    // What the cache did not vouch for is of no further use.
+    *cache = CacheMap::default();
     if jobs.is_empty() {
         return Ok(Vec::new());
     }
@@ -201,26 +202,22 @@ pub(super) fn fill(
         .collect())
 }
 
-/// Takes the chunk lists the files cache vouches for; returns the indexes of the file items
-/// that must be read.
-fn fill_from_cache(
-    items: &mut [Item],
-    cache: &HashMap<Vec<u8>, CacheEntry>,
-    meter: Meter,
-) -> Vec<usize> {
+/// Takes the chunk lists the files cache vouches for (out of the cache: each row is used once);
+/// returns the indexes of the file items that must be read.
+fn fill_from_cache(items: &mut [Item], cache: &mut CacheMap, meter: Meter) -> Vec<usize> {
     let mut jobs = Vec::new();
     for (i, it) in items.iter_mut().enumerate() {
         if it.entry.kind != Kind::File {
             continue;
         }
-        if let Some(c) = cache.get(it.abs.as_os_str().as_bytes())
+        if let Some(c) = cache.remove(it.abs.as_os_str().as_bytes())
             && c.dev == it.dev
             && c.ino == it.ino
             && c.size == it.entry.size
             && c.mtime_ns == it.entry.mtime_ns
             && c.ctime_ns == it.ctime_ns
         {
-            it.entry.chunks = c.chunks.clone();
+            it.entry.chunks = c.chunks;
             meter.add(it.entry.size, 1);
             continue;
         }

@@ -12,7 +12,7 @@ mod share;
 mod walk;
 
 use crate::catalog::SnapshotKind;
-use crate::catalog::{Catalog, SiteRecord, SnapshotRecord};
+use crate::catalog::{CacheMap, Catalog, SiteRecord, SnapshotRecord};
 use crate::db::Database;
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
@@ -23,7 +23,6 @@ use crate::repo::Repo;
 use crate::store::{self, ChunkSink};
 use crate::tree::{PlatformFilter, Tree};
 use fill::{CacheRow, Counters, Reading, fill};
-use std::collections::HashMap;
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
@@ -243,11 +242,12 @@ fn capture_into(
     let c = Capture::check(repo, site, platform, opts)?;
     let meter = Meter(opts.progress);
     meter.phase(&format!("{}: walking", site.uri), 0, 0);
-    let walked = c.walk()?;
+    let shared = c.shared_platform();
+    let (walked, cache) = c.walk_and_load_cache(shared)?;
     fsutil::failpoint("walked");
     let (bytes, files) = walked.total();
     meter.phase(&format!("{}: storing", site.uri), bytes, files);
-    c.store_all(walked, sink, sink_use, meter, started)
+    c.store_all(walked, cache, sink, sink_use, meter, started)
 }
 
 /// Refuses an unknown kind, and any capture but a pre-restore one while a restore of the site
@@ -422,13 +422,65 @@ impl<'a> Capture<'a> {
         ))
     }
 
-    /// Walks the platform (without the site folder; not at all when an earlier site of the
-    /// run stored it), the site folder and the binding files.
-    fn walk(&self) -> Result<Walked> {
-        let shared = match (&self.opts.share, self.share_key()) {
+    /// The platform tree an earlier site of the run stored, when this capture may share it.
+    fn shared_platform(&self) -> Option<SharedPlatform> {
+        match (&self.opts.share, self.share_key()) {
             (Some(run), Some(k)) => run.get(&k),
             _ => None,
+        }
+    }
+
+    /// Walks the live trees and loads the files-cache rows that may vouch for their files.
+    /// When the platform is walked, its rows (tens of thousands on a big platform) are loaded
+    /// through a second catalogue connection at the same time as the walk.
+    fn walk_and_load_cache(&self, shared: Option<SharedPlatform>) -> Result<(Walked, CacheMap)> {
+        if shared.is_some() || !self.platform_exists {
+            let walked = self.walk(shared)?;
+            let cache = self.load_cache(&walked)?;
+            return Ok((walked, cache));
+        }
+        let path = Repo::catalog_path(&self.repo.root);
+        let platform = self.platform.to_path_buf();
+        let (walked, platform_rows) = std::thread::scope(|s| {
+            let rows = s.spawn(move || Catalog::open(&path)?.load_cache(&platform));
+            let walked = self.walk(None);
+            let rows = rows
+                .join()
+                .unwrap_or_else(|_| Err(Error::Invalid("files cache loader panicked".into())));
+            (walked, rows)
+        });
+        let walked = walked?;
+        let mut cache = platform_rows?;
+        for b in &self.site.bindings {
+            cache.extend(self.repo.cat.load_cache(b)?);
+        }
+        Ok((walked, cache))
+    }
+
+    /// The files-cache rows for the walked trees: the site folder's and extra paths' own when
+    /// the platform is shared (its rows cover them otherwise), and the binding files'.
+    fn load_cache(&self, walked: &Walked) -> Result<CacheMap> {
+        let cat = &self.repo.cat;
+        let mut cache = if !self.platform_exists {
+            CacheMap::default()
+        } else if walked.shared.is_some() {
+            let mut c = cat.load_cache(&self.site_path)?;
+            for x in &self.site.extra_paths {
+                c.extend(cat.load_cache(&self.platform.join(x))?);
+            }
+            c
+        } else {
+            cat.load_cache(self.platform)?
         };
+        for b in &self.site.bindings {
+            cache.extend(cat.load_cache(b)?);
+        }
+        Ok(cache)
+    }
+
+    /// Walks the platform (without the site folder; not at all when an earlier site of the
+    /// run stored it), the site folder and the binding files.
+    fn walk(&self, shared: Option<SharedPlatform>) -> Result<Walked> {
         let platform = if self.platform_exists && shared.is_none() {
             let mut skip_p = self.skip.clone();
             skip_p.push(self.live_site_path.clone());
@@ -461,6 +513,7 @@ impl<'a> Capture<'a> {
     fn store_all(
         &self,
         mut walked: Walked,
+        cache: CacheMap,
         sink: &ChunkSink,
         sink_use: SinkUse,
         meter: Meter,
@@ -468,7 +521,7 @@ impl<'a> Capture<'a> {
     ) -> Result<Captured> {
         let added_before = sink.stats.bytes_added.load(Ordering::Relaxed);
         let counters = Counters::default();
-        let mut cache_rows = self.store_files(&mut walked, sink, &counters, meter)?;
+        let mut cache_rows = self.store_files(&mut walked, cache, sink, &counters, meter)?;
         fsutil::failpoint("files-stored");
         if self.dump_db {
             meter.phase(&format!("{}: database dump", self.site.uri), 0, 0);
@@ -536,27 +589,11 @@ impl<'a> Capture<'a> {
     fn store_files(
         &self,
         walked: &mut Walked,
+        mut cache: CacheMap,
         sink: &ChunkSink,
         counters: &Counters,
         meter: Meter,
     ) -> Result<Vec<CacheRow>> {
-        let cat = &self.repo.cat;
-        // The site folder lies inside the platform, so the platform's cache rows cover it
-        // (when the platform is shared, only the site's own parts are looked up).
-        let mut cache = if !self.platform_exists {
-            HashMap::new()
-        } else if walked.shared.is_some() {
-            let mut c = cat.load_cache(&self.site_path)?;
-            for x in &self.site.extra_paths {
-                c.extend(cat.load_cache(&self.platform.join(x))?);
-            }
-            c
-        } else {
-            cat.load_cache(self.platform)?
-        };
-        for b in &self.site.bindings {
-            cache.extend(cat.load_cache(b)?);
-        }
         let (np, ns) = (walked.platform.len(), walked.site.len());
         let nb = walked.bindings.len();
         let ne = walked.extra.len();
@@ -565,7 +602,7 @@ impl<'a> Capture<'a> {
         all.append(&mut walked.site);
         all.append(&mut walked.bindings);
         all.append(&mut walked.extra);
-        let mut cache_rows = fill(&mut all, Reading::Store(sink), &cache, counters, meter)?;
+        let mut cache_rows = fill(&mut all, Reading::Store(sink), &mut cache, counters, meter)?;
         drop(cache);
         walked.extra = all.split_off(np + ns + nb);
         walked.bindings = all.split_off(np + ns);

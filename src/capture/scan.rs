@@ -5,14 +5,13 @@ use super::fill::{Counters, Reading, fill};
 use super::walk::{
     Item, db_side_files, root_meta, to_tree, walk_bindings, walk_extra, walk_platform, walk_site,
 };
-use crate::catalog::CacheEntry;
+use crate::catalog::CacheMap;
 use crate::db::Database;
 use crate::error::Result;
 use crate::progress::Meter;
 use crate::repo::Repo;
 use crate::store::ChunkCodec;
 use crate::tree::{PlatformFilter, RootMeta, Tree};
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 /// Scans a live platform into a tree without storing anything (content hashed only where the
@@ -28,7 +27,7 @@ pub fn scan_platform(
     hash_only(
         repo,
         items,
-        &repo.cat.load_cache(platform)?,
+        &mut repo.cat.load_cache(platform)?,
         root_meta(platform),
     )
 }
@@ -42,29 +41,29 @@ pub fn scan_extra(
     db: Option<&Database>,
 ) -> Result<Tree> {
     let items = walk_extra(platform, extra, &db_side_files(db))?;
-    hash_only(repo, items, &repo.cat.load_cache(platform)?, None)
+    hash_only(repo, items, &mut repo.cat.load_cache(platform)?, None)
 }
 
 /// Scans a live site directory into a tree without storing anything.
 pub fn scan_site_dir(repo: &Repo, dir: &Path, db: Option<&Database>) -> Result<Tree> {
     let items = walk_site(dir, &db_side_files(db))?;
-    hash_only(repo, items, &repo.cat.load_cache(dir)?, root_meta(dir))
+    hash_only(repo, items, &mut repo.cat.load_cache(dir)?, root_meta(dir))
 }
 
 /// Scans live binding files into a tree without storing anything.
 pub fn scan_bindings(repo: &Repo, bindings: &[PathBuf]) -> Result<Tree> {
-    let mut cache = HashMap::new();
+    let mut cache = CacheMap::default();
     for b in bindings {
         cache.extend(repo.cat.load_cache(b)?);
     }
-    hash_only(repo, walk_bindings(bindings, true)?, &cache, None)
+    hash_only(repo, walk_bindings(bindings, true)?, &mut cache, None)
 }
 
 /// Fills walked items from the files cache or by hashing their content, storing nothing.
 fn hash_only(
     repo: &Repo,
     mut items: Vec<Item>,
-    cache: &HashMap<Vec<u8>, CacheEntry>,
+    cache: &mut CacheMap,
     root: Option<RootMeta>,
 ) -> Result<Tree> {
     let counters = Counters::default();
@@ -72,7 +71,7 @@ fn hash_only(
     fill(
         &mut items,
         Reading::Hash(&codec),
-        cache,
+        &mut *cache,
         &counters,
         Meter(false),
     )?;

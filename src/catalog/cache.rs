@@ -25,6 +25,9 @@ pub struct CacheEntry {
     pub chunks: Vec<Hash>,
 }
 
+/// The files-cache rows of a tree, keyed by absolute path.
+pub type CacheMap = HashMap<Vec<u8>, CacheEntry, foldhash::fast::RandomState>;
+
 /// An absolute path split at its last `/`: (folder, name).
 fn split_path(p: &[u8]) -> (&[u8], &[u8]) {
     match p.iter().rposition(|&b| b == b'/') {
@@ -81,7 +84,7 @@ pub(super) fn write_cache_rows(conn: &Connection, rows: &[(Vec<u8>, CacheEntry)]
 impl Catalog {
     /// Loads the files-cache rows for every path under `root` (inclusive), keyed by absolute
     /// path; rows naming a chunk recorded as damaged are left out.
-    pub fn load_cache(&self, root: &Path) -> Result<HashMap<Vec<u8>, CacheEntry>> {
+    pub fn load_cache(&self, root: &Path) -> Result<CacheMap> {
         use std::os::unix::ffi::OsStrExt;
         let root = root.as_os_str().as_bytes();
         let mut hi = root.to_vec();
@@ -102,7 +105,7 @@ impl Catalog {
             "SELECT path, dev, ino, size, mtime_ns, ctime_ns, chunks FROM files_cache
              WHERE path >= ?1 AND path < ?2",
         )?;
-        let mut map = HashMap::new();
+        let mut map = CacheMap::default();
         // Folders first seen together have consecutive ids: one range scan per run of ids.
         let mut i = 0;
         while i < dirs.len() {

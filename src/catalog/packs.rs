@@ -151,7 +151,7 @@ impl Catalog {
             // In hash order each page of the index B-tree is visited once, not once per
             // chunk landing on it at random.
             let mut entries: Vec<&PackEntry> = info.entries.iter().collect();
-            entries.sort_unstable_by(|a, b| a.hash.cmp(&b.hash));
+            entries.sort_unstable_by_key(|e| e.hash);
             for e in entries {
                 st.execute(params![
                     &e.hash.0[..],
