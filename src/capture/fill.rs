@@ -345,3 +345,65 @@ fn cache_row(it: &Item) -> CacheRow {
         },
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// A file read with the size `fstat` gave is read whole however that size compares with
+    /// what the file holds when it is read (it may have grown or shrunk since), and a buffer
+    /// used for a bigger file before holds no byte of it after.
+    #[test]
+    fn read_whole_reads_to_the_end_whatever_the_size_said() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("f");
+        let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::File::create(&p).unwrap().write_all(&data).unwrap();
+        let mut buf = vec![7u8; 300_000];
+        for said in [100_000, 0, 1, 99_999, 100_001, 4096, 1 << 20] {
+            let f = File::open(&p).unwrap();
+            read_whole(&f, said, &mut buf).unwrap();
+            assert_eq!(buf, data, "size said {said}");
+        }
+        let empty = d.path().join("e");
+        std::fs::File::create(&empty).unwrap();
+        read_whole(&File::open(&empty).unwrap(), 0, &mut buf).unwrap();
+        assert!(buf.is_empty());
+    }
+
+    /// Runs hold neighbouring jobs, cover every job once, and end at the file or byte limit.
+    #[test]
+    fn runs_cover_every_job_once() {
+        use crate::tree::{Entry, Kind};
+        let item = |size: u64| Item {
+            abs: "/x".into(),
+            entry: Entry {
+                path: b"x".to_vec(),
+                kind: Kind::File,
+                mode: 0o644,
+                uid: 0,
+                gid: 0,
+                mtime_ns: 0,
+                size,
+                target: None,
+                chunks: Vec::new(),
+            },
+            dev: 0,
+            ino: 0,
+            ctime_ns: 0,
+            gone: false,
+            cacheable: false,
+        };
+        let mut items: Vec<Item> = (0..300).map(|_| item(10)).collect();
+        items[151].entry.size = RUN_BYTES * 2;
+        let jobs: Vec<usize> = (0..300).filter(|i| i % 3 != 0).collect();
+        let rs = runs(&items, &jobs);
+        let flat: Vec<usize> = rs.iter().flat_map(|r| r.clone()).collect();
+        assert_eq!(flat, (0..jobs.len()).collect::<Vec<_>>());
+        assert!(rs.iter().all(|r| r.len() <= RUN_FILES && !r.is_empty()));
+        // The big file ends its run.
+        let big = jobs.iter().position(|&i| i == 151).unwrap();
+        assert!(rs.iter().any(|r| r.end == big + 1));
+    }
+}

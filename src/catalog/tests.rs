@@ -303,3 +303,42 @@ fn chunk_lookups_are_not_prepared_again_per_call() {
         );
     }
 }
+
+/// Index connections of one capture read inside a transaction, yet a chunk indexed through any
+/// of them is found by the others at their next lookup (a stale read would store it twice), and
+/// their lookups no longer take the file locks at each query.
+#[test]
+fn index_connections_see_every_pack_indexed_through_them() {
+    use crate::store::IndexOpener;
+    use crate::store::pack::{PackEntry, PackFormat, PackInfo};
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("c.sqlite");
+    drop(Catalog::open(&path).unwrap());
+    let index = CatalogIndex::new(path.clone());
+    let (reader, writer) = (index.open_index().unwrap(), index.open_index().unwrap());
+    let pack = |name: &str, n: u8| PackInfo {
+        name: name.repeat(32),
+        size: 100,
+        format: PackFormat::V2,
+        entries: vec![PackEntry {
+            hash: Hash([n; 32]),
+            offset: 8,
+            clen: 10,
+            ulen: 10,
+            inner: 0,
+        }],
+    };
+    // The reader's transaction is open (it has looked up), then a pack is indexed elsewhere.
+    assert!(!reader.chunk_exists(&Hash([1; 32])).unwrap());
+    writer.insert_pack(&pack("aa", 1)).unwrap();
+    assert!(reader.chunk_exists(&Hash([1; 32])).unwrap());
+    assert!(reader.chunk_location(&Hash([1; 32])).unwrap().is_some());
+    // And the other way round: a connection that indexes ends its own read first.
+    assert!(!writer.chunk_exists(&Hash([2; 32])).unwrap());
+    reader.insert_pack(&pack("bb", 2)).unwrap();
+    assert!(writer.chunk_exists(&Hash([2; 32])).unwrap());
+    // A plain connection sees both (they were committed).
+    let plain = Catalog::open(&path).unwrap();
+    assert!(plain.chunk_exists(&Hash([1; 32])).unwrap());
+    assert!(plain.chunk_exists(&Hash([2; 32])).unwrap());
+}

@@ -293,6 +293,16 @@ mod tests {
         assert!(!groupable(&noise));
         assert!(!groupable(&b"a".repeat(GROUP_BELOW)));
         assert!(groupable(b""));
+        // Chunks above the sampled size are judged by their sample: noise stays noise, text
+        // stays text, and a text chunk with a noise tail is judged on both.
+        let long_noise: Vec<u8> = noise.iter().cycle().take(60_000).copied().collect();
+        assert!(!groupable(&long_noise));
+        let long_text = b"<div class=\"item\">hello</div>\n".repeat(2500);
+        assert!(groupable(&long_text[..60_000]));
+        let mut mixed = long_text[..30_000].to_vec();
+        mixed.extend_from_slice(&long_noise[..30_000]);
+        let e = entropy_bits(&mixed);
+        assert!(e > 4.0 && e < 7.5, "{e}");
     }
 
     /// A section's chunks come back out of its frame, each at its inner offset; a cut past
