@@ -140,13 +140,33 @@ sitesnap_restore() {
     record "$tool" restore "$run" files "$n"
 }
 
+# A first and a repeat snapshot of the tree by one sitesnap build into a fresh repository;
+# prints the first snapshot's id.
+sitesnap_snapshots() {
+    local tool=$1 bin=$2 repo=$3 run=$4
+    export SITESNAP_REPO=$repo
+    rm -rf "$repo"
+    "$bin" init >/dev/null
+    "$bin" site add "$URI" --platform "$PLATFORM" >/dev/null
+    measure "$tool" first "$run" "$bin" snapshot "$URI"
+    record "$tool" first "$run" size "$(du -sb "$repo" | cut -f1)"
+    measure "$tool" repeat "$run" "$bin" snapshot "$URI"
+    record "$tool" repeat "$run" size "$(du -sb "$repo" | cut -f1)"
+    # Through a file: awk leaving at the first match would end `list` with SIGPIPE.
+    "$bin" list --json >"$WORK/$tool-list.json"
+    awk -F'"' '/^ *"id":/ { print $4; exit }' "$WORK/$tool-list.json"
+}
+
 restore_phase() {
     local run=$1 snap=$2 base_snap=${3:-}
     mkdir -p "$WORK/trash/$run"
+    if [ -n "$base_snap" ] && [ $((run % 2)) = 0 ]; then
+        sitesnap_restore base "$BASE" "$BASE_REPO" "$run" "$base_snap"
+    fi
     if [ "$HAVE_RESTORE" = 1 ]; then
         sitesnap_restore sitesnap "$SITESNAP" "$SITESNAP_REPO" "$run" "$snap"
     fi
-    if [ -n "$base_snap" ]; then
+    if [ -n "$base_snap" ] && [ $((run % 2)) = 1 ]; then
         sitesnap_restore base "$BASE" "$BASE_REPO" "$run" "$base_snap"
     fi
     measure restic restore "$run" restic --repo "$WORK/restic-repo" restore latest \
@@ -183,30 +203,17 @@ echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$RESULTS" >&2
 for run in $(seq 1 "$RUNS"); do
     echo "run $run of $RUNS" >&2
 
-    rm -rf "$SITESNAP_REPO"
-    "$SITESNAP" init >/dev/null
-    "$SITESNAP" site add "$URI" --platform "$PLATFORM" >/dev/null
-    measure sitesnap first "$run" "$SITESNAP" snapshot "$URI"
-    record sitesnap first "$run" size "$(du -sb "$SITESNAP_REPO" | cut -f1)"
-    measure sitesnap repeat "$run" "$SITESNAP" snapshot "$URI"
-    record sitesnap repeat "$run" size "$(du -sb "$SITESNAP_REPO" | cut -f1)"
-    "$SITESNAP" list --json >"$WORK/list.json"
-    first_id=$(awk -F'"' '/^ *"id":/ { print $4; exit }' "$WORK/list.json")
-    base_id=
-    if [ -n "$BASE" ]; then
-        export SITESNAP_REPO=$BASE_REPO
-        rm -rf "$BASE_REPO"
-        "$BASE" init >/dev/null
-        "$BASE" site add "$URI" --platform "$PLATFORM" >/dev/null
-        measure base first "$run" "$BASE" snapshot "$URI"
-        record base first "$run" size "$(du -sb "$BASE_REPO" | cut -f1)"
-        measure base repeat "$run" "$BASE" snapshot "$URI"
-        record base repeat "$run" size "$(du -sb "$BASE_REPO" | cut -f1)"
-        # Through a file: awk leaving at the first match would end `list` with SIGPIPE.
-        "$BASE" list --json >"$WORK/base-list.json"
-        base_id=$(awk -F'"' '/^ *"id":/ { print $4; exit }' "$WORK/base-list.json")
-        export SITESNAP_REPO=$WORK/sitesnap-repo
+    # sitesnap and base take turns at going first (the first tool of a run may pay for what
+    # the previous run left the disk doing).
+    first_id= base_id=
+    if [ -z "$BASE" ] || [ $((run % 2)) = 1 ]; then
+        first_id=$(sitesnap_snapshots sitesnap "$SITESNAP" "$WORK/sitesnap-repo" "$run")
+        [ -z "$BASE" ] || base_id=$(sitesnap_snapshots base "$BASE" "$BASE_REPO" "$run")
+    else
+        base_id=$(sitesnap_snapshots base "$BASE" "$BASE_REPO" "$run")
+        first_id=$(sitesnap_snapshots sitesnap "$SITESNAP" "$WORK/sitesnap-repo" "$run")
     fi
+    export SITESNAP_REPO=$WORK/sitesnap-repo
 
     rm -rf "$WORK/restic-repo" "$RESTIC_CACHE_DIR"
     restic --repo "$WORK/restic-repo" init -q >/dev/null
