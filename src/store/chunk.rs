@@ -125,11 +125,14 @@ pub fn compress_chunk(data: &[u8], level: i32) -> Result<Vec<u8>> {
             o.clear();
             o.reserve(zstd::zstd_safe::compress_bound(data.len()));
             cx.compress_to_buffer(data, &mut *o).map_err(err)?;
-            let out = o.to_vec();
             if o.capacity() > KEPT_OUTPUT {
-                *o = Vec::new();
+                // A big chunk's output is handed over (shrunk in place), not copied: a worker
+                // holds one such buffer, not two.
+                let mut out = std::mem::take(&mut *o);
+                out.shrink_to_fit();
+                return Ok(out);
             }
-            Ok(out)
+            Ok(o.to_vec())
         })
     })
 }

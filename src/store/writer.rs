@@ -211,7 +211,7 @@ pub struct SinkStats {
 }
 
 /// Compressed bytes that may wait between the compressing threads and the pack writer.
-const IN_FLIGHT: usize = 32 << 20;
+const IN_FLIGHT: usize = 16 << 20;
 /// Sealed packs that may wait for their commit while the writer fills the next one.
 const SEALED_QUEUE: usize = 2;
 
