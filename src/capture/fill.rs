@@ -136,21 +136,26 @@ fn read_file(abs: &Path, mode: Reading<'_>, buf: &mut Vec<u8>) -> Result<ReadRes
 const KEPT_BUFFER: usize = 1 << 20;
 
 /// Reads a file that `fstat` said is `len` bytes long, to its end, into `buf`: one `read`
-/// for a file that did not change size (a short read of a regular file is its end), more for
-/// one that grew meanwhile. Unlike `read_to_end` it does not `fstat` and `lseek` the file
-/// again nor probe for the end with a second small read.
-fn read_whole(f: &File, len: u64, buf: &mut Vec<u8>) -> std::io::Result<()> {
+/// for a file that did not change size (asked for `len + 1` bytes, a regular file gives fewer
+/// only at its end), and reads on until a read returns nothing in every other case: a file
+/// that grew or shrank meanwhile, a network or FUSE file system giving short reads. Unlike
+/// `read_to_end` it does not `fstat` and `lseek` the file again nor probe for the end with a
+/// second small read.
+fn read_whole(mut f: impl Read, len: u64, buf: &mut Vec<u8>) -> std::io::Result<()> {
     let want = usize::try_from(len).unwrap_or(usize::MAX).saturating_add(1);
     buf.clear();
-    buf.resize(want.max(1), 0);
+    buf.resize(want, 0);
     let mut filled = 0;
     loop {
-        match (&*f).read(&mut buf[filled..]) {
+        match f.read(&mut buf[filled..]) {
             Ok(0) => break,
             Ok(n) => {
                 filled += n;
                 if filled < buf.len() {
-                    break;
+                    if filled as u64 == len {
+                        break; // exactly the size fstat gave, and short: the end
+                    }
+                    continue;
                 }
                 let more = buf.len();
                 buf.resize(more + more.max(8192), 0);
@@ -370,6 +375,22 @@ mod tests {
         std::fs::File::create(&empty).unwrap();
         read_whole(&File::open(&empty).unwrap(), 0, &mut buf).unwrap();
         assert!(buf.is_empty());
+        // A source that gives at most 1,000 bytes a read (as a network file system may) is
+        // read to its end, not cut at its first short read.
+        struct Trickle<'a>(&'a [u8]);
+        impl Read for Trickle<'_> {
+            fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+                let n = out.len().min(self.0.len()).min(1000);
+                out[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        for said in [100_000, 0, 50_500, 200_000] {
+            read_whole(Trickle(&data), said, &mut buf).unwrap();
+            assert_eq!(buf.len(), data.len(), "size said {said}");
+            assert_eq!(buf, data, "size said {said}");
+        }
     }
 
     /// Runs hold neighbouring jobs, cover every job once, and end at the file or byte limit.
