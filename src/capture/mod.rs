@@ -435,9 +435,9 @@ impl<'a> Capture<'a> {
     /// through a second catalogue connection at the same time as the walk.
     fn walk_and_load_cache(&self, shared: Option<SharedPlatform>) -> Result<(Walked, CacheMap)> {
         if shared.is_some() || !self.platform_exists {
+            let is_shared = shared.is_some();
             let walked = self.walk(shared)?;
-            let cache = self.load_cache(&walked)?;
-            return Ok((walked, cache));
+            return Ok((walked, self.load_cache(is_shared, None)?));
         }
         let path = Repo::catalog_path(&self.repo.root);
         let platform = self.platform.to_path_buf();
@@ -450,27 +450,26 @@ impl<'a> Capture<'a> {
             (walked, rows)
         });
         let walked = walked?;
-        let mut cache = platform_rows?;
-        for b in &self.site.bindings {
-            cache.extend(self.repo.cat.load_cache(b)?);
-        }
-        Ok((walked, cache))
+        Ok((walked, self.load_cache(false, Some(platform_rows?))?))
     }
 
-    /// The files-cache rows for the walked trees: the site folder's and extra paths' own when
-    /// the platform is shared (its rows cover them otherwise), and the binding files'.
-    fn load_cache(&self, walked: &Walked) -> Result<CacheMap> {
+    /// The files-cache rows for the walked trees. The site folder lies inside the platform, so
+    /// the platform's rows cover it (`platform_rows`, when loaded already); when the platform
+    /// is `shared`, only the site folder's and extra paths' own rows are loaded. Then the
+    /// binding files' rows.
+    fn load_cache(&self, shared: bool, platform_rows: Option<CacheMap>) -> Result<CacheMap> {
         let cat = &self.repo.cat;
-        let mut cache = if !self.platform_exists {
-            CacheMap::default()
-        } else if walked.shared.is_some() {
-            let mut c = cat.load_cache(&self.site_path)?;
-            for x in &self.site.extra_paths {
-                c.extend(cat.load_cache(&self.platform.join(x))?);
+        let mut cache = match platform_rows {
+            Some(rows) => rows,
+            None if !self.platform_exists => CacheMap::default(),
+            None if shared => {
+                let mut c = cat.load_cache(&self.site_path)?;
+                for x in &self.site.extra_paths {
+                    c.extend(cat.load_cache(&self.platform.join(x))?);
+                }
+                c
             }
-            c
-        } else {
-            cat.load_cache(self.platform)?
+            None => cat.load_cache(self.platform)?,
         };
         for b in &self.site.bindings {
             cache.extend(cat.load_cache(b)?);

@@ -300,8 +300,8 @@ impl crate::store::IndexOpener for CatalogIndex {
 
 /// A chunk-index connection of a capture. Its lookups share one read transaction until a pack
 /// is indexed (through any connection of the same [`CatalogIndex`]): outside a transaction
-/// every SQLite query takes and drops its file locks and checks the file again (five system
-/// calls), which a capture asking once per chunk paid 250,000 times for 52,000 files.
+/// every SQLite query takes and drops its file locks and checks the file again (several
+/// system calls), which a capture paid once per chunk.
 struct IndexConn {
     cat: Catalog,
     indexed: Arc<AtomicU64>,
