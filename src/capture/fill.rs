@@ -182,17 +182,18 @@ pub(super) type CacheRow = (Vec<u8>, CacheEntry);
 
 /// Fills in the chunk lists of the file items: from the files cache when path, device, inode,
 /// size, mtime and ctime match, else by reading the file on worker threads. Returns the new
-/// cache rows (only when storing).
+/// cache rows (only when storing). Takes the cache: the rows it vouched for move into the
+/// items, the rest is freed before the reads.
 pub(super) fn fill(
     items: &mut [Item],
     mode: Reading<'_>,
-    cache: &mut CacheMap,
+    mut cache: CacheMap,
     counters: &Counters,
     meter: Meter,
 ) -> Result<Vec<CacheRow>> {
-    let jobs = fill_from_cache(items, cache, meter);
+    let jobs = fill_from_cache(items, &mut cache, meter);
     // What the cache did not vouch for is of no further use.
-    *cache = CacheMap::default();
+    drop(cache);
     if jobs.is_empty() {
         return Ok(Vec::new());
     }

@@ -588,7 +588,7 @@ impl<'a> Capture<'a> {
     fn store_files(
         &self,
         walked: &mut Walked,
-        mut cache: CacheMap,
+        cache: CacheMap,
         sink: &ChunkSink,
         counters: &Counters,
         meter: Meter,
@@ -601,8 +601,7 @@ impl<'a> Capture<'a> {
         all.append(&mut walked.site);
         all.append(&mut walked.bindings);
         all.append(&mut walked.extra);
-        let mut cache_rows = fill(&mut all, Reading::Store(sink), &mut cache, counters, meter)?;
-        drop(cache);
+        let mut cache_rows = fill(&mut all, Reading::Store(sink), cache, counters, meter)?;
         walked.extra = all.split_off(np + ns + nb);
         walked.bindings = all.split_off(np + ns);
         walked.site = all.split_off(np);

@@ -27,7 +27,7 @@ pub fn scan_platform(
     hash_only(
         repo,
         items,
-        &mut repo.cat.load_cache(platform)?,
+        repo.cat.load_cache(platform)?,
         root_meta(platform),
     )
 }
@@ -41,13 +41,13 @@ pub fn scan_extra(
     db: Option<&Database>,
 ) -> Result<Tree> {
     let items = walk_extra(platform, extra, &db_side_files(db))?;
-    hash_only(repo, items, &mut repo.cat.load_cache(platform)?, None)
+    hash_only(repo, items, repo.cat.load_cache(platform)?, None)
 }
 
 /// Scans a live site directory into a tree without storing anything.
 pub fn scan_site_dir(repo: &Repo, dir: &Path, db: Option<&Database>) -> Result<Tree> {
     let items = walk_site(dir, &db_side_files(db))?;
-    hash_only(repo, items, &mut repo.cat.load_cache(dir)?, root_meta(dir))
+    hash_only(repo, items, repo.cat.load_cache(dir)?, root_meta(dir))
 }
 
 /// Scans live binding files into a tree without storing anything.
@@ -56,14 +56,14 @@ pub fn scan_bindings(repo: &Repo, bindings: &[PathBuf]) -> Result<Tree> {
     for b in bindings {
         cache.extend(repo.cat.load_cache(b)?);
     }
-    hash_only(repo, walk_bindings(bindings, true)?, &mut cache, None)
+    hash_only(repo, walk_bindings(bindings, true)?, cache, None)
 }
 
 /// Fills walked items from the files cache or by hashing their content, storing nothing.
 fn hash_only(
     repo: &Repo,
     mut items: Vec<Item>,
-    cache: &mut CacheMap,
+    cache: CacheMap,
     root: Option<RootMeta>,
 ) -> Result<Tree> {
     let counters = Counters::default();
@@ -71,7 +71,7 @@ fn hash_only(
     fill(
         &mut items,
         Reading::Hash(&codec),
-        &mut *cache,
+        cache,
         &counters,
         Meter(false),
     )?;
