@@ -1,7 +1,7 @@
 //! Filling walked file items with their chunk lists: from the files cache when it vouches for a
 //! file, else by reading it (storing through the chunk sink, or only hashing for a scan).
 
-use super::walk::Item;
+use super::walk::{Bases, Item};
 use crate::catalog::{CacheEntry, CacheMap};
 use crate::error::{Error, IoContext, Result};
 use crate::hash::Hash;
@@ -10,7 +10,6 @@ use crate::store::{ChunkCodec, ChunkSink, FILE_CHUNKS};
 use crate::tree::Kind;
 use std::fs::{self, File};
 use std::io::Read;
-use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -186,37 +185,45 @@ pub(super) type CacheRow = (Vec<u8>, CacheEntry);
 /// items, the rest is freed before the reads.
 pub(super) fn fill(
     items: &mut [Item],
+    bases: Bases<'_>,
     mode: Reading<'_>,
     mut cache: CacheMap,
     counters: &Counters,
     meter: Meter,
 ) -> Result<Vec<CacheRow>> {
-    let jobs = fill_from_cache(items, &mut cache, meter);
+    let jobs = fill_from_cache(items, bases, &mut cache, meter);
     // What the cache did not vouch for is of no further use.
     drop(cache);
     if jobs.is_empty() {
         return Ok(Vec::new());
     }
-    for r in read_jobs(items, &jobs, mode, counters, meter) {
+    for r in read_jobs(items, bases, &jobs, mode, counters, meter) {
         r?;
     }
     // The rows are made once every file is read, not held beside the read buffers.
     Ok(jobs
         .iter()
         .filter(|&&i| items[i].cacheable)
-        .map(|&i| cache_row(&items[i]))
+        .map(|&i| cache_row(&items[i], bases))
         .collect())
 }
 
 /// Takes the chunk lists the files cache vouches for (out of the cache: each row is used once);
 /// returns the indexes of the file items that must be read.
-fn fill_from_cache(items: &mut [Item], cache: &mut CacheMap, meter: Meter) -> Vec<usize> {
+fn fill_from_cache(
+    items: &mut [Item],
+    bases: Bases<'_>,
+    cache: &mut CacheMap,
+    meter: Meter,
+) -> Vec<usize> {
     let mut jobs = Vec::new();
+    let mut key = Vec::new();
     for (i, it) in items.iter_mut().enumerate() {
         if it.entry.kind != Kind::File {
             continue;
         }
-        if let Some(c) = cache.remove(it.abs.as_os_str().as_bytes())
+        bases.abs_into(it, &mut key);
+        if let Some(c) = cache.remove(&key[..])
             && c.dev == it.dev
             && c.ino == it.ino
             && c.size == it.entry.size
@@ -259,6 +266,7 @@ fn runs(items: &[Item], jobs: &[usize]) -> Vec<std::ops::Range<usize>> {
 /// recorded into its items once read; the first failure stops every worker.
 fn read_jobs(
     items: &mut [Item],
+    bases: Bases<'_>,
     jobs: &[usize],
     mode: Reading<'_>,
     counters: &Counters,
@@ -282,7 +290,7 @@ fn read_jobs(
             let run = &jobs[run.clone()];
             let paths: Vec<std::path::PathBuf> = {
                 let items = items.lock().expect("capture items");
-                run.iter().map(|&i| items[i].abs.clone()).collect()
+                run.iter().map(|&i| bases.abs(&items[i])).collect()
             };
             let mut read = Vec::with_capacity(run.len());
             for abs in &paths {
@@ -338,9 +346,11 @@ fn record_read(it: &mut Item, read: ReadResult, storing: bool) {
 }
 
 /// The files-cache row of an item that was read.
-fn cache_row(it: &Item) -> CacheRow {
+fn cache_row(it: &Item, bases: Bases<'_>) -> CacheRow {
+    let mut path = Vec::new();
+    bases.abs_into(it, &mut path);
     (
-        it.abs.as_os_str().as_bytes().to_vec(),
+        path,
         CacheEntry {
             dev: it.dev,
             ino: it.ino,
@@ -399,7 +409,7 @@ mod tests {
     fn runs_cover_every_job_once() {
         use crate::tree::{Entry, Kind};
         let item = |size: u64| Item {
-            abs: "/x".into(),
+            base: super::super::walk::Base::FsRoot,
             entry: Entry {
                 path: b"x".to_vec(),
                 kind: Kind::File,

@@ -28,7 +28,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::time::Instant;
-use walk::{Item, root_meta, to_tree, walk_bindings, walk_extra, walk_platform, walk_site};
+use walk::{Bases, Item, root_meta, to_tree, walk_bindings, walk_extra, walk_platform, walk_site};
 
 pub use scan::{scan_bindings, scan_extra, scan_platform, scan_site_dir};
 pub use share::RunShare;
@@ -601,7 +601,18 @@ impl<'a> Capture<'a> {
         all.append(&mut walked.site);
         all.append(&mut walked.bindings);
         all.append(&mut walked.extra);
-        let mut cache_rows = fill(&mut all, Reading::Store(sink), cache, counters, meter)?;
+        let bases = Bases {
+            platform: self.platform,
+            site: &self.site_path,
+        };
+        let mut cache_rows = fill(
+            &mut all,
+            bases,
+            Reading::Store(sink),
+            cache,
+            counters,
+            meter,
+        )?;
         walked.extra = all.split_off(np + ns + nb);
         walked.bindings = all.split_off(np + ns);
         walked.site = all.split_off(np);

@@ -3,7 +3,8 @@
 
 use super::fill::{Counters, Reading, fill};
 use super::walk::{
-    Item, db_side_files, root_meta, to_tree, walk_bindings, walk_extra, walk_platform, walk_site,
+    Bases, Item, db_side_files, root_meta, to_tree, walk_bindings, walk_extra, walk_platform,
+    walk_site,
 };
 use crate::catalog::CacheMap;
 use crate::db::Database;
@@ -27,6 +28,7 @@ pub fn scan_platform(
     hash_only(
         repo,
         items,
+        Bases::only(platform),
         repo.cat.load_cache(platform)?,
         root_meta(platform),
     )
@@ -41,13 +43,21 @@ pub fn scan_extra(
     db: Option<&Database>,
 ) -> Result<Tree> {
     let items = walk_extra(platform, extra, &db_side_files(db))?;
-    hash_only(repo, items, repo.cat.load_cache(platform)?, None)
+    let bases = Bases::only(platform);
+    hash_only(repo, items, bases, repo.cat.load_cache(platform)?, None)
 }
 
 /// Scans a live site directory into a tree without storing anything.
 pub fn scan_site_dir(repo: &Repo, dir: &Path, db: Option<&Database>) -> Result<Tree> {
     let items = walk_site(dir, &db_side_files(db))?;
-    hash_only(repo, items, repo.cat.load_cache(dir)?, root_meta(dir))
+    let bases = Bases::only(dir);
+    hash_only(
+        repo,
+        items,
+        bases,
+        repo.cat.load_cache(dir)?,
+        root_meta(dir),
+    )
 }
 
 /// Scans live binding files into a tree without storing anything.
@@ -56,13 +66,15 @@ pub fn scan_bindings(repo: &Repo, bindings: &[PathBuf]) -> Result<Tree> {
     for b in bindings {
         cache.extend(repo.cat.load_cache(b)?);
     }
-    hash_only(repo, walk_bindings(bindings, true)?, cache, None)
+    let items = walk_bindings(bindings, true)?;
+    hash_only(repo, items, Bases::only(Path::new("/")), cache, None)
 }
 
 /// Fills walked items from the files cache or by hashing their content, storing nothing.
 fn hash_only(
     repo: &Repo,
     mut items: Vec<Item>,
+    bases: Bases<'_>,
     cache: CacheMap,
     root: Option<RootMeta>,
 ) -> Result<Tree> {
@@ -70,6 +82,7 @@ fn hash_only(
     let codec: ChunkCodec = repo.codec();
     fill(
         &mut items,
+        bases,
         Reading::Hash(&codec),
         cache,
         &counters,

@@ -1,21 +1,76 @@
 //! Walking live folders: the platform (minus other sites' folders), the site directory and the
 //! binding files, into sorted lists of items with their metadata. It never reads file contents.
+//! An item keeps its path relative to its base folder only; its absolute path is made when
+//! needed (a files-cache lookup, a read), so a walk allocates one path per entry, not two.
 
 use crate::db::Database;
 use crate::error::{Error, IoContext, Result};
 #[cfg(test)]
 use crate::tree;
 use crate::tree::{Entry, Kind, PlatformFilter, RootMeta, Tree};
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::fs;
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+/// The folder a walked item's path is relative to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Base {
+    /// The platform (its code, and the extra paths of a site).
+    Platform,
+    /// The site directory.
+    Site,
+    /// The file system's root (binding files: their absolute path without its leading `/`).
+    FsRoot,
+}
+
+/// The folders the bases of one capture (or scan) stand for.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Bases<'a> {
+    pub(super) platform: &'a Path,
+    pub(super) site: &'a Path,
+}
+
+impl Bases<'_> {
+    /// Bases for a walk of a single folder of the kind `base` (a scan).
+    pub(super) fn only(dir: &Path) -> Bases<'_> {
+        Bases {
+            platform: dir,
+            site: dir,
+        }
+    }
+
+    /// Writes the absolute path of `it` into `buf` (cleared first): its base folder joined
+    /// with its relative path, byte for byte what `Path::join` gives.
+    pub(super) fn abs_into(&self, it: &Item, buf: &mut Vec<u8>) {
+        let root: &[u8] = match it.base {
+            Base::Platform => self.platform.as_os_str().as_bytes(),
+            Base::Site => self.site.as_os_str().as_bytes(),
+            Base::FsRoot => b"/",
+        };
+        buf.clear();
+        buf.reserve(root.len() + 1 + it.entry.path.len());
+        buf.extend_from_slice(root);
+        if !root.is_empty() && !root.ends_with(b"/") {
+            buf.push(b'/');
+        }
+        buf.extend_from_slice(&it.entry.path);
+    }
+
+    /// The absolute path of `it`.
+    pub(super) fn abs(&self, it: &Item) -> PathBuf {
+        let mut b = Vec::new();
+        self.abs_into(it, &mut b);
+        PathBuf::from(OsString::from_vec(b))
+    }
+}
 
 /// One walked path.
 pub(super) struct Item {
-    pub(super) abs: PathBuf,
+    /// The folder `entry.path` is relative to.
+    pub(super) base: Base,
     pub(super) entry: Entry,
     pub(super) dev: u64,
     pub(super) ino: u64,
@@ -27,7 +82,14 @@ pub(super) struct Item {
     pub(super) cacheable: bool,
 }
 
-fn item_from(abs: PathBuf, rel: Vec<u8>, md: &fs::Metadata) -> Result<Option<Item>> {
+/// The item for a path with metadata `md`; `abs` makes its absolute path (only a symlink's
+/// target needs it).
+fn item_from(
+    base: Base,
+    rel: Vec<u8>,
+    md: &fs::Metadata,
+    abs: impl FnOnce() -> PathBuf,
+) -> Result<Option<Item>> {
     let ft = md.file_type();
     let kind = if ft.is_file() {
         Kind::File
@@ -39,6 +101,7 @@ fn item_from(abs: PathBuf, rel: Vec<u8>, md: &fs::Metadata) -> Result<Option<Ite
         return Ok(None); // sockets, fifos and devices are not site content
     };
     let target = if kind == Kind::Symlink {
+        let abs = abs();
         Some(
             fs::read_link(&abs)
                 .at(&abs)?
@@ -50,6 +113,7 @@ fn item_from(abs: PathBuf, rel: Vec<u8>, md: &fs::Metadata) -> Result<Option<Ite
         None
     };
     Ok(Some(Item {
+        base,
         entry: Entry {
             path: rel,
             kind,
@@ -61,7 +125,6 @@ fn item_from(abs: PathBuf, rel: Vec<u8>, md: &fs::Metadata) -> Result<Option<Ite
             target,
             chunks: Vec::new(),
         },
-        abs,
         dev: md.dev(),
         ino: md.ino(),
         ctime_ns: md.ctime() * 1_000_000_000 + md.ctime_nsec(),
@@ -76,10 +139,14 @@ fn vanished(e: &std::io::Error) -> bool {
     e.kind() == std::io::ErrorKind::NotFound
 }
 
-/// Walks `root` (not following symlinks), keeping what `keep(abs, rel, is_dir_or_link)`
-/// allows; the result is sorted by relative path. Folders are read on all cores; each entry is
-/// `lstat`ed relative to its open folder (no full path resolution per file).
-fn walk(root: &Path, keep: &(dyn Fn(&Path, &Path, bool) -> bool + Sync)) -> Result<Vec<Item>> {
+/// What a walk keeps: `keep(folder, name, rel, is_dir_or_link)` for the entry `name` of the
+/// open `folder`, `rel` being its path relative to the walk's root.
+type Keep<'a> = dyn Fn(&Path, &OsStr, &[u8], bool) -> bool + Sync + 'a;
+
+/// Walks `root` (not following symlinks), keeping what `keep` allows; the items are relative
+/// to `root`, which `base` stands for, and sorted by that path. Folders are read on all cores;
+/// each entry is `lstat`ed relative to its open folder (no full path resolution per file).
+fn walk(root: &Path, base: Base, keep: &Keep<'_>) -> Result<Vec<Item>> {
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2)
@@ -103,7 +170,7 @@ fn walk(root: &Path, keep: &(dyn Fn(&Path, &Path, bool) -> bool + Sync)) -> Resu
                         let res = if failed.load(Ordering::Relaxed) {
                             Ok(())
                         } else {
-                            read_folder(&dir, &rel, keep, &mut out, &|d, r| {
+                            read_folder(&dir, &rel, base, keep, &mut out, &|d, r| {
                                 pending.fetch_add(1, Ordering::SeqCst);
                                 tx.send((d, r)).expect("queue");
                             })
@@ -127,9 +194,13 @@ fn walk(root: &Path, keep: &(dyn Fn(&Path, &Path, bool) -> bool + Sync)) -> Resu
             .map(|h| h.join().expect("walk worker panicked"))
             .collect()
     });
-    let mut out = Vec::new();
+    let mut parts = Vec::with_capacity(results.len());
     for r in results {
-        out.extend(r?);
+        parts.push(r?);
+    }
+    let mut out = Vec::with_capacity(parts.iter().map(Vec::len).sum());
+    for p in parts {
+        out.extend(p);
     }
     out.sort_unstable_by(|a, b| a.entry.path.cmp(&b.entry.path));
     Ok(out)
@@ -140,7 +211,8 @@ fn walk(root: &Path, keep: &(dyn Fn(&Path, &Path, bool) -> bool + Sync)) -> Resu
 fn read_folder(
     dir: &Path,
     rel: &[u8],
-    keep: &(dyn Fn(&Path, &Path, bool) -> bool + Sync),
+    base: Base,
+    keep: &Keep<'_>,
     out: &mut Vec<Item>,
     descend: &dyn Fn(PathBuf, Vec<u8>),
 ) -> Result<()> {
@@ -155,37 +227,102 @@ fn read_folder(
             other => other.at(dir)?,
         };
         let name = e.file_name();
-        let abs = dir.join(&name);
+        let ft = match e.file_type() {
+            Err(err) if vanished(&err) => continue,
+            other => other.map_err(|err| Error::io(e.path(), err))?,
+        };
         let mut r = Vec::with_capacity(rel.len() + 1 + name.len());
         if !is_root {
             r.extend_from_slice(rel);
             r.push(b'/');
         }
         r.extend_from_slice(name.as_bytes());
-        let ft = match e.file_type() {
-            Err(e) if vanished(&e) => continue,
-            other => other.at(&abs)?,
-        };
-        if !keep(
-            &abs,
-            Path::new(OsStr::from_bytes(&r)),
-            ft.is_dir() || ft.is_symlink(),
-        ) {
+        if !keep(dir, &name, &r, ft.is_dir() || ft.is_symlink()) {
             continue;
         }
         // lstat relative to the open folder (DirEntry::metadata does not follow symlinks).
         let md = match e.metadata() {
-            Err(e) if vanished(&e) => continue,
-            other => other.at(&abs)?,
+            Err(err) if vanished(&err) => continue,
+            other => other.map_err(|err| Error::io(e.path(), err))?,
         };
         if md.is_dir() {
-            descend(abs.clone(), r.clone());
+            descend(e.path(), r.clone());
         }
-        if let Some(item) = item_from(abs, r, &md)? {
+        if let Some(item) = item_from(base, r, &md, || e.path())? {
             out.push(item);
         }
     }
     Ok(())
+}
+
+/// Paths a walk leaves out, as (file name, folder): an entry is left out when both match, so
+/// a folder's entries are compared by name first and their paths are never built.
+struct Skip<'a>(Vec<(&'a OsStr, &'a Path)>);
+
+impl<'a> Skip<'a> {
+    fn new(paths: &'a [PathBuf]) -> Self {
+        Skip(
+            paths
+                .iter()
+                .filter_map(|p| Some((p.file_name()?, p.parent()?)))
+                .collect(),
+        )
+    }
+
+    /// Is `dir`'s entry `name` one of the left-out paths? (As `Path` equality: by components.)
+    fn has(&self, dir: &Path, name: &OsStr) -> bool {
+        self.0.iter().any(|(n, d)| *n == name && *d == dir)
+    }
+}
+
+/// The platform filter as byte prefixes, for the walk's hot path: an entry whose relative path
+/// starts with none of them is kept without asking the filter (which parses paths into
+/// components). When the filter's paths are not plain (`.` or `..` in them), every entry is
+/// asked.
+struct QuickFilter<'a> {
+    filter: &'a PlatformFilter,
+    /// Where the filter may leave something out: `<web root>/sites/` and each extra path.
+    prefixes: Option<Vec<Vec<u8>>>,
+}
+
+impl<'a> QuickFilter<'a> {
+    fn new(filter: &'a PlatformFilter) -> Self {
+        let plain = |p: &Path| -> Option<Vec<u8>> {
+            let mut out = Vec::new();
+            for c in p.components() {
+                let Component::Normal(n) = c else { return None };
+                if !out.is_empty() {
+                    out.push(b'/');
+                }
+                out.extend_from_slice(n.as_bytes());
+            }
+            Some(out)
+        };
+        let prefixes = (|| {
+            let mut sites = plain(&filter.web_root)?;
+            if !sites.is_empty() {
+                sites.push(b'/');
+            }
+            sites.extend_from_slice(b"sites/");
+            let mut v = vec![sites];
+            for x in &filter.extra {
+                v.push(plain(x)?);
+            }
+            Some(v)
+        })();
+        QuickFilter { filter, prefixes }
+    }
+
+    /// Exactly `filter.keeps(rel, is_dir_or_link)`.
+    fn keeps(&self, rel: &[u8], is_dir_or_link: bool) -> bool {
+        if let Some(prefixes) = &self.prefixes
+            && !prefixes.iter().any(|p| rel.starts_with(p))
+        {
+            return true;
+        }
+        self.filter
+            .keeps(Path::new(OsStr::from_bytes(rel)), is_dir_or_link)
+    }
 }
 
 /// The SQLite database file and its side files, which walks leave out (the database is
@@ -219,9 +356,13 @@ pub(super) fn walk_platform(
     filter: &PlatformFilter,
     skip: &[PathBuf],
 ) -> Result<Vec<Item>> {
-    walk(platform, &|abs, rel, is_dir_or_link| {
-        filter.keeps(rel, is_dir_or_link) && !skip.iter().any(|s| s == abs)
-    })
+    let quick = QuickFilter::new(filter);
+    let skip = Skip::new(skip);
+    walk(
+        platform,
+        Base::Platform,
+        &|dir, name, rel, is_dir_or_link| quick.keeps(rel, is_dir_or_link) && !skip.has(dir, name),
+    )
 }
 
 /// Walks a site's extra paths (relative to the platform; missing ones are left out): each
@@ -236,7 +377,7 @@ pub(super) fn walk_extra(platform: &Path, extra: &[String], skip: &[PathBuf]) ->
             Err(e) => return Err(Error::io(&abs, e)),
         };
         let prefix = x.as_bytes().to_vec();
-        if let Some(it) = item_from(abs.clone(), prefix.clone(), &md)? {
+        if let Some(it) = item_from(Base::Platform, prefix.clone(), &md, || abs.clone())? {
             out.push(it);
         }
         if md.is_dir() {
@@ -245,6 +386,7 @@ pub(super) fn walk_extra(platform: &Path, extra: &[String], skip: &[PathBuf]) ->
                 p.push(b'/');
                 p.extend_from_slice(&it.entry.path);
                 it.entry.path = p;
+                it.base = Base::Platform;
                 out.push(it);
             }
         }
@@ -255,24 +397,27 @@ pub(super) fn walk_extra(platform: &Path, extra: &[String], skip: &[PathBuf]) ->
 
 /// Walks a site directory, without the SQLite database files (captured through the backup API).
 pub(super) fn walk_site(dir: &Path, skip: &[PathBuf]) -> Result<Vec<Item>> {
-    walk(dir, &|abs, _, _| !skip.iter().any(|s| s == abs))
+    let skip = Skip::new(skip);
+    walk(dir, Base::Site, &|d, name, _, _| !skip.has(d, name))
 }
 
+/// Reads the binding files' metadata (missing ones are left out when `tolerant`). A binding
+/// is an absolute path (`site add` refuses others): its item is relative to `/`.
 pub(super) fn walk_bindings(bindings: &[PathBuf], tolerant: bool) -> Result<Vec<Item>> {
     let mut out = Vec::new();
     for b in bindings {
+        let Some(rel) = b.as_os_str().as_bytes().strip_prefix(b"/") else {
+            return Err(Error::Invalid(format!(
+                "binding file '{}' must be an absolute path",
+                b.display()
+            )));
+        };
         let md = match fs::symlink_metadata(b) {
             Ok(m) => m,
             Err(e) if tolerant && e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => return Err(Error::io(b, e)),
         };
-        let rel = b
-            .as_os_str()
-            .as_bytes()
-            .strip_prefix(b"/")
-            .unwrap_or(b.as_os_str().as_bytes())
-            .to_vec();
-        if let Some(it) = item_from(b.clone(), rel, &md)? {
+        if let Some(it) = item_from(Base::FsRoot, rel.to_vec(), &md, || b.clone())? {
             out.push(it);
         }
     }
@@ -363,6 +508,119 @@ mod tests {
         assert!(!got.iter().any(|p| p.starts_with(b"sites/example.com")));
         assert!(!got.iter().any(|p| p.starts_with(b"link-to-dir/")));
         assert_eq!(got.len(), want.len());
+    }
+
+    /// The walk's byte-prefix filter answers exactly as the platform filter on every path,
+    /// with plain and odd web roots and extra paths.
+    #[test]
+    fn quick_filter_agrees_with_the_platform_filter() {
+        let paths = [
+            "",
+            "sites",
+            "sites/",
+            "sites/all",
+            "sites/all/x",
+            "sites/default",
+            "sites/sites.php",
+            "sites/a.com",
+            "sites/a.com/files/x",
+            "sitesx",
+            "sitesx/y",
+            "web",
+            "web/sites",
+            "web/sites/a.com",
+            "web/sites/a.com/f",
+            "web/sites/all/m",
+            "web/sites/sites.php",
+            "private",
+            "private/x",
+            "privatex",
+            "priv",
+            "files/private",
+            "a/b/c",
+            "webx/sites/a",
+            "web/private",
+            "web/private/y",
+        ];
+        let filters = [
+            PlatformFilter::new(""),
+            PlatformFilter::new("web"),
+            PlatformFilter::new("web/").with_extra(["private/", "web/private"]),
+            PlatformFilter::new("./web").with_extra(["private"]),
+            PlatformFilter::new("").with_extra(["../x", "priv"]),
+        ];
+        for f in &filters {
+            let q = QuickFilter::new(f);
+            for p in paths {
+                for d in [false, true] {
+                    assert_eq!(
+                        q.keeps(p.as_bytes(), d),
+                        f.keeps(Path::new(p), d),
+                        "{f:?} {p} {d}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// An item's absolute path is its base joined with its path, as `Path::join` makes it, and
+    /// a left-out path matches its own entry only.
+    #[test]
+    fn absolute_paths_and_skips_match_path_semantics() {
+        let item = |base, rel: &str| Item {
+            base,
+            entry: Entry {
+                path: rel.as_bytes().to_vec(),
+                kind: Kind::File,
+                mode: 0,
+                uid: 0,
+                gid: 0,
+                mtime_ns: 0,
+                size: 0,
+                target: None,
+                chunks: Vec::new(),
+            },
+            dev: 0,
+            ino: 0,
+            ctime_ns: 0,
+            gone: false,
+            cacheable: false,
+        };
+        for (plat, site) in [("/srv/p", "/srv/p/sites/a"), ("/srv/p/", "/x/"), ("/", "/")] {
+            let b = Bases {
+                platform: Path::new(plat),
+                site: Path::new(site),
+            };
+            for rel in ["a", "a/b.php", "sites/x/y"] {
+                assert_eq!(b.abs(&item(Base::Platform, rel)), Path::new(plat).join(rel));
+                assert_eq!(b.abs(&item(Base::Site, rel)), Path::new(site).join(rel));
+                assert_eq!(
+                    b.abs(&item(Base::FsRoot, rel)).as_os_str().as_bytes(),
+                    format!("/{rel}").as_bytes()
+                );
+            }
+        }
+        let skips = [
+            PathBuf::from("/srv/p/db.sqlite"),
+            PathBuf::from("/srv/p/./q/db.sqlite"),
+            PathBuf::from("/srv/p/r/"),
+        ];
+        let skip = Skip::new(&skips);
+        for (dir, name) in [
+            ("/srv/p", "db.sqlite"),
+            ("/srv/p/q", "db.sqlite"),
+            ("/srv/p", "r"),
+            ("/srv/p", "db.sqlite-wal"),
+            ("/srv", "db.sqlite"),
+            ("/srv/p/r", "db.sqlite"),
+        ] {
+            let want = skips.iter().any(|s| *s == Path::new(dir).join(name));
+            assert_eq!(
+                skip.has(Path::new(dir), OsStr::new(name)),
+                want,
+                "{dir} {name}"
+            );
+        }
     }
 
     #[test]
