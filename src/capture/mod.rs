@@ -617,8 +617,10 @@ impl<'a> Capture<'a> {
         walked.bindings = all.split_off(np + ns);
         walked.site = all.split_off(np);
         walked.platform = all;
-        // In path order, the catalogue's files-cache B-tree is appended to, not split.
-        cache_rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        // In path order, the catalogue's files-cache B-tree is appended to, not split. The
+        // rows come as a few sorted runs (platform, site, bindings, extra paths), which the
+        // stable sort merges instead of sorting them again.
+        cache_rows.sort_by(|a, b| a.0.cmp(&b.0));
         Ok(cache_rows)
     }
 
