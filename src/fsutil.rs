@@ -124,54 +124,100 @@ pub fn check_inside(base: &Path, path: &Path) -> Result<()> {
 #[inline]
 pub fn failpoint(point: &str) {
     #[cfg(debug_assertions)]
-    {
-        use std::sync::Mutex;
-        static HITS: Mutex<Vec<(String, u64)>> = Mutex::new(Vec::new());
-        let Ok(spec) = std::env::var("SITESNAP_FAILPOINT") else {
-            return;
-        };
-        for one in spec.split(',') {
-            let (one, stop) = match one.strip_suffix("@stop") {
-                Some(o) => (o, true),
-                None => (one, false),
-            };
-            let (name, nth) = match one.split_once(':') {
-                Some((n, k)) => (n, k.parse::<u64>().unwrap_or(1)),
-                None => (one, 1),
-            };
-            if name != point {
-                continue;
-            }
-            let mut hits = HITS.lock().unwrap();
-            let count = match hits.iter_mut().find(|(n, _)| n == point) {
-                Some((_, c)) => {
-                    *c += 1;
-                    *c
-                }
-                None => {
-                    hits.push((point.to_string(), 1));
-                    1
-                }
-            };
-            if count == nth {
-                drop(hits);
-                let sig = if stop {
-                    eprintln!("sitesnap: fail point {point} reached, stopping");
-                    libc::SIGSTOP
-                } else {
-                    eprintln!("sitesnap: fail point {point} reached, killing myself");
-                    libc::SIGKILL
-                };
-                // SAFETY: kill(2) and getpid(2) take plain integers and touch no memory of
-                // ours; signalling our own process is the point (a simulated crash).
-                unsafe {
-                    libc::kill(libc::getpid(), sig);
-                }
-            }
-        }
+    if let Some(how) = fired(point) {
+        signal_at(point, how);
     }
     #[cfg(not(debug_assertions))]
     let _ = point;
+}
+
+/// A fail point where a step can fail instead of crash: as [`failpoint`], and with `@error`
+/// appended (`point[:N]@error`) it returns an error naming the point, so a test can check what a
+/// step that FAILS there leaves behind. Always `Ok` in release builds.
+#[inline]
+pub fn failpoint_or_error(point: &str) -> Result<()> {
+    #[cfg(debug_assertions)]
+    if let Some(how) = fired(point) {
+        if how == Fired::Error {
+            return Err(Error::Invalid(format!(
+                "fail point {point}: failed on purpose"
+            )));
+        }
+        signal_at(point, how);
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = point;
+    Ok(())
+}
+
+/// What a fail point that fired does.
+#[cfg(debug_assertions)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fired {
+    Kill,
+    Stop,
+    Error,
+}
+
+/// Whether `point` fires at this hit (`SITESNAP_FAILPOINT`), and how.
+#[cfg(debug_assertions)]
+fn fired(point: &str) -> Option<Fired> {
+    use std::sync::Mutex;
+    static HITS: Mutex<Vec<(String, u64)>> = Mutex::new(Vec::new());
+    let spec = std::env::var("SITESNAP_FAILPOINT").ok()?;
+    for one in spec.split(',') {
+        let (one, how) = if let Some(o) = one.strip_suffix("@stop") {
+            (o, Fired::Stop)
+        } else if let Some(o) = one.strip_suffix("@error") {
+            (o, Fired::Error)
+        } else {
+            (one, Fired::Kill)
+        };
+        let (name, nth) = match one.split_once(':') {
+            Some((n, k)) => (n, k.parse::<u64>().unwrap_or(1)),
+            None => (one, 1),
+        };
+        if name != point {
+            continue;
+        }
+        let mut hits = HITS.lock().unwrap();
+        let count = match hits.iter_mut().find(|(n, _)| n == point) {
+            Some((_, c)) => {
+                *c += 1;
+                *c
+            }
+            None => {
+                hits.push((point.to_string(), 1));
+                1
+            }
+        };
+        if count == nth {
+            return Some(how);
+        }
+    }
+    None
+}
+
+/// Kills or stops this process at a fail point (an `@error` one reached where a step cannot
+/// fail does nothing).
+#[cfg(debug_assertions)]
+fn signal_at(point: &str, how: Fired) {
+    let sig = match how {
+        Fired::Stop => {
+            eprintln!("sitesnap: fail point {point} reached, stopping");
+            libc::SIGSTOP
+        }
+        Fired::Kill => {
+            eprintln!("sitesnap: fail point {point} reached, killing myself");
+            libc::SIGKILL
+        }
+        Fired::Error => return,
+    };
+    // SAFETY: kill(2) and getpid(2) take plain integers and touch no memory of ours;
+    // signalling our own process is the point (a simulated crash).
+    unsafe {
+        libc::kill(libc::getpid(), sig);
+    }
 }
 
 /// The current time; debug builds honour `SITESNAP_TEST_NOW` (RFC 3339) so retention tests can

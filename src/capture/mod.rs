@@ -442,7 +442,10 @@ impl<'a> Capture<'a> {
         let path = Repo::catalog_path(&self.repo.root);
         let platform = self.platform.to_path_buf();
         let (walked, platform_rows) = std::thread::scope(|s| {
-            let rows = s.spawn(move || Catalog::open(&path)?.load_cache(&platform));
+            let rows = s.spawn(move || {
+                fsutil::failpoint_or_error("cache-loader")?;
+                Catalog::open(&path)?.load_cache(&platform)
+            });
             let walked = self.walk(None);
             let rows = rows
                 .join()

@@ -688,3 +688,37 @@ fn database_named_through_a_symlink_is_not_captured_as_a_file() {
     let dump = dump_to_db(rb.dump.as_deref().unwrap(), &w.path("dump.sqlite"));
     assert_eq!(sqlite_rows(&dump, "node"), sqlite_rows(&s.db, "node"));
 }
+
+/// The files-cache rows of the platform load on a second catalogue connection while the walk
+/// runs. When that loader fails on its own, the snapshot fails with one line saying why, and
+/// the repository is exactly as before: the failure comes before any write.
+#[test]
+fn a_failing_files_cache_loader_fails_the_snapshot_and_changes_nothing() {
+    let w = World::new();
+    let p = w.platform("platforms/drupal-7.98", 200);
+    w.site("example.com", &p);
+    w.run(&["snapshot", "example.com"]).ok();
+    fs::write(
+        p.join("index.php"),
+        "<?php // changed since the first snapshot\n",
+    )
+    .unwrap();
+    let before = w.state();
+    let files_before = listing(&w.repo);
+
+    let r = w.run_env(
+        &["snapshot", "example.com"],
+        &[("SITESNAP_FAILPOINT", "cache-loader@error")],
+    );
+    assert_one_line_error(&r, 1, &["cache-loader"]);
+    assert_eq!(w.state(), before, "the catalogue changed");
+    assert_eq!(
+        listing(&w.repo),
+        files_before,
+        "the repository's files changed"
+    );
+
+    // Without the failure the same snapshot goes through, and the repository verifies.
+    w.run(&["snapshot", "example.com"]).ok();
+    w.run(&["verify"]).ok();
+}
