@@ -407,26 +407,7 @@ mod tests {
     /// Runs hold neighbouring jobs, cover every job once, and end at the file or byte limit.
     #[test]
     fn runs_cover_every_job_once() {
-        use crate::tree::{Entry, Kind};
-        let item = |size: u64| Item {
-            base: super::super::walk::Base::FsRoot,
-            entry: Entry {
-                path: b"x".to_vec(),
-                kind: Kind::File,
-                mode: 0o644,
-                uid: 0,
-                gid: 0,
-                mtime_ns: 0,
-                size,
-                target: None,
-                chunks: Vec::new(),
-            },
-            dev: 0,
-            ino: 0,
-            ctime_ns: 0,
-            gone: false,
-            cacheable: false,
-        };
+        let item = |size: u64| Item::test_file(super::super::walk::Base::FsRoot, b"x", size);
         let mut items: Vec<Item> = (0..300).map(|_| item(10)).collect();
         items[151].entry.size = RUN_BYTES * 2;
         let jobs: Vec<usize> = (0..300).filter(|i| i % 3 != 0).collect();

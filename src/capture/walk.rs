@@ -82,6 +82,32 @@ pub(super) struct Item {
     pub(super) cacheable: bool,
 }
 
+#[cfg(test)]
+impl Item {
+    /// A regular file item of `size` bytes at `rel` under `base`, for unit tests.
+    pub(super) fn test_file(base: Base, rel: &[u8], size: u64) -> Item {
+        Item {
+            base,
+            entry: Entry {
+                path: rel.to_vec(),
+                kind: Kind::File,
+                mode: 0o644,
+                uid: 0,
+                gid: 0,
+                mtime_ns: 0,
+                size,
+                target: None,
+                chunks: Vec::new(),
+            },
+            dev: 0,
+            ino: 0,
+            ctime_ns: 0,
+            gone: false,
+            cacheable: false,
+        }
+    }
+}
+
 /// The item for a path with metadata `md`; `abs` makes its absolute path (only a symlink's
 /// target needs it).
 fn item_from(
@@ -567,25 +593,7 @@ mod tests {
     /// a left-out path matches its own entry only.
     #[test]
     fn absolute_paths_and_skips_match_path_semantics() {
-        let item = |base, rel: &str| Item {
-            base,
-            entry: Entry {
-                path: rel.as_bytes().to_vec(),
-                kind: Kind::File,
-                mode: 0,
-                uid: 0,
-                gid: 0,
-                mtime_ns: 0,
-                size: 0,
-                target: None,
-                chunks: Vec::new(),
-            },
-            dev: 0,
-            ino: 0,
-            ctime_ns: 0,
-            gone: false,
-            cacheable: false,
-        };
+        let item = |base, rel: &str| Item::test_file(base, rel.as_bytes(), 0);
         for (plat, site) in [("/srv/p", "/srv/p/sites/a"), ("/srv/p/", "/x/"), ("/", "/")] {
             let b = Bases {
                 platform: Path::new(plat),
