@@ -323,3 +323,56 @@ fn sink_stops_when_a_taken_chunk_is_lost() {
 fn codec_id(data: &[u8]) -> crate::hash::Hash {
     ChunkCodec::plain().id(data)
 }
+
+/// A group of `n` objects of `kind` named `<c><i>...`, each holding its name.
+fn group(kind: ObjectKind, c: char, n: usize) -> Vec<(ObjectName, Vec<u8>)> {
+    (0..n)
+        .map(|i| {
+            let s = format!("{c}{i:x}").repeat(kind.name_len())[..kind.name_len()].to_string();
+            (ObjectName::new(kind, &s), s.into_bytes())
+        })
+        .collect()
+}
+
+/// A batch is written group by group: when a group is done, every object of it is there whole
+/// and none of a later group shows yet (they wait as temporary files); at the end no
+/// temporary file is left.
+#[test]
+fn put_groups_shows_each_group_after_the_one_before() {
+    let (_d, b) = backend();
+    let lists = group(ObjectKind::BlobList, 'a', 9);
+    let manifests = group(ObjectKind::Snapshot, 'b', 3);
+    let seen = std::sync::Mutex::new(Vec::new());
+    b.put_groups(&[&lists, &[], &manifests], &|i| {
+        let l = b.list(ObjectKind::BlobList).unwrap().len();
+        let m = b.list(ObjectKind::Snapshot).unwrap().len();
+        let t = b.incomplete().unwrap().len();
+        seen.lock().unwrap().push((i, l, m, t));
+    })
+    .unwrap();
+    assert_eq!(
+        seen.into_inner().unwrap(),
+        vec![(0, 9, 0, 3), (1, 9, 0, 3), (2, 9, 3, 0)]
+    );
+    for (n, bytes) in lists.iter().chain(&manifests) {
+        assert_eq!(&b.read(n).unwrap(), bytes);
+    }
+}
+
+/// A group that cannot be put in place fails the batch: the groups before it stay, nothing of
+/// it or after it shows, and no temporary file is left.
+#[test]
+fn put_groups_failing_leaves_no_temporary_file() {
+    let (_d, b) = backend();
+    let lists = group(ObjectKind::BlobList, 'c', 9);
+    let manifests = group(ObjectKind::Snapshot, 'd', 3);
+    // A folder where the first manifest goes: its rename fails.
+    std::fs::create_dir_all(b.path(&manifests[0].0)).unwrap();
+    let done = std::sync::Mutex::new(Vec::new());
+    let e = b.put_groups(&[&lists, &manifests], &|i| done.lock().unwrap().push(i));
+    assert!(e.is_err());
+    assert_eq!(done.into_inner().unwrap(), vec![0]);
+    assert_eq!(b.list(ObjectKind::BlobList).unwrap().len(), 9);
+    assert!(b.list(ObjectKind::Snapshot).unwrap().is_empty());
+    assert!(b.incomplete().unwrap().is_empty());
+}
