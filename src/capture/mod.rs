@@ -184,6 +184,11 @@ impl Batch {
         Ok(())
     }
 
+    /// The files-cache rows the batch's captured sites wait to commit.
+    pub fn rows(&self) -> usize {
+        self.done.iter().map(|(c, _)| c.0.2.len()).sum()
+    }
+
     /// Makes every pack of the batch durable and indexed (invariant 1), then commits its
     /// snapshots together (a batch whose captures all failed only stops its sink) (see [`crate::objects::commit_snapshots`]). On failure nothing of
     /// the batch is committed, and the platforms the run shared are forgotten (their trees may
