@@ -340,14 +340,16 @@ impl LocalBackend {
             return Err(e);
         }
         for (i, g) in staged.iter().enumerate() {
-            if let Err(e) = rename_group(g) {
+            let res = rename_group(g).and_then(|_| match g.is_empty() {
+                true => Ok(()),
+                false => fsutil::sync_filesystem(&self.root),
+            });
+            if let Err(e) = res {
+                // The temporary files not renamed yet (those renamed are gone already).
                 staged[i..].iter().flatten().for_each(|(t, _)| {
                     let _ = fs::remove_file(t);
                 });
                 return Err(e);
-            }
-            if !g.is_empty() {
-                fsutil::sync_filesystem(&self.root)?;
             }
             done(i);
         }
