@@ -14,6 +14,18 @@ pub fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir).and_then(|f| f.sync_all()).at(dir)
 }
 
+/// Makes everything written to the file system holding `path` durable: one `syncfs` (file
+/// contents, new files, renames and folders alike; also other programs' pending writes to it).
+pub fn sync_filesystem(path: &Path) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    let f = File::open(path).at(path)?;
+    // SAFETY: the descriptor belongs to `f`, which stays open for the whole call.
+    if unsafe { libc::syncfs(f.as_raw_fd()) } != 0 {
+        return Err(Error::io(path, std::io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
 /// Creates a folder (and parents) with mode 0700.
 pub fn create_private_dir(dir: &Path) -> Result<()> {
     fs::create_dir_all(dir).at(dir)?;

@@ -20,13 +20,14 @@ use crate::hash::Hash;
 use crate::objects::PendingSnapshot;
 use crate::progress::Meter;
 use crate::repo::Repo;
-use crate::store::{self, ChunkSink};
+use crate::store::{self, ChunkSink, Sealer};
 use crate::tree::{PlatformFilter, Tree};
 use fill::{CacheRow, Counters, Reading, fill};
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 use walk::{Bases, Item, root_meta, to_tree, walk_bindings, walk_extra, walk_platform, walk_site};
 
@@ -138,16 +139,28 @@ pub fn snapshot(
 
 /// Sites captured into one chunk sink and committed together (`snapshot --all`): one stream
 /// of packs and one wait for durability per batch instead of one per site.
+/// Each site's open sections are sealed in the background while the next site is captured.
 pub struct Batch {
-    sink: ChunkSink,
-    done: Vec<Captured>,
+    sink: Arc<ChunkSink>,
+    sealer: Sealer,
+    /// The captured sites, each with the account of the compressed bytes it added.
+    done: Vec<(Captured, Arc<AtomicU64>)>,
 }
 
 impl Batch {
     /// An empty batch with its own sink.
     pub fn new(repo: &Repo) -> Result<Batch> {
+        let sink = Arc::new(repo.chunk_sink()?);
+        let sealer = match Sealer::start(sink.clone()) {
+            Ok(s) => s,
+            Err(e) => {
+                sink.abort();
+                return Err(e);
+            }
+        };
         Ok(Batch {
-            sink: repo.chunk_sink()?,
+            sink,
+            sealer,
             done: Vec::new(),
         })
     }
@@ -163,9 +176,17 @@ impl Batch {
         platform: &Path,
         opts: &CaptureOpts,
     ) -> Result<()> {
+        let account = self.sink.begin_account();
         let c = capture_into(repo, site, platform, opts, &self.sink, SinkUse::Shared)?;
-        self.done.push(c);
+        // This site's chunks leave the open sections, so its added bytes are its own.
+        self.sealer.seal_open(&account)?;
+        self.done.push((c, account));
         Ok(())
+    }
+
+    /// The files-cache rows the batch's captured sites wait to commit.
+    pub fn rows(&self) -> usize {
+        self.done.iter().map(|(c, _)| c.0.2.len()).sum()
     }
 
     /// Makes every pack of the batch durable and indexed (invariant 1), then commits its
@@ -188,12 +209,17 @@ impl Batch {
             self.sink.abort();
             return Ok(Vec::new());
         }
-        if let Err(e) = self.sink.finish() {
+        if let Err(e) = self.sealer.wait().and_then(|_| self.sink.finish()) {
             self.sink.abort();
             return Err(e);
         }
         fsutil::failpoint("before-commit");
-        let batch: Vec<PendingSnapshot> = self.done.into_iter().map(|c| c.0).collect();
+        let batch: Vec<PendingSnapshot> = (self.done.into_iter())
+            .map(|(mut c, added)| {
+                c.0.0.bytes_added = added.load(Ordering::Relaxed);
+                c.0
+            })
+            .collect();
         let items: Vec<crate::catalog::SnapshotCommit<'_>> = batch
             .iter()
             .map(|(r, b, c)| (r, b.as_slice(), c.as_slice()))
@@ -541,8 +567,8 @@ impl<'a> Capture<'a> {
                 sink.finish()?;
                 fsutil::failpoint("before-commit");
             }
-            // This site's chunks leave the open sections, so its added bytes are its own.
-            SinkUse::Shared => sink.flush_sections()?,
+            // The batch seals this site's open sections (its `bytes_added` is set then).
+            SinkUse::Shared => {}
         }
         let (site, opts, db) = (self.site, self.opts, self.db.as_ref());
         let rec = SnapshotRecord {

@@ -32,10 +32,11 @@ pub type PendingSnapshot = (
 );
 
 /// Commits captured snapshots at once (one, or the sites of a `snapshot --all` run batch): the
-/// blob lists not yet stored, then the pins, then the manifests, each group written durable
-/// with its `fsync`s issued from several threads so the file system can group them, then all
-/// the catalogue rows in one transaction. A crash in between leaves objects the catalogue does
-/// not know (`repair catalog` adopts the manifests), never a row without its objects.
+/// blob lists not yet stored, then the pins, then the manifests, each group durable before the
+/// next one shows (a local batch with a few `syncfs`, see
+/// [`Backend::put_groups`](crate::store::backend::Backend::put_groups)), then all the
+/// catalogue rows in one transaction. A crash in between leaves objects the catalogue does not
+/// know (`repair catalog` adopts the manifests), never a row without its objects.
 pub fn commit_snapshots(repo: &Repo, batch: &[SnapshotCommit<'_>]) -> Result<()> {
     let mut lists: Vec<(ObjectName, Vec<u8>)> = Vec::new();
     let mut seen = std::collections::HashSet::new();
@@ -48,8 +49,6 @@ pub fn commit_snapshots(repo: &Repo, batch: &[SnapshotCommit<'_>]) -> Result<()>
             }
         }
     }
-    put_parallel(repo, &lists)?;
-    fsutil::failpoint("blob-lists-written");
     let mut pins = Vec::new();
     let mut manifests = Vec::with_capacity(batch.len());
     for (rec, _, _) in batch {
@@ -60,10 +59,12 @@ pub fn commit_snapshots(repo: &Repo, batch: &[SnapshotCommit<'_>]) -> Result<()>
         let plain = Manifest::of(rec, &hostname()).encode();
         manifests.push(encoded(repo, ObjectKind::Snapshot, &rec.id, &plain)?);
     }
-    // Pins before the manifests they belong to.
-    put_parallel(repo, &pins)?;
-    put_parallel(repo, &manifests)?;
-    fsutil::failpoint("manifest-written");
+    // Blob lists, then pins, then the manifests that refer to them.
+    const POINTS: [&str; 3] = ["blob-lists-written", "pins-written", "manifest-written"];
+    repo.backend()
+        .put_groups(&[&lists, &pins, &manifests], &|i| {
+            fsutil::failpoint(POINTS[i])
+        })?;
     repo.cat.commit_snapshots(batch)
 }
 
@@ -78,36 +79,6 @@ fn encoded(
         ObjectName::new(kind, name),
         repo.encode_object(kind, name, plain)?,
     ))
-}
-
-/// Writes objects durably, several at a time; the first failure is returned once every
-/// thread has stopped.
-fn put_parallel(repo: &Repo, objects: &[(ObjectName, Vec<u8>)]) -> Result<()> {
-    let backend = repo.backend().as_ref();
-    if let [(name, bytes)] = objects {
-        return backend.put(name, bytes);
-    }
-    let next = std::sync::atomic::AtomicUsize::new(0);
-    let threads = objects.len().min(16);
-    std::thread::scope(|s| {
-        let hs: Vec<_> = (0..threads)
-            .map(|_| {
-                s.spawn(|| -> Result<()> {
-                    loop {
-                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some((name, bytes)) = objects.get(i) else {
-                            return Ok(());
-                        };
-                        backend.put(name, bytes)?;
-                    }
-                })
-            })
-            .collect();
-        hs.into_iter()
-            .map(|h| h.join().expect("object writer panicked"))
-            .collect::<Result<Vec<()>>>()
-            .map(|_| ())
-    })
 }
 
 /// Removes a snapshot from the store: its manifest (that is the forget), then its pin.

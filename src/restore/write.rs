@@ -256,13 +256,7 @@ fn apply_file_meta(f: &File, p: &Path, e: &Entry) -> Result<()> {
 /// Makes a freshly written tree durable before it is renamed into place: one `syncfs` of the
 /// filesystem holding it (an fsync per file costs milliseconds each on many small files).
 pub(super) fn sync_tree(root: &Path) -> Result<()> {
-    let f = File::open(root).at(root)?;
-    use std::os::fd::AsRawFd;
-    // SAFETY: the descriptor belongs to `f`, which stays open for the whole call.
-    if unsafe { libc::syncfs(f.as_raw_fd()) } != 0 {
-        return Err(Error::io(root, std::io::Error::last_os_error()));
-    }
-    Ok(())
+    crate::fsutil::sync_filesystem(root)
 }
 
 /// Removes a folder we created (temporary or aside), making read-only folders writable first.

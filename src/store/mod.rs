@@ -39,7 +39,7 @@ pub use pack::{
 pub use reader::{BlobReader, ChunkReader};
 #[cfg(feature = "s3")]
 pub use s3::{S3Backend, S3Config};
-pub use writer::{ChunkSink, PackRoller, PackWriter, SealedPack, SinkStats};
+pub use writer::{ChunkSink, PackRoller, PackWriter, SealedPack, Sealer, SinkStats};
 
 /// The local folder of a repository's objects, under its root.
 pub fn local_data_dir(root: &std::path::Path) -> std::path::PathBuf {

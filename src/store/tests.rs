@@ -323,3 +323,105 @@ fn sink_stops_when_a_taken_chunk_is_lost() {
 fn codec_id(data: &[u8]) -> crate::hash::Hash {
     ChunkCodec::plain().id(data)
 }
+
+/// A group of `n` objects of `kind` named `<c><i>...`, each holding its name.
+fn group(kind: ObjectKind, c: char, n: usize) -> Vec<(ObjectName, Vec<u8>)> {
+    (0..n)
+        .map(|i| {
+            let s = format!("{c}{i:x}").repeat(kind.name_len())[..kind.name_len()].to_string();
+            (ObjectName::new(kind, &s), s.into_bytes())
+        })
+        .collect()
+}
+
+/// A batch is written group by group: when a group is done, every object of it is there whole
+/// and none of a later group shows yet (they wait as temporary files); at the end no
+/// temporary file is left.
+#[test]
+fn put_groups_shows_each_group_after_the_one_before() {
+    let (_d, b) = backend();
+    let lists = group(ObjectKind::BlobList, 'a', 9);
+    let manifests = group(ObjectKind::Snapshot, 'b', 3);
+    let seen = std::sync::Mutex::new(Vec::new());
+    b.put_groups(&[&lists, &[], &manifests], &|i| {
+        let l = b.list(ObjectKind::BlobList).unwrap().len();
+        let m = b.list(ObjectKind::Snapshot).unwrap().len();
+        let t = b.incomplete().unwrap().len();
+        seen.lock().unwrap().push((i, l, m, t));
+    })
+    .unwrap();
+    assert_eq!(
+        seen.into_inner().unwrap(),
+        vec![(0, 9, 0, 3), (1, 9, 0, 3), (2, 9, 3, 0)]
+    );
+    for (n, bytes) in lists.iter().chain(&manifests) {
+        assert_eq!(&b.read(n).unwrap(), bytes);
+    }
+}
+
+/// A group that cannot be put in place fails the batch: the groups before it stay, nothing of
+/// it or after it shows, and no temporary file is left.
+#[test]
+fn put_groups_failing_leaves_no_temporary_file() {
+    let (_d, b) = backend();
+    let lists = group(ObjectKind::BlobList, 'c', 9);
+    let manifests = group(ObjectKind::Snapshot, 'd', 3);
+    // A folder where the first manifest goes: its rename fails.
+    std::fs::create_dir_all(b.path(&manifests[0].0)).unwrap();
+    let done = std::sync::Mutex::new(Vec::new());
+    let e = b.put_groups(&[&lists, &manifests], &|i| done.lock().unwrap().push(i));
+    assert!(e.is_err());
+    assert_eq!(done.into_inner().unwrap(), vec![0]);
+    assert_eq!(b.list(ObjectKind::BlobList).unwrap().len(), 9);
+    assert!(b.list(ObjectKind::Snapshot).unwrap().is_empty());
+    assert!(b.incomplete().unwrap().is_empty());
+}
+
+/// Compressible text chunk `i` (groupable: it goes into a section).
+fn text(i: u64) -> Vec<u8> {
+    format!("INSERT INTO t VALUES ({i},'row {i}');\n")
+        .repeat(80)
+        .into_bytes()
+}
+
+/// What one section of `chunks` takes once sealed.
+fn sealed_size(chunks: &[Vec<u8>]) -> u64 {
+    let codec = ChunkCodec::plain();
+    let mut s = super::frame::Section::new(ZSTD_LEVEL);
+    for c in chunks {
+        s.push(codec.id(c), c);
+    }
+    s.seal(&codec).unwrap().stored.len() as u64
+}
+
+/// Sections handed to a sealer are compressed in the background and counted in the account
+/// they were handed with, whatever account is current by then: each capture of a batch reports
+/// exactly the bytes it added, and every chunk reads back.
+#[test]
+fn sealer_counts_each_section_in_its_account() {
+    let (d, b) = backend();
+    let b: std::sync::Arc<dyn Backend> = std::sync::Arc::new(b);
+    let index = MemIndex::default();
+    let sink = std::sync::Arc::new(
+        ChunkSink::start_with(b, std::sync::Arc::new(index.clone()), ChunkCodec::plain()).unwrap(),
+    );
+    let sealer = Sealer::start(sink.clone()).unwrap();
+    let first: Vec<Vec<u8>> = (0..20).map(text).collect();
+    let second: Vec<Vec<u8>> = (100..130).map(text).collect();
+    let a = sink.begin_account();
+    let ha: Vec<_> = first.iter().map(|c| sink.put(c).unwrap()).collect();
+    sealer.seal_open(&a).unwrap();
+    let b2 = sink.begin_account();
+    let hb: Vec<_> = second.iter().map(|c| sink.put(c).unwrap()).collect();
+    sealer.seal_open(&b2).unwrap();
+    sealer.wait().unwrap();
+    sink.finish().unwrap();
+    let load = |x: &std::sync::atomic::AtomicU64| x.load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(load(&a), sealed_size(&first));
+    assert_eq!(load(&b2), sealed_size(&second));
+    assert_eq!(load(&sink.stats.bytes_added), load(&a) + load(&b2));
+    let mut r = ChunkReader::new(d.path(), &index);
+    for (h, c) in ha.iter().zip(&first).chain(hb.iter().zip(&second)) {
+        assert_eq!(&r.read(h).unwrap(), c);
+    }
+}

@@ -392,6 +392,9 @@ pub struct ChunkSink {
     failure: Mutex<Option<String>>,
     /// What this sink added.
     pub stats: SinkStats,
+    /// Where the compressed bytes of frames sent now are counted too (the capture under way
+    /// in a batch, see [`ChunkSink::begin_account`]).
+    account: Mutex<Option<Arc<AtomicU64>>>,
 }
 
 impl ChunkSink {
@@ -435,6 +438,7 @@ impl ChunkSink {
             writer: Mutex::new(Some(handle)),
             failure: Mutex::new(None),
             stats: SinkStats::default(),
+            account: Mutex::new(None),
         })
     }
 
@@ -510,12 +514,32 @@ impl ChunkSink {
         self.abort();
     }
 
-    /// Hands a frame to the pack writer (waiting while too many bytes are in flight).
+    /// Starts counting what is sent from now on in a new account (besides [`SinkStats`]),
+    /// until the next call; sections handed to a [`Sealer`] are counted in the account they
+    /// are handed with. A batch gives each capture its own, so each site's `bytes_added` is
+    /// its own.
+    pub fn begin_account(&self) -> Arc<AtomicU64> {
+        let a = Arc::new(AtomicU64::new(0));
+        *self.account.lock().expect("sink account") = Some(a.clone());
+        a
+    }
+
+    /// Hands a frame to the pack writer (waiting while too many bytes are in flight), counted
+    /// in the current account.
     fn send(&self, frame: Frame) -> Result<()> {
+        let account = self.account.lock().expect("sink account").clone();
+        self.send_to(frame, account.as_deref())
+    }
+
+    /// Hands a frame to the pack writer, counted in `account`.
+    fn send_to(&self, frame: Frame, account: Option<&AtomicU64>) -> Result<()> {
         let n = frame.stored.len();
         self.stats
             .bytes_added
             .fetch_add(n as u64, Ordering::Relaxed);
+        if let Some(a) = account {
+            a.fetch_add(n as u64, Ordering::Relaxed);
+        }
         self.budget.take(n);
         let sent = match &*self.tx.read().expect("sink tx") {
             Some(tx) => tx.send(frame).is_ok(),
@@ -538,6 +562,22 @@ impl ChunkSink {
             sent.inspect_err(|e| self.fail(e))?;
         }
         Ok(())
+    }
+
+    /// Takes the open sections (for a [`Sealer`]).
+    fn take_sections(&self) -> Vec<Section> {
+        let mut open = std::mem::take(&mut *self.sections.lock().expect("sink sections"));
+        open.retain(|s| !s.is_empty());
+        open
+    }
+
+    /// Compresses a section taken from this sink and sends it, counted in `account`. A
+    /// failure stops the sink (the section's chunks are in no pack).
+    fn seal_to(&self, section: Section, account: &AtomicU64) -> Result<()> {
+        let sent = section
+            .seal(&self.codec)
+            .and_then(|f| self.send_to(f, Some(account)));
+        sent.inspect_err(|e| self.fail(e))
     }
 
     fn writer_error(&self) -> Error {
@@ -632,5 +672,81 @@ impl ChunkSink {
         };
         self.close_lookups();
         done
+    }
+}
+
+/// Compresses a shared sink's sections on background threads: in a `snapshot --all` batch one
+/// site's open sections are sealed while the next site is captured, instead of on the
+/// capturing thread between the two. [`Sealer::wait`] before the sink's `finish`.
+pub struct Sealer {
+    sink: Arc<ChunkSink>,
+    tx: Option<crossbeam_channel::Sender<(Section, Arc<AtomicU64>)>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+impl Sealer {
+    /// Starts sealing threads for `sink`: one fewer than the cores (at least one, at most
+    /// four; the capturing thread is busy too).
+    pub fn start(sink: Arc<ChunkSink>) -> Result<Sealer> {
+        let n = std::thread::available_parallelism()
+            .map_or(1, |n| n.get().saturating_sub(1))
+            .clamp(1, 4);
+        let (tx, rx) = crossbeam_channel::bounded::<(Section, Arc<AtomicU64>)>(2 * n);
+        let mut threads = Vec::with_capacity(n);
+        for _ in 0..n {
+            let (sink, rx) = (sink.clone(), rx.clone());
+            let h = std::thread::Builder::new()
+                .name("sealer".into())
+                .spawn(move || {
+                    for (section, account) in rx {
+                        // A failure stops the sink; what is left is drained unsealed.
+                        if !sink.aborted.load(Ordering::SeqCst) {
+                            let _ = sink.seal_to(section, &account);
+                        }
+                    }
+                })
+                .map_err(|e| Error::Invalid(format!("cannot start a sealer: {e}")))?;
+            threads.push(h);
+        }
+        Ok(Sealer {
+            sink,
+            tx: Some(tx),
+            threads,
+        })
+    }
+
+    /// Hands the sink's open sections to the sealing threads (waiting while they are behind);
+    /// their compressed bytes go to `account`.
+    pub fn seal_open(&self, account: &Arc<AtomicU64>) -> Result<()> {
+        let tx = self.tx.as_ref().expect("sealer open");
+        for s in self.sink.take_sections() {
+            if tx.send((s, account.clone())).is_err() {
+                return Err(Error::Invalid("the section sealers stopped".into()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits until every section handed over is sealed and sent (or dropped after a failure,
+    /// which the sink's `finish` then reports).
+    pub fn wait(mut self) -> Result<()> {
+        self.stop()
+    }
+
+    fn stop(&mut self) -> Result<()> {
+        drop(self.tx.take());
+        let mut res = Ok(());
+        for h in self.threads.drain(..) {
+            if h.join().is_err() {
+                res = Err(Error::Invalid("a section sealer panicked".into()));
+            }
+        }
+        res
+    }
+}
+
+impl Drop for Sealer {
+    fn drop(&mut self) {
+        let _ = self.stop();
     }
 }

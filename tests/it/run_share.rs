@@ -212,6 +212,67 @@ fn a_run_killed_in_its_batched_commit_leaves_the_store_ahead_and_repair_adopts_i
     }
 }
 
+/// Files directly in the fan-out folders under `dir` (`data/blobs`, `data/snapshots`).
+fn objects_under(dir: &std::path::Path) -> usize {
+    let Ok(rd) = fs::read_dir(dir) else { return 0 };
+    rd.flatten()
+        .filter(|d| d.path().is_dir())
+        .map(|d| fs::read_dir(d.path()).unwrap().count())
+        .sum()
+}
+
+/// A batch's objects are written to temporary files, made durable together, then renamed
+/// group by group: a run killed once they are written (`objects-staged`) has nothing visible
+/// (only temporary files, which gc removes); one killed after the blob lists has blob lists
+/// and no manifest; one killed after the manifests has every manifest. No catalogue row in any
+/// case, the repository verifies (after `repair catalog` for the manifests), and the next run
+/// and gc leave it whole.
+#[test]
+fn a_run_killed_while_its_batch_is_made_durable_recovers() {
+    for point in ["objects-staged", "blob-lists-written", "manifest-written"] {
+        let w = World::new();
+        let p = w.platform("platforms/drupal-7.98", 60);
+        for u in ["a.example.com", "b.example.com", "c.example.com"] {
+            w.site(u, &p);
+        }
+        let (status, _, stderr) =
+            w.run_status(&["snapshot", "--all"], &[("SITESNAP_FAILPOINT", point)]);
+        assert_eq!(status.signal(), Some(libc::SIGKILL), "{point}: {stderr}");
+        assert_eq!(
+            w.snapshot_count(),
+            0,
+            "{point}: a row came before its objects"
+        );
+        let data = w.repo.join("data");
+        let (lists, manifests) = (
+            objects_under(&data.join("blobs")),
+            objects_under(&data.join("snapshots")),
+        );
+        let temps = fs::read_dir(data.join("tmp")).unwrap().count();
+        // Three manifests, and at least the shared platform tree's blob list.
+        let want = match point {
+            "objects-staged" => lists == 0 && manifests == 0 && temps >= 4,
+            "blob-lists-written" => lists >= 1 && manifests == 0 && temps == 3,
+            _ => lists >= 1 && manifests == 3 && temps == 0,
+        };
+        assert!(
+            want,
+            "{point}: {lists} blob lists, {manifests} manifests, {temps} temporary files"
+        );
+        if point == "manifest-written" {
+            w.run(&["verify"]).fails(1);
+            w.run(&["repair", "catalog"]).ok();
+            assert_eq!(w.snapshot_count(), 3, "{point}: repair adopted the batch");
+        }
+        w.run(&["verify"]).ok();
+        w.run(&["snapshot", "--all"]).ok();
+        w.run(&["gc"]).ok();
+        let temps = fs::read_dir(data.join("tmp")).unwrap().count();
+        assert_eq!(temps, 0, "{point}: gc left temporary files");
+        w.run(&["verify", "--read-data"]).ok();
+    }
+}
+
 /// `snapshot --all` captures a batch of sites through one chunk sink: the new data of five
 /// small sites lands in one pack (one wait for durability instead of five), each snapshot
 /// still reports the bytes it added itself, and each reads back exactly.

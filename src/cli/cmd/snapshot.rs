@@ -122,7 +122,10 @@ fn on_failure(hooks: &Hooks, site: &SiteRecord, platform: &std::path::Path, why:
 /// Sites captured and not yet committed: a run of several sites commits them in batches of
 /// at most this many, so their `fsync`s are grouped (a crash loses at most one batch's
 /// uncommitted snapshots; the next run takes them again).
-const COMMIT_BATCH: usize = 16;
+const COMMIT_BATCH: usize = 64;
+/// A batch is committed early once its sites hold this many new files-cache rows (about
+/// 150 bytes each, waiting in memory for the commit): a batch of big sites stays small.
+const COMMIT_ROWS: usize = 100_000;
 
 /// The sites of a run captured and not yet committed, with their shared chunk sink.
 struct Pending<'a> {
@@ -148,6 +151,11 @@ impl<'a> Pending<'a> {
     /// How many sites wait for their commit.
     fn len(&self) -> usize {
         self.sites.len()
+    }
+
+    /// Is the batch full (sites, or files-cache rows held for the commit)?
+    fn full(&self) -> bool {
+        self.len() >= COMMIT_BATCH || self.batch.as_ref().is_some_and(|b| b.rows() >= COMMIT_ROWS)
     }
 
     /// Commits the batch; on failure every one of its sites failed (their `on-failure` hooks
@@ -299,7 +307,7 @@ fn snapshot_sites(
                 return Err(e);
             }
         }
-        if pending.len() >= COMMIT_BATCH || i + 1 == sites.len() {
+        if pending.full() || i + 1 == sites.len() {
             commit(&mut pending, &mut done, &mut failed)?;
         }
     }
