@@ -8,6 +8,7 @@ use super::backend::{Backend, ObjectKind, ObjectName, Upload};
 use super::chunk::{ChunkCodec, ChunkParams, ZSTD_LEVEL, cut_bytes, stream_chunks};
 use super::frame::{Frame, Section, groupable};
 use super::index::{ChunkIndex, IndexOpener};
+use super::list::{ChunkList, ListBuilder};
 use super::pack::{PACK_TARGET, PackEntry, PackFormat, PackInfo, encode_header};
 use crate::error::{Error, Result};
 use crate::fsutil;
@@ -584,6 +585,25 @@ impl ChunkSink {
         }
         out.shrink_to_fit();
         Ok((out, total))
+    }
+
+    /// Like [`ChunkSink::put_stream`], but the chunk ids go into a [`ListBuilder`] as they
+    /// come: a long stream's list is stored as list chunks through this sink, never held
+    /// whole. Returns the blob id, its list and the plain size.
+    pub fn put_stream_listed(
+        &self,
+        r: impl Read,
+        params: ChunkParams,
+    ) -> Result<(Hash, ChunkList, u64)> {
+        let mut list = ListBuilder::new(|b: &[u8]| self.put_at(b, ZSTD_LEVEL));
+        let mut total = 0u64;
+        for c in stream_chunks(r, params) {
+            let c = c?;
+            total += c.len() as u64;
+            list.push(self.put_at(&c, params.level)?)?;
+        }
+        let (id, l) = list.finish()?;
+        Ok((id, l, total))
     }
 
     /// Cuts an in-memory buffer into chunks and stores them.
