@@ -57,7 +57,9 @@ while [ "$run" -lt "$RUNS" ]; do
         SITESNAP_REPO="$R" /usr/bin/time -v "$BIN" snapshot big.example --json >"$WORK/snap.json" 2>"$WORK/snap.time"
         rss=$(awk -F': ' '/Maximum resident/ {print $2}' "$WORK/snap.time")
         el=$(awk -F': ' '/Elapsed/ {print $2}' "$WORK/snap.time")
-        shape=$(sqlite3 "$R/catalog.sqlite" "SELECT coalesce(b.count, length(b.chunks) / 32) || ' chunks, list ' || length(b.chunks) || ' B' FROM snapshots s JOIN blobs b ON b.id = s.db_dump")
+        q="SELECT COUNT || ' chunks, list ' || length(b.chunks) || ' B' FROM snapshots s JOIN blobs b ON b.id = s.db_dump"
+        shape=$(sqlite3 "$R/catalog.sqlite" "$(echo "$q" | sed 's|COUNT|coalesce(b.count, length(b.chunks) / 32)|')" 2>/dev/null ||
+            sqlite3 "$R/catalog.sqlite" "$(echo "$q" | sed 's|COUNT|length(b.chunks) / 32|')")
         cat_bytes=$(du -cb "$R"/catalog.sqlite* | tail -1 | cut -f1)
         added=$(grep -E '"bytes_added"' "$WORK/snap.json" | tr -dc 0-9)
         echo "run $run $(basename "$BIN"): peak RSS ${rss} kB, elapsed $el, load $load, dump $shape, catalogue $cat_bytes B, bytes_added $added"
