@@ -4,7 +4,9 @@
 # database of benches/dump_memory.sh once (ROWS rows, default 7800000: a 1.9 GB dump), then for
 # each of RUNS rounds (default 1) runs every binary of BINS (space separated paths) under
 # `/usr/bin/time -v`, printing peak RSS, elapsed time, the dump's chunk count, its catalogue
-# list bytes and the catalogue's size. KEEP_DB=1 keeps the database (DB names it) for reuse.
+# list bytes and the catalogue's size. SECOND=1 also takes a second snapshot of the unchanged
+# database into the same repository and prints its peak RSS. KEEP_DB=1 keeps the database (DB
+# names it) for reuse.
 set -eu
 cd "$(dirname "$0")/.."
 MYSQL_ARGS=${MYSQL_ARGS:-}
@@ -63,5 +65,11 @@ while [ "$run" -lt "$RUNS" ]; do
         cat_bytes=$(du -cb "$R"/catalog.sqlite* | tail -1 | cut -f1)
         added=$(grep -E '"bytes_added"' "$WORK/snap.json" | tr -dc 0-9)
         echo "run $run $(basename "$BIN"): peak RSS ${rss} kB, elapsed $el, load $load, dump $shape, catalogue $cat_bytes B, bytes_added $added"
+        if [ "${SECOND:-0}" = 1 ]; then
+            SITESNAP_REPO="$R" /usr/bin/time -v "$BIN" snapshot big.example --json >"$WORK/snap.json" 2>"$WORK/snap.time"
+            rss=$(awk -F': ' '/Maximum resident/ {print $2}' "$WORK/snap.time")
+            added=$(grep -E '"bytes_added"' "$WORK/snap.json" | tr -dc 0-9)
+            echo "run $run $(basename "$BIN") second snapshot (unchanged): peak RSS ${rss} kB, bytes_added $added"
+        fi
     done
 done

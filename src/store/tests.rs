@@ -343,7 +343,11 @@ fn a_big_blob_round_trips_through_an_indirect_list() {
         panic!("a direct list of {} chunks", list.count())
     };
     assert!(count > list::DIRECT_MAX as u64, "{count} chunks");
-    assert!(lists.len() > 20 && lists.len() < 200, "{} lists", lists.len());
+    assert!(
+        lists.len() > 20 && lists.len() < 200,
+        "{} lists",
+        lists.len()
+    );
     let mut r = ChunkReader::new(d.path(), &index);
     let chunks = list.expand(&id, &mut r).unwrap();
     assert_eq!(chunks.len() as u64, count);
@@ -367,7 +371,9 @@ fn a_finished_sink_keeps_no_pack_entries() {
     let index = MemIndex::default();
     let sink =
         ChunkSink::start_with(b, std::sync::Arc::new(index.clone()), ChunkCodec::plain()).unwrap();
-    let hashes: Vec<_> = (0..40u64).map(|i| sink.put(&noise(i, 1 << 20)).unwrap()).collect();
+    let hashes: Vec<_> = (0..40u64)
+        .map(|i| sink.put(&noise(i, 1 << 20)).unwrap())
+        .collect();
     let packs = sink.finish().unwrap();
     assert!(packs.len() >= 2, "{} packs", packs.len());
     assert!(packs.iter().all(|p| p.entries.is_empty() && p.size > 0));

@@ -111,7 +111,11 @@ fn a_long_dump_list_is_shared_kept_by_gc_and_restored() {
     let third = snap(&w);
     let (_, lists3) = dump_list(&w, &third);
     let shared = lists3.iter().filter(|l| old.contains(l)).count();
-    assert!(shared >= 1 && shared < lists3.len(), "{shared} of {} shared", lists3.len());
+    assert!(
+        shared >= 1 && shared < lists3.len(),
+        "{shared} of {} shared",
+        lists3.len()
+    );
     let want = db.table_digest("big", "id");
     // Unchanged: the same list, nothing added.
     let fourth = snap(&w);
