@@ -54,7 +54,19 @@ pub fn mark(repo: &Repo, bad: &HashSet<Hash>) -> Result<Marked> {
     let mut reader = repo.chunk_reader();
     let mut buf = Vec::new();
     for (id, is_tree) in blobs {
-        let (chunks, size) = match cat.blob(&id) {
+        let listed = cat.blob(&id).and_then(|(list, size)| {
+            // An indirect list's list chunks are live; one that cannot be read leaves the
+            // blob unlisted (gc then stops, verify reports it).
+            cat.live_add(list.list_chunks())?;
+            if let Some(b) = list.list_chunks().iter().find(|c| bad.contains(c)) {
+                return Err(crate::error::Error::Corrupt(format!(
+                    "its list chunk {} is damaged",
+                    b.short()
+                )));
+            }
+            Ok((list.expand(&id, &mut reader)?, size))
+        });
+        let (chunks, size) = match listed {
             Ok(b) => b,
             Err(e) => {
                 out.unreadable.push(Unreadable {

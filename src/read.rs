@@ -9,16 +9,17 @@ use crate::catalog::{Catalog, SnapshotRecord};
 use crate::error::{Error, Result};
 use crate::hash::Hash;
 use crate::repo::Repo;
-use crate::store::{Backend, BlobReader, ChunkReader};
+use crate::store::{Backend, BlobReader, ChunkList, ChunkReader};
 use crate::tree::{Tree, TreePart};
 use std::path::PathBuf;
 use std::sync::Arc;
 
 /// Reads a blob's bytes back (verified chunk by chunk).
 pub fn read_blob(repo: &Repo, id: &Hash) -> Result<Vec<u8>> {
-    let (chunks, size) = repo.cat.blob(id)?;
+    let (list, size) = repo.cat.blob(id)?;
     let mut out = Vec::with_capacity(size as usize);
     let mut r = chunk_reader(repo);
+    let chunks = list.expand(id, &mut r)?;
     r.copy_chunks(&chunks, &mut out)?;
     Ok(out)
 }
@@ -70,13 +71,21 @@ pub fn tree_or_empty(repo: &Repo, id: Option<Hash>) -> Result<Tree> {
 
 /// Opens a stored blob for streaming, one verified chunk at a time.
 pub fn blob_reader<'a>(repo: &'a Repo, id: &Hash) -> Result<BlobReader<'a>> {
-    let (chunks, _) = repo.cat.blob(id)?;
+    let (chunks, _) = blob_chunks(repo, id)?;
     Ok(chunks_reader(repo, chunks))
 }
 
-/// The chunk list and size of a stored blob (the database dump, say).
+/// The full chunk list and size of a stored blob (the database dump, say): an indirect list
+/// is expanded here, its list chunks read and checked. Every reader of a blob's chunks on
+/// this repository comes through here (or through [`expand`] with a reader of its own).
 pub fn blob_chunks(repo: &Repo, id: &Hash) -> Result<(Vec<Hash>, u64)> {
-    repo.cat.blob(id)
+    let (list, size) = repo.cat.blob(id)?;
+    Ok((expand(repo, id, list)?, size))
+}
+
+/// Expands a blob's stored chunk list (a no-op for a direct list).
+pub fn expand(repo: &Repo, id: &Hash, list: ChunkList) -> Result<Vec<Hash>> {
+    list.expand(id, &mut chunk_reader(repo))
 }
 
 /// A `Read` over the given chunks (a file's content), verifying each.

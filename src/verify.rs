@@ -245,7 +245,11 @@ fn damaged_in_tree(
     id: &Hash,
     bad: &HashSet<Hash>,
 ) -> Option<Vec<Vec<u8>>> {
-    let (chunks, size) = repo.cat.blob(id).ok()?;
+    let (list, size) = repo.cat.blob(id).ok()?;
+    if list.list_chunks().iter().any(|c| bad.contains(c)) {
+        return None;
+    }
+    let chunks = list.expand(id, reader).ok()?;
     if chunks.iter().any(|c| bad.contains(c)) {
         return None;
     }
@@ -281,7 +285,13 @@ fn name_damage(
     let dump = |d: &Hash| {
         unreadable.contains(d)
             || match repo.cat.blob(d) {
-                Ok((chunks, _)) => chunks.iter().any(|c| bad.contains(c)),
+                Ok((list, _)) => {
+                    list.list_chunks().iter().any(|c| bad.contains(c))
+                        || match crate::read::expand(repo, d, list) {
+                            Ok(chunks) => chunks.iter().any(|c| bad.contains(c)),
+                            Err(_) => true,
+                        }
+                }
                 Err(_) => true,
             }
     };

@@ -10,7 +10,7 @@ use crate::catalog::{SnapshotKind, SnapshotRecord};
 use crate::error::{Error, Result};
 use crate::hash::Hash;
 use crate::repo::Repo;
-use crate::store::{ChunkSink, DUMP_CHUNKS, FILE_CHUNKS, SQLITE_CHUNKS, TREE_CHUNKS};
+use crate::store::{ChunkList, ChunkSink, DUMP_CHUNKS, FILE_CHUNKS, SQLITE_CHUNKS, TREE_CHUNKS};
 use crate::tree::{Entry, Kind, Tree, TreePart};
 use std::collections::HashMap;
 use std::io::Read;
@@ -101,7 +101,7 @@ struct PartRead {
 #[derive(Default)]
 struct Contents {
     parts: [PartRead; 4],
-    dump: Option<(Vec<Hash>, u64)>,
+    dump: Option<(Hash, ChunkList, u64)>,
     bytes: u64,
 }
 
@@ -202,9 +202,9 @@ fn read_all<R: Read>(
                     b"database.sql" => DUMP_CHUNKS,
                     _ => SQLITE_CHUNKS,
                 };
-                let (chunks, n) = sink.put_stream(&mut e, params)?;
+                let (id, list, n) = sink.put_stream_listed(&mut e, params)?;
                 crate::progress::add(n, 0);
-                out.dump = Some((chunks, n));
+                out.dump = Some((id, list, n));
             }
         } else {
             return Err(unexpected(archive, &path));
@@ -331,7 +331,7 @@ fn commit(
     archive: &Path,
     started: Instant,
 ) -> Result<SnapshotRecord> {
-    let mut blobs: Vec<(Hash, Vec<Hash>, u64)> = Vec::new();
+    let mut blobs: Vec<crate::catalog::BlobRow> = Vec::new();
     let mut ids: [Option<Hash>; 4] = [None; 4];
     let (mut files, mut bytes) = (0, 0);
     for (i, (p, part)) in read.parts.into_iter().zip(TreePart::ALL).enumerate() {
@@ -345,12 +345,11 @@ fn commit(
         let chunks = sink.put_bytes(&enc, TREE_CHUNKS)?;
         let id = Hash::of_list(&chunks);
         ids[i] = Some(id);
-        blobs.push((id, chunks, enc.len() as u64));
+        blobs.push((id, ChunkList::Direct(chunks), enc.len() as u64));
     }
     let db = site.database()?;
-    let dump = read.dump.map(|(chunks, n)| {
-        let id = Hash::of_list(&chunks);
-        blobs.push((id, chunks, n));
+    let dump = read.dump.map(|(id, list, n)| {
+        blobs.push((id, list, n));
         (id, n)
     });
     sink.finish()?;

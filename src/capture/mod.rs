@@ -20,7 +20,7 @@ use crate::hash::Hash;
 use crate::objects::PendingSnapshot;
 use crate::progress::Meter;
 use crate::repo::Repo;
-use crate::store::{self, ChunkSink, Sealer};
+use crate::store::{self, ChunkList, ChunkSink, Sealer};
 use crate::tree::{PlatformFilter, Tree};
 use fill::{CacheRow, Counters, Reading, fill};
 use std::fs;
@@ -93,14 +93,15 @@ impl CaptureOpts {
     }
 }
 
-/// A stored blob: (blob id, chunks, size).
-type BlobRow = (Hash, Vec<Hash>, u64);
+/// A stored blob: (blob id, chunk list, size).
+use crate::catalog::BlobRow;
 
 /// Stores a tree as a blob.
 fn store_tree(sink: &ChunkSink, t: &Tree) -> Result<BlobRow> {
     let bytes = t.encode();
     let chunks = sink.put_bytes(&bytes, store::TREE_CHUNKS)?;
-    Ok((Hash::of_list(&chunks), chunks, bytes.len() as u64))
+    let id = Hash::of_list(&chunks);
+    Ok((id, ChunkList::Direct(chunks), bytes.len() as u64))
 }
 
 /// A new snapshot id: 16 random hex digits not used yet.
@@ -682,21 +683,22 @@ impl<'a> Capture<'a> {
         {
             let id = Hash::of_list(&chunks);
             return Ok(Dump {
-                blob: Some((id, chunks, size)),
+                blob: Some((id, ChunkList::Direct(chunks), size)),
                 bytes: size,
                 cache_row: None,
             });
         }
-        // SQL text with the dump parameters; an SQLite page image with FastCDC.
-        let params = match d {
-            Database::Sqlite(_) => store::SQLITE_CHUNKS,
-            _ => store::DUMP_CHUNKS,
+        // An SQLite page image with FastCDC, its list kept whole for the copy cache; SQL text
+        // with the dump parameters, its ids streamed into a list (indirect when long).
+        let put = |r: &mut dyn std::io::Read| match d {
+            Database::Sqlite(_) => sink
+                .put_stream(r, store::SQLITE_CHUNKS)
+                .map(|(c, size)| (Hash::of_list(&c), ChunkList::Direct(c), size)),
+            _ => sink.put_stream_listed(r, store::DUMP_CHUNKS),
         };
-        let (chunks, size) = match &self.import_dump {
-            Some(f) => sink.put_stream(fs::File::open(f).at(f)?, params)?,
-            None => d.dump_with(&self.repo.tmp_dir(), &opts, &mut |r| {
-                sink.put_stream(r, params)
-            })?,
+        let (id, list, size) = match &self.import_dump {
+            Some(f) => put(&mut fs::File::open(f).at(f)?)?,
+            None => d.dump_with(&self.repo.tmp_dir(), &opts, &mut |r| put(r))?,
         };
         if size == 0 {
             return Err(Error::Database {
@@ -704,16 +706,18 @@ impl<'a> Capture<'a> {
                 msg: "the dump is empty".into(),
             });
         }
-        let cache_row = sqlite.map(|(key, fp)| {
-            let entry = crate::catalog::CacheEntry {
-                chunks: chunks.clone(),
-                ..fp
-            };
-            (key, entry)
-        });
-        let id = Hash::of_list(&chunks);
+        let cache_row = match (sqlite, &list) {
+            (Some((key, fp)), ChunkList::Direct(chunks)) => {
+                let entry = crate::catalog::CacheEntry {
+                    chunks: chunks.clone(),
+                    ..fp
+                };
+                Some((key, entry))
+            }
+            _ => None,
+        };
         Ok(Dump {
-            blob: Some((id, chunks, size)),
+            blob: Some((id, list, size)),
             bytes: size,
             cache_row,
         })

@@ -33,7 +33,7 @@ pub use live::{Batch, DeadRows};
 pub use meta::StoreFormat;
 pub use packs::{CatalogIndex, PackUsage};
 pub use sites::SiteRecord;
-pub use snapshots::{SnapshotCommit, SnapshotRecord};
+pub use snapshots::{BlobRow, SnapshotCommit, SnapshotRecord};
 pub use stats::ChunkTotals;
 
 use crate::error::{Error, Result};
@@ -56,7 +56,10 @@ const SCHEMA_V6: &str = include_str!("../../schema_v6.sql");
 /// Migration from version 6 to 7: pack formats and chunks' places inside frames.
 const SCHEMA_V7: &str = include_str!("../../schema_v7.sql");
 /// Schema version this build writes.
-pub const SCHEMA_VERSION: i64 = 7;
+/// Version 8: indirect chunk lists of large blobs (`blobs.count`).
+const SCHEMA_V8: &str = include_str!("../../schema_v8.sql");
+/// The schema version this binary writes.
+pub const SCHEMA_VERSION: i64 = 8;
 
 /// An open catalogue: one SQLite connection (in WAL mode, fully synchronous).
 pub struct Catalog {
@@ -140,6 +143,7 @@ impl Catalog {
             (5, SCHEMA_V5),
             (6, SCHEMA_V6),
             (7, SCHEMA_V7),
+            (8, SCHEMA_V8),
         ] {
             if v < to {
                 self.migrate_to(to, sql)?;

@@ -6,6 +6,7 @@ use super::kinds::SnapshotKind;
 use super::{Catalog, blob_to_hashes, hashes_to_blob, time_str};
 use crate::error::{Error, Result};
 use crate::hash::Hash;
+use crate::store::ChunkList;
 use chrono::{DateTime, Utc};
 use rusqlite::{OptionalExtension, params};
 use std::path::PathBuf;
@@ -80,20 +81,29 @@ fn ser_opt_hash<S: serde::Serializer>(
 }
 
 impl Catalog {
-    /// A blob's chunk list and size.
-    pub fn blob(&self, id: &Hash) -> Result<(Vec<Hash>, u64)> {
-        let row: Option<(Vec<u8>, i64)> = self
+    /// A blob's chunk list as stored (direct, or its list chunks: see
+    /// [`ChunkList::expand`]) and its size.
+    pub fn blob(&self, id: &Hash) -> Result<(ChunkList, u64)> {
+        let row: Option<(Vec<u8>, i64, Option<i64>)> = self
             .conn
             .query_row(
-                "SELECT chunks, size FROM blobs WHERE id = ?1",
+                "SELECT chunks, size, count FROM blobs WHERE id = ?1",
                 [&id.0[..]],
-                |r| Ok((r.get(0)?, r.get(1)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
             )
             .optional()?;
-        let (chunks, size) = row.ok_or_else(|| {
+        let (chunks, size, count) = row.ok_or_else(|| {
             Error::Corrupt(format!("blob {} is missing from the catalogue", id.short()))
         })?;
-        Ok((blob_to_hashes(&chunks)?, size as u64))
+        let ids = blob_to_hashes(&chunks)?;
+        let list = match count {
+            None => ChunkList::Direct(ids),
+            Some(n) => ChunkList::Indirect {
+                count: n as u64,
+                lists: ids,
+            },
+        };
+        Ok((list, size as u64))
     }
 
     /// Inserts a snapshot together with the blobs it names and the files-cache rows its capture
@@ -101,7 +111,7 @@ impl Catalog {
     pub fn commit_snapshot(
         &self,
         s: &SnapshotRecord,
-        blobs: &[(Hash, Vec<Hash>, u64)],
+        blobs: &[BlobRow],
         cache: &[(Vec<u8>, CacheEntry)],
     ) -> Result<()> {
         self.commit_snapshots(&[(s, blobs, cache)])
@@ -119,10 +129,13 @@ impl Catalog {
     }
 }
 
+/// A blob as a snapshot's commit names it: its id, its chunk list as stored, its size.
+pub type BlobRow = (Hash, ChunkList, u64);
+
 /// One snapshot of a commit: its record, the blobs it names, its files-cache rows.
 pub type SnapshotCommit<'a> = (
     &'a SnapshotRecord,
-    &'a [(Hash, Vec<Hash>, u64)],
+    &'a [BlobRow],
     &'a [(Vec<u8>, CacheEntry)],
 );
 
@@ -130,14 +143,24 @@ pub type SnapshotCommit<'a> = (
 fn insert_snapshot(
     tx: &rusqlite::Transaction<'_>,
     s: &SnapshotRecord,
-    blobs: &[(Hash, Vec<Hash>, u64)],
+    blobs: &[BlobRow],
     cache: &[(Vec<u8>, CacheEntry)],
 ) -> Result<()> {
     {
-        let mut st = tx
-            .prepare_cached("INSERT OR IGNORE INTO blobs (id, chunks, size) VALUES (?1, ?2, ?3)")?;
-        for (id, chunks, size) in blobs {
-            st.execute(params![&id.0[..], hashes_to_blob(chunks), *size as i64])?;
+        let mut st = tx.prepare_cached(
+            "INSERT OR IGNORE INTO blobs (id, chunks, size, count) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        for (id, list, size) in blobs {
+            let count = match list {
+                ChunkList::Direct(_) => None,
+                ChunkList::Indirect { count, .. } => Some(*count as i64),
+            };
+            st.execute(params![
+                &id.0[..],
+                hashes_to_blob(list.stored()),
+                *size as i64,
+                count
+            ])?;
         }
     }
     write_cache_rows(tx, cache)?;

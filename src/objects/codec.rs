@@ -4,6 +4,7 @@
 use crate::catalog::{SiteRecord, SnapshotKind, SnapshotRecord};
 use crate::error::{Error, Result};
 use crate::hash::Hash;
+use crate::store::ChunkList;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
@@ -13,6 +14,8 @@ pub const FORMAT_VERSION: u32 = 2;
 
 /// The first 8 bytes of a blob list.
 pub const BLOB_LIST_MAGIC: &[u8; 8] = b"SSNBLST1";
+/// The magic of an indirect blob list (its list chunks' ids).
+pub const BLOB_LIST2_MAGIC: &[u8; 8] = b"SSNBLST2";
 
 fn hex_opt(h: &Option<Hash>) -> Option<String> {
     h.map(|h| h.to_hex())
@@ -351,36 +354,53 @@ impl PinObject {
     }
 }
 
-/// The plain bytes of a blob list: magic, plain size (u64 LE), chunk count (u64 LE), then the
-/// 32-byte chunk hashes in order.
-pub fn encode_blob_list(chunks: &[Hash], size: u64) -> Vec<u8> {
-    let mut v = Vec::with_capacity(24 + 32 * chunks.len());
-    v.extend_from_slice(BLOB_LIST_MAGIC);
+/// The plain bytes of a blob list. A direct list: `SSNBLST1`, plain size (u64 LE), chunk
+/// count (u64 LE), then the 32-byte chunk hashes in order. An indirect one: `SSNBLST2`, plain
+/// size, chunk count, then the 32-byte hashes of its list chunks in order.
+pub fn encode_blob_list(list: &ChunkList, size: u64) -> Vec<u8> {
+    let ids = list.stored();
+    let mut v = Vec::with_capacity(24 + 32 * ids.len());
+    v.extend_from_slice(match list {
+        ChunkList::Direct(_) => BLOB_LIST_MAGIC,
+        ChunkList::Indirect { .. } => BLOB_LIST2_MAGIC,
+    });
     v.extend_from_slice(&size.to_le_bytes());
-    v.extend_from_slice(&(chunks.len() as u64).to_le_bytes());
-    for h in chunks {
+    v.extend_from_slice(&list.count().to_le_bytes());
+    for h in ids {
         v.extend_from_slice(&h.0);
     }
     v
 }
 
-/// Parses a blob list: its chunks and plain size.
-pub fn decode_blob_list(b: &[u8]) -> Result<(Vec<Hash>, u64)> {
+/// Parses a blob list: its chunk list (direct or indirect) and plain size.
+pub fn decode_blob_list(b: &[u8]) -> Result<(ChunkList, u64)> {
     let bad = |why: &str| Error::Corrupt(format!("bad blob list: {why}"));
-    if b.len() < 24 || &b[..8] != BLOB_LIST_MAGIC {
+    if b.len() < 24 || (&b[..8] != BLOB_LIST_MAGIC && &b[..8] != BLOB_LIST2_MAGIC) {
         return Err(bad("no SSNBLST1 header"));
     }
     let size = u64::from_le_bytes(b[8..16].try_into().expect("8 bytes"));
     let n = u64::from_le_bytes(b[16..24].try_into().expect("8 bytes"));
     let rest = &b[24..];
-    if rest.len() as u64 != n.saturating_mul(32) {
-        return Err(bad("its length disagrees with its chunk count"));
-    }
-    let chunks = rest
+    let ids: Vec<Hash> = rest
         .chunks_exact(32)
         .map(|c| Hash(c.try_into().expect("32 bytes")))
         .collect();
-    Ok((chunks, size))
+    if &b[..8] == BLOB_LIST_MAGIC {
+        if rest.len() as u64 != n.saturating_mul(32) {
+            return Err(bad("its length disagrees with its chunk count"));
+        }
+        return Ok((ChunkList::Direct(ids), size));
+    }
+    if !rest.len().is_multiple_of(32) || ids.is_empty() || n < ids.len() as u64 {
+        return Err(bad("its length disagrees with its chunk count"));
+    }
+    Ok((
+        ChunkList::Indirect {
+            count: n,
+            lists: ids,
+        },
+        size,
+    ))
 }
 
 /// What version `seq` of `uri`'s site object is named by:
@@ -421,12 +441,29 @@ mod tests {
 
     #[test]
     fn blob_list_round_trips_and_refuses_bad_lengths() {
-        let cs = vec![Hash::of(b"a"), Hash::of(b"b")];
+        let cs = ChunkList::Direct(vec![Hash::of(b"a"), Hash::of(b"b")]);
         let b = encode_blob_list(&cs, 77);
         assert_eq!(b.len(), 24 + 64);
+        assert_eq!(&b[..8], b"SSNBLST1");
         assert_eq!(decode_blob_list(&b).unwrap(), (cs, 77));
         assert!(decode_blob_list(&b[..b.len() - 1]).is_err());
         assert!(decode_blob_list(b"SSNBLST2xxxxxxxxxxxxxxxx").is_err());
+        assert!(decode_blob_list(b"SSNBLST3xxxxxxxxxxxxxxxx").is_err());
+    }
+
+    #[test]
+    fn indirect_blob_list_round_trips() {
+        let lists = vec![Hash::of(b"l1"), Hash::of(b"l2"), Hash::of(b"l3")];
+        let l = ChunkList::Indirect { count: 5000, lists };
+        let b = encode_blob_list(&l, 1 << 33);
+        assert_eq!(&b[..8], b"SSNBLST2");
+        assert_eq!(b.len(), 24 + 3 * 32);
+        assert_eq!(decode_blob_list(&b).unwrap(), (l, 1 << 33));
+        assert!(decode_blob_list(&b[..b.len() - 1]).is_err());
+        // More list chunks than ids: corrupt.
+        let mut short = b.clone();
+        short[16..24].copy_from_slice(&2u64.to_le_bytes());
+        assert!(decode_blob_list(&short).is_err());
     }
 
     #[test]

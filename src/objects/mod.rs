@@ -29,7 +29,7 @@ pub use write::{
 use crate::error::{Error, Result};
 use crate::hash::Hash;
 use crate::repo::Repo;
-use crate::store::{ObjectKind, ObjectName};
+use crate::store::{ChunkList, ObjectKind, ObjectName};
 
 /// Writes one object (encoded through the repository) atomically and durably.
 pub(crate) fn put(repo: &Repo, kind: ObjectKind, name: &str, plain: &[u8]) -> Result<()> {
@@ -63,10 +63,13 @@ pub fn read_manifest(repo: &Repo, id: &str) -> Result<Manifest> {
     Manifest::decode(&get(repo, ObjectKind::Snapshot, id)?)
 }
 
-/// Reads a blob list: the chunk list and size of blob `id`, checked against the id.
-pub fn read_blob_list(repo: &Repo, id: &Hash) -> Result<(Vec<Hash>, u64)> {
+/// Reads a blob list: the chunk list and size of blob `id`, a direct list checked against the
+/// id (an indirect one is checked when its list chunks are read: [`ChunkList::expand`]).
+pub fn read_blob_list(repo: &Repo, id: &Hash) -> Result<(ChunkList, u64)> {
     let (chunks, size) = decode_blob_list(&get(repo, ObjectKind::BlobList, &id.to_hex())?)?;
-    if Hash::of_list(&chunks) != *id {
+    if let ChunkList::Direct(c) = &chunks
+        && Hash::of_list(c) != *id
+    {
         return Err(Error::Corrupt(format!(
             "blob list {}: its chunk list does not hash to its name",
             id.short()

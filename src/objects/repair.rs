@@ -11,7 +11,6 @@ use super::read_blob_list;
 use crate::catalog::{SiteRecord, StoreFormat};
 use crate::error::Result;
 use crate::fsutil;
-use crate::hash::Hash;
 use crate::repo::Repo;
 use crate::store::{self, ObjectKind, ObjectName, PackInfo};
 use std::collections::HashMap;
@@ -123,7 +122,7 @@ fn rebuild_snapshots(repo: &Repo, view: &StoreView, rep: &mut RepairReport) -> R
     let mut named = std::collections::HashSet::new();
     for id in ids {
         let m = &view.manifests[id];
-        let mut blobs: Vec<(Hash, Vec<Hash>, u64)> = Vec::new();
+        let mut blobs: Vec<crate::catalog::BlobRow> = Vec::new();
         let mut missing = None;
         for (b, _) in m.blobs()? {
             named.insert(b.to_hex());

@@ -7,7 +7,6 @@ use super::{exists, get, names, put};
 use crate::catalog::{CacheEntry, SiteRecord, SnapshotCommit, SnapshotRecord};
 use crate::error::{Error, Result};
 use crate::fsutil;
-use crate::hash::Hash;
 use crate::repo::{Repo, hostname};
 use crate::store::{ObjectKind, ObjectName};
 
@@ -17,7 +16,7 @@ use crate::store::{ObjectKind, ObjectName};
 pub fn commit_snapshot(
     repo: &Repo,
     rec: &SnapshotRecord,
-    blobs: &[(Hash, Vec<Hash>, u64)],
+    blobs: &[crate::catalog::BlobRow],
     cache: &[(Vec<u8>, CacheEntry)],
 ) -> Result<()> {
     commit_snapshots(repo, &[(rec, blobs, cache)])
@@ -27,7 +26,7 @@ pub fn commit_snapshot(
 /// files-cache rows.
 pub type PendingSnapshot = (
     SnapshotRecord,
-    Vec<(Hash, Vec<Hash>, u64)>,
+    Vec<crate::catalog::BlobRow>,
     Vec<(Vec<u8>, CacheEntry)>,
 );
 

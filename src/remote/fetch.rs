@@ -24,7 +24,9 @@ use crate::fsutil;
 use crate::hash::Hash;
 use crate::objects::{Manifest, SiteObject, decode_blob_list, repair_catalog};
 use crate::repo::{Repo, hostname};
-use crate::store::{self, Backend, ChunkReader, ObjectInfo, ObjectKind, ObjectName, PackInfo};
+use crate::store::{
+    self, Backend, ChunkList, ChunkReader, ObjectInfo, ObjectKind, ObjectName, PackInfo,
+};
 use crate::tree::Tree;
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -113,8 +115,8 @@ pub fn join(
 struct Fetched {
     manifest: Manifest,
     manifest_stored: Vec<u8>,
-    /// (blob id, chunks, size, stored bytes of its blob list).
-    blobs: Vec<(Hash, Vec<Hash>, u64, Vec<u8>)>,
+    /// (blob id, chunk list as stored, size, stored bytes of its blob list).
+    blobs: Vec<(Hash, ChunkList, u64, Vec<u8>)>,
 }
 
 /// Brings snapshot `prefix` (a unique id prefix among the remote's manifests) from `remote`
@@ -198,11 +200,12 @@ fn read_snapshot(repo: &Repo, name: &str, remote: &dyn Backend, prefix: &str) ->
         let (chunks, size) = repo
             .decode_object(ObjectKind::BlobList, &hex, &stored)
             .and_then(|p| decode_blob_list(&p))
-            .and_then(|l| match Hash::of_list(&l.0) == b {
-                true => Ok(l),
-                false => Err(Error::Corrupt(
+            .and_then(|l| match &l.0 {
+                ChunkList::Direct(c) if Hash::of_list(c) != b => Err(Error::Corrupt(
                     "its chunk list does not hash to its name".into(),
                 )),
+                // An indirect list is checked as its list chunks are read.
+                _ => Ok(l),
             })
             .map_err(|e| bad(format!("blob list {}", b.short()), &e))?;
         blobs.push((b, chunks, size, stored));
@@ -262,25 +265,31 @@ fn needed_chunks(
         .collect();
     let mut local = repo.chunk_reader();
     let mut far = ChunkReader::with_backend(remote.clone(), packs, repo.codec());
-    for (b, chunks, _, _) in &f.blobs {
+    let mut read = |c: &Hash| match repo.cat.chunk_exists(c)? {
+        true => local.read(c),
+        false => far.read(c),
+    };
+    let unreadable = |what: &str, b: &Hash, e: &Error| {
+        Error::Corrupt(format!(
+            "{what} {} of snapshot {} cannot be read from the remote: {}; nothing fetched",
+            b.short(),
+            f.manifest.id,
+            store::cause(e)
+        ))
+    };
+    for (b, list, _, _) in &f.blobs {
+        needed.extend(list.list_chunks().iter().copied());
+        let chunks = list
+            .clone()
+            .expand_with(b, &mut read)
+            .map_err(|e| unreadable("blob list", b, &e))?;
         needed.extend(chunks.iter().copied());
         if !trees.contains(b) {
             continue;
         }
         let mut buf = Vec::new();
-        for c in chunks {
-            let plain = match repo.cat.chunk_exists(c)? {
-                true => local.read(c)?,
-                false => far.read(c).map_err(|e| {
-                    Error::Corrupt(format!(
-                        "tree {} of snapshot {} cannot be read from the remote: {}; nothing \
-                         fetched",
-                        b.short(),
-                        f.manifest.id,
-                        store::cause(&e)
-                    ))
-                })?,
-            };
+        for c in &chunks {
+            let plain = read(c).map_err(|e| unreadable("tree", b, &e))?;
             buf.extend_from_slice(&plain);
         }
         let tree = Tree::decode(&buf)?;
@@ -399,7 +408,7 @@ fn store_snapshot(
         &ObjectName::new(ObjectKind::Snapshot, id),
         &f.manifest_stored,
     )?;
-    let blobs: Vec<(Hash, Vec<Hash>, u64)> = f
+    let blobs: Vec<crate::catalog::BlobRow> = f
         .blobs
         .iter()
         .map(|(b, c, s, _)| (*b, c.clone(), *s))

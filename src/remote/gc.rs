@@ -162,12 +162,16 @@ fn referenced(
             if !lists.insert(hex.clone()) {
                 continue;
             }
+            // An indirect list's list chunks are live; one that cannot be read is a refusal.
             let list = backend
                 .read(&ObjectName::new(ObjectKind::BlobList, &hex))
                 .and_then(|s| repo.decode_object(ObjectKind::BlobList, &hex, &s))
                 .and_then(|p| decode_blob_list(&p))
-                .map_err(|e| refuse(format!("blob list {}", id.short()), &e))?
-                .0;
+                .and_then(|(l, _)| {
+                    chunks.extend(l.list_chunks().iter().copied());
+                    l.expand(&id, &mut reader)
+                })
+                .map_err(|e| refuse(format!("blob list {}", id.short()), &e))?;
             chunks.extend(list.iter().copied());
             if is_tree {
                 let mut buf = Vec::new();

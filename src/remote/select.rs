@@ -61,7 +61,9 @@ impl Selection {
         let mut buf = Vec::new();
         for (id, tree) in blobs {
             self.add(ObjectKind::BlobList, id.to_hex());
-            let (chunks, size) = repo.cat.blob(id)?;
+            let (list, size) = repo.cat.blob(id)?;
+            self.add_chunks(repo, list.list_chunks(), &mut seen)?;
+            let chunks = list.expand(id, &mut reader)?;
             self.add_chunks(repo, &chunks, &mut seen)?;
             if !tree {
                 continue;

@@ -7,13 +7,13 @@
 //! Each damaged snapshot is named with its damaged files as local `verify` names them. Only
 //! reads: neither the remote nor the local repository changes.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::hash::Hash;
 use crate::objects::{Manifest, decode_blob_list};
 use crate::repo::Repo;
 use crate::store::{
-    self, Backend, ChunkCodec, FrameCache, ObjectInfo, ObjectKind, ObjectName, PackEntry,
-    PackFormat, PackHeader,
+    self, Backend, ChunkCodec, ChunkList, FrameCache, ObjectInfo, ObjectKind, ObjectName,
+    PackEntry, PackFormat, PackHeader,
 };
 use crate::tree::Tree;
 use crate::verify::{DamagedSnapshot, PackProblem, snapshot_damage};
@@ -104,8 +104,9 @@ pub fn verify(
     };
     let packs = check_packs(&r, read_data, &mut rep)?;
     let manifests = read_manifests(&r, &mut rep)?;
-    let lists = read_blob_lists(&r, &manifests, &mut rep)?;
-    let mut referenced: HashSet<Hash> = lists.values().flatten().flatten().copied().collect();
+    let mut referenced: HashSet<Hash> = HashSet::new();
+    let lists = read_blob_lists(&r, &packs, &manifests, &mut referenced, &mut rep)?;
+    referenced.extend(lists.values().flatten().flatten().copied());
     let mut trees: HashMap<Hash, Option<Vec<Vec<u8>>>> = HashMap::new();
     for m in &manifests {
         for (id, is_tree) in m.blobs()? {
@@ -257,10 +258,13 @@ fn read_manifests(r: &Remote, rep: &mut RemoteVerifyReport) -> Result<Vec<Manife
     Ok(out)
 }
 
-/// The chunk list of every blob the manifests name (None: missing or unreadable, reported).
+/// The chunk list of every blob the manifests name (None: missing or unreadable, reported);
+/// the list chunks of indirect lists go to `referenced`.
 fn read_blob_lists(
     r: &Remote,
+    packs: &Packs,
     manifests: &[Manifest],
+    referenced: &mut HashSet<Hash>,
     rep: &mut RemoteVerifyReport,
 ) -> Result<HashMap<Hash, Option<Vec<Hash>>>> {
     let there: HashMap<String, u64> = r
@@ -278,7 +282,7 @@ fn read_blob_lists(
             let hex = id.to_hex();
             let list = match there.get(&hex) {
                 None => Err("missing".to_string()),
-                Some(_) => read_blob_list(r, &id)?,
+                Some(_) => read_blob_list(r, packs, &id, referenced)?,
             };
             if let Err(problem) = &list {
                 rep.bad_blob_lists.push(BadObject {
@@ -293,8 +297,14 @@ fn read_blob_lists(
     Ok(out)
 }
 
-/// Reads and checks blob list `id` (Err: why it is unusable; a failing remote is an error).
-fn read_blob_list(r: &Remote, id: &Hash) -> Result<std::result::Result<Vec<Hash>, String>> {
+/// Reads and checks blob list `id` (Err: why it is unusable; a failing remote is an error);
+/// an indirect list is expanded from its list chunks, which go to `referenced`.
+fn read_blob_list(
+    r: &Remote,
+    packs: &Packs,
+    id: &Hash,
+    referenced: &mut HashSet<Hash>,
+) -> Result<std::result::Result<Vec<Hash>, String>> {
     let hex = id.to_hex();
     let stored = r
         .backend
@@ -305,11 +315,34 @@ fn read_blob_list(r: &Remote, id: &Hash) -> Result<std::result::Result<Vec<Hash>
         .and_then(|b| decode_blob_list(&b));
     Ok(match chunks {
         Err(e) => Err(store::cause(&e)),
-        Ok((c, _)) if Hash::of_list(&c) != *id => {
+        Ok((ChunkList::Direct(c), _)) if Hash::of_list(&c) != *id => {
             Err("its chunk list does not hash to its name".into())
         }
-        Ok((c, _)) => Ok(c),
+        Ok((ChunkList::Direct(c), _)) => Ok(c),
+        Ok((list, _)) => {
+            referenced.extend(list.list_chunks().iter().copied());
+            let mut frames = FrameCache::default();
+            list.expand_with(id, &mut |c| {
+                read_chunk(r, packs, &mut frames, c).ok_or_else(|| {
+                    Error::Corrupt(format!("its list chunk {} cannot be read", c.short()))
+                })
+            })
+            .map_err(|e| store::cause(&e))
+        }
     })
+}
+
+/// Reads chunk `c` from the remote's packs (None: missing, damaged or unreadable).
+fn read_chunk(r: &Remote, packs: &Packs, frames: &mut FrameCache, c: &Hash) -> Option<Vec<u8>> {
+    if packs.is_bad(c) {
+        return None;
+    }
+    let (pack, format, e) = &packs.at[c];
+    let stored = || {
+        r.backend
+            .read_range(&ObjectName::pack(pack), e.offset, e.clen as usize)
+    };
+    frames.chunk(&r.codec, pack, *format, e, stored).ok()
 }
 
 /// Reads a tree from the remote's packs; adds its files' chunks to `referenced` and returns
@@ -329,14 +362,9 @@ fn read_tree(
     let mut buf = Vec::new();
     let mut frames = FrameCache::default();
     for c in chunks {
-        let (pack, format, e) = &packs.at[c];
-        let stored = || {
-            r.backend
-                .read_range(&ObjectName::pack(pack), e.offset, e.clen as usize)
-        };
-        match frames.chunk(&r.codec, pack, *format, e, stored) {
-            Ok(plain) => buf.extend_from_slice(&plain),
-            Err(_) => return Ok(None),
+        match read_chunk(r, packs, &mut frames, c) {
+            Some(plain) => buf.extend_from_slice(&plain),
+            None => return Ok(None),
         }
     }
     let Ok(tree) = Tree::decode(&buf) else {

@@ -13,6 +13,7 @@ pub mod chunk;
 pub mod format;
 pub mod frame;
 pub mod index;
+pub mod list;
 pub mod pack;
 pub mod reader;
 pub mod rows;
@@ -32,6 +33,7 @@ pub use chunk::{
 };
 pub use frame::{Frame, FrameCache};
 pub use index::{ChunkIndex, IndexOpener};
+pub use list::{ChunkList, ListBuilder};
 pub use pack::{
     ChunkLocation, HEADER_ENTRY, PACK_MAGIC, PACK_OVERHEAD, PACK_TARGET, PackEntry, PackFormat,
     PackHeader, PackInfo, read_pack_header,

@@ -8,6 +8,7 @@ use super::backend::{Backend, ObjectKind, ObjectName, Upload};
 use super::chunk::{ChunkCodec, ChunkParams, ZSTD_LEVEL, cut_bytes, stream_chunks};
 use super::frame::{Frame, Section, groupable};
 use super::index::{ChunkIndex, IndexOpener};
+use super::list::{ChunkList, ListBuilder};
 use super::pack::{PACK_TARGET, PackEntry, PackFormat, PackInfo, encode_header};
 use crate::error::{Error, Result};
 use crate::fsutil;
@@ -302,7 +303,8 @@ struct WriterJob {
 }
 
 /// The sync thread: commits each sealed pack, then indexes it (invariant 1: durable first,
-/// indexed second), and only then lets the sink forget its chunks.
+/// indexed second), and only then lets the sink forget its chunks. Returns the packs written,
+/// without their entries.
 fn sync_packs(
     cat: Box<dyn ChunkIndex + Send>,
     srx: crossbeam_channel::Receiver<SealedPack>,
@@ -315,7 +317,13 @@ fn sync_packs(
         cat.insert_pack(&info)?;
         fsutil::failpoint("pack-indexed");
         pending.indexed(&info);
-        done.push(info);
+        // The entries are in the index now: a capture's packs can list millions of chunks
+        // (1.9 million, 130 MB of entries, for a 2 GB dump cut at rows), so only the packs'
+        // names and sizes are kept for the caller.
+        done.push(PackInfo {
+            entries: Vec::new(),
+            ..info
+        });
     }
     Ok(done)
 }
@@ -628,6 +636,25 @@ impl ChunkSink {
         Ok((out, total))
     }
 
+    /// Like [`ChunkSink::put_stream`], but the chunk ids go into a [`ListBuilder`] as they
+    /// come: a long stream's list is stored as list chunks through this sink, never held
+    /// whole. Returns the blob id, its list and the plain size.
+    pub fn put_stream_listed(
+        &self,
+        r: impl Read,
+        params: ChunkParams,
+    ) -> Result<(Hash, ChunkList, u64)> {
+        let mut list = ListBuilder::new(|b: &[u8]| self.put_at(b, ZSTD_LEVEL));
+        let mut total = 0u64;
+        for c in stream_chunks(r, params) {
+            let c = c?;
+            total += c.len() as u64;
+            list.push(self.put_at(&c, params.level)?)?;
+        }
+        let (id, l) = list.finish()?;
+        Ok((id, l, total))
+    }
+
     /// Cuts an in-memory buffer into chunks and stores them.
     pub fn put_bytes(&self, data: &[u8], params: ChunkParams) -> Result<Vec<Hash>> {
         let mut out = cut_bytes(data, params)
@@ -657,7 +684,7 @@ impl ChunkSink {
     }
 
     /// Flushes the open sections and the last pack and waits until every pack is durable and
-    /// indexed.
+    /// indexed. Returns the packs written (name, size, format; their entries are not kept).
     pub fn finish(&self) -> Result<Vec<PackInfo>> {
         if let Err(e) = self.flush_sections() {
             self.abort();

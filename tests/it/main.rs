@@ -18,6 +18,7 @@ mod export;
 mod gc;
 mod hardening;
 mod hooks;
+mod lists;
 mod lock;
 mod migrate;
 mod operator;

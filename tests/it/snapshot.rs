@@ -285,7 +285,7 @@ fn snapshot_chunks(repo: &Path, id: &str) -> (HashSet<[u8; 32]>, HashSet<[u8; 32
     let mut own = HashSet::new();
     let add = |set: &mut HashSet<[u8; 32]>, tree: Option<sitesnap::hash::Hash>| {
         if let Some(t) = tree {
-            for c in r.cat.blob(&t).unwrap().0 {
+            for c in sitesnap::read::blob_chunks(&r, &t).unwrap().0 {
                 set.insert(c.0);
             }
             for e in sitesnap::capture::load_tree(&r, &t).unwrap().entries {
@@ -299,7 +299,7 @@ fn snapshot_chunks(repo: &Path, id: &str) -> (HashSet<[u8; 32]>, HashSet<[u8; 32
     add(&mut own, s.site_tree);
     add(&mut own, s.bindings_tree);
     if let Some(d) = s.db_dump {
-        for c in r.cat.blob(&d).unwrap().0 {
+        for c in sitesnap::read::blob_chunks(&r, &d).unwrap().0 {
             own.insert(c.0);
         }
     }

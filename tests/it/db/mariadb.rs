@@ -543,27 +543,29 @@ fn dedup_fractions(tag: &str, rows: u64) -> Option<(f64, f64, u64)> {
         n.trim(),
         s * 100.0
     );
-    for (name, (chunks, indexed, catalog)) in ["first", "clustered", "scattered"].iter().zip(growth)
+    for (name, (chunks, indexed, catalog, list)) in
+        ["first", "clustered", "scattered"].iter().zip(growth)
     {
         eprintln!(
             "dump dedup {name}: {chunks} chunks in the dump, {indexed} chunks indexed, \
-             catalogue {catalog} bytes"
+             catalogue {catalog} bytes, the dump's list {list} bytes"
         );
     }
     Some((c, s, first["db_bytes"].as_u64().unwrap()))
 }
 
-/// The chunks of `snap`'s dump, the chunks indexed in all, and the bytes of the catalogue's
-/// pages in use (its write-ahead log included).
-fn dump_shape(w: &World, snap: &serde_json::Value) -> (i64, i64, u64) {
+/// The chunks of `snap`'s dump, the chunks indexed in all, the bytes of the catalogue's
+/// pages in use (its write-ahead log included) and of the dump's catalogue list (chunk ids,
+/// or list chunk ids for an indirect list).
+fn dump_shape(w: &World, snap: &serde_json::Value) -> (i64, i64, u64, i64) {
     let cat = w.catalog();
     let id = snap["id"].as_str().unwrap();
-    let chunks: i64 = cat
+    let (chunks, list): (i64, i64) = cat
         .query_row(
-            "SELECT length(b.chunks) / 32 FROM snapshots s JOIN blobs b ON b.id = s.db_dump \
-             WHERE s.id = ?1",
+            "SELECT coalesce(b.count, length(b.chunks) / 32), length(b.chunks) FROM snapshots s \
+             JOIN blobs b ON b.id = s.db_dump WHERE s.id = ?1",
             [id],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .unwrap();
     let indexed: i64 = cat
@@ -574,7 +576,7 @@ fn dump_shape(w: &World, snap: &serde_json::Value) -> (i64, i64, u64) {
             .unwrap() as u64
     };
     let used = (pragma("page_count") - pragma("freelist_count")) * pragma("page_size");
-    (chunks, indexed, used)
+    (chunks, indexed, used, list)
 }
 
 #[test]

@@ -62,7 +62,7 @@ pub fn restore_read(repo_root: &Path, id: &str) -> ReadBack {
     let site = snap.site_tree.map(|h| tree_records(&repo, &h));
     let bindings = snap.bindings_tree.map(|h| tree_records(&repo, &h));
     let dump = snap.db_dump.map(|h| {
-        let (chunks, size) = repo.cat.blob(&h).expect("dump blob");
+        let (chunks, size) = sitesnap::read::blob_chunks(&repo, &h).expect("dump blob");
         let mut reader = sitesnap::store::ChunkReader::new(&repo.data_dir(), &repo.cat);
         let mut buf = Vec::new();
         reader.copy_chunks(&chunks, &mut buf).expect("dump reads");
