@@ -7,7 +7,6 @@
 use crate::support::*;
 use std::collections::HashSet;
 use std::fs;
-use std::io::{Read, Seek, SeekFrom, Write};
 
 const URI: &str = "lists.example";
 const ENV: &[(&str, &str)] = &[("SITESNAP_TEST_LIST_DIRECT_MAX", "64")];
@@ -142,18 +141,7 @@ fn damage_chunk(w: &World, h: &[u8; 32]) {
         .unwrap()
         .unwrap();
     let p = w.repo.join("data").join(&loc.pack[..2]).join(&loc.pack);
-    let mut f = fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(p)
-        .unwrap();
-    let at = loc.offset + u64::from(loc.clen) / 2;
-    let mut b = [0u8; 1];
-    f.seek(SeekFrom::Start(at)).unwrap();
-    f.read_exact(&mut b).unwrap();
-    b[0] ^= 0x10;
-    f.seek(SeekFrom::Start(at)).unwrap();
-    f.write_all(&b).unwrap();
+    flip_bit(&p, loc.offset + u64::from(loc.clen) / 2);
 }
 
 #[test]

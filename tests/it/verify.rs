@@ -2,7 +2,6 @@
 //! snapshot and file is named; a sound repository passes.
 use crate::support::*;
 use std::fs;
-use std::io::{Read, Seek, SeekFrom, Write};
 
 /// Two snapshots of one site: the second adds files/new.bin. Each snapshot writes one pack.
 struct Scene {
@@ -40,21 +39,6 @@ fn chunk_of(repo: &std::path::Path, id: &str, path: &str) -> (String, u64, u32) 
 
 fn pack_path(repo: &std::path::Path, name: &str) -> std::path::PathBuf {
     repo.join("data").join(&name[..2]).join(name)
-}
-
-/// Flips one bit of the byte at `at` in `path`.
-fn flip(path: &std::path::Path, at: u64) {
-    let mut f = fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(path)
-        .unwrap();
-    let mut b = [0u8; 1];
-    f.seek(SeekFrom::Start(at)).unwrap();
-    f.read_exact(&mut b).unwrap();
-    b[0] ^= 0x10;
-    f.seek(SeekFrom::Start(at)).unwrap();
-    f.write_all(&b).unwrap();
 }
 
 fn damaged(v: &serde_json::Value, id: &str) -> Option<Vec<String>> {
@@ -100,7 +84,7 @@ fn sound_repository_verifies() {
 fn a_flipped_bit_is_found_and_the_file_named() {
     let s = scene();
     let (pack, offset, clen) = chunk_of(&s.w.repo, &s.first, "files/upload5.bin");
-    flip(&pack_path(&s.w.repo, &pack), offset + clen as u64 / 2);
+    flip_bit(&pack_path(&s.w.repo, &pack), offset + clen as u64 / 2);
 
     // The structure is intact: only reading the data finds it.
     s.w.run(&["verify"]).ok();
@@ -220,7 +204,7 @@ fn damaged_scene() -> (Scene, std::path::PathBuf) {
     let s = scene();
     let (pack, offset, clen) = chunk_of(&s.w.repo, &s.first, "files/upload5.bin");
     let path = pack_path(&s.w.repo, &pack);
-    flip(&path, offset + clen as u64 / 2);
+    flip_bit(&path, offset + clen as u64 / 2);
     s.w.run(&["verify", "--read-data"]).fails(1);
     (s, path)
 }

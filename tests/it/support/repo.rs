@@ -162,3 +162,19 @@ pub fn pack_headers(repo: &Path) -> Vec<sitesnap::store::PackHeader> {
         })
         .collect()
 }
+
+/// Flips one bit of the byte at `at` in `path` (damage a stored file in place).
+pub fn flip_bit(path: &Path, at: u64) {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let mut f = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap();
+    let mut b = [0u8; 1];
+    f.seek(SeekFrom::Start(at)).unwrap();
+    f.read_exact(&mut b).unwrap();
+    b[0] ^= 0x10;
+    f.seek(SeekFrom::Start(at)).unwrap();
+    f.write_all(&b).unwrap();
+}
