@@ -11,6 +11,7 @@ mod scan;
 mod share;
 mod walk;
 
+use crate::catalog::BlobRow;
 use crate::catalog::SnapshotKind;
 use crate::catalog::{CacheMap, Catalog, SiteRecord, SnapshotRecord};
 use crate::db::Database;
@@ -92,9 +93,6 @@ impl CaptureOpts {
         }
     }
 }
-
-/// A stored blob: (blob id, chunk list, size).
-use crate::catalog::BlobRow;
 
 /// Stores a tree as a blob.
 fn store_tree(sink: &ChunkSink, t: &Tree) -> Result<BlobRow> {
