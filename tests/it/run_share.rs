@@ -349,3 +349,48 @@ fn a_site_failing_in_a_batch_leaves_the_others_whole() {
     w.run(&["gc"]).ok();
     check(&w);
 }
+
+/// `snapshot --all` commits its sites in batches: a batch is committed once it holds the
+/// batch's number of sites, or earlier once its sites hold the row limit of new files-cache
+/// rows. Killed right after its first commit, a run has committed exactly that first batch
+/// (limits lowered through the debug builds' test variables; release builds use 64 sites and
+/// 100,000 rows).
+#[test]
+fn snapshot_all_commits_in_batches_of_sites_and_of_rows() {
+    let committed_at_first_commit = |env: &[(&str, &str)]| {
+        let w = World::new();
+        let p = w.platform("platforms/drupal-7.98", 30);
+        for u in [
+            "a.example.com",
+            "b.example.com",
+            "c.example.com",
+            "d.example.com",
+            "e.example.com",
+        ] {
+            w.site(u, &p);
+        }
+        let mut env = env.to_vec();
+        env.push(("SITESNAP_FAILPOINT", "after-commit"));
+        let (status, _, stderr) = w.run_status(&["snapshot", "--all"], &env);
+        assert_eq!(status.signal(), Some(libc::SIGKILL), "{env:?}: {stderr}");
+        let n = w.snapshot_count();
+        // The run's snapshots that were committed restore-ready: the repository verifies.
+        w.run(&["verify"]).ok();
+        n
+    };
+    assert_eq!(
+        committed_at_first_commit(&[("SITESNAP_TEST_COMMIT_BATCH", "2")]),
+        2
+    );
+    assert_eq!(
+        committed_at_first_commit(&[("SITESNAP_TEST_COMMIT_BATCH", "3")]),
+        3
+    );
+    // Every site brings new files-cache rows: a limit of one row commits each site alone.
+    assert_eq!(
+        committed_at_first_commit(&[("SITESNAP_TEST_COMMIT_ROWS", "1")]),
+        1
+    );
+    // Under the default limits the five sites are one batch.
+    assert_eq!(committed_at_first_commit(&[]), 5);
+}

@@ -127,6 +127,29 @@ const COMMIT_BATCH: usize = 64;
 /// 150 bytes each, waiting in memory for the commit): a batch of big sites stays small.
 const COMMIT_ROWS: usize = 100_000;
 
+/// The batch limits in force: [`COMMIT_BATCH`] sites and [`COMMIT_ROWS`] rows; for tests
+/// only, debug builds take others from `SITESNAP_TEST_COMMIT_BATCH` and
+/// `SITESNAP_TEST_COMMIT_ROWS` (release builds ignore them), so a few small sites can fill a
+/// batch.
+fn commit_limits() -> (usize, usize) {
+    #[cfg(debug_assertions)]
+    {
+        let var = |name: &str, default: usize| {
+            std::env::var(name)
+                .ok()
+                .and_then(|v| v.parse::<usize>().ok())
+                .filter(|&n| n > 0)
+                .unwrap_or(default)
+        };
+        (
+            var("SITESNAP_TEST_COMMIT_BATCH", COMMIT_BATCH),
+            var("SITESNAP_TEST_COMMIT_ROWS", COMMIT_ROWS),
+        )
+    }
+    #[cfg(not(debug_assertions))]
+    (COMMIT_BATCH, COMMIT_ROWS)
+}
+
 /// The sites of a run captured and not yet committed, with their shared chunk sink.
 struct Pending<'a> {
     batch: Option<capture::Batch>,
@@ -155,7 +178,8 @@ impl<'a> Pending<'a> {
 
     /// Is the batch full (sites, or files-cache rows held for the commit)?
     fn full(&self) -> bool {
-        self.len() >= COMMIT_BATCH || self.batch.as_ref().is_some_and(|b| b.rows() >= COMMIT_ROWS)
+        let (sites, rows) = commit_limits();
+        self.len() >= sites || self.batch.as_ref().is_some_and(|b| b.rows() >= rows)
     }
 
     /// Commits the batch; on failure every one of its sites failed (their `on-failure` hooks
