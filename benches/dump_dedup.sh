@@ -16,6 +16,7 @@
 # MYSQL_ARGS="-uroot -h127.0.0.1"). SITESNAP_DEDUP_MB sets the size (default 200).
 set -eu
 cd "$(dirname "$0")/.."
+. benches/common/big_table.sh
 MB=${SITESNAP_DEDUP_MB:-200}
 export SITESNAP_DEDUP_MB=$MB
 
@@ -37,21 +38,7 @@ sql() { mariadb $MYSQL_ARGS --batch --skip-column-names "$@"; }
 cleanup() { sql -e "DROP DATABASE IF EXISTS $DB" || true; }
 trap cleanup EXIT
 sql -e "CREATE DATABASE $DB"
-sql "$DB" <<EOF
-CREATE TABLE big (
-  id INT PRIMARY KEY, title VARCHAR(255) NOT NULL, body TEXT NOT NULL,
-  data VARBINARY(32) NULL, created INT NOT NULL, changed INT NOT NULL
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
-CREATE TABLE k (n INT PRIMARY KEY);
-INSERT INTO k WITH RECURSIVE s(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM s WHERE n < 999) SELECT n FROM s;
-INSERT INTO big
-  SELECT x.n, CONCAT('Article ', x.n, ' about ', SUBSTR(MD5(x.n), 1, 6)),
-         CONCAT('Lorem ipsum dolor sit amet ', MD5(x.n * 7), ' consectetur ', SHA1(x.n),
-                ' adipiscing elit, sed do eiusmod tempor ', x.n % 977),
-         UNHEX(SUBSTR(SHA1(x.n * 3), 1, 16)), 1600000000 + x.n, 1600000000 + x.n * 2
-  FROM (SELECT a.n * 1000 + b.n AS n FROM k a, k b WHERE a.n * 1000 + b.n < $ROWS) x;
-DROP TABLE k;
-EOF
+{ big_table_sql "$ROWS"; echo "DROP TABLE k;"; } | sql "$DB"
 dump() {
     # The same flags sitesnap uses (src/db/mysql.rs dump_args), plus "$@".
     mariadb-dump $MYSQL_ARGS --single-transaction --quick --routines --triggers --events \

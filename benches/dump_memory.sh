@@ -15,6 +15,7 @@
 # by capture::blob_reader, as a restore does) and reports that peak RSS too.
 set -eu
 cd "$(dirname "$0")/.."
+. benches/common/big_table.sh
 MYSQL_ARGS=${MYSQL_ARGS:-}
 ROWS=${ROWS:-4200000}
 DB=ssnap_bench_memory_$$
@@ -34,26 +35,14 @@ BIN=$(pwd)/target/release/sitesnap
 
 echo "generating $DB ..."
 sql -e "CREATE DATABASE $DB"
-sql "$DB" <<EOF
-CREATE TABLE big (
-  id INT PRIMARY KEY, title VARCHAR(255) NOT NULL, body TEXT NOT NULL,
-  data VARBINARY(32) NULL, created INT NOT NULL, changed INT NOT NULL
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+{ big_table_sql "$ROWS"; cat <<EOF
 CREATE TABLE cache_page (cid INT PRIMARY KEY, data LONGBLOB NOT NULL) ENGINE=InnoDB;
-CREATE TABLE k (n INT PRIMARY KEY);
-INSERT INTO k WITH RECURSIVE s(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM s WHERE n < 999) SELECT n FROM s;
-INSERT INTO big
-  SELECT x.n, CONCAT('Article ', x.n, ' about ', SUBSTR(MD5(x.n), 1, 6)),
-         CONCAT('Lorem ipsum dolor sit amet ', MD5(x.n * 7), ' consectetur ', SHA1(x.n),
-                ' adipiscing elit, sed do eiusmod tempor ', x.n % 977),
-         UNHEX(SUBSTR(SHA1(x.n * 3), 1, 16)), 1600000000 + x.n, 1600000000 + x.n * 2
-  FROM (SELECT c.n * 1000000 + a.n * 1000 + b.n AS n FROM k a, k b, k c
-        WHERE c.n < $(((ROWS + 999999) / 1000000)) AND c.n * 1000000 + a.n * 1000 + b.n < $ROWS) x;
 INSERT INTO cache_page
   SELECT c.n, (SELECT UNHEX(GROUP_CONCAT(SHA2(CONCAT(c.n, '-', r.n), 512) SEPARATOR '')) FROM k r)
   FROM k c;
 DROP TABLE k;
 EOF
+} | sql "$DB"
 
 mkdir -p "$WORK/platform/sites/big.example"
 echo '<?php' >"$WORK/platform/index.php"

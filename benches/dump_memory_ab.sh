@@ -9,6 +9,7 @@
 # names it) for reuse.
 set -eu
 cd "$(dirname "$0")/.."
+. benches/common/big_table.sh
 MYSQL_ARGS=${MYSQL_ARGS:-}
 ROWS=${ROWS:-7800000}
 RUNS=${RUNS:-1}
@@ -29,22 +30,7 @@ echo '<?php' >"$WORK/platform/index.php"
 if [ "$(sql -e "SHOW DATABASES LIKE '$DB'")" != "$DB" ]; then
 echo "generating $DB ($ROWS rows) ..."
 sql -e "CREATE DATABASE $DB"
-sql "$DB" <<EOF
-CREATE TABLE big (
-  id INT PRIMARY KEY, title VARCHAR(255) NOT NULL, body TEXT NOT NULL,
-  data VARBINARY(32) NULL, created INT NOT NULL, changed INT NOT NULL
-) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
-CREATE TABLE k (n INT PRIMARY KEY);
-INSERT INTO k WITH RECURSIVE s(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM s WHERE n < 999) SELECT n FROM s;
-INSERT INTO big
-  SELECT x.n, CONCAT('Article ', x.n, ' about ', SUBSTR(MD5(x.n), 1, 6)),
-         CONCAT('Lorem ipsum dolor sit amet ', MD5(x.n * 7), ' consectetur ', SHA1(x.n),
-                ' adipiscing elit, sed do eiusmod tempor ', x.n % 977),
-         UNHEX(SUBSTR(SHA1(x.n * 3), 1, 16)), 1600000000 + x.n, 1600000000 + x.n * 2
-  FROM (SELECT c.n * 1000000 + a.n * 1000 + b.n AS n FROM k a, k b, k c
-        WHERE c.n < $(((ROWS + 999999) / 1000000)) AND c.n * 1000000 + a.n * 1000 + b.n < $ROWS) x;
-DROP TABLE k;
-EOF
+{ big_table_sql "$ROWS"; echo "DROP TABLE k;"; } | sql "$DB"
 fi
 
 run=0
