@@ -10,6 +10,20 @@ fn backend() -> (tempfile::TempDir, LocalBackend) {
     (d, b)
 }
 
+/// A plain sink over a fresh local backend, indexing into an in-memory index (shared with the
+/// returned handle).
+fn mem_sink() -> (tempfile::TempDir, MemIndex, ChunkSink) {
+    let (d, b) = backend();
+    let index = MemIndex::default();
+    let sink = ChunkSink::start_with(
+        std::sync::Arc::new(b),
+        std::sync::Arc::new(index.clone()),
+        ChunkCodec::plain(),
+    )
+    .unwrap();
+    (d, index, sink)
+}
+
 fn name(c: char) -> ObjectName {
     ObjectName::pack(&c.to_string().repeat(64))
 }
@@ -304,11 +318,7 @@ fn sink_holds_no_chunk_the_index_has() {
 /// snapshot can name a chunk that is in no pack.
 #[test]
 fn sink_stops_when_a_taken_chunk_is_lost() {
-    let (_d, b) = backend();
-    let b: std::sync::Arc<dyn Backend> = std::sync::Arc::new(b);
-    let index = MemIndex::default();
-    let sink =
-        ChunkSink::start_with(b, std::sync::Arc::new(index.clone()), ChunkCodec::plain()).unwrap();
+    let (_d, index, sink) = mem_sink();
     let a = noise(7, 5000);
     index.0.lock().unwrap().broken = true;
     assert!(sink.put(&a).is_err());
@@ -399,12 +409,8 @@ fn sealed_size(chunks: &[Vec<u8>]) -> u64 {
 /// exactly the bytes it added, and every chunk reads back.
 #[test]
 fn sealer_counts_each_section_in_its_account() {
-    let (d, b) = backend();
-    let b: std::sync::Arc<dyn Backend> = std::sync::Arc::new(b);
-    let index = MemIndex::default();
-    let sink = std::sync::Arc::new(
-        ChunkSink::start_with(b, std::sync::Arc::new(index.clone()), ChunkCodec::plain()).unwrap(),
-    );
+    let (d, index, sink) = mem_sink();
+    let sink = std::sync::Arc::new(sink);
     let sealer = Sealer::start(sink.clone()).unwrap();
     let first: Vec<Vec<u8>> = (0..20).map(text).collect();
     let second: Vec<Vec<u8>> = (100..130).map(text).collect();
@@ -431,11 +437,7 @@ fn sealer_counts_each_section_in_its_account() {
 /// A list that counts one id more than its list chunks hold is refused.
 #[test]
 fn a_big_blob_round_trips_through_an_indirect_list() {
-    let (d, b) = backend();
-    let b: std::sync::Arc<dyn Backend> = std::sync::Arc::new(b);
-    let index = MemIndex::default();
-    let sink =
-        ChunkSink::start_with(b, std::sync::Arc::new(index.clone()), ChunkCodec::plain()).unwrap();
+    let (d, index, sink) = mem_sink();
     // Noise cut at rows falls back to byte-level cuts of about 1 KiB: some 6,000 chunks.
     let data = noise(9, 6 << 20);
     let (id, list, size) = sink.put_stream_listed(&data[..], DUMP_ROW_CHUNKS).unwrap();
@@ -468,11 +470,7 @@ fn a_big_blob_round_trips_through_an_indirect_list() {
 /// would be held to its end (130 MB for the 1.9 million chunks of a 2 GB dump cut at rows).
 #[test]
 fn a_finished_sink_keeps_no_pack_entries() {
-    let (_d, b) = backend();
-    let b: std::sync::Arc<dyn Backend> = std::sync::Arc::new(b);
-    let index = MemIndex::default();
-    let sink =
-        ChunkSink::start_with(b, std::sync::Arc::new(index.clone()), ChunkCodec::plain()).unwrap();
+    let (_d, index, sink) = mem_sink();
     let hashes: Vec<_> = (0..40u64)
         .map(|i| sink.put(&noise(i, 1 << 20)).unwrap())
         .collect();

@@ -175,6 +175,24 @@ fn snapshot_all_reads_each_platform_once_per_run() {
     w.run(&["verify", "--read-data"]).ok();
 }
 
+/// A platform of `files` code files with `n` sites on it (a.example.com, b.example.com, ...).
+fn sites_on_one_platform(w: &World, files: usize, n: usize) -> (std::path::PathBuf, Vec<Site>) {
+    let p = w.platform("platforms/drupal-7.98", files);
+    let sites = (0..n)
+        .map(|i| w.site(&format!("{}.example.com", (b'a' + i as u8) as char), &p))
+        .collect();
+    (p, sites)
+}
+
+/// Runs `snapshot --all` with `env` and the killing fail point `point`, and checks that the
+/// run was killed there.
+fn snapshot_all_killed_at(w: &World, point: &str, env: &[(&str, &str)]) {
+    let mut env = env.to_vec();
+    env.push(("SITESNAP_FAILPOINT", point));
+    let (status, _, stderr) = w.run_status(&["snapshot", "--all"], &env);
+    assert_eq!(status.signal(), Some(libc::SIGKILL), "{env:?}: {stderr}");
+}
+
 /// A `snapshot --all` run killed while it commits a batch (after its blob lists, then after its
 /// manifests) adds no catalogue row: the store is ahead, never behind. After the manifests,
 /// `repair catalog` adopts every snapshot of the batch and each one restores; the next run
@@ -183,14 +201,8 @@ fn snapshot_all_reads_each_platform_once_per_run() {
 fn a_run_killed_in_its_batched_commit_leaves_the_store_ahead_and_repair_adopts_it() {
     for point in ["blob-lists-written", "manifest-written"] {
         let w = World::new();
-        let p = w.platform("platforms/drupal-7.98", 100);
-        let sites: Vec<Site> = ["a.example.com", "b.example.com", "c.example.com"]
-            .iter()
-            .map(|u| w.site(u, &p))
-            .collect();
-        let (status, _, stderr) =
-            w.run_status(&["snapshot", "--all"], &[("SITESNAP_FAILPOINT", point)]);
-        assert_eq!(status.signal(), Some(libc::SIGKILL), "{point}: {stderr}");
+        let (p, sites) = sites_on_one_platform(&w, 100, 3);
+        snapshot_all_killed_at(&w, point, &[]);
         assert_eq!(
             w.snapshot_count(),
             0,
@@ -231,13 +243,8 @@ fn objects_under(dir: &std::path::Path) -> usize {
 fn a_run_killed_while_its_batch_is_made_durable_recovers() {
     for point in ["objects-staged", "blob-lists-written", "manifest-written"] {
         let w = World::new();
-        let p = w.platform("platforms/drupal-7.98", 60);
-        for u in ["a.example.com", "b.example.com", "c.example.com"] {
-            w.site(u, &p);
-        }
-        let (status, _, stderr) =
-            w.run_status(&["snapshot", "--all"], &[("SITESNAP_FAILPOINT", point)]);
-        assert_eq!(status.signal(), Some(libc::SIGKILL), "{point}: {stderr}");
+        sites_on_one_platform(&w, 60, 3);
+        snapshot_all_killed_at(&w, point, &[]);
         assert_eq!(
             w.snapshot_count(),
             0,
@@ -359,20 +366,8 @@ fn a_site_failing_in_a_batch_leaves_the_others_whole() {
 fn snapshot_all_commits_in_batches_of_sites_and_of_rows() {
     let committed_at_first_commit = |env: &[(&str, &str)]| {
         let w = World::new();
-        let p = w.platform("platforms/drupal-7.98", 30);
-        for u in [
-            "a.example.com",
-            "b.example.com",
-            "c.example.com",
-            "d.example.com",
-            "e.example.com",
-        ] {
-            w.site(u, &p);
-        }
-        let mut env = env.to_vec();
-        env.push(("SITESNAP_FAILPOINT", "after-commit"));
-        let (status, _, stderr) = w.run_status(&["snapshot", "--all"], &env);
-        assert_eq!(status.signal(), Some(libc::SIGKILL), "{env:?}: {stderr}");
+        sites_on_one_platform(&w, 30, 5);
+        snapshot_all_killed_at(&w, "after-commit", env);
         let n = w.snapshot_count();
         // The run's snapshots that were committed restore-ready: the repository verifies.
         w.run(&["verify"]).ok();
