@@ -36,6 +36,11 @@ fn split_path(p: &[u8]) -> (&[u8], &[u8]) {
     }
 }
 
+/// A files-cache column that is not the blob it must be.
+fn cache_type(e: rusqlite::types::FromSqlError) -> Error {
+    Error::Corrupt(format!("files cache: {e}"))
+}
+
 /// Writes files-cache rows keyed by absolute path: each row's key is its folder's id in
 /// `cache_dirs` (4 bytes, big-endian; the folder is added if new) followed by the file name.
 pub(super) fn write_cache_rows(conn: &Connection, rows: &[(Vec<u8>, CacheEntry)]) -> Result<()> {
@@ -123,7 +128,8 @@ impl Catalog {
             };
             let mut rows = st.query(params![&lo[..], hi])?;
             while let Some(r) = rows.next()? {
-                let key: Vec<u8> = r.get(0)?;
+                // Borrowed from the row: no copy of the key or the chunk list's bytes.
+                let key = r.get_ref(0)?.as_blob().map_err(cache_type)?;
                 if key.len() < 4 {
                     continue;
                 }
@@ -138,7 +144,7 @@ impl Catalog {
                 if !path.starts_with(root) {
                     continue;
                 }
-                let chunks: Vec<u8> = r.get(6)?;
+                let chunks = r.get_ref(6)?.as_blob().map_err(cache_type)?;
                 map.insert(
                     path,
                     CacheEntry {
@@ -147,7 +153,7 @@ impl Catalog {
                         size: r.get::<_, i64>(3)? as u64,
                         mtime_ns: r.get(4)?,
                         ctime_ns: r.get(5)?,
-                        chunks: blob_to_hashes(&chunks)?,
+                        chunks: blob_to_hashes(chunks)?,
                     },
                 );
             }

@@ -18,7 +18,7 @@ use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 /// Is the process root (so owners can be restored)? Asked once: a restore asks per file.
 pub(super) fn is_root() -> bool {
@@ -106,55 +106,49 @@ pub fn write_tree(repo: &Repo, t: &Tree, dest: &Path, snap: &str) -> Result<()> 
         apply_meta(&p, e)?;
     }
     let files: Vec<&Entry> = t.entries.iter().filter(|e| e.kind == Kind::File).collect();
+    write_files(repo, &files, dest, snap)?;
+    // Folder metadata last, deepest first, so read-only folders do not block their contents.
+    for e in t.entries.iter().rev().filter(|e| e.kind == Kind::Dir) {
+        apply_meta(&dest.join(e.rel_path()), e)?;
+    }
+    apply_root(dest, t.root.as_ref())
+}
+
+/// Writes the file entries `files` under `dest` on one worker per core (at most 4), while a
+/// [`Writeback`] thread gets what they wrote onto the disk.
+fn write_files(repo: &Repo, files: &[&Entry], dest: &Path, snap: &str) -> Result<()> {
     // Where every chunk is, asked of the index in a few queries rather than one per chunk.
-    let locs = locate(repo, &files)?;
-    /// Files a worker takes at a time.
-    const BATCH: usize = 64;
+    let locs = locate(repo, files)?;
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
-    // One worker per core (at most 4). Two per core were tried (docs/performance.md): a
-    // little faster while other builds loaded the machine, no faster than main in a
-    // comparison run, and 35 MiB more memory (each worker keeps its own opened frames).
+    // Two workers per core were tried (docs/performance.md): a little faster while other
+    // builds loaded the machine, no faster than main in a comparison run, and 35 MiB more
+    // memory (each worker keeps its own opened frames).
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2)
         .clamp(1, 4)
         .min(files.len().max(1));
     let source = read::Source::of(repo);
+    let job = FilesJob {
+        files,
+        locs: &locs,
+        dest,
+        snap,
+        born: Born::of(dest)?,
+        next: &next,
+        failed: &failed,
+    };
+    let writeback = Writeback::default();
     let results: Vec<Result<()>> = std::thread::scope(|s| {
+        let flusher = s.spawn(|| writeback.run(dest));
+        // Stops the flusher however the workers end (a panic included).
+        let _stop = Stop(&writeback, flusher.thread().clone());
         let hs: Vec<_> = (0..workers)
             .map(|_| {
                 s.spawn(|| -> Result<()> {
                     let cat = source.open_catalog()?;
-                    let mut reader = source.reader(&cat);
-                    loop {
-                        if failed.load(Ordering::Relaxed) {
-                            return Ok(());
-                        }
-                        // Runs of neighbouring files: they share frames, which each
-                        // reader then decompresses once.
-                        let i = next.fetch_add(BATCH, Ordering::Relaxed);
-                        if i >= files.len() {
-                            return Ok(());
-                        }
-                        for e in &files[i..(i + BATCH).min(files.len())] {
-                            let p = dest.join(e.rel_path());
-                            let res = write_file_located(&mut reader, &locs, e, &p);
-                            if res.is_ok() {
-                                crate::progress::add(e.size, 1);
-                            }
-                            if let Err(err) = res {
-                                failed.store(true, Ordering::Relaxed);
-                                return Err(match err {
-                                    Error::Corrupt(m) => Error::Corrupt(format!(
-                                        "snapshot {snap}, file {}: {m}",
-                                        e.path_str()
-                                    )),
-                                    other => other,
-                                });
-                            }
-                        }
-                    }
+                    job.work(&mut source.reader(&cat), &writeback)
                 })
             })
             .collect();
@@ -162,14 +156,110 @@ pub fn write_tree(repo: &Repo, t: &Tree, dest: &Path, snap: &str) -> Result<()> 
             .map(|h| h.join().expect("restore worker panicked"))
             .collect()
     });
-    for r in results {
-        r?;
+    results.into_iter().collect()
+}
+
+/// Stops a [`Writeback`] when dropped, and wakes its thread to see it.
+struct Stop<'a>(&'a Writeback, std::thread::Thread);
+
+impl Drop for Stop<'_> {
+    fn drop(&mut self) {
+        self.0.stopped.store(true, Ordering::Relaxed);
+        self.1.unpark();
     }
-    // Folder metadata last, deepest first, so read-only folders do not block their contents.
-    for e in t.entries.iter().rev().filter(|e| e.kind == Kind::Dir) {
-        apply_meta(&dest.join(e.rel_path()), e)?;
+}
+
+/// What the workers of one [`write_files`] share.
+struct FilesJob<'a> {
+    files: &'a [&'a Entry],
+    locs: &'a HashMap<Hash, ChunkLocation>,
+    dest: &'a Path,
+    snap: &'a str,
+    born: Born,
+    /// The next file not taken.
+    next: &'a AtomicUsize,
+    /// Set by the first worker that fails: the others stop.
+    failed: &'a AtomicBool,
+}
+
+impl FilesJob<'_> {
+    /// Files a worker takes at a time: runs of neighbouring files share frames, which each
+    /// reader then decompresses once.
+    const BATCH: usize = 64;
+
+    /// One worker: takes runs of files until none is left or a worker failed.
+    fn work(&self, reader: &mut ChunkReader, writeback: &Writeback) -> Result<()> {
+        loop {
+            if self.failed.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            let i = self.next.fetch_add(Self::BATCH, Ordering::Relaxed);
+            if i >= self.files.len() {
+                return Ok(());
+            }
+            for e in &self.files[i..(i + Self::BATCH).min(self.files.len())] {
+                let p = self.dest.join(e.rel_path());
+                if let Err(err) = write_file_located(reader, self.locs, self.born, e, &p) {
+                    self.failed.store(true, Ordering::Relaxed);
+                    return Err(match err {
+                        Error::Corrupt(m) => Error::Corrupt(format!(
+                            "snapshot {}, file {}: {m}",
+                            self.snap,
+                            e.path_str()
+                        )),
+                        other => other,
+                    });
+                }
+                crate::progress::add(e.size, 1);
+                writeback.wrote(e.size);
+            }
+        }
     }
-    apply_root(dest, t.root.as_ref())
+}
+
+/// Gets a tree's files onto the disk while it is being written, so the `syncfs` that makes
+/// it durable before it is renamed into place finds little left to write: every 32 MiB or
+/// 4,096 files written, a thread of its own calls `syncfs` (the workers go on meanwhile).
+/// On the Rust documentation tree (52,000 files, 782 MB) the final `syncfs` took a third of
+/// a restore when all of the tree was still in memory (docs/performance.md). Like the final
+/// one, these flush whatever else on that file system is waiting to be written.
+#[derive(Default)]
+struct Writeback {
+    /// Bytes and files written so far.
+    bytes: AtomicU64,
+    files: AtomicU64,
+    /// Set when the last file is written.
+    stopped: AtomicBool,
+}
+
+impl Writeback {
+    /// Bytes written since the last flush that start the next one.
+    const BYTES: u64 = 32 << 20;
+    /// Files written since the last flush that start the next one.
+    const FILES: u64 = 4096;
+
+    /// Counts one file of `size` bytes written.
+    fn wrote(&self, size: u64) {
+        self.bytes.fetch_add(size, Ordering::Relaxed);
+        self.files.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Flushes the file system holding `dir` whenever enough was written, until stopped. A
+    /// failed flush is left to the final `syncfs`, which reports it.
+    fn run(&self, dir: &Path) {
+        let (mut bytes, mut files) = (0, 0);
+        while !self.stopped.load(Ordering::Relaxed) {
+            std::thread::park_timeout(std::time::Duration::from_millis(10));
+            let (b, f) = (
+                self.bytes.load(Ordering::Relaxed),
+                self.files.load(Ordering::Relaxed),
+            );
+            if b - bytes >= Self::BYTES || f - files >= Self::FILES {
+                (bytes, files) = (b, f);
+                let _ = fsutil::sync_filesystem(dir);
+            }
+        }
+    }
 }
 
 /// Gives a written tree's root folder its recorded owner, mode and mtime (again, after
@@ -207,7 +297,55 @@ fn locate(repo: &Repo, files: &[&Entry]) -> Result<HashMap<Hash, ChunkLocation>>
 /// Writes one file entry at `p` (which must not exist), reading and verifying its chunks,
 /// then gives it its recorded metadata.
 pub(super) fn write_file(reader: &mut ChunkReader, e: &Entry, p: &Path) -> Result<()> {
-    write_file_located(reader, &HashMap::new(), e, p)
+    write_file_located(reader, &HashMap::new(), Born::UNKNOWN, e, p)
+}
+
+/// What a file created in a freshly made tree is given without being asked: the owner its
+/// root folder passes on (the process's user, and the group the new folders give new files:
+/// the root folder's own, since it was made the same way), and the mode bits the umask lets
+/// through. A file whose recorded owner and mode are exactly that is created complete,
+/// without `fchown` and `fchmod` (two of the five calls a small file costs).
+#[derive(Clone, Copy)]
+struct Born {
+    /// The owner new files get, if known.
+    owner: Option<(u32, u32)>,
+    /// The process's umask, if known.
+    umask: Option<u32>,
+}
+
+impl Born {
+    /// Nothing known: every file gets its owner and mode set.
+    const UNKNOWN: Born = Born {
+        owner: None,
+        umask: None,
+    };
+
+    /// What files created inside the new folder `dest` get.
+    fn of(dest: &Path) -> Result<Born> {
+        let md = fs::metadata(dest).at(dest)?;
+        Ok(Born {
+            owner: Some((md.uid(), md.gid())),
+            umask: process_umask(),
+        })
+    }
+
+    /// The mode to create `e` with, and whether the file is then complete as created.
+    fn create_mode(&self, e: &Entry) -> (u32, bool) {
+        let owner_ok = !is_root() || self.owner == Some((e.uid, e.gid));
+        let mode_ok = e.mode & !0o777 == 0 && self.umask.is_some_and(|m| e.mode & m == 0);
+        if owner_ok && mode_ok {
+            (e.mode, true)
+        } else {
+            (0o600, false)
+        }
+    }
+}
+
+/// The process's umask, as the kernel reports it (Linux 4.7 and later); `None` if unknown.
+fn process_umask() -> Option<u32> {
+    let status = fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find_map(|l| l.strip_prefix("Umask:"))?;
+    u32::from_str_radix(line.trim(), 8).ok()
 }
 
 /// [`write_file`] with the chunks' places already looked up in `locs` (the others are looked
@@ -215,13 +353,15 @@ pub(super) fn write_file(reader: &mut ChunkReader, e: &Entry, p: &Path) -> Resul
 fn write_file_located(
     reader: &mut ChunkReader,
     locs: &HashMap<Hash, ChunkLocation>,
+    born: Born,
     e: &Entry,
     p: &Path,
 ) -> Result<()> {
+    let (mode, complete) = born.create_mode(e);
     let mut f = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
-        .mode(0o600)
+        .mode(mode)
         .open(p)
         .at(p)?;
     // Each chunk is written as it comes: one write for a small file, no buffer to fill.
@@ -231,6 +371,9 @@ fn write_file_located(
             None => reader.read(h)?,
         };
         f.write_all(&d).at(p)?;
+    }
+    if complete {
+        return set_file_times(&f, p, e.mtime_ns);
     }
     apply_file_meta(&f, p, e)
 }
@@ -243,7 +386,12 @@ fn apply_file_meta(f: &File, p: &Path, e: &Entry) -> Result<()> {
     }
     f.set_permissions(fs::Permissions::from_mode(e.mode))
         .at(p)?;
-    let times = times_of(e.mtime_ns);
+    set_file_times(f, p, e.mtime_ns)
+}
+
+/// Sets an open file's access and modification times to `mtime_ns`.
+fn set_file_times(f: &File, p: &Path, mtime_ns: i64) -> Result<()> {
+    let times = times_of(mtime_ns);
     use std::os::fd::AsRawFd;
     // SAFETY: the descriptor belongs to `f`, which outlives the call, and `times` points to
     // the two timespecs futimens reads.

@@ -265,6 +265,59 @@ fn deleted_platform_is_recreated_exactly() {
     assert!(stray.is_empty(), "{stray:?}");
 }
 
+/// A recreated platform has every file's owner, mode and time back exactly, whatever owner and
+/// mode new files are given where it is written: its parent folder passes a group on (set-gid,
+/// as root), and the restore runs under umask 027 once and 000 once (files created with their
+/// recorded mode and owner skip `fchown`/`fchmod`; every other one must still get both).
+#[test]
+fn a_recreated_platform_has_every_owner_mode_and_time_back() {
+    use std::os::unix::process::CommandExt;
+    let root = unsafe { libc::geteuid() } == 0;
+    let w = World::new();
+    let p = w.platform("platforms/drupal-7.98", 200);
+    decorate_platform(&p);
+    let modes = [
+        0o644, 0o664, 0o666, 0o600, 0o640, 0o755, 0o777, 0o4755, 0o2644,
+    ];
+    for m in modes {
+        let f = p.join(format!("includes/mode-{m:o}.txt"));
+        fs::write(&f, format!("mode {m:o}\n")).unwrap();
+        fs::set_permissions(&f, fs::Permissions::from_mode(m)).unwrap();
+    }
+    if root {
+        // One file already has the group new files will get; the rest must be given theirs.
+        let f = p.join("includes/group-5678.txt");
+        fs::write(&f, "group 5678\n").unwrap();
+        std::os::unix::fs::chown(&f, Some(0), Some(5678)).unwrap();
+        let parent = p.parent().unwrap();
+        std::os::unix::fs::chown(parent, Some(0), Some(5678)).unwrap();
+        fs::set_permissions(parent, fs::Permissions::from_mode(0o2775)).unwrap();
+    }
+    nanosecond_mtimes(&p, 1_600_000_000);
+    let _site = w.site(URI, &p);
+    let want = live_records(&p, platform_keep);
+    let snap = w.snapshot(URI)["id"].as_str().unwrap().to_string();
+    for umask in [0o027, 0o000] {
+        let aside = w.path(&format!("aside-{umask:o}"));
+        fs::rename(&p, &aside).unwrap();
+        let mut c = w.cmd();
+        c.args(["restore", &snap, "--yes"]);
+        // SAFETY: umask is async-signal-safe and touches no memory.
+        unsafe {
+            c.pre_exec(move || {
+                libc::umask(umask);
+                Ok(())
+            })
+        };
+        let o = c.output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let got = live_records(&p, platform_keep);
+        assert_same_records(&format!("platform under umask {umask:o}"), &got, &want);
+        fs::remove_dir_all(&p).unwrap();
+        fs::rename(&aside, &p).unwrap();
+    }
+}
+
 #[test]
 fn modified_platform_is_refused_then_repaired() {
     let sc = migrated();
