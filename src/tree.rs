@@ -77,6 +77,50 @@ pub struct Tree {
     pub root: Option<RootMeta>,
 }
 
+/// One entry as postcard writes it: its fields in order, integers as varints (signed ones
+/// zigzagged), byte strings and lists after their length, options after a 0/1 byte, the kind
+/// as its variant's index, chunk ids as their 32 bytes.
+fn encode_entry(out: &mut Vec<u8>, e: &Entry) {
+    varint(out, e.path.len() as u64);
+    out.extend_from_slice(&e.path);
+    out.push(match e.kind {
+        Kind::File => 0,
+        Kind::Dir => 1,
+        Kind::Symlink => 2,
+    });
+    varint(out, u64::from(e.mode));
+    varint(out, u64::from(e.uid));
+    varint(out, u64::from(e.gid));
+    zigzag(out, e.mtime_ns);
+    varint(out, e.size);
+    match &e.target {
+        None => out.push(0),
+        Some(t) => {
+            out.push(1);
+            varint(out, t.len() as u64);
+            out.extend_from_slice(t);
+        }
+    }
+    varint(out, e.chunks.len() as u64);
+    for c in &e.chunks {
+        out.extend_from_slice(&c.0);
+    }
+}
+
+/// An unsigned integer as a LEB128 varint (postcard's form).
+fn varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+/// A signed integer zigzagged into a varint (postcard's form).
+fn zigzag(out: &mut Vec<u8>, v: i64) {
+    varint(out, ((v << 1) ^ (v >> 63)) as u64);
+}
+
 /// Metadata of a tree's root folder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RootMeta {
@@ -96,9 +140,32 @@ impl Tree {
         self.entries.sort_by(|a, b| a.path.cmp(&b.path));
     }
 
-    /// The tree serialized (postcard), as stored in a blob.
+    /// The tree serialized (postcard), as stored in a blob. Written field by field into a
+    /// buffer of the right size: byte for byte what `postcard::to_allocvec` gives (test
+    /// `encode_is_postcard`), which goes through serde one byte at a time for paths and chunk
+    /// ids and took a tenth of a repeat snapshot's instructions on a 52,000-file platform.
     pub fn encode(&self) -> Vec<u8> {
-        postcard::to_allocvec(self).expect("a tree serializes")
+        let size: usize = self
+            .entries
+            .iter()
+            .map(|e| e.path.len() + e.target.as_ref().map_or(0, Vec::len) + 32 * e.chunks.len())
+            .sum();
+        let mut out = Vec::with_capacity(size + 48 * self.entries.len() + 40);
+        varint(&mut out, self.entries.len() as u64);
+        for e in &self.entries {
+            encode_entry(&mut out, e);
+        }
+        match &self.root {
+            None => out.push(0),
+            Some(r) => {
+                out.push(1);
+                varint(&mut out, u64::from(r.mode));
+                varint(&mut out, u64::from(r.uid));
+                varint(&mut out, u64::from(r.gid));
+                zigzag(&mut out, r.mtime_ns);
+            }
+        }
+        out
     }
 
     /// A tree from its stored bytes; bytes that do not decode are corrupt.
@@ -311,6 +378,69 @@ pub fn diff(old: &Tree, new: &Tree) -> TreeDiff {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The hand-written encoding is postcard's, byte for byte: every kind, options both ways,
+    /// integers at the varint limits and negative times, empty and long paths and lists.
+    #[test]
+    fn encode_is_postcard() {
+        let mut entries = Vec::new();
+        let ints = [
+            0u64,
+            1,
+            127,
+            128,
+            300,
+            16_383,
+            16_384,
+            u32::MAX as u64,
+            u64::MAX,
+        ];
+        let times = [
+            0i64,
+            -1,
+            1,
+            63,
+            -64,
+            64,
+            i64::MIN,
+            i64::MAX,
+            1_700_000_000_123_456_789,
+        ];
+        for (i, (&n, &t)) in ints.iter().zip(times.iter().cycle()).enumerate() {
+            let kind = [Kind::File, Kind::Dir, Kind::Symlink][i % 3];
+            entries.push(Entry {
+                path: vec![b'a' + (i as u8); i * 40],
+                kind,
+                mode: n as u32,
+                uid: (n >> 3) as u32,
+                gid: u32::MAX - n as u32,
+                mtime_ns: t,
+                size: n,
+                target: (kind == Kind::Symlink).then(|| vec![0xff; i * 50]),
+                chunks: (0..i * 3).map(|k| Hash([k as u8; 32])).collect(),
+            });
+        }
+        let root = RootMeta {
+            mode: 0o2775,
+            uid: 1234,
+            gid: 5678,
+            mtime_ns: -5,
+        };
+        for t in [
+            Tree::default(),
+            Tree {
+                entries: entries.clone(),
+                root: Some(root),
+            },
+            Tree {
+                entries,
+                root: None,
+            },
+        ] {
+            assert_eq!(t.encode(), postcard::to_allocvec(&t).unwrap());
+            assert_eq!(Tree::decode(&t.encode()).unwrap(), t);
+        }
+    }
 
     #[test]
     fn platform_filter() {
