@@ -97,7 +97,7 @@ impl CaptureOpts {
 /// Stores a tree as a blob.
 fn store_tree(sink: &ChunkSink, t: &Tree) -> Result<BlobRow> {
     let bytes = t.encode();
-    let chunks = sink.put_bytes(&bytes, store::TREE_CHUNKS)?;
+    let chunks = sink.put_bytes_parallel(&bytes, store::TREE_CHUNKS)?;
     let id = Hash::of_list(&chunks);
     Ok((id, ChunkList::Direct(chunks), bytes.len() as u64))
 }

@@ -479,3 +479,27 @@ fn a_finished_sink_keeps_no_pack_entries() {
     assert!(packs.iter().all(|p| p.entries.is_empty() && p.size > 0));
     assert!(hashes.iter().all(|h| index.chunk_exists(h).unwrap()));
 }
+
+/// Storing a buffer on every core gives the chunk ids, in order, that storing it on one thread
+/// gives, and stores every chunk once; a failure on any thread fails the call.
+#[test]
+fn put_bytes_parallel_matches_put_bytes() {
+    use crate::store::TREE_CHUNKS;
+    let data = noise(11, 3 << 20);
+    let (_d, index, sink) = mem_sink();
+    let want = cut_bytes(&data, TREE_CHUNKS)
+        .map(|(o, l)| codec_id(&data[o..o + l]))
+        .collect::<Vec<_>>();
+    assert!(want.len() > 4, "{} chunks", want.len());
+    assert_eq!(sink.put_bytes_parallel(&data, TREE_CHUNKS).unwrap(), want);
+    assert_eq!(sink.put_bytes_parallel(&data, TREE_CHUNKS).unwrap(), want);
+    sink.finish().unwrap();
+    let stored = &index.0.lock().unwrap().stored;
+    assert!(want.iter().all(|h| stored.contains_key(h)));
+    let (_d, index, sink) = mem_sink();
+    index.0.lock().unwrap().broken = true;
+    assert!(
+        sink.put_bytes_parallel(&noise(12, 3 << 20), TREE_CHUNKS)
+            .is_err()
+    );
+}

@@ -666,6 +666,47 @@ impl ChunkSink {
         Ok(out)
     }
 
+    /// [`ChunkSink::put_bytes`] on every core: the cuts are found first, then the chunks are
+    /// hashed, looked up and compressed by one thread per core, each taking the next chunk.
+    /// For a big buffer of big chunks (a serialized platform tree: 6 MB of 256 KiB chunks on
+    /// the docs tree, at zstd level 4), which the capture stores after the last file is read.
+    pub fn put_bytes_parallel(&self, data: &[u8], params: ChunkParams) -> Result<Vec<Hash>> {
+        let cuts: Vec<(usize, usize)> = cut_bytes(data, params).collect();
+        let workers = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+            .clamp(1, 4)
+            .min(cuts.len());
+        if workers <= 1 {
+            return self.put_bytes(data, params);
+        }
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let ids: Vec<Mutex<Option<Hash>>> = cuts.iter().map(|_| Mutex::new(None)).collect();
+        let work = || -> Result<()> {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(&(o, l)) = cuts.get(i) else {
+                    return Ok(());
+                };
+                let h = self.put_at(&data[o..o + l], params.level)?;
+                *ids[i].lock().expect("chunk id") = Some(h);
+            }
+        };
+        std::thread::scope(|s| {
+            let hs: Vec<_> = (0..workers).map(|_| s.spawn(work)).collect();
+            hs.into_iter()
+                .try_for_each(|h| h.join().expect("chunk worker panicked"))
+        })?;
+        Ok(ids
+            .into_iter()
+            .map(|m| {
+                m.into_inner()
+                    .expect("chunk id")
+                    .expect("every chunk stored")
+            })
+            .collect())
+    }
+
     /// Stops after a failed capture: the pack being filled is discarded, not indexed, so a
     /// capture that fails on small input leaves the catalogue as it was.
     pub fn abort(&self) {
