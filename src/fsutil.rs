@@ -26,6 +26,61 @@ pub fn sync_filesystem(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The folder of the last file opened, kept open for the next ones: a walk or a restore
+/// takes neighbouring files in turn, and opening a file by name inside its open folder
+/// ([`open_at`]) resolves one name instead of every folder of its path (a file of the Rust
+/// documentation tree lies eight folders below `/`).
+#[derive(Default)]
+pub struct OpenFolder {
+    path: PathBuf,
+    dir: Option<File>,
+}
+
+impl OpenFolder {
+    /// The open folder `dir` (opened if it is not the one kept; a symlink is not followed).
+    pub fn get(&mut self, dir: &Path) -> std::io::Result<&File> {
+        if self.dir.is_none() || self.path != dir {
+            self.dir = None;
+            let f = OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+                .open(dir)?;
+            self.dir = Some(f);
+            dir.clone_into(&mut self.path);
+        }
+        Ok(self.dir.as_ref().expect("open folder"))
+    }
+}
+
+/// Opens `name` inside the open folder `dir` with `flags` (and `mode` when it creates it);
+/// `O_CLOEXEC` is always added. The name must be one path component.
+pub fn open_at(
+    dir: &File,
+    name: &std::ffi::OsStr,
+    flags: libc::c_int,
+    mode: u32,
+) -> std::io::Result<File> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(name.as_bytes())
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+    // SAFETY: `dir` is an open folder and `c` a NUL-terminated name, both outliving the
+    // call; a descriptor it returns is owned by the File made of it and by nothing else.
+    let fd = unsafe {
+        libc::openat(
+            dir.as_raw_fd(),
+            c.as_ptr(),
+            flags | libc::O_CLOEXEC,
+            mode as libc::c_uint,
+        )
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just returned by openat and is owned by nobody else.
+    Ok(unsafe { File::from_raw_fd(fd) })
+}
+
 /// Creates a folder (and parents) with mode 0700.
 pub fn create_private_dir(dir: &Path) -> Result<()> {
     fs::create_dir_all(dir).at(dir)?;

@@ -4,6 +4,7 @@
 use super::walk::{Bases, Item};
 use crate::catalog::{CacheEntry, CacheMap};
 use crate::error::{Error, IoContext, Result};
+use crate::fsutil::{OpenFolder, open_at};
 use crate::hash::Hash;
 use crate::progress::Meter;
 use crate::store::{ChunkCodec, ChunkSink, FILE_CHUNKS};
@@ -43,14 +44,17 @@ pub(super) struct Counters {
 /// blocking on a FIFO that took its place. `None` if it is no longer a regular file (gone,
 /// or replaced by a symlink, folder, FIFO, ...): a symlink swapped in after the walk must never
 /// make a snapshot of a site hold a file from outside it.
-fn open_regular(abs: &Path) -> Result<Option<(File, fs::Metadata)>> {
-    use std::os::unix::fs::OpenOptionsExt;
-    let f = match fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
-        .open(abs)
-    {
+/// The file is opened by name inside its folder, kept open in `folder` for its neighbours.
+fn open_regular(abs: &Path, folder: &mut OpenFolder) -> Result<Option<(File, fs::Metadata)>> {
+    let dir = abs.parent().unwrap_or(Path::new("/"));
+    let opened = folder.get(dir).and_then(|d| {
+        let flags = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY;
+        open_at(d, abs.file_name().unwrap_or_default(), flags, 0)
+    });
+    let f = match opened {
         Ok(f) => f,
+        // The folder itself may be gone, or a symlink now (ENOTDIR, ELOOP).
+        Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => return Ok(None),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Ok(None),
         Err(e) => return Err(Error::io(abs, e)),
@@ -94,8 +98,13 @@ impl FileMeta {
     }
 }
 
-fn read_file(abs: &Path, mode: Reading<'_>, buf: &mut Vec<u8>) -> Result<ReadResult> {
-    let Some((f, md)) = open_regular(abs)? else {
+fn read_file(
+    abs: &Path,
+    mode: Reading<'_>,
+    buf: &mut Vec<u8>,
+    folder: &mut OpenFolder,
+) -> Result<ReadResult> {
+    let Some((f, md)) = open_regular(abs, folder)? else {
         return Ok(None);
     };
     if md.len() <= FILE_CHUNKS.max as u64 {
@@ -283,6 +292,7 @@ fn read_jobs(
     let items = std::sync::Mutex::new(items);
     let worker = || -> WorkerOut {
         let mut buf = Vec::new();
+        let mut folder = OpenFolder::default();
         while !failed.load(Ordering::Relaxed) {
             let Some(run) = runs.get(next.fetch_add(1, Ordering::Relaxed)) else {
                 break;
@@ -294,7 +304,7 @@ fn read_jobs(
             };
             let mut read = Vec::with_capacity(run.len());
             for abs in &paths {
-                match read_file(abs, mode, &mut buf) {
+                match read_file(abs, mode, &mut buf, &mut folder) {
                     Ok(r) => {
                         let n = r.as_ref().map_or(0, |r| r.1);
                         counters.bytes_read.fetch_add(n, Ordering::Relaxed);

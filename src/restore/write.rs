@@ -189,7 +189,7 @@ impl FilesJob<'_> {
 
     /// One worker: takes runs of files until none is left or a worker failed.
     fn work(&self, reader: &mut ChunkReader, writeback: &Writeback) -> Result<()> {
-        let mut folder = OpenFolder::default();
+        let mut folder = fsutil::OpenFolder::default();
         loop {
             if self.failed.load(Ordering::Relaxed) {
                 return Ok(());
@@ -200,13 +200,9 @@ impl FilesJob<'_> {
             }
             for e in &self.files[i..(i + Self::BATCH).min(self.files.len())] {
                 let p = self.dest.join(e.rel_path());
-                let (dir, name) = match e.path.iter().rposition(|&b| b == b'/') {
-                    Some(i) => (&e.path[..i], &e.path[i + 1..]),
-                    None => (&[][..], &e.path[..]),
-                };
-                let written = folder.get(self.dest, dir).and_then(|d| {
-                    let at = At::Dir(d, OsStr::from_bytes(name));
-                    write_file_located(reader, self.locs, self.born, at, e, &p)
+                let dir = p.parent().unwrap_or(self.dest);
+                let written = folder.get(dir).at(dir).and_then(|d| {
+                    write_file_located(reader, self.locs, self.born, At::Folder(d), e, &p)
                 });
                 if let Err(err) = written {
                     self.failed.store(true, Ordering::Relaxed);
@@ -309,71 +305,32 @@ pub(super) fn write_file(reader: &mut ChunkReader, e: &Entry, p: &Path) -> Resul
     write_file_located(reader, &HashMap::new(), Born::UNKNOWN, At::Path, e, p)
 }
 
-/// Where a new file is created: at its full path, or by name inside an open folder (one
-/// lookup of the name instead of one per folder of the path: a file of the docs tree lies
-/// eight folders below `/`).
+/// Where a new file is created: at its full path, or by name inside an open folder.
 #[derive(Clone, Copy)]
 enum At<'a> {
     /// At the path itself.
     Path,
-    /// Named `name` inside the open folder `dir` (the path is for messages).
-    Dir(&'a File, &'a OsStr),
+    /// By name inside the open folder ([`fsutil::open_at`]); the path is for messages.
+    Folder(&'a File),
 }
 
 impl At<'_> {
-    /// Creates the file (it must not exist; a symlink in its place is not followed) with
-    /// `mode`, for writing.
+    /// Creates the file at `p` (it must not exist; a symlink in its place is not followed)
+    /// with `mode`, for writing.
     fn create(self, p: &Path, mode: u32) -> Result<File> {
-        let (dir, name) = match self {
-            At::Path => {
-                return fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(mode)
-                    .open(p)
-                    .at(p);
+        match self {
+            At::Path => fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(mode)
+                .open(p)
+                .at(p),
+            At::Folder(dir) => {
+                let name = p.file_name().unwrap_or_default();
+                let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW;
+                fsutil::open_at(dir, name, flags, mode).at(p)
             }
-            At::Dir(dir, name) => (dir, name),
-        };
-        use std::os::fd::{AsRawFd, FromRawFd};
-        let c = std::ffi::CString::new(name.as_bytes())
-            .map_err(|_| Error::Invalid(format!("{}: NUL in path", p.display())))?;
-        let flags =
-            libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC;
-        // SAFETY: `dir` is an open folder and `c` a NUL-terminated name, both outliving the
-        // call; a descriptor it returns is owned by the File made of it and nothing else.
-        let fd = unsafe { libc::openat(dir.as_raw_fd(), c.as_ptr(), flags, mode as libc::c_uint) };
-        if fd < 0 {
-            return Err(Error::io(p, std::io::Error::last_os_error()));
         }
-        // SAFETY: `fd` was just returned by openat and is owned by nobody else.
-        Ok(unsafe { File::from_raw_fd(fd) })
-    }
-}
-
-/// The folder of the last file a worker wrote, kept open for the next ones (neighbouring
-/// files share their folder).
-#[derive(Default)]
-struct OpenFolder {
-    rel: Vec<u8>,
-    dir: Option<File>,
-}
-
-impl OpenFolder {
-    /// The open folder `rel` of the tree at `dest` (opened if it is not the one kept).
-    fn get(&mut self, dest: &Path, rel: &[u8]) -> Result<&File> {
-        if self.dir.is_none() || self.rel != rel {
-            let d = dest.join(OsStr::from_bytes(rel));
-            let f = fs::OpenOptions::new()
-                .read(true)
-                .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC)
-                .open(&d)
-                .at(&d)?;
-            self.dir = Some(f);
-            self.rel.clear();
-            self.rel.extend_from_slice(rel);
-        }
-        Ok(self.dir.as_ref().expect("open folder"))
     }
 }
 

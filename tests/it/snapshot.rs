@@ -573,7 +573,8 @@ fn repository_is_private_and_secrets_stay_out_of_output() {
 /// Files change between the walk and the read, as on any live site: some vanish, one becomes a
 /// symlink to a secret outside the site, one a FIFO, one is replaced by another file (atomic
 /// rename), one shrinks. The snapshot succeeds, never follows the symlink or blocks on the
-/// FIFO, and records what it read with the metadata of what it read. `walked@stop` stops the
+/// FIFO, and records what it read with the metadata of what it read; a folder that became a
+/// symlink to one outside the site is not followed either. `walked@stop` stops the
 /// process (SIGSTOP) right after the walk so the test can change the tree at that moment.
 #[test]
 fn files_changing_between_walk_and_read() {
@@ -590,7 +591,23 @@ fn files_changing_between_walk_and_read() {
     fs::write(&secret, "TOP SECRET: root's eyes only\n").unwrap();
     fs::set_permissions(&secret, fs::Permissions::from_mode(0o600)).unwrap();
 
+    // A folder that becomes a symlink to a folder outside the site, holding files of the
+    // same names.
+    let moved = s.dir.join("files/moved");
+    fs::create_dir_all(&moved).unwrap();
+    for i in 0..4 {
+        fs::write(moved.join(format!("g{i}")), noise(400 + i, 3000)).unwrap();
+    }
+    let outside = w.path("outside");
+    fs::create_dir_all(&outside).unwrap();
+    for i in 0..4 {
+        fs::copy(&secret, outside.join(format!("g{i}"))).unwrap();
+    }
+
     let stopped = Stopped::at(&w, &["snapshot", "example.com", "--json"], "walked@stop");
+
+    fs::rename(&moved, w.path("moved-away")).unwrap();
+    symlink(&outside, &moved).unwrap();
 
     for i in 0..10 {
         fs::remove_file(churn.join(format!("f{i}"))).unwrap();
@@ -629,6 +646,12 @@ fn files_changing_between_walk_and_read() {
     assert!(
         !site.iter().any(|r| r.sha.as_deref() == Some(&secret_sha)),
         "the snapshot followed a symlink out of the site"
+    );
+    assert!(
+        !site
+            .iter()
+            .any(|r| r.path_str().starts_with("files/moved/g")),
+        "the files of a folder swapped for a symlink are no longer there"
     );
     let live = live_records(&churn, |_, _| true);
     let live_get = |n: &str| live.iter().find(|r| r.path_str() == n).unwrap().clone();
