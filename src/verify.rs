@@ -246,10 +246,12 @@ fn damaged_in_tree(
     bad: &HashSet<Hash>,
 ) -> Option<Vec<Vec<u8>>> {
     let (list, size) = repo.cat.blob(id).ok()?;
-    if list.list_chunks().iter().any(|c| bad.contains(c)) {
-        return None;
-    }
-    let chunks = list.expand(id, reader).ok()?;
+    let chunks = list
+        .expand_with(id, &mut |c| match bad.contains(c) {
+            true => Err(crate::error::Error::Corrupt("damaged".into())),
+            false => reader.read(c),
+        })
+        .ok()?;
     if chunks.iter().any(|c| bad.contains(c)) {
         return None;
     }
@@ -286,11 +288,19 @@ fn name_damage(
         unreadable.contains(d)
             || match repo.cat.blob(d) {
                 Ok((list, _)) => {
-                    list.list_chunks().iter().any(|c| bad.contains(c))
-                        || match crate::read::expand(repo, d, list) {
-                            Ok(chunks) => chunks.iter().any(|c| bad.contains(c)),
-                            Err(_) => true,
+                    let mut ids = list.ids(d);
+                    let mut reader = crate::read::chunk_reader(repo);
+                    let mut read = |c: &Hash| match bad.contains(c) {
+                        true => Err(crate::error::Error::Corrupt("damaged".into())),
+                        false => reader.read(c),
+                    };
+                    loop {
+                        match ids.next_id(&mut read) {
+                            Ok(Some(c)) if !bad.contains(&c) => continue,
+                            Ok(None) => break false,
+                            _ => break true,
                         }
+                    }
                 }
                 Err(_) => true,
             }
