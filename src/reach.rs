@@ -55,16 +55,21 @@ pub fn mark(repo: &Repo, bad: &HashSet<Hash>) -> Result<Marked> {
     let mut buf = Vec::new();
     for (id, is_tree) in blobs {
         let listed = cat.blob(&id).and_then(|(list, size)| {
-            // An indirect list's list chunks are live; one that cannot be read leaves the
-            // blob unlisted (gc then stops, verify reports it).
-            cat.live_add(list.list_chunks())?;
-            if let Some(b) = list.list_chunks().iter().find(|c| bad.contains(c)) {
-                return Err(crate::error::Error::Corrupt(format!(
-                    "its list chunk {} is damaged",
-                    b.short()
-                )));
-            }
-            Ok((list.expand(&id, &mut reader)?, size))
+            // An indirect list's list chunks (of every level) are live; one that cannot be
+            // read leaves the blob unlisted (gc then stops, verify reports it).
+            let mut lists = Vec::new();
+            let chunks = list.expand_with(&id, &mut |l| {
+                lists.push(*l);
+                if bad.contains(l) {
+                    return Err(crate::error::Error::Corrupt(format!(
+                        "its list chunk {} is damaged",
+                        l.short()
+                    )));
+                }
+                reader.read(l)
+            });
+            cat.live_add(&lists)?;
+            Ok((chunks?, size))
         });
         let (chunks, size) = match listed {
             Ok(b) => b,

@@ -69,10 +69,17 @@ pub fn tree_or_empty(repo: &Repo, id: Option<Hash>) -> Result<Tree> {
     }
 }
 
-/// Opens a stored blob for streaming, one verified chunk at a time.
+/// Opens a stored blob for streaming, one verified chunk at a time: an indirect list's ids
+/// are read from its list chunks as the stream reaches them (a dump's restore holds one list
+/// chunk a level, not its millions of ids), and checked after the last.
 pub fn blob_reader<'a>(repo: &'a Repo, id: &Hash) -> Result<BlobReader<'a>> {
-    let (chunks, _) = blob_chunks(repo, id)?;
-    Ok(chunks_reader(repo, chunks))
+    let (list, _) = repo.cat.blob(id)?;
+    Ok(BlobReader::listed(repo.chunk_reader(), id, list))
+}
+
+/// The plain size of a stored blob (its list is not read).
+pub fn blob_size(repo: &Repo, id: &Hash) -> Result<u64> {
+    Ok(repo.cat.blob(id)?.1)
 }
 
 /// The full chunk list and size of a stored blob (the database dump, say): an indirect list

@@ -13,7 +13,9 @@ use crate::error::Result;
 use crate::hash::Hash;
 use crate::reach;
 use crate::repo::Repo;
-use crate::store::{self, Backend, ChunkCodec, ChunkReader, ObjectName, PackEntry, PackFormat};
+use crate::store::{
+    self, Backend, ChunkCodec, ChunkList, ChunkReader, ObjectName, PackEntry, PackFormat,
+};
 use crate::tree::Tree;
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
@@ -246,10 +248,12 @@ fn damaged_in_tree(
     bad: &HashSet<Hash>,
 ) -> Option<Vec<Vec<u8>>> {
     let (list, size) = repo.cat.blob(id).ok()?;
-    if list.list_chunks().iter().any(|c| bad.contains(c)) {
-        return None;
-    }
-    let chunks = list.expand(id, reader).ok()?;
+    let chunks = list
+        .expand_with(id, &mut |c| match bad.contains(c) {
+            true => Err(crate::error::Error::Corrupt("damaged".into())),
+            false => reader.read(c),
+        })
+        .ok()?;
     if chunks.iter().any(|c| bad.contains(c)) {
         return None;
     }
@@ -263,6 +267,24 @@ fn damaged_in_tree(
             .map(|e| e.path)
             .collect(),
     )
+}
+
+/// Does dump `id` (list `list`) lose a chunk or a list chunk of any level to `bad`, or fail
+/// to read? Its ids are streamed, not collected.
+fn dump_damaged(repo: &Repo, id: &Hash, list: ChunkList, bad: &HashSet<Hash>) -> bool {
+    let mut ids = list.ids(id);
+    let mut reader = crate::read::chunk_reader(repo);
+    let mut read = |c: &Hash| match bad.contains(c) {
+        true => Err(crate::error::Error::Corrupt("damaged".into())),
+        false => reader.read(c),
+    };
+    loop {
+        match ids.next_id(&mut read) {
+            Ok(Some(c)) if !bad.contains(&c) => continue,
+            Ok(None) => return false,
+            _ => return true,
+        }
+    }
 }
 
 fn name_damage(
@@ -285,13 +307,7 @@ fn name_damage(
     let dump = |d: &Hash| {
         unreadable.contains(d)
             || match repo.cat.blob(d) {
-                Ok((list, _)) => {
-                    list.list_chunks().iter().any(|c| bad.contains(c))
-                        || match crate::read::expand(repo, d, list) {
-                            Ok(chunks) => chunks.iter().any(|c| bad.contains(c)),
-                            Err(_) => true,
-                        }
-                }
+                Ok((list, _)) => dump_damaged(repo, d, list, bad),
                 Err(_) => true,
             }
     };

@@ -58,8 +58,9 @@ const SCHEMA_V7: &str = include_str!("../../schema_v7.sql");
 /// Schema version this build writes.
 /// Version 8: indirect chunk lists of large blobs (`blobs.count`).
 const SCHEMA_V8: &str = include_str!("../../schema_v8.sql");
+const SCHEMA_V9: &str = include_str!("../../schema_v9.sql");
 /// The schema version this binary writes.
-pub const SCHEMA_VERSION: i64 = 8;
+pub const SCHEMA_VERSION: i64 = 9;
 
 /// An open catalogue: one SQLite connection (in WAL mode, fully synchronous).
 pub struct Catalog {
@@ -144,6 +145,7 @@ impl Catalog {
             (6, SCHEMA_V6),
             (7, SCHEMA_V7),
             (8, SCHEMA_V8),
+            (9, SCHEMA_V9),
         ] {
             if v < to {
                 self.migrate_to(to, sql)?;

@@ -84,15 +84,16 @@ impl Catalog {
     /// A blob's chunk list as stored (direct, or its list chunks: see
     /// [`ChunkList::expand`]) and its size.
     pub fn blob(&self, id: &Hash) -> Result<(ChunkList, u64)> {
-        let row: Option<(Vec<u8>, i64, Option<i64>)> = self
+        type Row = (Vec<u8>, i64, Option<i64>, Option<i64>);
+        let row: Option<Row> = self
             .conn
             .query_row(
-                "SELECT chunks, size, count FROM blobs WHERE id = ?1",
+                "SELECT chunks, size, count, levels FROM blobs WHERE id = ?1",
                 [&id.0[..]],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
             )
             .optional()?;
-        let (chunks, size, count) = row.ok_or_else(|| {
+        let (chunks, size, count, levels) = row.ok_or_else(|| {
             Error::Corrupt(format!("blob {} is missing from the catalogue", id.short()))
         })?;
         let ids = blob_to_hashes(&chunks)?;
@@ -100,6 +101,7 @@ impl Catalog {
             None => ChunkList::Direct(ids),
             Some(n) => ChunkList::Indirect {
                 count: n as u64,
+                levels: levels.unwrap_or(1).clamp(0, u32::MAX as i64) as u32,
                 lists: ids,
             },
         };
@@ -148,18 +150,22 @@ fn insert_snapshot(
 ) -> Result<()> {
     {
         let mut st = tx.prepare_cached(
-            "INSERT OR IGNORE INTO blobs (id, chunks, size, count) VALUES (?1, ?2, ?3, ?4)",
+            "INSERT OR IGNORE INTO blobs (id, chunks, size, count, levels) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
         for (id, list, size) in blobs {
             let count = match list {
                 ChunkList::Direct(_) => None,
                 ChunkList::Indirect { count, .. } => Some(*count as i64),
             };
+            // One level stays NULL, as schema 8 wrote it.
+            let levels = Some(list.levels() as i64).filter(|l| *l > 1);
             st.execute(params![
                 &id.0[..],
                 hashes_to_blob(list.stored()),
                 *size as i64,
-                count
+                count,
+                levels
             ])?;
         }
     }

@@ -5,6 +5,7 @@ use crate::catalog::{SiteRecord, SnapshotKind, SnapshotRecord};
 use crate::error::{Error, Result};
 use crate::hash::Hash;
 use crate::store::ChunkList;
+use crate::store::list::MAX_LEVELS;
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
@@ -16,6 +17,8 @@ pub const FORMAT_VERSION: u32 = 2;
 pub const BLOB_LIST_MAGIC: &[u8; 8] = b"SSNBLST1";
 /// The magic of an indirect blob list (its list chunks' ids).
 pub const BLOB_LIST2_MAGIC: &[u8; 8] = b"SSNBLST2";
+/// The magic of an indirect blob list of two or more levels of list chunks.
+pub const BLOB_LIST3_MAGIC: &[u8; 8] = b"SSNBLST3";
 
 fn hex_opt(h: &Option<Hash>) -> Option<String> {
     h.map(|h| h.to_hex())
@@ -355,17 +358,23 @@ impl PinObject {
 }
 
 /// The plain bytes of a blob list. A direct list: `SSNBLST1`, plain size (u64 LE), chunk
-/// count (u64 LE), then the 32-byte chunk hashes in order. An indirect one: `SSNBLST2`, plain
-/// size, chunk count, then the 32-byte hashes of its list chunks in order.
+/// count (u64 LE), then the 32-byte chunk hashes in order. An indirect one of one level:
+/// `SSNBLST2`, plain size, chunk count, then the 32-byte hashes of its list chunks in order.
+/// Of more levels: `SSNBLST3`, plain size, chunk count, levels (u64 LE), then the hashes of
+/// its top-level list chunks.
 pub fn encode_blob_list(list: &ChunkList, size: u64) -> Vec<u8> {
     let ids = list.stored();
-    let mut v = Vec::with_capacity(24 + 32 * ids.len());
-    v.extend_from_slice(match list {
-        ChunkList::Direct(_) => BLOB_LIST_MAGIC,
-        ChunkList::Indirect { .. } => BLOB_LIST2_MAGIC,
+    let mut v = Vec::with_capacity(32 + 32 * ids.len());
+    v.extend_from_slice(match list.levels() {
+        0 => BLOB_LIST_MAGIC,
+        1 => BLOB_LIST2_MAGIC,
+        _ => BLOB_LIST3_MAGIC,
     });
     v.extend_from_slice(&size.to_le_bytes());
     v.extend_from_slice(&list.count().to_le_bytes());
+    if list.levels() > 1 {
+        v.extend_from_slice(&u64::from(list.levels()).to_le_bytes());
+    }
     for h in ids {
         v.extend_from_slice(&h.0);
     }
@@ -375,17 +384,24 @@ pub fn encode_blob_list(list: &ChunkList, size: u64) -> Vec<u8> {
 /// Parses a blob list: its chunk list (direct or indirect) and plain size.
 pub fn decode_blob_list(b: &[u8]) -> Result<(ChunkList, u64)> {
     let bad = |why: &str| Error::Corrupt(format!("bad blob list: {why}"));
-    if b.len() < 24 || (&b[..8] != BLOB_LIST_MAGIC && &b[..8] != BLOB_LIST2_MAGIC) {
-        return Err(bad("no SSNBLST1 header"));
+    let magic = b.get(..8).unwrap_or_default();
+    let header = match magic {
+        m if m == BLOB_LIST_MAGIC || m == BLOB_LIST2_MAGIC => 24,
+        m if m == BLOB_LIST3_MAGIC => 32,
+        _ => return Err(bad("no SSNBLST1, 2 or 3 header")),
+    };
+    if b.len() < header {
+        return Err(bad("its header is cut short"));
     }
-    let size = u64::from_le_bytes(b[8..16].try_into().expect("8 bytes"));
-    let n = u64::from_le_bytes(b[16..24].try_into().expect("8 bytes"));
-    let rest = &b[24..];
+    let u64_at = |o: usize| u64::from_le_bytes(b[o..o + 8].try_into().expect("8 bytes"));
+    let (size, n) = (u64_at(8), u64_at(16));
+    let levels = if header == 32 { u64_at(24) } else { 1 };
+    let rest = &b[header..];
     let ids: Vec<Hash> = rest
         .chunks_exact(32)
         .map(|c| Hash(c.try_into().expect("32 bytes")))
         .collect();
-    if &b[..8] == BLOB_LIST_MAGIC {
+    if magic == BLOB_LIST_MAGIC {
         if rest.len() as u64 != n.saturating_mul(32) {
             return Err(bad("its length disagrees with its chunk count"));
         }
@@ -394,9 +410,13 @@ pub fn decode_blob_list(b: &[u8]) -> Result<(ChunkList, u64)> {
     if !rest.len().is_multiple_of(32) || ids.is_empty() || n < ids.len() as u64 {
         return Err(bad("its length disagrees with its chunk count"));
     }
+    if !(1..=u64::from(MAX_LEVELS)).contains(&levels) || (header == 32 && levels < 2) {
+        return Err(bad(&format!("{levels} levels of list chunks")));
+    }
     Ok((
         ChunkList::Indirect {
             count: n,
+            levels: levels as u32,
             lists: ids,
         },
         size,
@@ -454,7 +474,11 @@ mod tests {
     #[test]
     fn indirect_blob_list_round_trips() {
         let lists = vec![Hash::of(b"l1"), Hash::of(b"l2"), Hash::of(b"l3")];
-        let l = ChunkList::Indirect { count: 5000, lists };
+        let l = ChunkList::Indirect {
+            count: 5000,
+            levels: 1,
+            lists: lists.clone(),
+        };
         let b = encode_blob_list(&l, 1 << 33);
         assert_eq!(&b[..8], b"SSNBLST2");
         assert_eq!(b.len(), 24 + 3 * 32);
@@ -464,6 +488,22 @@ mod tests {
         let mut short = b.clone();
         short[16..24].copy_from_slice(&2u64.to_le_bytes());
         assert!(decode_blob_list(&short).is_err());
+        // Two levels: SSNBLST3 with the level count after the chunk count.
+        let l = ChunkList::Indirect {
+            count: 5000,
+            levels: 2,
+            lists,
+        };
+        let b = encode_blob_list(&l, 9);
+        assert_eq!(&b[..8], b"SSNBLST3");
+        assert_eq!(b.len(), 32 + 3 * 32);
+        assert_eq!(b[24..32], 2u64.to_le_bytes());
+        assert_eq!(decode_blob_list(&b).unwrap(), (l, 9));
+        for bad_levels in [0u64, 1, 17] {
+            let mut w = b.clone();
+            w[24..32].copy_from_slice(&bad_levels.to_le_bytes());
+            assert!(decode_blob_list(&w).is_err(), "{bad_levels} levels");
+        }
     }
 
     #[test]

@@ -278,10 +278,13 @@ fn needed_chunks(
         ))
     };
     for (b, list, _, _) in &f.blobs {
-        needed.extend(list.list_chunks().iter().copied());
+        // List chunks of every level are needed too: the walk reads each once.
         let chunks = list
             .clone()
-            .expand_with(b, &mut read)
+            .expand_with(b, &mut |c| {
+                needed.insert(*c);
+                read(c)
+            })
             .map_err(|e| unreadable("blob list", b, &e))?;
         needed.extend(chunks.iter().copied());
         if !trees.contains(b) {

@@ -168,8 +168,10 @@ fn referenced(
                 .and_then(|s| repo.decode_object(ObjectKind::BlobList, &hex, &s))
                 .and_then(|p| decode_blob_list(&p))
                 .and_then(|(l, _)| {
-                    chunks.extend(l.list_chunks().iter().copied());
-                    l.expand(&id, &mut reader)
+                    l.expand_with(&id, &mut |c| {
+                        chunks.insert(*c);
+                        reader.read(c)
+                    })
                 })
                 .map_err(|e| refuse(format!("blob list {}", id.short()), &e))?;
             chunks.extend(list.iter().copied());

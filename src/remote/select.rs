@@ -62,8 +62,12 @@ impl Selection {
         for (id, tree) in blobs {
             self.add(ObjectKind::BlobList, id.to_hex());
             let (list, size) = repo.cat.blob(id)?;
-            self.add_chunks(repo, list.list_chunks(), &mut seen)?;
-            let chunks = list.expand(id, &mut reader)?;
+            let mut lists = Vec::new();
+            let chunks = list.expand_with(id, &mut |l| {
+                lists.push(*l);
+                reader.read(l)
+            })?;
+            self.add_chunks(repo, &lists, &mut seen)?;
             self.add_chunks(repo, &chunks, &mut seen)?;
             if !tree {
                 continue;

@@ -320,9 +320,9 @@ fn read_blob_list(
         }
         Ok((ChunkList::Direct(c), _)) => Ok(c),
         Ok((list, _)) => {
-            referenced.extend(list.list_chunks().iter().copied());
             let mut frames = FrameCache::default();
             list.expand_with(id, &mut |c| {
+                referenced.insert(*c);
                 read_chunk(r, packs, &mut frames, c).ok_or_else(|| {
                     Error::Corrupt(format!("its list chunk {} cannot be read", c.short()))
                 })

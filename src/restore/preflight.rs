@@ -83,7 +83,7 @@ fn check_space(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<()> {
         need.push((plan.site_target.clone(), tree_bytes(TreePart::Site)?));
     }
     if let (Some(tmp), Some(dump)) = (&plan.sqlite_tmp, snap.db_dump) {
-        need.push((tmp.clone(), read::blob_chunks(repo, &dump)?.1));
+        need.push((tmp.clone(), read::blob_size(repo, &dump)?));
     }
     let mut by_dev: BTreeMap<u64, (PathBuf, u64, u64)> = BTreeMap::new();
     for (path, bytes) in need {

@@ -168,21 +168,22 @@ fn prepare_binding(
 /// so corrupt data stops the restore before any change (it is loaded at its step).
 fn prepare_db(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<()> {
     let id = snap.db_dump.expect("dump");
-    let (chunks, size) = read::blob_chunks(repo, &id)?;
+    let size = read::blob_size(repo, &id)?;
     crate::progress::phase(
         &format!("{}: reading the database dump", plan.site),
         size,
         0,
     );
-    let mut reader = read::chunk_reader(repo);
-    let wrap = |e: Error| match e {
-        Error::Corrupt(m) => Error::Corrupt(format!("snapshot {}, database dump: {m}", snap.id)),
-        other => other,
+    // The dump's ids stream from its list chunks: its list is never held whole.
+    let mut reader = read::blob_reader(repo, &id)?;
+    let wrap = |e: std::io::Error, p: &Path| match e.get_ref().and_then(|x| x.downcast_ref()) {
+        Some(Error::Corrupt(m)) => {
+            Error::Corrupt(format!("snapshot {}, database dump: {m}", snap.id))
+        }
+        _ => Error::io(p, e),
     };
     let Some(tmp) = &plan.sqlite_tmp else {
-        for h in &chunks {
-            reader.read(h).map_err(wrap)?;
-        }
+        std::io::copy(&mut reader, &mut std::io::sink()).map_err(|e| wrap(e, &repo.root))?;
         return Ok(());
     };
     let tmp = match (&plan.platform, &plan.sqlite_in_site) {
@@ -193,7 +194,7 @@ fn prepare_db(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<()> {
         fs::create_dir_all(parent).at(parent)?;
     }
     let mut f = fsutil::create_private_file(&tmp)?;
-    reader.copy_chunks(&chunks, &mut f).map_err(wrap)?;
+    std::io::copy(&mut reader, &mut f).map_err(|e| wrap(e, &tmp))?;
     f.sync_all().at(&tmp)?;
     // The web server must keep writing it: same owner and mode as the live file.
     let live = repo

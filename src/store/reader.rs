@@ -6,6 +6,7 @@ use super::backend::{Backend, LocalBackend, ObjectName};
 use super::chunk::ChunkCodec;
 use super::frame::FrameCache;
 use super::index::ChunkIndex;
+use super::list::{ChunkList, ListIds};
 use super::pack::ChunkLocation;
 use crate::error::{Error, Result};
 use crate::hash::Hash;
@@ -86,11 +87,11 @@ impl<'a> ChunkReader<'a> {
     }
 }
 
-/// A `Read` over a blob's chunks, verifying each.
+/// A `Read` over a blob's chunks, verifying each. Its ids come from the blob's list as they
+/// are needed ([`ListIds`]): a dump's list is never expanded whole.
 pub struct BlobReader<'a> {
     reader: ChunkReader<'a>,
-    chunks: Vec<Hash>,
-    next: usize,
+    ids: ListIds,
     buf: Vec<u8>,
     pos: usize,
 }
@@ -103,10 +104,17 @@ impl<'a> BlobReader<'a> {
 
     /// A blob reader reading `chunks` through `reader`.
     pub fn with_reader(reader: ChunkReader<'a>, chunks: Vec<Hash>) -> Self {
+        let id = Hash([0; 32]);
+        Self::listed(reader, &id, ChunkList::Direct(chunks))
+    }
+
+    /// A blob reader over blob `id` with list `list`, reading its list chunks (if any) and
+    /// chunks through `reader` as it goes; the list's count and id are checked after its
+    /// last chunk (a mismatch is the last read's error).
+    pub fn listed(reader: ChunkReader<'a>, id: &Hash, list: ChunkList) -> Self {
         BlobReader {
             reader,
-            chunks,
-            next: 0,
+            ids: list.ids(id),
             buf: Vec::new(),
             pos: 0,
         }
@@ -116,12 +124,13 @@ impl<'a> BlobReader<'a> {
 impl std::io::Read for BlobReader<'_> {
     fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
         while self.pos == self.buf.len() {
-            let Some(h) = self.chunks.get(self.next) else {
+            let reader = &mut self.reader;
+            let next = self.ids.next_id(&mut |l| reader.read(l));
+            let Some(h) = next.map_err(std::io::Error::other)? else {
                 return Ok(0);
             };
-            self.buf = self.reader.read(h).map_err(std::io::Error::other)?;
+            self.buf = self.reader.read(&h).map_err(std::io::Error::other)?;
             self.pos = 0;
-            self.next += 1;
         }
         let n = out.len().min(self.buf.len() - self.pos);
         out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);

@@ -443,7 +443,12 @@ fn a_big_blob_round_trips_through_an_indirect_list() {
     let (id, list, size) = sink.put_stream_listed(&data[..], DUMP_ROW_CHUNKS).unwrap();
     sink.finish().unwrap();
     assert_eq!(size, data.len() as u64);
-    let ChunkList::Indirect { count, lists } = list.clone() else {
+    let ChunkList::Indirect {
+        count,
+        levels: 1,
+        lists,
+    } = list.clone()
+    else {
         panic!("a direct list of {} chunks", list.count())
     };
     assert!(count > list::DIRECT_MAX as u64, "{count} chunks");
@@ -461,6 +466,7 @@ fn a_big_blob_round_trips_through_an_indirect_list() {
     assert!(back == data, "the blob reads back");
     let wrong = ChunkList::Indirect {
         count: count + 1,
+        levels: 1,
         lists,
     };
     assert!(wrong.expand(&id, &mut r).is_err());

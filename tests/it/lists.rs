@@ -3,13 +3,20 @@
 //! (debug builds only) so a few-megabyte MariaDB dump is stored that way. Its snapshot
 //! restores byte-identical, an unchanged stretch of the list is shared with the next snapshot,
 //! gc keeps the list chunks, verify and gc stop at a damaged one, and push + `restore --from`
-//! brings it back.
+//! brings it back. With `SITESNAP_TEST_LIST_UPPER_MAX` lowered too, the list chunks are cut
+//! again one level up (as for a dump of 2 GB and more): the same holds for every level.
 use crate::support::*;
 use std::collections::HashSet;
 use std::fs;
 
 const URI: &str = "lists.example";
 const ENV: &[(&str, &str)] = &[("SITESNAP_TEST_LIST_DIRECT_MAX", "64")];
+/// Limits that make a few-MB dump's list two levels deep (its some 570 list chunks are more
+/// than 150; the some 80 above them are not).
+const ENV2: &[(&str, &str)] = &[
+    ("SITESNAP_TEST_LIST_DIRECT_MAX", "64"),
+    ("SITESNAP_TEST_LIST_UPPER_MAX", "150"),
+];
 
 /// A table of `rows` rows of about 200 bytes (a dump of a few MB: hundreds of chunks).
 fn fill(db: &TestDb, rows: u64) {
@@ -41,8 +48,44 @@ fn scene(tag: &str, encrypted: bool) -> Option<(World, TestDb)> {
 
 /// A snapshot with the lowered direct limit; its id.
 fn snap(w: &World) -> String {
-    let r = w.run_env(&["snapshot", URI, "--json"], ENV).ok();
+    snap_with(w, ENV)
+}
+
+/// A snapshot with the limits of `env`; its id.
+fn snap_with(w: &World, env: &[(&str, &str)]) -> String {
+    let r = w.run_env(&["snapshot", URI, "--json"], env).ok();
     r.json()[0]["id"].as_str().unwrap().to_string()
+}
+
+/// The list chunks of snapshot `id`'s dump, level by level from the top (read through the
+/// chunk reader, not through the list walk under test), and the catalogue's `levels`.
+fn list_levels(w: &World, id: &str) -> (Option<i64>, Vec<Vec<[u8; 32]>>) {
+    let (count, top) = dump_list(w, id);
+    assert!(count.is_some(), "a direct list");
+    let levels: Option<i64> = w
+        .catalog()
+        .query_row(
+            "SELECT b.levels FROM snapshots s JOIN blobs b ON b.id = s.db_dump WHERE s.id = ?1",
+            [id],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let r = sitesnap::repo::Repo::open(&w.repo, None).unwrap();
+    let mut reader = r.chunk_reader();
+    let mut out = vec![top];
+    for _ in 1..levels.unwrap_or(1) {
+        let below = out
+            .last()
+            .unwrap()
+            .iter()
+            .flat_map(|h| reader.read(&sitesnap::hash::Hash(*h)).unwrap())
+            .collect::<Vec<u8>>()
+            .chunks_exact(32)
+            .map(|c| c.try_into().unwrap())
+            .collect();
+        out.push(below);
+    }
+    (levels, out)
 }
 
 /// The dump's catalogue row: (chunk count if indirect, the ids the row stores).
@@ -166,7 +209,18 @@ fn verify_and_gc_stop_at_a_damaged_list_chunk() {
 /// repository and the database's rows, and brings it back with `restore --from` into a fresh
 /// repository; the remote verifies and a remote gc keeps what it needs.
 fn push_and_restore_from(w: &World, db: &TestDb, add: &[&str], env: &[(&str, &str)]) {
-    let id = snap(w);
+    push_and_restore_with(w, db, add, env, ENV)
+}
+
+/// [`push_and_restore_from`] with the snapshot's list limits `limits`.
+fn push_and_restore_with(
+    w: &World,
+    db: &TestDb,
+    add: &[&str],
+    env: &[(&str, &str)],
+    limits: &[(&str, &str)],
+) {
+    let id = snap_with(w, limits);
     assert!(dump_list(w, &id).0.is_some());
     let want = db.table_digest("big", "id");
     w.run(add).ok();
@@ -211,4 +265,75 @@ fn a_long_dump_list_comes_back_with_restore_from_garage() {
     let creds = s3.env();
     let add = s3.add_args("offsite", &url);
     push_and_restore_from(&w, &db, &add, &crate::remote::env_of(&creds));
+}
+
+#[test]
+fn a_two_level_dump_list_is_shared_kept_by_gc_and_restored() {
+    let Some((w, db)) = scene("lists2", false) else {
+        return;
+    };
+    let first = snap_with(&w, ENV2);
+    let (levels, by_level) = list_levels(&w, &first);
+    assert_eq!(levels, Some(2), "{} top ids", by_level[0].len());
+    assert!(by_level[0].len() <= 150 && by_level[1].len() > 150);
+    let all: Vec<[u8; 32]> = by_level.concat();
+    assert_eq!(indexed(&w, &all), all.len());
+    // One row changed: a few list chunks a level are new, the others shared.
+    db.sql("UPDATE big SET title = 'changed' WHERE id = 10000;");
+    let second = snap_with(&w, ENV2);
+    let (_, by_level2) = list_levels(&w, &second);
+    let old: HashSet<_> = all.iter().collect();
+    let new1 = by_level2[1].iter().filter(|l| !old.contains(l)).count();
+    assert!((1..=3).contains(&new1), "{new1} new level-1 list chunks");
+    // The last 40% of the rows changed, then the first two forgotten: the first's pack is
+    // mostly garbage and repacked; the list chunks of both levels the third shares with it
+    // are kept, and the third restores.
+    db.sql("UPDATE big SET title = CONCAT(title, ' (edited)') WHERE id >= 12000;");
+    let third = snap_with(&w, ENV2);
+    let (_, by_level3) = list_levels(&w, &third);
+    let all3 = by_level3.concat();
+    let shared = all3.iter().filter(|l| old.contains(l)).count();
+    assert!(shared >= 8 && shared < all3.len(), "{shared} shared");
+    let want = db.table_digest("big", "id");
+    w.run(&["forget", &first]).ok();
+    w.run(&["forget", &second]).ok();
+    let gc = w.run(&["gc", "--json"]).ok().json();
+    assert!(gc["packs_repacked"].as_u64().unwrap() >= 1, "{gc}");
+    assert_eq!(indexed(&w, &all3), all3.len());
+    w.run(&["verify"]).ok();
+    db.sql("UPDATE big SET title = 'later' WHERE id < 500; DELETE FROM big WHERE id > 19000;");
+    w.run(&["restore", &third, "--yes"]).ok();
+    assert_eq!(db.table_digest("big", "id"), want);
+}
+
+#[test]
+fn verify_and_gc_stop_at_a_damaged_second_level_list_chunk() {
+    let Some((w, _db)) = scene("listdmg2", false) else {
+        return;
+    };
+    let id = snap_with(&w, ENV2);
+    let (levels, by_level) = list_levels(&w, &id);
+    assert_eq!(levels, Some(2));
+    // A list chunk of the second level (the top: it names level-1 list chunks).
+    damage_chunk(&w, &by_level[0][by_level[0].len() / 2]);
+    let before = data_size(&w.repo);
+    let v = w.run(&["verify", "--json"]);
+    assert_ne!(v.code, 0, "{}", v.stdout);
+    assert!(v.stdout.contains(&id), "{}", v.stdout);
+    let g = w.run(&["gc"]);
+    assert_ne!(g.code, 0, "{}", g.stdout);
+    assert!(g.stderr.contains("deleted nothing"), "{}", g.stderr);
+    assert_eq!(data_size(&w.repo), before);
+    let r = w.run(&["restore", &id, "--yes"]);
+    assert_ne!(r.code, 0, "{}", r.stdout);
+}
+
+#[test]
+fn a_two_level_dump_list_comes_back_with_restore_from_a_folder() {
+    let Some((w, db)) = scene("lists2nas", true) else {
+        return;
+    };
+    let nas = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", nas.path().display());
+    push_and_restore_with(&w, &db, &["remote", "add", "nas", &url], &[], ENV2);
 }

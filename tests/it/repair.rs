@@ -280,12 +280,13 @@ fn make_v1(w: &World) {
     }
     let c = rusqlite::Connection::open(repo.join("catalog.sqlite")).unwrap();
     // Schema 3 as it was: no `meta` (schema 4), no damage tables (5), no structure tables (6),
-    // no pack formats nor places inside frames (7), no indirect chunk lists (8).
+    // no pack formats nor places inside frames (7), no indirect chunk lists (8), no list
+    // levels (9).
     c.execute_batch(
         "DROP TABLE meta; DROP TABLE damaged_chunks; DROP TABLE snapshot_damage;
          ALTER TABLE sites DROP COLUMN structure_tables;
          ALTER TABLE chunks DROP COLUMN inner_offset; ALTER TABLE packs DROP COLUMN format;
-         ALTER TABLE blobs DROP COLUMN count;
+         ALTER TABLE blobs DROP COLUMN count; ALTER TABLE blobs DROP COLUMN levels;
          PRAGMA user_version = 3;",
     )
     .unwrap();
