@@ -18,7 +18,7 @@ use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// Is the process root (so owners can be restored)? Asked once: a restore asks per file.
 pub(super) fn is_root() -> bool {
@@ -114,8 +114,7 @@ pub fn write_tree(repo: &Repo, t: &Tree, dest: &Path, snap: &str) -> Result<()> 
     apply_root(dest, t.root.as_ref())
 }
 
-/// Writes the file entries `files` under `dest` on one worker per core (at most 4), while a
-/// [`Writeback`] thread gets what they wrote onto the disk.
+/// Writes the file entries `files` under `dest` on one worker per core (at most 4).
 fn write_files(repo: &Repo, files: &[&Entry], dest: &Path, snap: &str) -> Result<()> {
     // Where every chunk is, asked of the index in a few queries rather than one per chunk.
     let locs = locate(repo, files)?;
@@ -139,16 +138,12 @@ fn write_files(repo: &Repo, files: &[&Entry], dest: &Path, snap: &str) -> Result
         next: &next,
         failed: &failed,
     };
-    let writeback = Writeback::default();
     let results: Vec<Result<()>> = std::thread::scope(|s| {
-        let flusher = s.spawn(|| writeback.run(dest));
-        // Stops the flusher however the workers end (a panic included).
-        let _stop = Stop(&writeback, flusher.thread().clone());
         let hs: Vec<_> = (0..workers)
             .map(|_| {
                 s.spawn(|| -> Result<()> {
                     let cat = source.open_catalog()?;
-                    job.work(&mut source.reader(&cat), &writeback)
+                    job.work(&mut source.reader(&cat))
                 })
             })
             .collect();
@@ -157,16 +152,6 @@ fn write_files(repo: &Repo, files: &[&Entry], dest: &Path, snap: &str) -> Result
             .collect()
     });
     results.into_iter().collect()
-}
-
-/// Stops a [`Writeback`] when dropped, and wakes its thread to see it.
-struct Stop<'a>(&'a Writeback, std::thread::Thread);
-
-impl Drop for Stop<'_> {
-    fn drop(&mut self) {
-        self.0.stopped.store(true, Ordering::Relaxed);
-        self.1.unpark();
-    }
 }
 
 /// What the workers of one [`write_files`] share.
@@ -188,7 +173,7 @@ impl FilesJob<'_> {
     const BATCH: usize = 64;
 
     /// One worker: takes runs of files until none is left or a worker failed.
-    fn work(&self, reader: &mut ChunkReader, writeback: &Writeback) -> Result<()> {
+    fn work(&self, reader: &mut ChunkReader) -> Result<()> {
         let mut folder = fsutil::OpenFolder::default();
         loop {
             if self.failed.load(Ordering::Relaxed) {
@@ -216,52 +201,6 @@ impl FilesJob<'_> {
                     });
                 }
                 crate::progress::add(e.size, 1);
-                writeback.wrote(e.size);
-            }
-        }
-    }
-}
-
-/// Gets a tree's files onto the disk while it is being written, so the `syncfs` that makes
-/// it durable before it is renamed into place finds little left to write: every 32 MiB or
-/// 4,096 files written, a thread of its own calls `syncfs` (the workers go on meanwhile).
-/// On the Rust documentation tree (52,000 files, 782 MB) the final `syncfs` took a third of
-/// a restore when all of the tree was still in memory (docs/performance.md). Like the final
-/// one, these flush whatever else on that file system is waiting to be written.
-#[derive(Default)]
-struct Writeback {
-    /// Bytes and files written so far.
-    bytes: AtomicU64,
-    files: AtomicU64,
-    /// Set when the last file is written.
-    stopped: AtomicBool,
-}
-
-impl Writeback {
-    /// Bytes written since the last flush that start the next one.
-    const BYTES: u64 = 32 << 20;
-    /// Files written since the last flush that start the next one.
-    const FILES: u64 = 4096;
-
-    /// Counts one file of `size` bytes written.
-    fn wrote(&self, size: u64) {
-        self.bytes.fetch_add(size, Ordering::Relaxed);
-        self.files.fetch_add(1, Ordering::Relaxed);
-    }
-
-    /// Flushes the file system holding `dir` whenever enough was written, until stopped. A
-    /// failed flush is left to the final `syncfs`, which reports it.
-    fn run(&self, dir: &Path) {
-        let (mut bytes, mut files) = (0, 0);
-        while !self.stopped.load(Ordering::Relaxed) {
-            std::thread::park_timeout(std::time::Duration::from_millis(10));
-            let (b, f) = (
-                self.bytes.load(Ordering::Relaxed),
-                self.files.load(Ordering::Relaxed),
-            );
-            if b - bytes >= Self::BYTES || f - files >= Self::FILES {
-                (bytes, files) = (b, f);
-                let _ = fsutil::sync_filesystem(dir);
             }
         }
     }
