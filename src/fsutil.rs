@@ -34,9 +34,41 @@ pub fn sync_filesystem(path: &Path) -> Result<()> {
 pub struct OpenFolder {
     path: PathBuf,
     dir: Option<File>,
+    /// The root folder of [`OpenFolder::get_beneath`], kept open.
+    root: Option<(PathBuf, File)>,
 }
 
 impl OpenFolder {
+    /// The open folder `dir`, which lies inside `root`, reached from `root` without following
+    /// any symlink on the way (`openat2` with `RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS`): a
+    /// walk never descends through a symlink, so a folder that is one when a file is read was
+    /// swapped for it since. Where the kernel has no `openat2` (before Linux 5.6), only `dir`
+    /// itself is checked, as [`OpenFolder::get`] does.
+    pub fn get_beneath(&mut self, root: &Path, dir: &Path) -> std::io::Result<&File> {
+        let Ok(rel) = dir.strip_prefix(root) else {
+            return self.get(dir);
+        };
+        if self.dir.is_some() && self.path == dir {
+            return Ok(self.dir.as_ref().expect("open folder"));
+        }
+        self.dir = None;
+        if self.root.as_ref().is_none_or(|(p, _)| p != root) {
+            let f = OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+                .open(root)?;
+            self.root = Some((root.to_path_buf(), f));
+        }
+        let (_, root_dir) = self.root.as_ref().expect("open root");
+        let f = match open_beneath(root_dir, rel) {
+            Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => return self.get(dir),
+            other => other?,
+        };
+        self.dir = Some(f);
+        dir.clone_into(&mut self.path);
+        Ok(self.dir.as_ref().expect("open folder"))
+    }
+
     /// The open folder `dir` (opened if it is not the one kept; a symlink is not followed).
     pub fn get(&mut self, dir: &Path) -> std::io::Result<&File> {
         if self.dir.is_none() || self.path != dir {
@@ -50,6 +82,41 @@ impl OpenFolder {
         }
         Ok(self.dir.as_ref().expect("open folder"))
     }
+}
+
+/// Opens the folder `rel` inside the open folder `root` without following a symlink on the
+/// way nor leaving `root` (`openat2`, Linux 5.6; `ENOSYS` before).
+fn open_beneath(root: &File, rel: &Path) -> std::io::Result<File> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    use std::os::unix::ffi::OsStrExt;
+    let rel = if rel.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        rel
+    };
+    let c = std::ffi::CString::new(rel.as_os_str().as_bytes())
+        .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
+    // SAFETY: open_how is plain integers, for which all zeroes is a valid value.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = (libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) as u64;
+    how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS;
+    // SAFETY: `root` is an open folder, `c` a NUL-terminated path and `how` an open_how of
+    // the size passed, all outliving the call; a descriptor it returns is owned by the File
+    // made of it and by nothing else.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            root.as_raw_fd(),
+            c.as_ptr(),
+            &how as *const libc::open_how,
+            std::mem::size_of::<libc::open_how>(),
+        )
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `fd` was just returned by openat2 and is owned by nobody else.
+    Ok(unsafe { File::from_raw_fd(fd as libc::c_int) })
 }
 
 /// Opens `name` inside the open folder `dir` with `flags` (and `mode` when it creates it);

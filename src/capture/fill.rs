@@ -45,16 +45,26 @@ pub(super) struct Counters {
 /// or replaced by a symlink, folder, FIFO, ...): a symlink swapped in after the walk must never
 /// make a snapshot of a site hold a file from outside it.
 /// The file is opened by name inside its folder, kept open in `folder` for its neighbours.
-fn open_regular(abs: &Path, folder: &mut OpenFolder) -> Result<Option<(File, fs::Metadata)>> {
+fn open_regular(
+    abs: &Path,
+    root: Option<&Path>,
+    folder: &mut OpenFolder,
+) -> Result<Option<(File, fs::Metadata)>> {
     let dir = abs.parent().unwrap_or(Path::new("/"));
-    let opened = folder.get(dir).and_then(|d| {
+    let found = match root {
+        Some(root) => folder.get_beneath(root, dir),
+        None => folder.get(dir),
+    };
+    let opened = found.and_then(|d| {
         let flags = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY;
         open_at(d, abs.file_name().unwrap_or_default(), flags, 0)
     });
     let f = match opened {
         Ok(f) => f,
-        // The folder itself may be gone, or a symlink now (ENOTDIR, ELOOP).
+        // The folder itself may be gone, or a symlink now (ENOTDIR, ELOOP; EXDEV when
+        // a folder on the way leads out of the root).
         Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => return Ok(None),
+        Err(e) if e.raw_os_error() == Some(libc::EXDEV) => return Ok(None),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Ok(None),
         Err(e) => return Err(Error::io(abs, e)),
@@ -99,12 +109,12 @@ impl FileMeta {
 }
 
 fn read_file(
-    abs: &Path,
+    (abs, root): (&Path, Option<&Path>),
     mode: Reading<'_>,
     buf: &mut Vec<u8>,
     folder: &mut OpenFolder,
 ) -> Result<ReadResult> {
-    let Some((f, md)) = open_regular(abs, folder)? else {
+    let Some((f, md)) = open_regular(abs, root, folder)? else {
         return Ok(None);
     };
     if md.len() <= FILE_CHUNKS.max as u64 {
@@ -298,13 +308,15 @@ fn read_jobs(
                 break;
             };
             let run = &jobs[run.clone()];
-            let paths: Vec<std::path::PathBuf> = {
+            let paths: Vec<(std::path::PathBuf, Option<&Path>)> = {
                 let items = items.lock().expect("capture items");
-                run.iter().map(|&i| bases.abs(&items[i])).collect()
+                run.iter()
+                    .map(|&i| (bases.abs(&items[i]), bases.root_of(&items[i])))
+                    .collect()
             };
             let mut read = Vec::with_capacity(run.len());
-            for abs in &paths {
-                match read_file(abs, mode, &mut buf, &mut folder) {
+            for (abs, root) in &paths {
+                match read_file((abs, *root), mode, &mut buf, &mut folder) {
                     Ok(r) => {
                         let n = r.as_ref().map_or(0, |r| r.1);
                         counters.bytes_read.fetch_add(n, Ordering::Relaxed);

@@ -59,6 +59,17 @@ impl Bases<'_> {
         buf.extend_from_slice(&it.entry.path);
     }
 
+    /// The folder `it` was walked from, below which nothing the walk entered was a symlink:
+    /// the site directory (where the site's users write). `None` for the platform, whose items
+    /// include extra paths walked from below folders that may be symlinks, and for binding
+    /// files (their path from `/` may pass through symlinks).
+    pub(super) fn root_of(&self, it: &Item) -> Option<&Path> {
+        match it.base {
+            Base::Site => Some(self.site),
+            Base::Platform | Base::FsRoot => None,
+        }
+    }
+
     /// The absolute path of `it`.
     pub(super) fn abs(&self, it: &Item) -> PathBuf {
         let mut b = Vec::new();

@@ -574,7 +574,7 @@ fn repository_is_private_and_secrets_stay_out_of_output() {
 /// symlink to a secret outside the site, one a FIFO, one is replaced by another file (atomic
 /// rename), one shrinks. The snapshot succeeds, never follows the symlink or blocks on the
 /// FIFO, and records what it read with the metadata of what it read; a folder that became a
-/// symlink to one outside the site is not followed either. `walked@stop` stops the
+/// symlink to one outside the site is not followed either, nor is one higher up the path. `walked@stop` stops the
 /// process (SIGSTOP) right after the walk so the test can change the tree at that moment.
 #[test]
 fn files_changing_between_walk_and_read() {
@@ -604,10 +604,23 @@ fn files_changing_between_walk_and_read() {
         fs::copy(&secret, outside.join(format!("g{i}"))).unwrap();
     }
 
+    // A folder higher up that becomes a symlink: files/deep/sub/h* are read through
+    // files/deep, which then leads outside the site to a copy of sub/ holding secrets.
+    let deep = s.dir.join("files/deep");
+    fs::create_dir_all(deep.join("sub")).unwrap();
+    let outside_deep = w.path("outside-deep");
+    fs::create_dir_all(outside_deep.join("sub")).unwrap();
+    for i in 0..4 {
+        fs::write(deep.join(format!("sub/h{i}")), noise(500 + i, 3000)).unwrap();
+        fs::copy(&secret, outside_deep.join(format!("sub/h{i}"))).unwrap();
+    }
+
     let stopped = Stopped::at(&w, &["snapshot", "example.com", "--json"], "walked@stop");
 
     fs::rename(&moved, w.path("moved-away")).unwrap();
     symlink(&outside, &moved).unwrap();
+    fs::rename(&deep, w.path("deep-away")).unwrap();
+    symlink(&outside_deep, &deep).unwrap();
 
     for i in 0..10 {
         fs::remove_file(churn.join(format!("f{i}"))).unwrap();
@@ -647,12 +660,12 @@ fn files_changing_between_walk_and_read() {
         !site.iter().any(|r| r.sha.as_deref() == Some(&secret_sha)),
         "the snapshot followed a symlink out of the site"
     );
-    assert!(
-        !site
-            .iter()
-            .any(|r| r.path_str().starts_with("files/moved/g")),
-        "the files of a folder swapped for a symlink are no longer there"
-    );
+    for gone in ["files/moved/g", "files/deep/sub/h"] {
+        assert!(
+            !site.iter().any(|r| r.path_str().starts_with(gone)),
+            "{gone}*: the files of a folder swapped for a symlink are no longer there"
+        );
+    }
     let live = live_records(&churn, |_, _| true);
     let live_get = |n: &str| live.iter().find(|r| r.path_str() == n).unwrap().clone();
     for n in ["f12", "f13", "f14", "f19"] {
