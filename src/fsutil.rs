@@ -48,24 +48,23 @@ impl OpenFolder {
         let Ok(rel) = dir.strip_prefix(root) else {
             return self.get(dir);
         };
-        if self.dir.is_some() && self.path == dir {
-            return Ok(self.dir.as_ref().expect("open folder"));
+        if self.dir.is_none() || self.path != dir {
+            self.dir = None;
+            if self.root.as_ref().is_none_or(|(p, _)| p != root) {
+                let f = OpenOptions::new()
+                    .read(true)
+                    .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+                    .open(root)?;
+                self.root = Some((root.to_path_buf(), f));
+            }
+            let (_, root_dir) = self.root.as_ref().expect("open root");
+            let f = match open_beneath(root_dir, rel) {
+                Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => return self.get(dir),
+                other => other?,
+            };
+            self.dir = Some(f);
+            dir.clone_into(&mut self.path);
         }
-        self.dir = None;
-        if self.root.as_ref().is_none_or(|(p, _)| p != root) {
-            let f = OpenOptions::new()
-                .read(true)
-                .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
-                .open(root)?;
-            self.root = Some((root.to_path_buf(), f));
-        }
-        let (_, root_dir) = self.root.as_ref().expect("open root");
-        let f = match open_beneath(root_dir, rel) {
-            Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => return self.get(dir),
-            other => other?,
-        };
-        self.dir = Some(f);
-        dir.clone_into(&mut self.path);
         Ok(self.dir.as_ref().expect("open folder"))
     }
 
@@ -419,3 +418,37 @@ pub fn available_bytes(path: &Path) -> Result<(u64, u64)> {
 }
 
 pub use crate::shown::{shown, shown_text};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A folder below the root is opened, the root itself too; a symlink anywhere on the way
+    /// below the root is refused, and so is one as the folder itself; the folder kept open is
+    /// the one asked for.
+    #[test]
+    fn get_beneath_never_follows_a_symlink_below_the_root() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("site");
+        fs::create_dir_all(root.join("a/b")).unwrap();
+        fs::write(root.join("a/b/f"), b"inside").unwrap();
+        fs::create_dir_all(d.path().join("out/b")).unwrap();
+        fs::write(d.path().join("out/b/f"), b"outside").unwrap();
+        std::os::unix::fs::symlink(d.path().join("out"), root.join("link")).unwrap();
+        let mut of = OpenFolder::default();
+        let read = |f: &File| {
+            let file = open_at(f, std::ffi::OsStr::new("f"), libc::O_RDONLY, 0).unwrap();
+            std::io::read_to_string(file).unwrap()
+        };
+        assert_eq!(
+            read(of.get_beneath(&root, &root.join("a/b")).unwrap()),
+            "inside"
+        );
+        assert!(of.get_beneath(&root, &root).is_ok());
+        assert!(of.get_beneath(&root, &root.join("link/b")).is_err());
+        assert!(of.get_beneath(&root, &root.join("link")).is_err());
+        // Plain `get` checks only the last folder: it follows `link` on the way.
+        assert_eq!(read(of.get(&root.join("link/b")).unwrap()), "outside");
+        assert!(of.get(&root.join("link")).is_err());
+    }
+}
