@@ -208,11 +208,17 @@ fn verify_and_gc_stop_at_a_damaged_list_chunk() {
     };
     let id = snap(&w);
     let (_, lists) = dump_list(&w, &id);
-    damage_chunk(&w, &lists[lists.len() / 2]);
+    damaged_list_stops_verify_and_gc(&w, &id, &lists[lists.len() / 2]);
+}
+
+/// Damages list chunk `h` of snapshot `id`'s dump; verify then fails naming the snapshot, and
+/// gc fails having deleted nothing.
+fn damaged_list_stops_verify_and_gc(w: &World, id: &str, h: &[u8; 32]) {
+    damage_chunk(w, h);
     let before = data_size(&w.repo);
     let v = w.run(&["verify", "--json"]);
     assert_ne!(v.code, 0, "{}", v.stdout);
-    assert!(v.stdout.contains(&id), "{}", v.stdout);
+    assert!(v.stdout.contains(id), "{}", v.stdout);
     let g = w.run(&["gc"]);
     assert_ne!(g.code, 0, "{}", g.stdout);
     assert!(g.stderr.contains("deleted nothing"), "{}", g.stderr);
@@ -320,15 +326,7 @@ fn verify_and_gc_stop_at_a_damaged_second_level_list_chunk() {
     let (levels, by_level) = list_levels(&w, &id);
     assert_eq!(levels, Some(2));
     // A list chunk of the second level (the top: it names level-1 list chunks).
-    damage_chunk(&w, &by_level[0][by_level[0].len() / 2]);
-    let before = data_size(&w.repo);
-    let v = w.run(&["verify", "--json"]);
-    assert_ne!(v.code, 0, "{}", v.stdout);
-    assert!(v.stdout.contains(&id), "{}", v.stdout);
-    let g = w.run(&["gc"]);
-    assert_ne!(g.code, 0, "{}", g.stdout);
-    assert!(g.stderr.contains("deleted nothing"), "{}", g.stderr);
-    assert_eq!(data_size(&w.repo), before);
+    damaged_list_stops_verify_and_gc(&w, &id, &by_level[0][by_level[0].len() / 2]);
     let r = w.run(&["restore", &id, "--yes"]);
     assert_ne!(r.code, 0, "{}", r.stdout);
 }
