@@ -43,3 +43,11 @@ pub mod verify;
 pub mod webroot;
 
 pub use error::{Error, Result};
+
+/// The number of cores this process may use (2 when unknown), asked of the system once:
+/// `std::thread::available_parallelism` reads the cgroup files on every call, which a
+/// `snapshot --all` of 100 sites did 500 times.
+pub fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(2, |n| n.get()))
+}

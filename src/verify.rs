@@ -384,11 +384,7 @@ fn check_packs(
     let healed = repo.cat.damaged_packs(true)?;
     let next = AtomicUsize::new(0);
     let results: Mutex<Vec<(usize, PackCheck)>> = Mutex::new(Vec::new());
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2)
-        .min(packs.len())
-        .max(1);
+    let workers = crate::cores().min(packs.len()).max(1);
     std::thread::scope(|s| -> Result<()> {
         let hs: Vec<_> = (0..workers)
             .map(|_| {

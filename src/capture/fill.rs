@@ -294,11 +294,7 @@ fn read_jobs(
     let runs = runs(items, jobs);
     let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2)
-        .min(runs.len())
-        .max(1);
+    let workers = crate::cores().min(runs.len()).max(1);
     let items = std::sync::Mutex::new(items);
     let worker = || -> WorkerOut {
         let mut buf = Vec::new();

@@ -184,10 +184,7 @@ type Keep<'a> = dyn Fn(&Path, &OsStr, &[u8], bool) -> bool + Sync + 'a;
 /// to `root`, which `base` stands for, and sorted by that path. Folders are read on all cores;
 /// each entry is `lstat`ed relative to its open folder (no full path resolution per file).
 fn walk(root: &Path, base: Base, keep: &Keep<'_>) -> Result<Vec<Item>> {
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2)
-        .clamp(1, 8);
+    let workers = crate::cores().clamp(1, 8);
     let (tx, rx) = crossbeam_channel::unbounded::<(PathBuf, Vec<u8>)>();
     // Folders queued or being read; the walk is over when it drops to zero.
     let pending = AtomicUsize::new(1);

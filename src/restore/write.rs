@@ -123,11 +123,7 @@ fn write_files(repo: &Repo, files: &[&Entry], dest: &Path, snap: &str) -> Result
     // Two workers per core were tried (docs/performance.md): a little faster while other
     // builds loaded the machine, no faster than main in a comparison run, and 35 MiB more
     // memory (each worker keeps its own opened frames).
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2)
-        .clamp(1, 4)
-        .min(files.len().max(1));
+    let workers = crate::cores().clamp(1, 4).min(files.len().max(1));
     let source = read::Source::of(repo);
     let job = FilesJob {
         files,

@@ -672,14 +672,13 @@ impl ChunkSink {
     /// the docs tree, at zstd level 4), which the capture stores after the last file is read.
     pub fn put_bytes_parallel(&self, data: &[u8], params: ChunkParams) -> Result<Vec<Hash>> {
         let cuts: Vec<(usize, usize)> = cut_bytes(data, params).collect();
-        let workers = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2)
-            .clamp(1, 4)
-            .min(cuts.len());
-        if workers <= 1 {
-            return self.put_bytes(data, params);
+        if cuts.len() <= 1 {
+            return cuts
+                .iter()
+                .map(|&(o, l)| self.put_at(&data[o..o + l], params.level))
+                .collect();
         }
+        let workers = crate::cores().clamp(1, 4).min(cuts.len());
         let next = std::sync::atomic::AtomicUsize::new(0);
         let ids: Vec<Mutex<Option<Hash>>> = cuts.iter().map(|_| Mutex::new(None)).collect();
         let work = || -> Result<()> {
@@ -756,9 +755,7 @@ impl Sealer {
     /// Starts sealing threads for `sink`: one fewer than the cores (at least one, at most
     /// four; the capturing thread is busy too).
     pub fn start(sink: Arc<ChunkSink>) -> Result<Sealer> {
-        let n = std::thread::available_parallelism()
-            .map_or(1, |n| n.get().saturating_sub(1))
-            .clamp(1, 4);
+        let n = crate::cores().saturating_sub(1).clamp(1, 4);
         let (tx, rx) = crossbeam_channel::bounded::<(Section, Arc<AtomicU64>)>(2 * n);
         let mut threads = Vec::with_capacity(n);
         for _ in 0..n {
