@@ -32,10 +32,32 @@ pub fn sync_filesystem(path: &Path) -> Result<()> {
 /// documentation tree lies eight folders below `/`).
 #[derive(Default)]
 pub struct OpenFolder {
-    path: PathBuf,
-    dir: Option<File>,
+    kept: Kept,
     /// The root folder of [`OpenFolder::get_beneath`], kept open.
     root: Option<(PathBuf, File)>,
+}
+
+/// The folder kept open, and its path.
+#[derive(Default)]
+struct Kept {
+    path: PathBuf,
+    dir: Option<File>,
+}
+
+impl Kept {
+    /// `dir`, opened with `open` unless it is the folder kept already.
+    fn get(
+        &mut self,
+        dir: &Path,
+        open: impl FnOnce() -> std::io::Result<File>,
+    ) -> std::io::Result<&File> {
+        if self.dir.is_none() || self.path != dir {
+            self.dir = None;
+            self.dir = Some(open()?);
+            dir.clone_into(&mut self.path);
+        }
+        Ok(self.dir.as_ref().expect("open folder"))
+    }
 }
 
 impl OpenFolder {
@@ -48,39 +70,32 @@ impl OpenFolder {
         let Ok(rel) = dir.strip_prefix(root) else {
             return self.get(dir);
         };
-        if self.dir.is_none() || self.path != dir {
-            self.dir = None;
-            if self.root.as_ref().is_none_or(|(p, _)| p != root) {
-                let f = OpenOptions::new()
-                    .read(true)
-                    .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
-                    .open(root)?;
-                self.root = Some((root.to_path_buf(), f));
-            }
-            let (_, root_dir) = self.root.as_ref().expect("open root");
-            let f = match open_beneath(root_dir, rel) {
-                Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => return self.get(dir),
-                other => other?,
-            };
-            self.dir = Some(f);
-            dir.clone_into(&mut self.path);
+        if self.root.as_ref().is_none_or(|(p, _)| p != root) {
+            let f = OpenOptions::new()
+                .read(true)
+                .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+                .open(root)?;
+            self.root = Some((root.to_path_buf(), f));
         }
-        Ok(self.dir.as_ref().expect("open folder"))
+        let root_dir = &self.root.as_ref().expect("open root").1;
+        self.kept.get(dir, || match open_beneath(root_dir, rel) {
+            Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => open_folder(dir),
+            other => other,
+        })
     }
 
     /// The open folder `dir` (opened if it is not the one kept; a symlink is not followed).
     pub fn get(&mut self, dir: &Path) -> std::io::Result<&File> {
-        if self.dir.is_none() || self.path != dir {
-            self.dir = None;
-            let f = OpenOptions::new()
-                .read(true)
-                .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC)
-                .open(dir)?;
-            self.dir = Some(f);
-            dir.clone_into(&mut self.path);
-        }
-        Ok(self.dir.as_ref().expect("open folder"))
+        self.kept.get(dir, || open_folder(dir))
     }
+}
+
+/// Opens the folder `dir`, not following it if it is a symlink.
+fn open_folder(dir: &Path) -> std::io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(dir)
 }
 
 /// Opens the folder `rel` inside the open folder `root` without following a symlink on the

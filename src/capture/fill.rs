@@ -43,8 +43,8 @@ pub(super) struct Counters {
 /// Opens a file the walk saw as a regular file, without following a symlink and without
 /// blocking on a FIFO that took its place. `None` if it is no longer a regular file (gone,
 /// or replaced by a symlink, folder, FIFO, ...): a symlink swapped in after the walk must never
-/// make a snapshot of a site hold a file from outside it.
-/// The file is opened by name inside its folder, kept open in `folder` for its neighbours.
+/// make a snapshot of a site hold a file from outside it. The file is opened by name inside
+/// its folder, kept open in `folder` for its neighbours (reached from `root` when given).
 fn open_regular(
     abs: &Path,
     root: Option<&Path>,
@@ -61,12 +61,17 @@ fn open_regular(
     });
     let f = match opened {
         Ok(f) => f,
-        // The folder itself may be gone, or a symlink now (ENOTDIR, ELOOP; EXDEV when
+        // Gone, or the file or a folder on the way a symlink now (ENOTDIR, ELOOP; EXDEV when
         // a folder on the way leads out of the root).
-        Err(e) if e.raw_os_error() == Some(libc::ENOTDIR) => return Ok(None),
-        Err(e) if e.raw_os_error() == Some(libc::EXDEV) => return Ok(None),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => return Ok(None),
+        Err(e)
+            if matches!(
+                e.raw_os_error(),
+                Some(libc::ENOTDIR | libc::ELOOP | libc::EXDEV)
+            ) =>
+        {
+            return Ok(None);
+        }
         Err(e) => return Err(Error::io(abs, e)),
     };
     let md = f.metadata().at(abs)?;
