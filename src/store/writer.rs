@@ -680,30 +680,24 @@ impl ChunkSink {
         }
         let workers = crate::cores().clamp(1, 4).min(cuts.len());
         let next = std::sync::atomic::AtomicUsize::new(0);
-        let ids: Vec<Mutex<Option<Hash>>> = cuts.iter().map(|_| Mutex::new(None)).collect();
-        let work = || -> Result<()> {
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(&(o, l)) = cuts.get(i) else {
-                    return Ok(());
-                };
-                let h = self.put_at(&data[o..o + l], params.level)?;
-                *ids[i].lock().expect("chunk id") = Some(h);
+        // Each worker returns the (offset, id) of the chunks it took.
+        let work = || -> Result<Vec<(usize, Hash)>> {
+            let mut took = Vec::new();
+            while let Some(&(o, l)) = cuts.get(next.fetch_add(1, Ordering::Relaxed)) {
+                took.push((o, self.put_at(&data[o..o + l], params.level)?));
             }
+            Ok(took)
         };
-        std::thread::scope(|s| {
+        let taken = std::thread::scope(|s| {
             let hs: Vec<_> = (0..workers).map(|_| s.spawn(work)).collect();
             hs.into_iter()
-                .try_for_each(|h| h.join().expect("chunk worker panicked"))
+                .map(|h| h.join().expect("chunk worker panicked"))
+                .collect::<Result<Vec<_>>>()
         })?;
-        Ok(ids
-            .into_iter()
-            .map(|m| {
-                m.into_inner()
-                    .expect("chunk id")
-                    .expect("every chunk stored")
-            })
-            .collect())
+        // Chunk offsets are distinct and ordered as the chunks: sorted by offset, in order.
+        let mut all: Vec<(usize, Hash)> = taken.into_iter().flatten().collect();
+        all.sort_unstable_by_key(|&(o, _)| o);
+        Ok(all.into_iter().map(|(_, h)| h).collect())
     }
 
     /// Stops after a failed capture: the pack being filled is discarded, not indexed, so a
