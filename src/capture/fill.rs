@@ -2,7 +2,7 @@
 //! file, else by reading it (storing through the chunk sink, or only hashing for a scan).
 
 use super::walk::{Bases, Item};
-use crate::catalog::{CacheEntry, CacheMap};
+use crate::catalog::{CacheEntry, FilesCache};
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::{OpenFolder, open_at};
 use crate::hash::Hash;
@@ -211,11 +211,11 @@ pub(super) fn fill(
     items: &mut [Item],
     bases: Bases<'_>,
     mode: Reading<'_>,
-    mut cache: CacheMap,
+    cache: FilesCache,
     counters: &Counters,
     meter: Meter,
 ) -> Result<Vec<CacheRow>> {
-    let jobs = fill_from_cache(items, bases, &mut cache, meter);
+    let jobs = fill_from_cache(items, bases, &cache, meter);
     // What the cache did not vouch for is of no further use.
     drop(cache);
     if jobs.is_empty() {
@@ -232,12 +232,12 @@ pub(super) fn fill(
         .collect())
 }
 
-/// Takes the chunk lists the files cache vouches for (out of the cache: each row is used once);
-/// returns the indexes of the file items that must be read.
+/// Takes the chunk lists the files cache vouches for; returns the indexes of the file items
+/// that must be read.
 fn fill_from_cache(
     items: &mut [Item],
     bases: Bases<'_>,
-    cache: &mut CacheMap,
+    cache: &FilesCache,
     meter: Meter,
 ) -> Vec<usize> {
     let mut jobs = Vec::new();
@@ -247,14 +247,14 @@ fn fill_from_cache(
             continue;
         }
         bases.abs_into(it, &mut key);
-        if let Some(c) = cache.remove(&key[..])
+        if let Some(c) = cache.get(&key)
             && c.dev == it.dev
             && c.ino == it.ino
             && c.size == it.entry.size
             && c.mtime_ns == it.entry.mtime_ns
             && c.ctime_ns == it.ctime_ns
         {
-            it.entry.chunks = c.chunks;
+            it.entry.chunks = c.chunks();
             meter.add(it.entry.size, 1);
             continue;
         }

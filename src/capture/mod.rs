@@ -13,7 +13,7 @@ mod walk;
 
 use crate::catalog::BlobRow;
 use crate::catalog::SnapshotKind;
-use crate::catalog::{CacheMap, Catalog, SiteRecord, SnapshotRecord};
+use crate::catalog::{Catalog, FilesCache, SiteRecord, SnapshotRecord};
 use crate::db::Database;
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
@@ -458,7 +458,7 @@ impl<'a> Capture<'a> {
     /// Walks the live trees and loads the files-cache rows that may vouch for their files.
     /// When the platform is walked, its rows (tens of thousands on a big platform) are loaded
     /// through a second catalogue connection at the same time as the walk.
-    fn walk_and_load_cache(&self, shared: Option<SharedPlatform>) -> Result<(Walked, CacheMap)> {
+    fn walk_and_load_cache(&self, shared: Option<SharedPlatform>) -> Result<(Walked, FilesCache)> {
         if shared.is_some() || !self.platform_exists {
             let is_shared = shared.is_some();
             let walked = self.walk(shared)?;
@@ -485,11 +485,11 @@ impl<'a> Capture<'a> {
     /// the platform's rows cover it (`platform_rows`, when loaded already); when the platform
     /// is `shared`, only the site folder's and extra paths' own rows are loaded. Then the
     /// binding files' rows.
-    fn load_cache(&self, shared: bool, platform_rows: Option<CacheMap>) -> Result<CacheMap> {
+    fn load_cache(&self, shared: bool, platform_rows: Option<FilesCache>) -> Result<FilesCache> {
         let cat = &self.repo.cat;
         let mut cache = match platform_rows {
             Some(rows) => rows,
-            None if !self.platform_exists => CacheMap::default(),
+            None if !self.platform_exists => FilesCache::default(),
             None if shared => {
                 let mut c = cat.load_cache(&self.site_path)?;
                 for x in &self.site.extra_paths {
@@ -540,7 +540,7 @@ impl<'a> Capture<'a> {
     fn store_all(
         &self,
         mut walked: Walked,
-        cache: CacheMap,
+        cache: FilesCache,
         sink: &ChunkSink,
         sink_use: SinkUse,
         meter: Meter,
@@ -616,7 +616,7 @@ impl<'a> Capture<'a> {
     fn store_files(
         &self,
         walked: &mut Walked,
-        cache: CacheMap,
+        cache: FilesCache,
         sink: &ChunkSink,
         counters: &Counters,
         meter: Meter,

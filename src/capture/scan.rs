@@ -6,7 +6,7 @@ use super::walk::{
     Bases, Item, db_side_files, root_meta, to_tree, walk_bindings, walk_extra, walk_platform,
     walk_site,
 };
-use crate::catalog::CacheMap;
+use crate::catalog::FilesCache;
 use crate::db::Database;
 use crate::error::Result;
 use crate::progress::Meter;
@@ -62,7 +62,7 @@ pub fn scan_site_dir(repo: &Repo, dir: &Path, db: Option<&Database>) -> Result<T
 
 /// Scans live binding files into a tree without storing anything.
 pub fn scan_bindings(repo: &Repo, bindings: &[PathBuf]) -> Result<Tree> {
-    let mut cache = CacheMap::default();
+    let mut cache = FilesCache::default();
     for b in bindings {
         cache.extend(repo.cat.load_cache(b)?);
     }
@@ -75,7 +75,7 @@ fn hash_only(
     repo: &Repo,
     mut items: Vec<Item>,
     bases: Bases<'_>,
-    cache: CacheMap,
+    cache: FilesCache,
     root: Option<RootMeta>,
 ) -> Result<Tree> {
     let counters = Counters::default();

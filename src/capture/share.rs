@@ -153,14 +153,15 @@ pub(super) fn reusable_copy(
         && c.size == now.size
         && c.mtime_ns == now.mtime_ns
         && c.ctime_ns == now.ctime_ns;
-    if !same || c.chunks.is_empty() {
+    if !same || c.has_no_chunks() {
         return Ok(None);
     }
+    let chunks = c.chunks();
     // The copy's size is its blob's; a blob the catalogue no longer knows means copying again.
     Ok(cat
-        .blob(&Hash::of_list(&c.chunks))
+        .blob(&Hash::of_list(&chunks))
         .ok()
-        .map(|(_, size)| (c.chunks.clone(), size)))
+        .map(|(_, size)| (chunks, size)))
 }
 
 #[cfg(test)]

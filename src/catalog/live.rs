@@ -133,34 +133,10 @@ impl Catalog {
     /// then, or nothing is deleted).
     pub fn delete_dead(&self, packs: &[i64]) -> Result<DeadRows> {
         let tx = self.conn.unchecked_transaction()?;
-        let mut out = DeadRows::default();
-        let mut stale = Vec::new();
-        {
-            let mut st = tx.prepare("SELECT path, chunks FROM files_cache")?;
-            let mut rows = st.query([])?;
-            while let Some(r) = rows.next()? {
-                let chunks: Vec<u8> = r.get(1)?;
-                let mut live = chunks.len().is_multiple_of(32);
-                if live {
-                    for h in chunks.chunks_exact(32) {
-                        let h = Hash(h.try_into().expect("32 bytes"));
-                        if !self.live_contains(&h)? {
-                            live = false;
-                            break;
-                        }
-                    }
-                }
-                if !live {
-                    stale.push(r.get::<_, Vec<u8>>(0)?);
-                }
-            }
-        }
-        {
-            let mut st = tx.prepare("DELETE FROM files_cache WHERE path = ?1")?;
-            for p in &stale {
-                out.cache_rows += st.execute([p])? as u64;
-            }
-        }
+        let mut out = DeadRows {
+            cache_rows: self.drop_stale_cache(&tx, |h| self.live_contains(h))?,
+            ..DeadRows::default()
+        };
         out.chunks = tx.execute(
             "DELETE FROM chunks WHERE NOT EXISTS
                 (SELECT 1 FROM temp.live_chunks l WHERE l.hash = chunks.hash)",

@@ -25,7 +25,7 @@ mod stats;
 mod tests;
 
 pub use crate::store::pack::ChunkLocation;
-pub use cache::{CacheEntry, CacheMap};
+pub use cache::{CacheEntry, Cached, FilesCache};
 pub use damage::LostItem;
 pub use journal::JournalRecord;
 pub use kinds::{JournalState, SHORT_ID_LEN, ShortId, SnapshotKind, short_id};
@@ -58,9 +58,12 @@ const SCHEMA_V7: &str = include_str!("../../schema_v7.sql");
 /// Schema version this build writes.
 /// Version 8: indirect chunk lists of large blobs (`blobs.count`).
 const SCHEMA_V8: &str = include_str!("../../schema_v8.sql");
+/// Migration from version 8 to 9: lists of more levels (`blobs.levels`).
 const SCHEMA_V9: &str = include_str!("../../schema_v9.sql");
+/// Migration from version 9 to 10: the files cache as one blob per folder.
+const SCHEMA_V10: &str = include_str!("../../schema_v10.sql");
 /// The schema version this binary writes.
-pub const SCHEMA_VERSION: i64 = 9;
+pub const SCHEMA_VERSION: i64 = 10;
 
 /// An open catalogue: one SQLite connection (in WAL mode, fully synchronous).
 pub struct Catalog {
@@ -146,6 +149,7 @@ impl Catalog {
             (7, SCHEMA_V7),
             (8, SCHEMA_V8),
             (9, SCHEMA_V9),
+            (10, SCHEMA_V10),
         ] {
             if v < to {
                 self.migrate_to(to, sql)?;
@@ -163,6 +167,10 @@ impl Catalog {
         let again: i64 = tx.pragma_query_value(None, "user_version", |r| r.get(0))?;
         if again < to {
             tx.execute_batch(sql)?;
+            if to == 10 {
+                cache::migrate_rows(&tx)?;
+                tx.execute_batch("DROP TABLE files_cache")?;
+            }
             tx.pragma_update(None, "user_version", to)?;
         }
         tx.commit()?;

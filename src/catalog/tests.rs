@@ -68,12 +68,12 @@ fn files_cache_round_trip() {
     assert_eq!(back.extra_paths, vec!["private/x.com".to_string()]);
     assert_eq!(back.extra_tree, Some(Hash([9; 32])));
     let p = cat.load_cache(Path::new("/srv/p")).unwrap();
-    let mut keys: Vec<_> = p
-        .keys()
-        .map(|k| String::from_utf8(k.clone()).unwrap())
+    let keys: Vec<_> = p
+        .paths()
+        .into_iter()
+        .map(|k| String::from_utf8(k).unwrap())
         .collect();
-    keys.sort();
-    // Like a byte range on the path: /srv/p2 starts with /srv/p as well.
+    // Every file under the folder, and only those (not /srv/p2's).
     assert_eq!(
         keys,
         [
@@ -81,32 +81,43 @@ fn files_cache_round_trip() {
             "/srv/p/core/lib/b.php",
             "/srv/p/index.php",
             "/srv/p/sites/x.com/files/c.jpg",
-            "/srv/p2/other.php"
         ]
     );
-    assert_eq!(p[&b"/srv/p/core/lib/b.php".to_vec()], entry(2));
+    assert_eq!(
+        p.get(b"/srv/p/core/lib/b.php").unwrap().to_entry(),
+        entry(2)
+    );
     let b = cat
         .load_cache(Path::new("/etc/nginx/vhost.d/x.com"))
         .unwrap();
-    assert_eq!(b.len(), 1);
-    assert_eq!(b[&b"/etc/nginx/vhost.d/x.com".to_vec()], entry(5));
+    assert_eq!(b.paths(), [b"/etc/nginx/vhost.d/x.com".to_vec()]);
+    assert_eq!(
+        b.get(b"/etc/nginx/vhost.d/x.com").unwrap().to_entry(),
+        entry(5)
+    );
     assert_eq!(cat.load_cache(Path::new("/top")).unwrap().len(), 1);
+    assert_eq!(cat.load_cache(Path::new("/")).unwrap().len(), 8);
     assert!(cat.load_cache(Path::new("/nothing")).unwrap().is_empty());
+    assert!(
+        cat.load_cache(Path::new("/srv/p/index"))
+            .unwrap()
+            .is_empty()
+    );
 
-    // A restore rewrites two rows; a new folder appears.
+    // A restore rewrites two rows; a new folder appears; the folder's other files stay.
     cat.insert_cache(&[
         (b"/srv/p/core/a.php".to_vec(), entry(42)),
         (b"/srv/p/new/d.php".to_vec(), entry(43)),
+        (b"/etc/nginx/vhost.d/z.com".to_vec(), entry(44)),
     ])
     .unwrap();
     let p = cat.load_cache(Path::new("/srv/p/")).unwrap();
-    assert_eq!(p[&b"/srv/p/core/a.php".to_vec()], entry(42));
-    assert_eq!(p[&b"/srv/p/new/d.php".to_vec()], entry(43));
-    let n: i64 = cat
-        .conn
-        .query_row("SELECT count(*) FROM files_cache", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(n, 9);
+    assert_eq!(p.get(b"/srv/p/core/a.php").unwrap().to_entry(), entry(42));
+    assert_eq!(p.get(b"/srv/p/new/d.php").unwrap().to_entry(), entry(43));
+    assert_eq!(p.get(b"/srv/p/index.php").unwrap().to_entry(), entry(0));
+    assert_eq!(p.len(), 5);
+    assert_eq!(cat.load_cache(Path::new("/etc/nginx")).unwrap().len(), 3);
+    // One row per folder.
     let dirs: i64 = cat
         .conn
         .query_row("SELECT count(*) FROM cache_dirs", [], |r| r.get(0))
@@ -341,4 +352,66 @@ fn index_connections_see_every_pack_indexed_through_them() {
     let plain = Catalog::open(&path).unwrap();
     assert!(plain.chunk_exists(&Hash([1; 32])).unwrap());
     assert!(plain.chunk_exists(&Hash([2; 32])).unwrap());
+}
+
+/// A version 9 catalogue's files cache (a row per file, keyed by folder id + name) is carried
+/// over into one blob per folder: every entry reads back the same, a row of a damaged shape is
+/// left out (its file is read again), and the old table is gone.
+#[test]
+fn version_9_files_cache_becomes_one_blob_per_folder() {
+    let d = tempfile::tempdir().unwrap();
+    let path = d.path().join("c.sqlite");
+    {
+        let c = Connection::open(&path).unwrap();
+        for sql in [
+            SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8,
+            SCHEMA_V9,
+        ] {
+            c.execute_batch(sql).unwrap();
+        }
+        c.pragma_update(None, "user_version", 9).unwrap();
+        for (id, dir) in [(1, "/srv/p"), (2, "/srv/p/core")] {
+            c.execute(
+                "INSERT INTO cache_dirs (id, path) VALUES (?1, ?2)",
+                params![id, dir.as_bytes()],
+            )
+            .unwrap();
+        }
+        let mut put = c
+            .prepare("INSERT INTO files_cache VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")
+            .unwrap();
+        for (id, name, n) in [(2u32, "b.php", 2u8), (1, "index.php", 1), (2, "a.php", 3)] {
+            let e = entry(n);
+            let key = [&id.to_be_bytes()[..], name.as_bytes()].concat();
+            put.execute(params![
+                key,
+                e.dev as i64,
+                e.ino as i64,
+                e.size as i64,
+                e.mtime_ns,
+                e.ctime_ns,
+                hashes_to_blob(&e.chunks)
+            ])
+            .unwrap();
+        }
+        let odd = [&1u32.to_be_bytes()[..], b"odd.php"].concat();
+        put.execute(params![odd, 1, 2, 3, 4, 5, vec![7u8; 31]])
+            .unwrap();
+    }
+    let cat = Catalog::open(&path).unwrap();
+    let c = cat.load_cache(Path::new("/srv/p")).unwrap();
+    assert_eq!(c.len(), 3);
+    assert_eq!(c.get(b"/srv/p/index.php").unwrap().to_entry(), entry(1));
+    assert_eq!(c.get(b"/srv/p/core/b.php").unwrap().to_entry(), entry(2));
+    assert_eq!(c.get(b"/srv/p/core/a.php").unwrap().to_entry(), entry(3));
+    assert!(c.get(b"/srv/p/odd.php").is_none());
+    let old: i64 = cat
+        .conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE name = 'files_cache'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(old, 0);
 }

@@ -281,12 +281,16 @@ fn make_v1(w: &World) {
     let c = rusqlite::Connection::open(repo.join("catalog.sqlite")).unwrap();
     // Schema 3 as it was: no `meta` (schema 4), no damage tables (5), no structure tables (6),
     // no pack formats nor places inside frames (7), no indirect chunk lists (8), no list
-    // levels (9).
+    // levels (9), a files-cache row per file (10).
     c.execute_batch(
         "DROP TABLE meta; DROP TABLE damaged_chunks; DROP TABLE snapshot_damage;
          ALTER TABLE sites DROP COLUMN structure_tables;
          ALTER TABLE chunks DROP COLUMN inner_offset; ALTER TABLE packs DROP COLUMN format;
          ALTER TABLE blobs DROP COLUMN count; ALTER TABLE blobs DROP COLUMN levels;
+         ALTER TABLE cache_dirs DROP COLUMN files;
+         CREATE TABLE files_cache (path BLOB PRIMARY KEY, dev INTEGER NOT NULL,
+             ino INTEGER NOT NULL, size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL,
+             ctime_ns INTEGER NOT NULL, chunks BLOB NOT NULL) WITHOUT ROWID;
          PRAGMA user_version = 3;",
     )
     .unwrap();

@@ -9,6 +9,8 @@ pub struct CatalogState {
     pub counts: Vec<(String, i64)>,
     pub sites: Vec<String>,
     pub snapshot_ids: Vec<String>,
+    /// The files cache: each folder's path and entries.
+    pub files_cache: Vec<String>,
 }
 
 pub fn catalog_state(repo: &Path) -> CatalogState {
@@ -19,7 +21,7 @@ pub fn catalog_state(repo: &Path) -> CatalogState {
         "chunks",
         "blobs",
         "snapshots",
-        "files_cache",
+        "cache_dirs",
         "journals",
     ]
     .iter()
@@ -43,6 +45,9 @@ pub fn catalog_state(repo: &Path) -> CatalogState {
             "SELECT uri || '|' || platform || '|' || site_dir || '|' || coalesce(db_url, '') || '|' || bindings FROM sites ORDER BY uri",
         ),
         snapshot_ids: strings("SELECT id FROM snapshots ORDER BY id"),
+        files_cache: strings(
+            "SELECT hex(path) || '|' || coalesce(hex(files), '') FROM cache_dirs ORDER BY path",
+        ),
     }
 }
 

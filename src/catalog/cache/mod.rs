@@ -1,0 +1,229 @@
+//! The files cache: per file, its device, inode, size and times with its chunk list, so an
+//! unchanged file is not read again. One row per folder in `cache_dirs`: the folder's path and
+//! its files' entries in one blob (`folder.rs`), so loading a platform of 50,000 files reads a
+//! row per folder, not one per file.
+
+mod folder;
+
+use super::Catalog;
+use crate::error::{Error, Result};
+use crate::hash::Hash;
+pub use folder::{Cached, FilesCache};
+use folder::{Put, decode, encode, split_path};
+use rusqlite::{Connection, OptionalExtension, params};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// A files-cache entry to write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CacheEntry {
+    /// Device number.
+    pub dev: u64,
+    /// Inode number.
+    pub ino: u64,
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time (ns).
+    pub mtime_ns: i64,
+    /// Change time (ns).
+    pub ctime_ns: i64,
+    /// The file's chunk list.
+    pub chunks: Vec<Hash>,
+}
+
+/// Writes files-cache entries keyed by absolute path: each folder's blob gets them (a file it
+/// held already is replaced), in one statement per folder.
+pub(super) fn write_cache_rows(conn: &Connection, rows: &[(Vec<u8>, CacheEntry)]) -> Result<()> {
+    // Per folder, per file name: the entry and its chunk ids' bytes.
+    type Files<'a> = BTreeMap<&'a [u8], (&'a CacheEntry, Vec<u8>)>;
+    let mut by_dir: BTreeMap<&[u8], Files<'_>> = BTreeMap::new();
+    for (p, c) in rows {
+        let (dir, name) = split_path(p);
+        let chunks = super::hashes_to_blob(&c.chunks);
+        by_dir.entry(dir).or_default().insert(name, (c, chunks));
+    }
+    let mut get = conn.prepare_cached("SELECT files FROM cache_dirs WHERE path = ?1")?;
+    let mut put = conn.prepare_cached(
+        "INSERT INTO cache_dirs (path, files) VALUES (?1, ?2)
+         ON CONFLICT (path) DO UPDATE SET files = excluded.files",
+    )?;
+    for (dir, new) in by_dir {
+        let old: Option<Vec<u8>> = get.query_row([dir], |r| r.get(0)).optional()?.flatten();
+        // A blob that does not decode is replaced.
+        let old = old.as_deref().and_then(decode).unwrap_or_default();
+        let mut merged: BTreeMap<&[u8], Put<'_>> = old.into_iter().map(|p| (p.name, p)).collect();
+        for (name, (c, chunks)) in &new {
+            merged.insert(
+                name,
+                Put {
+                    name,
+                    dev: c.dev,
+                    ino: c.ino,
+                    size: c.size,
+                    mtime_ns: c.mtime_ns,
+                    ctime_ns: c.ctime_ns,
+                    chunks,
+                },
+            );
+        }
+        let files: Vec<Put<'_>> = merged.into_values().collect();
+        put.execute(params![dir, encode(&files)])?;
+    }
+    Ok(())
+}
+
+/// Converts a version 9 files cache (a row per file, keyed by folder id + name) into one blob
+/// per folder, in the migration's transaction.
+pub(super) fn migrate_rows(tx: &Connection) -> Result<()> {
+    let mut st = tx.prepare(
+        "SELECT path, dev, ino, size, mtime_ns, ctime_ns, chunks FROM files_cache ORDER BY path",
+    )?;
+    let mut set = tx.prepare("UPDATE cache_dirs SET files = ?2 WHERE id = ?1")?;
+    let mut rows = st.query([])?;
+    let mut folder: Option<u32> = None;
+    let mut files: Vec<(Vec<u8>, [i64; 5], Vec<u8>)> = Vec::new();
+    let mut flush = |id: Option<u32>, files: &mut Vec<(Vec<u8>, [i64; 5], Vec<u8>)>| {
+        let Some(id) = id else {
+            return Ok::<_, Error>(());
+        };
+        let puts: Vec<Put<'_>> = files
+            .iter()
+            .map(|(name, n, chunks)| Put {
+                name,
+                dev: n[0] as u64,
+                ino: n[1] as u64,
+                size: n[2] as u64,
+                mtime_ns: n[3],
+                ctime_ns: n[4],
+                chunks,
+            })
+            .collect();
+        set.execute(params![id, encode(&puts)])?;
+        files.clear();
+        Ok(())
+    };
+    while let Some(r) = rows.next()? {
+        let key: Vec<u8> = r.get(0)?;
+        let chunks: Vec<u8> = r.get(6)?;
+        if key.len() < 4 || !chunks.len().is_multiple_of(32) {
+            continue; // not a row this version wrote: those files are read again
+        }
+        let id = u32::from_be_bytes(key[..4].try_into().expect("4 bytes"));
+        if folder != Some(id) {
+            flush(folder, &mut files)?;
+            folder = Some(id);
+        }
+        let n = [r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?];
+        files.push((key[4..].to_vec(), n, chunks));
+    }
+    flush(folder, &mut files)?;
+    Ok(())
+}
+
+/// `root`'s bytes without trailing `/` (the file system's root: empty).
+fn trimmed(root: &Path) -> &[u8] {
+    use std::os::unix::ffi::OsStrExt;
+    let mut r = root.as_os_str().as_bytes();
+    while let Some(rest) = r.strip_suffix(b"/") {
+        r = rest;
+    }
+    r
+}
+
+impl Catalog {
+    /// Loads the files-cache entries of every file under `root` (inclusive: `root` may be a
+    /// file, a binding), looked up by absolute path; entries naming a chunk recorded as damaged
+    /// are left out.
+    pub fn load_cache(&self, root: &Path) -> Result<FilesCache> {
+        let r = trimmed(root);
+        let below_lo = [r, b"/"].concat();
+        let below_hi = [r, b"0"].concat(); // `0` follows `/`
+        let (parent, name) = split_path(r);
+        let mut st = self.conn.prepare_cached(
+            "SELECT path, files FROM cache_dirs WHERE files IS NOT NULL
+             AND ((path >= ?1 AND path < ?2) OR path = ?3 OR path = ?4)",
+        )?;
+        let mut rows = st.query(params![below_lo, below_hi, r, parent])?;
+        let mut cache = FilesCache::default();
+        while let Some(row) = rows.next()? {
+            let dir: Vec<u8> = row.get(0)?;
+            let blob: Vec<u8> = row.get(1)?;
+            // Of root's own folder, only root itself (the file system's root has none).
+            let only = (dir == parent && !r.is_empty()).then_some(name);
+            cache.add_blob(dir, blob, only);
+        }
+        // An entry naming a damaged chunk is not trusted: the file is read again, so a live
+        // file that still has the content stores that chunk anew.
+        let damaged = self.damaged_chunks()?;
+        if !damaged.is_empty() {
+            cache.retain_chunks(|c| {
+                !c.chunks_exact(32)
+                    .any(|h| damaged.contains(&Hash(h.try_into().expect("32 bytes"))))
+            });
+        }
+        Ok(cache)
+    }
+
+    /// Writes files-cache entries (after a restore put those files in place).
+    pub fn insert_cache(&self, rows: &[(Vec<u8>, CacheEntry)]) -> Result<()> {
+        let tx = self.conn.unchecked_transaction()?;
+        write_cache_rows(&tx, rows)?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Empties the files cache.
+    pub fn clear_cache(&self) -> Result<()> {
+        self.conn.execute("DELETE FROM cache_dirs", [])?;
+        Ok(())
+    }
+
+    /// gc: drops, in `tx`, every files-cache entry naming a chunk `live` refuses (else a later
+    /// snapshot would reuse a chunk about to vanish); a folder's blob that does not decode goes
+    /// whole. Returns the entries dropped.
+    pub(super) fn drop_stale_cache(
+        &self,
+        tx: &Connection,
+        live: impl Fn(&Hash) -> Result<bool>,
+    ) -> Result<u64> {
+        let mut changed: Vec<(i64, Option<Vec<u8>>)> = Vec::new();
+        let mut dropped = 0u64;
+        {
+            let mut st = tx.prepare("SELECT id, files FROM cache_dirs WHERE files IS NOT NULL")?;
+            let mut rows = st.query([])?;
+            while let Some(r) = rows.next()? {
+                let blob = r
+                    .get_ref(1)?
+                    .as_blob()
+                    .map_err(|e| Error::Corrupt(format!("files cache: {e}")))?;
+                let Some(files) = decode(blob) else {
+                    changed.push((r.get(0)?, None));
+                    continue;
+                };
+                let mut keep = Vec::with_capacity(files.len());
+                for f in &files {
+                    let mut ok = true;
+                    for h in f.chunks.chunks_exact(32) {
+                        if !live(&Hash(h.try_into().expect("32 bytes")))? {
+                            ok = false;
+                            break;
+                        }
+                    }
+                    if ok {
+                        keep.push(*f);
+                    }
+                }
+                if keep.len() < files.len() {
+                    dropped += (files.len() - keep.len()) as u64;
+                    let blob = (!keep.is_empty()).then(|| encode(&keep));
+                    changed.push((r.get(0)?, blob));
+                }
+            }
+        }
+        let mut set = tx.prepare("UPDATE cache_dirs SET files = ?2 WHERE id = ?1")?;
+        for (id, blob) in changed {
+            set.execute(params![id, blob])?;
+        }
+        Ok(dropped)
+    }
+}
