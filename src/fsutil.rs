@@ -359,6 +359,24 @@ pub fn failpoint_or_error(point: &str) -> Result<()> {
     Ok(())
 }
 
+/// A fail point in front of a system call: as [`failpoint`], and with `@error` appended
+/// (`point[:N]@error`) it fails as the call would when permission is denied (`EACCES`), so a
+/// test run as root can see what a step whose call fails leaves behind, with the message the
+/// real failure gives. Always `Ok` in release builds.
+#[inline]
+pub fn failpoint_io(point: &str) -> std::io::Result<()> {
+    #[cfg(debug_assertions)]
+    if let Some(how) = fired(point) {
+        if how == Fired::Error {
+            return Err(std::io::Error::from_raw_os_error(libc::EACCES));
+        }
+        signal_at(point, how);
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = point;
+    Ok(())
+}
+
 /// What a fail point that fired does.
 #[cfg(debug_assertions)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
