@@ -33,8 +33,31 @@ pub fn sync_filesystem(path: &Path) -> Result<()> {
 #[derive(Default)]
 pub struct OpenFolder {
     kept: Kept,
-    /// The root folder of [`OpenFolder::get_beneath`], kept open.
-    root: Option<(PathBuf, File)>,
+    /// The root folder of [`OpenFolder::get_beneath`], kept open: its path, and whether it
+    /// was opened pinned (see [`Root::pinned`]).
+    root: Option<(PathBuf, bool, File)>,
+}
+
+/// The folder files are reached from by [`OpenFolder::get_beneath`].
+#[derive(Debug, Clone, Copy)]
+pub struct Root<'a> {
+    /// The folder as the files' paths name it (their paths start with it).
+    pub named: &'a Path,
+    /// Where it was resolved to when it was walked, if that is to be kept: the folder is then
+    /// opened there without following any symlink (`openat2` with `RESOLVE_NO_SYMLINKS` on
+    /// that absolute path), so a folder of that path swapped for a symlink since the walk is
+    /// refused too. `None`: the folder is opened by `named`, following symlinks on the way.
+    pub pinned: Option<&'a Path>,
+}
+
+impl<'a> Root<'a> {
+    /// A root opened by its name, following symlinks on the way to it.
+    pub fn named(named: &'a Path) -> Root<'a> {
+        Root {
+            named,
+            pinned: None,
+        }
+    }
 }
 
 /// The folder kept open, and its path.
@@ -66,18 +89,28 @@ impl OpenFolder {
     /// walk never descends through a symlink, so a folder that is one when a file is read was
     /// swapped for it since. Where the kernel has no `openat2` (before Linux 5.6), only `dir`
     /// itself is checked, as [`OpenFolder::get`] does.
-    pub fn get_beneath(&mut self, root: &Path, dir: &Path) -> std::io::Result<&File> {
-        let Ok(rel) = dir.strip_prefix(root) else {
+    pub fn get_beneath(&mut self, root: Root<'_>, dir: &Path) -> std::io::Result<&File> {
+        let Ok(rel) = dir.strip_prefix(root.named) else {
             return self.get(dir);
         };
-        if self.root.as_ref().is_none_or(|(p, _)| p != root) {
-            let f = OpenOptions::new()
-                .read(true)
-                .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
-                .open(root)?;
-            self.root = Some((root.to_path_buf(), f));
+        let (path, pinned) = match root.pinned {
+            Some(p) => (p, true),
+            None => (root.named, false),
+        };
+        if self
+            .root
+            .as_ref()
+            .is_none_or(|(p, pin, _)| p != path || *pin != pinned)
+        {
+            self.root = None;
+            let f = if pinned {
+                open_pinned(path)?
+            } else {
+                open_dir(path)?
+            };
+            self.root = Some((path.to_path_buf(), pinned, f));
         }
-        let root_dir = &self.root.as_ref().expect("open root").1;
+        let root_dir = &self.root.as_ref().expect("open root").2;
         self.kept.get(dir, || match open_beneath(root_dir, rel) {
             Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => open_folder(dir),
             other => other,
@@ -87,6 +120,23 @@ impl OpenFolder {
     /// The open folder `dir` (opened if it is not the one kept; a symlink is not followed).
     pub fn get(&mut self, dir: &Path) -> std::io::Result<&File> {
         self.kept.get(dir, || open_folder(dir))
+    }
+}
+
+/// Opens the folder `dir`, following symlinks on the way and `dir` itself if it is one.
+fn open_dir(dir: &Path) -> std::io::Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(dir)
+}
+
+/// Opens the folder at the absolute path `dir` without following any symlink on the way
+/// (`openat2` with `RESOLVE_NO_SYMLINKS`); where the kernel has no `openat2`, as [`open_dir`].
+fn open_pinned(dir: &Path) -> std::io::Result<File> {
+    match openat2(libc::AT_FDCWD, dir, libc::RESOLVE_NO_SYMLINKS) {
+        Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => open_dir(dir),
+        other => other,
     }
 }
 
@@ -101,26 +151,37 @@ fn open_folder(dir: &Path) -> std::io::Result<File> {
 /// Opens the folder `rel` inside the open folder `root` without following a symlink on the
 /// way nor leaving `root` (`openat2`, Linux 5.6; `ENOSYS` before).
 fn open_beneath(root: &File, rel: &Path) -> std::io::Result<File> {
-    use std::os::fd::{AsRawFd, FromRawFd};
-    use std::os::unix::ffi::OsStrExt;
+    use std::os::fd::AsRawFd;
     let rel = if rel.as_os_str().is_empty() {
         Path::new(".")
     } else {
         rel
     };
-    let c = std::ffi::CString::new(rel.as_os_str().as_bytes())
+    openat2(
+        root.as_raw_fd(),
+        rel,
+        libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS,
+    )
+}
+
+/// Opens the folder `path` (relative to the open folder `at`, or absolute) read-only with
+/// `openat2` and the `resolve` flags (`ENOSYS` before Linux 5.6).
+fn openat2(at: libc::c_int, path: &Path, resolve: u64) -> std::io::Result<File> {
+    use std::os::fd::FromRawFd;
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
         .map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidInput))?;
     // SAFETY: open_how is plain integers, for which all zeroes is a valid value.
     let mut how: libc::open_how = unsafe { std::mem::zeroed() };
     how.flags = (libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) as u64;
-    how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS;
-    // SAFETY: `root` is an open folder, `c` a NUL-terminated path and `how` an open_how of
-    // the size passed, all outliving the call; a descriptor it returns is owned by the File
-    // made of it and by nothing else.
+    how.resolve = resolve;
+    // SAFETY: `at` is an open folder or AT_FDCWD, `c` a NUL-terminated path and `how` an
+    // open_how of the size passed, all outliving the call; a descriptor it returns is owned by
+    // the File made of it and by nothing else.
     let fd = unsafe {
         libc::syscall(
             libc::SYS_openat2,
-            root.as_raw_fd(),
+            at,
             c.as_ptr(),
             &how as *const libc::open_how,
             std::mem::size_of::<libc::open_how>(),
@@ -298,6 +359,24 @@ pub fn failpoint_or_error(point: &str) -> Result<()> {
     Ok(())
 }
 
+/// A fail point in front of a system call: as [`failpoint`], and with `@error` appended
+/// (`point[:N]@error`) it fails as the call would when permission is denied (`EACCES`), so a
+/// test run as root can see what a step whose call fails leaves behind, with the message the
+/// real failure gives. Always `Ok` in release builds.
+#[inline]
+pub fn failpoint_io(point: &str) -> std::io::Result<()> {
+    #[cfg(debug_assertions)]
+    if let Some(how) = fired(point) {
+        if how == Fired::Error {
+            return Err(std::io::Error::from_raw_os_error(libc::EACCES));
+        }
+        signal_at(point, how);
+    }
+    #[cfg(not(debug_assertions))]
+    let _ = point;
+    Ok(())
+}
+
 /// What a fail point that fired does.
 #[cfg(debug_assertions)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -455,15 +534,46 @@ mod tests {
             let file = open_at(f, std::ffi::OsStr::new("f"), libc::O_RDONLY, 0).unwrap();
             std::io::read_to_string(file).unwrap()
         };
+        let named = Root::named(&root);
         assert_eq!(
-            read(of.get_beneath(&root, &root.join("a/b")).unwrap()),
+            read(of.get_beneath(named, &root.join("a/b")).unwrap()),
             "inside"
         );
-        assert!(of.get_beneath(&root, &root).is_ok());
-        assert!(of.get_beneath(&root, &root.join("link/b")).is_err());
-        assert!(of.get_beneath(&root, &root.join("link")).is_err());
+        assert!(of.get_beneath(named, &root).is_ok());
+        assert!(of.get_beneath(named, &root.join("link/b")).is_err());
+        assert!(of.get_beneath(named, &root.join("link")).is_err());
         // Plain `get` checks only the last folder: it follows `link` on the way.
         assert_eq!(read(of.get(&root.join("link/b")).unwrap()), "outside");
         assert!(of.get(&root.join("link")).is_err());
+    }
+
+    /// A pinned root is opened where it was resolved, without following a symlink on the way
+    /// there: the files' paths may name it through a symlink (`via`), but once a folder of
+    /// its resolved path is a symlink itself, nothing below it is reached.
+    #[test]
+    fn a_pinned_root_is_reached_without_a_symlink() {
+        let d = tempfile::tempdir().unwrap();
+        let real = d.path().join("real/x");
+        fs::create_dir_all(real.join("a")).unwrap();
+        fs::write(real.join("a/f"), b"inside").unwrap();
+        std::os::unix::fs::symlink(d.path().join("real"), d.path().join("via")).unwrap();
+        let named = d.path().join("via/x");
+        let root = Root {
+            named: &named,
+            pinned: Some(&real),
+        };
+        let mut of = OpenFolder::default();
+        let f = of.get_beneath(root, &named.join("a")).unwrap();
+        let file = open_at(f, std::ffi::OsStr::new("f"), libc::O_RDONLY, 0).unwrap();
+        assert_eq!(std::io::read_to_string(file).unwrap(), "inside");
+        // `real` swapped for a symlink to a copy of it.
+        fs::rename(d.path().join("real"), d.path().join("moved")).unwrap();
+        std::os::unix::fs::symlink(d.path().join("moved"), d.path().join("real")).unwrap();
+        let mut of = OpenFolder::default();
+        assert!(of.get_beneath(root, &named.join("a")).is_err());
+        assert!(
+            of.get_beneath(Root::named(&named), &named.join("a"))
+                .is_ok()
+        );
     }
 }

@@ -4,7 +4,7 @@
 use super::walk::{Bases, Item};
 use crate::catalog::{CacheEntry, FilesCache};
 use crate::error::{Error, IoContext, Result};
-use crate::fsutil::{OpenFolder, open_at};
+use crate::fsutil::{OpenFolder, Root, open_at};
 use crate::hash::Hash;
 use crate::progress::Meter;
 use crate::store::{ChunkCodec, ChunkSink, FILE_CHUNKS};
@@ -47,7 +47,7 @@ pub(super) struct Counters {
 /// its folder, kept open in `folder` for its neighbours (reached from `root` when given).
 fn open_regular(
     abs: &Path,
-    root: Option<&Path>,
+    root: Option<Root<'_>>,
     folder: &mut OpenFolder,
 ) -> Result<Option<(File, fs::Metadata)>> {
     let dir = abs.parent().unwrap_or(Path::new("/"));
@@ -114,7 +114,7 @@ impl FileMeta {
 }
 
 fn read_file(
-    (abs, root): (&Path, Option<&Path>),
+    (abs, root): (&Path, Option<Root<'_>>),
     mode: Reading<'_>,
     buf: &mut Vec<u8>,
     folder: &mut OpenFolder,
@@ -309,7 +309,7 @@ fn read_jobs(
                 break;
             };
             let run = &jobs[run.clone()];
-            let paths: Vec<(std::path::PathBuf, Option<&Path>)> = {
+            let paths: Vec<(std::path::PathBuf, Option<Root<'_>>)> = {
                 let items = items.lock().expect("capture items");
                 run.iter()
                     .map(|&i| (bases.abs(&items[i]), bases.root_of(&items[i])))

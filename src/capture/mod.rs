@@ -30,7 +30,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
-use walk::{Bases, Item, root_meta, to_tree, walk_bindings, walk_extra, walk_platform, walk_site};
+use walk::{
+    Bases, ExtraRoot, Item, root_meta, to_tree, walk_bindings, walk_extra, walk_platform, walk_site,
+};
 
 pub use scan::{scan_bindings, scan_extra, scan_platform, scan_site_dir};
 pub use share::RunShare;
@@ -321,6 +323,8 @@ struct Walked {
     site: Vec<Item>,
     bindings: Vec<Item>,
     extra: Vec<Item>,
+    /// The folders the extra paths were walked from (`extra`'s bases).
+    extra_roots: Vec<ExtraRoot>,
 }
 
 impl Walked {
@@ -515,10 +519,10 @@ impl<'a> Capture<'a> {
         } else {
             Vec::new()
         };
-        let extra = if self.platform_exists {
+        let (extra, extra_roots) = if self.platform_exists {
             walk_extra(self.platform, &self.site.extra_paths, &self.skip)?
         } else {
-            Vec::new()
+            (Vec::new(), Vec::new())
         };
         let site = if self.site_exists {
             walk_site(&self.site_path, &self.skip)?
@@ -532,6 +536,7 @@ impl<'a> Capture<'a> {
             site,
             bindings,
             extra,
+            extra_roots,
         })
     }
 
@@ -632,6 +637,7 @@ impl<'a> Capture<'a> {
         let bases = Bases {
             platform: self.platform,
             site: &self.site_path,
+            extra: &walked.extra_roots,
         };
         let mut cache_rows = fill(
             &mut all,

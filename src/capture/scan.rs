@@ -42,8 +42,11 @@ pub fn scan_extra(
     extra: &[String],
     db: Option<&Database>,
 ) -> Result<Tree> {
-    let items = walk_extra(platform, extra, &db_side_files(db))?;
-    let bases = Bases::only(platform);
+    let (items, roots) = walk_extra(platform, extra, &db_side_files(db))?;
+    let bases = Bases {
+        extra: &roots,
+        ..Bases::only(platform)
+    };
     hash_only(repo, items, bases, repo.cat.load_cache(platform)?, None)
 }
 

@@ -5,6 +5,7 @@
 
 use crate::db::Database;
 use crate::error::{Error, IoContext, Result};
+use crate::fsutil::Root;
 #[cfg(test)]
 use crate::tree;
 use crate::tree::{Entry, Kind, PlatformFilter, RootMeta, Tree};
@@ -18,8 +19,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 /// The folder a walked item's path is relative to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Base {
-    /// The platform (its code, and the extra paths of a site).
+    /// The platform (its code).
     Platform,
+    /// The platform too, for the files of a site's extra path: the index of the path's
+    /// [`ExtraRoot`] in [`Bases::extra`].
+    Extra(u32),
     /// The site directory.
     Site,
     /// The file system's root (binding files: their absolute path without its leading `/`).
@@ -31,6 +35,19 @@ pub(super) enum Base {
 pub(super) struct Bases<'a> {
     pub(super) platform: &'a Path,
     pub(super) site: &'a Path,
+    /// The walk roots of a site's extra paths ([`Base::Extra`] items).
+    pub(super) extra: &'a [ExtraRoot],
+}
+
+/// The folder an extra path was walked from: the platform joined with the extra path (its
+/// folder, when the extra path is a file), and where that resolved to at the walk. An extra
+/// path may be reached through symlinked folders inside the platform, so its files cannot be
+/// reached from the platform without following symlinks; they are reached from this folder,
+/// opened where it was resolved at the walk (never through a symlink swapped in since).
+#[derive(Debug)]
+pub(super) struct ExtraRoot {
+    named: PathBuf,
+    real: PathBuf,
 }
 
 impl Bases<'_> {
@@ -39,6 +56,7 @@ impl Bases<'_> {
         Bases {
             platform: dir,
             site: dir,
+            extra: &[],
         }
     }
 
@@ -46,7 +64,7 @@ impl Bases<'_> {
     /// with its relative path, byte for byte what `Path::join` gives.
     pub(super) fn abs_into(&self, it: &Item, buf: &mut Vec<u8>) {
         let root: &[u8] = match it.base {
-            Base::Platform => self.platform.as_os_str().as_bytes(),
+            Base::Platform | Base::Extra(_) => self.platform.as_os_str().as_bytes(),
             Base::Site => self.site.as_os_str().as_bytes(),
             Base::FsRoot => b"/",
         };
@@ -59,22 +77,28 @@ impl Bases<'_> {
         buf.extend_from_slice(&it.entry.path);
     }
 
-    /// The folder `it` was walked from, below which nothing the walk entered was a symlink:
-    /// the site directory (where the site's users write). `None` for the platform, whose items
-    /// include extra paths walked from below folders that may be symlinks, and for binding
-    /// files (their path from `/` may pass through symlinks).
-    pub(super) fn root_of(&self, it: &Item) -> Option<&Path> {
-        match it.base {
-            Base::Site => Some(self.site),
-            Base::Platform | Base::FsRoot => None,
-        }
-    }
-
     /// The absolute path of `it`.
     pub(super) fn abs(&self, it: &Item) -> PathBuf {
         let mut b = Vec::new();
         self.abs_into(it, &mut b);
         PathBuf::from(OsString::from_vec(b))
+    }
+}
+
+impl<'a> Bases<'a> {
+    /// The folder `it` was walked from, below which nothing the walk entered was a symlink:
+    /// the site directory, the platform, or the item's extra path (as resolved at the walk).
+    /// `None` for binding files (their path from `/` may pass through symlinks).
+    pub(super) fn root_of(self, it: &Item) -> Option<Root<'a>> {
+        match it.base {
+            Base::Site => Some(Root::named(self.site)),
+            Base::Platform => Some(Root::named(self.platform)),
+            Base::Extra(i) => self.extra.get(i as usize).map(|r| Root {
+                named: &r.named,
+                pinned: Some(&r.real),
+            }),
+            Base::FsRoot => None,
+        }
     }
 }
 
@@ -400,9 +424,15 @@ pub(super) fn walk_platform(
 }
 
 /// Walks a site's extra paths (relative to the platform; missing ones are left out): each
-/// path's own entry and everything under it, with paths relative to the platform.
-pub(super) fn walk_extra(platform: &Path, extra: &[String], skip: &[PathBuf]) -> Result<Vec<Item>> {
+/// path's own entry and everything under it, with paths relative to the platform, and the
+/// folder each was walked from (the items' [`Base::Extra`] indexes).
+pub(super) fn walk_extra(
+    platform: &Path,
+    extra: &[String],
+    skip: &[PathBuf],
+) -> Result<(Vec<Item>, Vec<ExtraRoot>)> {
     let mut out = Vec::new();
+    let mut roots = Vec::new();
     for x in extra {
         let abs = platform.join(x);
         let md = match fs::symlink_metadata(&abs) {
@@ -410,8 +440,19 @@ pub(super) fn walk_extra(platform: &Path, extra: &[String], skip: &[PathBuf]) ->
             Err(e) if vanished(&e) => continue,
             Err(e) => return Err(Error::io(&abs, e)),
         };
+        let named = match abs.parent() {
+            Some(parent) if !md.is_dir() => parent.to_path_buf(),
+            _ => abs.clone(),
+        };
+        let real = match fs::canonicalize(&named) {
+            Ok(r) => r,
+            Err(e) if vanished(&e) => continue,
+            Err(e) => return Err(Error::io(&named, e)),
+        };
+        let base = Base::Extra(roots.len() as u32);
+        roots.push(ExtraRoot { named, real });
         let prefix = x.as_bytes().to_vec();
-        if let Some(it) = item_from(Base::Platform, prefix.clone(), &md, || abs.clone())? {
+        if let Some(it) = item_from(base, prefix.clone(), &md, || abs.clone())? {
             out.push(it);
         }
         if md.is_dir() {
@@ -420,13 +461,13 @@ pub(super) fn walk_extra(platform: &Path, extra: &[String], skip: &[PathBuf]) ->
                 p.push(b'/');
                 p.extend_from_slice(&it.entry.path);
                 it.entry.path = p;
-                it.base = Base::Platform;
+                it.base = base;
                 out.push(it);
             }
         }
     }
     out.sort_by(|a, b| a.entry.path.cmp(&b.entry.path));
-    Ok(out)
+    Ok((out, roots))
 }
 
 /// Walks a site directory, without the SQLite database files (captured through the backup API).
@@ -606,6 +647,7 @@ mod tests {
             let b = Bases {
                 platform: Path::new(plat),
                 site: Path::new(site),
+                extra: &[],
             };
             for rel in ["a", "a/b.php", "sites/x/y"] {
                 assert_eq!(b.abs(&item(Base::Platform, rel)), Path::new(plat).join(rel));

@@ -182,7 +182,7 @@ impl FilesJob<'_> {
             for e in &self.files[i..(i + Self::BATCH).min(self.files.len())] {
                 let p = self.dest.join(e.rel_path());
                 let dir = p.parent().unwrap_or(self.dest);
-                let written = folder.get(dir).at(dir).and_then(|d| {
+                let written = open_folder(&mut folder, dir).and_then(|d| {
                     write_file_located(reader, self.locs, self.born, At::Folder(d), e, &p)
                 });
                 if let Err(err) = written {
@@ -200,6 +200,14 @@ impl FilesJob<'_> {
             }
         }
     }
+}
+
+/// The open folder `dir` of a file to write (kept open in `folder` for its neighbours). Fail
+/// point `restore-folder` (hit once per file; `@error`: the open fails with `EACCES`).
+fn open_folder<'f>(folder: &'f mut fsutil::OpenFolder, dir: &Path) -> Result<&'f File> {
+    fsutil::failpoint_io("restore-folder")
+        .and_then(|()| folder.get(dir))
+        .at(dir)
 }
 
 /// Gives a written tree's root folder its recorded owner, mode and mtime (again, after

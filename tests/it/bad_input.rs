@@ -400,6 +400,22 @@ fn unreadable_file_and_folder_as_nobody() {
     check(&[&s(&locked), "ermission denied"]);
     fs::set_permissions(&locked, fs::Permissions::from_mode(0o755)).unwrap();
 
+    // A folder inside the site directory that cannot be read: not at all (000), listed but
+    // not entered (644: its entries' metadata cannot be had), entered but not listed (311).
+    let styles = site.dir.join("files/styles");
+    fs::create_dir_all(styles.join("thumb")).unwrap();
+    fs::write(styles.join("thumb/a.jpg"), noise(950, 4000)).unwrap();
+    for e in walkdir::WalkDir::new(&styles) {
+        let e = e.unwrap();
+        std::os::unix::fs::lchown(e.path(), Some(NOBODY), Some(NOBODY)).unwrap();
+    }
+    for mode in [0o000, 0o644, 0o311] {
+        eprintln!("site folder mode {mode:o}");
+        fs::set_permissions(&styles, fs::Permissions::from_mode(mode)).unwrap();
+        check(&[&s(&styles), "ermission denied"]);
+    }
+    fs::set_permissions(&styles, fs::Permissions::from_mode(0o755)).unwrap();
+
     // A database file nobody can read.
     fs::set_permissions(&site.db, fs::Permissions::from_mode(0o000)).unwrap();
     check(&[&s(&site.db)]);

@@ -600,6 +600,42 @@ fn full_disk_leaves_the_live_site_untouched() {
     assert!(a.join("sites").join(URI).join("settings.php").exists());
 }
 
+/// A folder open that fails on its own while the snapshot's files are written (fail point
+/// `restore-folder`: the third file's folder cannot be opened, `EACCES`, as for a folder the
+/// restore may not enter): the restore fails with one line naming that folder and the cause,
+/// both platforms (site folders, databases and any temporary folder included) and the binding
+/// files are exactly as before, and the same restore then succeeds.
+#[test]
+fn a_folder_open_failing_mid_restore_leaves_the_live_site_untouched() {
+    let sc = migrated();
+    let live = || {
+        (
+            state(&sc.a, &sc.b, &sc.site),
+            listing(&sc.a),
+            listing(&sc.b),
+        )
+    };
+    let before = live();
+    let r = sc.w.run_env(
+        &["restore", &sc.snap, "--yes"],
+        &[("SITESNAP_FAILPOINT", "restore-folder:3@error")],
+    );
+    eprint!(
+        "restore with a folder that cannot be opened -> {}: {}",
+        r.code, r.stderr
+    );
+    assert_one_line_error(&r, 1, &["Permission denied"]);
+    let named = r.stderr.split(": ").any(|part| {
+        let dir = Path::new(part);
+        dir.is_absolute() && (dir.starts_with(&sc.a) || dir.starts_with(&sc.b))
+    });
+    assert!(named, "the error names the folder: {}", r.stderr);
+    assert_eq!(live(), before, "a failed restore changed the live site");
+    restore(&sc.w, &sc.snap, &[]).ok();
+    assert_eq!(state(&sc.a, &sc.b, &sc.site), sc.before);
+    assert_eq!(platform_listing(&sc.a), sc.platform_a);
+}
+
 #[test]
 fn database_only_and_files_only_restores() {
     let sc = migrated();

@@ -685,6 +685,77 @@ fn files_changing_between_walk_and_read() {
     assert_eq!(f10.kind, "link");
 }
 
+/// Moves `dir` away (beside the world) and puts a symlink to `outside` in its place.
+fn swap_for_symlink(w: &World, dir: &Path, outside: &Path, away: &str) {
+    fs::rename(dir, w.path(away)).unwrap();
+    std::os::unix::fs::symlink(outside, dir).unwrap();
+}
+
+/// A folder two levels above platform files (`modules`), and one two levels above files of an
+/// extra path (`private/a.test/deep`), each swapped for a symlink to an outside folder holding
+/// secrets under the same names, between the walk and the reads: neither the platform tree nor
+/// the extra-paths tree holds an outside file, and the files under the swapped folders are left
+/// out. The extra path is reached through a symlinked folder inside the platform
+/// (`private` -> `store/private`) and its other files are still captured.
+#[test]
+fn platform_and_extra_folders_swapped_between_walk_and_read() {
+    let w = World::new();
+    let p = w.composer_platform("platforms/d10", "web");
+    let _a = w.composer_site("a.test", &p, "web", &[]);
+    // private/ becomes a symlinked folder inside the platform (the extra path goes through it).
+    fs::create_dir_all(p.join("store")).unwrap();
+    fs::rename(p.join("private"), p.join("store/private")).unwrap();
+    std::os::unix::fs::symlink("store/private", p.join("private")).unwrap();
+    let secret = w.path("secret.txt");
+    fs::write(&secret, "TOP SECRET: root's eyes only\n").unwrap();
+    // Platform code two levels below `modules`.
+    let modules = p.join("modules");
+    let outside_modules = w.path("outside-modules");
+    // Extra-path files two levels below private/a.test/deep.
+    let deep = p.join("store/private/a.test/deep");
+    let outside_deep = w.path("outside-deep");
+    for i in 0..4 {
+        for (dir, out) in [(&modules, &outside_modules), (&deep, &outside_deep)] {
+            fs::create_dir_all(dir.join("sub")).unwrap();
+            fs::create_dir_all(out.join("sub")).unwrap();
+            fs::write(dir.join(format!("sub/h{i}")), noise(600 + i, 3000)).unwrap();
+            fs::copy(&secret, out.join(format!("sub/h{i}"))).unwrap();
+        }
+    }
+
+    let stopped = Stopped::at(&w, &["snapshot", "a.test", "--json"], "walked@stop");
+    swap_for_symlink(&w, &modules, &outside_modules, "modules-away");
+    swap_for_symlink(&w, &deep, &outside_deep, "deep-away");
+    let out = stopped.resume();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "snapshot failed: {stderr}");
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let st = stored(&w.repo, j[0]["id"].as_str().unwrap());
+    let secret_sha = sha_hex(&fs::read(&secret).unwrap());
+    let leaked: Vec<&String> = st
+        .iter()
+        .filter(|(_, sha)| **sha == secret_sha)
+        .map(|(k, _)| k)
+        .collect();
+    assert!(
+        leaked.is_empty(),
+        "the snapshot followed a symlink out of the platform: {leaked:?}"
+    );
+    for gone in ["platform:modules/sub/h", "extra:private/a.test/deep/sub/h"] {
+        assert!(
+            !st.keys().any(|k| k.starts_with(gone)),
+            "{gone}*: the files of a folder swapped for a symlink are no longer there"
+        );
+    }
+    for kept in [
+        "extra:private/a.test/secret.txt",
+        "extra:private/a.test/exports/report.csv",
+        "platform:composer.json",
+    ] {
+        assert!(st.contains_key(kept), "{kept} missing from {:?}", st.keys());
+    }
+}
+
 /// The database URL reaches the site through a symlinked platform path: the database file is
 /// still captured only through the backup API, never as a plain file.
 #[test]
