@@ -415,3 +415,41 @@ fn version_9_files_cache_becomes_one_blob_per_folder() {
         .unwrap();
     assert_eq!(old, 0);
 }
+
+/// Entries written in any order land sorted in their folder's blob; of one path given twice in
+/// one write, the last counts; a later write replaces what it names and keeps the rest.
+#[test]
+fn files_cache_writes_merge_by_name() {
+    let d = tempfile::tempdir().unwrap();
+    let cat = Catalog::open(&d.path().join("c.sqlite")).unwrap();
+    let row = |p: &str, n: u8| (p.as_bytes().to_vec(), entry(n));
+    cat.insert_cache(&[
+        row("/p/c", 1),
+        row("/p/a", 2),
+        row("/p/c", 3),
+        row("/p/b/x", 4),
+    ])
+    .unwrap();
+    cat.insert_cache(&[row("/p/d", 5), row("/p/a", 6), row("/p/0", 7)])
+        .unwrap();
+    let c = cat.load_cache(Path::new("/p")).unwrap();
+    let got: Vec<(Vec<u8>, u64)> = c
+        .paths()
+        .into_iter()
+        .map(|p| {
+            let ino = c.get(&p).unwrap().ino;
+            (p, ino)
+        })
+        .collect();
+    let want: Vec<(Vec<u8>, u64)> = [
+        ("/p/0", 7),
+        ("/p/a", 6),
+        ("/p/b/x", 4),
+        ("/p/c", 3),
+        ("/p/d", 5),
+    ]
+    .iter()
+    .map(|(p, n)| (p.as_bytes().to_vec(), *n))
+    .collect();
+    assert_eq!(got, want);
+}

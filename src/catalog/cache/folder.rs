@@ -237,7 +237,7 @@ pub(super) fn split_path(p: &[u8]) -> (&[u8], &[u8]) {
     }
 }
 
-/// One file for [`encode`]: its name, its entry's fields and its chunk ids' bytes.
+/// One file for [`encode`]: its name, its entry's fields and its chunk ids.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Put<'a> {
     pub(super) name: &'a [u8],
@@ -246,7 +246,54 @@ pub(super) struct Put<'a> {
     pub(super) size: u64,
     pub(super) mtime_ns: i64,
     pub(super) ctime_ns: i64,
-    pub(super) chunks: &'a [u8],
+    pub(super) chunks: Chunks<'a>,
+}
+
+/// A file's chunk ids: as a blob holds them (32 bytes each), or as hashes.
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Chunks<'a> {
+    Bytes(&'a [u8]),
+    Ids(&'a [Hash]),
+}
+
+impl Chunks<'_> {
+    fn count(&self) -> usize {
+        match self {
+            Chunks::Bytes(b) => b.len() / 32,
+            Chunks::Ids(h) => h.len(),
+        }
+    }
+
+    fn write(&self, out: &mut Vec<u8>) {
+        match self {
+            Chunks::Bytes(b) => out.extend_from_slice(b),
+            Chunks::Ids(h) => h.iter().for_each(|h| out.extend_from_slice(&h.0)),
+        }
+    }
+
+    /// Does `live` accept every chunk?
+    pub(super) fn all(
+        &self,
+        mut live: impl FnMut(&Hash) -> crate::error::Result<bool>,
+    ) -> crate::error::Result<bool> {
+        match self {
+            Chunks::Bytes(b) => {
+                for c in b.chunks_exact(32) {
+                    if !live(&Hash(c.try_into().expect("32 bytes")))? {
+                        return Ok(false);
+                    }
+                }
+            }
+            Chunks::Ids(h) => {
+                for c in h.iter() {
+                    if !live(c)? {
+                        return Ok(false);
+                    }
+                }
+            }
+        }
+        Ok(true)
+    }
 }
 
 /// The blob of `files`, which must be sorted by name with no name twice.
@@ -254,12 +301,11 @@ pub(super) fn encode(files: &[Put<'_>]) -> Vec<u8> {
     let mut out = Vec::with_capacity(
         1 + files
             .iter()
-            .map(|f| 40 + f.name.len() + f.chunks.len())
+            .map(|f| 40 + f.name.len() + f.chunks.count() * 32)
             .sum::<usize>(),
     );
     out.push(VERSION);
     for f in files {
-        debug_assert!(f.chunks.len().is_multiple_of(32));
         varint(&mut out, f.name.len() as u64);
         out.extend_from_slice(f.name);
         varint(&mut out, f.dev);
@@ -267,8 +313,8 @@ pub(super) fn encode(files: &[Put<'_>]) -> Vec<u8> {
         varint(&mut out, f.size);
         out.extend_from_slice(&f.mtime_ns.to_le_bytes());
         out.extend_from_slice(&f.ctime_ns.to_le_bytes());
-        varint(&mut out, (f.chunks.len() / 32) as u64);
-        out.extend_from_slice(f.chunks);
+        varint(&mut out, f.chunks.count() as u64);
+        f.chunks.write(&mut out);
     }
     out
 }
@@ -285,7 +331,9 @@ pub(super) fn decode(blob: &[u8]) -> Option<Vec<Put<'_>>> {
                 size: r.size,
                 mtime_ns: r.mtime_ns,
                 ctime_ns: r.ctime_ns,
-                chunks: &blob[r.chunks as usize..r.chunks as usize + r.count as usize * 32],
+                chunks: Chunks::Bytes(
+                    &blob[r.chunks as usize..r.chunks as usize + r.count as usize * 32],
+                ),
             })
             .collect(),
     )
@@ -378,13 +426,13 @@ mod tests {
 
     fn put<'a>(name: &'a [u8], n: i64, chunks: &'a [u8]) -> Put<'a> {
         Put {
+            chunks: Chunks::Bytes(chunks),
             name,
             dev: 1 << 40,
             ino: n as u64,
             size: u64::MAX - n as u64,
             mtime_ns: -n,
             ctime_ns: i64::MAX - n,
-            chunks,
         }
     }
 
@@ -402,15 +450,24 @@ mod tests {
         let back = decode(&blob).unwrap();
         assert_eq!(back.len(), 3);
         for (a, b) in files.iter().zip(&back) {
+            let bytes = |c: &Chunks<'_>| {
+                let mut v = Vec::new();
+                c.write(&mut v);
+                v
+            };
             assert_eq!(
-                (
-                    a.name, a.dev, a.ino, a.size, a.mtime_ns, a.ctime_ns, a.chunks
-                ),
-                (
-                    b.name, b.dev, b.ino, b.size, b.mtime_ns, b.ctime_ns, b.chunks
-                )
+                (a.name, a.dev, a.ino, a.size, a.mtime_ns, a.ctime_ns),
+                (b.name, b.dev, b.ino, b.size, b.mtime_ns, b.ctime_ns)
             );
+            assert_eq!(bytes(&a.chunks), bytes(&b.chunks));
         }
+        let ids = [Hash([5; 32]), Hash([6; 32])];
+        let as_ids = encode(&[Put {
+            chunks: Chunks::Ids(&ids),
+            ..put(b"x", 1, &[])
+        }]);
+        let flat: Vec<u8> = [[5u8; 32], [6; 32]].concat();
+        assert_eq!(as_ids, encode(&[put(b"x", 1, &flat)]));
         for cut in 0..blob.len() - 1 {
             let d = decode(&blob[..cut]);
             // Only a cut right after a whole row still decodes, to fewer rows.

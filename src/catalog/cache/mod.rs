@@ -9,9 +9,9 @@ use super::Catalog;
 use crate::error::{Error, Result};
 use crate::hash::Hash;
 pub use folder::{Cached, FilesCache};
-use folder::{Put, decode, encode, split_path};
+use folder::{Chunks, Put, decode, encode, split_path};
 use rusqlite::{Connection, OptionalExtension, params};
-use std::collections::BTreeMap;
+use std::collections::HashMap;
 use std::path::Path;
 
 /// A files-cache entry to write.
@@ -32,44 +32,68 @@ pub struct CacheEntry {
 }
 
 /// Writes files-cache entries keyed by absolute path: each folder's blob gets them (a file it
-/// held already is replaced), in one statement per folder.
+/// held already is replaced; of one path given twice, the last), in one statement per folder.
 pub(super) fn write_cache_rows(conn: &Connection, rows: &[(Vec<u8>, CacheEntry)]) -> Result<()> {
-    // Per folder, per file name: the entry and its chunk ids' bytes.
-    type Files<'a> = BTreeMap<&'a [u8], (&'a CacheEntry, Vec<u8>)>;
-    let mut by_dir: BTreeMap<&[u8], Files<'_>> = BTreeMap::new();
+    // Per folder, its files in the order given: a capture gives them in path order, which is
+    // name order inside each folder, so the stable sort below finds them sorted.
+    let mut by_dir: HashMap<&[u8], Vec<Put<'_>>, foldhash::fast::RandomState> = HashMap::default();
     for (p, c) in rows {
         let (dir, name) = split_path(p);
-        let chunks = super::hashes_to_blob(&c.chunks);
-        by_dir.entry(dir).or_default().insert(name, (c, chunks));
+        by_dir.entry(dir).or_default().push(Put {
+            name,
+            dev: c.dev,
+            ino: c.ino,
+            size: c.size,
+            mtime_ns: c.mtime_ns,
+            ctime_ns: c.ctime_ns,
+            chunks: Chunks::Ids(&c.chunks),
+        });
     }
+    let mut dirs: Vec<_> = by_dir.into_iter().collect();
+    dirs.sort_unstable_by(|a, b| a.0.cmp(b.0));
     let mut get = conn.prepare_cached("SELECT files FROM cache_dirs WHERE path = ?1")?;
     let mut put = conn.prepare_cached(
         "INSERT INTO cache_dirs (path, files) VALUES (?1, ?2)
          ON CONFLICT (path) DO UPDATE SET files = excluded.files",
     )?;
-    for (dir, new) in by_dir {
+    for (dir, mut new) in dirs {
+        new.sort_by(|a, b| a.name.cmp(b.name));
+        // Of one name given twice, the last given (a stable sort keeps their order).
+        new.reverse();
+        new.dedup_by(|later, earlier| later.name == earlier.name);
+        new.reverse();
         let old: Option<Vec<u8>> = get.query_row([dir], |r| r.get(0)).optional()?.flatten();
         // A blob that does not decode is replaced.
         let old = old.as_deref().and_then(decode).unwrap_or_default();
-        let mut merged: BTreeMap<&[u8], Put<'_>> = old.into_iter().map(|p| (p.name, p)).collect();
-        for (name, (c, chunks)) in &new {
-            merged.insert(
-                name,
-                Put {
-                    name,
-                    dev: c.dev,
-                    ino: c.ino,
-                    size: c.size,
-                    mtime_ns: c.mtime_ns,
-                    ctime_ns: c.ctime_ns,
-                    chunks,
-                },
-            );
-        }
-        let files: Vec<Put<'_>> = merged.into_values().collect();
-        put.execute(params![dir, encode(&files)])?;
+        put.execute(params![dir, encode(&merge(old, new))])?;
     }
     Ok(())
+}
+
+/// Two lists of files sorted by name into one; `new`'s entry wins for a name in both.
+fn merge<'a>(old: Vec<Put<'a>>, new: Vec<Put<'a>>) -> Vec<Put<'a>> {
+    if old.is_empty() {
+        return new;
+    }
+    let mut out = Vec::with_capacity(old.len() + new.len());
+    let (mut o, mut n) = (old.into_iter().peekable(), new.into_iter().peekable());
+    loop {
+        let next = match (o.peek(), n.peek()) {
+            (None, None) => break,
+            (Some(_), None) => o.next(),
+            (None, Some(_)) => n.next(),
+            (Some(a), Some(b)) => match a.name.cmp(b.name) {
+                std::cmp::Ordering::Less => o.next(),
+                std::cmp::Ordering::Greater => n.next(),
+                std::cmp::Ordering::Equal => {
+                    o.next();
+                    n.next()
+                }
+            },
+        };
+        out.extend(next);
+    }
+    out
 }
 
 /// Converts a version 9 files cache (a row per file, keyed by folder id + name) into one blob
@@ -95,7 +119,7 @@ pub(super) fn migrate_rows(tx: &Connection) -> Result<()> {
                 size: n[2] as u64,
                 mtime_ns: n[3],
                 ctime_ns: n[4],
-                chunks,
+                chunks: Chunks::Bytes(chunks),
             })
             .collect();
         set.execute(params![id, encode(&puts)])?;
@@ -202,14 +226,7 @@ impl Catalog {
                 };
                 let mut keep = Vec::with_capacity(files.len());
                 for f in &files {
-                    let mut ok = true;
-                    for h in f.chunks.chunks_exact(32) {
-                        if !live(&Hash(h.try_into().expect("32 bytes")))? {
-                            ok = false;
-                            break;
-                        }
-                    }
-                    if ok {
+                    if f.chunks.all(&live)? {
                         keep.push(*f);
                     }
                 }
