@@ -829,3 +829,38 @@ fn a_failing_files_cache_loader_fails_the_snapshot_and_changes_nothing() {
     w.run(&["snapshot", "example.com"]).ok();
     w.run(&["verify"]).ok();
 }
+
+/// The files cache is only a shortcut: when folders' cache blobs are damaged (cut short, a
+/// wrong version, garbage), the next snapshot reads those files again, stores the same trees,
+/// and writes the blobs anew, so the one after reads nothing.
+#[test]
+fn damaged_files_cache_blobs_mean_reading_again() {
+    let w = World::new();
+    let p = w.platform("platforms/drupal-7.98", 300);
+    let a = w.site("example.com", &p);
+    let s1 = w.snapshot("example.com");
+    let all = s1["bytes_read"].as_u64().unwrap();
+    assert!(all > 0);
+    let c = rusqlite::Connection::open(w.repo.join("catalog.sqlite")).unwrap();
+    let damaged = c
+        .execute(
+            "UPDATE cache_dirs SET files = CASE id % 3
+                 WHEN 0 THEN substr(files, 1, length(files) - 5)
+                 WHEN 1 THEN X'02' || substr(files, 2)
+                 ELSE X'01FFFFFFFFFFFFFFFFFFFF01' END
+             WHERE files IS NOT NULL",
+            [],
+        )
+        .unwrap();
+    assert!(damaged > 3, "{damaged} folders");
+    drop(c);
+    let s2 = w.snapshot("example.com");
+    assert!(s2["bytes_read"].as_u64().unwrap() > 0, "{s2}");
+    assert_eq!(s2["bytes_added"], 0, "{s2}");
+    assert_eq!(s2["platform_tree"], s1["platform_tree"]);
+    assert_eq!(s2["site_tree"], s1["site_tree"]);
+    assert_snapshot_matches_live(&w, s2["id"].as_str().unwrap(), &p, &a);
+    let s3 = w.snapshot("example.com");
+    assert_eq!(s3["bytes_read"], 0, "{s3}");
+    w.run(&["verify"]).ok();
+}

@@ -63,7 +63,6 @@ impl Folder {
     /// Adds `other`'s rows that this folder lacks (its blob appended to this one).
     fn absorb(&mut self, other: Folder) {
         let shift = self.blob.len() as u32;
-        let before = self.rows.len();
         let extra: Vec<Row> = other
             .rows
             .iter()
@@ -82,7 +81,6 @@ impl Folder {
         let blob = &self.blob;
         let name = |r: &Row| &blob[r.name as usize..(r.name + r.name_len) as usize];
         self.rows.sort_unstable_by(|a, b| name(a).cmp(name(b)));
-        debug_assert!(self.rows.len() > before);
     }
 }
 
@@ -180,11 +178,15 @@ impl FilesCache {
     /// Adds `other`'s entries (for a path held by both, this one's stays).
     pub fn extend(&mut self, other: FilesCache) {
         for (dir, f) in other.folders {
-            match self.folders.get_mut(&dir) {
-                Some(mine) => mine.absorb(f),
-                None => {
-                    self.folders.insert(dir, f);
-                }
+            self.add_folder(dir, f);
+        }
+    }
+
+    fn add_folder(&mut self, dir: Vec<u8>, f: Folder) {
+        match self.folders.entry(dir) {
+            std::collections::hash_map::Entry::Occupied(mut mine) => mine.get_mut().absorb(f),
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(f);
             }
         }
     }
@@ -200,7 +202,7 @@ impl FilesCache {
             rows.retain(|r| &blob[r.name as usize..(r.name + r.name_len) as usize] == n);
         }
         if !rows.is_empty() {
-            self.extend_one(
+            self.add_folder(
                 dir,
                 Folder {
                     blob,
@@ -209,12 +211,6 @@ impl FilesCache {
                 },
             );
         }
-    }
-
-    fn extend_one(&mut self, dir: Vec<u8>, f: Folder) {
-        let mut one = FilesCache::default();
-        one.folders.insert(dir, f);
-        self.extend(one);
     }
 
     /// Drops every entry whose chunk list `keep` refuses.

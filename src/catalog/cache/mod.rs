@@ -62,7 +62,10 @@ pub(super) fn write_cache_rows(conn: &Connection, rows: &[(Vec<u8>, CacheEntry)]
         new.reverse();
         new.dedup_by(|later, earlier| later.name == earlier.name);
         new.reverse();
-        let old: Option<Vec<u8>> = get.query_row([dir], |r| r.get(0)).optional()?.flatten();
+        let old = get
+            .query_row([dir], |r| Ok(bytes(r.get_ref(0)?)))
+            .optional()?
+            .flatten();
         // A blob that does not decode is replaced.
         let old = old.as_deref().and_then(decode).unwrap_or_default();
         put.execute(params![dir, encode(&merge(old, new))])?;
@@ -144,6 +147,15 @@ pub(super) fn migrate_rows(tx: &Connection) -> Result<()> {
     Ok(())
 }
 
+/// The bytes of a folder's `files` column: `None` when NULL or not bytes at all (a catalogue
+/// edited by hand), which count as no entries.
+fn bytes(v: rusqlite::types::ValueRef<'_>) -> Option<Vec<u8>> {
+    match v {
+        rusqlite::types::ValueRef::Blob(b) | rusqlite::types::ValueRef::Text(b) => Some(b.to_vec()),
+        _ => None,
+    }
+}
+
 /// `root`'s bytes without trailing `/` (the file system's root: empty).
 fn trimmed(root: &Path) -> &[u8] {
     use std::os::unix::ffi::OsStrExt;
@@ -171,7 +183,9 @@ impl Catalog {
         let mut cache = FilesCache::default();
         while let Some(row) = rows.next()? {
             let dir: Vec<u8> = row.get(0)?;
-            let blob: Vec<u8> = row.get(1)?;
+            let Some(blob) = bytes(row.get_ref(1)?) else {
+                continue;
+            };
             // Of root's own folder, only root itself (the file system's root has none).
             let only = (dir == parent && !r.is_empty()).then_some(name);
             cache.add_blob(dir, blob, only);
@@ -216,11 +230,8 @@ impl Catalog {
             let mut st = tx.prepare("SELECT id, files FROM cache_dirs WHERE files IS NOT NULL")?;
             let mut rows = st.query([])?;
             while let Some(r) = rows.next()? {
-                let blob = r
-                    .get_ref(1)?
-                    .as_blob()
-                    .map_err(|e| Error::Corrupt(format!("files cache: {e}")))?;
-                let Some(files) = decode(blob) else {
+                let blob = bytes(r.get_ref(1)?).unwrap_or_default();
+                let Some(files) = decode(&blob) else {
                     changed.push((r.get(0)?, None));
                     continue;
                 };
