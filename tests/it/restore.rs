@@ -624,7 +624,14 @@ fn a_folder_open_failing_mid_restore_leaves_the_live_site_untouched() {
         "restore with a folder that cannot be opened -> {}: {}",
         r.code, r.stderr
     );
-    assert_one_line_error(&r, 1, &["Permission denied"]);
+    assert_one_line_error(
+        &r,
+        1,
+        &[
+            "restore of site 'shop.example.com' to snapshot ",
+            "Permission denied",
+        ],
+    );
     let named = r.stderr.split(": ").any(|part| {
         let dir = Path::new(part);
         dir.is_absolute() && (dir.starts_with(&sc.a) || dir.starts_with(&sc.b))

@@ -304,7 +304,12 @@ fn run_with_hooks(
             if let Err(he) = hooks::run(&hooks, &ctx) {
                 eprintln!("sitesnap: warning: {he}");
             }
-            Err(e.into())
+            // The one line names the site and the snapshot, as a failed snapshot's does.
+            Err(anyhow::Error::from(e).context(format!(
+                "restore of site '{}' to snapshot {}",
+                plan.site,
+                short(&snap.id)
+            )))
         }
     }
 }
