@@ -244,6 +244,8 @@ fn walk(root: &Path, base: Base, keep: &Keep<'_>) -> Result<Vec<Item>> {
                         }
                         res?;
                     }
+                    // Each worker sorts its own part, on its own core; the parts are merged.
+                    out.sort_unstable_by(|a, b| a.entry.path.cmp(&b.entry.path));
                     Ok(out)
                 })
             })
@@ -256,12 +258,33 @@ fn walk(root: &Path, base: Base, keep: &Keep<'_>) -> Result<Vec<Item>> {
     for r in results {
         parts.push(r?);
     }
-    let mut out = Vec::with_capacity(parts.iter().map(Vec::len).sum());
-    for p in parts {
-        out.extend(p);
+    Ok(merge_sorted(parts))
+}
+
+/// One list sorted by path out of lists each sorted by path (two at a time, each item moved
+/// once per round).
+fn merge_sorted(mut parts: Vec<Vec<Item>>) -> Vec<Item> {
+    while parts.len() > 1 {
+        let mut next = Vec::with_capacity(parts.len().div_ceil(2));
+        let mut it = parts.into_iter();
+        while let Some(a) = it.next() {
+            let Some(b) = it.next() else {
+                next.push(a);
+                break;
+            };
+            let mut out = Vec::with_capacity(a.len() + b.len());
+            let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
+            while let (Some(x), Some(y)) = (a.peek(), b.peek()) {
+                let take_a = x.entry.path <= y.entry.path;
+                out.extend(if take_a { a.next() } else { b.next() });
+            }
+            out.extend(a);
+            out.extend(b);
+            next.push(out);
+        }
+        parts = next;
     }
-    out.sort_unstable_by(|a, b| a.entry.path.cmp(&b.entry.path));
-    Ok(out)
+    parts.pop().unwrap_or_default()
 }
 
 /// Reads one folder of a walk (`rel` empty for the root): its entries become items, its kept
@@ -583,6 +606,35 @@ mod tests {
         assert!(!got.iter().any(|p| p.starts_with(b"sites/example.com")));
         assert!(!got.iter().any(|p| p.starts_with(b"link-to-dir/")));
         assert_eq!(got.len(), want.len());
+    }
+
+    /// Sorted parts, any number of them (none, empty ones, an odd count), merge into one list
+    /// sorted by path holding every item once.
+    #[test]
+    fn merged_parts_are_one_sorted_list() {
+        let part = |names: &[&str]| -> Vec<Item> {
+            names
+                .iter()
+                .map(|n| Item::test_file(Base::Platform, n.as_bytes(), 0))
+                .collect()
+        };
+        let paths = |v: Vec<Item>| -> Vec<String> {
+            v.into_iter()
+                .map(|i| String::from_utf8(i.entry.path).unwrap())
+                .collect()
+        };
+        assert!(merge_sorted(Vec::new()).is_empty());
+        let got = merge_sorted(vec![
+            part(&["a", "a/b", "c"]),
+            part(&[]),
+            part(&["a-b", "a/a", "b", "d"]),
+            part(&["a.", "z"]),
+            part(&["0"]),
+        ]);
+        assert_eq!(
+            paths(got),
+            ["0", "a", "a-b", "a.", "a/a", "a/b", "b", "c", "d", "z"]
+        );
     }
 
     /// The walk's byte-prefix filter answers exactly as the platform filter on every path,
