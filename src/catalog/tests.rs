@@ -397,6 +397,13 @@ fn version_9_files_cache_becomes_one_blob_per_folder() {
         let odd = [&1u32.to_be_bytes()[..], b"odd.php"].concat();
         put.execute(params![odd, 1, 2, 3, 4, 5, vec![7u8; 31]])
             .unwrap();
+        // Columns of other types than v9 wrote (a catalogue edited by hand).
+        let texts = [&1u32.to_be_bytes()[..], b"text.php"].concat();
+        put.execute(params![texts, "one", 2, 3, 4, 5, vec![7u8; 32]])
+            .unwrap();
+        let short = [&1u32.to_be_bytes()[..], b"short.php"].concat();
+        put.execute(params![short, 1, 2, 3, 4, 5, "not bytes"])
+            .unwrap();
     }
     let cat = Catalog::open(&path).unwrap();
     let c = cat.load_cache(Path::new("/srv/p")).unwrap();
@@ -405,6 +412,7 @@ fn version_9_files_cache_becomes_one_blob_per_folder() {
     assert_eq!(c.get(b"/srv/p/core/b.php").unwrap().to_entry(), entry(2));
     assert_eq!(c.get(b"/srv/p/core/a.php").unwrap().to_entry(), entry(3));
     assert!(c.get(b"/srv/p/odd.php").is_none());
+    assert!(c.get(b"/srv/p/text.php").is_none());
     let old: i64 = cat
         .conn
         .query_row(

@@ -6,7 +6,7 @@
 mod folder;
 
 use super::Catalog;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::hash::Hash;
 pub use folder::{Cached, FilesCache};
 use folder::{Chunks, Put, decode, encode, split_path};
@@ -99,51 +99,65 @@ fn merge<'a>(old: Vec<Put<'a>>, new: Vec<Put<'a>>) -> Vec<Put<'a>> {
     out
 }
 
+/// A version 9 files-cache row: folder id, file name, device, inode, size, mtime, ctime, and
+/// its chunk ids' bytes.
+type V9Row = (u32, Vec<u8>, [i64; 5], Vec<u8>);
+
 /// Converts a version 9 files cache (a row per file, keyed by folder id + name) into one blob
-/// per folder, in the migration's transaction.
+/// per folder, in the migration's transaction. A row of another shape is left out: its file is
+/// read again.
 pub(super) fn migrate_rows(tx: &Connection) -> Result<()> {
     let mut st = tx.prepare(
         "SELECT path, dev, ino, size, mtime_ns, ctime_ns, chunks FROM files_cache ORDER BY path",
     )?;
     let mut set = tx.prepare("UPDATE cache_dirs SET files = ?2 WHERE id = ?1")?;
     let mut rows = st.query([])?;
-    let mut folder: Option<u32> = None;
-    let mut files: Vec<(Vec<u8>, [i64; 5], Vec<u8>)> = Vec::new();
-    let mut flush = |id: Option<u32>, files: &mut Vec<(Vec<u8>, [i64; 5], Vec<u8>)>| {
-        let Some(id) = id else {
-            return Ok::<_, Error>(());
-        };
-        let puts: Vec<Put<'_>> = files
-            .iter()
-            .map(|(name, n, chunks)| Put {
-                name,
-                dev: n[0] as u64,
-                ino: n[1] as u64,
-                size: n[2] as u64,
-                mtime_ns: n[3],
-                ctime_ns: n[4],
-                chunks: Chunks::Bytes(chunks),
-            })
-            .collect();
-        set.execute(params![id, encode(&puts)])?;
-        files.clear();
-        Ok(())
-    };
+    // The rows of one folder (keys sort by folder id, then name).
+    let mut folder: Vec<V9Row> = Vec::new();
     while let Some(r) = rows.next()? {
-        let key: Vec<u8> = r.get(0)?;
-        let chunks: Vec<u8> = r.get(6)?;
-        if key.len() < 4 || !chunks.len().is_multiple_of(32) {
-            continue; // not a row this version wrote: those files are read again
+        let Some(row) = v9_row(r) else { continue };
+        if folder.first().is_some_and(|f| f.0 != row.0) {
+            write_v9_folder(&mut set, &folder)?;
+            folder.clear();
         }
-        let id = u32::from_be_bytes(key[..4].try_into().expect("4 bytes"));
-        if folder != Some(id) {
-            flush(folder, &mut files)?;
-            folder = Some(id);
-        }
-        let n = [r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?];
-        files.push((key[4..].to_vec(), n, chunks));
+        folder.push(row);
     }
-    flush(folder, &mut files)?;
+    write_v9_folder(&mut set, &folder)
+}
+
+/// A version 9 row as written, or `None`.
+fn v9_row(r: &rusqlite::Row<'_>) -> Option<V9Row> {
+    let key = bytes(r.get_ref(0).ok()?)?;
+    let chunks = bytes(r.get_ref(6).ok()?)?;
+    let mut n = [0i64; 5];
+    for (k, v) in n.iter_mut().enumerate() {
+        *v = r.get_ref(k + 1).ok()?.as_i64().ok()?;
+    }
+    if key.len() < 4 || !chunks.len().is_multiple_of(32) {
+        return None;
+    }
+    let id = u32::from_be_bytes(key[..4].try_into().expect("4 bytes"));
+    Some((id, key[4..].to_vec(), n, chunks))
+}
+
+/// Writes one folder's version 9 rows (sorted by name) as its blob.
+fn write_v9_folder(set: &mut rusqlite::Statement<'_>, files: &[V9Row]) -> Result<()> {
+    let Some(id) = files.first().map(|f| f.0) else {
+        return Ok(());
+    };
+    let puts: Vec<Put<'_>> = files
+        .iter()
+        .map(|(_, name, n, chunks)| Put {
+            name,
+            dev: n[0] as u64,
+            ino: n[1] as u64,
+            size: n[2] as u64,
+            mtime_ns: n[3],
+            ctime_ns: n[4],
+            chunks: Chunks::Bytes(chunks),
+        })
+        .collect();
+    set.execute(params![id, encode(&puts)])?;
     Ok(())
 }
 
