@@ -617,7 +617,7 @@ impl<'a> Capture<'a> {
 
     /// Stores the content of every walked file in one pass over platform, site and binding
     /// files, so both cores stay busy to the end instead of draining between the parts.
-    /// Returns the new files-cache rows, in path order.
+    /// Returns the new files-cache rows.
     fn store_files(
         &self,
         walked: &mut Walked,
@@ -639,7 +639,7 @@ impl<'a> Capture<'a> {
             site: &self.site_path,
             extra: &walked.extra_roots,
         };
-        let mut cache_rows = fill(
+        let cache_rows = fill(
             &mut all,
             bases,
             Reading::Store(sink),
@@ -651,10 +651,7 @@ impl<'a> Capture<'a> {
         walked.bindings = all.split_off(np + ns);
         walked.site = all.split_off(np);
         walked.platform = all;
-        // In path order, the catalogue's files-cache B-tree is appended to, not split. The
-        // rows come as a few sorted runs (platform, site, bindings, extra paths), which the
-        // stable sort merges instead of sorting them again.
-        cache_rows.sort_by(|a, b| a.0.cmp(&b.0));
+        // No order needed: the files cache is written a folder at a time.
         Ok(cache_rows)
     }
 
