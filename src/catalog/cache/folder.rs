@@ -28,6 +28,18 @@ struct Row {
     ctime_ns: i64,
 }
 
+impl Row {
+    /// The file's name in `blob`, the blob the row was read from.
+    fn name<'b>(&self, blob: &'b [u8]) -> &'b [u8] {
+        &blob[self.name as usize..(self.name + self.name_len) as usize]
+    }
+
+    /// The file's chunk ids' bytes in `blob`.
+    fn chunks<'b>(&self, blob: &'b [u8]) -> &'b [u8] {
+        &blob[self.chunks as usize..self.chunks as usize + self.count as usize * 32]
+    }
+}
+
 /// The entries of one folder: its blob, and a row per file sorted by name.
 #[derive(Debug, Default)]
 struct Folder {
@@ -40,11 +52,11 @@ struct Folder {
 
 impl Folder {
     fn name(&self, r: &Row) -> &[u8] {
-        &self.blob[r.name as usize..(r.name + r.name_len) as usize]
+        r.name(&self.blob)
     }
 
     fn chunks(&self, r: &Row) -> &[u8] {
-        &self.blob[r.chunks as usize..r.chunks as usize + r.count as usize * 32]
+        r.chunks(&self.blob)
     }
 
     fn find(&self, name: &[u8]) -> Option<&Row> {
@@ -66,7 +78,10 @@ impl Folder {
         let extra: Vec<Row> = other
             .rows
             .iter()
-            .filter(|r| self.find(other.name(r)).is_none())
+            .filter(|r| {
+                let n = other.name(r);
+                self.rows.binary_search_by(|m| self.name(m).cmp(n)).is_err()
+            })
             .map(|r| Row {
                 name: r.name + shift,
                 chunks: r.chunks + shift,
@@ -79,8 +94,8 @@ impl Folder {
         self.blob.extend_from_slice(&other.blob);
         self.rows.extend(extra);
         let blob = &self.blob;
-        let name = |r: &Row| &blob[r.name as usize..(r.name + r.name_len) as usize];
-        self.rows.sort_unstable_by(|a, b| name(a).cmp(name(b)));
+        self.rows
+            .sort_unstable_by(|a, b| a.name(blob).cmp(b.name(blob)));
     }
 }
 
@@ -199,7 +214,7 @@ impl FilesCache {
             return;
         };
         if let Some(n) = only {
-            rows.retain(|r| &blob[r.name as usize..(r.name + r.name_len) as usize] == n);
+            rows.retain(|r| r.name(&blob) == n);
         }
         if !rows.is_empty() {
             self.add_folder(
@@ -217,9 +232,7 @@ impl FilesCache {
     pub(super) fn retain_chunks(&mut self, keep: impl Fn(&[u8]) -> bool) {
         for f in self.folders.values_mut() {
             let blob = &f.blob;
-            f.rows.retain(|r| {
-                keep(&blob[r.chunks as usize..r.chunks as usize + r.count as usize * 32])
-            });
+            f.rows.retain(|r| keep(r.chunks(blob)));
         }
         self.folders.retain(|_, f| !f.rows.is_empty());
     }
@@ -321,15 +334,13 @@ pub(super) fn decode(blob: &[u8]) -> Option<Vec<Put<'_>>> {
         decode_rows(blob)?
             .iter()
             .map(|r| Put {
-                name: &blob[r.name as usize..(r.name + r.name_len) as usize],
+                name: r.name(blob),
                 dev: r.dev,
                 ino: r.ino,
                 size: r.size,
                 mtime_ns: r.mtime_ns,
                 ctime_ns: r.ctime_ns,
-                chunks: Chunks::Bytes(
-                    &blob[r.chunks as usize..r.chunks as usize + r.count as usize * 32],
-                ),
+                chunks: Chunks::Bytes(r.chunks(blob)),
             })
             .collect(),
     )
