@@ -64,6 +64,12 @@ pub enum Error {
         cause: Box<Error>,
         undo: Box<Error>,
     },
+    /// A snapshot's catalogue rows were rolled back and removing the store objects already
+    /// written for it failed too: the store is ahead of the catalogue until `repair catalog`.
+    #[error(
+        "{cause}; taking back the snapshot's store objects failed too: {undo}; run `sitesnap repair catalog`"
+    )]
+    TakeBackFailed { cause: Box<Error>, undo: Box<Error> },
     /// A remote (S3 bucket, NAS folder) failed: one line naming it and what went wrong.
     #[error("{0}")]
     Remote(String),

@@ -33,7 +33,7 @@ pub use live::{Batch, DeadRows};
 pub use meta::StoreFormat;
 pub use packs::{CatalogIndex, PackUsage};
 pub use sites::SiteRecord;
-pub use snapshots::{BlobRow, SnapshotCommit, SnapshotRecord};
+pub use snapshots::{BlobRow, CommitFailed, SnapshotCommit, SnapshotRecord};
 pub use stats::ChunkTotals;
 
 use crate::error::{Error, Result};

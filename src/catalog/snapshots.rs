@@ -117,19 +117,44 @@ impl Catalog {
         cache: &[(Vec<u8>, CacheEntry)],
     ) -> Result<()> {
         self.commit_snapshots(&[(s, blobs, cache)])
+            .map_err(|f| f.error)
     }
 
     /// Inserts several snapshots (each with its blobs and files-cache rows) in one
-    /// transaction: all become visible together, or none.
-    pub fn commit_snapshots(&self, items: &[SnapshotCommit<'_>]) -> Result<()> {
-        let tx = self.conn.unchecked_transaction()?;
+    /// transaction: all become visible together, or none. A failure says whether the
+    /// catalogue surely holds none of them.
+    pub fn commit_snapshots(&self, items: &[SnapshotCommit<'_>]) -> CommitResult {
+        let before = |error: Error| CommitFailed {
+            error,
+            rolled_back: true,
+        };
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(|e| before(e.into()))?;
         for (s, blobs, cache) in items {
-            insert_snapshot(&tx, s, blobs, cache)?;
+            // On an error `tx` is dropped, which rolls it back.
+            insert_snapshot(&tx, s, blobs, cache).map_err(before)?;
         }
-        tx.commit()?;
-        Ok(())
+        tx.commit().map_err(|e| CommitFailed {
+            error: e.into(),
+            rolled_back: false,
+        })
     }
 }
+
+/// A commit of snapshot rows that failed. `rolled_back`: the error came before `COMMIT`, so
+/// the transaction was rolled back and the catalogue holds none of it. Otherwise `COMMIT`
+/// itself failed, and SQLite may still find the transaction committed (a write that reached
+/// the disk before an I/O error).
+#[derive(Debug)]
+pub struct CommitFailed {
+    pub error: Error,
+    pub rolled_back: bool,
+}
+
+/// The outcome of [`Catalog::commit_snapshots`].
+pub type CommitResult = std::result::Result<(), CommitFailed>;
 
 /// A blob as a snapshot's commit names it: its id, its chunk list as stored, its size.
 pub type BlobRow = (Hash, ChunkList, u64);
@@ -170,6 +195,7 @@ fn insert_snapshot(
         }
     }
     write_cache_rows(tx, cache)?;
+    crate::fsutil::failpoint_or_error("cache-written")?;
     let oh = |h: &Option<Hash>| h.map(|h| h.0.to_vec());
     tx.execute(
             "INSERT INTO snapshots (id, site, kind, label, pinned, time, platform_path, platform_tree,

@@ -64,7 +64,36 @@ pub fn commit_snapshots(repo: &Repo, batch: &[SnapshotCommit<'_>]) -> Result<()>
         .put_groups(&[&lists, &pins, &manifests], &|i| {
             fsutil::failpoint(POINTS[i])
         })?;
-    repo.cat.commit_snapshots(batch)
+    match repo.cat.commit_snapshots(batch) {
+        Ok(()) => Ok(()),
+        // The rows surely did not land: take the objects back, or `repair catalog` would
+        // bring back snapshots the command said failed, and until then `verify` reports the
+        // store and catalogue out of step and `gc` refuses.
+        Err(f) if f.rolled_back => Err(take_back(repo, &[&manifests, &pins, &lists], f.error)),
+        // A failed COMMIT may still be found committed: the store stays ahead (the safe way).
+        Err(f) => Err(f.error),
+    }
+}
+
+/// Removes objects written for a commit the catalogue rolled back, manifests first (without
+/// one there is no snapshot to adopt); returns the commit's error, naming a removal that
+/// failed too.
+fn take_back(repo: &Repo, groups: &[&[(ObjectName, Vec<u8>)]], cause: Error) -> Error {
+    let b = repo.backend();
+    let removed = groups
+        .iter()
+        .flat_map(|g| g.iter())
+        .try_for_each(|(name, _)| {
+            fsutil::failpoint_or_error("take-back")?;
+            b.remove(name).map(drop)
+        });
+    match removed {
+        Ok(()) => cause,
+        Err(undo) => Error::TakeBackFailed {
+            cause: Box::new(cause),
+            undo: Box::new(undo),
+        },
+    }
 }
 
 /// An object's name and its stored bytes (sealed in an encrypted repository).

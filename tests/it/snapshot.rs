@@ -868,3 +868,131 @@ fn damaged_files_cache_blobs_mean_reading_again() {
     assert_eq!(s3["bytes_read"], 0, "{s3}");
     w.run(&["verify"]).ok();
 }
+
+/// The store objects of a repository but its packs (`data/<xx>/`, gc's to remove): blob
+/// lists, pins, site objects and manifests, files only (an emptied fan-out folder stays).
+fn store_objects(w: &World) -> Vec<String> {
+    let mut l = listing_filtered(&w.repo.join("data"), |p| {
+        let s = p.to_string_lossy();
+        ["blobs", "pins", "sites", "snapshots"]
+            .iter()
+            .any(|k| s.starts_with(k))
+    });
+    l.retain(|e| !e.contains(" dir "));
+    l
+}
+
+/// The catalogue's state but for packs and chunks: packs a failed run wrote stay indexed, and
+/// are garbage for gc (invariant 1).
+fn state_but_packs(w: &World) -> CatalogState {
+    let mut s = w.state();
+    s.counts.retain(|(t, _)| t != "packs" && t != "chunks");
+    s
+}
+
+/// The files-cache rows are written inside the snapshot's catalogue transaction, after its
+/// manifest and blob lists are durable in the store. When that write FAILS, the snapshot
+/// fails with one line naming the step, and neither the catalogue nor the store tells of it:
+/// no snapshot row, the files cache as before, and the manifest and blob lists written for it
+/// taken back (else `verify` would report the two out of step, `gc` would refuse, and `repair
+/// catalog` would bring back a snapshot the command said failed).
+#[test]
+fn a_failing_files_cache_write_in_the_commit_leaves_no_snapshot_anywhere() {
+    let w = World::new();
+    let p = w.platform("platforms/drupal-7.98", 200);
+    w.site("example.com", &p);
+    w.run(&["snapshot", "example.com"]).ok();
+    fs::write(p.join("index.php"), "<?php // changed\n").unwrap();
+    let before = state_but_packs(&w);
+    let objects_before = store_objects(&w);
+
+    let r = w.run_env(
+        &["snapshot", "example.com"],
+        &[("SITESNAP_FAILPOINT", "cache-written@error")],
+    );
+    assert_one_line_error(&r, 1, &["cache-written"]);
+    assert_eq!(state_but_packs(&w), before, "the catalogue changed");
+    assert_eq!(
+        store_objects(&w),
+        objects_before,
+        "objects of the failed snapshot were left"
+    );
+    w.run(&["verify"]).ok();
+    w.run(&["gc"]).ok();
+    w.run(&["repair", "catalog"]).ok();
+    assert_eq!(
+        w.snapshot_count(),
+        1,
+        "repair brought a failed snapshot back"
+    );
+
+    w.run(&["snapshot", "example.com"]).ok();
+    assert_eq!(w.snapshot_count(), 2);
+    w.run(&["verify"]).ok();
+}
+
+/// A `snapshot --all` batch commits its sites' rows in one transaction: when the second
+/// site's files-cache write fails, no site's snapshot lands, in the catalogue or the store.
+#[test]
+fn a_failing_commit_of_a_batch_takes_back_every_site_of_it() {
+    let w = World::new();
+    let p = w.platform("platforms/drupal-7.98", 100);
+    w.site("a.example", &p);
+    w.site("b.example", &p);
+    w.run(&["snapshot", "--all"]).ok();
+    fs::write(p.join("index.php"), "<?php // changed\n").unwrap();
+    let before = state_but_packs(&w);
+    let objects_before = store_objects(&w);
+
+    let r = w.run_env(
+        &["snapshot", "--all"],
+        &[("SITESNAP_FAILPOINT", "cache-written:2@error")],
+    );
+    assert_ne!(r.code, 0, "{}", r.stderr);
+    assert!(r.stderr.contains("cache-written"), "{}", r.stderr);
+    assert_eq!(state_but_packs(&w), before, "the catalogue changed");
+    assert_eq!(
+        store_objects(&w),
+        objects_before,
+        "objects of the failed batch were left"
+    );
+    w.run(&["verify"]).ok();
+    w.run(&["snapshot", "--all"]).ok();
+    assert_eq!(w.snapshot_count(), 4);
+}
+
+/// When taking the objects back fails too, the one line says both and what to run; the store
+/// is then ahead of the catalogue (as after a kill), `verify` says so, and `repair catalog`
+/// adopts the snapshot, whose data is complete.
+#[test]
+fn a_take_back_that_fails_too_is_named_and_repair_adopts_the_snapshot() {
+    let w = World::new();
+    let p = w.platform("platforms/drupal-7.98", 100);
+    w.site("example.com", &p);
+    w.run(&["snapshot", "example.com"]).ok();
+    fs::write(p.join("index.php"), "<?php // changed\n").unwrap();
+    let r = w.run_env(
+        &["snapshot", "example.com"],
+        &[("SITESNAP_FAILPOINT", "cache-written@error,take-back@error")],
+    );
+    assert_one_line_error(
+        &r,
+        1,
+        &[
+            "cache-written",
+            "taking back",
+            "take-back",
+            "repair catalog",
+        ],
+    );
+    assert_eq!(w.snapshot_count(), 1);
+    let v = w.run(&["verify"]).fails(1);
+    assert!(
+        v.stdout.contains("unknown to the catalogue"),
+        "{}",
+        v.stdout
+    );
+    w.run(&["repair", "catalog"]).ok();
+    assert_eq!(w.snapshot_count(), 2);
+    w.run(&["verify", "--read-data"]).ok();
+}
