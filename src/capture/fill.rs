@@ -123,14 +123,15 @@ fn read_file(
         return Ok(None);
     };
     if md.len() <= FILE_CHUNKS.max as u64 {
-        read_whole(&f, md.len(), buf).at(abs)?;
+        let n = read_whole(&f, md.len(), buf).at(abs)?;
+        let data = &buf[..n];
         let chunks = match mode {
             Reading::Store(s) => s
-                .put_bytes(buf, FILE_CHUNKS)
+                .put_bytes(data, FILE_CHUNKS)
                 .map_err(|e| annotate(e, abs))?,
-            Reading::Hash(c) => c.hash_bytes(buf, FILE_CHUNKS),
+            Reading::Hash(c) => c.hash_bytes(data, FILE_CHUNKS),
         };
-        let n = buf.len() as u64;
+        let n = n as u64;
         if buf.capacity() > KEPT_BUFFER {
             // A big file's buffer is not kept for the small files that follow.
             *buf = Vec::new();
@@ -158,37 +159,39 @@ fn read_file(
 /// A read buffer above this capacity is freed after its file.
 const KEPT_BUFFER: usize = 1 << 20;
 
-/// Reads a file that `fstat` said is `len` bytes long, to its end, into `buf`: one `read`
-/// for a file that did not change size (asked for `len + 1` bytes, a regular file gives fewer
-/// only at its end), and reads on until a read returns nothing in every other case: a file
-/// that grew or shrank meanwhile, a network or FUSE file system giving short reads. Unlike
-/// `read_to_end` it does not `fstat` and `lseek` the file again nor probe for the end with a
-/// second small read.
-fn read_whole(mut f: impl Read, len: u64, buf: &mut Vec<u8>) -> std::io::Result<()> {
+/// Reads a file that `fstat` said is `len` bytes long, to its end, into the start of `buf`;
+/// returns how many bytes it read. One `read` for a file that did not change size (asked for
+/// `len + 1` bytes, a regular file gives fewer only at its end), and reads on until a read
+/// returns nothing in every other case: a file that grew or shrank meanwhile, a network or
+/// FUSE file system giving short reads. Unlike `read_to_end` it does not `fstat` and `lseek`
+/// the file again nor probe for the end with a second small read. `buf` keeps its length
+/// (bytes of earlier files beyond the returned count) so that only growing it zeroes memory:
+/// zeroing every file's bytes before reading them cost a `memset` of the whole tree.
+fn read_whole(mut f: impl Read, len: u64, buf: &mut Vec<u8>) -> std::io::Result<usize> {
     let want = usize::try_from(len).unwrap_or(usize::MAX).saturating_add(1);
-    buf.clear();
-    buf.resize(want, 0);
+    if buf.len() < want {
+        buf.resize(want, 0);
+    }
     let mut filled = 0;
     loop {
         match f.read(&mut buf[filled..]) {
             Ok(0) => break,
             Ok(n) => {
                 filled += n;
-                if filled < buf.len() {
-                    if filled as u64 == len {
-                        break; // exactly the size fstat gave, and short: the end
-                    }
-                    continue;
+                if filled as u64 == len {
+                    // Exactly the size fstat gave, and short of what was asked: the end.
+                    break;
                 }
-                let more = buf.len();
-                buf.resize(more + more.max(8192), 0);
+                if filled == buf.len() {
+                    let more = buf.len();
+                    buf.resize(more + more.max(8192), 0);
+                }
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => return Err(e),
         }
     }
-    buf.truncate(filled);
-    Ok(())
+    Ok(filled)
 }
 
 fn annotate(e: Error, abs: &Path) -> Error {
@@ -391,24 +394,29 @@ mod tests {
     use std::io::Write;
 
     /// A file read with the size `fstat` gave is read whole however that size compares with
-    /// what the file holds when it is read (it may have grown or shrunk since), and a buffer
-    /// used for a bigger file before holds no byte of it after.
+    /// what the file holds when it is read (it may have grown or shrunk since), into a buffer
+    /// that held a bigger file before or is smaller than the file.
     #[test]
     fn read_whole_reads_to_the_end_whatever_the_size_said() {
         let d = tempfile::tempdir().unwrap();
         let p = d.path().join("f");
         let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
         std::fs::File::create(&p).unwrap().write_all(&data).unwrap();
-        let mut buf = vec![7u8; 300_000];
-        for said in [100_000, 0, 1, 99_999, 100_001, 4096, 1 << 20] {
-            let f = File::open(&p).unwrap();
-            read_whole(&f, said, &mut buf).unwrap();
-            assert_eq!(buf, data, "size said {said}");
+        for start in [vec![7u8; 300_000], Vec::new(), vec![7u8; 10]] {
+            let mut buf = start;
+            for said in [100_000, 0, 1, 99_999, 100_001, 4096, 1 << 20] {
+                let f = File::open(&p).unwrap();
+                let n = read_whole(&f, said, &mut buf).unwrap();
+                assert_eq!(&buf[..n], &data[..], "size said {said}");
+            }
         }
+        let mut buf = vec![7u8; 300_000];
         let empty = d.path().join("e");
         std::fs::File::create(&empty).unwrap();
-        read_whole(&File::open(&empty).unwrap(), 0, &mut buf).unwrap();
-        assert!(buf.is_empty());
+        assert_eq!(
+            read_whole(&File::open(&empty).unwrap(), 0, &mut buf).unwrap(),
+            0
+        );
         // A source that gives at most 1,000 bytes a read (as a network file system may) is
         // read to its end, not cut at its first short read.
         struct Trickle<'a>(&'a [u8]);
@@ -421,9 +429,8 @@ mod tests {
             }
         }
         for said in [100_000, 0, 50_500, 200_000] {
-            read_whole(Trickle(&data), said, &mut buf).unwrap();
-            assert_eq!(buf.len(), data.len(), "size said {said}");
-            assert_eq!(buf, data, "size said {said}");
+            let n = read_whole(Trickle(&data), said, &mut buf).unwrap();
+            assert_eq!(&buf[..n], &data[..], "size said {said}");
         }
     }
 
