@@ -25,7 +25,9 @@
 #   tar:      `tar --listed-incremental=S -I 'zstd -T0' -cf` ; the repeat is a level-1
 #             incremental with a copy of the level-0 snapshot file (GNU tar's "nothing changed").
 # Every restore goes onto a fresh path (sitesnap recreates the platform, which was moved away;
-# the others extract into a new empty folder).
+# the others extract into a new empty folder). sitesnap's restore is durable when it ends (one
+# `syncfs` before the new tree is renamed into place); the others leave their data to the
+# kernel's writeback, so tar is measured twice: `tar -x` alone and `tar -x` then `sync`.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -178,10 +180,15 @@ restore_phase() {
     mkdir -p "$WORK/trash/$run/tar"
     measure tar restore "$run" tar -I 'zstd -T0' -xf "$WORK/full.tar.zst" -C "$WORK/trash/$run/tar"
     record tar restore "$run" files "$(nfiles "$WORK/trash/$run/tar")"
+    # The same extraction made durable as sitesnap's restore is (it runs `syncfs` before it
+    # renames the tree into place; tar leaves its data to the kernel's writeback).
+    mkdir -p "$WORK/trash/$run/tarsync"
+    measure tarsync restore "$run" sh -c 'tar -I "zstd -T0" -xf "$1" -C "$2" && sync' tarsync \
+        "$WORK/full.tar.zst" "$WORK/trash/$run/tarsync"
 }
 
-# Room for every restored tree (5 per run, kept until the end) and the repositories.
-need_kb=$(( ($(du -sk "$PLATFORM" | cut -f1) * (5 * RUNS + 6)) ))
+# Room for every restored tree (6 per run, kept until the end) and the repositories.
+need_kb=$(( ($(du -sk "$PLATFORM" | cut -f1) * (6 * RUNS + 6)) ))
 avail_kb=$(df -Pk "$BENCH_DIR" | awk 'NR == 2 { print $4 }')
 if [ "$avail_kb" -lt "$need_kb" ]; then
     echo "not enough space in $BENCH_DIR: need $((need_kb / 1024)) MiB, have $((avail_kb / 1024)) MiB" >&2
@@ -278,6 +285,7 @@ row "peak RSS repeat (MiB)" repeat rss 1024
 row "restore (s)" restore wall 1 %.2f
 row "peak RSS restore (MiB)" restore rss 1024
 row "files restored" restore files 1 %d
+echo "restore by tar -x then sync (s): $(mb "$(median tarsync restore wall)" 1 %.2f)"
 [ "$HAVE_RESTORE" = 1 ] || echo "(sitesnap restore: not in this build yet; restic and tar restore measured)"
 echo
 check() { # LABEL VALUE OP LIMIT
@@ -294,12 +302,13 @@ targets() { # TOOL: issue 14's targets (and issue 9's repository size) for one s
     check "repeat snapshot / restic" "$(ratio "$(med "$1" repeat wall)" "$(med restic repeat wall)")" "<=" 0.05
     check "restore / restic restore" "$(ratio "$(med "$1" restore wall)" "$(med restic restore wall)")" "<=" 0.50
     check "restore / tar -x (no database here)" "$(ratio "$(med "$1" restore wall)" "$(med tar restore wall)")" "<=" 1.00
+    check "restore / (tar -x then sync), both durable" "$(ratio "$(med "$1" restore wall)" "$(med tarsync restore wall)")" "<=" 1.00
     check "repository / restic (issue 9)" "$(ratio "$(med "$1" first size)" "$(med restic first size)")" "<=" 0.60
 }
 targets sitesnap
 [ -z "$BASE" ] || targets base
 echo "restore runs (s), in order:"
-for t in sitesnap base restic borg tar; do
+for t in sitesnap base restic borg tar tarsync; do
     v=$(awk -v t="$t" '$1 == t && $2 == "restore" && $4 == "wall" { printf "%s ", $5 }' "$RESULTS")
     [ -z "$v" ] || printf '  %-8s %s\n' "$t" "$v"
 done
