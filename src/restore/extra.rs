@@ -66,7 +66,7 @@ pub(super) fn prepare_extra(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> 
             fs::create_dir_all(parent).at(parent)?;
         }
         match own.kind {
-            Kind::Dir => write_tree(repo, &sub, &tmp, &snap.id)?,
+            Kind::Dir => write_tree(repo, &sub, &tmp, &snap.id).map(drop)?,
             Kind::File => write_file(&mut read::chunk_reader(repo), &own, &tmp)?,
             Kind::Symlink => {
                 let target = own.target.as_deref().unwrap_or_default();

@@ -28,7 +28,7 @@ use crate::error::{Error, Result};
 use crate::fsutil;
 use crate::repo::Repo;
 use journal::STEP_PREPARED;
-use prepare::{prepare, rollback};
+use prepare::{Fresh, prepare, rollback};
 use serde::Serialize;
 use std::path::PathBuf;
 use steps::finish;
@@ -93,19 +93,22 @@ pub fn run(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<Outcome> {
         fsutil::pausepoint("restore-held");
         prepare(repo, snap, &held)
     });
-    if let Err(e) = prepared {
-        rollback(&held);
-        repo.cat
-            .close_journal(&plan.journal, JournalState::RolledBack)?;
-        return Err(held.unmap(e));
-    }
+    let fresh = match prepared {
+        Ok(fresh) => fresh,
+        Err(e) => {
+            rollback(&held);
+            repo.cat
+                .close_journal(&plan.journal, JournalState::RolledBack)?;
+            return Err(held.unmap(e));
+        }
+    };
     repo.cat
         .update_journal(&plan.journal, STEP_PREPARED, None)?;
     fsutil::failpoint("restore-prepared");
     fsutil::pausepoint("restore-prepared");
     // 4. The steps.
     let (removed_old, kept_old) =
-        finish(repo, snap, &held, STEP_PREPARED).map_err(|e| held.unmap(e))?;
+        finish(repo, snap, &held, STEP_PREPARED, fresh).map_err(|e| held.unmap(e))?;
     Ok(Outcome {
         plan: plan.clone(),
         undo: format!("sitesnap restore {}", pre.id.short()),
@@ -174,7 +177,7 @@ fn recover_held(repo: &Repo, j: &JournalRecord, plan: &Plan) -> Result<String> {
         ));
     }
     let rec = repo.cat.resolve_snapshot(&j.snapshot)?;
-    finish(repo, &rec, plan, j.step)?;
+    finish(repo, &rec, plan, j.step, Fresh::default())?;
     Ok(format!(
         "restore of {} to {snap} finished (undo with: sitesnap restore {})",
         j.site,

@@ -5,9 +5,10 @@
 
 use super::plan::{Plan, PlatformAction};
 use super::write::{
-    apply_meta, apply_root, copy_owner_mode, remove_tree, sync_tree, write_file, write_tree,
+    Written, apply_meta, apply_root, copy_owner_mode, remove_tree, sync_tree, write_file,
+    write_tree,
 };
-use crate::catalog::SnapshotRecord;
+use crate::catalog::{CacheEntry, SnapshotRecord};
 use crate::db::Database;
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
@@ -17,15 +18,57 @@ use crate::store::ChunkReader;
 use crate::tree::{Entry, Kind, Tree, TreePart};
 use std::ffi::OsStr;
 use std::fs;
-use std::os::unix::ffi::OsStrExt;
+use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
-/// Builds the new trees, SQLite file and binding files in temporary places.
-pub(super) fn prepare(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<()> {
+/// Files-cache rows for files this process wrote, by the paths they will have once in place,
+/// from each file's own [`FileStat`] (so the restore's end looks no path up again); which
+/// parts they cover (the others are looked up at the end: a restore finished by `recover`,
+/// a repaired platform whose files were only partly replaced, bindings and extra paths).
+#[derive(Debug, Default)]
+pub(super) struct Fresh {
+    pub rows: Vec<(Vec<u8>, CacheEntry)>,
+    pub platform: bool,
+    pub site: bool,
+}
+
+impl Fresh {
+    /// Adds the rows of tree `t` written as `written`, whose root will be at `root`.
+    fn add(&mut self, root: &Path, t: &Tree, written: &Written) {
+        let files = t.entries.iter().zip(written);
+        self.rows.extend(files.filter_map(|(e, st)| {
+            let st = (*st)?;
+            let p = root.join(e.rel_path());
+            let entry = CacheEntry {
+                dev: st.dev,
+                ino: st.ino,
+                size: st.size,
+                mtime_ns: st.mtime_ns,
+                ctime_ns: st.ctime_ns,
+                chunks: e.chunks.clone(),
+            };
+            Some((p.into_os_string().into_vec(), entry))
+        }));
+    }
+}
+
+/// Builds the new trees, SQLite file and binding files in temporary places; returns the
+/// files-cache rows of the trees it wrote.
+pub(super) fn prepare(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<Fresh> {
+    let mut fresh = Fresh::default();
     if plan.restore_files {
-        let platform_tree = prepare_platform(repo, snap, plan)?;
-        prepare_site(repo, snap, plan, platform_tree.as_ref())?;
+        let platform = prepare_platform(repo, snap, plan)?;
+        if plan.platform == PlatformAction::Recreate
+            && let Some((t, w)) = &platform
+        {
+            fresh.add(&plan.target_platform, t, w);
+            fresh.platform = true;
+        }
+        let platform_tree = platform.map(|(t, _)| t);
+        let (site_tree, w) = prepare_site(repo, snap, plan, platform_tree.as_ref())?;
+        fresh.add(&plan.site_target, &site_tree, &w);
+        fresh.site = true;
         prepare_bindings(repo, snap, plan)?;
         super::extra::prepare_extra(repo, snap, plan)?;
     }
@@ -36,12 +79,16 @@ pub(super) fn prepare(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result
     }
     sync_prepared(plan)?;
     fsutil::failpoint("restore-prepare-done");
-    Ok(())
+    Ok(fresh)
 }
 
 /// Writes the snapshot's platform into its temporary folder when it is recreated or repaired;
-/// returns its tree.
-fn prepare_platform(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<Option<Tree>> {
+/// returns its tree as written.
+fn prepare_platform(
+    repo: &Repo,
+    snap: &SnapshotRecord,
+    plan: &Plan,
+) -> Result<Option<(Tree, Written)>> {
     if !matches!(
         plan.platform,
         PlatformAction::Recreate | PlatformAction::Repair
@@ -61,8 +108,8 @@ fn prepare_platform(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<O
         t.bytes(),
         t.files(),
     );
-    write_tree(repo, &t, &plan.platform_tmp, &snap.id)?;
-    Ok(Some(t))
+    let w = write_tree(repo, &t, &plan.platform_tmp, &snap.id)?;
+    Ok(Some((t, w)))
 }
 
 /// The temporary site folder: inside a recreated platform's temporary folder, else beside the
@@ -75,13 +122,13 @@ fn site_tmp(plan: &Plan) -> PathBuf {
     }
 }
 
-/// Writes the snapshot's site folder into its temporary place.
+/// Writes the snapshot's site folder into its temporary place; returns its tree as written.
 fn prepare_site(
     repo: &Repo,
     snap: &SnapshotRecord,
     plan: &Plan,
     platform_tree: Option<&Tree>,
-) -> Result<()> {
+) -> Result<(Tree, Written)> {
     // The site folder: in a recreated platform its parent is created at the rename.
     let site_tree = read::part_tree(repo, snap, TreePart::Site)?.unwrap_or_default();
     if let Some(parent) = plan.site_tmp.parent()
@@ -100,7 +147,7 @@ fn prepare_site(
         site_tree.bytes(),
         site_tree.files(),
     );
-    write_tree(repo, &site_tree, &site_tmp, &snap.id)?;
+    let written = write_tree(repo, &site_tree, &site_tmp, &snap.id)?;
     if plan.platform == PlatformAction::Recreate
         && let Some(pt) = platform_tree
     {
@@ -114,7 +161,7 @@ fn prepare_site(
         // A snapshot without the folder's own metadata: take the live copy's.
         copy_owner_mode(live_site_dir(plan).as_deref(), &site_tmp, 0o755)?;
     }
-    Ok(())
+    Ok((site_tree, written))
 }
 
 /// Writes each binding file (or symlink) of the snapshot beside its target.

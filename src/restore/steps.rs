@@ -5,7 +5,7 @@
 
 use super::journal::{JournalState, Step};
 use super::plan::{Plan, PlatformAction, aside_name};
-use super::prepare::rollback;
+use super::prepare::{Fresh, rollback};
 use super::undo;
 use super::write::{apply_meta, remove_tree, rename_durable};
 use crate::capture;
@@ -30,6 +30,7 @@ pub(super) fn finish(
     snap: &SnapshotRecord,
     plan: &Plan,
     done: u32,
+    fresh: Fresh,
 ) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
     if let Err((step, cause)) = run_steps(repo, snap, plan, done) {
         return Err(undo::after_failure(repo, plan, step, cause));
@@ -52,7 +53,7 @@ pub(super) fn finish(
             }
         }
         crate::objects::update_site(repo, &site)?;
-        refresh_cache(repo, snap, plan)?;
+        refresh_cache(repo, snap, plan, fresh)?;
     }
     // The replaced site folders are held by the pre-restore snapshot, so they go unless asked
     // to keep them (--keep-old). So do the platform files a repair replaced when the
@@ -296,9 +297,10 @@ fn step_db(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<()> {
     }
 }
 
-/// Records the restored files in the files cache so the next snapshot does not read them.
-fn refresh_cache(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<()> {
-    let mut rows = Vec::new();
+/// Records the restored files in the files cache so the next snapshot does not read them:
+/// the rows `fresh` holds, and for the parts it does not cover each file looked up in place.
+fn refresh_cache(repo: &Repo, snap: &SnapshotRecord, plan: &Plan, fresh: Fresh) -> Result<()> {
+    let mut rows = fresh.rows;
     let mut add = |root: &Path, t: &Tree| {
         for e in t.entries.iter().filter(|e| e.kind == Kind::File) {
             let p = root.join(e.rel_path());
@@ -323,11 +325,14 @@ fn refresh_cache(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<()> 
     if matches!(
         plan.platform,
         PlatformAction::Recreate | PlatformAction::Repair
-    ) && let Some(id) = snap.platform_tree
+    ) && !fresh.platform
+        && let Some(id) = snap.platform_tree
     {
         add(&plan.target_platform, &read::load_tree(repo, &id)?);
     }
-    if let Some(id) = snap.site_tree {
+    if !fresh.site
+        && let Some(id) = snap.site_tree
+    {
         add(&plan.site_target, &read::load_tree(repo, &id)?);
     }
     if let Some(id) = snap.bindings_tree {

@@ -89,9 +89,38 @@ fn check_tree(t: &Tree, snap: &str) -> Result<()> {
     Ok(())
 }
 
+/// What the files cache keys a file by, read from the descriptor of a file a restore wrote
+/// after its last change (owner, mode, times): the next snapshot finds the file unchanged
+/// without the restore looking every path up again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileStat {
+    pub dev: u64,
+    pub ino: u64,
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub ctime_ns: i64,
+}
+
+impl FileStat {
+    pub fn of(md: &fs::Metadata) -> FileStat {
+        FileStat {
+            dev: md.dev(),
+            ino: md.ino(),
+            size: md.len(),
+            mtime_ns: md.mtime() * 1_000_000_000 + md.mtime_nsec(),
+            ctime_ns: md.ctime() * 1_000_000_000 + md.ctime_nsec(),
+        }
+    }
+}
+
+/// The files of a tree as written: each entry's [`FileStat`] by its index in the tree (`None`
+/// for folders and symlinks).
+pub type Written = Vec<Option<FileStat>>;
+
 /// Writes `t` into the new folder `dest` (which must not exist), reading and verifying every
 /// chunk; files are written by several threads. `root_meta` gives the root folder's own mode.
-pub fn write_tree(repo: &Repo, t: &Tree, dest: &Path, snap: &str) -> Result<()> {
+/// Returns each written file's [`FileStat`].
+pub fn write_tree(repo: &Repo, t: &Tree, dest: &Path, snap: &str) -> Result<Written> {
     check_tree(t, snap)?;
     fs::create_dir(dest).at(dest)?;
     // Folders first (owner-writable until the end), then symlinks, then files in parallel.
@@ -105,17 +134,25 @@ pub fn write_tree(repo: &Repo, t: &Tree, dest: &Path, snap: &str) -> Result<()> 
         std::os::unix::fs::symlink(OsStr::from_bytes(target), &p).at(&p)?;
         apply_meta(&p, e)?;
     }
-    let files: Vec<&Entry> = t.entries.iter().filter(|e| e.kind == Kind::File).collect();
-    write_files(repo, &files, dest, snap)?;
+    let (at, files): (Vec<usize>, Vec<&Entry>) = (t.entries.iter().enumerate())
+        .filter(|(_, e)| e.kind == Kind::File)
+        .unzip();
+    let stats = write_files(repo, &files, dest, snap)?;
     // Folder metadata last, deepest first, so read-only folders do not block their contents.
     for e in t.entries.iter().rev().filter(|e| e.kind == Kind::Dir) {
         apply_meta(&dest.join(e.rel_path()), e)?;
     }
-    apply_root(dest, t.root.as_ref())
+    apply_root(dest, t.root.as_ref())?;
+    let mut written = vec![None; t.entries.len()];
+    for (i, st) in at.into_iter().zip(stats) {
+        written[i] = Some(st);
+    }
+    Ok(written)
 }
 
-/// Writes the file entries `files` under `dest` on one worker per core (at most 4).
-fn write_files(repo: &Repo, files: &[&Entry], dest: &Path, snap: &str) -> Result<()> {
+/// Writes the file entries `files` under `dest` on one worker per core (at most 4); returns
+/// their [`FileStat`]s in the same order.
+fn write_files(repo: &Repo, files: &[&Entry], dest: &Path, snap: &str) -> Result<Vec<FileStat>> {
     // Where every chunk is, asked of the index in a few queries rather than one per chunk.
     let locs = locate(repo, files)?;
     let next = AtomicUsize::new(0);
@@ -134,10 +171,10 @@ fn write_files(repo: &Repo, files: &[&Entry], dest: &Path, snap: &str) -> Result
         next: &next,
         failed: &failed,
     };
-    let results: Vec<Result<()>> = std::thread::scope(|s| {
+    let results: Vec<Result<Vec<(usize, FileStat)>>> = std::thread::scope(|s| {
         let hs: Vec<_> = (0..workers)
             .map(|_| {
-                s.spawn(|| -> Result<()> {
+                s.spawn(|| {
                     let cat = source.open_catalog()?;
                     job.work(&mut source.reader(&cat))
                 })
@@ -147,7 +184,19 @@ fn write_files(repo: &Repo, files: &[&Entry], dest: &Path, snap: &str) -> Result
             .map(|h| h.join().expect("restore worker panicked"))
             .collect()
     });
-    results.into_iter().collect()
+    let mut stats: Vec<Option<FileStat>> = vec![None; files.len()];
+    for (i, st) in results
+        .into_iter()
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .flatten()
+    {
+        stats[i] = Some(st);
+    }
+    Ok(stats
+        .into_iter()
+        .map(|st| st.expect("every file written"))
+        .collect())
 }
 
 /// What the workers of one [`write_files`] share.
@@ -168,33 +217,39 @@ impl FilesJob<'_> {
     /// reader then decompresses once.
     const BATCH: usize = 64;
 
-    /// One worker: takes runs of files until none is left or a worker failed.
-    fn work(&self, reader: &mut ChunkReader) -> Result<()> {
+    /// One worker: takes runs of files until none is left or a worker failed; returns the
+    /// [`FileStat`] of each file it wrote, by its index in `files`.
+    fn work(&self, reader: &mut ChunkReader) -> Result<Vec<(usize, FileStat)>> {
         let mut folder = fsutil::OpenFolder::default();
+        let mut stats = Vec::new();
         loop {
             if self.failed.load(Ordering::Relaxed) {
-                return Ok(());
+                return Ok(stats);
             }
             let i = self.next.fetch_add(Self::BATCH, Ordering::Relaxed);
             if i >= self.files.len() {
-                return Ok(());
+                return Ok(stats);
             }
-            for e in &self.files[i..(i + Self::BATCH).min(self.files.len())] {
+            let end = (i + Self::BATCH).min(self.files.len());
+            for (k, e) in (i..end).zip(&self.files[i..end]) {
                 let p = self.dest.join(e.rel_path());
                 let dir = p.parent().unwrap_or(self.dest);
                 let written = open_folder(&mut folder, dir).and_then(|d| {
                     write_file_located(reader, self.locs, self.born, At::Folder(d), e, &p)
                 });
-                if let Err(err) = written {
-                    self.failed.store(true, Ordering::Relaxed);
-                    return Err(match err {
-                        Error::Corrupt(m) => Error::Corrupt(format!(
-                            "snapshot {}, file {}: {m}",
-                            self.snap,
-                            e.path_str()
-                        )),
-                        other => other,
-                    });
+                match written {
+                    Ok(st) => stats.push((k, st)),
+                    Err(err) => {
+                        self.failed.store(true, Ordering::Relaxed);
+                        return Err(match err {
+                            Error::Corrupt(m) => Error::Corrupt(format!(
+                                "snapshot {}, file {}: {m}",
+                                self.snap,
+                                e.path_str()
+                            )),
+                            other => other,
+                        });
+                    }
                 }
                 crate::progress::add(e.size, 1);
             }
@@ -245,7 +300,7 @@ fn locate(repo: &Repo, files: &[&Entry]) -> Result<HashMap<Hash, ChunkLocation>>
 /// Writes one file entry at `p` (which must not exist), reading and verifying its chunks,
 /// then gives it its recorded metadata.
 pub(super) fn write_file(reader: &mut ChunkReader, e: &Entry, p: &Path) -> Result<()> {
-    write_file_located(reader, &HashMap::new(), Born::UNKNOWN, At::Path, e, p)
+    write_file_located(reader, &HashMap::new(), Born::UNKNOWN, At::Path, e, p).map(drop)
 }
 
 /// Where a new file is created: at its full path, or by name inside an open folder.
@@ -326,7 +381,8 @@ fn process_umask() -> Option<u32> {
 }
 
 /// [`write_file`] with the chunks' places already looked up in `locs` (the others are looked
-/// up one by one). The metadata is set through the open descriptor (no path lookups).
+/// up one by one). The metadata is set through the open descriptor (no path lookups), and
+/// read back from it when it is all set.
 fn write_file_located(
     reader: &mut ChunkReader,
     locs: &HashMap<Hash, ChunkLocation>,
@@ -334,7 +390,7 @@ fn write_file_located(
     at: At<'_>,
     e: &Entry,
     p: &Path,
-) -> Result<()> {
+) -> Result<FileStat> {
     let (mode, complete) = born.create_mode(e);
     let mut f = at.create(p, mode)?;
     // Each chunk is written as it comes: one write for a small file, no buffer to fill.
@@ -346,9 +402,11 @@ fn write_file_located(
         f.write_all(&d).at(p)?;
     }
     if complete {
-        return set_file_times(&f, p, e.mtime_ns);
+        set_file_times(&f, p, e.mtime_ns)?;
+    } else {
+        apply_file_meta(&f, p, e)?;
     }
-    apply_file_meta(&f, p, e)
+    Ok(FileStat::of(&f.metadata().at(p)?))
 }
 
 /// Gives an open file its recorded owner (as root), mode and mtime, in that order (a change
