@@ -629,8 +629,10 @@ impl<'a> Capture<'a> {
         let (np, ns) = (walked.platform.len(), walked.site.len());
         let nb = walked.bindings.len();
         let ne = walked.extra.len();
-        let mut all = Vec::with_capacity(np + ns + nb + ne);
-        all.append(&mut walked.platform);
+        // The platform's items (most of them, usually) stay where they are: the others join
+        // them and leave again, instead of every item being copied into a new list and out.
+        let mut all = std::mem::take(&mut walked.platform);
+        all.reserve(ns + nb + ne);
         all.append(&mut walked.site);
         all.append(&mut walked.bindings);
         all.append(&mut walked.extra);
