@@ -15,6 +15,7 @@ mod journal;
 mod plan;
 mod preflight;
 mod prepare;
+mod runs;
 mod steps;
 mod target;
 mod undo;

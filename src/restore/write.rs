@@ -3,6 +3,7 @@
 //! `syncfs`; and the file-system moves a restore is made of (durable renames, removing our own
 //! temporary folders). It never decides what to write: the plan and the steps do.
 
+use super::runs::Runs;
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
 use crate::hash::Hash;
@@ -18,7 +19,7 @@ use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Is the process root (so owners can be restored)? Asked once: a restore asks per file.
 pub(super) fn is_root() -> bool {
@@ -155,28 +156,29 @@ pub fn write_tree(repo: &Repo, t: &Tree, dest: &Path, snap: &str) -> Result<Writ
 fn write_files(repo: &Repo, files: &[&Entry], dest: &Path, snap: &str) -> Result<Vec<FileStat>> {
     // Where every chunk is, asked of the index in a few queries rather than one per chunk.
     let locs = locate(repo, files)?;
-    let next = AtomicUsize::new(0);
     let failed = AtomicBool::new(false);
     // Two workers per core were tried (docs/performance.md): a little faster while other
     // builds loaded the machine, no faster than main in a comparison run, and 35 MiB more
     // memory (each worker keeps its own opened frames).
     let workers = crate::cores().clamp(1, 4).min(files.len().max(1));
     let source = read::Source::of(repo);
+    let runs = Runs::new(files, workers);
     let job = FilesJob {
         files,
         locs: &locs,
         dest,
         snap,
         born: Born::of(dest)?,
-        next: &next,
+        runs: &runs,
         failed: &failed,
     };
     let results: Vec<Result<Vec<(usize, FileStat)>>> = std::thread::scope(|s| {
+        let (job, source) = (&job, &source);
         let hs: Vec<_> = (0..workers)
-            .map(|_| {
-                s.spawn(|| {
+            .map(|w| {
+                s.spawn(move || {
                     let cat = source.open_catalog()?;
-                    job.work(&mut source.reader(&cat))
+                    job.work(w, &mut source.reader(&cat))
                 })
             })
             .collect();
@@ -206,32 +208,26 @@ struct FilesJob<'a> {
     dest: &'a Path,
     snap: &'a str,
     born: Born,
-    /// The next file not taken.
-    next: &'a AtomicUsize,
+    /// The files in runs, handed to the workers.
+    runs: &'a Runs,
     /// Set by the first worker that fails: the others stop.
     failed: &'a AtomicBool,
 }
 
 impl FilesJob<'_> {
-    /// Files a worker takes at a time: runs of neighbouring files share frames, which each
-    /// reader then decompresses once.
-    const BATCH: usize = 64;
-
-    /// One worker: takes runs of files until none is left or a worker failed; returns the
+    /// Worker `w`: takes runs of files until none is left or a worker failed; returns the
     /// [`FileStat`] of each file it wrote, by its index in `files`.
-    fn work(&self, reader: &mut ChunkReader) -> Result<Vec<(usize, FileStat)>> {
+    fn work(&self, w: usize, reader: &mut ChunkReader) -> Result<Vec<(usize, FileStat)>> {
         let mut folder = fsutil::OpenFolder::default();
         let mut stats = Vec::new();
         loop {
             if self.failed.load(Ordering::Relaxed) {
                 return Ok(stats);
             }
-            let i = self.next.fetch_add(Self::BATCH, Ordering::Relaxed);
-            if i >= self.files.len() {
+            let Some(run) = self.runs.take(w) else {
                 return Ok(stats);
-            }
-            let end = (i + Self::BATCH).min(self.files.len());
-            for (k, e) in (i..end).zip(&self.files[i..end]) {
+            };
+            for (k, e) in run.clone().zip(&self.files[run]) {
                 let p = self.dest.join(e.rel_path());
                 let dir = p.parent().unwrap_or(self.dest);
                 let written = open_folder(&mut folder, dir).and_then(|d| {
