@@ -64,12 +64,15 @@ pub enum Error {
         cause: Box<Error>,
         undo: Box<Error>,
     },
-    /// A snapshot's catalogue rows were rolled back and removing the store objects already
-    /// written for it failed too: the store is ahead of the catalogue until `repair catalog`.
-    #[error(
-        "{cause}; taking back the snapshot's store objects failed too: {undo}; run `sitesnap repair catalog`"
-    )]
-    TakeBackFailed { cause: Box<Error>, undo: Box<Error> },
+    /// A store-first change failed and undoing its store side failed too (`what`: taking back
+    /// a rolled-back snapshot's objects, putting back a failed forget's manifests): store and
+    /// catalogue disagree until `repair catalog`.
+    #[error("{cause}; {what} failed too: {undo}; run `sitesnap repair catalog`")]
+    StoreUndoFailed {
+        cause: Box<Error>,
+        what: &'static str,
+        undo: Box<Error>,
+    },
     /// A remote (S3 bucket, NAS folder) failed: one line naming it and what went wrong.
     #[error("{0}")]
     Remote(String),

@@ -89,8 +89,9 @@ fn take_back(repo: &Repo, groups: &[&[(ObjectName, Vec<u8>)]], cause: Error) -> 
         });
     match removed {
         Ok(()) => cause,
-        Err(undo) => Error::TakeBackFailed {
+        Err(undo) => Error::StoreUndoFailed {
             cause: Box::new(cause),
+            what: "taking back the snapshot's store objects",
             undo: Box::new(undo),
         },
     }
@@ -109,22 +110,61 @@ fn encoded(
     ))
 }
 
-/// Removes a snapshot from the store: its manifest (that is the forget), then its pin.
-fn remove_snapshot_objects(repo: &Repo, id: &str) -> Result<()> {
+/// Removes a snapshot from the store: its manifest (that is the forget), then its pin; each
+/// object's stored bytes go to `removed` first, so that a forget that fails can put them back.
+fn remove_snapshot_objects(
+    repo: &Repo,
+    id: &str,
+    removed: &mut Vec<(ObjectName, Vec<u8>)>,
+) -> Result<()> {
     let b = repo.backend();
-    b.remove(&ObjectName::new(ObjectKind::Snapshot, id))?;
-    fsutil::failpoint("manifest-removed");
-    b.remove(&ObjectName::new(ObjectKind::Pin, id))?;
+    for (i, kind) in [ObjectKind::Snapshot, ObjectKind::Pin]
+        .into_iter()
+        .enumerate()
+    {
+        if i == 1 {
+            fsutil::failpoint("manifest-removed");
+        }
+        let name = ObjectName::new(kind, id);
+        if b.size(&name)?.is_none() {
+            continue;
+        }
+        let stored = b.read(&name)?;
+        b.remove(&name)?;
+        removed.push((name, stored));
+    }
     Ok(())
 }
 
 /// Forgets snapshots: their manifests and pins leave the store first, then the rows go (their
-/// data stays until gc).
+/// data stays until gc). When a step FAILS (a removal, the rows' transaction), the objects
+/// already removed are put back as they were: a row is never left without its manifest.
 pub fn forget_snapshots(repo: &Repo, ids: &[String]) -> Result<()> {
-    for id in ids {
-        remove_snapshot_objects(repo, id)?;
+    let mut removed = Vec::new();
+    let forgotten = (ids.iter())
+        .try_for_each(|id| remove_snapshot_objects(repo, id, &mut removed))
+        .and_then(|()| fsutil::failpoint_or_error("forget-rows"))
+        .and_then(|()| repo.cat.delete_snapshots(ids));
+    forgotten.map_err(|cause| put_back(repo, &removed, cause))
+}
+
+/// After a removal that failed: puts the objects it removed back as they were stored, and
+/// returns the error (naming a put that failed too). Even a failed COMMIT that turns out
+/// committed is safe this way: a manifest without its row is adopted again by `repair
+/// catalog` (the removal undone, nothing lost), while a row without its manifest is damage.
+fn put_back(repo: &Repo, removed: &[(ObjectName, Vec<u8>)], cause: Error) -> Error {
+    let put = removed.iter().try_for_each(|(name, stored)| {
+        fsutil::failpoint_or_error("put-back")?;
+        repo.backend().put(name, stored)
+    });
+    match put {
+        Ok(()) => cause,
+        Err(undo) => Error::StoreUndoFailed {
+            cause: Box::new(cause),
+            what: "putting the removed objects back",
+            undo: Box::new(undo),
+        },
     }
-    repo.cat.delete_snapshots(ids)
 }
 
 /// Pins (a pin object is written) or unpins (it is removed) a snapshot, then its row.
@@ -218,12 +258,27 @@ pub fn remove_site(repo: &Repo, uri: &str, forget_snapshots: bool) -> Result<()>
             snaps.len()
         )));
     }
-    for s in &snaps {
-        remove_snapshot_objects(repo, &s.id)?;
-    }
+    let mut removed = Vec::new();
+    let gone = (snaps.iter())
+        .try_for_each(|s| remove_snapshot_objects(repo, &s.id, &mut removed))
+        .and_then(|()| remove_site_objects(repo, uri, &mut removed))
+        .and_then(|()| fsutil::failpoint_or_error("site-rows"))
+        .and_then(|()| repo.cat.remove_site(uri, forget_snapshots));
+    gone.map_err(|cause| put_back(repo, &removed, cause))
+}
+
+/// Removes every version of `uri`'s site object, each one's stored bytes to `removed` first.
+fn remove_site_objects(
+    repo: &Repo,
+    uri: &str,
+    removed: &mut Vec<(ObjectName, Vec<u8>)>,
+) -> Result<()> {
+    let b = repo.backend();
     for (_, n, _) in site_versions(repo, uri)? {
-        repo.backend()
-            .remove(&ObjectName::new(ObjectKind::Site, &n))?;
+        let name = ObjectName::new(ObjectKind::Site, &n);
+        let stored = b.read(&name)?;
+        b.remove(&name)?;
+        removed.push((name, stored));
     }
-    repo.cat.remove_site(uri, forget_snapshots)
+    Ok(())
 }

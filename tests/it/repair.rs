@@ -391,3 +391,72 @@ fn repair_names_the_sites_whose_password_is_not_in_the_store() {
         .unwrap();
     assert_eq!(got, "mysql://drupal@127.0.0.1:3306/pw_example");
 }
+
+/// The repository's files but the writer lock and the catalogue (compared through `list`),
+/// each with its size, bytes' hash and mode; not its mtime (an object put back is written
+/// anew, with the same bytes).
+fn repo_files(w: &World) -> Vec<String> {
+    let l = listing_filtered(&w.repo, |p| {
+        p != Path::new("lock") && !p.to_string_lossy().starts_with("catalog.sqlite")
+    });
+    (l.into_iter())
+        .filter(|e| !e.contains(" dir "))
+        .map(|e| e.split(" mtime=").next().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// A forget whose rows' transaction FAILS puts back the manifests and pins it removed, byte
+/// for byte: no row is left without its manifest, `verify` and `gc` find nothing out of step,
+/// and the same forget then goes through. A forget of several snapshots, one of them pinned
+/// (`--force`), whose first removal already happened.
+#[test]
+fn a_forget_that_fails_puts_back_what_it_removed() {
+    let (w, _) = world_with_history();
+    let before = listed(&w);
+    let files = repo_files(&w);
+    let data = read_all(&w);
+    let ids: Vec<String> = before.keys().take(3).cloned().collect();
+    assert!(
+        ids.iter().any(|i| before[i]["pinned"] == true),
+        "{before:?}"
+    );
+    let mut args = vec!["forget", "--force"];
+    args.extend(ids.iter().map(String::as_str));
+    let r = w.run_env(&args, &[("SITESNAP_FAILPOINT", "forget-rows@error")]);
+    assert_one_line_error(&r, 1, &["forget-rows"]);
+    assert_eq!(listed(&w), before, "the catalogue changed");
+    assert_eq!(repo_files(&w), files, "the store changed");
+    w.run(&["verify"]).ok();
+    w.run(&["gc"]).ok();
+    assert_eq!(read_all(&w), data);
+
+    w.run(&args).ok();
+    assert_eq!(listed(&w).len(), before.len() - 3);
+    w.run(&["verify"]).ok();
+}
+
+/// A site removal (with its snapshots) whose rows' transaction FAILS puts back every
+/// manifest, pin and site object it removed; when putting back fails too, the one line says
+/// both and names `repair catalog`, which then brings the catalogue in step with the store.
+#[test]
+fn a_site_removal_that_fails_puts_back_what_it_removed() {
+    let (w, _) = world_with_history();
+    let before = listed(&w);
+    let files = repo_files(&w);
+    let remove = ["site", "remove", "example.com", "--forget-snapshots"];
+    let r = w.run_env(&remove, &[("SITESNAP_FAILPOINT", "site-rows@error")]);
+    assert_one_line_error(&r, 1, &["site-rows"]);
+    assert_eq!(listed(&w), before, "the catalogue changed");
+    assert_eq!(repo_files(&w), files, "the store changed");
+    w.run(&["verify"]).ok();
+    w.run(&["site", "show", "example.com"]).ok();
+
+    let r = w.run_env(
+        &remove,
+        &[("SITESNAP_FAILPOINT", "site-rows@error,put-back@error")],
+    );
+    assert_one_line_error(&r, 1, &["site-rows", "put-back", "repair catalog"]);
+    w.run(&["verify"]).fails(1);
+    w.run(&["repair", "catalog"]).ok();
+    w.run(&["verify"]).ok();
+}
