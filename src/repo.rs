@@ -28,6 +28,8 @@ pub struct Repo {
     backend: Arc<dyn Backend>,
     lock: Option<File>,
     key: Option<Unlocked>,
+    /// The last few trees this command decoded (see [`crate::read::shared_tree`]).
+    trees: std::sync::Mutex<Vec<(crate::hash::Hash, Arc<crate::tree::Tree>)>>,
 }
 
 /// An encrypted repository's master key and the id of the key file that opened it.
@@ -189,7 +191,29 @@ impl Repo {
             backend: Arc::new(LocalBackend::new(&store::local_data_dir(root))),
             lock: None,
             key,
+            trees: Default::default(),
         }
+    }
+
+    /// Trees kept decoded at most (a restore reads a platform, a site folder, bindings and
+    /// extra paths).
+    const KEPT_TREES: usize = 4;
+
+    /// A tree this command decoded before, by id.
+    pub(crate) fn kept_tree(&self, id: &crate::hash::Hash) -> Option<Arc<crate::tree::Tree>> {
+        let trees = self.trees.lock().expect("trees");
+        trees.iter().find(|(k, _)| k == id).map(|(_, t)| t.clone())
+    }
+
+    /// Keeps a decoded tree for the rest of the command (the oldest of more than
+    /// [`Self::KEPT_TREES`] goes).
+    pub(crate) fn keep_tree(&self, id: crate::hash::Hash, t: Arc<crate::tree::Tree>) {
+        let mut trees = self.trees.lock().expect("trees");
+        trees.retain(|(k, _)| *k != id);
+        if trees.len() >= Self::KEPT_TREES {
+            trees.remove(0);
+        }
+        trees.push((id, t));
     }
 
     /// Creates a repository at `root` (the folder may exist but must not hold one); encrypted

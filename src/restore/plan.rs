@@ -10,7 +10,7 @@ use crate::fsutil;
 use crate::read;
 use crate::repo::Repo;
 use crate::site;
-use crate::tree::{self, Tree, TreeDiff, TreePart};
+use crate::tree::{self, TreeDiff, TreePart};
 use serde::{Deserialize, Serialize};
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -372,7 +372,7 @@ fn platform_action(
         return Ok((PlatformAction::Untouched, None));
     }
     let target = &snap.platform_path;
-    let snap_tree = read::part_tree(repo, snap, TreePart::Platform)?;
+    let snap_tree = read::shared_part_tree(repo, snap, TreePart::Platform)?;
     if !target.exists() {
         if opts.keep_platform {
             return Err(Error::Refused(format!(
@@ -449,8 +449,10 @@ fn other_sites(
 /// The absolute paths of the snapshot's binding files (none when files are not restored).
 fn binding_paths(repo: &Repo, snap: &SnapshotRecord, restore_files: bool) -> Result<Vec<PathBuf>> {
     let bindings_tree = match (snap.bindings_tree, restore_files) {
-        (Some(id), true) => read::snapshot_tree(repo, snap, TreePart::Bindings, &id)?,
-        _ => Tree::default(),
+        (Some(_), true) => {
+            read::shared_part_tree(repo, snap, TreePart::Bindings)?.unwrap_or_default()
+        }
+        _ => Default::default(),
     };
     Ok(bindings_tree
         .entries

@@ -61,7 +61,7 @@ fn check_targets(plan: &Plan) -> Result<()> {
 fn check_space(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<()> {
     let mut need: Vec<(PathBuf, u64)> = Vec::new();
     let tree_bytes = |part: TreePart| -> Result<u64> {
-        Ok(read::part_tree(repo, snap, part)?
+        Ok(read::shared_part_tree(repo, snap, part)?
             .map(|t| {
                 t.entries
                     .iter()

@@ -95,12 +95,7 @@ fn prepare_platform(
     ) {
         return Ok(None);
     }
-    let t = read::snapshot_tree(
-        repo,
-        snap,
-        TreePart::Platform,
-        &snap.platform_tree.expect("platform tree"),
-    )?;
+    let t = read::shared_part_tree(repo, snap, TreePart::Platform)?.expect("platform tree");
     // Never another site's folder or extra path, even where an older snapshot recorded one.
     let t = crate::site::snapshot_filter(&repo.cat, snap, &plan.target_platform)?.apply(&t);
     crate::progress::phase(
@@ -128,9 +123,9 @@ fn prepare_site(
     snap: &SnapshotRecord,
     plan: &Plan,
     platform_tree: Option<&Tree>,
-) -> Result<(Tree, Written)> {
+) -> Result<(std::sync::Arc<Tree>, Written)> {
     // The site folder: in a recreated platform its parent is created at the rename.
-    let site_tree = read::part_tree(repo, snap, TreePart::Site)?.unwrap_or_default();
+    let site_tree = read::shared_part_tree(repo, snap, TreePart::Site)?.unwrap_or_default();
     if let Some(parent) = plan.site_tmp.parent()
         && !parent.exists()
         && plan.platform != PlatformAction::Recreate
@@ -166,7 +161,7 @@ fn prepare_site(
 
 /// Writes each binding file (or symlink) of the snapshot beside its target.
 fn prepare_bindings(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<()> {
-    let t = read::part_tree(repo, snap, TreePart::Bindings)?.unwrap_or_default();
+    let t = read::shared_part_tree(repo, snap, TreePart::Bindings)?.unwrap_or_default();
     for (b, tmp) in plan.bindings.iter().zip(&plan.binding_tmps) {
         let rel = b.strip_prefix("/").unwrap_or(b);
         let e = t
@@ -258,8 +253,10 @@ fn prepare_db(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<()> {
                 .as_ref()
                 .map_or(1, |r| r.components().count()),
         );
-        if let (Some(dir), Some(id)) = (site_root, snap.site_tree) {
-            let t = read::snapshot_tree(repo, snap, TreePart::Site, &id)?;
+        if let (Some(dir), Some(t)) = (
+            site_root,
+            read::shared_part_tree(repo, snap, TreePart::Site)?,
+        ) {
             apply_root(dir, t.root.as_ref())?;
         }
     }

@@ -4,6 +4,7 @@
 //! temporary folders). It never decides what to write: the plan and the steps do.
 
 use super::runs::Runs;
+use crate::catalog::Catalog;
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
 use crate::hash::Hash;
@@ -123,22 +124,19 @@ pub type Written = Vec<Option<FileStat>>;
 /// Returns each written file's [`FileStat`].
 pub fn write_tree(repo: &Repo, t: &Tree, dest: &Path, snap: &str) -> Result<Written> {
     check_tree(t, snap)?;
-    fs::create_dir(dest).at(dest)?;
-    // Folders first (owner-writable until the end), then symlinks, then files in parallel.
-    for e in t.entries.iter().filter(|e| e.kind == Kind::Dir) {
-        let p = dest.join(e.rel_path());
-        fs::create_dir(&p).at(&p)?;
-    }
-    for e in t.entries.iter().filter(|e| e.kind == Kind::Symlink) {
-        let p = dest.join(e.rel_path());
-        let target = e.target.as_deref().unwrap_or_default();
-        std::os::unix::fs::symlink(OsStr::from_bytes(target), &p).at(&p)?;
-        apply_meta(&p, e)?;
-    }
     let (at, files): (Vec<usize>, Vec<&Entry>) = (t.entries.iter().enumerate())
         .filter(|(_, e)| e.kind == Kind::File)
         .unzip();
-    let stats = write_files(repo, &files, dest, snap)?;
+    let source = read::Source::of(repo);
+    // Where every chunk is, asked of the index (a few queries, on a connection of its own)
+    // while this thread makes the folders and symlinks.
+    let locs = std::thread::scope(|s| {
+        let located = s.spawn(|| locate(&source.open_catalog()?, &files));
+        let made = make_folders(t, dest);
+        let locs = located.join().expect("chunk lookup panicked");
+        made.and(locs)
+    })?;
+    let stats = write_files(&source, &files, &locs, dest, snap)?;
     // Folder metadata last, deepest first, so read-only folders do not block their contents.
     for e in t.entries.iter().rev().filter(|e| e.kind == Kind::Dir) {
         apply_meta(&dest.join(e.rel_path()), e)?;
@@ -151,21 +149,41 @@ pub fn write_tree(repo: &Repo, t: &Tree, dest: &Path, snap: &str) -> Result<Writ
     Ok(written)
 }
 
-/// Writes the file entries `files` under `dest` on one worker per core (at most 4); returns
-/// their [`FileStat`]s in the same order.
-fn write_files(repo: &Repo, files: &[&Entry], dest: &Path, snap: &str) -> Result<Vec<FileStat>> {
-    // Where every chunk is, asked of the index in a few queries rather than one per chunk.
-    let locs = locate(repo, files)?;
+/// Makes the new folder `dest`, the folders of `t` in it (owner-writable until the end) and
+/// its symlinks.
+fn make_folders(t: &Tree, dest: &Path) -> Result<()> {
+    fs::create_dir(dest).at(dest)?;
+    for e in t.entries.iter().filter(|e| e.kind == Kind::Dir) {
+        let p = dest.join(e.rel_path());
+        fs::create_dir(&p).at(&p)?;
+    }
+    for e in t.entries.iter().filter(|e| e.kind == Kind::Symlink) {
+        let p = dest.join(e.rel_path());
+        let target = e.target.as_deref().unwrap_or_default();
+        std::os::unix::fs::symlink(OsStr::from_bytes(target), &p).at(&p)?;
+        apply_meta(&p, e)?;
+    }
+    Ok(())
+}
+
+/// Writes the file entries `files` under `dest` on one worker per core (at most 4), each
+/// chunk read where `locs` says; returns their [`FileStat`]s in the same order.
+fn write_files(
+    source: &read::Source,
+    files: &[&Entry],
+    locs: &HashMap<Hash, ChunkLocation>,
+    dest: &Path,
+    snap: &str,
+) -> Result<Vec<FileStat>> {
     let failed = AtomicBool::new(false);
     // Two workers per core were tried (docs/performance.md): a little faster while other
     // builds loaded the machine, no faster than main in a comparison run, and 35 MiB more
     // memory (each worker keeps its own opened frames).
     let workers = crate::cores().clamp(1, 4).min(files.len().max(1));
-    let source = read::Source::of(repo);
     let runs = Runs::new(files, workers);
     let job = FilesJob {
         files,
-        locs: &locs,
+        locs,
         dest,
         snap,
         born: Born::of(dest)?,
@@ -173,7 +191,7 @@ fn write_files(repo: &Repo, files: &[&Entry], dest: &Path, snap: &str) -> Result
         failed: &failed,
     };
     let results: Vec<Result<Vec<(usize, FileStat)>>> = std::thread::scope(|s| {
-        let (job, source) = (&job, &source);
+        let job = &job;
         let hs: Vec<_> = (0..workers)
             .map(|w| {
                 s.spawn(move || {
@@ -283,14 +301,14 @@ pub(super) fn apply_root(dest: &Path, root: Option<&RootMeta>) -> Result<()> {
 
 /// Where the chunks of `files` are stored, by chunk id (a chunk the index lacks is left out:
 /// reading it then fails with the index's own error).
-fn locate(repo: &Repo, files: &[&Entry]) -> Result<HashMap<Hash, ChunkLocation>> {
+fn locate(cat: &Catalog, files: &[&Entry]) -> Result<HashMap<Hash, ChunkLocation>> {
     let mut wanted: Vec<Hash> = files
         .iter()
         .flat_map(|e| e.chunks.iter().copied())
         .collect();
     wanted.sort_unstable();
     wanted.dedup();
-    repo.cat.chunk_locations(&wanted)
+    cat.chunk_locations(&wanted)
 }
 
 /// Writes one file entry at `p` (which must not exist), reading and verifying its chunks,
