@@ -87,11 +87,17 @@ fn take_back(repo: &Repo, groups: &[&[(ObjectName, Vec<u8>)]], cause: Error) -> 
             fsutil::failpoint_or_error("take-back")?;
             b.remove(name).map(drop)
         });
-    match removed {
+    undone(cause, "taking back the snapshot's store objects", removed)
+}
+
+/// The error of a store-first change that failed, once its store side was undone (`undo`):
+/// `cause` itself, or, when undoing failed too, both with what to run.
+fn undone(cause: Error, what: &'static str, undo: Result<()>) -> Error {
+    match undo {
         Ok(()) => cause,
         Err(undo) => Error::StoreUndoFailed {
             cause: Box::new(cause),
-            what: "taking back the snapshot's store objects",
+            what,
             undo: Box::new(undo),
         },
     }
@@ -157,14 +163,7 @@ fn put_back(repo: &Repo, removed: &[(ObjectName, Vec<u8>)], cause: Error) -> Err
         fsutil::failpoint_or_error("put-back")?;
         repo.backend().put(name, stored)
     });
-    match put {
-        Ok(()) => cause,
-        Err(undo) => Error::StoreUndoFailed {
-            cause: Box::new(cause),
-            what: "putting the removed objects back",
-            undo: Box::new(undo),
-        },
-    }
+    undone(cause, "putting the removed objects back", put)
 }
 
 /// Pins (a pin object is written) or unpins (it is removed) a snapshot, then its row.

@@ -38,17 +38,8 @@ impl Fresh {
     fn add(&mut self, root: &Path, t: &Tree, written: &Written) {
         let files = t.entries.iter().zip(written);
         self.rows.extend(files.filter_map(|(e, st)| {
-            let st = (*st)?;
-            let p = root.join(e.rel_path());
-            let entry = CacheEntry {
-                dev: st.dev,
-                ino: st.ino,
-                size: st.size,
-                mtime_ns: st.mtime_ns,
-                ctime_ns: st.ctime_ns,
-                chunks: e.chunks.clone(),
-            };
-            Some((p.into_os_string().into_vec(), entry))
+            let entry = (*st)?.cache_entry(e);
+            Some((root.join(e.rel_path()).into_os_string().into_vec(), entry))
         }));
     }
 }

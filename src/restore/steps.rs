@@ -7,9 +7,9 @@ use super::journal::{JournalState, Step};
 use super::plan::{Plan, PlatformAction, aside_name};
 use super::prepare::{Fresh, rollback};
 use super::undo;
-use super::write::{apply_meta, remove_tree, rename_durable};
+use super::write::{FileStat, apply_meta, remove_tree, rename_durable};
 use crate::capture;
-use crate::catalog::{CacheEntry, SnapshotRecord};
+use crate::catalog::SnapshotRecord;
 use crate::db::Database;
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
@@ -18,8 +18,7 @@ use crate::repo::Repo;
 use crate::site;
 use crate::tree::{self, Entry, Kind, Tree};
 use std::fs::{self, File};
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::ffi::OsStringExt;
 use std::path::{Path, PathBuf};
 
 /// Runs the journaled steps after `done`, each repeatable; returns the aside folders removed
@@ -308,17 +307,8 @@ fn refresh_cache(repo: &Repo, snap: &SnapshotRecord, plan: &Plan, fresh: Fresh) 
                 && md.is_file()
                 && md.len() == e.size
             {
-                rows.push((
-                    p.as_os_str().as_bytes().to_vec(),
-                    CacheEntry {
-                        dev: md.dev(),
-                        ino: md.ino(),
-                        size: md.len(),
-                        mtime_ns: md.mtime() * 1_000_000_000 + md.mtime_nsec(),
-                        ctime_ns: md.ctime() * 1_000_000_000 + md.ctime_nsec(),
-                        chunks: e.chunks.clone(),
-                    },
-                ));
+                let entry = FileStat::of(&md).cache_entry(e);
+                rows.push((p.into_os_string().into_vec(), entry));
             }
         }
     };

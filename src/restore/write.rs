@@ -4,7 +4,7 @@
 //! temporary folders). It never decides what to write: the plan and the steps do.
 
 use super::runs::Runs;
-use crate::catalog::Catalog;
+use crate::catalog::{CacheEntry, Catalog};
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
 use crate::hash::Hash;
@@ -111,6 +111,18 @@ impl FileStat {
             size: md.len(),
             mtime_ns: md.mtime() * 1_000_000_000 + md.mtime_nsec(),
             ctime_ns: md.ctime() * 1_000_000_000 + md.ctime_nsec(),
+        }
+    }
+
+    /// The files-cache row of a file with this stat holding `e`'s chunks.
+    pub fn cache_entry(self, e: &Entry) -> CacheEntry {
+        CacheEntry {
+            dev: self.dev,
+            ino: self.ino,
+            size: self.size,
+            mtime_ns: self.mtime_ns,
+            ctime_ns: self.ctime_ns,
+            chunks: e.chunks.clone(),
         }
     }
 }
