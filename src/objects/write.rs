@@ -167,15 +167,29 @@ fn put_back(repo: &Repo, removed: &[(ObjectName, Vec<u8>)], cause: Error) -> Err
 }
 
 /// Pins (a pin object is written) or unpins (it is removed) a snapshot, then its row.
+/// When the row's update FAILS, the pin object is put back as it was (written anew, or
+/// removed), so `verify` does not find the two disagreeing.
 pub fn set_pinned(repo: &Repo, id: &str, pin: bool) -> Result<()> {
+    let b = repo.backend();
+    let name = ObjectName::new(ObjectKind::Pin, id);
+    let before = match b.size(&name)? {
+        Some(_) => Some(b.read(&name)?),
+        None => None,
+    };
     if pin {
         let p = PinObject::new(id, &fsutil::now());
         put(repo, ObjectKind::Pin, id, &p.encode())?;
     } else {
-        repo.backend()
-            .remove(&ObjectName::new(ObjectKind::Pin, id))?;
+        b.remove(&name)?;
     }
-    repo.cat.set_pinned(id, pin)
+    let row = fsutil::failpoint_or_error("pin-row").and_then(|()| repo.cat.set_pinned(id, pin));
+    row.map_err(|cause| {
+        let undo = fsutil::failpoint_or_error("put-back").and_then(|()| match &before {
+            Some(stored) => b.put(&name, stored),
+            None => b.remove(&name).map(drop),
+        });
+        undone(cause, "putting the pin object back as it was", undo)
+    })
 }
 
 /// The stored versions of `uri`'s site object: (seq, object name, object).
@@ -192,32 +206,71 @@ pub(crate) fn site_versions(repo: &Repo, uri: &str) -> Result<Vec<(u64, String, 
     Ok(out)
 }
 
+/// What [`save_site`] changed in the store: the version it wrote, and the older versions it
+/// removed with their stored bytes, so that a row change that fails can be undone.
+#[derive(Default)]
+pub(crate) struct SiteChange {
+    written: Option<ObjectName>,
+    removed: Vec<(ObjectName, Vec<u8>)>,
+}
+
+impl SiteChange {
+    /// Puts the store back as it was (the old versions first, then the new one removed, so a
+    /// version is always there) and returns `cause`, naming an undo that failed too.
+    fn undo(&self, repo: &Repo, cause: Error) -> Error {
+        let b = repo.backend();
+        let undo = fsutil::failpoint_or_error("put-back")
+            .and_then(|()| (self.removed.iter()).try_for_each(|(n, stored)| b.put(n, stored)))
+            .and_then(|()| match &self.written {
+                Some(n) => b.remove(n).map(drop),
+                None => Ok(()),
+            });
+        undone(cause, "putting the site objects back as they were", undo)
+    }
+}
+
 /// Writes a new version of `s`'s site object (unless the newest one already describes it),
-/// then removes the older versions.
-pub(crate) fn save_site(repo: &Repo, s: &SiteRecord) -> Result<()> {
+/// then removes the older versions; a removal that fails undoes it all.
+pub(crate) fn save_site(repo: &Repo, s: &SiteRecord) -> Result<SiteChange> {
     let versions = site_versions(repo, &s.uri)?;
     if let Some((_, _, newest)) = versions.last()
         && newest.describes(s)
         && newest.web_root == repo.cat.platform_web_root(&s.platform)?
         && versions.len() == 1
     {
-        return Ok(());
+        return Ok(SiteChange::default());
     }
     let seq = versions.last().map_or(1, |v| v.0 + 1);
     let web_root = repo.cat.platform_web_root(&s.platform)?;
     let obj = SiteObject::of(s, seq, &fsutil::now(), web_root);
-    put(
-        repo,
-        ObjectKind::Site,
-        &repo.keyed_name(&site_object_name_input(&s.uri, seq)),
-        &obj.encode(),
-    )?;
+    let name = repo.keyed_name(&site_object_name_input(&s.uri, seq));
+    put(repo, ObjectKind::Site, &name, &obj.encode())?;
+    let mut change = SiteChange {
+        written: Some(ObjectName::new(ObjectKind::Site, &name)),
+        removed: Vec::new(),
+    };
     fsutil::failpoint("site-object-written");
+    let b = repo.backend();
     for (_, n, _) in versions {
-        repo.backend()
-            .remove(&ObjectName::new(ObjectKind::Site, &n))?;
+        let old = ObjectName::new(ObjectKind::Site, &n);
+        let removed = b.read(&old).and_then(|stored| {
+            b.remove(&old)?;
+            change.removed.push((old, stored));
+            Ok(())
+        });
+        if let Err(e) = removed {
+            return Err(change.undo(repo, e));
+        }
     }
-    Ok(())
+    Ok(change)
+}
+
+/// Runs a site's row change after [`save_site`] changed the store; undoes that when the row
+/// change FAILS (fail point `site-row`), so store and catalogue still agree.
+fn site_row(repo: &Repo, change: SiteChange, row: impl FnOnce() -> Result<()>) -> Result<()> {
+    fsutil::failpoint_or_error("site-row")
+        .and_then(|()| row())
+        .map_err(|cause| change.undo(repo, cause))
 }
 
 /// Registers a new site: its site object, then its row.
@@ -228,22 +281,22 @@ pub fn add_site(repo: &Repo, s: &SiteRecord) -> Result<()> {
             s.uri
         )));
     }
-    save_site(repo, s)?;
-    repo.cat.add_site(s)
+    let change = save_site(repo, s)?;
+    site_row(repo, change, || repo.cat.add_site(s))
 }
 
 /// Updates a registered site: a new version of its site object, then its row.
 pub fn update_site(repo: &Repo, s: &SiteRecord) -> Result<()> {
-    save_site(repo, s)?;
-    repo.cat.update_site(s)
+    let change = save_site(repo, s)?;
+    site_row(repo, change, || repo.cat.update_site(s))
 }
 
 /// Stores (or clears) a site's retention policy (JSON): site object, then row.
 pub fn set_policy(repo: &Repo, uri: &str, policy: Option<&str>) -> Result<()> {
     let mut s = repo.cat.site(uri)?;
     s.policy = policy.map(str::to_string);
-    save_site(repo, &s)?;
-    repo.cat.set_policy(uri, policy)
+    let change = save_site(repo, &s)?;
+    site_row(repo, change, || repo.cat.set_policy(uri, policy))
 }
 
 /// Removes a site; with `forget_snapshots` its snapshots go too (manifests and pins first).

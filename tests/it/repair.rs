@@ -460,3 +460,75 @@ fn a_site_removal_that_fails_puts_back_what_it_removed() {
     w.run(&["repair", "catalog"]).ok();
     w.run(&["verify"]).ok();
 }
+
+/// A pin or an unpin whose row update FAILS puts the pin object back as it was (removes the
+/// new one, writes the removed one again): `list` and the store as before, `verify` clean;
+/// the same pin or unpin then goes through.
+#[test]
+fn a_pin_or_unpin_that_fails_leaves_the_pin_object_as_it_was() {
+    let (w, _) = world_with_history();
+    let before = listed(&w);
+    let pinned = before
+        .iter()
+        .find(|(_, s)| s["pinned"] == true)
+        .unwrap()
+        .0
+        .clone();
+    let unpinned = before
+        .iter()
+        .find(|(_, s)| s["pinned"] == false)
+        .unwrap()
+        .0
+        .clone();
+    let files = repo_files(&w);
+    for (cmd, id) in [("pin", &unpinned), ("unpin", &pinned)] {
+        let r = w.run_env(&[cmd, id], &[("SITESNAP_FAILPOINT", "pin-row@error")]);
+        assert_one_line_error(&r, 1, &["pin-row"]);
+        assert_eq!(listed(&w), before, "{cmd}: the catalogue changed");
+        assert_eq!(repo_files(&w), files, "{cmd}: the store changed");
+        w.run(&["verify"]).ok();
+    }
+    for (cmd, id) in [("pin", &unpinned), ("unpin", &pinned)] {
+        w.run(&[cmd, id]).ok();
+    }
+    let after = listed(&w);
+    assert_eq!(after[&unpinned]["pinned"], true);
+    assert_eq!(after[&pinned]["pinned"], false);
+    w.run(&["verify"]).ok();
+}
+
+/// A site registration, a change of a site and a retention policy whose row change FAILS put
+/// the site objects back as they were (the new version removed, the old one written again):
+/// the site as `site show` gives it and the store as before, `verify` clean; the same
+/// commands then go through.
+#[test]
+fn a_site_change_that_fails_leaves_the_site_objects_as_they_were() {
+    let (w, site) = world_with_history();
+    let show = |w: &World| {
+        w.run(&["site", "show", "example.com", "--json"])
+            .ok()
+            .json()
+    };
+    let shown = show(&w);
+    let files = repo_files(&w);
+    let platform = site.dir.parent().unwrap().parent().unwrap().to_path_buf();
+    let p = platform.to_str().unwrap();
+    let changes: [&[&str]; 3] = [
+        &["site", "set", "example.com", "--keep-last", "9"],
+        &["site", "set", "example.com", "--extra-path", "private"],
+        &["site", "add", "third.example", "--platform", p],
+    ];
+    for args in changes {
+        let r = w.run_env(args, &[("SITESNAP_FAILPOINT", "site-row@error")]);
+        assert_one_line_error(&r, 1, &["site-row"]);
+        assert_eq!(show(&w), shown, "{args:?}: the site changed");
+        assert_eq!(repo_files(&w), files, "{args:?}: the store changed");
+        w.run(&["verify"]).ok();
+    }
+    w.run(&["site", "show", "third.example"]).fails(1);
+    for args in changes {
+        w.run(args).ok();
+    }
+    assert_ne!(show(&w), shown);
+    w.run(&["verify"]).ok();
+}
