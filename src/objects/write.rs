@@ -66,28 +66,62 @@ pub fn commit_snapshots(repo: &Repo, batch: &[SnapshotCommit<'_>]) -> Result<()>
         })?;
     match repo.cat.commit_snapshots(batch) {
         Ok(()) => Ok(()),
-        // The rows surely did not land: take the objects back, or `repair catalog` would
-        // bring back snapshots the command said failed, and until then `verify` reports the
-        // store and catalogue out of step and `gc` refuses.
-        Err(f) if f.rolled_back => Err(take_back(repo, &[&manifests, &pins, &lists], f.error)),
+        // The rows surely did not land: take the objects back, manifests first (without one
+        // there is no snapshot to adopt), or `repair catalog` would bring back snapshots the
+        // command said failed, and until then `verify` reports the store and catalogue out
+        // of step and `gc` refuses.
+        Err(f) if f.rolled_back => {
+            let written = [&manifests, &pins, &lists].into_iter().flatten();
+            let undo = StoreUndo {
+                written: written.map(|(name, _)| name.clone()).collect(),
+                removed: Vec::new(),
+            };
+            Err(undo.undo(repo, f.error, "taking back the snapshot's store objects"))
+        }
         // A failed COMMIT may still be found committed: the store stays ahead (the safe way).
         Err(f) => Err(f.error),
     }
 }
 
-/// Removes objects written for a commit the catalogue rolled back, manifests first (without
-/// one there is no snapshot to adopt); returns the commit's error, naming a removal that
-/// failed too.
-fn take_back(repo: &Repo, groups: &[&[(ObjectName, Vec<u8>)]], cause: Error) -> Error {
-    let b = repo.backend();
-    let removed = groups
-        .iter()
-        .flat_map(|g| g.iter())
-        .try_for_each(|(name, _)| {
-            fsutil::failpoint_or_error("take-back")?;
-            b.remove(name).map(drop)
+/// What a store-first change did to the store before its catalogue step, so that a step that
+/// FAILS can be undone: the objects it wrote, and the objects it removed or overwrote with
+/// their stored bytes.
+#[derive(Default)]
+pub(crate) struct StoreUndo {
+    written: Vec<ObjectName>,
+    removed: Vec<(ObjectName, Vec<u8>)>,
+}
+
+impl StoreUndo {
+    /// Removes object `name` (nothing if it is not there), its stored bytes kept first.
+    fn remove(&mut self, repo: &Repo, name: ObjectName) -> Result<()> {
+        let b = repo.backend();
+        if b.size(&name)?.is_none() {
+            return Ok(());
+        }
+        let stored = b.read(&name)?;
+        b.remove(&name)?;
+        self.removed.push((name, stored));
+        Ok(())
+    }
+
+    /// Puts back what was removed, then removes what was written (in the order written), so
+    /// an object is always there; returns `cause`, or, when that fails too, both and what to
+    /// run. Fail point `store-undo` before each object.
+    fn undo(&self, repo: &Repo, cause: Error, what: &'static str) -> Error {
+        let b = repo.backend();
+        let put = self.removed.iter().try_for_each(|(name, stored)| {
+            fsutil::failpoint_or_error("store-undo")?;
+            b.put(name, stored)
         });
-    undone(cause, "taking back the snapshot's store objects", removed)
+        let undo = put.and_then(|()| {
+            self.written.iter().try_for_each(|name| {
+                fsutil::failpoint_or_error("store-undo")?;
+                b.remove(name).map(drop)
+            })
+        });
+        undone(cause, what, undo)
+    }
 }
 
 /// The error of a store-first change that failed, once its store side was undone (`undo`):
@@ -116,80 +150,50 @@ fn encoded(
     ))
 }
 
-/// Removes a snapshot from the store: its manifest (that is the forget), then its pin; each
-/// object's stored bytes go to `removed` first, so that a forget that fails can put them back.
-fn remove_snapshot_objects(
-    repo: &Repo,
-    id: &str,
-    removed: &mut Vec<(ObjectName, Vec<u8>)>,
-) -> Result<()> {
-    let b = repo.backend();
-    for (i, kind) in [ObjectKind::Snapshot, ObjectKind::Pin]
-        .into_iter()
-        .enumerate()
-    {
-        if i == 1 {
-            fsutil::failpoint("manifest-removed");
-        }
-        let name = ObjectName::new(kind, id);
-        if b.size(&name)?.is_none() {
-            continue;
-        }
-        let stored = b.read(&name)?;
-        b.remove(&name)?;
-        removed.push((name, stored));
-    }
-    Ok(())
+/// Removes a snapshot from the store: its manifest (that is the forget), then its pin, each
+/// kept in `undo`.
+fn remove_snapshot_objects(repo: &Repo, id: &str, undo: &mut StoreUndo) -> Result<()> {
+    undo.remove(repo, ObjectName::new(ObjectKind::Snapshot, id))?;
+    fsutil::failpoint("manifest-removed");
+    undo.remove(repo, ObjectName::new(ObjectKind::Pin, id))
 }
 
 /// Forgets snapshots: their manifests and pins leave the store first, then the rows go (their
 /// data stays until gc). When a step FAILS (a removal, the rows' transaction), the objects
-/// already removed are put back as they were: a row is never left without its manifest.
+/// already removed are put back as they were: a row is never left without its manifest. Even
+/// a failed COMMIT that turns out committed is safe this way: a manifest without its row is
+/// adopted again by `repair catalog` (the forget undone, nothing lost).
 pub fn forget_snapshots(repo: &Repo, ids: &[String]) -> Result<()> {
-    let mut removed = Vec::new();
+    let mut undo = StoreUndo::default();
     let forgotten = (ids.iter())
-        .try_for_each(|id| remove_snapshot_objects(repo, id, &mut removed))
+        .try_for_each(|id| remove_snapshot_objects(repo, id, &mut undo))
         .and_then(|()| fsutil::failpoint_or_error("forget-rows"))
         .and_then(|()| repo.cat.delete_snapshots(ids));
-    forgotten.map_err(|cause| put_back(repo, &removed, cause))
-}
-
-/// After a removal that failed: puts the objects it removed back as they were stored, and
-/// returns the error (naming a put that failed too). Even a failed COMMIT that turns out
-/// committed is safe this way: a manifest without its row is adopted again by `repair
-/// catalog` (the removal undone, nothing lost), while a row without its manifest is damage.
-fn put_back(repo: &Repo, removed: &[(ObjectName, Vec<u8>)], cause: Error) -> Error {
-    let put = removed.iter().try_for_each(|(name, stored)| {
-        fsutil::failpoint_or_error("put-back")?;
-        repo.backend().put(name, stored)
-    });
-    undone(cause, "putting the removed objects back", put)
+    forgotten.map_err(|cause| undo.undo(repo, cause, "putting the removed objects back"))
 }
 
 /// Pins (a pin object is written) or unpins (it is removed) a snapshot, then its row.
 /// When the row's update FAILS, the pin object is put back as it was (written anew, or
 /// removed), so `verify` does not find the two disagreeing.
 pub fn set_pinned(repo: &Repo, id: &str, pin: bool) -> Result<()> {
-    let b = repo.backend();
     let name = ObjectName::new(ObjectKind::Pin, id);
-    let before = match b.size(&name)? {
-        Some(_) => Some(b.read(&name)?),
-        None => None,
-    };
+    let mut undo = StoreUndo::default();
     if pin {
+        // An existing pin object is overwritten: its bytes go back on an undo.
+        match repo.backend().size(&name)? {
+            Some(_) => undo
+                .removed
+                .push((name.clone(), repo.backend().read(&name)?)),
+            None => undo.written.push(name),
+        }
         let p = PinObject::new(id, &fsutil::now());
         put(repo, ObjectKind::Pin, id, &p.encode())?;
     } else {
-        b.remove(&name)?;
+        undo.remove(repo, name)?;
     }
-    let row = fsutil::failpoint_or_error("pin-row").and_then(|()| repo.cat.set_pinned(id, pin));
-    row.map_err(|cause| {
-        let undo = fsutil::failpoint_or_error("put-back").and_then(|()| match &before {
-            Some(stored) => b.put(&name, stored),
-            None => b.remove(&name).map(drop),
-        });
-        undone(cause, "putting the pin object back as it was", undo)
-    })
+    fsutil::failpoint_or_error("pin-row")
+        .and_then(|()| repo.cat.set_pinned(id, pin))
+        .map_err(|cause| undo.undo(repo, cause, "putting the pin object back as it was"))
 }
 
 /// The stored versions of `uri`'s site object: (seq, object name, object).
@@ -206,71 +210,44 @@ pub(crate) fn site_versions(repo: &Repo, uri: &str) -> Result<Vec<(u64, String, 
     Ok(out)
 }
 
-/// What [`save_site`] changed in the store: the version it wrote, and the older versions it
-/// removed with their stored bytes, so that a row change that fails can be undone.
-#[derive(Default)]
-pub(crate) struct SiteChange {
-    written: Option<ObjectName>,
-    removed: Vec<(ObjectName, Vec<u8>)>,
-}
-
-impl SiteChange {
-    /// Puts the store back as it was (the old versions first, then the new one removed, so a
-    /// version is always there) and returns `cause`, naming an undo that failed too.
-    fn undo(&self, repo: &Repo, cause: Error) -> Error {
-        let b = repo.backend();
-        let undo = fsutil::failpoint_or_error("put-back")
-            .and_then(|()| (self.removed.iter()).try_for_each(|(n, stored)| b.put(n, stored)))
-            .and_then(|()| match &self.written {
-                Some(n) => b.remove(n).map(drop),
-                None => Ok(()),
-            });
-        undone(cause, "putting the site objects back as they were", undo)
-    }
-}
-
 /// Writes a new version of `s`'s site object (unless the newest one already describes it),
 /// then removes the older versions; a removal that fails undoes it all.
-pub(crate) fn save_site(repo: &Repo, s: &SiteRecord) -> Result<SiteChange> {
+pub(crate) fn save_site(repo: &Repo, s: &SiteRecord) -> Result<StoreUndo> {
     let versions = site_versions(repo, &s.uri)?;
     if let Some((_, _, newest)) = versions.last()
         && newest.describes(s)
         && newest.web_root == repo.cat.platform_web_root(&s.platform)?
         && versions.len() == 1
     {
-        return Ok(SiteChange::default());
+        return Ok(StoreUndo::default());
     }
     let seq = versions.last().map_or(1, |v| v.0 + 1);
     let web_root = repo.cat.platform_web_root(&s.platform)?;
     let obj = SiteObject::of(s, seq, &fsutil::now(), web_root);
     let name = repo.keyed_name(&site_object_name_input(&s.uri, seq));
     put(repo, ObjectKind::Site, &name, &obj.encode())?;
-    let mut change = SiteChange {
-        written: Some(ObjectName::new(ObjectKind::Site, &name)),
+    let mut undo = StoreUndo {
+        written: vec![ObjectName::new(ObjectKind::Site, &name)],
         removed: Vec::new(),
     };
     fsutil::failpoint("site-object-written");
-    let b = repo.backend();
-    for (_, n, _) in versions {
-        let old = ObjectName::new(ObjectKind::Site, &n);
-        let removed = b.read(&old).and_then(|stored| {
-            b.remove(&old)?;
-            change.removed.push((old, stored));
-            Ok(())
-        });
-        if let Err(e) = removed {
-            return Err(change.undo(repo, e));
-        }
+    let removed = (versions.into_iter())
+        .try_for_each(|(_, n, _)| undo.remove(repo, ObjectName::new(ObjectKind::Site, &n)));
+    match removed {
+        Ok(()) => Ok(undo),
+        Err(e) => Err(undo.undo(repo, e, SITE_UNDO)),
     }
-    Ok(change)
 }
+
+/// What undoing a site's change does.
+const SITE_UNDO: &str = "putting the site objects back as they were";
 
 /// Runs a site's row change after [`save_site`] changed the store; undoes that when the row
 /// change FAILS (fail point `site-row`), so store and catalogue still agree.
-fn site_row(repo: &Repo, change: SiteChange, row: impl FnOnce() -> Result<()>) -> Result<()> {
+fn site_row(repo: &Repo, undo: StoreUndo, row: impl FnOnce() -> Result<()>) -> Result<()> {
     fsutil::failpoint_or_error("site-row")
         .and_then(|()| row())
-        .map_err(|cause| change.undo(repo, cause))
+        .map_err(|cause| undo.undo(repo, cause, SITE_UNDO))
 }
 
 /// Registers a new site: its site object, then its row.
@@ -281,22 +258,22 @@ pub fn add_site(repo: &Repo, s: &SiteRecord) -> Result<()> {
             s.uri
         )));
     }
-    let change = save_site(repo, s)?;
-    site_row(repo, change, || repo.cat.add_site(s))
+    let undo = save_site(repo, s)?;
+    site_row(repo, undo, || repo.cat.add_site(s))
 }
 
 /// Updates a registered site: a new version of its site object, then its row.
 pub fn update_site(repo: &Repo, s: &SiteRecord) -> Result<()> {
-    let change = save_site(repo, s)?;
-    site_row(repo, change, || repo.cat.update_site(s))
+    let undo = save_site(repo, s)?;
+    site_row(repo, undo, || repo.cat.update_site(s))
 }
 
 /// Stores (or clears) a site's retention policy (JSON): site object, then row.
 pub fn set_policy(repo: &Repo, uri: &str, policy: Option<&str>) -> Result<()> {
     let mut s = repo.cat.site(uri)?;
     s.policy = policy.map(str::to_string);
-    let change = save_site(repo, &s)?;
-    site_row(repo, change, || repo.cat.set_policy(uri, policy))
+    let undo = save_site(repo, &s)?;
+    site_row(repo, undo, || repo.cat.set_policy(uri, policy))
 }
 
 /// Removes a site; with `forget_snapshots` its snapshots go too (manifests and pins first).
@@ -310,27 +287,14 @@ pub fn remove_site(repo: &Repo, uri: &str, forget_snapshots: bool) -> Result<()>
             snaps.len()
         )));
     }
-    let mut removed = Vec::new();
+    let mut undo = StoreUndo::default();
     let gone = (snaps.iter())
-        .try_for_each(|s| remove_snapshot_objects(repo, &s.id, &mut removed))
-        .and_then(|()| remove_site_objects(repo, uri, &mut removed))
+        .try_for_each(|s| remove_snapshot_objects(repo, &s.id, &mut undo))
+        .and_then(|()| {
+            (site_versions(repo, uri)?.into_iter())
+                .try_for_each(|(_, n, _)| undo.remove(repo, ObjectName::new(ObjectKind::Site, &n)))
+        })
         .and_then(|()| fsutil::failpoint_or_error("site-rows"))
         .and_then(|()| repo.cat.remove_site(uri, forget_snapshots));
-    gone.map_err(|cause| put_back(repo, &removed, cause))
-}
-
-/// Removes every version of `uri`'s site object, each one's stored bytes to `removed` first.
-fn remove_site_objects(
-    repo: &Repo,
-    uri: &str,
-    removed: &mut Vec<(ObjectName, Vec<u8>)>,
-) -> Result<()> {
-    let b = repo.backend();
-    for (_, n, _) in site_versions(repo, uri)? {
-        let name = ObjectName::new(ObjectKind::Site, &n);
-        let stored = b.read(&name)?;
-        b.remove(&name)?;
-        removed.push((name, stored));
-    }
-    Ok(())
+    gone.map_err(|cause| undo.undo(repo, cause, "putting the removed objects back"))
 }

@@ -453,9 +453,9 @@ fn a_site_removal_that_fails_puts_back_what_it_removed() {
 
     let r = w.run_env(
         &remove,
-        &[("SITESNAP_FAILPOINT", "site-rows@error,put-back@error")],
+        &[("SITESNAP_FAILPOINT", "site-rows@error,store-undo@error")],
     );
-    assert_one_line_error(&r, 1, &["site-rows", "put-back", "repair catalog"]);
+    assert_one_line_error(&r, 1, &["site-rows", "store-undo", "repair catalog"]);
     w.run(&["verify"]).fails(1);
     w.run(&["repair", "catalog"]).ok();
     w.run(&["verify"]).ok();

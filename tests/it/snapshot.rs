@@ -973,7 +973,7 @@ fn a_take_back_that_fails_too_is_named_and_repair_adopts_the_snapshot() {
     fs::write(p.join("index.php"), "<?php // changed\n").unwrap();
     let r = w.run_env(
         &["snapshot", "example.com"],
-        &[("SITESNAP_FAILPOINT", "cache-written@error,take-back@error")],
+        &[("SITESNAP_FAILPOINT", "cache-written@error,store-undo@error")],
     );
     assert_one_line_error(
         &r,
@@ -981,7 +981,7 @@ fn a_take_back_that_fails_too_is_named_and_repair_adopts_the_snapshot() {
         &[
             "cache-written",
             "taking back",
-            "take-back",
+            "store-undo",
             "repair catalog",
         ],
     );
