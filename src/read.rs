@@ -52,10 +52,17 @@ pub fn shared_part_tree(
     let Some(id) = part_id(snap, part) else {
         return Ok(None);
     };
-    shared_tree(repo, &id).map(Some).map_err(|e| match e {
+    shared_tree(repo, &id)
+        .map(Some)
+        .map_err(|e| in_tree(e, snap, part))
+}
+
+/// A tree's damage, saying which snapshot and which of its trees.
+fn in_tree(e: Error, snap: &SnapshotRecord, part: TreePart) -> Error {
+    match e {
         Error::Corrupt(m) => Error::Corrupt(format!("snapshot {}, {part} tree: {m}", snap.id)),
         other => other,
-    })
+    }
 }
 
 /// Loads one of a snapshot's trees; a failure names the snapshot and the tree.
@@ -65,10 +72,7 @@ pub fn snapshot_tree(
     part: TreePart,
     id: &Hash,
 ) -> Result<Tree> {
-    load_tree(repo, id).map_err(|e| match e {
-        Error::Corrupt(m) => Error::Corrupt(format!("snapshot {}, {part} tree: {m}", snap.id)),
-        other => other,
-    })
+    load_tree(repo, id).map_err(|e| in_tree(e, snap, part))
 }
 
 /// The blob id of a snapshot's tree for `part` (None when the snapshot does not hold it).
