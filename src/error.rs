@@ -64,6 +64,12 @@ pub enum Error {
         cause: Box<Error>,
         undo: Box<Error>,
     },
+    /// Every step of a restore is done but recording where the site is now failed: the journal
+    /// stays open, and `recover` records it again.
+    #[error(
+        "every step is done (the site's files, database and bindings are the snapshot's), but recording it in the catalogue failed: {cause}; run `sitesnap recover` to finish (journal {journal})"
+    )]
+    RecordFailed { journal: String, cause: Box<Error> },
     /// A store-first change failed and undoing its store side failed too (`what`: taking back
     /// a rolled-back snapshot's objects, putting back a failed forget's manifests): store and
     /// catalogue disagree until `repair catalog`.

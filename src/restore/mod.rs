@@ -52,6 +52,8 @@ pub struct Outcome {
     pub removed_old: Vec<PathBuf>,
     /// Replaced folders kept.
     pub kept_old: Vec<PathBuf>,
+    /// What went wrong without failing the restore (the files cache not refreshed).
+    pub warnings: Vec<String>,
 }
 
 /// Carries out a restore: pre-restore snapshot, journal, prepare, steps, catalogue.
@@ -108,14 +110,14 @@ pub fn run(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<Outcome> {
     fsutil::failpoint("restore-prepared");
     fsutil::pausepoint("restore-prepared");
     // 4. The steps.
-    let (removed_old, kept_old) =
-        finish(repo, snap, &held, STEP_PREPARED, fresh).map_err(|e| held.unmap(e))?;
+    let done = finish(repo, snap, &held, STEP_PREPARED, fresh).map_err(|e| held.unmap(e))?;
     Ok(Outcome {
         plan: plan.clone(),
         undo: format!("sitesnap restore {}", pre.id.short()),
         pre_restore: pre.id,
-        removed_old,
-        kept_old,
+        removed_old: done.removed,
+        kept_old: done.kept,
+        warnings: done.warnings,
     })
 }
 

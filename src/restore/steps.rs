@@ -30,29 +30,24 @@ pub(super) fn finish(
     plan: &Plan,
     done: u32,
     fresh: Fresh,
-) -> Result<(Vec<PathBuf>, Vec<PathBuf>)> {
+) -> Result<Finished> {
     if let Err((step, cause)) = run_steps(repo, snap, plan, done) {
         return Err(undo::after_failure(repo, plan, step, cause));
     }
-    // The catalogue: where the site is now, and the files cache for what was written.
-    let mut site = repo.cat.site(&plan.site)?;
+    let mut warnings = Vec::new();
     if plan.restore_files {
-        let old_site_path = site.site_path();
-        let db = if site.credentials_by_reference() {
-            None
-        } else {
-            site.database()?
-        };
-        site.platform = plan.target_platform.clone();
-        if let Some(d) = db {
-            // An SQLite file inside the site folder moved with it.
-            let d = site::rebase_db(d, &old_site_path, &site.site_path());
-            if let Database::Sqlite(p) = &d {
-                site.db_url = Some(format!("sqlite://{}", p.display()));
-            }
+        // Where the site is now: a failure leaves the journal open (the asides kept), and
+        // `recover` records it again.
+        record_site(repo, plan).map_err(|cause| Error::RecordFailed {
+            journal: plan.journal.clone(),
+            cause: Box::new(cause),
+        })?;
+        // The files cache is only a shortcut: without it the next snapshot reads the files.
+        if let Err(e) = refresh_cache(repo, snap, plan, fresh) {
+            warnings.push(format!(
+                "the restored files could not be recorded in the files cache ({e}): the next snapshot reads them again"
+            ));
         }
-        crate::objects::update_site(repo, &site)?;
-        refresh_cache(repo, snap, plan, fresh)?;
     }
     // The replaced site folders are held by the pre-restore snapshot, so they go unless asked
     // to keep them (--keep-old). So do the platform files a repair replaced when the
@@ -89,7 +84,40 @@ pub(super) fn finish(
     rollback(plan);
     undo::remove_markers(plan);
     repo.cat.close_journal(&plan.journal, JournalState::Done)?;
-    Ok((removed, kept))
+    Ok(Finished {
+        removed,
+        kept,
+        warnings,
+    })
+}
+
+/// What [`finish`] did besides the steps: the aside folders removed and kept, and what went
+/// wrong without failing the restore.
+pub(super) struct Finished {
+    pub removed: Vec<PathBuf>,
+    pub kept: Vec<PathBuf>,
+    pub warnings: Vec<String>,
+}
+
+/// Records in the catalogue (and its site object) that the site is on the target platform
+/// now, its SQLite file moved with its folder.
+fn record_site(repo: &Repo, plan: &Plan) -> Result<()> {
+    let mut site = repo.cat.site(&plan.site)?;
+    let old_site_path = site.site_path();
+    let db = if site.credentials_by_reference() {
+        None
+    } else {
+        site.database()?
+    };
+    site.platform = plan.target_platform.clone();
+    if let Some(d) = db {
+        // An SQLite file inside the site folder moved with it.
+        let d = site::rebase_db(d, &old_site_path, &site.site_path());
+        if let Database::Sqlite(p) = &d {
+            site.db_url = Some(format!("sqlite://{}", p.display()));
+        }
+    }
+    crate::objects::update_site(repo, &site)
 }
 
 /// The live steps after `done`: platform, site folder, database, binding files. On failure,
@@ -299,6 +327,7 @@ fn step_db(repo: &Repo, snap: &SnapshotRecord, plan: &Plan) -> Result<()> {
 /// Records the restored files in the files cache so the next snapshot does not read them:
 /// the rows `fresh` holds, and for the parts it does not cover each file looked up in place.
 fn refresh_cache(repo: &Repo, snap: &SnapshotRecord, plan: &Plan, fresh: Fresh) -> Result<()> {
+    fsutil::failpoint_or_error("cache-refresh")?;
     let mut rows = fresh.rows;
     let mut add = |root: &Path, t: &Tree| {
         for e in t.entries.iter().filter(|e| e.kind == Kind::File) {

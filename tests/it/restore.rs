@@ -731,3 +731,55 @@ fn diff_shows_what_a_migration_changed() {
         }
     }
 }
+
+/// Recording the restored files in the files cache is only a shortcut: when it FAILS (fail
+/// point `cache-refresh`), the restore still succeeds, with one warning saying the next
+/// snapshot reads the files again, which it does; nothing is left open.
+#[test]
+fn a_files_cache_refresh_that_fails_only_warns() {
+    let sc = migrated();
+    let r = sc.w.run_env(
+        &["restore", &sc.snap, "--yes"],
+        &[("SITESNAP_FAILPOINT", "cache-refresh@error")],
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let warnings: Vec<&str> = r.stderr.lines().filter(|l| l.contains("warning")).collect();
+    assert_eq!(warnings.len(), 1, "{}", r.stderr);
+    assert!(warnings[0].contains("files cache"), "{}", r.stderr);
+    assert_eq!(state(&sc.a, &sc.b, &sc.site), sc.before);
+    assert_eq!(site_platform(&sc.w), sc.a.display().to_string());
+    let again = sc.w.snapshot(URI);
+    assert!(again["bytes_read"].as_u64().unwrap() > 0, "{again}");
+    sc.w.run(&["verify"]).ok();
+}
+
+/// When every step of a restore is done but recording where the site is now FAILS (the site
+/// row's change, fail point `site-row`), the one line says the steps are done and to run
+/// `recover`; the journal stays open, so the site refuses other work until `recover` records
+/// it; then the site is on the snapshot's platform in the catalogue too, and `verify` passes.
+#[test]
+fn a_restore_whose_record_fails_is_finished_by_recover() {
+    let sc = migrated();
+    let r = sc.w.run_env(
+        &["restore", &sc.snap, "--yes"],
+        &[("SITESNAP_FAILPOINT", "site-row@error")],
+    );
+    assert_one_line_error(
+        &r,
+        1,
+        &["every step is done", "site-row", " recover` to finish"],
+    );
+    assert_eq!(
+        state(&sc.a, &sc.b, &sc.site),
+        sc.before,
+        "the steps are done"
+    );
+    sc.w.run(&["verify"]).ok();
+    let s = sc.w.run(&["snapshot", URI]).fails(1);
+    assert!(s.stderr.contains(" recover"), "{}", s.stderr);
+    sc.w.run(&["recover"]).ok();
+    assert_eq!(site_platform(&sc.w), sc.a.display().to_string());
+    assert_eq!(state(&sc.a, &sc.b, &sc.site), sc.before);
+    sc.w.snapshot(URI);
+    sc.w.run(&["verify"]).ok();
+}

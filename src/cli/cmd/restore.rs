@@ -110,6 +110,9 @@ pub fn run(ctx: &Ctx, a: RestoreArgs) -> Result<i32> {
     }
     let mut out = run_with_hooks(&repo, &snap, &plan)?;
     out.undo = undo_hint(ctx, &out.pre_restore, plan.platform, a.yes);
+    for w in &out.warnings {
+        ctx.warn(w);
+    }
     if ctx.json {
         print_json(&out)?;
         return Ok(0);
