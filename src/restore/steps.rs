@@ -55,12 +55,25 @@ pub(super) fn finish(
     // another platform are in no snapshot: kept (gc removes them later).
     let mut removed = Vec::new();
     let mut kept = Vec::new();
+    // A replaced copy that cannot be removed (an immutable file in it, a read-only mount) is
+    // kept and said: the restore is done, and an open journal would stop the site's
+    // snapshots until someone removed it.
+    let mut remove = |at: &Path, shown: PathBuf| match remove_tree(at) {
+        Ok(()) => removed.push(shown),
+        Err(e) => {
+            warnings.push(format!(
+                "kept the replaced copy at {}: it could not be removed ({e})",
+                at.display()
+            ));
+            kept.push(shown);
+        }
+    };
+    let mut keep = Vec::new();
     if fs::symlink_metadata(&plan.platform_aside).is_ok() {
         if plan.keep_old || plan.current_platform != plan.target_platform {
-            kept.push(plan.platform_aside.clone());
+            keep.push(plan.platform_aside.clone());
         } else {
-            remove_tree(&plan.platform_aside)?;
-            removed.push(plan.platform_aside.clone());
+            remove(&plan.platform_aside, plan.platform_aside.clone());
         }
     }
     let mut asides = vec![plan.site_aside.clone()];
@@ -74,13 +87,13 @@ pub(super) fn finish(
     for a in asides {
         if fs::symlink_metadata(plan.at(&a)).is_ok() {
             if plan.keep_old {
-                kept.push(a);
+                keep.push(a);
             } else {
-                remove_tree(&plan.at(&a))?;
-                removed.push(a);
+                remove(&plan.at(&a), a);
             }
         }
     }
+    kept.extend(keep);
     rollback(plan);
     undo::remove_markers(plan);
     repo.cat.close_journal(&plan.journal, JournalState::Done)?;

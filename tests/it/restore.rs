@@ -783,3 +783,55 @@ fn a_restore_whose_record_fails_is_finished_by_recover() {
     sc.w.snapshot(URI);
     sc.w.run(&["verify"]).ok();
 }
+
+/// A replaced copy of the site folder that cannot be removed at the end (a file in it made
+/// immutable) no longer fails a restore that is done: the copy is kept and said in one
+/// warning, the journal is closed (the site takes snapshots again), and the site is the
+/// snapshot's. Before, the restore failed with its journal open, and every later snapshot of
+/// the site was refused until someone removed the copy.
+#[test]
+fn a_replaced_copy_that_cannot_be_removed_is_kept_and_the_restore_finishes() {
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("needs root for chattr +i; skipped");
+        return;
+    }
+    let sc = migrated();
+    let live = sc.b.join("sites").join(URI);
+    let stuck = live.join("stuck.txt");
+    fs::write(&stuck, "cannot be removed\n").unwrap();
+    let chattr = |flag: &str, p: &Path| {
+        let st = std::process::Command::new("chattr")
+            .arg(flag)
+            .arg(p)
+            .status()
+            .unwrap();
+        assert!(st.success());
+    };
+    chattr("+i", &stuck);
+    let r = restore(&sc.w, &sc.snap, &[]);
+    let copies: Vec<PathBuf> = fs::read_dir(sc.b.join("sites"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().contains(".sitesnap-"))
+        .collect();
+    for c in &copies {
+        let _ = std::process::Command::new("chattr")
+            .arg("-i")
+            .arg(c.join("stuck.txt"))
+            .status();
+    }
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let warnings: Vec<&str> = r.stderr.lines().filter(|l| l.contains("warning")).collect();
+    assert_eq!(warnings.len(), 1, "{}", r.stderr);
+    assert!(
+        warnings[0].contains("kept the replaced copy"),
+        "{}",
+        r.stderr
+    );
+    assert_eq!(copies.len(), 1, "{copies:?}");
+    assert!(copies[0].join("stuck.txt").exists());
+    assert_eq!(state(&sc.a, &sc.b, &sc.site), sc.before);
+    sc.w.run(&["snapshot", URI]).ok();
+    sc.w.run(&["verify"]).ok();
+}
