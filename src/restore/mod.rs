@@ -180,12 +180,18 @@ fn recover_held(repo: &Repo, j: &JournalRecord, plan: &Plan) -> Result<String> {
         ));
     }
     let rec = repo.cat.resolve_snapshot(&j.snapshot)?;
-    finish(repo, &rec, plan, j.step, Fresh::default())?;
-    Ok(format!(
+    let done = finish(repo, &rec, plan, j.step, Fresh::default())?;
+    let mut line = format!(
         "restore of {} to {snap} finished (undo with: sitesnap restore {})",
         j.site,
         j.pre_restore.as_deref().map(short_id).unwrap_or("?")
-    ))
+    );
+    // What went wrong without failing it (a replaced copy kept) belongs on the same line.
+    for w in done.warnings {
+        line.push_str("; ");
+        line.push_str(&w);
+    }
+    Ok(line)
 }
 
 /// `recover --abort <journal>`: brings the site of an unfinished restore back to its

@@ -835,3 +835,49 @@ fn a_replaced_copy_that_cannot_be_removed_is_kept_and_the_restore_finishes() {
     sc.w.run(&["snapshot", URI]).ok();
     sc.w.run(&["verify"]).ok();
 }
+
+/// The same when `recover` finishes a killed restore: its line says the restore finished and
+/// names the replaced copy it kept, and the journal is closed.
+#[test]
+fn recover_keeps_a_replaced_copy_that_cannot_be_removed_and_says_so() {
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("needs root for chattr +i; skipped");
+        return;
+    }
+    let sc = migrated();
+    let stuck = sc.b.join("sites").join(URI).join("stuck.txt");
+    fs::write(&stuck, "cannot be removed\n").unwrap();
+    let chattr = |flag: &str, p: &Path| {
+        std::process::Command::new("chattr")
+            .arg(flag)
+            .arg(p)
+            .status()
+            .unwrap()
+            .success()
+    };
+    assert!(chattr("+i", &stuck));
+    let r = sc.w.run_env(
+        &["restore", &sc.snap, "--yes"],
+        &[("SITESNAP_FAILPOINT", "restore-bindings")],
+    );
+    assert_ne!(r.code, 0, "the restore should have been killed");
+    let rec = sc.w.run(&["-v", "recover"]);
+    let copies: Vec<PathBuf> = fs::read_dir(sc.b.join("sites"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().contains(".sitesnap-"))
+        .collect();
+    for c in &copies {
+        chattr("-i", &c.join("stuck.txt"));
+    }
+    let rec = rec.ok();
+    assert!(
+        rec.stdout.contains("finished") && rec.stdout.contains("kept the replaced copy"),
+        "{}",
+        rec.stdout
+    );
+    assert_eq!(copies.len(), 1, "{copies:?}");
+    assert_eq!(state(&sc.a, &sc.b, &sc.site), sc.before);
+    sc.w.run(&["snapshot", URI]).ok();
+}
