@@ -784,6 +784,31 @@ fn a_restore_whose_record_fails_is_finished_by_recover() {
     sc.w.run(&["verify"]).ok();
 }
 
+/// A file nobody may remove (`chattr +i`) in the live copy of a migrated site (on b): the
+/// restore moves that copy aside and cannot remove it at the end.
+fn stick_a_file_in_the_live_copy(sc: &Scenario) {
+    let stuck = sc.b.join("sites").join(URI).join("stuck.txt");
+    fs::write(&stuck, "cannot be removed\n").unwrap();
+    crate::hardening::chattr(&stuck, "+i");
+}
+
+/// The replaced copies left beside the site folder on b, each one's stuck file made
+/// removable again (so the test's folder can be deleted).
+fn unstick_replaced_copies(sc: &Scenario) -> Vec<PathBuf> {
+    let copies: Vec<PathBuf> = fs::read_dir(sc.b.join("sites"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().contains(".sitesnap-"))
+        .collect();
+    for c in copies.iter().map(|c| c.join("stuck.txt")) {
+        if c.exists() {
+            crate::hardening::chattr(&c, "-i");
+        }
+    }
+    copies
+}
+
 /// A replaced copy of the site folder that cannot be removed at the end (a file in it made
 /// immutable) no longer fails a restore that is done: the copy is kept and said in one
 /// warning, the journal is closed (the site takes snapshots again), and the site is the
@@ -796,31 +821,9 @@ fn a_replaced_copy_that_cannot_be_removed_is_kept_and_the_restore_finishes() {
         return;
     }
     let sc = migrated();
-    let live = sc.b.join("sites").join(URI);
-    let stuck = live.join("stuck.txt");
-    fs::write(&stuck, "cannot be removed\n").unwrap();
-    let chattr = |flag: &str, p: &Path| {
-        let st = std::process::Command::new("chattr")
-            .arg(flag)
-            .arg(p)
-            .status()
-            .unwrap();
-        assert!(st.success());
-    };
-    chattr("+i", &stuck);
+    stick_a_file_in_the_live_copy(&sc);
     let r = restore(&sc.w, &sc.snap, &[]);
-    let copies: Vec<PathBuf> = fs::read_dir(sc.b.join("sites"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.to_string_lossy().contains(".sitesnap-"))
-        .collect();
-    for c in &copies {
-        let _ = std::process::Command::new("chattr")
-            .arg("-i")
-            .arg(c.join("stuck.txt"))
-            .status();
-    }
+    let copies = unstick_replaced_copies(&sc);
     assert_eq!(r.code, 0, "{}", r.stderr);
     let warnings: Vec<&str> = r.stderr.lines().filter(|l| l.contains("warning")).collect();
     assert_eq!(warnings.len(), 1, "{}", r.stderr);
@@ -845,32 +848,14 @@ fn recover_keeps_a_replaced_copy_that_cannot_be_removed_and_says_so() {
         return;
     }
     let sc = migrated();
-    let stuck = sc.b.join("sites").join(URI).join("stuck.txt");
-    fs::write(&stuck, "cannot be removed\n").unwrap();
-    let chattr = |flag: &str, p: &Path| {
-        std::process::Command::new("chattr")
-            .arg(flag)
-            .arg(p)
-            .status()
-            .unwrap()
-            .success()
-    };
-    assert!(chattr("+i", &stuck));
+    stick_a_file_in_the_live_copy(&sc);
     let r = sc.w.run_env(
         &["restore", &sc.snap, "--yes"],
         &[("SITESNAP_FAILPOINT", "restore-bindings")],
     );
     assert_ne!(r.code, 0, "the restore should have been killed");
     let rec = sc.w.run(&["-v", "recover"]);
-    let copies: Vec<PathBuf> = fs::read_dir(sc.b.join("sites"))
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.to_string_lossy().contains(".sitesnap-"))
-        .collect();
-    for c in &copies {
-        chattr("-i", &c.join("stuck.txt"));
-    }
+    let copies = unstick_replaced_copies(&sc);
     let rec = rec.ok();
     assert!(
         rec.stdout.contains("finished") && rec.stdout.contains("kept the replaced copy"),

@@ -91,7 +91,8 @@ impl Drop for Immutable {
     }
 }
 
-fn chattr(p: &Path, flag: &str) {
+/// Sets or clears a file attribute (`+i`, `-i`), asserting it took.
+pub fn chattr(p: &Path, flag: &str) {
     let st = std::process::Command::new("chattr")
         .arg(flag)
         .arg(p)
