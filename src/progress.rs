@@ -4,6 +4,7 @@
 //! is drawn at all. Reporting is cheap and never fails. This module never prints; it depends
 //! on nothing above it.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
 /// What draws progress (the CLI's terminal bar).
@@ -19,14 +20,23 @@ pub trait Reporter: Send + Sync {
 
 static REPORTER: RwLock<Option<Arc<dyn Reporter>>> = RwLock::new(None);
 
+/// Was a reporter ever installed? Without one (cron, scripts, tests) a report reads this flag
+/// only: the workers of a snapshot or restore report every file, and taking the lock each time
+/// made them queue on its one cache line.
+static INSTALLED: AtomicBool = AtomicBool::new(false);
+
 /// Makes `r` the process's reporter (the CLI does, on a terminal).
 pub fn install(r: Arc<dyn Reporter>) {
     *REPORTER.write().unwrap_or_else(|e| e.into_inner()) = Some(r);
+    INSTALLED.store(true, Ordering::Release);
 }
 
 fn with(f: impl FnOnce(&dyn Reporter)) {
-    let r = REPORTER.read().unwrap_or_else(|e| e.into_inner()).clone();
-    if let Some(r) = r {
+    if !INSTALLED.load(Ordering::Acquire) {
+        return;
+    }
+    let guard = REPORTER.read().unwrap_or_else(|e| e.into_inner());
+    if let Some(r) = guard.as_ref() {
         f(r.as_ref());
     }
 }

@@ -235,10 +235,40 @@ pub(super) fn fill(
         .collect())
 }
 
+/// Below this many items the cache is asked on the calling thread alone.
+const LOOKUPS_PER_THREAD: usize = 4096;
+
 /// Takes the chunk lists the files cache vouches for; returns the indexes of the file items
-/// that must be read.
+/// that must be read, in order. The items are cut into one run of neighbours per core, each
+/// looked up on its own thread (a repeat snapshot of a big platform spent a tenth of its time
+/// here on one core after the walk).
 fn fill_from_cache(
     items: &mut [Item],
+    bases: Bases<'_>,
+    cache: &FilesCache,
+    meter: Meter,
+) -> Vec<usize> {
+    let threads = crate::cores().clamp(1, 8);
+    let per = items.len().div_ceil(threads).max(LOOKUPS_PER_THREAD);
+    if items.len() <= per {
+        return fill_part(items, 0, bases, cache, meter);
+    }
+    std::thread::scope(|s| {
+        let hs: Vec<_> = items
+            .chunks_mut(per)
+            .enumerate()
+            .map(|(k, part)| s.spawn(move || fill_part(part, k * per, bases, cache, meter)))
+            .collect();
+        hs.into_iter()
+            .flat_map(|h| h.join().expect("files-cache lookup panicked"))
+            .collect()
+    })
+}
+
+/// [`fill_from_cache`] for the items of one part, `first` being the index of its first item.
+fn fill_part(
+    items: &mut [Item],
+    first: usize,
     bases: Bases<'_>,
     cache: &FilesCache,
     meter: Meter,
@@ -261,7 +291,7 @@ fn fill_from_cache(
             meter.add(it.entry.size, 1);
             continue;
         }
-        jobs.push(i);
+        jobs.push(first + i);
     }
     jobs
 }

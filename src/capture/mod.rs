@@ -7,6 +7,7 @@
 //! writes to a live site.
 
 mod fill;
+mod order;
 mod scan;
 mod share;
 mod walk;

@@ -3,6 +3,7 @@
 //! An item keeps its path relative to its base folder only; its absolute path is made when
 //! needed (a files-cache lookup, a read), so a walk allocates one path per entry, not two.
 
+use super::order::{Folder, in_path_order};
 use crate::db::Database;
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::Root;
@@ -214,12 +215,12 @@ fn walk(root: &Path, base: Base, keep: &Keep<'_>) -> Result<Vec<Item>> {
     let pending = AtomicUsize::new(1);
     let failed = AtomicBool::new(false);
     tx.send((root.to_path_buf(), Vec::new())).expect("queue");
-    let results: Vec<Result<Vec<Item>>> = std::thread::scope(|s| {
+    let results: Vec<Result<Vec<Folder>>> = std::thread::scope(|s| {
         let hs: Vec<_> = (0..workers)
             .map(|_| {
                 let (tx, rx) = (tx.clone(), rx.clone());
                 let (pending, failed) = (&pending, &failed);
-                s.spawn(move || -> Result<Vec<Item>> {
+                s.spawn(move || -> Result<Vec<Folder>> {
                     let mut out = Vec::new();
                     while let Ok((dir, rel)) = rx.recv() {
                         if dir.as_os_str().is_empty() {
@@ -244,8 +245,6 @@ fn walk(root: &Path, base: Base, keep: &Keep<'_>) -> Result<Vec<Item>> {
                         }
                         res?;
                     }
-                    // Each worker sorts its own part, on its own core; the parts are merged.
-                    out.sort_unstable_by(|a, b| a.entry.path.cmp(&b.entry.path));
                     Ok(out)
                 })
             })
@@ -254,42 +253,34 @@ fn walk(root: &Path, base: Base, keep: &Keep<'_>) -> Result<Vec<Item>> {
             .map(|h| h.join().expect("walk worker panicked"))
             .collect()
     });
-    let mut parts = Vec::with_capacity(results.len());
+    let mut folders = Vec::new();
     for r in results {
-        parts.push(r?);
+        folders.append(&mut r?);
     }
-    Ok(merge_sorted(parts))
+    Ok(in_path_order(folders))
 }
 
-/// One list sorted by path out of lists each sorted by path (two at a time, each item moved
-/// once per round).
-fn merge_sorted(mut parts: Vec<Vec<Item>>) -> Vec<Item> {
-    while parts.len() > 1 {
-        let mut next = Vec::with_capacity(parts.len().div_ceil(2));
-        let mut it = parts.into_iter();
-        while let Some(a) = it.next() {
-            let Some(b) = it.next() else {
-                next.push(a);
-                break;
-            };
-            let mut out = Vec::with_capacity(a.len() + b.len());
-            let (mut a, mut b) = (a.into_iter().peekable(), b.into_iter().peekable());
-            while let (Some(x), Some(y)) = (a.peek(), b.peek()) {
-                let take_a = x.entry.path <= y.entry.path;
-                out.extend(if take_a { a.next() } else { b.next() });
-            }
-            out.extend(a);
-            out.extend(b);
-            next.push(out);
-        }
-        parts = next;
-    }
-    parts.pop().unwrap_or_default()
-}
-
-/// Reads one folder of a walk (`rel` empty for the root): its entries become items, its kept
-/// subfolders go to `descend`. Entries that vanish meanwhile are left out.
+/// Reads one folder of a walk (`rel` empty for the root) into `out`, its entries sorted by
+/// name (the walk's threads sort the folders they read); its kept subfolders go to `descend`.
+/// Entries that vanish meanwhile are left out.
 fn read_folder(
+    dir: &Path,
+    rel: &[u8],
+    base: Base,
+    keep: &Keep<'_>,
+    out: &mut Vec<Folder>,
+    descend: &dyn Fn(PathBuf, Vec<u8>),
+) -> Result<()> {
+    let mut items = Vec::new();
+    let res = read_entries(dir, rel, base, keep, &mut items, descend);
+    // What was read before a failure or the folder vanishing stays: the subfolders already
+    // given to `descend` are reached through their entries here.
+    out.push(Folder::sorted(rel.to_vec(), items));
+    res
+}
+
+/// The entries of one folder, for [`read_folder`].
+fn read_entries(
     dir: &Path,
     rel: &[u8],
     base: Base,
@@ -606,35 +597,6 @@ mod tests {
         assert!(!got.iter().any(|p| p.starts_with(b"sites/example.com")));
         assert!(!got.iter().any(|p| p.starts_with(b"link-to-dir/")));
         assert_eq!(got.len(), want.len());
-    }
-
-    /// Sorted parts, any number of them (none, empty ones, an odd count), merge into one list
-    /// sorted by path holding every item once.
-    #[test]
-    fn merged_parts_are_one_sorted_list() {
-        let part = |names: &[&str]| -> Vec<Item> {
-            names
-                .iter()
-                .map(|n| Item::test_file(Base::Platform, n.as_bytes(), 0))
-                .collect()
-        };
-        let paths = |v: Vec<Item>| -> Vec<String> {
-            v.into_iter()
-                .map(|i| String::from_utf8(i.entry.path).unwrap())
-                .collect()
-        };
-        assert!(merge_sorted(Vec::new()).is_empty());
-        let got = merge_sorted(vec![
-            part(&["a", "a/b", "c"]),
-            part(&[]),
-            part(&["a-b", "a/a", "b", "d"]),
-            part(&["a.", "z"]),
-            part(&["0"]),
-        ]);
-        assert_eq!(
-            paths(got),
-            ["0", "a", "a-b", "a.", "a/a", "a/b", "b", "c", "d", "z"]
-        );
     }
 
     /// The walk's byte-prefix filter answers exactly as the platform filter on every path,

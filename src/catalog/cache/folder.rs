@@ -10,6 +10,7 @@
 use super::CacheEntry;
 use crate::hash::Hash;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// The blob format's version byte.
 const VERSION: u8 = 1;
@@ -46,8 +47,9 @@ struct Folder {
     blob: Vec<u8>,
     rows: Vec<Row>,
     /// The row after the one last found: a walk asks for a folder's files in name order, so
-    /// the next file asked for is usually there.
-    next: std::cell::Cell<usize>,
+    /// the next file asked for is usually there. Only a hint (every use checks the name), so
+    /// threads looking up files at once may share it with relaxed ordering.
+    next: AtomicUsize,
 }
 
 impl Folder {
@@ -60,7 +62,7 @@ impl Folder {
     }
 
     fn find(&self, name: &[u8]) -> Option<&Row> {
-        let next = self.next.get();
+        let next = self.next.load(Ordering::Relaxed);
         let i = match self.rows.get(next) {
             Some(r) if self.name(r) == name => next,
             _ => self
@@ -68,7 +70,7 @@ impl Folder {
                 .binary_search_by(|r| self.name(r).cmp(name))
                 .ok()?,
         };
-        self.next.set(i + 1);
+        self.next.store(i + 1, Ordering::Relaxed);
         Some(&self.rows[i])
     }
 
