@@ -10,6 +10,7 @@ mod fill;
 mod order;
 mod scan;
 mod share;
+mod stat;
 mod walk;
 
 use crate::catalog::BlobRow;

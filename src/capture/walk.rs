@@ -4,6 +4,7 @@
 //! needed (a files-cache lookup, a read), so a walk allocates one path per entry, not two.
 
 use super::order::{Folder, in_path_order};
+use super::stat::{Failed, Listed, Stat, each_entry, lstat_at, open_folder};
 use crate::db::Database;
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::Root;
@@ -144,23 +145,16 @@ impl Item {
     }
 }
 
-/// The item for a path with metadata `md`; `abs` makes its absolute path (only a symlink's
-/// target needs it).
+/// The item for a path with status `st`; `abs` makes its absolute path (only a symlink's
+/// target needs it). None for what is not site content (sockets, FIFOs, devices).
 fn item_from(
     base: Base,
     rel: Vec<u8>,
-    md: &fs::Metadata,
+    st: &Stat,
     abs: impl FnOnce() -> PathBuf,
 ) -> Result<Option<Item>> {
-    let ft = md.file_type();
-    let kind = if ft.is_file() {
-        Kind::File
-    } else if ft.is_dir() {
-        Kind::Dir
-    } else if ft.is_symlink() {
-        Kind::Symlink
-    } else {
-        return Ok(None); // sockets, fifos and devices are not site content
+    let Some(kind) = st.kind else {
+        return Ok(None);
     };
     let target = if kind == Kind::Symlink {
         let abs = abs();
@@ -179,17 +173,17 @@ fn item_from(
         entry: Entry {
             path: rel,
             kind,
-            mode: md.mode() & 0o7777,
-            uid: md.uid(),
-            gid: md.gid(),
-            mtime_ns: md.mtime() * 1_000_000_000 + md.mtime_nsec(),
-            size: if kind == Kind::File { md.size() } else { 0 },
+            mode: st.mode,
+            uid: st.uid,
+            gid: st.gid,
+            mtime_ns: st.mtime_ns,
+            size: if kind == Kind::File { st.size } else { 0 },
             target,
             chunks: Vec::new(),
         },
-        dev: md.dev(),
-        ino: md.ino(),
-        ctime_ns: md.ctime() * 1_000_000_000 + md.ctime_nsec(),
+        dev: st.dev,
+        ino: st.ino,
+        ctime_ns: st.ctime_ns,
         gone: false,
         cacheable: false,
     }))
@@ -279,7 +273,8 @@ fn read_folder(
     res
 }
 
-/// The entries of one folder, for [`read_folder`].
+/// The entries of one folder, for [`read_folder`]: listed and `lstat`ed relative to the open
+/// folder, with no allocation per entry but its path's.
 fn read_entries(
     dir: &Path,
     rel: &[u8],
@@ -289,19 +284,25 @@ fn read_entries(
     descend: &dyn Fn(PathBuf, Vec<u8>),
 ) -> Result<()> {
     let is_root = rel.is_empty();
-    let listing = match fs::read_dir(dir) {
+    let fd = match open_folder(dir) {
         Err(e) if !is_root && vanished(&e) => return Ok(()),
         other => other.at(dir)?,
     };
-    for e in listing {
-        let e = match e {
-            Err(e) if !is_root && vanished(&e) => return Ok(()),
-            other => other.at(dir)?,
+    let listed = each_entry(&fd, |cname, listed| -> Result<()> {
+        let name = OsStr::from_bytes(cname.to_bytes());
+        let st = || match lstat_at(&fd, cname) {
+            Err(err) if vanished(&err) => Ok(None),
+            other => other
+                .map(Some)
+                .map_err(|err| Error::io(dir.join(name), err)),
         };
-        let name = e.file_name();
-        let ft = match e.file_type() {
-            Err(err) if vanished(&err) => continue,
-            other => other.map_err(|err| Error::io(e.path(), err))?,
+        // The listing's kind decides what is kept; where the file system gives none, `lstat`.
+        let (kind, mut early) = match listed {
+            Listed::Known(k) => (k, None),
+            Listed::Unknown => match st()? {
+                Some(s) => (s.kind, Some(s)),
+                None => return Ok(()),
+            },
         };
         let mut r = Vec::with_capacity(rel.len() + 1 + name.len());
         if !is_root {
@@ -309,22 +310,32 @@ fn read_entries(
             r.push(b'/');
         }
         r.extend_from_slice(name.as_bytes());
-        if !keep(dir, &name, &r, ft.is_dir() || ft.is_symlink()) {
-            continue;
+        let dir_or_link = matches!(kind, Some(Kind::Dir | Kind::Symlink));
+        if !keep(dir, name, &r, dir_or_link) {
+            return Ok(());
         }
-        // lstat relative to the open folder (DirEntry::metadata does not follow symlinks).
-        let md = match e.metadata() {
-            Err(err) if vanished(&err) => continue,
-            other => other.map_err(|err| Error::io(e.path(), err))?,
+        let st = match early.take() {
+            Some(s) => s,
+            None => match st()? {
+                Some(s) => s,
+                None => return Ok(()),
+            },
         };
-        if md.is_dir() {
-            descend(e.path(), r.clone());
+        if st.kind == Some(Kind::Dir) {
+            descend(dir.join(name), r.clone());
         }
-        if let Some(item) = item_from(base, r, &md, || e.path())? {
+        if let Some(item) = item_from(base, r, &st, || dir.join(name))? {
             out.push(item);
         }
+        Ok(())
+    });
+    match listed {
+        Ok(()) => Ok(()),
+        // The folder was removed while it was listed.
+        Err(Failed::Listing(e)) if !is_root && vanished(&e) => Ok(()),
+        Err(Failed::Listing(e)) => Err(Error::io(dir, e)),
+        Err(Failed::Entry(e)) => Err(e),
     }
-    Ok(())
 }
 
 /// Paths a walk leaves out, as (file name, folder): an entry is left out when both match, so
@@ -466,7 +477,7 @@ pub(super) fn walk_extra(
         let base = Base::Extra(roots.len() as u32);
         roots.push(ExtraRoot { named, real });
         let prefix = x.as_bytes().to_vec();
-        if let Some(it) = item_from(base, prefix.clone(), &md, || abs.clone())? {
+        if let Some(it) = item_from(base, prefix.clone(), &Stat::of(&md), || abs.clone())? {
             out.push(it);
         }
         if md.is_dir() {
@@ -506,7 +517,7 @@ pub(super) fn walk_bindings(bindings: &[PathBuf], tolerant: bool) -> Result<Vec<
             Err(e) if tolerant && e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(e) => return Err(Error::io(b, e)),
         };
-        if let Some(it) = item_from(Base::FsRoot, rel.to_vec(), &md, || b.clone())? {
+        if let Some(it) = item_from(Base::FsRoot, rel.to_vec(), &Stat::of(&md), || b.clone())? {
             out.push(it);
         }
     }
