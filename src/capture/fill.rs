@@ -281,11 +281,7 @@ fn fill_part(
         }
         bases.abs_into(it, &mut key);
         if let Some(c) = cache.get(&key)
-            && c.dev == it.dev
-            && c.ino == it.ino
-            && c.size == it.entry.size
-            && c.mtime_ns == it.entry.mtime_ns
-            && c.ctime_ns == it.ctime_ns
+            && c.key == it.key()
         {
             it.entry.chunks = c.chunks();
             meter.add(it.entry.size, 1);
@@ -405,17 +401,7 @@ fn record_read(it: &mut Item, read: ReadResult, storing: bool) {
 fn cache_row(it: &Item, bases: Bases<'_>) -> CacheRow {
     let mut path = Vec::new();
     bases.abs_into(it, &mut path);
-    (
-        path,
-        CacheEntry {
-            dev: it.dev,
-            ino: it.ino,
-            size: it.entry.size,
-            mtime_ns: it.entry.mtime_ns,
-            ctime_ns: it.ctime_ns,
-            chunks: it.entry.chunks.clone(),
-        },
-    )
+    (path, CacheEntry::new(it.key(), it.entry.chunks.clone()))
 }
 
 #[cfg(test)]

@@ -17,13 +17,12 @@
 //!   engine (see docs/performance.md).
 
 use super::BlobRow;
-use crate::catalog::{CacheEntry, Catalog};
+use crate::catalog::{CacheEntry, Catalog, FileKey};
 use crate::error::Result;
 use crate::hash::Hash;
 use std::collections::HashMap;
 use std::fs;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -126,14 +125,7 @@ pub(super) fn sqlite_fingerprint(db: &Path) -> Option<CacheEntry> {
     if !md.is_file() {
         return None;
     }
-    Some(CacheEntry {
-        dev: md.dev(),
-        ino: md.ino(),
-        size: md.len(),
-        mtime_ns: md.mtime() * 1_000_000_000 + md.mtime_nsec(),
-        ctime_ns: md.ctime() * 1_000_000_000 + md.ctime_nsec(),
-        chunks: Vec::new(),
-    })
+    Some(CacheEntry::new(FileKey::of(&md), Vec::new()))
 }
 
 /// The chunks and size of the kept copy of the database, if `now` (its fingerprint) matches
@@ -148,12 +140,7 @@ pub(super) fn reusable_copy(
     let Some(c) = rows.get(key) else {
         return Ok(None);
     };
-    let same = c.dev == now.dev
-        && c.ino == now.ino
-        && c.size == now.size
-        && c.mtime_ns == now.mtime_ns
-        && c.ctime_ns == now.ctime_ns;
-    if !same || c.has_no_chunks() {
+    if c.key != now.key() || c.has_no_chunks() {
         return Ok(None);
     }
     let chunks = c.chunks();

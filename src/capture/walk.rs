@@ -5,6 +5,7 @@
 
 use super::order::{Folder, in_path_order};
 use super::stat::{Failed, Listed, Stat, each_entry, lstat_at, open_folder};
+use crate::catalog::FileKey;
 use crate::db::Database;
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil::Root;
@@ -119,9 +120,20 @@ pub(super) struct Item {
     pub(super) cacheable: bool,
 }
 
-#[cfg(test)]
 impl Item {
+    /// What the files cache compares for this item's file.
+    pub(super) fn key(&self) -> FileKey {
+        FileKey {
+            dev: self.dev,
+            ino: self.ino,
+            size: self.entry.size,
+            mtime_ns: self.entry.mtime_ns,
+            ctime_ns: self.ctime_ns,
+        }
+    }
+
     /// A regular file item of `size` bytes at `rel` under `base`, for unit tests.
+    #[cfg(test)]
     pub(super) fn test_file(base: Base, rel: &[u8], size: u64) -> Item {
         Item {
             base,

@@ -25,7 +25,7 @@ mod stats;
 mod tests;
 
 pub use crate::store::pack::ChunkLocation;
-pub use cache::{CacheEntry, Cached, FilesCache};
+pub use cache::{CacheEntry, Cached, FileKey, FilesCache};
 pub use damage::LostItem;
 pub use journal::JournalRecord;
 pub use kinds::{JournalState, SHORT_ID_LEN, ShortId, SnapshotKind, short_id};

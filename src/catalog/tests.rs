@@ -445,7 +445,7 @@ fn files_cache_writes_merge_by_name() {
         .paths()
         .into_iter()
         .map(|p| {
-            let ino = c.get(&p).unwrap().ino;
+            let ino = c.get(&p).unwrap().key.ino;
             (p, ino)
         })
         .collect();

@@ -23,7 +23,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// Files-cache rows for files this process wrote, by the paths they will have once in place,
-/// from each file's own [`FileStat`] (so the restore's end looks no path up again); which
+/// from each file's own [`FileKey`] (so the restore's end looks no path up again); which
 /// parts they cover (the others are looked up at the end: a restore finished by `recover`,
 /// a repaired platform whose files were only partly replaced, bindings and extra paths).
 #[derive(Debug, Default)]
@@ -38,7 +38,7 @@ impl Fresh {
     fn add(&mut self, root: &Path, t: &Tree, written: &Written) {
         let files = t.entries.iter().zip(written);
         self.rows.extend(files.filter_map(|(e, st)| {
-            let entry = (*st)?.cache_entry(e);
+            let entry = CacheEntry::new((*st)?, e.chunks.clone());
             Some((root.join(e.rel_path()).into_os_string().into_vec(), entry))
         }));
     }

@@ -7,9 +7,9 @@ use super::journal::{JournalState, Step};
 use super::plan::{Plan, PlatformAction, aside_name};
 use super::prepare::{Fresh, rollback};
 use super::undo;
-use super::write::{FileStat, apply_meta, remove_tree, rename_durable};
+use super::write::{apply_meta, remove_tree, rename_durable};
 use crate::capture;
-use crate::catalog::SnapshotRecord;
+use crate::catalog::{CacheEntry, FileKey, SnapshotRecord};
 use crate::db::Database;
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
@@ -349,7 +349,7 @@ fn refresh_cache(repo: &Repo, snap: &SnapshotRecord, plan: &Plan, fresh: Fresh) 
                 && md.is_file()
                 && md.len() == e.size
             {
-                let entry = FileStat::of(&md).cache_entry(e);
+                let entry = CacheEntry::new(FileKey::of(&md), e.chunks.clone());
                 rows.push((p.into_os_string().into_vec(), entry));
             }
         }

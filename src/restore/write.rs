@@ -4,7 +4,7 @@
 //! temporary folders). It never decides what to write: the plan and the steps do.
 
 use super::runs::Runs;
-use crate::catalog::{CacheEntry, Catalog};
+use crate::catalog::{Catalog, FileKey};
 use crate::error::{Error, IoContext, Result};
 use crate::fsutil;
 use crate::hash::Hash;
@@ -91,49 +91,15 @@ fn check_tree(t: &Tree, snap: &str) -> Result<()> {
     Ok(())
 }
 
-/// What the files cache keys a file by, read from the descriptor of a file a restore wrote
-/// after its last change (owner, mode, times): the next snapshot finds the file unchanged
-/// without the restore looking every path up again.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct FileStat {
-    pub dev: u64,
-    pub ino: u64,
-    pub size: u64,
-    pub mtime_ns: i64,
-    pub ctime_ns: i64,
-}
-
-impl FileStat {
-    pub fn of(md: &fs::Metadata) -> FileStat {
-        FileStat {
-            dev: md.dev(),
-            ino: md.ino(),
-            size: md.len(),
-            mtime_ns: md.mtime() * 1_000_000_000 + md.mtime_nsec(),
-            ctime_ns: md.ctime() * 1_000_000_000 + md.ctime_nsec(),
-        }
-    }
-
-    /// The files-cache row of a file with this stat holding `e`'s chunks.
-    pub fn cache_entry(self, e: &Entry) -> CacheEntry {
-        CacheEntry {
-            dev: self.dev,
-            ino: self.ino,
-            size: self.size,
-            mtime_ns: self.mtime_ns,
-            ctime_ns: self.ctime_ns,
-            chunks: e.chunks.clone(),
-        }
-    }
-}
-
-/// The files of a tree as written: each entry's [`FileStat`] by its index in the tree (`None`
+/// The files of a tree as written: each entry's files-cache key ([`FileKey`], read from the
+/// descriptor of the file after its last change: owner, mode, times, so the next snapshot
+/// finds it unchanged without the restore looking every path up again) by its index in the tree (`None`
 /// for folders and symlinks).
-pub type Written = Vec<Option<FileStat>>;
+pub type Written = Vec<Option<FileKey>>;
 
 /// Writes `t` into the new folder `dest` (which must not exist), reading and verifying every
 /// chunk; files are written by several threads. `root_meta` gives the root folder's own mode.
-/// Returns each written file's [`FileStat`].
+/// Returns each written file's [`FileKey`].
 pub fn write_tree(repo: &Repo, t: &Tree, dest: &Path, snap: &str) -> Result<Written> {
     check_tree(t, snap)?;
     let (at, files): (Vec<usize>, Vec<&Entry>) = (t.entries.iter().enumerate())
@@ -179,14 +145,14 @@ fn make_folders(t: &Tree, dest: &Path) -> Result<()> {
 }
 
 /// Writes the file entries `files` under `dest` on one worker per core (at most 4), each
-/// chunk read where `locs` says; returns their [`FileStat`]s in the same order.
+/// chunk read where `locs` says; returns their [`FileKey`]s in the same order.
 fn write_files(
     source: &read::Source,
     files: &[&Entry],
     locs: &HashMap<Hash, ChunkLocation>,
     dest: &Path,
     snap: &str,
-) -> Result<Vec<FileStat>> {
+) -> Result<Vec<FileKey>> {
     let failed = AtomicBool::new(false);
     // Two workers per core were tried (docs/performance.md): a little faster while other
     // builds loaded the machine, no faster than main in a comparison run, and 35 MiB more
@@ -202,7 +168,7 @@ fn write_files(
         runs: &runs,
         failed: &failed,
     };
-    let results: Vec<Result<Vec<(usize, FileStat)>>> = std::thread::scope(|s| {
+    let results: Vec<Result<Vec<(usize, FileKey)>>> = std::thread::scope(|s| {
         let job = &job;
         let hs: Vec<_> = (0..workers)
             .map(|w| {
@@ -216,7 +182,7 @@ fn write_files(
             .map(|h| h.join().expect("restore worker panicked"))
             .collect()
     });
-    let mut stats: Vec<Option<FileStat>> = vec![None; files.len()];
+    let mut stats: Vec<Option<FileKey>> = vec![None; files.len()];
     for (i, st) in results
         .into_iter()
         .collect::<Result<Vec<_>>>()?
@@ -246,8 +212,8 @@ struct FilesJob<'a> {
 
 impl FilesJob<'_> {
     /// Worker `w`: takes runs of files until none is left or a worker failed; returns the
-    /// [`FileStat`] of each file it wrote, by its index in `files`.
-    fn work(&self, w: usize, reader: &mut ChunkReader) -> Result<Vec<(usize, FileStat)>> {
+    /// [`FileKey`] of each file it wrote, by its index in `files`.
+    fn work(&self, w: usize, reader: &mut ChunkReader) -> Result<Vec<(usize, FileKey)>> {
         let mut folder = fsutil::OpenFolder::default();
         let mut stats = Vec::new();
         loop {
@@ -416,7 +382,7 @@ fn write_file_located(
     at: At<'_>,
     e: &Entry,
     p: &Path,
-) -> Result<FileStat> {
+) -> Result<FileKey> {
     let (mode, complete) = born.create_mode(e);
     let mut f = at.create(p, mode)?;
     // Each chunk is written as it comes: one write for a small file, no buffer to fill.
@@ -432,7 +398,7 @@ fn write_file_located(
     } else {
         apply_file_meta(&f, p, e)?;
     }
-    Ok(FileStat::of(&f.metadata().at(p)?))
+    Ok(FileKey::of(&f.metadata().at(p)?))
 }
 
 /// Gives an open file its recorded owner (as root), mode and mtime, in that order (a change

@@ -7,7 +7,7 @@
 //! ctime (ns, 8 bytes each, little-endian, signed), varint chunk count, 32 bytes per chunk id.
 //! Varints are LEB128 (7 bits a byte, low bits first), as in postcard.
 
-use super::CacheEntry;
+use super::{CacheEntry, FileKey};
 use crate::hash::Hash;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -104,16 +104,8 @@ impl Folder {
 /// What the files cache holds for one file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cached<'a> {
-    /// Device number.
-    pub dev: u64,
-    /// Inode number.
-    pub ino: u64,
-    /// Size in bytes.
-    pub size: u64,
-    /// Modification time (ns).
-    pub mtime_ns: i64,
-    /// Change time (ns).
-    pub ctime_ns: i64,
+    /// What the entry vouches for.
+    pub key: FileKey,
     chunks: &'a [u8],
 }
 
@@ -133,14 +125,7 @@ impl Cached<'_> {
 
     /// As an owned entry.
     pub fn to_entry(&self) -> CacheEntry {
-        CacheEntry {
-            dev: self.dev,
-            ino: self.ino,
-            size: self.size,
-            mtime_ns: self.mtime_ns,
-            ctime_ns: self.ctime_ns,
-            chunks: self.chunks(),
-        }
+        CacheEntry::new(self.key, self.chunks())
     }
 }
 
@@ -157,11 +142,13 @@ impl FilesCache {
         let f = self.folders.get(dir)?;
         let r = f.find(name)?;
         Some(Cached {
-            dev: r.dev,
-            ino: r.ino,
-            size: r.size,
-            mtime_ns: r.mtime_ns,
-            ctime_ns: r.ctime_ns,
+            key: FileKey {
+                dev: r.dev,
+                ino: r.ino,
+                size: r.size,
+                mtime_ns: r.mtime_ns,
+                ctime_ns: r.ctime_ns,
+            },
             chunks: f.chunks(r),
         })
     }
@@ -522,11 +509,11 @@ mod tests {
         );
         a.extend(b);
         assert_eq!(a.len(), 4);
-        assert_eq!(a.get(b"/srv/p/a").unwrap().ino, 1);
+        assert_eq!(a.get(b"/srv/p/a").unwrap().key.ino, 1);
         assert_eq!(a.get(b"/srv/p/a").unwrap().chunks(), vec![Hash(c)]);
-        assert_eq!(a.get(b"/srv/p/b").unwrap().ino, 2);
-        assert_eq!(a.get(b"/srv/p/c").unwrap().ino, 3);
-        assert_eq!(a.get(b"/top").unwrap().ino, 4);
+        assert_eq!(a.get(b"/srv/p/b").unwrap().key.ino, 2);
+        assert_eq!(a.get(b"/srv/p/c").unwrap().key.ino, 3);
+        assert_eq!(a.get(b"/top").unwrap().key.ino, 4);
         assert!(a.get(b"/x").is_none());
         assert!(a.get(b"/srv/p").is_none());
         assert!(a.get(b"/srv/p/a/b").is_none());

@@ -14,6 +14,37 @@ use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::HashMap;
 use std::path::Path;
 
+/// What the files cache compares to vouch for a file: its device, inode, size and times. A
+/// file whose key is the one its entry holds is taken as unchanged (any write changes its
+/// ctime, and so does a change of mode or owner).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileKey {
+    /// Device number.
+    pub dev: u64,
+    /// Inode number.
+    pub ino: u64,
+    /// Size in bytes.
+    pub size: u64,
+    /// Modification time (ns).
+    pub mtime_ns: i64,
+    /// Change time (ns).
+    pub ctime_ns: i64,
+}
+
+impl FileKey {
+    /// The key of a file with metadata `md`.
+    pub fn of(md: &std::fs::Metadata) -> FileKey {
+        use std::os::unix::fs::MetadataExt;
+        FileKey {
+            dev: md.dev(),
+            ino: md.ino(),
+            size: md.size(),
+            mtime_ns: md.mtime() * 1_000_000_000 + md.mtime_nsec(),
+            ctime_ns: md.ctime() * 1_000_000_000 + md.ctime_nsec(),
+        }
+    }
+}
+
 /// A files-cache entry to write.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CacheEntry {
@@ -29,6 +60,38 @@ pub struct CacheEntry {
     pub ctime_ns: i64,
     /// The file's chunk list.
     pub chunks: Vec<Hash>,
+}
+
+impl CacheEntry {
+    /// The entry of a file with key `key` holding `chunks`.
+    pub fn new(key: FileKey, chunks: Vec<Hash>) -> CacheEntry {
+        let FileKey {
+            dev,
+            ino,
+            size,
+            mtime_ns,
+            ctime_ns,
+        } = key;
+        CacheEntry {
+            dev,
+            ino,
+            size,
+            mtime_ns,
+            ctime_ns,
+            chunks,
+        }
+    }
+
+    /// What the entry vouches for.
+    pub fn key(&self) -> FileKey {
+        FileKey {
+            dev: self.dev,
+            ino: self.ino,
+            size: self.size,
+            mtime_ns: self.mtime_ns,
+            ctime_ns: self.ctime_ns,
+        }
+    }
 }
 
 /// Writes files-cache entries keyed by absolute path: each folder's blob gets them (a file it
