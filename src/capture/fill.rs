@@ -1,6 +1,7 @@
 //! Filling walked file items with their chunk lists: from the files cache when it vouches for a
 //! file, else by reading it (storing through the chunk sink, or only hashing for a scan).
 
+use super::stat::Stat;
 use super::walk::{Bases, Item};
 use crate::catalog::{CacheEntry, FilesCache};
 use crate::error::{Error, IoContext, Result};
@@ -11,7 +12,6 @@ use crate::store::{ChunkCodec, ChunkSink, FILE_CHUNKS};
 use crate::tree::Kind;
 use std::fs::{self, File};
 use std::io::Read;
-use std::os::unix::fs::MetadataExt;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
@@ -81,37 +81,9 @@ fn open_regular(
     Ok(Some((f, md)))
 }
 
-/// What reading one file gave: its chunks, the bytes read, and the metadata of the file that
+/// What reading one file gave: its chunks, the bytes read, and the status of the file that
 /// was actually read (it may have been replaced since the walk).
-type ReadResult = Option<(Vec<Hash>, u64, FileMeta)>;
-
-/// The metadata of a file as it was read (what a tree entry and a files-cache row keep).
-#[derive(Debug, Clone, Copy)]
-struct FileMeta {
-    mode: u32,
-    uid: u32,
-    gid: u32,
-    mtime_ns: i64,
-    ctime_ns: i64,
-    dev: u64,
-    ino: u64,
-    len: u64,
-}
-
-impl FileMeta {
-    fn of(md: &fs::Metadata) -> FileMeta {
-        FileMeta {
-            mode: md.mode() & 0o7777,
-            uid: md.uid(),
-            gid: md.gid(),
-            mtime_ns: md.mtime() * 1_000_000_000 + md.mtime_nsec(),
-            ctime_ns: md.ctime() * 1_000_000_000 + md.ctime_nsec(),
-            dev: md.dev(),
-            ino: md.ino(),
-            len: md.len(),
-        }
-    }
-}
+type ReadResult = Option<(Vec<Hash>, u64, Stat)>;
 
 fn read_file(
     (abs, root): (&Path, Option<Root<'_>>),
@@ -136,7 +108,7 @@ fn read_file(
             // A big file's buffer is not kept for the small files that follow.
             *buf = Vec::new();
         }
-        return Ok(Some((chunks, n, FileMeta::of(&md))));
+        return Ok(Some((chunks, n, Stat::of(&md))));
     }
     let (chunks, n) = match mode {
         Reading::Store(s) => s.put_stream(f, FILE_CHUNKS).map_err(|e| annotate(e, abs))?,
@@ -153,7 +125,7 @@ fn read_file(
             (out, n)
         }
     };
-    Ok(Some((chunks, n, FileMeta::of(&md))))
+    Ok(Some((chunks, n, Stat::of(&md))))
 }
 
 /// A read buffer above this capacity is freed after its file.
@@ -390,7 +362,7 @@ fn record_read(it: &mut Item, read: ReadResult, storing: bool) {
     it.dev = md.dev;
     it.ino = md.ino;
     it.ctime_ns = md.ctime_ns;
-    let steady = n == md.len;
+    let steady = n == md.size;
     it.entry.size = n;
     it.entry.chunks = chunks;
     // A file that changed while it was read is read again next time.
