@@ -12,7 +12,8 @@ use crate::fsutil::Root;
 #[cfg(test)]
 use crate::tree;
 use crate::tree::{Entry, Kind, PlatformFilter, RootMeta, Tree};
-use std::ffi::{OsStr, OsString};
+use rustix::fd::OwnedFd;
+use std::ffi::{CStr, OsStr, OsString};
 use std::fs;
 use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::MetadataExt;
@@ -300,9 +301,41 @@ fn read_entries(
         Err(e) if !is_root && vanished(&e) => return Ok(()),
         other => other.at(dir)?,
     };
-    let listed = each_entry(&fd, |cname, listed| -> Result<()> {
+    let folder = FolderRead {
+        fd: &fd,
+        dir,
+        rel,
+        base,
+        keep,
+        descend,
+    };
+    match each_entry(&fd, |name, listed| folder.entry(name, listed, out)) {
+        Ok(()) => Ok(()),
+        // The folder was removed while it was listed.
+        Err(Failed::Listing(e)) if !is_root && vanished(&e) => Ok(()),
+        Err(Failed::Listing(e)) => Err(Error::io(dir, e)),
+        Err(Failed::Entry(e)) => Err(e),
+    }
+}
+
+/// One open folder of a walk, its entries being read.
+struct FolderRead<'a> {
+    fd: &'a OwnedFd,
+    dir: &'a Path,
+    /// Its path relative to the walk's root (empty for the root).
+    rel: &'a [u8],
+    base: Base,
+    keep: &'a Keep<'a>,
+    descend: &'a dyn Fn(PathBuf, Vec<u8>),
+}
+
+impl FolderRead<'_> {
+    /// The entry `cname` the listing gave as `listed`: its item into `out` when the walk keeps
+    /// it (a folder also to `descend`); nothing when it vanished meanwhile.
+    fn entry(&self, cname: &CStr, listed: Listed, out: &mut Vec<Item>) -> Result<()> {
+        let (dir, rel) = (self.dir, self.rel);
         let name = OsStr::from_bytes(cname.to_bytes());
-        let st = || match lstat_at(&fd, cname) {
+        let st = || match lstat_at(self.fd, cname) {
             Err(err) if vanished(&err) => Ok(None),
             other => other
                 .map(Some)
@@ -317,13 +350,13 @@ fn read_entries(
             },
         };
         let mut r = Vec::with_capacity(rel.len() + 1 + name.len());
-        if !is_root {
+        if !rel.is_empty() {
             r.extend_from_slice(rel);
             r.push(b'/');
         }
         r.extend_from_slice(name.as_bytes());
         let dir_or_link = matches!(kind, Some(Kind::Dir | Kind::Symlink));
-        if !keep(dir, name, &r, dir_or_link) {
+        if !(self.keep)(dir, name, &r, dir_or_link) {
             return Ok(());
         }
         let st = match early.take() {
@@ -334,19 +367,12 @@ fn read_entries(
             },
         };
         if st.kind == Some(Kind::Dir) {
-            descend(dir.join(name), r.clone());
+            (self.descend)(dir.join(name), r.clone());
         }
-        if let Some(item) = item_from(base, r, &st, || dir.join(name))? {
+        if let Some(item) = item_from(self.base, r, &st, || dir.join(name))? {
             out.push(item);
         }
         Ok(())
-    });
-    match listed {
-        Ok(()) => Ok(()),
-        // The folder was removed while it was listed.
-        Err(Failed::Listing(e)) if !is_root && vanished(&e) => Ok(()),
-        Err(Failed::Listing(e)) => Err(Error::io(dir, e)),
-        Err(Failed::Entry(e)) => Err(e),
     }
 }
 
@@ -716,6 +742,86 @@ mod tests {
                 "{dir} {name}"
             );
         }
+    }
+
+    /// Where the file system's listing gives no kinds, each entry's `lstat` decides: what the
+    /// filter sees (folder or symlink, or not), what is descended into, and the items are as
+    /// with kinds given; an entry gone before its `lstat` is left out.
+    #[test]
+    fn entries_listed_without_a_kind_are_kept_by_their_lstat() {
+        let d = tempfile::tempdir().unwrap();
+        fs::write(d.path().join("f"), b"x").unwrap();
+        fs::create_dir(d.path().join("sub")).unwrap();
+        std::os::unix::fs::symlink("f", d.path().join("l")).unwrap();
+        let fd = open_folder(d.path()).unwrap();
+        let seen = std::sync::Mutex::new(Vec::new());
+        let keep = |_: &Path, n: &OsStr, _: &[u8], dir_or_link: bool| {
+            seen.lock().unwrap().push((n.to_os_string(), dir_or_link));
+            true
+        };
+        let down = std::sync::Mutex::new(Vec::new());
+        let descend = |p: PathBuf, r: Vec<u8>| down.lock().unwrap().push((p, r));
+        let folder = FolderRead {
+            fd: &fd,
+            dir: d.path(),
+            rel: b"top",
+            base: Base::Site,
+            keep: &keep,
+            descend: &descend,
+        };
+        let mut got = Vec::new();
+        for listed in [Listed::Unknown, Listed::Known(None)] {
+            let mut out = Vec::new();
+            for n in [c"f", c"sub", c"l", c"gone"] {
+                let listed = match (listed, n.to_bytes()) {
+                    (Listed::Unknown, _) => Listed::Unknown,
+                    (_, b"f") => Listed::Known(Some(Kind::File)),
+                    (_, b"sub") => Listed::Known(Some(Kind::Dir)),
+                    (_, b"l") => Listed::Known(Some(Kind::Symlink)),
+                    _ => Listed::Known(Some(Kind::File)),
+                };
+                folder.entry(n, listed, &mut out).unwrap();
+            }
+            let items: Vec<(String, Kind, Option<Vec<u8>>)> = out
+                .into_iter()
+                .map(|i| {
+                    (
+                        String::from_utf8(i.entry.path).unwrap(),
+                        i.entry.kind,
+                        i.entry.target,
+                    )
+                })
+                .collect();
+            got.push(items);
+        }
+        assert_eq!(got[0], got[1]);
+        assert_eq!(
+            got[0],
+            [
+                ("top/f".to_string(), Kind::File, None),
+                ("top/sub".to_string(), Kind::Dir, None),
+                ("top/l".to_string(), Kind::Symlink, Some(b"f".to_vec())),
+            ]
+        );
+        // The filter saw the same kinds both ways; "gone" only when the listing named a kind.
+        let seen = seen.into_inner().unwrap();
+        let unknown: Vec<_> = seen[..3].to_vec();
+        assert_eq!(
+            unknown,
+            [
+                (OsString::from("f"), false),
+                (OsString::from("sub"), true),
+                (OsString::from("l"), true)
+            ]
+        );
+        assert_eq!(&seen[3..6], &unknown[..]);
+        assert_eq!(seen.len(), 7);
+        let down = down.into_inner().unwrap();
+        assert_eq!(down.len(), 2);
+        assert!(
+            down.iter()
+                .all(|(p, r)| p == &d.path().join("sub") && r == b"top/sub")
+        );
     }
 
     #[test]
