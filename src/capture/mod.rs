@@ -782,6 +782,24 @@ impl<'a> Capture<'a> {
                 blobs.push(b);
             }
         }
+        free_aside(platform_tree);
         Ok((ids, files, bytes))
     }
+}
+
+/// Trees of more entries than this are freed on a thread of their own.
+const FREE_ASIDE_ENTRIES: usize = 10_000;
+
+/// Frees a big tree on a thread of its own, off the capture's path to its commit: freeing
+/// a 50,000-file platform's entries one by one took about 8 ms of a 140 ms repeat snapshot. A
+/// process that ends first leaves the rest to the system; `snapshot --all` goes on with the
+/// next site meanwhile. Where no thread can be started, here.
+fn free_aside(t: Tree) {
+    if t.entries.len() < FREE_ASIDE_ENTRIES {
+        return;
+    }
+    // A thread that cannot be started drops its closure, and the tree with it, here.
+    let _ = std::thread::Builder::new()
+        .name("free-tree".into())
+        .spawn(move || drop(t));
 }
