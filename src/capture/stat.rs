@@ -42,18 +42,8 @@ fn kind_of(ft: FileType) -> Option<Kind> {
 impl Stat {
     /// From `std`'s metadata (of `symlink_metadata`: not following a symlink).
     pub(super) fn of(md: &fs::Metadata) -> Stat {
-        let ft = md.file_type();
-        let kind = if ft.is_file() {
-            Some(Kind::File)
-        } else if ft.is_dir() {
-            Some(Kind::Dir)
-        } else if ft.is_symlink() {
-            Some(Kind::Symlink)
-        } else {
-            None
-        };
         Stat {
-            kind,
+            kind: kind_of(FileType::from_raw_mode(md.mode())),
             mode: md.mode() & 0o7777,
             uid: md.uid(),
             gid: md.gid(),

@@ -342,7 +342,7 @@ impl FolderRead<'_> {
                 .map_err(|err| Error::io(dir.join(name), err)),
         };
         // The listing's kind decides what is kept; where the file system gives none, `lstat`.
-        let (kind, mut early) = match listed {
+        let (kind, early) = match listed {
             Listed::Known(k) => (k, None),
             Listed::Unknown => match st()? {
                 Some(s) => (s.kind, Some(s)),
@@ -359,7 +359,7 @@ impl FolderRead<'_> {
         if !(self.keep)(dir, name, &r, dir_or_link) {
             return Ok(());
         }
-        let st = match early.take() {
+        let st = match early {
             Some(s) => s,
             None => match st()? {
                 Some(s) => s,
