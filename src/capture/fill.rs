@@ -94,6 +94,7 @@ fn read_file(
     let Some((f, md)) = open_regular(abs, root, folder)? else {
         return Ok(None);
     };
+    crate::fsutil::failpoint_io("read-file").at(abs)?;
     if md.len() <= FILE_CHUNKS.max as u64 {
         let n = read_whole(&f, md.len(), buf).at(abs)?;
         let data = &buf[..n];

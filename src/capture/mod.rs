@@ -1,11 +1,12 @@
 //! Capture: turning a live site into a snapshot. It walks the platform (minus other sites'
 //! folders), the site directory and the binding files, reads only files the files cache does
 //! not vouch for, cuts and stores their content through the deduplicating chunk sink on all
-//! cores, dumps the database as a stream into the same sink, stores the trees as blobs, waits
-//! for every pack to be durable and indexed, and only then commits the snapshot row (invariant
-//! 1). It also scans live trees without storing anything, for drift checks and diffs. It never
-//! writes to a live site.
+//! cores, dumps the database as a stream into the same sink at the same time (`dump`), stores
+//! the trees as blobs, waits for every pack to be durable and indexed, and only then commits
+//! the snapshot row (invariant 1). It also scans live trees without storing anything, for
+//! drift checks and diffs. It never writes to a live site.
 
+mod dump;
 mod fill;
 mod order;
 mod scan;
@@ -25,6 +26,7 @@ use crate::progress::Meter;
 use crate::repo::Repo;
 use crate::store::{self, ChunkList, ChunkSink, Sealer};
 use crate::tree::{PlatformFilter, Tree};
+use dump::{Dump, DumpPlan, DumpSource};
 use fill::{CacheRow, Counters, Reading, fill};
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
@@ -342,14 +344,6 @@ impl Walked {
     }
 }
 
-/// The stored database dump: its blob row and size, and the files-cache row that lets the
-/// next capture reuse an unchanged SQLite database's copy.
-struct Dump {
-    blob: Option<BlobRow>,
-    bytes: u64,
-    cache_row: Option<CacheRow>,
-}
-
 impl<'a> Capture<'a> {
     /// Checks everything that can be checked before anything is written.
     fn check(
@@ -555,12 +549,24 @@ impl<'a> Capture<'a> {
     ) -> Result<Captured> {
         let added_before = sink.stats.bytes_added.load(Ordering::Relaxed);
         let counters = Counters::default();
-        let mut cache_rows = self.store_files(&mut walked, cache, sink, &counters, meter)?;
-        fsutil::failpoint("files-stored");
-        if self.dump_db {
-            meter.phase(&format!("{}: database dump", self.site.uri), 0, 0);
-        }
-        let dump = self.store_dump(sink)?;
+        let files = || -> Result<Vec<CacheRow>> {
+            let rows = self.store_files(&mut walked, cache, sink, &counters, meter)?;
+            fsutil::failpoint("files-stored");
+            Ok(rows)
+        };
+        let (mut cache_rows, dump) = match self.plan_dump()? {
+            DumpPlan::None => (files()?, Dump::none()),
+            DumpPlan::Reused(d) => (files()?, d),
+            // The dump runs beside the files; what is left of it once they are stored shows.
+            DumpPlan::Run(job) => dump::beside(
+                |stop| job.run(sink, stop),
+                || {
+                    let rows = files()?;
+                    meter.phase(&format!("{}: database dump", self.site.uri), 0, 0);
+                    Ok(rows)
+                },
+            )?,
+        };
         fsutil::failpoint("db-stored");
         cache_rows.extend(dump.cache_row.clone());
         let mut blobs: Vec<BlobRow> = dump.blob.iter().cloned().collect();
@@ -659,73 +665,16 @@ impl<'a> Capture<'a> {
         Ok(cache_rows)
     }
 
-    /// Streams the database dump (or the imported dump file) into the sink; an unchanged
-    /// SQLite database's earlier copy is reused instead (see `share`).
-    fn store_dump(&self, sink: &ChunkSink) -> Result<Dump> {
-        if !self.dump_db {
-            return Ok(Dump {
-                blob: None,
-                bytes: 0,
-                cache_row: None,
-            });
-        }
-        let d = self.db.as_ref().expect("database");
-        let mut opts = crate::db::DumpOptions::from_env()?;
-        if let Some(t) = self.opts.dump_timeout {
-            opts.timeout = t;
-        }
-        opts.structure_tables = self.site.structure_tables.clone().unwrap_or_default();
-        // An unchanged SQLite database: (cache key, fingerprint taken before the copy).
-        let sqlite = match (d, &self.import_dump) {
-            (Database::Sqlite(p), None) => share::sqlite_fingerprint(p).map(|fp| {
-                let key = share::sqlite_copy_key(p, &format!("{:?}", opts.structure_tables));
-                (key, fp)
-            }),
-            _ => None,
-        };
-        if let Some((key, fp)) = &sqlite
-            && let Some((chunks, size)) = share::reusable_copy(&self.repo.cat, key, fp)?
-        {
-            let id = Hash::of_list(&chunks);
-            return Ok(Dump {
-                blob: Some((id, ChunkList::Direct(chunks), size)),
-                bytes: size,
-                cache_row: None,
-            });
-        }
-        // An SQLite page image with FastCDC, its list kept whole for the copy cache; SQL text
-        // with the dump parameters, its ids streamed into a list (indirect when long).
-        let put = |r: &mut dyn std::io::Read| match d {
-            Database::Sqlite(_) => sink
-                .put_stream(r, store::SQLITE_CHUNKS)
-                .map(|(c, size)| (Hash::of_list(&c), ChunkList::Direct(c), size)),
-            _ => sink.put_stream_listed(r, store::DUMP_CHUNKS),
-        };
-        let (id, list, size) = match &self.import_dump {
-            Some(f) => put(&mut fs::File::open(f).at(f)?)?,
-            None => d.dump_with(&self.repo.tmp_dir(), &opts, &mut |r| put(r))?,
-        };
-        if size == 0 {
-            return Err(Error::Database {
-                url: d.redacted(),
-                msg: "the dump is empty".into(),
-            });
-        }
-        let cache_row = match (sqlite, &list) {
-            (Some((key, fp)), ChunkList::Direct(chunks)) => {
-                let entry = crate::catalog::CacheEntry {
-                    chunks: chunks.clone(),
-                    ..fp
-                };
-                Some((key, entry))
-            }
-            _ => None,
-        };
-        Ok(Dump {
-            blob: Some((id, list, size)),
-            bytes: size,
-            cache_row,
-        })
+    /// Plans the database dump: none, an unchanged SQLite database's earlier copy, or a dump
+    /// to stream (see [`dump`]).
+    fn plan_dump(&self) -> Result<DumpPlan<'_>> {
+        let src = self.dump_db.then(|| DumpSource {
+            db: self.db.as_ref().expect("database"),
+            import: self.import_dump.as_deref(),
+            structure_tables: self.site.structure_tables.clone().unwrap_or_default(),
+            timeout: self.opts.dump_timeout,
+        });
+        DumpPlan::new(&self.repo.cat, self.repo.tmp_dir(), src)
     }
 
     /// Stores the platform (or takes the run's shared one; a newly stored one goes to

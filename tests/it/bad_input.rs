@@ -6,18 +6,6 @@ use std::fs;
 use std::os::unix::fs::{PermissionsExt, symlink};
 use std::path::Path;
 
-/// Files under the repository's `data/` (packs and temporary files).
-fn data_files(repo: &Path) -> Vec<String> {
-    let mut v: Vec<String> = walkdir::WalkDir::new(repo.join("data"))
-        .into_iter()
-        .map(|e| e.unwrap())
-        .filter(|e| !e.file_type().is_dir())
-        .map(|e| e.path().display().to_string())
-        .collect();
-    v.sort();
-    v
-}
-
 /// Runs `args`, expects a one-line error with `code` naming `names`, and that nothing changed.
 fn refused(w: &World, args: &[&str], code: i32, names: &[&str]) -> Run {
     let before = (w.state(), data_files(&w.repo));

@@ -327,9 +327,9 @@ fn a_site_failing_in_a_batch_leaves_the_others_whole() {
     for (i, s) in sites.iter().enumerate() {
         fs::write(s.dir.join("files/own.bin"), noise(700 + i as u64, 150_000)).unwrap();
     }
-    // Stop the run once the second site's files are stored, then make its database
-    // unreadable: its dump fails.
-    let stopped = Stopped::at(&w, &["snapshot", "--all"], "files-stored:2@stop");
+    // Stop the run once the second site's trees are walked (its dump starts after that,
+    // beside its files), then make its database unreadable: its dump fails.
+    let stopped = Stopped::at(&w, &["snapshot", "--all"], "walked:2@stop");
     fs::write(&sites[1].db, noise(5, 64 << 10)).unwrap();
     let out = stopped.resume();
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -486,6 +486,43 @@ fn mysql_failures_are_one_line_and_record_nothing() {
     assert!(db.tables().contains(&"users".to_string()));
 }
 
+/// The dump runs beside the files: when a file cannot be read, the dump is stopped (its tool
+/// killed) instead of running to its end, and the failed snapshot leaves the repository as it
+/// was: no snapshot, no pack, no option file left in its `data/tmp`, no tool left running.
+#[test]
+fn a_file_that_cannot_be_read_stops_the_dump_beside_it() {
+    let Some(db) = TestDb::create(Engine::Mysql, "beside") else {
+        return;
+    };
+    // About 100 MB of dump: read to its end, it would fill and write whole packs.
+    fill_big(&db, 400_000);
+    let w = World::new();
+    db_site(&w, "big.example", &db.url());
+    let before = (w.state(), data_files(&w.repo));
+    let r = w
+        .run_env(
+            &["snapshot", "big.example"],
+            &[("SITESNAP_FAILPOINT", "read-file:3@error")],
+        )
+        .fails(1);
+    assert_eq!(r.stderr.lines().count(), 1, "{}", r.stderr);
+    assert!(
+        r.stderr.contains("Permission denied") && r.stderr.contains("platforms/big.example/"),
+        "the error names the file: {}",
+        r.stderr
+    );
+    assert_eq!(
+        (w.state(), data_files(&w.repo)),
+        before,
+        "the failed snapshot changed the repository"
+    );
+    let left = tools_alive(&w, &["mariadb-dump", "mysqldump"]);
+    assert!(left.is_empty(), "dump tools left running: {left:?}");
+    // The next snapshot is whole.
+    w.run(&["snapshot", "big.example"]).ok();
+    w.run(&["verify", "--read-data"]).ok();
+}
+
 /// Makes `table` with `rows` rows of about 250 bytes of dump each (titles, text, a small
 /// blob): `rows = 80_000` is about 20 MB of dump.
 fn fill_big(db: &TestDb, rows: u64) {

@@ -100,6 +100,29 @@ pub fn watch_procs(w: &World, needles: Vec<String>, tools: &'static [&'static st
     ProcWatch { stop, handle }
 }
 
+/// The command lines of processes named like one of `tools` that run now under the world `w`
+/// (their environment holds its `SITESNAP_REPO`): dump or load tools left running.
+pub fn tools_alive(w: &World, tools: &[&str]) -> Vec<String> {
+    let marker = format!("SITESNAP_REPO={}", w.repo.display()).into_bytes();
+    let mut alive = Vec::new();
+    for e in fs::read_dir("/proc").expect("/proc").flatten() {
+        let (Ok(cmd), Ok(env)) = (
+            fs::read(e.path().join("cmdline")),
+            fs::read(e.path().join("environ")),
+        ) else {
+            continue;
+        };
+        let argv0 = cmd.split(|b| *b == 0).next().unwrap_or(b"");
+        let base = argv0.rsplit(|b| *b == b'/').next().unwrap_or(b"");
+        if tools.iter().any(|t| t.as_bytes() == base)
+            && env.split(|b| *b == 0).any(|v| v == marker.as_slice())
+        {
+            alive.push(String::from_utf8_lossy(&cmd).replace('\0', " "));
+        }
+    }
+    alive
+}
+
 impl ProcWatch {
     pub fn finish(self) -> ProcReport {
         self.stop.store(true, std::sync::atomic::Ordering::Relaxed);

@@ -86,6 +86,18 @@ pub fn assert_private_repo(repo: &Path) {
     assert!(seen >= 4, "catalogue, lock, data, data/tmp");
 }
 
+/// Files under the repository's `data/` (packs and temporary files).
+pub fn data_files(repo: &Path) -> Vec<String> {
+    let mut v: Vec<String> = walkdir::WalkDir::new(repo.join("data"))
+        .into_iter()
+        .map(|e| e.unwrap())
+        .filter(|e| !e.file_type().is_dir())
+        .map(|e| e.path().display().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
 /// Total bytes of the files under `repo/data` (packs and leftovers).
 pub fn data_size(repo: &Path) -> u64 {
     walkdir::WalkDir::new(repo.join("data"))
