@@ -301,8 +301,16 @@ impl Database {
                         r.read_to_end(&mut v).at(tmp)?;
                         Ok(v)
                     };
-                    child::stream_out(cmd, mysql::trailer(), self.secret(), opts.timeout, &mut all)
-                        .map_err(|m| self.err(m))??
+                    let secret = self.secret();
+                    child::stream_out(
+                        cmd,
+                        mysql::trailer(),
+                        secret,
+                        opts.timeout,
+                        &opts.cancel,
+                        &mut all,
+                    )
+                    .map_err(|m| self.err(m))??
                 };
                 let mut cmd = cnf.command(&tools.dump);
                 cmd.args(mysql::dump_args(&s.name, &empty));
@@ -313,6 +321,7 @@ impl Database {
                     mysql::trailer(),
                     self.secret(),
                     opts.timeout,
+                    &opts.cancel,
                     &mut joined,
                 )
                 .map_err(|m| self.err(m))?
@@ -329,6 +338,7 @@ impl Database {
                     postgres::trailer(),
                     self.secret(),
                     opts.timeout,
+                    &opts.cancel,
                     consume,
                 )
                 .map_err(|m| self.err(m))?
@@ -351,7 +361,7 @@ impl Database {
             // Created 0600 here: SQLite would create it (and its journal, which takes the
             // file's mode) with the umask, and a crash leaves it behind.
             drop(fsutil::create_private_file(&copy)?);
-            sqlite::backup(p, &copy).map_err(|e| self.err(e))?;
+            sqlite::backup(p, &copy, &opts.cancel).map_err(|e| self.err(e))?;
             structure::empty_sqlite(&copy, &opts.structure_tables)
                 .map_err(|e| self.err(format!("emptying its structure-only tables failed: {e}")))?;
             fsutil::failpoint("db-copied");
@@ -659,6 +669,39 @@ pub const DEFAULT_DUMP_TIMEOUT: Duration = Duration::from_secs(3600);
 /// How long the dump tool waits for one table's lock (PostgreSQL's `--lock-wait-timeout`).
 pub const DEFAULT_LOCK_WAIT_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// A dump's stop switch, shared with another thread: once set, the dump tool is killed (or an
+/// SQLite copy stops waiting for its database) and the dump fails. A capture sets it when its
+/// files fail while the dump runs beside them.
+#[derive(Clone, Default)]
+pub struct Cancel(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Cancel {
+    /// Stops the dump.
+    pub fn cancel(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Has the dump been stopped?
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl std::fmt::Debug for Cancel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Cancel").field(&self.is_cancelled()).finish()
+    }
+}
+
+/// Two switches are alike when both are set or both are not.
+impl PartialEq for Cancel {
+    fn eq(&self, other: &Cancel) -> bool {
+        self.is_cancelled() == other.is_cancelled()
+    }
+}
+
+impl Eq for Cancel {}
+
 /// Limits and content of one dump.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DumpOptions {
@@ -670,6 +713,8 @@ pub struct DumpOptions {
     /// Tables dumped as their definition alone (none by default; a snapshot uses the
     /// site's list).
     pub structure_tables: StructureTables,
+    /// Stops the dump when set from elsewhere.
+    pub cancel: Cancel,
 }
 
 impl Default for DumpOptions {
@@ -678,6 +723,7 @@ impl Default for DumpOptions {
             timeout: DEFAULT_DUMP_TIMEOUT,
             lock_wait_timeout: DEFAULT_LOCK_WAIT_TIMEOUT,
             structure_tables: StructureTables::none(),
+            cancel: Cancel::default(),
         }
     }
 }

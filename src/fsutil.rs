@@ -347,7 +347,7 @@ pub fn failpoint(point: &str) {
 pub fn failpoint_or_error(point: &str) -> Result<()> {
     #[cfg(debug_assertions)]
     if let Some(how) = fired(point) {
-        if how == Fired::Error {
+        if how.fails() {
             return Err(Error::Invalid(format!(
                 "fail point {point}: failed on purpose"
             )));
@@ -360,14 +360,15 @@ pub fn failpoint_or_error(point: &str) -> Result<()> {
 }
 
 /// A fail point in front of a system call: as [`failpoint`], and with `@error` appended
-/// (`point[:N]@error`) it fails as the call would when permission is denied (`EACCES`), so a
+/// (`point[:N]@error`; `@late-error` fails the same way 2 s later) it fails as the call would
+/// when permission is denied (`EACCES`), so a
 /// test run as root can see what a step whose call fails leaves behind, with the message the
 /// real failure gives. Always `Ok` in release builds.
 #[inline]
 pub fn failpoint_io(point: &str) -> std::io::Result<()> {
     #[cfg(debug_assertions)]
     if let Some(how) = fired(point) {
-        if how == Fired::Error {
+        if how.fails() {
             return Err(std::io::Error::from_raw_os_error(libc::EACCES));
         }
         signal_at(point, how);
@@ -384,6 +385,28 @@ enum Fired {
     Kill,
     Stop,
     Error,
+    /// An error after a pause of [`LATE_ERROR`] (`@late-error`): a step that fails while
+    /// work beside it (a dump) is well under way.
+    LateError,
+}
+
+/// The pause before a `@late-error` fail point fails.
+#[cfg(debug_assertions)]
+const LATE_ERROR: std::time::Duration = std::time::Duration::from_secs(2);
+
+#[cfg(debug_assertions)]
+impl Fired {
+    /// Is this an error (after its pause, for a late one)?
+    fn fails(self) -> bool {
+        match self {
+            Fired::Error => true,
+            Fired::LateError => {
+                std::thread::sleep(LATE_ERROR);
+                true
+            }
+            Fired::Kill | Fired::Stop => false,
+        }
+    }
 }
 
 /// Whether `point` fires at this hit (`SITESNAP_FAILPOINT`), and how.
@@ -395,6 +418,8 @@ fn fired(point: &str) -> Option<Fired> {
     for one in spec.split(',') {
         let (one, how) = if let Some(o) = one.strip_suffix("@stop") {
             (o, Fired::Stop)
+        } else if let Some(o) = one.strip_suffix("@late-error") {
+            (o, Fired::LateError)
         } else if let Some(o) = one.strip_suffix("@error") {
             (o, Fired::Error)
         } else {
@@ -438,7 +463,7 @@ fn signal_at(point: &str, how: Fired) {
             eprintln!("sitesnap: fail point {point} reached, killing myself");
             libc::SIGKILL
         }
-        Fired::Error => return,
+        Fired::Error | Fired::LateError => return,
     };
     // SAFETY: kill(2) and getpid(2) take plain integers and touch no memory of ours;
     // signalling our own process is the point (a simulated crash).

@@ -1,19 +1,19 @@
 //! A capture's database dump. It is planned on the capture's thread (the catalogue's copy
 //! cache, the dump options), then streamed into the chunk sink on a thread of its own while the
 //! capture stores the files, so a site's dump and its files use both cores. A failure of the
-//! files stops the dump (a dump tool is killed) instead of waiting for its end.
+//! files stops the dump (its tool is killed, even one waiting for a lock) instead of waiting
+//! for its end.
 
 use super::fill::CacheRow;
 use super::share;
 use crate::catalog::{BlobRow, CacheEntry, Catalog};
-use crate::db::{Database, DumpOptions, StructureTables};
+use crate::db::{Cancel, Database, DumpOptions, StructureTables};
 use crate::error::{Error, IoContext, Result};
 use crate::hash::Hash;
 use crate::store::{self, ChunkList, ChunkSink};
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 /// The stored database dump: its blob row and size, and the files-cache row that lets the
@@ -108,13 +108,14 @@ impl<'a> DumpPlan<'a> {
 
 impl DumpJob<'_> {
     /// Streams the dump (or the imported dump file) into `sink`; stops with an error once
-    /// `stop` is set.
-    pub(super) fn run(self, sink: &ChunkSink, stop: &AtomicBool) -> Result<Dump> {
+    /// `cancel` is set (a dump tool is killed then, even one that writes nothing).
+    pub(super) fn run(mut self, sink: &ChunkSink, cancel: &Cancel) -> Result<Dump> {
+        self.opts.cancel = cancel.clone();
         let d = self.db;
         // An SQLite page image with FastCDC, its list kept whole for the copy cache; SQL text
         // with the dump parameters, its ids streamed into a list (indirect when long).
         let put = |r: &mut dyn Read| {
-            let r = &mut Stoppable { inner: r, stop };
+            let r = &mut Stoppable { inner: r, cancel };
             match d {
                 Database::Sqlite(_) => sink
                     .put_stream(r, store::SQLITE_CHUNKS)
@@ -150,16 +151,16 @@ impl DumpJob<'_> {
     }
 }
 
-/// A dump stream that fails once `stop` is set: the capture failed elsewhere, and the dump's
-/// reader gives up (a dump tool is then killed) instead of reading to the end for nothing.
+/// A dump stream that fails once `cancel` is set: the capture failed elsewhere, and the dump's
+/// reader gives up instead of reading to the end for nothing.
 struct Stoppable<'a> {
     inner: &'a mut dyn Read,
-    stop: &'a AtomicBool,
+    cancel: &'a Cancel,
 }
 
 impl Read for Stoppable<'_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if self.stop.load(Ordering::Relaxed) {
+        if self.cancel.is_cancelled() {
             return Err(std::io::Error::other(
                 "the dump was stopped: the capture failed",
             ));
@@ -169,21 +170,21 @@ impl Read for Stoppable<'_> {
 }
 
 /// Runs `files` on this thread and `dump` on a thread of its own at the same time; a failure
-/// of `files` sets the flag `dump` is given, which stops it (see [`DumpJob::run`]). The
+/// of `files` sets the switch `dump` is given, which stops it (see [`DumpJob::run`]). The
 /// files' failure is the one returned when both fail.
 pub(super) fn beside<T, D: Send>(
-    dump: impl FnOnce(&AtomicBool) -> Result<D> + Send,
+    dump: impl FnOnce(&Cancel) -> Result<D> + Send,
     files: impl FnOnce() -> Result<T>,
 ) -> Result<(T, D)> {
-    let stop = AtomicBool::new(false);
+    let cancel = Cancel::default();
     std::thread::scope(|s| {
         let dumper = std::thread::Builder::new()
             .name("dump".into())
-            .spawn_scoped(s, || dump(&stop))
+            .spawn_scoped(s, || dump(&cancel))
             .map_err(|e| Error::Invalid(format!("cannot start the database dump: {e}")))?;
         let stored = files();
         if stored.is_err() {
-            stop.store(true, Ordering::Relaxed);
+            cancel.cancel();
         }
         let dumped = dumper
             .join()
@@ -200,11 +201,11 @@ mod tests {
     /// error is the one reported.
     #[test]
     fn a_failure_of_the_files_stops_the_dump() {
-        let read_until_stopped = |stop: &AtomicBool| -> Result<u64> {
+        let read_until_stopped = |cancel: &Cancel| -> Result<u64> {
             let mut endless = std::io::repeat(b'x');
             let mut r = Stoppable {
                 inner: &mut endless,
-                stop,
+                cancel,
             };
             let mut buf = [0u8; 4096];
             let mut n = 0u64;
@@ -225,12 +226,12 @@ mod tests {
     #[test]
     fn a_failed_dump_fails_and_whole_parts_are_both_returned() {
         let e = beside(
-            |_: &AtomicBool| -> Result<()> { Err(Error::Invalid("dump tool died".into())) },
+            |_: &Cancel| -> Result<()> { Err(Error::Invalid("dump tool died".into())) },
             || Ok(7),
         )
         .unwrap_err();
         assert!(e.to_string().contains("dump tool died"), "{e}");
-        let (files, dump) = beside(|_: &AtomicBool| Ok("dump"), || Ok(7)).unwrap();
+        let (files, dump) = beside(|_: &Cancel| Ok("dump"), || Ok(7)).unwrap();
         assert_eq!((files, dump), (7, "dump"));
     }
 }

@@ -198,6 +198,7 @@ pub(crate) fn stream_out<T>(
     trailer: &str,
     secret: Option<&str>,
     timeout: std::time::Duration,
+    cancel: &super::Cancel,
     consume: &mut dyn FnMut(&mut dyn Read) -> crate::Result<T>,
 ) -> Result<crate::Result<T>, String> {
     let name = prog(&cmd);
@@ -206,7 +207,7 @@ pub(crate) fn stream_out<T>(
         .stderr(Stdio::piped());
     let mut child = spawn(&mut cmd, secret)?;
     let err = StderrDrain::start(child.stderr.take().expect("piped stderr"));
-    let dog = Watchdog::start(child.id(), timeout);
+    let dog = Watchdog::start(child.id(), timeout, cancel.clone());
     let mut out = Tail {
         inner: child.stdout.take().expect("piped stdout"),
         tail: Vec::new(),
@@ -216,13 +217,16 @@ pub(crate) fn stream_out<T>(
     let Tail { inner, tail, total } = out;
     drop(inner);
     // Stopped before the child is reaped, so its pid cannot have been reused.
-    if dog.stop() {
+    if let Some(why) = dog.stop() {
         kill(&mut child);
         let _ = err.finish();
-        return Err(format!(
-            "{name} did not finish within {} s and was stopped (a table lock held elsewhere?)",
-            timeout.as_secs_f64()
-        ));
+        return Err(match why {
+            Killed::Late => format!(
+                "{name} did not finish within {} s and was stopped (a table lock held elsewhere?)",
+                timeout.as_secs_f64()
+            ),
+            Killed::Cancelled => format!("{name} was stopped: the snapshot failed elsewhere"),
+        });
     }
     if res.is_err() {
         // The consumer gave up (a full disk, say): stop the tool, report the consumer's error.
@@ -253,31 +257,56 @@ pub(crate) fn stream_out<T>(
     Ok(res)
 }
 
-/// Kills a process (SIGKILL) when a time limit passes, unless stopped first.
+/// How often a watchdog looks at its dump's stop switch.
+const CANCEL_POLL: std::time::Duration = std::time::Duration::from_millis(50);
+
+/// Why a watchdog killed its process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Killed {
+    /// Its time limit passed.
+    Late,
+    /// Its stop switch was set.
+    Cancelled,
+}
+
+/// Kills a process (SIGKILL) when a time limit passes or a stop switch is set, unless stopped
+/// first.
 struct Watchdog {
     stop: std::sync::mpsc::Sender<()>,
-    thread: JoinHandle<bool>,
+    thread: JoinHandle<Option<Killed>>,
 }
 
 impl Watchdog {
-    fn start(pid: u32, limit: std::time::Duration) -> Watchdog {
+    fn start(pid: u32, limit: std::time::Duration, cancel: super::Cancel) -> Watchdog {
         let (stop, rx) = std::sync::mpsc::channel::<()>();
-        let thread = std::thread::spawn(move || match rx.recv_timeout(limit) {
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+        let deadline = std::time::Instant::now() + limit;
+        let thread = std::thread::spawn(move || {
+            loop {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                match rx.recv_timeout(left.min(CANCEL_POLL)) {
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {}
+                    _ => return None,
+                }
+                let why = if cancel.is_cancelled() {
+                    Killed::Cancelled
+                } else if std::time::Instant::now() >= deadline {
+                    Killed::Late
+                } else {
+                    continue;
+                };
                 // SAFETY: plain kill(2) on our own child, which is not reaped before `stop`
                 // has joined this thread, so the pid still names it.
                 unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
-                true
+                return Some(why);
             }
-            _ => false,
         });
         Watchdog { stop, thread }
     }
 
-    /// Stops the watchdog; true when it had already killed the process.
-    fn stop(self) -> bool {
+    /// Stops the watchdog; why it had already killed the process, if it had.
+    fn stop(self) -> Option<Killed> {
         let _ = self.stop.send(());
-        self.thread.join().unwrap_or(false)
+        self.thread.join().unwrap_or(None)
     }
 }
 
@@ -340,6 +369,7 @@ enum FeedError {
 
 #[cfg(test)]
 mod tests {
+    use super::super::Cancel;
     use super::*;
 
     #[test]
@@ -361,6 +391,7 @@ mod tests {
             "-- done",
             None,
             std::time::Duration::from_millis(300),
+            &Cancel::default(),
             &mut |r| {
                 std::io::copy(r, &mut std::io::sink()).unwrap();
                 Ok(())
@@ -371,12 +402,36 @@ mod tests {
         assert!(t.elapsed() < std::time::Duration::from_secs(10));
     }
 
+    /// A tool that writes nothing (waiting for a lock, say) is killed once the dump's stop
+    /// switch is set, long before its time limit, and the error says it was stopped.
+    #[test]
+    fn stream_out_kills_a_tool_once_cancelled() {
+        let mut sh = Command::new("sh");
+        sh.args(["-c", "exec sleep 60"]);
+        let cancel = Cancel::default();
+        let later = cancel.clone();
+        let switch = std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            later.cancel();
+        });
+        let e = stream_out(sh, "-- done", None, LONG, &cancel, &mut |r| {
+            std::io::copy(r, &mut std::io::sink()).unwrap();
+            Ok(())
+        })
+        .unwrap_err();
+        switch.join().unwrap();
+        assert!(
+            e.contains("was stopped: the snapshot failed elsewhere"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn stream_out_checks_status_and_trailer() {
         let mut sh = Command::new("sh");
         sh.args(["-c", "printf 'data\\n-- done\\n'"]);
         let mut got = Vec::new();
-        let r = stream_out(sh, "-- done", None, LONG, &mut |r| {
+        let r = stream_out(sh, "-- done", None, LONG, &Cancel::default(), &mut |r| {
             r.read_to_end(&mut got).unwrap();
             Ok(())
         });
@@ -385,7 +440,7 @@ mod tests {
 
         let mut sh = Command::new("sh");
         sh.args(["-c", "printf 'half'"]);
-        let e = stream_out(sh, "-- done", None, LONG, &mut |r| {
+        let e = stream_out(sh, "-- done", None, LONG, &Cancel::default(), &mut |r| {
             std::io::copy(r, &mut std::io::sink()).unwrap();
             Ok(())
         })
@@ -397,10 +452,17 @@ mod tests {
             "-c",
             "printf 'x\\n-- done\\n'; echo 'boom secret' >&2; exit 3",
         ]);
-        let e = stream_out(sh, "-- done", Some("secret"), LONG, &mut |r| {
-            std::io::copy(r, &mut std::io::sink()).unwrap();
-            Ok(())
-        })
+        let e = stream_out(
+            sh,
+            "-- done",
+            Some("secret"),
+            LONG,
+            &Cancel::default(),
+            &mut |r| {
+                std::io::copy(r, &mut std::io::sink()).unwrap();
+                Ok(())
+            },
+        )
         .unwrap_err();
         assert_eq!(e, "sh failed (exit status 3): boom ***");
     }

@@ -28,8 +28,13 @@ fn busy_poll(calls: i32) -> bool {
 
 /// Consistent online copy of a live SQLite database into `dest`, in one backup step (the
 /// source's writers wait for the copy instead of restarting it). Gives up, with a message
-/// saying so, if the database stays locked for `SQLITE_BUSY_LIMIT`.
-pub(super) fn backup(src: &Path, dest: &Path) -> std::result::Result<(), String> {
+/// saying so, if the database stays locked for `SQLITE_BUSY_LIMIT`, or between two tries
+/// once `cancel` is set.
+pub(super) fn backup(
+    src: &Path,
+    dest: &Path,
+    cancel: &super::Cancel,
+) -> std::result::Result<(), String> {
     let locked = || {
         format!(
             "database is locked (still busy after {} s)",
@@ -52,6 +57,9 @@ pub(super) fn backup(src: &Path, dest: &Path) -> std::result::Result<(), String>
         loop {
             match b.step(-1).map_err(busy)? {
                 rusqlite::backup::StepResult::Done => break,
+                _ if cancel.is_cancelled() => {
+                    return Err("the copy was stopped: the snapshot failed elsewhere".into());
+                }
                 _ if Instant::now() < deadline => std::thread::sleep(jitter()),
                 _ => return Err(locked()),
             }

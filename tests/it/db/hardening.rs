@@ -282,6 +282,60 @@ fn mysql_dump_behind_a_table_lock_times_out_and_leaves_nothing() {
     assert_eq!(cnfs(&tmp), Vec::<String>::new());
 }
 
+/// The dump runs beside the files: when a file cannot be read while the dump tool waits
+/// behind a table lock, the tool is killed at once, not at the end of the dump's time limit
+/// nor when the lock goes. The snapshot ends while the lock is still held, with the file's
+/// error, and leaves the repository as it was and no dump tool behind.
+#[test]
+fn a_failed_file_stops_a_dump_waiting_for_a_lock() {
+    let Some(db) = TestDb::create(Engine::Mysql, "lockbeside") else {
+        return;
+    };
+    db.sql("CREATE TABLE t (a INT); INSERT INTO t VALUES (1);");
+    let mut holder = db.client();
+    holder
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null());
+    let mut holder = holder.spawn().unwrap();
+    {
+        // The holder ends (and the lock goes) 60 s after it starts: a snapshot that waited
+        // for the lock would end after the holder.
+        use std::io::Write;
+        let mut i = holder.stdin.take().unwrap();
+        i.write_all(b"LOCK TABLES t WRITE;\nSELECT SLEEP(60);\n")
+            .unwrap();
+    }
+    std::thread::sleep(std::time::Duration::from_millis(800));
+    let w = World::new();
+    db_site(&w, "lockbeside.example", &db.url());
+    let before = (w.state(), data_files(&w.repo));
+    let r = w
+        .run_env(
+            &["snapshot", "lockbeside.example"],
+            &[
+                ("SITESNAP_DUMP_TIMEOUT", "600"),
+                // The read fails 2 s late: the dump tool waits for the lock by then.
+                ("SITESNAP_FAILPOINT", "read-file:3@late-error"),
+            ],
+        )
+        .fails(1);
+    assert_eq!(
+        holder.try_wait().unwrap(),
+        None,
+        "the snapshot waited for the lock to go"
+    );
+    assert_one_line_error(
+        &r,
+        1,
+        &["Permission denied", "platforms/lockbeside.example/"],
+    );
+    assert_eq!((w.state(), data_files(&w.repo)), before);
+    assert_eq!(dump_processes(&db.name), Vec::<String>::new());
+    let _ = holder.kill();
+    let _ = holder.wait();
+    w.run(&["snapshot", "lockbeside.example"]).ok();
+}
+
 /// An Aegir-style backup of `dir` (its contents packed from inside it) with `sql` as its
 /// database.sql.
 fn aegir_backup(w: &World, uri: &str, dir: &std::path::Path, sql: &str) -> std::path::PathBuf {
