@@ -5,6 +5,9 @@ use rusqlite::{Connection, OpenFlags};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+/// Why a copy stopped when its stop switch was set.
+const STOPPED: &str = "the copy was stopped: the snapshot failed elsewhere";
+
 /// How long a capture waits for a site's SQLite database to let it read.
 const SQLITE_BUSY_LIMIT: Duration = Duration::from_secs(120);
 
@@ -17,9 +20,37 @@ fn jitter() -> Duration {
     Duration::from_micros(500 + b[0] as u64 * 10)
 }
 
+thread_local! {
+    /// The stop switch of the copy this thread is making (SQLite's busy handler is a plain
+    /// function: it finds the switch here).
+    static COPYING: std::cell::RefCell<Option<super::Cancel>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Sets this thread's [`COPYING`] switch until dropped.
+struct Copying;
+
+impl Copying {
+    fn start(cancel: &super::Cancel) -> Copying {
+        COPYING.with(|c| *c.borrow_mut() = Some(cancel.clone()));
+        Copying
+    }
+
+    fn cancelled() -> bool {
+        COPYING.with(|c| c.borrow().as_ref().is_some_and(|c| c.is_cancelled()))
+    }
+}
+
+impl Drop for Copying {
+    fn drop(&mut self) {
+        COPYING.with(|c| *c.borrow_mut() = None);
+    }
+}
+
+/// SQLite's busy handler: waits a little and tries again, until [`SQLITE_BUSY_LIMIT`] or the
+/// copy's stop switch.
 fn busy_poll(calls: i32) -> bool {
     // About 1.8 ms per call on average.
-    if calls as u128 * 18 >= SQLITE_BUSY_LIMIT.as_millis() * 10 {
+    if calls as u128 * 18 >= SQLITE_BUSY_LIMIT.as_millis() * 10 || Copying::cancelled() {
         return false;
     }
     std::thread::sleep(jitter());
@@ -28,14 +59,17 @@ fn busy_poll(calls: i32) -> bool {
 
 /// Consistent online copy of a live SQLite database into `dest`, in one backup step (the
 /// source's writers wait for the copy instead of restarting it). Gives up, with a message
-/// saying so, if the database stays locked for `SQLITE_BUSY_LIMIT`, or between two tries
-/// once `cancel` is set.
+/// saying so, if the database stays locked for `SQLITE_BUSY_LIMIT`, or once `cancel` is set.
 pub(super) fn backup(
     src: &Path,
     dest: &Path,
     cancel: &super::Cancel,
 ) -> std::result::Result<(), String> {
+    let _copying = Copying::start(cancel);
     let locked = || {
+        if cancel.is_cancelled() {
+            return STOPPED.to_string();
+        }
         format!(
             "database is locked (still busy after {} s)",
             SQLITE_BUSY_LIMIT.as_secs()
@@ -57,9 +91,7 @@ pub(super) fn backup(
         loop {
             match b.step(-1).map_err(busy)? {
                 rusqlite::backup::StepResult::Done => break,
-                _ if cancel.is_cancelled() => {
-                    return Err("the copy was stopped: the snapshot failed elsewhere".into());
-                }
+                _ if cancel.is_cancelled() => return Err(STOPPED.into()),
                 _ if Instant::now() < deadline => std::thread::sleep(jitter()),
                 _ => return Err(locked()),
             }

@@ -267,6 +267,51 @@ fn database_written_during_snapshot(wal: bool) {
     );
 }
 
+/// The dump runs beside the files: when a file cannot be read while the SQLite copy waits for
+/// a database another process holds locked, the copy stops waiting at once, not at the end of
+/// its 120 s or when the lock goes. The snapshot ends while the lock is still held, with the
+/// file's error, and leaves the repository as it was.
+#[test]
+fn a_failed_file_stops_an_sqlite_copy_waiting_for_a_lock() {
+    let w = World::new();
+    let p = w.platform("platforms/drupal-7.98", 50);
+    let site = w.site("example.com", &p);
+    let before = (w.state(), data_files(&w.repo));
+    let released = Arc::new(AtomicBool::new(false));
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let holder = {
+        let (db, released) = (site.db.clone(), released.clone());
+        std::thread::spawn(move || {
+            let c = rusqlite::Connection::open(&db).unwrap();
+            c.execute_batch("PRAGMA journal_mode = DELETE; BEGIN EXCLUSIVE;")
+                .unwrap();
+            locked_tx.send(()).unwrap();
+            // Held for 30 s, or until the snapshot is over.
+            let _ = done_rx.recv_timeout(std::time::Duration::from_secs(30));
+            released.store(true, Ordering::SeqCst);
+            c.execute_batch("COMMIT;").unwrap();
+        })
+    };
+    locked_rx.recv().unwrap();
+    // The read fails 2 s late: the copy waits for the lock by then.
+    let r = w.run_env(
+        &["snapshot", "example.com"],
+        &[("SITESNAP_FAILPOINT", "read-file:3@late-error")],
+    );
+    let waited = released.load(Ordering::SeqCst);
+    let _ = done_tx.send(());
+    holder.join().unwrap();
+    assert!(
+        !waited,
+        "the snapshot waited for the lock to go: {}",
+        r.stderr
+    );
+    assert_one_line_error(&r, 1, &["Permission denied", "platforms/drupal-7.98/"]);
+    assert_eq!((w.state(), data_files(&w.repo)), before);
+    w.run(&["snapshot", "example.com"]).ok();
+}
+
 #[test]
 fn sqlite_written_during_snapshot_rollback_journal() {
     database_written_during_snapshot(false);
