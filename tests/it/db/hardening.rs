@@ -199,25 +199,41 @@ fn dump_processes(name: &str) -> Vec<String> {
     v
 }
 
-#[test]
-fn mysql_dump_behind_a_table_lock_times_out_and_leaves_nothing() {
-    let Some(db) = TestDb::create(Engine::Mysql, "locked") else {
-        return;
-    };
+/// How long a [`table_lock_holder`]'s lock lasts.
+#[derive(PartialEq)]
+enum Lasts {
+    /// Its session ends after its seconds.
+    Secs,
+    /// Its input stays open: the lock lasts until the holder is killed.
+    UntilKilled,
+}
+
+/// A client session on `db` holding `LOCK TABLES t WRITE` (`t` made with one row), then
+/// sleeping `secs` s; returned once it has had 0.8 s to take the lock.
+fn table_lock_holder(db: &TestDb, secs: u32, lasts: Lasts) -> std::process::Child {
+    use std::io::Write;
     db.sql("CREATE TABLE t (a INT); INSERT INTO t VALUES (1);");
     let mut holder = db.client();
     holder
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null());
     let mut holder = holder.spawn().unwrap();
-    {
-        use std::io::Write;
-        let mut i = holder.stdin.take().unwrap();
-        i.write_all(b"LOCK TABLES t WRITE;\nSELECT SLEEP(40);\n")
-            .unwrap();
+    let mut i = holder.stdin.take().unwrap();
+    i.write_all(format!("LOCK TABLES t WRITE;\nSELECT SLEEP({secs});\n").as_bytes())
+        .unwrap();
+    if lasts == Lasts::UntilKilled {
         std::mem::forget(i);
     }
     std::thread::sleep(std::time::Duration::from_millis(800));
+    holder
+}
+
+#[test]
+fn mysql_dump_behind_a_table_lock_times_out_and_leaves_nothing() {
+    let Some(db) = TestDb::create(Engine::Mysql, "locked") else {
+        return;
+    };
+    let mut holder = table_lock_holder(&db, 40, Lasts::UntilKilled);
     let w = World::new();
     db_site(&w, "locked.example", &db.url());
     let t = std::time::Instant::now();
@@ -291,21 +307,9 @@ fn a_failed_file_stops_a_dump_waiting_for_a_lock() {
     let Some(db) = TestDb::create(Engine::Mysql, "lockbeside") else {
         return;
     };
-    db.sql("CREATE TABLE t (a INT); INSERT INTO t VALUES (1);");
-    let mut holder = db.client();
-    holder
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null());
-    let mut holder = holder.spawn().unwrap();
-    {
-        // The holder ends (and the lock goes) 60 s after it starts: a snapshot that waited
-        // for the lock would end after the holder.
-        use std::io::Write;
-        let mut i = holder.stdin.take().unwrap();
-        i.write_all(b"LOCK TABLES t WRITE;\nSELECT SLEEP(60);\n")
-            .unwrap();
-    }
-    std::thread::sleep(std::time::Duration::from_millis(800));
+    // The holder ends (and the lock goes) 60 s after it starts: a snapshot that waited for
+    // the lock would end after the holder.
+    let mut holder = table_lock_holder(&db, 60, Lasts::Secs);
     let w = World::new();
     db_site(&w, "lockbeside.example", &db.url());
     let before = (w.state(), data_files(&w.repo));
