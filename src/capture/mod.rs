@@ -549,24 +549,8 @@ impl<'a> Capture<'a> {
     ) -> Result<Captured> {
         let added_before = sink.stats.bytes_added.load(Ordering::Relaxed);
         let counters = Counters::default();
-        let files = || -> Result<Vec<CacheRow>> {
-            let rows = self.store_files(&mut walked, cache, sink, &counters, meter)?;
-            fsutil::failpoint("files-stored");
-            Ok(rows)
-        };
-        let (mut cache_rows, dump) = match self.plan_dump()? {
-            DumpPlan::None => (files()?, Dump::none()),
-            DumpPlan::Reused(d) => (files()?, d),
-            // The dump runs beside the files; what is left of it once they are stored shows.
-            DumpPlan::Run(job) => dump::beside(
-                |stop| job.run(sink, stop),
-                || {
-                    let rows = files()?;
-                    meter.phase(&format!("{}: database dump", self.site.uri), 0, 0);
-                    Ok(rows)
-                },
-            )?,
-        };
+        let (mut cache_rows, dump) =
+            self.store_files_and_dump(&mut walked, cache, sink, &counters, meter)?;
         fsutil::failpoint("db-stored");
         cache_rows.extend(dump.cache_row.clone());
         let mut blobs: Vec<BlobRow> = dump.blob.iter().cloned().collect();
@@ -621,6 +605,36 @@ impl<'a> Capture<'a> {
             run.put(k, p);
         }
         Ok(Captured((rec, blobs, cache_rows)))
+    }
+
+    /// Stores the walked files and the database dump: the dump on a thread of its own beside
+    /// the files (see [`dump`]). Returns the new files-cache rows and the dump.
+    fn store_files_and_dump(
+        &self,
+        walked: &mut Walked,
+        cache: FilesCache,
+        sink: &ChunkSink,
+        counters: &Counters,
+        meter: Meter,
+    ) -> Result<(Vec<CacheRow>, Dump)> {
+        let files = || -> Result<Vec<CacheRow>> {
+            let rows = self.store_files(walked, cache, sink, counters, meter)?;
+            fsutil::failpoint("files-stored");
+            Ok(rows)
+        };
+        Ok(match self.plan_dump()? {
+            DumpPlan::None => (files()?, Dump::none()),
+            DumpPlan::Reused(d) => (files()?, d),
+            // What is left of the dump once the files are stored shows as its own phase.
+            DumpPlan::Run(job) => dump::beside(
+                |cancel| job.run(sink, cancel),
+                || {
+                    let rows = files()?;
+                    meter.phase(&format!("{}: database dump", self.site.uri), 0, 0);
+                    Ok(rows)
+                },
+            )?,
+        })
     }
 
     /// Stores the content of every walked file in one pass over platform, site and binding
