@@ -301,11 +301,10 @@ impl Database {
                         r.read_to_end(&mut v).at(tmp)?;
                         Ok(v)
                     };
-                    let secret = self.secret();
                     child::stream_out(
                         cmd,
                         mysql::trailer(),
-                        secret,
+                        self.secret(),
                         opts.timeout,
                         &opts.cancel,
                         &mut all,
@@ -693,17 +692,8 @@ impl std::fmt::Debug for Cancel {
     }
 }
 
-/// Two switches are alike when both are set or both are not.
-impl PartialEq for Cancel {
-    fn eq(&self, other: &Cancel) -> bool {
-        self.is_cancelled() == other.is_cancelled()
-    }
-}
-
-impl Eq for Cancel {}
-
 /// Limits and content of one dump.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct DumpOptions {
     /// The whole dump, from start to end of stream.
     pub timeout: Duration,

@@ -186,19 +186,6 @@ fn postgres_dump_owned_by_other_roles_loads() {
     assert_eq!(owner.trim(), role);
 }
 
-fn dump_processes(name: &str) -> Vec<String> {
-    let mut v = Vec::new();
-    for e in std::fs::read_dir("/proc").unwrap().flatten() {
-        if let Ok(c) = std::fs::read(e.path().join("cmdline")) {
-            let c = String::from_utf8_lossy(&c).replace('\0', " ");
-            if (c.contains("mariadb-dump") || c.contains("mysqldump")) && c.contains(name) {
-                v.push(c);
-            }
-        }
-    }
-    v
-}
-
 /// How long a [`table_lock_holder`]'s lock lasts.
 #[derive(PartialEq)]
 enum Lasts {

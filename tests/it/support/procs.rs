@@ -100,27 +100,19 @@ pub fn watch_procs(w: &World, needles: Vec<String>, tools: &'static [&'static st
     ProcWatch { stop, handle }
 }
 
-/// The command lines of processes named like one of `tools` that run now under the world `w`
-/// (their environment holds its `SITESNAP_REPO`): dump or load tools left running.
-pub fn tools_alive(w: &World, tools: &[&str]) -> Vec<String> {
-    let marker = format!("SITESNAP_REPO={}", w.repo.display()).into_bytes();
-    let mut alive = Vec::new();
-    for e in fs::read_dir("/proc").expect("/proc").flatten() {
-        let (Ok(cmd), Ok(env)) = (
-            fs::read(e.path().join("cmdline")),
-            fs::read(e.path().join("environ")),
-        ) else {
-            continue;
-        };
-        let argv0 = cmd.split(|b| *b == 0).next().unwrap_or(b"");
-        let base = argv0.rsplit(|b| *b == b'/').next().unwrap_or(b"");
-        if tools.iter().any(|t| t.as_bytes() == base)
-            && env.split(|b| *b == 0).any(|v| v == marker.as_slice())
-        {
-            alive.push(String::from_utf8_lossy(&cmd).replace('\0', " "));
+/// The command lines of running MariaDB dump tools (`mariadb-dump`, `mysqldump`) whose
+/// arguments name the database `name`: dump tools left behind.
+pub fn dump_processes(name: &str) -> Vec<String> {
+    let mut v = Vec::new();
+    for e in fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(c) = fs::read(e.path().join("cmdline")) {
+            let c = String::from_utf8_lossy(&c).replace('\0', " ");
+            if (c.contains("mariadb-dump") || c.contains("mysqldump")) && c.contains(name) {
+                v.push(c);
+            }
         }
     }
-    alive
+    v
 }
 
 impl ProcWatch {
